@@ -1,0 +1,64 @@
+"""Token authentication and role checks for the JSON API."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from service.errors import BadRequest, Forbidden, Unauthorized
+from service.usecases import users
+from service.usecases.context import Actor, Services
+
+bp = Blueprint("auth", __name__)
+
+
+def services() -> Services:
+    return current_app.extensions["cadreflow"]
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 400 for anything else."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object (请求体必须是 JSON 对象)")
+    return body
+
+
+def current_actor() -> Actor:
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise Unauthorized("log in first: Authorization: Bearer <token> (请先登录)")
+    actor = users.actor_for_token(services(), header[len("Bearer "):].strip())
+    if actor is None:
+        raise Unauthorized("the token is invalid or expired (令牌无效或已过期)")
+    return actor
+
+
+def requires(*roles: str) -> Callable:
+    """Authenticate the caller; with roles, also require one of them (admin always passes)."""
+    def decorate(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            g.actor = current_actor()
+            if roles and not g.actor.has_any(*roles):
+                raise Forbidden(f"needs one of the roles {', '.join(roles)} (需要角色 {', '.join(roles)})")
+            if not g.actor.roles:
+                raise Forbidden("your account has no role (账户没有任何角色)")
+            return view(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
+@bp.post("/auth/token")
+def token() -> Any:
+    body = json_body()
+    return jsonify(users.issue_token(services(), body.get("username"), body.get("password")))
+
+
+@bp.get("/auth/me")
+@requires()
+def me() -> Any:
+    return jsonify({"username": g.actor.username, "roles": sorted(g.actor.roles)})

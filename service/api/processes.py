@@ -1,0 +1,56 @@
+"""HTTP views for process definitions and their versions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from service.errors import BadRequest
+from service.usecases import processes
+
+from .auth import requires, services
+from .params import int_arg
+
+bp = Blueprint("processes", __name__)
+
+
+@bp.get("/processes")
+@requires()
+def index() -> Any:
+    return jsonify(processes.list_processes(services(), g.actor))
+
+
+@bp.get("/processes/<key>")
+@requires()
+def show(key: str) -> Any:
+    return jsonify(processes.get_process(services(), g.actor, key))
+
+
+@bp.get("/processes/<key>/bpmn")
+@requires()
+def bpmn(key: str) -> Any:
+    xml = processes.get_bpmn(services(), g.actor, key, int_arg("version", maximum=2**31))
+    return Response(xml, mimetype="application/xml")
+
+
+@bp.post("/processes/<key>/versions")
+@requires("designer")
+def deploy(key: str) -> Any:
+    bpmn_file, dmns = _uploaded_files()
+    version, created = processes.deploy_version(services(), g.actor, key, bpmn_file, dmns)
+    return jsonify({**version, "created": created}), 201 if created else 200
+
+
+def _uploaded_files() -> tuple[bytes, dict[str, bytes]]:
+    if request.mimetype == "multipart/form-data":
+        files = [f for f in request.files.values()]
+        bpmns = [f for f in files if (f.filename or "").endswith(".bpmn")]
+        if len(bpmns) != 1:
+            raise BadRequest("upload exactly one .bpmn file (请上传且仅上传一个 .bpmn 文件)")
+        dmns = {f.filename: f.read() for f in files if (f.filename or "").endswith(".dmn")}
+        return bpmns[0].read(), dmns
+    body = request.get_data()
+    if not body:
+        raise BadRequest("send the BPMN XML as the body (请求体应为 BPMN XML)")
+    return body, {}

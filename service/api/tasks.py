@@ -1,0 +1,46 @@
+"""HTTP views for tasks: the inbox, claim, unclaim, complete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, g, jsonify
+
+from service.usecases import tasks
+
+from .auth import json_body, requires, services
+from .params import flag_arg, int_arg, text_arg
+
+bp = Blueprint("tasks", __name__)
+
+
+@bp.get("/tasks")
+@requires()
+def inbox() -> Any:
+    filters = {"case_id": int_arg("case_id", maximum=2**62), "process": text_arg("process"),
+               "overdue": flag_arg("overdue")}
+    return jsonify(tasks.list_tasks(services(), g.actor, filters))
+
+
+@bp.get("/tasks/<task_id>")
+@requires()
+def show(task_id: str) -> Any:
+    return jsonify(tasks.get_task(services(), g.actor, task_id))
+
+
+@bp.post("/tasks/<task_id>/claim")
+@requires()
+def claim(task_id: str) -> Any:
+    return jsonify(tasks.claim_task(services(), g.actor, task_id))
+
+
+@bp.post("/tasks/<task_id>/unclaim")
+@requires()
+def unclaim(task_id: str) -> Any:
+    return jsonify(tasks.unclaim_task(services(), g.actor, task_id))
+
+
+@bp.post("/tasks/<task_id>/complete")
+@requires()
+def complete(task_id: str) -> Any:
+    return jsonify(tasks.complete_task(services(), g.actor, task_id, json_body().get("data", {})))

@@ -1,0 +1,102 @@
+"""The `cadreflow` command line (a Flask CLI group, so `flask --app service` works too)."""
+
+from __future__ import annotations
+
+import threading
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from .errors import ServiceError
+from .usecases import processes, users
+from .usecases.context import SYSTEM, Services
+
+
+def _services() -> Services:
+    return current_app.extensions["cadreflow"]
+
+
+def init_database(services: Services) -> list[str]:
+    """Create or upgrade the schema and deploy every new BPMN under the BPMN folder."""
+    from pathlib import Path
+
+    services.db.create_schema()
+    deployed = processes.deploy_directory(services, SYSTEM, Path(services.settings["BPMN_DIR"]))
+    return [f"{v['key']} v{v['version']}" for v, created in deployed if created]
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Create or upgrade the schema; deploy new BPMN/DMN from bpmn/."""
+    deployed = init_database(_services())
+    click.echo("schema ready; deployed: " + (", ".join(deployed) or "nothing new"))
+
+
+@click.command("create-user")
+@click.argument("name")
+@click.option("--password", required=True)
+@click.option("--role", "roles", multiple=True, required=True)
+@with_appcontext
+def create_user_command(name: str, password: str, roles: tuple[str, ...]) -> None:
+    """Create a user, or update its roles and password."""
+    try:
+        user = users.create_user(_services(), name, password, list(roles))
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"user {user['username']} roles {', '.join(user['roles'])}")
+
+
+@click.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Load demo users (one per role), cadres and cases in several states."""
+    from .usecases.demo import load_demo
+
+    services = _services()
+    init_database(services)
+    for line in load_demo(services):
+        click.echo(line)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Fire what is due now and exit.")
+@with_appcontext
+def worker_command(once: bool) -> None:
+    """Fire due timers (forever, or once)."""
+    from .worker import run_worker
+
+    moved = run_worker(_services(), threading.Event(), once=once)
+    if once:
+        click.echo(f"timers fired on {moved} case(s)")
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1")
+@click.option("--port", default=8000, type=int)
+@click.option("--threads", default=8, type=int)
+@with_appcontext
+def serve_command(host: str, port: int, threads: int) -> None:
+    """Serve the web app with an in-process timer worker (the one-machine default)."""
+    import waitress
+
+    from .worker import start_worker_thread
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    _services().db.create_schema()
+    start_worker_thread(_services())
+    click.echo(f"CadreFlow serving on http://{host}:{port}/ (timer worker running)")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="cadreflow")
+
+
+def register_commands(app: Flask) -> None:
+    for command in (init_db_command, create_user_command, demo_command, worker_command, serve_command):
+        app.cli.add_command(command)
+
+
+def main() -> None:
+    """Entry point of the `cadreflow` console script."""
+    from . import create_app
+
+    FlaskGroup(create_app=create_app, add_default_commands=False, load_dotenv=False)(prog_name="cadreflow")

@@ -1,0 +1,61 @@
+"""Errors of the service layer; the HTTP layer maps each class to a status in one place."""
+
+from __future__ import annotations
+
+
+class ServiceError(Exception):
+    """Base of use-case errors. `code` is stable and English; the message is for people."""
+
+    code = "error"
+
+    def __init__(self, message: str, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields
+
+
+class BadRequest(ServiceError):
+    code = "bad_request"
+
+
+class Unauthorized(ServiceError):
+    code = "unauthorized"
+
+
+class Forbidden(ServiceError):
+    code = "forbidden"
+
+
+class NotFound(ServiceError):
+    code = "not_found"
+
+
+class Conflict(ServiceError):
+    code = "conflict"
+
+
+class Invalid(ServiceError):
+    """Data fails a form or start schema; `fields` maps each bad field to its message."""
+
+    code = "invalid"
+
+
+class DeploymentRejected(Invalid):
+    """An uploaded process does not validate; `errors` lists every problem."""
+
+    code = "invalid_process"
+
+    def __init__(self, message: str, errors: list[dict]) -> None:
+        super().__init__(message)
+        self.errors = errors
+
+
+class CaseIncident(Conflict):
+    """An automatic step of the case failed; nothing was saved."""
+
+    code = "incident"
+
+    def __init__(self, message: str, element_id: str | None, line: int | None) -> None:
+        super().__init__(message)
+        self.element_id = element_id
+        self.line = line

@@ -1,0 +1,51 @@
+"""Fire due timers: each case in its own transaction, each timer exactly once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+
+from service.db.models import Case
+from service.errors import Conflict
+
+from .cases import child_starter
+from .context import Services
+from .steps import Effects, apply_step, definition_of, run_engine, service_handler
+
+log = logging.getLogger(__name__)
+
+
+def due_case_ids(services: Services, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Open cases whose earliest timer is due."""
+    now = now or datetime.now(UTC)
+    with services.db.unit_of_work(write=False) as session:
+        return list(session.scalars(select(Case.id).where(Case.status == "open", Case.next_timer_due <= now)
+                                    .order_by(Case.next_timer_due).limit(limit)))
+
+
+def fire_due_timers(services: Services, now: datetime | None = None) -> int:
+    """Fire every due timer; returns how many cases moved."""
+    fired = 0
+    for case_id in due_case_ids(services, now):
+        try:
+            fired += fire_case_timers(services, case_id)
+        except Conflict as exc:  # another worker took it, or an automatic step failed
+            log.warning("timers of case %s not fired: %s", case_id, exc.message)
+    return fired
+
+
+def fire_case_timers(services: Services, case_id: int) -> int:
+    """Fire the due timers of one case, if no other worker holds it; 1 if it moved."""
+    with services.db.unit_of_work() as session:
+        query = select(Case).where(Case.id == case_id, Case.status == "open",
+                                   Case.next_timer_due <= datetime.now(UTC))
+        case = session.scalar(query.with_for_update(skip_locked=True))
+        if case is None:
+            return 0
+        effects = Effects(session, services.today())
+        step = run_engine(lambda: services.runner.fire_timers(
+            definition_of(services, case), case.state, service_handler(case.process_key, effects)))
+        apply_step(session, case, step, effects, child_starter(services, session))
+        return 1

@@ -1,0 +1,63 @@
+"""Errors the engine adapter raises; the service maps them to its own errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class EngineError(Exception):
+    """Base of every error raised by the engine adapter."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One deployment problem: what is wrong, where, and how bad."""
+
+    message: str
+    element_id: str | None = None
+    line: int | None = None
+    severity: str = "error"  # "error" | "warning"
+
+    def as_dict(self) -> dict:
+        found = {"message": self.message, "element_id": self.element_id, "line": self.line}
+        return {k: v for k, v in found.items() if v is not None} | {"severity": self.severity}
+
+
+class DeploymentError(EngineError):
+    """The uploaded BPMN/DMN does not validate; `problems` lists every error at once."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+class ScriptRefused(EngineError):
+    """The sandbox refused a script or expression (does not compile, forbidden name, bad data)."""
+
+
+class ScriptTimeout(EngineError):
+    """A script or expression ran past its time limit."""
+
+
+class TaskNotReady(EngineError):
+    """The task is unknown to the case or not waiting for a person."""
+
+
+class NotWaiting(EngineError):
+    """The case waits for no such message."""
+
+
+class LoopLimitExceeded(EngineError):
+    """A step would take the case past the task-tree depth the engine handles safely."""
+
+
+@dataclass
+class Incident(EngineError):
+    """An automatic step failed at run time; the step is not applied."""
+
+    message: str
+    element_id: str | None = None
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return self.message

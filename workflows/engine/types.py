@@ -1,0 +1,51 @@
+"""Plain frozen values the engine adapter hands to the rest of CadreFlow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OpenTask:
+    """A user task waiting for a person."""
+
+    id: str
+    element_id: str
+    name: str
+    role: str | None
+    assignee: str | None
+    due_at: str | None  # ISO 8601 UTC: when its boundary timer fires
+    supervises: str | None = None  # for supervise_<x> tasks, the element id x
+
+
+@dataclass(frozen=True)
+class EngineEvent:
+    """Something the engine did by itself during a step (for the case history)."""
+
+    action: str  # "automatic" | "timer" | "message" | "escalation" | "end"
+    element_id: str
+    name: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """The state of a case after an engine operation."""
+
+    state: str  # serialized workflow, without its spec
+    completed: bool
+    outcome: str | None
+    data: dict[str, Any]
+    open_tasks: tuple[OpenTask, ...]
+    next_timer_due: str | None
+    events: tuple[EngineEvent, ...]
+    overdue_elements: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Diagram:
+    """Which elements of the diagram a case has passed and where it stands."""
+
+    completed: tuple[str, ...]
+    active: tuple[str, ...]

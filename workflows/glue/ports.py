@@ -1,0 +1,30 @@
+"""The port through which glue functions touch the world outside their case."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Protocol
+
+
+class CaseEffects(Protocol):
+    """Effects a running case may have on cadres and on other cases (implemented by the service)."""
+
+    today: date
+
+    def cadre_facts(self, cadre_id: str) -> dict[str, Any]:
+        """Facts about a cadre that eligibility rules read."""
+
+    def set_post(self, cadre_id: str, post: str, started_on: date | None) -> None:
+        """Change a cadre's post (appointment or departure)."""
+
+    def record_sanction(self, cadre_id: str, sanction: str, ban_until: date) -> None:
+        """Record a sanction and the promotion ban it brings."""
+
+    def record_cleared_audit(self, cadre_id: str) -> None:
+        """Record that this case cleared the cadre's departure audit."""
+
+    def record_assessment(self, cadre_id: str, year: int, grade: str, measure: str | None = None) -> None:
+        """Record an annual assessment grade (and any organisational measure)."""
+
+    def start_child_case(self, process: str, data: dict[str, Any]) -> None:
+        """Open a new case linked as a child of this one, once this step is saved."""
