@@ -1,0 +1,91 @@
+"""Demo data: one user per role, a county's cadres, and cases in several states."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from service.db.models import Cadre
+from service.usecases import cadres, cases, tasks, users
+from service.usecases.context import Actor, Services
+
+DEMO_CADRES = [
+    {"id": "c001", "name": "张伟", "unit": "县交通运输局", "post": "局长", "post_level": "leading",
+     "post_started_on": "2014-03-01"},
+    {"id": "c002", "name": "李娜", "unit": "县财政局", "post": "预算股股长", "post_level": "middle",
+     "post_started_on": "2021-06-15"},
+    {"id": "c003", "name": "王强", "unit": "富驿镇人民政府", "post": "镇长", "post_level": "leading",
+     "post_started_on": "2019-01-10"},
+    {"id": "c004", "name": "赵敏", "unit": "县教育局", "post": "办公室主任", "post_level": "middle",
+     "post_started_on": "2022-09-01"},
+    {"id": "c005", "name": "刘洋", "unit": "县住房和城乡建设局", "post": "副局长", "post_level": "leading",
+     "post_started_on": "2016-05-20"},
+    {"id": "c006", "name": "陈静", "unit": "县审计局", "post": "科员", "post_level": "staff",
+     "post_started_on": "2020-02-01"},
+]
+
+
+def load_demo(services: Services) -> list[str]:
+    """Create demo users, cadres and cases; returns lines to print (with the passwords)."""
+    lines = ["demo users (username / password / roles):"]
+    for role in services.roles:
+        password = secrets.token_urlsafe(9)
+        users.create_user(services, role, password, [role])
+        lines.append(f"  {role:16} {password:14} {role}")
+    if _already_loaded(services):
+        lines.append("demo cadres and cases exist already; passwords were reset")
+        return lines
+    org = _actor("org_dept")
+    for cadre in DEMO_CADRES:
+        cadres.create_cadre(services, org, cadre)
+    lines.extend(_demo_cases(services))
+    return lines
+
+
+def _already_loaded(services: Services) -> bool:
+    with services.db.unit_of_work(write=False) as session:
+        return session.get(Cadre, DEMO_CADRES[0]["id"]) is not None
+
+
+def _actor(role: str) -> Actor:
+    return Actor(role, frozenset({role}))
+
+
+def _complete(services: Services, case: dict[str, Any], element_id: str, **data: Any) -> dict[str, Any]:
+    task = next(t for t in case["open_tasks"] if t["element_id"] == element_id)
+    return tasks.complete_task(services, _actor(task["role"] or "admin"), task["id"], data)
+
+
+def _demo_cases(services: Services) -> list[str]:
+    org, discipline = _actor("org_dept"), _actor("discipline")
+    vetting = cases.start_case(services, org, "pre_appointment_vetting", "c003",
+                               {"proposed_post": "县农业农村局局长", "selection_method": "democratic_recommendation"})
+    vetting = _complete(services, vetting, "solicit_family_opinion", opinion="positive", notes="家属支持")
+    reviewed = cases.start_case(services, org, "pre_appointment_vetting", "c002",
+                                {"proposed_post": "县财政局副局长", "selection_method": "competitive"})
+    for element_id in ("solicit_family_opinion", "solicit_colleague_opinion", "solicit_public_opinion"):
+        reviewed = _complete(services, reviewed, element_id, opinion="positive")
+    reviewed = _complete(services, reviewed, "democratic_evaluation", votes_approve=38, votes_basic=4,
+                         votes_disapprove=1)
+    admonition = cases.start_case(services, discipline, "admonishment", "c004",
+                                  {"trigger": "complaint", "summary": "群众反映工作作风拖拉、推诿扯皮"})
+    accountability = cases.start_case(services, discipline, "accountability", "c005",
+                                      {"source": "hotline", "category": "inaction",
+                                       "allegation": "专线举报：项目审批长期不作为"})
+    accountability = _complete(services, accountability, "preliminary_verification", founded=True)
+    accountability = _complete(services, accountability, "investigation", facts="审批超期 120 天",
+                               circumstance="minor", loss="none")
+    accountability = _complete(services, accountability, "committee_review", decision="approve")
+    audit = cases.start_case(services, org, "departure_audit", "c001",
+                             {"departure_reason": "rotation", "planned_departure_on": "2027-03-01"})
+    blocked = cases.start_case(services, org, "pre_appointment_vetting", "c005",
+                               {"proposed_post": "县住建局局长", "selection_method": "organisation"})
+    return [
+        "demo cases:",
+        f"  #{vetting['id']} vetting of 王强, opinions being gathered",
+        f"  #{reviewed['id']} vetting of 李娜, waiting for the org head's review",
+        f"  #{admonition['id']} admonishment of 赵敏, waiting for intake review",
+        f"  #{accountability['id']} accountability of 刘洋: {accountability['outcome']} (promotion ban 6 months)",
+        f"  #{audit['id']} departure audit of 张伟, waiting for the audit team",
+        f"  #{blocked['id']} vetting of 刘洋: {blocked['outcome']} ({blocked['data'].get('ineligible_reason')})",
+    ]

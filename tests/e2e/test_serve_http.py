@@ -1,0 +1,165 @@
+"""End to end: a real `cadreflow serve` process driven over HTTP, its timer worker included."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+CLI = [sys.executable, "-c", "from service.cli import main; main()"]
+ROLES = ["org_dept", "org_head", "committee", "discipline"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Http:
+    """A tiny JSON client over urllib: what any outside client would do."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.tokens: dict[str, str] = {}
+
+    def request(self, method: str, path: str, body: Any = None, as_: str | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json"}
+        if as_:
+            headers["Authorization"] = f"Bearer {self.tokens[as_]}"
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def login(self, username: str) -> None:
+        status, body = self.request("POST", "/api/auth/token", {"username": username, "password": "e2e-pw"})
+        assert status == 200, body
+        self.tokens[username] = body["token"]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Http]:
+    env = {**os.environ, "CADREFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.sqlite3'}",
+           "CADREFLOW_DEADLINES": json.dumps({"public_notice": "PT1S"}), "CADREFLOW_WORKER_POLL_SECONDS": "0.2"}
+    subprocess.run([*CLI, "init-db"], env=env, check=True, capture_output=True)
+    for role in ROLES:
+        subprocess.run([*CLI, "create-user", role, "--password", "e2e-pw", "--role", role],
+                       env=env, check=True, capture_output=True)
+    port = free_port()
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    http = Http(f"http://127.0.0.1:{port}")
+    try:
+        _wait_until_up(http, process, log_path)
+        yield http
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _wait_until_up(http: Http, process: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        assert process.poll() is None, log_path.read_text()
+        try:
+            http.request("GET", "/api/processes")
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("server did not come up")
+
+
+def _open_tasks(http: Http, case_id: int) -> dict[str, dict]:
+    status, case = http.request("GET", f"/api/cases/{case_id}", as_="org_dept")
+    assert status == 200, case
+    return {task["element_id"]: task for task in case["open_tasks"]}
+
+
+def _complete(http: Http, case_id: int, element_id: str, as_: str, data: dict) -> dict:
+    task = _open_tasks(http, case_id)[element_id]
+    status, body = http.request("POST", f"/api/tasks/{task['id']}/complete", {"data": data}, as_=as_)
+    assert status == 200, body
+    return body
+
+
+def test_vetting_case_runs_over_real_http_with_the_timer_worker(server: Http) -> None:
+    """A vetting case goes start → opinions → review → public notice timer (fired by serve) → appointed."""
+    http = server
+    for role in ROLES:
+        http.login(role)
+    status, _ = http.request("POST", "/api/cadres", {"id": "e1", "name": "周明", "unit": "县水利局", "post": "副局长",
+                                                     "post_level": "leading", "post_started_on": "2018-01-01"},
+                             as_="org_dept")
+    assert status == 201
+    status, case = http.request("POST", "/api/cases", {"process": "pre_appointment_vetting", "cadre_id": "e1",
+                                                       "data": {"proposed_post": "局长", "selection_method": "competitive"}},
+                                as_="org_dept")
+    assert status == 201, case
+    for element_id in ("solicit_family_opinion", "solicit_colleague_opinion", "solicit_public_opinion"):
+        _complete(http, case["id"], element_id, "org_dept", {"opinion": "positive"})
+    _complete(http, case["id"], "democratic_evaluation", "org_dept",
+              {"votes_approve": 30, "votes_basic": 2, "votes_disapprove": 1})
+    after_review = _complete(http, case["id"], "org_head_review", "org_head", {"decision": "approve"})
+    assert after_review["open_tasks"] == [] and after_review["next_timer_due"]
+
+    deadline = time.monotonic() + 15
+    while "committee_decision" not in _open_tasks(http, case["id"]):
+        assert time.monotonic() < deadline, "the public-notice timer never fired"
+        time.sleep(0.2)
+
+    done = _complete(http, case["id"], "committee_decision", "committee", {"decision": "appoint"})
+    assert (done["status"], done["outcome"]) == ("completed", "appointed")
+    status, cadre = http.request("GET", "/api/cadres/e1", as_="org_dept")
+    assert cadre["post"] == "局长"
+    status, history = http.request("GET", f"/api/cases/{case['id']}/history", as_="discipline")
+    timer_entries = [h for h in history if h["action"] == "timer"]
+    assert len(timer_entries) == 1 and timer_entries[0]["actor"] == "system"
+
+
+def test_objection_message_and_errors_over_real_http(server: Http) -> None:
+    """Over HTTP: 401 without a token, 422 on a bad form, the objection message, 409 on a second completion."""
+    http = server
+    for role in ROLES:
+        http.login(role)
+    assert http.request("GET", "/api/cases")[0] == 401
+    http.request("POST", "/api/cadres", {"id": "e2", "name": "吴芳", "unit": "县民政局", "post": "科长",
+                                         "post_level": "middle", "post_started_on": "2020-01-01"}, as_="org_dept")
+    status, case = http.request("POST", "/api/cases", {"process": "pre_appointment_vetting", "cadre_id": "e2",
+                                                       "data": {"proposed_post": "副局长", "selection_method": "organisation"}},
+                                as_="org_dept")
+    task = _open_tasks(http, case["id"])["democratic_evaluation"]
+    status, body = http.request("POST", f"/api/tasks/{task['id']}/complete", {"data": {"votes_approve": "many"}},
+                                as_="org_dept")
+    assert status == 422 and "votes_approve" in body["error"]["fields"]
+    assert http.request("POST", "/api/messages", {"name": "vetting_objection", "case_id": case["id"], "data": {}},
+                        as_="discipline")[0] == 409
+    for element_id in ("solicit_family_opinion", "solicit_colleague_opinion", "solicit_public_opinion"):
+        _complete(http, case["id"], element_id, "org_dept", {"opinion": "neutral"})
+    _complete(http, case["id"], "democratic_evaluation", "org_dept",
+              {"votes_approve": 10, "votes_basic": 0, "votes_disapprove": 0})
+    review = _open_tasks(http, case["id"])["org_head_review"]
+    assert http.request("POST", f"/api/tasks/{review['id']}/complete", {"data": {"decision": "approve"}},
+                        as_="org_head")[0] == 200
+    assert http.request("POST", f"/api/tasks/{review['id']}/complete", {"data": {"decision": "approve"}},
+                        as_="org_head")[0] == 409
+    status, _ = http.request("POST", "/api/messages", {"name": "vetting_objection", "case_id": case["id"],
+                                                       "data": {"reporter": "匿名"}}, as_="discipline")
+    assert status == 202
+    done = _complete(http, case["id"], "verify_objection", "discipline", {"substantiated": True})
+    assert done["outcome"] == "rejected"
