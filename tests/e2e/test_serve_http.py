@@ -107,9 +107,9 @@ def test_vetting_case_runs_over_real_http_with_the_timer_worker(server: Http) ->
                                                      "post_level": "leading", "post_started_on": "2018-01-01"},
                              as_="org_dept")
     assert status == 201
-    status, case = http.request("POST", "/api/cases", {"process": "pre_appointment_vetting", "cadre_id": "e1",
-                                                       "data": {"proposed_post": "局长", "selection_method": "competitive"}},
-                                as_="org_dept")
+    start = {"process": "pre_appointment_vetting", "cadre_id": "e1",
+             "data": {"proposed_post": "局长", "selection_method": "competitive"}}
+    status, case = http.request("POST", "/api/cases", start, as_="org_dept")
     assert status == 201, case
     for element_id in ("solicit_family_opinion", "solicit_colleague_opinion", "solicit_public_opinion"):
         _complete(http, case["id"], element_id, "org_dept", {"opinion": "positive"})
@@ -140,9 +140,9 @@ def test_objection_message_and_errors_over_real_http(server: Http) -> None:
     assert http.request("GET", "/api/cases")[0] == 401
     http.request("POST", "/api/cadres", {"id": "e2", "name": "吴芳", "unit": "县民政局", "post": "科长",
                                          "post_level": "middle", "post_started_on": "2020-01-01"}, as_="org_dept")
-    status, case = http.request("POST", "/api/cases", {"process": "pre_appointment_vetting", "cadre_id": "e2",
-                                                       "data": {"proposed_post": "副局长", "selection_method": "organisation"}},
-                                as_="org_dept")
+    start = {"process": "pre_appointment_vetting", "cadre_id": "e2",
+             "data": {"proposed_post": "副局长", "selection_method": "organisation"}}
+    status, case = http.request("POST", "/api/cases", start, as_="org_dept")
     task = _open_tasks(http, case["id"])["democratic_evaluation"]
     status, body = http.request("POST", f"/api/tasks/{task['id']}/complete", {"data": {"votes_approve": "many"}},
                                 as_="org_dept")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
@@ -109,16 +110,18 @@ class CaseRunner:
             raise EngineError(f"saved case state cannot be loaded: {exc}") from exc
 
     def _ready_user_task(self, workflow: BpmnWorkflow, task_id: str) -> Any:
-        task = next((t for t in workflow.get_tasks(state=TaskState.READY, manual=True)
-                     if str(t.id) == task_id), None)
-        if task is None:
+        try:
+            task = workflow.tasks.get(UUID(task_id))
+        except ValueError:
+            task = None
+        if task is None or task.state != TaskState.READY or not task.task_spec.manual:
             raise TaskNotReady(f"task {task_id} is not open in this case")
         return task
 
     def _advance(self, workflow: BpmnWorkflow, services: ServiceHandler | None, action: Callable[[], None]) -> Step:
         workflow.script_engine = CaseScriptEngine(self.environment, services)
         events: list[EngineEvent] = []
-        ready_before = {t.id for t in workflow.get_tasks(state=TaskState.READY, manual=True)}
+        ready_before = {t.id for t in _ready_user_tasks(workflow)}
         current: list[Any] = [None]
         try:
             action()
@@ -135,7 +138,8 @@ class CaseRunner:
         return self._step(workflow, events)
 
     def _step(self, workflow: BpmnWorkflow, events: list[EngineEvent]) -> Step:
-        self._guard_depth(workflow)
+        frontier = [t for t in workflow.tasks.values() if t.state in (TaskState.READY, TaskState.WAITING)]
+        self._guard_depth(frontier)
         completed = workflow.is_completed()
         outcome = _outcome(workflow) if completed else None
         if completed and outcome is None and not _was_cancelled(workflow):
@@ -144,16 +148,17 @@ class CaseRunner:
             state = serialization.dump(workflow)
         except (TypeError, ValueError) as exc:
             raise Incident(f"case data is not JSON: {exc}") from exc
-        open_tasks = tuple(_open_task(workflow, t) for t in workflow.get_tasks(state=TaskState.READY, manual=True))
+        open_tasks = tuple(_open_task(workflow, t) for t in frontier
+                           if t.state == TaskState.READY and t.task_spec.manual)
         return Step(
             state=state, completed=completed, outcome=outcome,
             data=dict(workflow.data.get(CASE_DATA, {})), open_tasks=open_tasks,
-            next_timer_due=_next_timer_due(workflow), events=tuple(events),
+            next_timer_due=_next_timer_due(frontier), events=tuple(events),
             overdue_elements=tuple(e.detail["overdue"] for e in events if e.action == "escalation"),
         )
 
-    def _guard_depth(self, workflow: BpmnWorkflow) -> None:
-        for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING):
+    def _guard_depth(self, frontier: list[Any]) -> None:
+        for task in frontier:
             if task.depth > self.max_depth:
                 raise LoopLimitExceeded(
                     f"the case has looped too often (task depth {task.depth} > {self.max_depth}); "
@@ -219,8 +224,12 @@ def _is_timer(definition: Any) -> bool:
     return isinstance(definition, TimerEventDefinition)
 
 
+def _ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
+    return [t for t in workflow.tasks.values() if t.state == TaskState.READY and t.task_spec.manual]
+
+
 def _escalations(workflow: BpmnWorkflow, ready_before: set) -> Iterator[EngineEvent]:
-    for task in workflow.get_tasks(state=TaskState.READY, manual=True):
+    for task in _ready_user_tasks(workflow):
         supervised = supervised_element(task.task_spec.bpmn_id or "")
         if task.id not in ready_before and supervised:
             yield EngineEvent("escalation", task.task_spec.bpmn_id, task.task_spec.bpmn_name or "",
@@ -228,8 +237,8 @@ def _escalations(workflow: BpmnWorkflow, ready_before: set) -> Iterator[EngineEv
 
 
 def _outcome(workflow: BpmnWorkflow) -> str | None:
-    ends = [t for t in workflow.get_tasks(state=TaskState.COMPLETED)
-            if isinstance(t.task_spec, EndEvent) and (t.task_spec.bpmn_id or "").startswith(OUTCOME_PREFIX)]
+    ends = [t for t in workflow.tasks.values() if t.state == TaskState.COMPLETED
+            and isinstance(t.task_spec, EndEvent) and (t.task_spec.bpmn_id or "").startswith(OUTCOME_PREFIX)]
     if not ends:
         return None
     latest = max(ends, key=lambda t: t.last_state_change)
@@ -237,7 +246,7 @@ def _outcome(workflow: BpmnWorkflow) -> str | None:
 
 
 def _was_cancelled(workflow: BpmnWorkflow) -> bool:
-    return any(t.state == TaskState.CANCELLED for t in workflow.get_tasks(state=TaskState.CANCELLED))
+    return any(t.state == TaskState.CANCELLED for t in workflow.tasks.values())
 
 
 def _open_task(workflow: BpmnWorkflow, task: Any) -> OpenTask:
@@ -274,8 +283,8 @@ def _timer_value(task: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _next_timer_due(workflow: BpmnWorkflow) -> str | None:
-    dues = [_timer_value(t) for t in workflow.get_tasks(state=TaskState.WAITING)]
+def _next_timer_due(frontier: list[Any]) -> str | None:
+    dues = [_timer_value(t) for t in frontier if t.state == TaskState.WAITING]
     dues = [d for d in dues if d]
     return min(dues) if dues else None
 

@@ -1,0 +1,232 @@
+"""Fast fixtures for API and service tests, and helpers that drive the shipped processes.
+
+Hashing passwords and issuing tokens costs about a second per test, so the users (one per role
+plus a few extras) and their tokens are made once per session in a template database; each
+test gets its own copy of that file and an `Api` that already holds every token.
+"""
+
+from __future__ import annotations
+
+import calendar
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from service import create_app
+from service.cli import init_database
+from service.usecases import users
+from service.usecases.context import Services
+from service.usecases.timers import fire_due_timers
+from tests.conftest import FAST_DEADLINES, PASSWORD, ROLES, Api, make_settings
+
+# Every role's user (named after the role) and a few more for claims, assignment and role checks.
+USERS: dict[str, list[str]] = {
+    **{role: [role] for role in ROLES},
+    "audit2": ["audit"],
+    "org_dept2": ["org_dept"],
+    "discipline2": ["discipline"],
+    "multi": ["discipline", "audit"],
+    "norole": [],
+}
+VETTING = "pre_appointment_vetting"
+ADMONISHMENT = "admonishment"
+DEPARTURE = "departure_audit"
+ACCOUNTABILITY = "accountability"
+OPINION_TASKS = ("solicit_family_opinion", "solicit_colleague_opinion", "solicit_public_opinion")
+STEP2_TASKS = {*OPINION_TASKS, "democratic_evaluation"}
+TIMER_WAIT = 1.1  # past a PT1S deadline
+
+
+@dataclass(frozen=True)
+class Template:
+    database: Path
+    tokens: dict[str, str]
+
+
+def build_template(folder: Path) -> Template:
+    app = create_app(make_settings(folder))
+    services: Services = app.extensions["cadreflow"]
+    init_database(services)
+    tokens = {}
+    for name, roles in USERS.items():
+        users.create_user(services, name, PASSWORD, roles)
+        tokens[name] = users.issue_token(services, name, PASSWORD)["token"]
+    services.db.dispose()
+    database = folder / "test.sqlite3"
+    with sqlite3.connect(database) as connection:  # fold the WAL into the file so a plain copy is whole
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        connection.execute("PRAGMA journal_mode=DELETE")
+    connection.close()
+    return Template(database, tokens)
+
+
+def app_from_template(template: Template, folder: Path, **overrides: Any) -> Flask:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template.database, folder / "test.sqlite3")
+    return create_app(make_settings(folder, **overrides))
+
+
+class CaseApi(Api):
+    """The shared `Api` with a few more reads, its tokens made in advance."""
+
+    def case(self, case_id: int) -> dict:
+        response = self.get(f"/api/cases/{case_id}")
+        assert response.status_code == 200, response.json
+        return response.json
+
+    def cadre(self, cadre_id: str = "c1") -> dict:
+        response = self.get(f"/api/cadres/{cadre_id}")
+        assert response.status_code == 200, response.json
+        return response.json
+
+    def history(self, case_id: int) -> list[dict]:
+        response = self.get(f"/api/cases/{case_id}/history")
+        assert response.status_code == 200, response.json
+        return response.json
+
+    def inbox(self, as_: str, **params: Any) -> list[dict]:
+        response = self.get("/api/tasks", as_=as_, query_string=params)
+        assert response.status_code == 200, response.json
+        return response.json
+
+    def open_elements(self, case_id: int) -> list[str]:
+        return sorted(t["element_id"] for t in self.case(case_id)["open_tasks"])
+
+    def complete_raw(self, task_id: str, as_: str, data: Any) -> Any:
+        return self.post(f"/api/tasks/{task_id}/complete", as_=as_, json={"data": data})
+
+
+def make_api(app: Flask, template: Template) -> CaseApi:
+    api = CaseApi(app.test_client())
+    api.tokens.update(template.tokens)
+    return api
+
+
+def fire_after_deadline(services: Services) -> int:
+    """Wait past a PT1S deadline and fire what is due."""
+    time.sleep(TIMER_WAIT)
+    return fire_due_timers(services)
+
+
+def six_months_after(day: date) -> date:
+    month_index = day.month - 1 + 6
+    year, month = day.year + month_index // 12, month_index % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+# Driving the processes over HTTP.
+
+def start_vetting(api: CaseApi, cadre_id: str = "c1", post: str = "县发改局局长") -> dict:
+    return api.start(VETTING, cadre_id, as_="org_dept", proposed_post=post, selection_method="competitive")
+
+
+def finish_opinions(api: CaseApi, case_id: int) -> dict:
+    for element in OPINION_TASKS:
+        api.complete(case_id, element, opinion="positive", notes="无异议")
+    return api.complete(case_id, "democratic_evaluation", votes_approve=30, votes_basic=2, votes_disapprove=1)
+
+
+def vetting_to_notice(api: CaseApi, cadre_id: str = "c1", post: str = "县发改局局长") -> int:
+    """A vetting case waiting in its public notice."""
+    case_id = start_vetting(api, cadre_id, post)["id"]
+    finish_opinions(api, case_id)
+    case = api.complete(case_id, "org_head_review", decision="approve")
+    assert case["open_tasks"] == [] and case["status"] == "open"
+    return case_id
+
+
+def send_objection(api: CaseApi, case_id: Any, as_: str = "discipline", **data: Any) -> Any:
+    return api.post("/api/messages", as_=as_, json={"name": "vetting_objection", "case_id": case_id,
+                                                    "data": data or {"report": "群众来信反映问题"}})
+
+
+def start_admonishment(api: CaseApi, cadre_id: str = "c1", trigger: str = "complaint") -> dict:
+    return api.start(ADMONISHMENT, cadre_id, as_="discipline", trigger=trigger, summary="群众反映工作作风问题")
+
+
+def admonishment_to_follow_up(api: CaseApi, cadre_id: str = "c1") -> int:
+    case_id = start_admonishment(api, cadre_id)["id"]
+    api.complete(case_id, "intake_review", form="talk", reason="情况属实")
+    api.complete(case_id, "conduct_talk", talk_date="2024-05-01", minutes="谈话记录")
+    api.complete(case_id, "rectification_plan", plan="整改措施")
+    return case_id
+
+
+def start_departure(api: CaseApi, cadre_id: str = "c1", reason: str = "promotion") -> dict:
+    return api.start(DEPARTURE, cadre_id, as_="org_dept", departure_reason=reason,
+                     planned_departure_on="2030-06-30")
+
+
+def departure_to_fieldwork(api: CaseApi, cadre_id: str = "c1", team_lead: str = "audit2") -> int:
+    case_id = start_departure(api, cadre_id)["id"]
+    api.complete(case_id, "assign_audit_team", team_lead=team_lead, members="李四、王五")
+    return case_id
+
+
+def start_accountability(api: CaseApi, cadre_id: str = "c1", source: str = "hotline") -> dict:
+    return api.start(ACCOUNTABILITY, cadre_id, as_="discipline", source=source, category="inaction",
+                     allegation="对群众诉求长期不作为")
+
+
+def accountability_to_review(api: CaseApi, circumstance: str, loss: str, cadre_id: str = "c1") -> int:
+    case_id = start_accountability(api, cadre_id)["id"]
+    api.complete(case_id, "preliminary_verification", founded=True, notes="基本属实")
+    api.complete(case_id, "investigation", facts="查实", circumstance=circumstance, loss=loss)
+    return case_id
+
+
+def sanction(api: CaseApi, final: str, cadre_id: str = "c1") -> dict:
+    """Run an accountability case to a sanction `final` (adjusted by the committee); the case."""
+    case_id = accountability_to_review(api, "minor", "none", cadre_id)
+    return api.complete(case_id, "committee_review", decision="adjust", final_sanction=final)
+
+
+# Fixtures (imported by the conftest files of tests/api and tests/service).
+
+@pytest.fixture(scope="session")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
+    return build_template(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture
+def app(template: Template, tmp_path: Path) -> Iterator[Flask]:
+    """The app on a copy of the template: processes deployed, users made, deadlines 30 days."""
+    app = app_from_template(template, tmp_path / "slow")
+    yield app
+    app.extensions["cadreflow"].db.dispose()
+
+
+@pytest.fixture
+def api(app: Flask, template: Template) -> CaseApi:
+    return make_api(app, template)
+
+
+@pytest.fixture
+def cadre(api: CaseApi) -> dict:
+    return api.create_cadre("c1")
+
+
+@pytest.fixture
+def fast_app(template: Template, tmp_path: Path) -> Iterator[Flask]:
+    """The app with every deadline one second."""
+    app = app_from_template(template, tmp_path / "fast", DEADLINES=FAST_DEADLINES)
+    yield app
+    app.extensions["cadreflow"].db.dispose()
+
+
+@pytest.fixture
+def fast_services(fast_app: Flask) -> Services:
+    return fast_app.extensions["cadreflow"]
+
+
+@pytest.fixture
+def fast_api(fast_app: Flask, template: Template) -> CaseApi:
+    return make_api(fast_app, template)

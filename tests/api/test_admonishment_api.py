@@ -1,0 +1,121 @@
+"""Admonishment (诫勉谈话) over HTTP: every form, the rectification loop, timers and escalation."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.support import (
+    ACCOUNTABILITY,
+    admonishment_to_follow_up,
+    fire_after_deadline,
+    start_admonishment,
+    start_vetting,
+)
+
+
+def test_intake_review_is_discipline_task(api, cadre):
+    """A new case waits for intake_review by discipline, with the start data in its data."""
+    case = start_admonishment(api, trigger="inspection")
+    assert [(t["element_id"], t["role"]) for t in case["open_tasks"]] == [("intake_review", "discipline")]
+    assert case["data"]["trigger"] == "inspection" and case["data"]["cadre_id"] == "c1"
+
+
+def test_dismiss_ends_dismissed(api, cadre):
+    """form dismiss → outcome dismissed."""
+    case_id = start_admonishment(api)["id"]
+    case = api.complete(case_id, "intake_review", form="dismiss", reason="不构成诫勉情形")
+    assert (case["status"], case["outcome"], case["open_tasks"]) == ("completed", "dismissed", [])
+
+
+@pytest.mark.parametrize(("form", "task", "fields"), [
+    ("talk", "conduct_talk", {"talk_date": "2024-05-01", "minutes": "谈话记录"}),
+    ("written", "issue_written_admonishment", {"letter_ref": "纪诫〔2024〕3号"}),
+    ("inquiry", "record_inquiry_reply", {"reply": "已说明情况"}),
+])
+def test_each_form_leads_to_its_task_then_rectification_and_rectified(api, cadre, form, task, fields):
+    """talk / written / inquiry each open their own discipline task; then plan, follow-up yes → rectified."""
+    case_id = start_admonishment(api)["id"]
+    case = api.complete(case_id, "intake_review", form=form, reason="情况属实")
+    assert [(t["element_id"], t["role"]) for t in case["open_tasks"]] == [(task, "discipline")]
+    case = api.complete(case_id, task, **fields)
+    assert [(t["element_id"], t["role"]) for t in case["open_tasks"]] == [("rectification_plan", "discipline")]
+    assert all(case["data"][key] == value for key, value in fields.items())
+    api.complete(case_id, "rectification_plan", plan="限期整改")
+    follow_up = api.open_task(case_id, "follow_up_review")
+    assert follow_up["role"] == "discipline" and follow_up["due_at"] and follow_up["overdue"] is False
+    case = api.complete(case_id, "follow_up_review", rectified="yes")
+    assert (case["status"], case["outcome"], case["open_tasks"]) == ("completed", "rectified", [])
+
+
+def test_partial_rectification_loops_back_to_the_plan(api, cadre):
+    """rectified partial → rectification_plan again (twice), then yes → rectified."""
+    case_id = admonishment_to_follow_up(api)
+    for round_ in range(2):
+        case = api.complete(case_id, "follow_up_review", rectified="partial")
+        assert [t["element_id"] for t in case["open_tasks"]] == ["rectification_plan"]
+        api.complete(case_id, "rectification_plan", plan=f"第{round_ + 2}轮整改")
+    case = api.complete(case_id, "follow_up_review", rectified="yes")
+    assert case["outcome"] == "rectified"
+    assert case["data"]["plan"] == "第3轮整改"
+
+
+def test_not_rectified_head_declines_to_escalate(api, cadre):
+    """rectified no → escalation_review (discipline_head); escalate false → closed, no child case."""
+    case_id = admonishment_to_follow_up(api)
+    case = api.complete(case_id, "follow_up_review", rectified="no")
+    assert [(t["element_id"], t["role"]) for t in case["open_tasks"]] == [("escalation_review", "discipline_head")]
+    case = api.complete(case_id, "escalation_review", escalate=False, reason="情节轻微")
+    assert (case["status"], case["outcome"], case["child_case_ids"]) == ("completed", "closed", [])
+    assert api.get("/api/cases", query_string={"process": ACCOUNTABILITY}).json["total"] == 0
+
+
+def test_escalation_opens_linked_accountability_case(api, cadre):
+    """escalate true → outcome escalated and a linked accountability case (admonishment_escalation) opens."""
+    case_id = admonishment_to_follow_up(api)
+    api.complete(case_id, "follow_up_review", rectified="no")
+    case = api.complete(case_id, "escalation_review", escalate=True, reason="拒不整改")
+    assert (case["status"], case["outcome"]) == ("completed", "escalated")
+    assert len(case["child_case_ids"]) == 1
+    child = api.case(case["child_case_ids"][0])
+    assert child["process"] == ACCOUNTABILITY and child["status"] == "open"
+    assert child["cadre_id"] == "c1" and child["parent_case_id"] == case_id
+    assert child["data"]["source"] == "admonishment_escalation"
+    assert child["data"]["allegation"]
+    assert [(t["element_id"], t["role"]) for t in child["open_tasks"]] == [("preliminary_verification", "discipline")]
+    assert {c["process"] for c in api.cadre()["cases"]} == {"admonishment", ACCOUNTABILITY}
+    vetting = start_vetting(api)
+    assert (vetting["outcome"], vetting["data"]["ineligible_reason"]) == ("ineligible", "open_accountability")
+
+
+def test_timers_inquiry_timeout_and_follow_up_escalation(fast_api, fast_services):
+    """No inquiry reply in time → escalation_review; slow follow-up → supervise task, original overdue."""
+    api = fast_api
+    api.create_cadre("c1")
+    inquiry = start_admonishment(api)["id"]
+    api.complete(inquiry, "intake_review", form="inquiry", reason="书面函询")
+    follow_up = admonishment_to_follow_up(api)
+    calm = start_admonishment(api)["id"]  # waits at intake_review: no timer
+    assert fire_after_deadline(fast_services) == 2
+
+    case = api.case(inquiry)
+    assert [(t["element_id"], t["role"]) for t in case["open_tasks"]] == [("escalation_review", "discipline_head")]
+    assert any(e["action"] == "timer" and e["actor"] == "system" for e in api.history(inquiry))
+
+    assert api.open_elements(follow_up) == ["follow_up_review", "supervise_follow_up_review"]
+    supervise = api.open_task(follow_up, "supervise_follow_up_review")
+    assert supervise["role"] == "discipline_head"
+    inbox = {t["element_id"]: t for t in api.inbox("discipline", case_id=follow_up)}
+    assert inbox["follow_up_review"]["overdue"] is True
+    assert "supervise_follow_up_review" not in inbox
+    assert [t["element_id"] for t in api.inbox("discipline_head", case_id=follow_up)] == ["supervise_follow_up_review"]
+    overdue_ids = {c["id"] for c in api.get("/api/cases", query_string={"overdue": 1}).json["items"]}
+    assert follow_up in overdue_ids and calm not in overdue_ids
+    assert {t["case_id"] for t in api.inbox("discipline", overdue=1)} >= {follow_up}
+    assert calm not in {t["case_id"] for t in api.inbox("discipline", overdue=1)}
+
+    api.complete(follow_up, "supervise_follow_up_review", instruction="限三日内回访")
+    assert api.open_elements(follow_up) == ["follow_up_review"]
+    case = api.complete(follow_up, "follow_up_review", rectified="yes")
+    assert (case["status"], case["outcome"]) == ("completed", "rectified")
+    case = api.complete(inquiry, "escalation_review", escalate=False)
+    assert case["outcome"] == "closed"
