@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from service.errors import BadRequest, Forbidden, Unauthorized
+from service.errors import BadRequest, Forbidden, Invalid, Unauthorized
 from service.usecases import users
 from service.usecases.context import Actor, Services
 
@@ -19,11 +19,14 @@ def services() -> Services:
     return current_app.extensions["cadreflow"]
 
 
-def json_body() -> dict[str, Any]:
-    """The request's JSON object, or a 400 for anything else."""
+def json_body(allowed: set[str] | None = None) -> dict[str, Any]:
+    """The request's JSON object (400 for anything else); with `allowed`, unknown keys are a 422."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object (请求体必须是 JSON 对象)")
+    unknown = sorted(set(body) - allowed) if allowed is not None else []
+    if unknown:
+        raise Invalid("unknown fields (未知字段)", {name: "未知字段 (unknown field)" for name in unknown})
     return body
 
 
@@ -54,7 +57,7 @@ def requires(*roles: str) -> Callable:
 
 @bp.post("/auth/token")
 def token() -> Any:
-    body = json_body()
+    body = json_body({"username", "password"})
     return jsonify(users.issue_token(services(), body.get("username"), body.get("password")))
 
 

@@ -17,7 +17,7 @@ bp = Blueprint("cases", __name__)
 @bp.post("/cases")
 @requires()
 def start() -> Any:
-    body = json_body()
+    body = json_body({"process", "cadre_id", "data"})
     case = cases.start_case(services(), g.actor, body.get("process"), body.get("cadre_id"), body.get("data", {}))
     return jsonify(case), 201
 
@@ -52,12 +52,12 @@ def diagram(case_id: int) -> Any:
 @bp.post("/cases/<int:case_id>/cancel")
 @requires("admin")
 def cancel(case_id: int) -> Any:
-    return jsonify(cases.cancel_case(services(), g.actor, case_id, json_body().get("reason")))
+    return jsonify(cases.cancel_case(services(), g.actor, case_id, json_body({"reason"}).get("reason")))
 
 
 @bp.post("/messages")
 @requires()
 def message() -> Any:
-    body = json_body()
+    body = json_body({"name", "case_id", "data"})
     messages.deliver_message(services(), g.actor, body.get("name"), body.get("case_id"), body.get("data"))
     return jsonify({"accepted": True}), 202

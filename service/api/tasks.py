@@ -43,4 +43,4 @@ def unclaim(task_id: str) -> Any:
 @bp.post("/tasks/<task_id>/complete")
 @requires()
 def complete(task_id: str) -> Any:
-    return jsonify(tasks.complete_task(services(), g.actor, task_id, json_body().get("data", {})))
+    return jsonify(tasks.complete_task(services(), g.actor, task_id, json_body({"data"}).get("data", {})))

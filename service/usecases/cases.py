@@ -40,11 +40,11 @@ def _check_may_start(services: Services, actor: Actor, process: str) -> None:
 def start_in_session(services: Services, session: Session, actor: Actor, process: str, cadre_id: Any,
                      data: Any, parent: Case | None) -> Case:
     """Start a case inside an open transaction (also used for linked child cases)."""
-    version = _newest_version(session, process)
-    definition = services.definitions.get(version)
-    start_data = {**(data if isinstance(data, dict) else {}), "cadre_id": cadre_id}
     if not isinstance(data, dict | None):
         raise Invalid("data must be a JSON object (数据必须是对象)", {"data": "必须是对象 (must be an object)"})
+    version = _newest_version(session, process)
+    definition = services.definitions.get(version)
+    start_data = {**(data or {}), "cadre_id": cadre_id}
     validate_form(definition.start_form, start_data, user_has_role_in(session))
     if session.get(Cadre, cadre_id) is None:
         raise Invalid("unknown cadre (干部不存在)", {"cadre_id": "干部不存在 (no such cadre)"})

@@ -87,7 +87,8 @@ def apply_step(session: Session, case: Case, step: Step, effects: Effects,
     """Store a step: case row, task read model, history of automatic steps, deferred effects."""
     now = utcnow()
     case.state, case.data, case.updated_at = step.state, step.data, now
-    case.status = "completed" if step.completed else case.status
+    if step.completed and case.status == "open":
+        case.status = "completed"
     case.outcome = step.outcome
     case.next_timer_due = _parse_time(step.next_timer_due) if not step.completed else None
     session.flush()

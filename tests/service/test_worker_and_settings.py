@@ -1,0 +1,69 @@
+"""The timer worker across restarts, and the layering of settings."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from service import create_app
+from service.cli import init_database
+from service.config import load_settings
+from service.usecases import cadres, cases, tasks
+from service.worker import run_worker
+from tests.conftest import actor, make_settings
+
+VETTING = {"proposed_post": "局长", "selection_method": "competitive"}
+CADRE = {"id": "w1", "name": "孙丽", "unit": "县林业局", "post": "副局长", "post_level": "leading",
+         "post_started_on": "2017-04-01"}
+
+
+def _case_waiting_for_public_notice(services) -> int:
+    cadres.create_cadre(services, actor("org_dept"), CADRE)
+    case = cases.start_case(services, actor("org_dept"), "pre_appointment_vetting", "w1", VETTING)
+    for task in case["open_tasks"]:
+        data = {"opinion": "positive"} if task["element_id"] != "democratic_evaluation" else {
+            "votes_approve": 9, "votes_basic": 0, "votes_disapprove": 0}
+        tasks.complete_task(services, actor("org_dept"), task["id"], data)
+    review = cases.get_case(services, actor("org_head"), case["id"])["open_tasks"][0]
+    after = tasks.complete_task(services, actor("org_head"), review["id"], {"decision": "approve"})
+    assert after["open_tasks"] == [] and after["next_timer_due"] is not None
+    return case["id"]
+
+
+def test_a_timer_due_while_nothing_ran_fires_at_the_next_start_and_only_once(tmp_path: Path) -> None:
+    """A case whose timer fell due while no process ran is moved by the first poll of a new worker, once."""
+    settings = make_settings(tmp_path, DEADLINES={"public_notice": "PT1S"})
+    first = create_app(settings).extensions["cadreflow"]
+    init_database(first)
+    case_id = _case_waiting_for_public_notice(first)
+    first.db.dispose()  # everything stops
+    time.sleep(1.2)
+
+    restarted = create_app(settings).extensions["cadreflow"]
+    assert run_worker(restarted, threading.Event(), once=True) == 1
+    assert run_worker(restarted, threading.Event(), once=True) == 0
+    case = cases.get_case(restarted, actor("admin"), case_id)
+    assert [t["element_id"] for t in case["open_tasks"]] == ["committee_decision"]
+    history = cases.case_history(restarted, actor("admin"), case_id)
+    assert [h["actor"] for h in history if h["action"] == "timer"] == ["system"]
+    restarted.db.dispose()
+
+
+def test_deadlines_from_the_environment_override_one_key_and_keep_the_others() -> None:
+    """CADREFLOW_DEADLINES as JSON changes the named deadline only; defaults stay for the rest."""
+    settings = load_settings(environ={"CADREFLOW_DEADLINES": '{"public_notice": "PT5S"}',
+                                      "CADREFLOW_WORKER_POLL_SECONDS": "0.5"})
+    assert settings["DEADLINES"]["public_notice"] == "PT5S"
+    assert settings["DEADLINES"]["investigation"] == "P60D"
+    assert settings["WORKER_POLL_SECONDS"] == 0.5
+
+
+def test_a_config_file_is_overridden_by_the_environment(tmp_path: Path) -> None:
+    """The file named by CADREFLOW_CONFIG overrides the defaults; CADREFLOW_<KEY> overrides the file."""
+    config = tmp_path / "site.toml"
+    config.write_text('SCRIPT_TIMEOUT_SECONDS = 2.5\nTOKEN_TTL_HOURS = 1\n[DEADLINES]\ninquiry_reply = "P20D"\n')
+    settings = load_settings(environ={"CADREFLOW_CONFIG": str(config), "CADREFLOW_TOKEN_TTL_HOURS": "3"})
+    assert settings["SCRIPT_TIMEOUT_SECONDS"] == 2.5
+    assert settings["TOKEN_TTL_HOURS"] == 3
+    assert settings["DEADLINES"]["inquiry_reply"] == "P20D" and settings["DEADLINES"]["public_notice"] == "P5D"
