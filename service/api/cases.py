@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, g, jsonify, request
 
-from service.usecases import cases, messages
+from service.errors import Invalid
+from service.usecases import cases, messages, versions
 
 from .auth import json_body, requires, services
 from .params import choice_arg, flag_arg, int_arg, text_arg
@@ -31,28 +32,45 @@ def index() -> Any:
     return jsonify(cases.list_cases(services(), g.actor, filters))
 
 
-@bp.get("/cases/<int:case_id>")
+@bp.get("/cases/<int(max=9223372036854775807):case_id>")
 @requires()
 def show(case_id: int) -> Any:
     return jsonify(cases.get_case(services(), g.actor, case_id))
 
 
-@bp.get("/cases/<int:case_id>/history")
+@bp.get("/cases/<int(max=9223372036854775807):case_id>/history")
 @requires()
 def history(case_id: int) -> Any:
     return jsonify(cases.case_history(services(), g.actor, case_id))
 
 
-@bp.get("/cases/<int:case_id>/diagram")
+@bp.get("/cases/<int(max=9223372036854775807):case_id>/diagram")
 @requires()
 def diagram(case_id: int) -> Any:
     return jsonify(cases.case_diagram(services(), g.actor, case_id))
 
 
-@bp.post("/cases/<int:case_id>/cancel")
+@bp.post("/cases/<int(max=9223372036854775807):case_id>/cancel")
 @requires("admin")
 def cancel(case_id: int) -> Any:
     return jsonify(cases.cancel_case(services(), g.actor, case_id, json_body({"reason"}).get("reason")))
+
+
+@bp.post("/cases/<int(max=9223372036854775807):case_id>/migrate")
+@requires("admin")
+def migrate(case_id: int) -> Any:
+    body = json_body({"to_version"}) if request.get_data() else {}
+    to_version = body.get("to_version")
+    if to_version is not None and (not isinstance(to_version, int) or isinstance(to_version, bool)):
+        raise Invalid("to_version must be an integer", {"to_version": "必须是整数 (must be an integer)"})
+    report = versions.migrate_case(services(), g.actor, case_id, to_version, flag_arg("dry_run"))
+    return jsonify(report)
+
+
+@bp.post("/cases/<int(max=9223372036854775807):case_id>/retry")
+@requires("admin", "designer")
+def retry(case_id: int) -> Any:
+    return jsonify(versions.retry_case(services(), g.actor, case_id))
 
 
 @bp.post("/messages")

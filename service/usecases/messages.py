@@ -10,6 +10,7 @@ from workflows.engine import NotWaiting
 from .cases import child_starter
 from .context import Actor, Services
 from .steps import Effects, apply_step, definition_of, lock_case, record, run_engine, service_handler
+from .views import MAX_ID
 
 
 def deliver_message(services: Services, actor: Actor, name: Any, case_id: Any, data: Any) -> None:
@@ -41,6 +42,8 @@ def _check_input(name: Any, case_id: Any, data: Any) -> None:
         fields["name"] = "必填 (required)"
     if not isinstance(case_id, int) or isinstance(case_id, bool):
         fields["case_id"] = "必须是整数 (must be an integer)"
+    elif not 0 < case_id <= MAX_ID:
+        raise NotFound(f"case {case_id} not found (案件不存在)")
     if data is not None and not isinstance(data, dict):
         fields["data"] = "必须是对象 (must be an object)"
     if fields:

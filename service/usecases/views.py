@@ -10,7 +10,10 @@ from sqlalchemy.orm import Session
 
 from service.db.models import Cadre, Case, HistoryEntry, ProcessVersion, Task
 
+from . import learning
 from .context import Services
+
+MAX_ID = 2**63 - 1  # the largest id a database integer column holds
 
 
 def iso(value: datetime | date | None) -> str | None:
@@ -46,12 +49,13 @@ def case_view(services: Services, session: Session, case: Case, with_tasks: bool
         "cadre_id": case.cadre_id, "status": case.status, "outcome": case.outcome, "data": case.data,
         "created_at": iso(case.created_at), "updated_at": iso(case.updated_at),
         "parent_case_id": case.parent_case_id, "child_case_ids": list(children),
-        "next_timer_due": iso(case.next_timer_due),
+        "next_timer_due": iso(case.next_timer_due), "incident": case.incident,
     }
     if with_tasks:
         tasks = session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")
                                 .order_by(Task.created_at, Task.id))
-        view["open_tasks"] = [task_view(services, t, case.process_version) for t in tasks]
+        context = task_context(session, case)
+        view["open_tasks"] = [{**task_view(services, t, case.process_version), "context": context} for t in tasks]
     return view
 
 
@@ -60,6 +64,13 @@ def history_view(entry: HistoryEntry) -> dict[str, Any]:
     if entry.task:
         view["task"] = entry.task
     return view
+
+
+def task_context(session: Session, case: Case) -> dict[str, Any]:
+    """What a person needs beside a task's form: here, the cadre's study record for an assessment."""
+    if case.process_key == "annual_assessment":
+        return {"learning": learning.yearly_compliance(session, case.cadre_id, case.data.get("year"))}
+    return {}
 
 
 def cadre_view(session: Session, cadre: Cadre) -> dict[str, Any]:
@@ -76,6 +87,7 @@ def cadre_view(session: Session, cadre: Cadre) -> dict[str, Any]:
                         for a in cadre.assessments],
         "cases": [{"id": c.id, "process": c.process_key, "status": c.status, "outcome": c.outcome}
                   for c in cases],
+        "learning": learning.yearly_compliance(session, cadre.id),
     }
 
 
