@@ -138,7 +138,7 @@ def completions_per_second(port: int, token: str, clients: int, per_client: int)
 
 
 class _FactsEngine(PythonScriptEngine):
-    def call_service(self, task, operation_name, operation_params):  # noqa: ANN001, ANN201
+    def call_service(self, task, operation_name, operation_params):
         return json.dumps(FACTS if operation_name == "cadre_facts" else {})
 
 

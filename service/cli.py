@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -19,8 +20,6 @@ def _services() -> Services:
 
 def init_database(services: Services) -> list[str]:
     """Create or upgrade the schema and deploy every new BPMN under the BPMN folder."""
-    from pathlib import Path
-
     services.db.create_schema()
     deployed = processes.deploy_directory(services, SYSTEM, Path(services.settings["BPMN_DIR"]))
     return [f"{v['key']} v{v['version']}" for v, created in deployed if created]
@@ -32,6 +31,23 @@ def init_db_command() -> None:
     """Create or upgrade the schema; deploy new BPMN/DMN from bpmn/."""
     deployed = init_database(_services())
     click.echo("schema ready; deployed: " + (", ".join(deployed) or "nothing new"))
+
+
+@click.command("deploy")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@with_appcontext
+def deploy_command(paths: tuple[Path, ...]) -> None:
+    """Deploy BPMN files (each with the DMN files among PATHS that it calls); folders are searched."""
+    files = [f for p in paths for f in (sorted(p.iterdir()) if p.is_dir() else [p])]
+    try:
+        results = processes.deploy_files(_services(), SYSTEM, files)
+    except ServiceError as exc:
+        for problem in getattr(exc, "errors", []):
+            click.echo(f"  {problem.get('element_id') or '-'} line {problem.get('line') or '-'}: {problem['message']}",
+                       err=True)
+        raise click.ClickException(exc.message) from exc
+    for version, created in results:
+        click.echo(f"{version['key']} v{version['version']} " + ("deployed" if created else "unchanged"))
 
 
 @click.command("create-user")
@@ -58,6 +74,25 @@ def demo_command() -> None:
     init_database(services)
     for line in load_demo(services):
         click.echo(line)
+
+
+@click.command("rotation-scan")
+@click.option("--on", "on", default=None, help="Scan as of this date (YYYY-MM-DD); default today.")
+@with_appcontext
+def rotation_scan_command(on: str | None) -> None:
+    """Open the rotation reviews that are due (PROCESSES.md §6)."""
+    from datetime import date
+
+    from .usecases.rotation import rotation_scan
+
+    try:
+        day = date.fromisoformat(on) if on else None
+    except ValueError as exc:
+        raise click.BadParameter("use YYYY-MM-DD", param_hint="--on") from exc
+    opened = rotation_scan(_services(), SYSTEM, day)
+    for item in opened:
+        click.echo(f"case #{item['case_id']}: cadre {item['cadre_id']} {item['rule']} ({item['years_in_post']} years)")
+    click.echo(f"{len(opened)} rotation review(s) opened")
 
 
 @click.command("worker")
@@ -91,7 +126,9 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
 
 def register_commands(app: Flask) -> None:
-    for command in (init_db_command, create_user_command, demo_command, worker_command, serve_command):
+    commands = (init_db_command, deploy_command, create_user_command, demo_command, rotation_scan_command,
+                worker_command, serve_command)
+    for command in commands:
         app.cli.add_command(command)
 
 

@@ -6,6 +6,7 @@ import logging
 import threading
 
 from .usecases.context import Services
+from .usecases.rotation import run_daily_scan
 from .usecases.timers import fire_due_timers
 
 log = logging.getLogger(__name__)
@@ -14,10 +15,13 @@ log = logging.getLogger(__name__)
 def run_worker(services: Services, stop: threading.Event, once: bool = False) -> int:
     """Fire due timers every poll interval until `stop` is set (or once); returns cases moved."""
     interval = float(services.settings["WORKER_POLL_SECONDS"])
-    moved = 0
+    moved, scanned_on = 0, None
     while True:
         try:
             moved += fire_due_timers(services)
+            if scanned_on != services.today():  # the daily rotation scan, once a day across workers
+                run_daily_scan(services)
+                scanned_on = services.today()
         except Exception:
             log.exception("timer poll failed")
         if once or stop.wait(interval):

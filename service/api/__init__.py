@@ -40,9 +40,9 @@ def error_body(error: ServiceError) -> dict:
 
 
 def register_api(app: Flask) -> None:
-    from . import auth, cadres, cases, processes, tasks
+    from . import auth, cadres, cases, cycle, processes, tasks
 
-    for module in (auth, cadres, cases, processes, tasks):
+    for module in (auth, cadres, cases, cycle, processes, tasks):
         app.register_blueprint(module.bp, url_prefix="/api")
 
     @app.errorhandler(ServiceError)

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, g, jsonify, request
 
 from service.errors import BadRequest
-from service.usecases import processes
+from service.usecases import processes, versions
 
 from .auth import requires, services
 from .params import int_arg
@@ -40,6 +40,23 @@ def deploy(key: str) -> Any:
     bpmn_file, dmns = _uploaded_files()
     version, created = processes.deploy_version(services(), g.actor, key, bpmn_file, dmns)
     return jsonify({**version, "created": created}), 201 if created else 200
+
+
+@bp.get("/processes/<key>/versions/<int:version>/diff")
+@requires()
+def diff(key: str, version: int) -> Any:
+    against = int_arg("against", version - 1 if version > 1 else None, maximum=2**31)
+    if against is None:
+        raise BadRequest("give ?against=<version> (请指定对比版本)")
+    return jsonify(versions.version_diff(services(), g.actor, key, version, against))
+
+
+@bp.get("/processes/<key>/versions/<int:version>/export")
+@requires()
+def export(key: str, version: int) -> Any:
+    name, content = versions.export_version(services(), g.actor, key, version)
+    return Response(content, mimetype="application/zip",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def _uploaded_files() -> tuple[bytes, dict[str, bytes]]:

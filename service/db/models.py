@@ -118,8 +118,9 @@ class Case(Base):
     process_key: Mapped[str] = mapped_column(String(100), index=True)
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
     cadre_id: Mapped[str] = mapped_column(ForeignKey("cadres.id"), index=True)
-    status: Mapped[str] = mapped_column(String(20), index=True)  # open | completed | cancelled
+    status: Mapped[str] = mapped_column(String(20), index=True)  # open | completed | cancelled | incident
     outcome: Mapped[str | None] = mapped_column(String(40))
+    incident: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     parent_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     state: Mapped[str] = mapped_column(Text)
@@ -203,3 +204,27 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     user: Mapped[User] = relationship(lazy="joined")
+
+
+class LearningRecord(Base):
+    """One entry of a cadre's study file (干部学习档案): group study days, elective or online hours."""
+
+    __tablename__ = "learning_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadre_id: Mapped[str] = mapped_column(ForeignKey("cadres.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # group_study_days | elective_hours | online_hours
+    studied_on: Mapped[date] = mapped_column(Date)
+    amount: Mapped[float]
+    source: Mapped[str] = mapped_column(String(200), default="")
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ScheduledRun(Base):
+    """When a daily job last ran, so several workers run it once a day between them."""
+
+    __tablename__ = "scheduled_runs"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_run_on: Mapped[date] = mapped_column(Date)

@@ -18,7 +18,7 @@ from .forms import validate_form
 from .steps import Effects, apply_step, definition_of, lock_case, record, run_engine, service_handler
 from .users import user_has_role_in
 
-CASE_STATUSES = ("open", "completed", "cancelled")
+CASE_STATUSES = ("open", "completed", "cancelled", "incident")
 
 
 def start_case(services: Services, actor: Actor, process: Any, cadre_id: Any, data: Any) -> dict[str, Any]:
@@ -145,7 +145,7 @@ def cancel_case(services: Services, actor: Actor, case_id: int, reason: Any) -> 
 
 
 def _require_open(case: Case) -> None:
-    if case.status != "open":
+    if case.status not in ("open", "incident"):
         raise Conflict(f"case {case.id} is {case.status} (案件已结束)")
 
 

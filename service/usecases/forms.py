@@ -1,8 +1,10 @@
 """Validate submitted data against a task's or a process's JSON Schema form.
 
 Messages are Chinese first with English after, keyed by field, so a client can show each one
-beside its input. Besides JSON Schema, two CadreFlow keywords are checked: `x-user-role` (the
-value names an active user holding that role) and `x-min-sum` (listed fields add up to `min`).
+beside its input. Besides JSON Schema, three CadreFlow keywords are checked: `x-user-role` (the
+value names an active user holding that role), `x-min-sum` (listed fields add up to `min`) and
+`x-validate` (rules `{expr, field, message}`: a sandboxed expression over the case data and the
+submitted fields that must hold, e.g. a mandatory rotation may not be answered with `keep`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from service.errors import Invalid
 
 _FORMATS = FormatChecker(formats=("date",))
 UserHasRole = Callable[[str, str], bool]
+RuleCheck = Callable[[str, dict[str, Any]], bool]
 
 
-def validate_form(schema: dict[str, Any], data: Any, user_has_role: UserHasRole) -> dict[str, Any]:
+def validate_form(schema: dict[str, Any], data: Any, user_has_role: UserHasRole,
+                  check_rule: RuleCheck | None = None, case_data: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the data if it fits the schema, else raise Invalid with a message per field."""
     if not isinstance(data, dict):
         raise Invalid("data must be a JSON object (数据必须是 JSON 对象)", {"data": "必须是对象 (must be an object)"})
@@ -28,6 +32,8 @@ def validate_form(schema: dict[str, Any], data: Any, user_has_role: UserHasRole)
         for name in _fields_of(error):
             fields.setdefault(name, _message(error, schema))
     fields.update(_custom_errors(schema, data, user_has_role, fields))
+    if not fields and check_rule is not None:
+        fields.update(_rule_errors(schema, {**(case_data or {}), **data}, check_rule))
     if fields:
         raise Invalid("the form has errors (表单填写有误)", fields)
     return data
@@ -78,3 +84,8 @@ def _custom_errors(schema: dict[str, Any], data: dict[str, Any], user_has_role: 
             for name in min_sum["fields"]:
                 errors[name] = min_sum.get("message", "合计不足 (sum too small)")
     return errors
+
+
+def _rule_errors(schema: dict[str, Any], scope: dict[str, Any], check_rule: RuleCheck) -> dict[str, str]:
+    return {rule["field"]: rule["message"] for rule in schema.get("x-validate", [])
+            if not check_rule(rule["expr"], scope)}

@@ -60,9 +60,14 @@ def _check_size(services: Services, bpmn: bytes, dmns: dict[str, bytes]) -> None
 
 def deploy_directory(services: Services, actor: Actor, folder: Path) -> list[tuple[dict[str, Any], bool]]:
     """Deploy every BPMN file of a folder, each with the DMN files it calls."""
-    dmn_files = {p.name: p.read_bytes() for p in sorted(folder.glob("*.dmn"))}
+    return deploy_files(services, actor, sorted(folder.iterdir()))
+
+
+def deploy_files(services: Services, actor: Actor, paths: list[Path]) -> list[tuple[dict[str, Any], bool]]:
+    """Deploy every .bpmn among the paths, each with the .dmn files among them that it calls."""
+    dmn_files = {p.name: p.read_bytes() for p in paths if p.suffix == ".dmn"}
     results = []
-    for path in sorted(folder.glob("*.bpmn")):
+    for path in (p for p in paths if p.suffix == ".bpmn"):
         bpmn = path.read_bytes()
         wanted = referenced_decisions(bpmn)
         dmns = {name: content for name, content in dmn_files.items() if decision_ids(content) & wanted}

@@ -15,7 +15,16 @@ from . import views
 from .cases import child_starter
 from .context import Actor, Services
 from .forms import validate_form
-from .steps import Effects, apply_step, definition_of, lock_case, record, run_engine, service_handler
+from .steps import (
+    Effects,
+    apply_step,
+    definition_of,
+    lock_case,
+    record,
+    rule_checker,
+    run_engine,
+    service_handler,
+)
 from .users import user_has_role_in
 
 
@@ -40,7 +49,7 @@ def get_task(services: Services, actor: Actor, task_id: str) -> dict[str, Any]:
     with services.db.unit_of_work(write=False) as session:
         task = _task(session, task_id)
         case = session.get(Case, task.case_id)
-        return views.task_view(services, task, case.process_version)
+        return {**views.task_view(services, task, case.process_version), "context": views.task_context(session, case)}
 
 
 def claim_task(services: Services, actor: Actor, task_id: str) -> dict[str, Any]:
@@ -84,9 +93,13 @@ def complete_task(services: Services, actor: Actor, task_id: str, data: Any) -> 
         task = session.get(Task, task_id, populate_existing=True)
         if task.status != "open":
             raise Conflict("the task was already completed (任务已被办理)")
+        if case.status != "open":
+            raise Conflict(f"case {case.id} is {case.status}; its tasks cannot be completed now "
+                           "(案件当前状态不允许办理)")
         _require_holder(actor, task)
         definition = definition_of(services, case)
-        fields = validate_form(definition.forms.get(task.element_id, {}), data, user_has_role_in(session))
+        fields = validate_form(definition.forms.get(task.element_id, {}), data, user_has_role_in(session),
+                               rule_checker(services), case.data)
         effects = Effects(session, services.today())
         handler = service_handler(case.process_key, effects)
         try:

@@ -230,3 +230,28 @@ def fast_services(fast_app: Flask) -> Services:
 @pytest.fixture
 def fast_api(fast_app: Flask, template: Template) -> CaseApi:
     return make_api(fast_app, template)
+
+
+# The error contract.
+
+CLIENT_ERRORS = {400, 401, 403, 404, 409, 413, 422}
+
+
+def assert_error(response: Any, status: int | set[int], code: str | None = None,
+                 fields: set[str] | None = None) -> dict:
+    """The response is an error of that status with body {"error": {"code", "message", "fields"?}}."""
+    statuses = {status} if isinstance(status, int) else status
+    assert response.status_code in statuses, (response.status_code, response.get_data()[:300])
+    body = response.get_json()
+    assert isinstance(body, dict) and set(body) == {"error"}, body
+    error = body["error"]
+    assert isinstance(error.get("code"), str) and error["code"], error
+    assert isinstance(error.get("message"), str) and error["message"], error
+    if "fields" in error:
+        assert isinstance(error["fields"], dict) and error["fields"], error
+        assert all(isinstance(k, str) and isinstance(v, str) and v for k, v in error["fields"].items()), error
+    if code is not None:
+        assert error["code"] == code, error
+    if fields is not None:
+        assert set(error.get("fields", {})) == fields, error
+    return error

@@ -5,8 +5,8 @@ from __future__ import annotations
 from tests.api.support import (
     STEP2_TASKS,
     VETTING,
-    fire_after_deadline,
     finish_opinions,
+    fire_after_deadline,
     sanction,
     send_objection,
     start_accountability,

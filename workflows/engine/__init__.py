@@ -1,7 +1,8 @@
 """The engine adapter: the only package in CadreFlow that imports SpiffWorkflow.
 
 It hands out plain values (`ProcessDefinition` is opaque; `Step`, `OpenTask`, `Diagram`,
-`Problem` are frozen dataclasses) so the rest of the code never sees a Spiff object.
+`Problem`, `VersionDiff`, `Migration` are frozen dataclasses) so the rest of the code never sees a
+Spiff object.
 """
 
 from .compiler import (
@@ -18,6 +19,7 @@ from .errors import (
     EngineError,
     Incident,
     LoopLimitExceeded,
+    MigrationRefused,
     NotWaiting,
     Problem,
     ScriptRefused,
@@ -25,28 +27,13 @@ from .errors import (
     TaskNotReady,
 )
 from .runtime import CaseRunner
-from .types import Diagram, EngineEvent, OpenTask, Step
+from .types import Diagram, EngineEvent, IncidentInfo, Migration, OpenTask, Step, VersionDiff
+from .versions import diff_versions
 
 __all__ = [
-    "CaseRunner",
-    "DeploymentError",
-    "Diagram",
-    "EngineError",
-    "EngineEvent",
-    "Incident",
-    "LoopLimitExceeded",
-    "NotWaiting",
-    "OpenTask",
-    "Problem",
-    "ProcessDefinition",
-    "ScriptRefused",
-    "ScriptTimeout",
-    "Step",
-    "TaskNotReady",
-    "compile_process",
-    "content_hash",
-    "decision_ids",
-    "parse_xml",
-    "process_ids",
+    "CaseRunner", "DeploymentError", "Diagram", "EngineError", "EngineEvent", "Incident", "IncidentInfo",
+    "LoopLimitExceeded", "Migration", "MigrationRefused", "NotWaiting", "OpenTask", "Problem",
+    "ProcessDefinition", "ScriptRefused", "ScriptTimeout", "Step", "TaskNotReady", "VersionDiff",
+    "compile_process", "content_hash", "decision_ids", "diff_versions", "parse_xml", "process_ids",
     "referenced_decisions",
 ]

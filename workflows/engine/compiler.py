@@ -88,7 +88,7 @@ def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Ite
     lines = {el.get("id"): el.sourceline for el in root.iter() if el.get("id")}
     forms, start_form, form_problems = _collect_forms(root)
     problems = form_problems + list(_spec_problems(spec, set(roles), forms, lines))
-    problems += _outcome_problems(spec, lines)
+    problems += _outcome_problems(spec, lines) + _flow_warnings(spec, lines)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise DeploymentError(errors)
@@ -162,7 +162,20 @@ def _load_schema(text: str, element_id: str, line: int, problems: list[Problem])
     if not isinstance(schema, dict) or schema.get("type") != "object":
         problems.append(Problem("form schema must be an object schema (表单必须是对象结构)", element_id, line))
         return None
+    for rule in schema.get("x-validate", []):
+        problems.extend(_rule_problems(rule, element_id, line))
     return schema
+
+
+def _rule_problems(rule: Any, element_id: str, line: int) -> list[Problem]:
+    """An `x-validate` rule is {"expr", "field", "message"}; its expression must compile."""
+    if not isinstance(rule, dict) or not {"expr", "field", "message"} <= set(rule):
+        return [Problem("x-validate rules need expr, field and message (表单规则缺少字段)", element_id, line)]
+    try:
+        compile_expression(rule["expr"])
+    except ScriptRefused as exc:
+        return [Problem(f"x-validate rule does not compile (表单规则无法编译): {exc}", element_id, line)]
+    return []
 
 
 def _user_tasks(spec: Any) -> list[Any]:
@@ -251,6 +264,24 @@ def _outcome_problems(spec: Any, lines: dict) -> list[Problem]:
         return []
     return [Problem("no end event named end_<outcome>; cases will finish without an outcome "
                     "(没有 end_<结果> 结束事件)", severity="warning")]
+
+
+def _flow_warnings(spec: Any, lines: dict) -> list[Problem]:
+    """Elements no path reaches, and branching gateways with no default flow."""
+    reached, pending = set(), [spec.start]
+    while pending:
+        current = pending.pop()
+        if current.name not in reached:
+            reached.add(current.name)
+            pending.extend(current.outputs)
+    warnings = [Problem("element is unreachable (元素不可达)", ts.bpmn_id, lines.get(ts.bpmn_id), "warning")
+                for ts in spec.task_specs.values() if ts.bpmn_id and ts.name not in reached]
+    for ts in spec.task_specs.values():
+        conditions = getattr(ts, "cond_task_specs", None)
+        if ts.bpmn_id and conditions and getattr(ts, "default_task_spec", None) is None:
+            warnings.append(Problem("gateway has conditions but no default flow (网关缺少默认分支)",
+                                    ts.bpmn_id, lines.get(ts.bpmn_id), "warning"))
+    return warnings
 
 
 def supervised_element(element_id: str) -> str | None:

@@ -47,6 +47,10 @@ class NotWaiting(EngineError):
     """The case waits for no such message."""
 
 
+class MigrationRefused(EngineError):
+    """Moving the case to that version would drop one of its open tasks."""
+
+
 class LoopLimitExceeded(EngineError):
     """A step would take the case past the task-tree depth the engine handles safely."""
 

@@ -19,16 +19,17 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
-from SpiffWorkflow.exceptions import SpiffWorkflowException, WorkflowException
+from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
+from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ScriptTask, ServiceTask
 from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from . import serialization
 from .compiler import OUTCOME_PREFIX, ProcessDefinition, supervised_element
-from .errors import EngineError, Incident, LoopLimitExceeded, NotWaiting, TaskNotReady
+from .errors import EngineError, Incident, LoopLimitExceeded, MigrationRefused, NotWaiting, TaskNotReady
 from .sandbox import CaseScriptEngine, SandboxEnvironment, ServiceHandler
-from .types import Diagram, EngineEvent, OpenTask, Step
+from .types import Diagram, EngineEvent, IncidentInfo, Migration, OpenTask, Step
 
 CASE_DATA = "case_data"
 AUTOMATIC_SPECS = (ScriptTask, ServiceTask, BusinessRuleTask)
@@ -80,6 +81,13 @@ class CaseRunner:
                 raise NotWaiting(f"the case is not waiting for message '{name}'") from exc
         return self._advance(workflow, services, deliver)
 
+    def check_rule(self, expression: str, scope: dict[str, Any]) -> bool:
+        """Evaluate a form rule (`x-validate`) over case data and submitted fields, in the sandbox."""
+        try:
+            return bool(self.environment.evaluate(expression, dict(scope)))
+        except Exception as exc:  # a rule that cannot be evaluated is a failed rule
+            raise Incident(f"form rule cannot be evaluated: {exc}") from exc
+
     def cancel(self, process: ProcessDefinition, state: str) -> Step:
         """Cancel every open path of the case."""
         workflow = self._load(process, state)
@@ -127,17 +135,49 @@ class CaseRunner:
             action()
             workflow.do_engine_steps(will_complete_task=lambda t: current.__setitem__(0, t),
                                      did_complete_task=lambda t: _record(workflow, t, events))
-        except EngineError:
+        except (NotWaiting, TaskNotReady):
             raise
-        except SpiffWorkflowException as exc:
-            raise _incident(exc, current[0]) from exc
-        except Exception as exc:
-            raise _incident(exc, current[0]) from exc
+        except Exception as exc:  # any failure inside BPMN code is an incident
+            incident = _incident(exc, current[0])
+            if not _errored(workflow):
+                raise incident from exc  # nothing coherent to save: the caller keeps the old state
+            workflow.get_events()
+            return self._step(workflow, events, IncidentInfo(incident.message, incident.element_id, incident.line))
         events.extend(_escalations(workflow, ready_before))
         workflow.get_events()  # drain thrown events: cross-case effects go through service tasks
         return self._step(workflow, events)
 
-    def _step(self, workflow: BpmnWorkflow, events: list[EngineEvent]) -> Step:
+    def retry(self, process: ProcessDefinition, state: str, services: ServiceHandler | None) -> Step:
+        """Run the failed elements of a case in an incident again (after a fix was deployed and migrated)."""
+        workflow = self._load(process, state)
+        failed = _errored(workflow)
+        if not failed:
+            raise TaskNotReady("the case has no failed element to retry")
+
+        def reset() -> None:
+            for task in failed:
+                task._set_state(TaskState.READY)
+        return self._advance(workflow, services, reset)
+
+    def migrate(self, process: ProcessDefinition, state: str, target: ProcessDefinition,
+                dry_run: bool) -> Migration:
+        """Move a case to another version; refused when an open task would disappear."""
+        workflow = self._load(process, state)
+        diff, _ = diff_workflow(serialization.registry(), workflow, target.spec, target.subprocess_specs)
+        removed = tuple(sorted({t.task_spec.bpmn_id for t in diff.removed if t.task_spec.bpmn_id}))
+        changed = tuple(sorted({t.task_spec.bpmn_id for t in diff.changed if t.task_spec.bpmn_id}))
+        open_removed = sorted({t.task_spec.bpmn_id or t.task_spec.name for t in diff.removed
+                               if t.state in _OPEN_STATES})
+        if open_removed:
+            raise MigrationRefused(f"open elements would disappear: {', '.join(open_removed)} "
+                                   "(迁移后进行中的任务将消失)")
+        if dry_run:
+            return Migration(removed, changed, None)
+        migrate_workflow(diff, workflow, target.spec)
+        workflow.subprocess_specs = target.subprocess_specs
+        return Migration(removed, changed, self._advance(workflow, None, lambda: None))
+
+    def _step(self, workflow: BpmnWorkflow, events: list[EngineEvent], incident: IncidentInfo | None = None) -> Step:
         frontier = [t for t in workflow.tasks.values() if t.state in (TaskState.READY, TaskState.WAITING)]
         self._guard_depth(frontier)
         completed = workflow.is_completed()
@@ -155,6 +195,8 @@ class CaseRunner:
             data=dict(workflow.data.get(CASE_DATA, {})), open_tasks=open_tasks,
             next_timer_due=_next_timer_due(frontier), events=tuple(events),
             overdue_elements=tuple(e.detail["overdue"] for e in events if e.action == "escalation"),
+            incident=incident,
+            failed_elements=tuple(t.task_spec.bpmn_id or t.task_spec.name for t in _errored(workflow)),
         )
 
     def _guard_depth(self, frontier: list[Any]) -> None:
@@ -165,8 +207,20 @@ class CaseRunner:
                     "step refused so the case is not corrupted (流程循环次数过多)")
 
 
+_OPEN_STATES = (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR)
+
+
+def _errored(workflow: BpmnWorkflow) -> list[Any]:
+    return [t for t in workflow.tasks.values() if t.state == TaskState.ERROR]
+
+
 def _merge_case_data(workflow: BpmnWorkflow, updates: Mapping[str, Any]) -> None:
-    workflow.data[CASE_DATA] = {**workflow.data.get(CASE_DATA, {}), **updates}
+    """Latest value wins, except `results`, which keeps every task's entry (parallel branches too)."""
+    current = workflow.data.get(CASE_DATA, {})
+    merged = {**current, **updates}
+    if "results" in updates:
+        merged["results"] = {**current.get("results", {}), **updates["results"]}
+    workflow.data[CASE_DATA] = merged
 
 
 def _record(workflow: BpmnWorkflow, task: Any, events: list[EngineEvent]) -> None:

@@ -1,23 +1,27 @@
-"""Run BPMN scripts and expressions in a RestrictedPython sandbox with a time limit.
+"""Run BPMN scripts and expressions in a RestrictedPython sandbox with time and memory limits.
 
 SpiffWorkflow's default environment hands every script, condition, timer and DMN entry to
 plain `exec`/`eval`: an uploaded diagram could run `__import__('os').system(...)`. Here every
 piece of code is compiled with RestrictedPython (no imports, no dunder attributes, guarded
-writes), compiled code is cached by source text, and a trace function stops runaway loops.
+writes), compiled code is cached by source text, `*`, `**` and `<<` go through size guards, and a
+trace function stops runaway loops and scripts whose memory grows past a bound.
 """
 
 from __future__ import annotations
 
+import ast
 import copy
 import json
+import math
+import resource
 import sys
 import time
 from collections.abc import Callable, Mapping
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
-from RestrictedPython import compile_restricted_eval, compile_restricted_exec, safe_builtins
+from RestrictedPython import RestrictingNodeTransformer, compile_restricted_eval, compile_restricted_exec, safe_builtins
 from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
 from RestrictedPython.Guards import (
     full_write_guard,
@@ -31,7 +35,56 @@ from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScript
 from .errors import ScriptRefused, ScriptTimeout
 
 MAX_RANGE = 100_000
+MAX_ITEMS = 1_000_000  # characters or elements one `*` may build
+MAX_BITS = 1 << 16  # size of an integer one `**` or `<<` may build
+MAX_MEMORY_GROWTH_KB = 256 * 1024  # peak RSS a script may add before it is stopped
+_PADDING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "format", "format_map"})
 ServiceHandler = Callable[[str, dict[str, Any], dict[str, Any]], Any]
+
+
+class _GuardingPolicy(RestrictingNodeTransformer):
+    """RestrictedPython's policy, plus size guards on `*`, `**`, `<<` and no format specs."""
+
+    _GUARDS: ClassVar[dict[type, str]] = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_"}
+
+    def visit_BinOp(self, node: ast.BinOp) -> Any:  # noqa: N802 - ast visitor naming
+        node = self.node_contents_visit(node)
+        guard = self._GUARDS.get(type(node.op))
+        if guard is None:
+            return node
+        call = ast.Call(func=ast.Name(id=guard, ctx=ast.Load()), args=[node.left, node.right], keywords=[])
+        return ast.fix_missing_locations(ast.copy_location(call, node))
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> Any:  # noqa: N802 - ast visitor naming
+        if node.format_spec is not None:
+            self.error(node, "format specifications in f-strings are not allowed")
+        return self.node_contents_visit(node)
+
+
+def _mul(left: Any, right: Any) -> Any:
+    for seq, times in ((left, right), (right, left)):
+        if isinstance(seq, str | bytes | list | tuple) and isinstance(times, int) and len(seq) * times > MAX_ITEMS:
+            raise ScriptRefused(f"a value larger than {MAX_ITEMS} items is not allowed")
+    return left * right
+
+
+def _pow(base: Any, exponent: Any) -> Any:
+    integers = isinstance(base, int) and isinstance(exponent, int)
+    if integers and abs(base) > 1 and exponent > 0 and exponent * math.log2(abs(base)) > MAX_BITS:
+        raise ScriptRefused(f"an integer larger than {MAX_BITS} bits is not allowed")
+    return base**exponent
+
+
+def _lshift(value: Any, shift: Any) -> Any:
+    if isinstance(shift, int) and shift > MAX_BITS:
+        raise ScriptRefused(f"an integer larger than {MAX_BITS} bits is not allowed")
+    return value << shift
+
+
+def _getattr(obj: Any, name: str, default: Any = None) -> Any:
+    if isinstance(obj, str | bytes) and name in _PADDING_METHODS:
+        raise ScriptRefused(f"str.{name} is not allowed (it can build unbounded strings)")
+    return safer_getattr(obj, name, default) if default is not None else safer_getattr(obj, name)
 
 
 def _limited_range(*args: int) -> range:
@@ -43,7 +96,7 @@ def _limited_range(*args: int) -> range:
 
 def _inplacevar(op: str, left: Any, right: Any) -> Any:
     operations = {"+=": lambda: left + right, "-=": lambda: left - right,
-                  "*=": lambda: left * right, "/=": lambda: left / right,
+                  "*=": lambda: _mul(left, right), "/=": lambda: left / right,
                   "//=": lambda: left // right, "%=": lambda: left % right}
     if op not in operations:
         raise ScriptRefused(f"operator {op} is not allowed")
@@ -61,7 +114,10 @@ def _base_globals() -> dict[str, Any]:
     )
     return {
         "__builtins__": builtins,
-        "_getattr_": safer_getattr,
+        "_getattr_": _getattr,
+        "_mul_": _mul,
+        "_pow_": _pow,
+        "_lshift_": _lshift,
         "_getitem_": default_guarded_getitem,
         "_getiter_": default_guarded_getiter,
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,
@@ -75,7 +131,7 @@ def _base_globals() -> dict[str, Any]:
 @lru_cache(maxsize=4096)
 def compile_expression(source: str) -> Any:
     """Compile an expression under RestrictedPython, or raise ScriptRefused."""
-    result = compile_restricted_eval(source.strip())
+    result = compile_restricted_eval(source.strip(), policy=_GuardingPolicy)
     if result.errors:
         raise ScriptRefused("; ".join(result.errors))
     return result.code
@@ -84,7 +140,7 @@ def compile_expression(source: str) -> Any:
 @lru_cache(maxsize=1024)
 def compile_script(source: str) -> Any:
     """Compile a script under RestrictedPython, or raise ScriptRefused."""
-    result = compile_restricted_exec(source)
+    result = compile_restricted_exec(source, policy=_GuardingPolicy)
     if result.errors:
         raise ScriptRefused("; ".join(result.errors))
     return result.code
@@ -132,10 +188,15 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
 
     def _within_time_limit(self, run: Callable[[], Any]) -> Any:
         deadline = time.monotonic() + self.timeout
+        memory_limit = _peak_rss_kb() + MAX_MEMORY_GROWTH_KB
+        events = [0]
 
         def tracer(frame: Any, event: str, arg: Any) -> Any:
             if time.monotonic() > deadline:
                 raise ScriptTimeout(f"script ran longer than {self.timeout:g} s")
+            events[0] += 1
+            if events[0] % 256 == 0 and _peak_rss_kb() > memory_limit:
+                raise ScriptRefused("script used too much memory")
             return tracer
 
         previous = sys.gettrace()
@@ -144,6 +205,10 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
             return run()
         finally:
             sys.settrace(previous)
+
+
+def _peak_rss_kb() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _require_json(data: dict) -> None:

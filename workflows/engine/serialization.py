@@ -64,3 +64,8 @@ def load(state: str, spec: Any, subprocess_specs: Any) -> BpmnWorkflow:
         raise ValueError("saved case state has an unknown format")
     dct.pop("typename", None)
     return _CONVERTER.from_spec_free_dict(dct, spec, subprocess_specs)
+
+
+def registry() -> Any:
+    """The serializer registry (SpiffWorkflow's spec diff compares specs through it)."""
+    return _REGISTRY

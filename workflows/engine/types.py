@@ -41,6 +41,35 @@ class Step:
     next_timer_due: str | None
     events: tuple[EngineEvent, ...]
     overdue_elements: tuple[str, ...] = ()
+    incident: IncidentInfo | None = None  # the failure this step ran into
+    failed_elements: tuple[str, ...] = ()  # elements still failed (an incident not yet retried)
+
+
+@dataclass(frozen=True)
+class IncidentInfo:
+    """Where and why an automatic step failed; the case is saved at that element."""
+
+    message: str
+    element_id: str | None
+    line: int | None
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """Elements added, removed and changed between two versions of a process."""
+
+    added: tuple[str, ...]
+    removed: tuple[str, ...]
+    changed: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """What moving a case to another version does: tasks dropped and changed, and the new step."""
+
+    removed: tuple[str, ...]
+    changed: tuple[str, ...]
+    step: Step | None
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from . import accountability, admonishment, departure, vetting
+from . import accountability, admonishment, assessment, departure, rotation, vetting
 from .common import Data, Params
 from .ports import CaseEffects
 
@@ -16,6 +16,8 @@ OPERATIONS: dict[str, dict[str, Operation]] = {
     "admonishment": admonishment.OPERATIONS,
     "departure_audit": departure.OPERATIONS,
     "accountability": accountability.OPERATIONS,
+    "annual_assessment": assessment.OPERATIONS,
+    "rotation_review": rotation.OPERATIONS,
 }
 
 

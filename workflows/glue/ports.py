@@ -23,8 +23,11 @@ class CaseEffects(Protocol):
     def record_cleared_audit(self, cadre_id: str) -> None:
         """Record that this case cleared the cadre's departure audit."""
 
-    def record_assessment(self, cadre_id: str, year: int, grade: str, measure: str | None = None) -> None:
-        """Record an annual assessment grade (and any organisational measure)."""
+    def record_assessment(self, cadre_id: str, year: int, grade: str) -> None:
+        """Record an annual assessment grade."""
+
+    def record_measure(self, cadre_id: str, year: int, measure: str) -> None:
+        """Record the organisational measure taken on that year's assessment."""
 
     def start_child_case(self, process: str, data: dict[str, Any]) -> None:
         """Open a new case linked as a child of this one, once this step is saved."""

@@ -1,0 +1,175 @@
+"""Accountability (问责) over HTTP: verification, the sanction ladder, the committee, sanctions and departures."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.support import (
+    DEPARTURE,
+    accountability_to_review,
+    fire_after_deadline,
+    six_months_after,
+    start_accountability,
+    start_vetting,
+)
+
+LADDER = [
+    ("minor", "none", "public_apology"),
+    ("minor", "major", "suspension"),
+    ("minor", "severe", "suspension"),
+    ("serious", "none", "suspension"),
+    ("serious", "major", "resign_voluntarily"),
+    ("serious", "severe", "ordered_resignation"),
+    ("grave", "none", "ordered_resignation"),
+    ("grave", "major", "ordered_resignation"),
+    ("grave", "severe", "removal"),
+]
+LEAVING = ("resign_voluntarily", "ordered_resignation", "removal")
+
+
+def test_unfounded_ends_without_sanction(api, cadre):
+    """founded false at preliminary verification → outcome unfounded, nothing on the cadre."""
+    case = start_accountability(api)
+    assert [(t["element_id"], t["role"]) for t in case["open_tasks"]] == [("preliminary_verification", "discipline")]
+    case = api.complete(case["id"], "preliminary_verification", founded=False, notes="查无实据")
+    assert (case["status"], case["outcome"], case["open_tasks"]) == ("completed", "unfounded", [])
+    cadre = api.cadre()
+    assert cadre["sanctions"] == [] and cadre["promotion_ban_until"] is None
+
+
+def test_founded_opens_investigation(api, cadre):
+    """founded true → investigation (discipline) with a deadline."""
+    case_id = start_accountability(api)["id"]
+    case = api.complete(case_id, "preliminary_verification", founded=True)
+    assert [(t["element_id"], t["role"]) for t in case["open_tasks"]] == [("investigation", "discipline")]
+    assert case["open_tasks"][0]["due_at"]
+
+
+@pytest.mark.parametrize(("circumstance", "loss", "proposed"), LADDER)
+def test_sanction_ladder_proposes(api, cadre, circumstance, loss, proposed):
+    """The DMN ladder proposes the seed's sanction for each circumstance and loss; committee reviews it."""
+    case_id = accountability_to_review(api, circumstance, loss)
+    case = api.case(case_id)
+    assert case["data"]["proposed_sanction"] == proposed
+    assert [(t["element_id"], t["role"]) for t in case["open_tasks"]] == [("committee_review", "committee")]
+
+
+def test_approved_sanction_recorded_with_six_month_ban_and_blocks_vetting(api, cadre):
+    """approve → sanctioned; sanction on the cadre dated today; ban today + 6 months; vetting ineligible."""
+    services = api.client.application.extensions["cadreflow"]
+    today = services.today()
+    case_id = accountability_to_review(api, "serious", "none")
+    case = api.complete(case_id, "committee_review", decision="approve")
+    assert (case["status"], case["outcome"], case["child_case_ids"]) == ("completed", "sanctioned", [])
+    assert case["data"]["final_sanction"] == "suspension"
+    cadre = api.cadre()
+    assert cadre["sanctions"] == [{"sanction": "suspension", "case_id": case_id, "decided_on": today.isoformat()}]
+    assert cadre["promotion_ban_until"] == six_months_after(today).isoformat()
+    assert cadre["post"] == "副局长"
+    vetting = start_vetting(api)
+    assert (vetting["status"], vetting["outcome"]) == ("completed", "ineligible")
+    assert vetting["data"]["ineligible_reason"] == "promotion_ban"
+
+
+def test_adjust_requires_final_sanction(api, cadre):
+    """adjust without final_sanction → 422 on final_sanction; with it, that sanction is applied."""
+    case_id = accountability_to_review(api, "grave", "severe")
+    task = api.open_task(case_id, "committee_review")
+    response = api.complete_raw(task["id"], "committee", {"decision": "adjust"})
+    assert response.status_code == 422
+    assert "final_sanction" in response.json["error"]["fields"]
+    response = api.complete_raw(task["id"], "committee", {"decision": "adjust", "final_sanction": "demotion"})
+    assert response.status_code == 422 and "final_sanction" in response.json["error"]["fields"]
+    case = api.complete(case_id, "committee_review", decision="adjust", final_sanction="public_apology")
+    assert (case["outcome"], case["data"]["proposed_sanction"], case["data"]["final_sanction"]) == (
+        "sanctioned", "removal", "public_apology")
+    assert case["child_case_ids"] == []
+    assert [s["sanction"] for s in api.cadre()["sanctions"]] == ["public_apology"]
+
+
+def test_reject_means_no_sanction(api, cadre):
+    """reject → outcome no_sanction; no sanction, no ban, vetting eligible again."""
+    case_id = accountability_to_review(api, "grave", "severe")
+    case = api.complete(case_id, "committee_review", decision="reject")
+    assert (case["status"], case["outcome"], case["child_case_ids"]) == ("completed", "no_sanction", [])
+    cadre = api.cadre()
+    assert cadre["sanctions"] == [] and cadre["promotion_ban_until"] is None
+    assert start_vetting(api)["status"] == "open"
+
+
+@pytest.mark.parametrize("final", ["public_apology", "suspension", *LEAVING])
+def test_only_resignation_or_removal_opens_a_departure_audit(api, cadre, final):
+    """resign_voluntarily / ordered_resignation / removal open a linked departure_audit (accountability)."""
+    case_id = accountability_to_review(api, "minor", "none")
+    case = api.complete(case_id, "committee_review", decision="adjust", final_sanction=final)
+    assert (case["outcome"], case["data"]["final_sanction"]) == ("sanctioned", final)
+    if final not in LEAVING:
+        assert case["child_case_ids"] == []
+        return
+    assert len(case["child_case_ids"]) == 1
+    child = api.case(case["child_case_ids"][0])
+    assert (child["process"], child["status"], child["cadre_id"]) == (DEPARTURE, "open", "c1")
+    assert child["parent_case_id"] == case_id
+    assert child["data"]["departure_reason"] == "accountability"
+    assert [(t["element_id"], t["role"]) for t in child["open_tasks"]] == [("assign_audit_team", "audit_head")]
+
+
+def test_removal_departure_audit_runs_to_departure(api, cadre):
+    """The child departure audit of a removal, once approved, empties the post and records a cleared audit."""
+    case_id = accountability_to_review(api, "grave", "severe")
+    parent = api.complete(case_id, "committee_review", decision="approve")
+    assert parent["data"]["final_sanction"] == "removal"
+    child_id = parent["child_case_ids"][0]
+    api.complete(child_id, "assign_audit_team", team_lead="audit")
+    fieldwork = api.open_task(child_id, "audit_fieldwork")
+    assert fieldwork["assignee"] == "audit"
+    api.complete(child_id, "audit_fieldwork", findings="none", report_ref="审报〔2024〕7号")
+    child = api.complete(child_id, "approve_departure", decision="approve")
+    assert (child["status"], child["outcome"]) == ("completed", "departed")
+    cadre = api.cadre()
+    assert cadre["post"] == ""
+    assert [a["case_id"] for a in cadre["cleared_audits"]] == [child_id]
+    assert [(s["sanction"], s["case_id"]) for s in cadre["sanctions"]] == [("removal", case_id)]
+    assert {(c["id"], c["outcome"]) for c in cadre["cases"]} == {(case_id, "sanctioned"), (child_id, "departed")}
+
+
+def test_second_sanction_keeps_the_later_ban(api, cadre):
+    """Two sanctions on the same day: both recorded, the ban still today + 6 months."""
+    services = api.client.application.extensions["cadreflow"]
+    for final in ("public_apology", "suspension"):
+        case_id = accountability_to_review(api, "minor", "none")
+        api.complete(case_id, "committee_review", decision="adjust", final_sanction=final)
+    cadre = api.cadre()
+    assert [s["sanction"] for s in cadre["sanctions"]] == ["public_apology", "suspension"]
+    assert cadre["promotion_ban_until"] == six_months_after(services.today()).isoformat()
+
+
+def test_verification_and_investigation_escalate_to_discipline_head(fast_api, fast_services):
+    """Overdue preliminary verification and investigation each open supervise_<task> for discipline_head."""
+    api = fast_api
+    api.create_cadre("c1")
+    verifying = start_accountability(api)["id"]
+    investigating = start_accountability(api)["id"]
+    api.complete(investigating, "preliminary_verification", founded=True)
+    assert fire_after_deadline(fast_services) == 2
+
+    assert api.open_elements(verifying) == ["preliminary_verification", "supervise_preliminary_verification"]
+    assert api.open_elements(investigating) == ["investigation", "supervise_investigation"]
+    for case_id, element in ((verifying, "preliminary_verification"), (investigating, "investigation")):
+        assert api.open_task(case_id, f"supervise_{element}")["role"] == "discipline_head"
+        [mine] = api.inbox("discipline", case_id=case_id)
+        assert (mine["element_id"], mine["overdue"]) == (element, True)
+        head = api.inbox("discipline_head", case_id=case_id)
+        assert [(t["element_id"], t["overdue"]) for t in head] == [(f"supervise_{element}", False)]
+    overdue = api.get("/api/cases", query_string={"overdue": 1, "process": "accountability"}).json
+    assert {c["id"] for c in overdue["items"]} == {verifying, investigating} and overdue["total"] == 2
+
+    supervise = api.open_task(verifying, "supervise_preliminary_verification")
+    assert api.complete_raw(supervise["id"], "discipline_head", {}).status_code == 422
+    api.complete(verifying, "supervise_preliminary_verification", instruction="督促尽快核实")
+    case = api.complete(verifying, "preliminary_verification", founded=False)
+    assert case["outcome"] == "unfounded"
+    case = api.complete(investigating, "investigation", facts="查实", circumstance="minor", loss="none")
+    assert sorted(t["element_id"] for t in case["open_tasks"]) == ["committee_review", "supervise_investigation"]
+    case = api.complete(investigating, "committee_review", decision="approve")
+    assert (case["status"], case["outcome"], case["open_tasks"]) == ("completed", "sanctioned", [])

@@ -1,0 +1,28 @@
+"""Compare two deployed versions of a process, element by element."""
+
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn.util.diff import SpecDiff
+
+from . import serialization
+from .compiler import ProcessDefinition
+from .types import VersionDiff
+
+_IGNORED = {"typename", "name", "inputs", "outputs"}  # structure is reported by added/removed ids
+
+
+def diff_versions(old: ProcessDefinition, new: ProcessDefinition) -> VersionDiff:
+    """The elements (BPMN ids) added, removed and changed from `old` to `new`."""
+    diff = SpecDiff(serialization.registry(), old.spec, new.spec)
+    added = sorted({ts.bpmn_id for ts in diff.added if ts.bpmn_id})
+    removed = sorted({ts.bpmn_id for ts in diff.removed if ts.bpmn_id})
+    changed = {}
+    for spec, attributes in diff.changed.items():
+        interesting = tuple(sorted(set(attributes) - _IGNORED))
+        if spec.bpmn_id and interesting:
+            changed[spec.bpmn_id] = interesting
+    old_forms, new_forms = old.forms, new.forms
+    for element_id in sorted(set(old_forms) & set(new_forms)):
+        if old_forms[element_id] != new_forms[element_id]:
+            changed[element_id] = tuple(sorted({*changed.get(element_id, ()), "form"}))
+    return VersionDiff(added=tuple(added), removed=tuple(removed), changed=dict(sorted(changed.items())))
