@@ -10,7 +10,7 @@ from service.errors import Invalid
 from service.usecases import cases, messages, versions
 
 from .auth import json_body, requires, services
-from .params import choice_arg, flag_arg, int_arg, text_arg
+from .params import choice_arg, date_arg, flag_arg, int_arg, text_arg
 
 bp = Blueprint("cases", __name__)
 
@@ -28,6 +28,7 @@ def start() -> Any:
 def index() -> Any:
     filters = {"process": text_arg("process"), "status": choice_arg("status", cases.CASE_STATUSES),
                "cadre_id": text_arg("cadre_id"), "outcome": text_arg("outcome"), "overdue": flag_arg("overdue"),
+               "created_from": date_arg("created_from"), "created_to": date_arg("created_to"),
                "page": int_arg("page", 1), "per_page": int_arg("per_page", 50, maximum=500)}
     return jsonify(cases.list_cases(services(), g.actor, filters))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import request
@@ -36,3 +37,13 @@ def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
 
 def text_arg(name: str) -> Any:
     return request.args.get(name) or None
+
+
+def date_arg(name: str) -> date | None:
+    raw = request.args.get(name)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise Invalid(f"{name} must be a date (日期格式应为 YYYY-MM-DD)", {name: "YYYY-MM-DD"}) from None

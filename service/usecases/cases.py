@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, select
@@ -95,6 +95,10 @@ def list_cases(services: Services, actor: Actor, filters: dict[str, Any]) -> dic
         query = query.where(Case.cadre_id == filters["cadre_id"])
     if filters.get("outcome"):
         query = query.where(Case.outcome == filters["outcome"])
+    if filters.get("created_from"):
+        query = query.where(Case.created_at >= _day_start(filters["created_from"]))
+    if filters.get("created_to"):
+        query = query.where(Case.created_at < _day_start(filters["created_to"] + timedelta(days=1)))
     if filters.get("overdue"):
         now = datetime.now(UTC)
         overdue = select(Task.case_id).where(Task.status == "open",
@@ -106,6 +110,10 @@ def list_cases(services: Services, actor: Actor, filters: dict[str, Any]) -> dic
         rows = session.scalars(query.order_by(Case.id.desc()).offset((page - 1) * per_page).limit(per_page))
         return {"items": [views.case_view(services, session, case, with_tasks=False) for case in rows],
                 "total": total, "page": page, "per_page": per_page}
+
+
+def _day_start(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def case_history(services: Services, actor: Actor, case_id: int) -> list[dict[str, Any]]:

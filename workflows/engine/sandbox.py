@@ -192,6 +192,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         events = [0]
 
         def tracer(frame: Any, event: str, arg: Any) -> Any:
+            frame.f_trace_opcodes = True  # a one-line `while True: pass` emits no line events
             if time.monotonic() > deadline:
                 raise ScriptTimeout(f"script ran longer than {self.timeout:g} s")
             events[0] += 1
