@@ -19,7 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from service.errors import Conflict
 
-from .models import Base
+from .schema import upgrade
 
 
 class Database:
@@ -41,8 +41,8 @@ class Database:
         return engine
 
     def create_schema(self) -> None:
-        """Create every table that does not exist yet."""
-        Base.metadata.create_all(self.write_engine)
+        """Create the schema, or upgrade it to the newest migration."""
+        upgrade(self.write_engine)
 
     @contextmanager
     def unit_of_work(self, write: bool = True) -> Iterator[Session]:

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 import workflows.glue as glue
 from service.db.models import Assessment, Cadre, Case, ClearedAudit, HistoryEntry, Sanction, Task, utcnow
-from service.errors import CaseIncident, Conflict
-from workflows.engine import EngineEvent, Incident, LoopLimitExceeded, ProcessDefinition, Step
+from service.errors import CaseIncident, Conflict, Invalid
+from workflows.engine import DataRefused, EngineEvent, Incident, LoopLimitExceeded, ProcessDefinition, Step
 
 from .context import Actor, Services
 
@@ -91,6 +91,8 @@ def run_engine(operation: Callable[[], Step]) -> Step:
                            exc.element_id, exc.line) from exc
     except LoopLimitExceeded as exc:
         raise Conflict(str(exc)) from exc
+    except DataRefused as exc:
+        raise Invalid(str(exc), {"data": str(exc)}) from exc
 
 
 def rule_checker(services: Services) -> Callable[[str, dict[str, Any]], bool]:

@@ -191,9 +191,16 @@ def sanction(api: CaseApi, final: str, cadre_id: str = "c1") -> dict:
 
 # Fixtures (imported by the conftest files of tests/api and tests/service).
 
+_TEMPLATES: dict[int, Template] = {}
+
+
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Template:
-    return build_template(tmp_path_factory.mktemp("template"))
+    """Built once per session even though tests/api and tests/service each declare this fixture."""
+    key = id(tmp_path_factory)
+    if key not in _TEMPLATES:
+        _TEMPLATES[key] = build_template(tmp_path_factory.mktemp("template"))
+    return _TEMPLATES[key]
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from tests.api.support import (
@@ -69,6 +71,27 @@ def test_approved_sanction_recorded_with_six_month_ban_and_blocks_vetting(api, c
     vetting = start_vetting(api)
     assert (vetting["status"], vetting["outcome"]) == ("completed", "ineligible")
     assert vetting["data"]["ineligible_reason"] == "promotion_ban"
+
+
+@pytest.mark.parametrize(("today", "ban"), [("2025-08-31", "2026-02-28"), ("2023-08-31", "2024-02-29"),
+                                            ("2025-12-15", "2026-06-15"), ("2025-07-01", "2026-01-01")])
+def test_ban_is_six_calendar_months(api, services, cadre, today, ban):
+    """The ban runs six calendar months from the decision, clamped to the end of a shorter month."""
+    services.today = lambda: date.fromisoformat(today)
+    case_id = accountability_to_review(api, "minor", "none")
+    api.complete(case_id, "committee_review", decision="approve")
+    cadre = api.cadre()
+    assert cadre["promotion_ban_until"] == ban
+    assert cadre["sanctions"][0]["decided_on"] == today
+
+
+def test_approve_applies_the_proposal_not_a_submitted_sanction(api, cadre):
+    """approve applies the proposed sanction even if the form also carries another final_sanction."""
+    case_id = accountability_to_review(api, "minor", "none")
+    case = api.complete(case_id, "committee_review", decision="approve", final_sanction="removal")
+    assert (case["outcome"], case["data"]["final_sanction"], case["child_case_ids"]) == (
+        "sanctioned", "public_apology", [])
+    assert [s["sanction"] for s in api.cadre()["sanctions"]] == ["public_apology"]
 
 
 def test_adjust_requires_final_sanction(api, cadre):
@@ -173,3 +196,4 @@ def test_verification_and_investigation_escalate_to_discipline_head(fast_api, fa
     assert sorted(t["element_id"] for t in case["open_tasks"]) == ["committee_review", "supervise_investigation"]
     case = api.complete(investigating, "committee_review", decision="approve")
     assert (case["status"], case["outcome"], case["open_tasks"]) == ("completed", "sanctioned", [])
+    assert api.inbox("discipline_head") == []  # the unfinished supervision ended with its case

@@ -83,6 +83,8 @@ def test_escalation_opens_linked_accountability_case(api, cadre):
     assert child["data"]["allegation"]
     assert [(t["element_id"], t["role"]) for t in child["open_tasks"]] == [("preliminary_verification", "discipline")]
     assert {c["process"] for c in api.cadre()["cases"]} == {"admonishment", ACCOUNTABILITY}
+    start = api.history(child["id"])[0]
+    assert (start["action"], start["actor"]) == ("start", "system")
     vetting = start_vetting(api)
     assert (vetting["outcome"], vetting["data"]["ineligible_reason"]) == ("ineligible", "open_accountability")
 
@@ -95,7 +97,8 @@ def test_timers_inquiry_timeout_and_follow_up_escalation(fast_api, fast_services
     api.complete(inquiry, "intake_review", form="inquiry", reason="书面函询")
     follow_up = admonishment_to_follow_up(api)
     calm = start_admonishment(api)["id"]  # waits at intake_review: no timer
-    assert fire_after_deadline(fast_services) == 2
+    looping = admonishment_to_follow_up(api)
+    assert fire_after_deadline(fast_services) == 3
 
     case = api.case(inquiry)
     assert [(t["element_id"], t["role"]) for t in case["open_tasks"]] == [("escalation_review", "discipline_head")]
@@ -119,3 +122,14 @@ def test_timers_inquiry_timeout_and_follow_up_escalation(fast_api, fast_services
     assert (case["status"], case["outcome"]) == ("completed", "rectified")
     case = api.complete(inquiry, "escalation_review", escalate=False)
     assert case["outcome"] == "closed"
+
+    old = api.open_task(looping, "follow_up_review")
+    assert old["overdue"] is True
+    api.complete(looping, "follow_up_review", rectified="partial")
+    case = api.complete(looping, "rectification_plan", plan="再整改")
+    fresh = next(t for t in case["open_tasks"] if t["element_id"] == "follow_up_review")
+    assert fresh["id"] != old["id"] and fresh["overdue"] is False and fresh["due_at"] > old["due_at"]
+    assert [t["element_id"] for t in api.inbox("discipline_head", case_id=looping)] == ["supervise_follow_up_review"]
+    case = api.complete(looping, "follow_up_review", rectified="yes")
+    assert (case["outcome"], case["open_tasks"]) == ("rectified", [])
+    assert api.inbox("discipline_head", case_id=looping) == []

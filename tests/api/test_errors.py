@@ -260,6 +260,15 @@ def test_intake_form_errors_name_each_field(api, cadre, data, bad):
     assert api.open_elements(case_id) == ["intake_review"]
 
 
+def test_completion_without_data_key_is_422(api, cadre):
+    """A completion body without `data` is an empty form: 422 naming the required fields."""
+    case_id, task_id = intake(api)
+    assert_error(api.post(f"/api/tasks/{task_id}/complete", as_="discipline", json={}), 422, "invalid",
+                 {"form", "reason"})
+    assert_error(api.post(f"/api/tasks/{task_id}/complete", as_="discipline", json={"data": None}), 422, "invalid")
+    assert api.open_elements(case_id) == ["intake_review"]
+
+
 def test_wrong_types_and_sums_on_democratic_evaluation(api, cadre):
     """Votes: string or bool for integer, negative, or all zero → 422 on those fields."""
     case_id = start_vetting(api)["id"]

@@ -9,8 +9,14 @@ from functools import partial
 from typing import Any
 
 from service.errors import Conflict
-from service.usecases import tasks, timers
-from tests.api.support import TIMER_WAIT, admonishment_to_follow_up, make_api, start_admonishment
+from service.usecases import cases, messages, tasks, timers
+from tests.api.support import (
+    TIMER_WAIT,
+    admonishment_to_follow_up,
+    make_api,
+    start_admonishment,
+    vetting_to_notice,
+)
 from tests.conftest import actor
 
 ROUNDS = 10
@@ -106,12 +112,57 @@ def test_racing_completions_of_parallel_tasks_both_count(services, api, cadre):
         assert [t["element_id"] for t in case["open_tasks"]] == ["org_head_review"]
 
 
-def test_two_workers_fire_each_timer_once(fast_app, fast_services, template):
-    """Threads firing the same due cases (one case each, or whole sweeps): each timer fires exactly once."""
+def test_two_claims_at_once_one_wins(app, template, cadre):
+    """Two users claiming the same task together: one 200, one 409, and the task has that one holder."""
+    first, second = make_api(app, template), make_api(app, template)
+    for _ in range(ROUNDS):
+        case_id = start_admonishment(first)["id"]
+        task_id = first.open_task(case_id, "intake_review")["id"]
+        responses = race(partial(first.post, f"/api/tasks/{task_id}/claim", as_="discipline"),
+                         partial(second.post, f"/api/tasks/{task_id}/claim", as_="discipline2"))
+        assert sorted(r.status_code for r in responses) == [200, 409]
+        winner = next(r for r in responses if r.status_code == 200).get_json()["assignee"]
+        assert first.get(f"/api/tasks/{task_id}").json["assignee"] == winner
+        claims = [e for e in first.history(case_id) if e["action"] == "claim"]
+        assert [e["actor"] for e in claims] == [winner]
+
+
+def test_cancel_racing_a_completion_leaves_a_cancelled_consistent_case(services, api, cadre):
+    """Cancel and complete at once: the case ends cancelled with no open task, whoever came first."""
+    for _ in range(5):
+        case_id = start_admonishment(api)["id"]
+        task_id = api.open_task(case_id, "intake_review")["id"]
+        results = race(
+            partial(tasks.complete_task, services, actor("discipline"), task_id, {"form": "talk", "reason": "x"}),
+            partial(cases.cancel_case, services, actor("admin"), case_id, "撤销"))
+        cancelled = results[1]
+        assert isinstance(cancelled, dict) and cancelled["status"] == "cancelled", results
+        assert isinstance(results[0], dict | Conflict), results
+        case = api.case(case_id)
+        assert (case["status"], case["open_tasks"]) == ("cancelled", [])
+        assert api.inbox("discipline", case_id=case_id) == []
+        assert sum(e["action"] == "cancel" for e in api.history(case_id)) == 1
+
+
+def test_timers_fire_once_under_races(fast_app, fast_services, template):
+    """Racing timer workers fire each timer once; a message racing the notice timer: exactly one path wins."""
     api = make_api(fast_app, template)
     api.create_cadre("c1")
     case_ids = [admonishment_to_follow_up(api) for _ in range(5)]
+    notices = [vetting_to_notice(api) for _ in range(3)]
     time.sleep(TIMER_WAIT)
+
+    for case_id in notices:
+        message, fired = race(
+            partial(messages.deliver_message, fast_services, actor("discipline"), "vetting_objection", case_id,
+                    {"report": "来信"}),
+            partial(timers.fire_case_timers, fast_services, case_id))
+        assert (message is None and fired == 0) or (isinstance(message, Conflict) and fired == 1), (message, fired)
+        expected = ["verify_objection"] if message is None else ["committee_decision"]
+        assert api.open_elements(case_id) == expected
+        actions = [e["action"] for e in api.history(case_id)]
+        assert actions.count("timer") == (0 if message is None else 1)
+
     per_case = race(*(partial(timers.fire_case_timers, fast_services, c) for c in case_ids[:2] for _ in range(2)))
     assert all(isinstance(r, int) for r in per_case), per_case
     assert sum(per_case) == 2

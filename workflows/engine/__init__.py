@@ -15,6 +15,7 @@ from .compiler import (
     referenced_decisions,
 )
 from .errors import (
+    DataRefused,
     DeploymentError,
     EngineError,
     Incident,
@@ -31,7 +32,7 @@ from .types import Diagram, EngineEvent, IncidentInfo, Migration, OpenTask, Step
 from .versions import diff_versions
 
 __all__ = [
-    "CaseRunner", "DeploymentError", "Diagram", "EngineError", "EngineEvent", "Incident", "IncidentInfo",
+    "CaseRunner", "DataRefused", "DeploymentError", "Diagram", "EngineError", "EngineEvent", "Incident", "IncidentInfo",
     "LoopLimitExceeded", "Migration", "MigrationRefused", "NotWaiting", "OpenTask", "Problem",
     "ProcessDefinition", "ScriptRefused", "ScriptTimeout", "Step", "TaskNotReady", "VersionDiff",
     "compile_process", "content_hash", "decision_ids", "diff_versions", "parse_xml", "process_ids",

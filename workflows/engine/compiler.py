@@ -46,6 +46,7 @@ class ProcessDefinition:
     forms: dict[str, dict[str, Any]]
     task_names: dict[str, str]
     warnings: tuple[Problem, ...]
+    event_kinds: dict[str, str]  # catch event id -> "timer" | "message"
     spec: Any = field(repr=False, compare=False)
     subprocess_specs: Any = field(repr=False, compare=False)
 
@@ -95,10 +96,21 @@ def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Ite
     names = {ts.bpmn_id: ts.bpmn_name or ts.bpmn_id for ts in _user_tasks(spec)}
     return ProcessDefinition(
         key=key, name=_process_name(root, key), content_hash=content_hash(bpmn, dmns),
-        start_form=start_form, forms=forms, task_names=names,
+        start_form=start_form, forms=forms, task_names=names, event_kinds=_event_kinds(root),
         warnings=tuple(p for p in problems if p.severity == "warning"),
         spec=spec, subprocess_specs=subprocess_specs,
     )
+
+
+def _event_kinds(root: etree._Element) -> dict[str, str]:
+    kinds = {}
+    for tag in ("intermediateCatchEvent", "boundaryEvent", "startEvent"):
+        for event in root.iterfind(f".//bpmn:{tag}", NS):
+            if event.find("bpmn:timerEventDefinition", NS) is not None:
+                kinds[event.get("id")] = "timer"
+            elif event.find("bpmn:messageEventDefinition", NS) is not None:
+                kinds[event.get("id")] = "message"
+    return kinds
 
 
 def _xsd_problems(root: etree._Element) -> Iterator[Problem]:
@@ -121,8 +133,9 @@ def _parse_spec(key: str, root: etree._Element, dmn_roots: Mapping[str, etree._E
                                            f"(未找到流程 {key})")])
         return parser.get_spec(key), parser.get_subprocess_specs(key)
     except ValidationException as exc:
-        raise DeploymentError([Problem(f"{exc} (流程定义校验失败)", element_id=getattr(exc, "id", None),
-                                       line=getattr(exc, "line_number", None))]) from exc
+        line = getattr(exc, "line_number", None)
+        raise DeploymentError([Problem(f"{exc} (流程定义校验失败)", element_id=getattr(exc, "id", None) or None,
+                                       line=line if isinstance(line, int) and line > 0 else None)]) from exc
     except (KeyError, ValueError, AttributeError, TypeError, IndexError) as exc:
         raise DeploymentError([Problem(f"cannot parse the diagram (无法解析流程图): {exc!r}")]) from exc
 

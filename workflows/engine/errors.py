@@ -35,6 +35,10 @@ class ScriptRefused(EngineError):
     """The sandbox refused a script or expression (does not compile, forbidden name, bad data)."""
 
 
+class DataRefused(EngineError):
+    """Submitted data cannot be stored in a case (e.g. it uses the serializer's reserved key)."""
+
+
 class ScriptTimeout(EngineError):
     """A script or expression ran past its time limit."""
 

@@ -18,7 +18,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDef
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
-from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
+from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent, EventBasedGateway
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
 from SpiffWorkflow.exceptions import WorkflowException
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ScriptTask, ServiceTask
@@ -28,7 +28,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import serialization
 from .compiler import OUTCOME_PREFIX, ProcessDefinition, supervised_element
 from .errors import EngineError, Incident, LoopLimitExceeded, MigrationRefused, NotWaiting, TaskNotReady
-from .sandbox import CaseScriptEngine, SandboxEnvironment, ServiceHandler
+from .sandbox import CaseScriptEngine, SandboxEnvironment, ServiceHandler, require_storable
 from .types import Diagram, EngineEvent, IncidentInfo, Migration, OpenTask, Step
 
 CASE_DATA = "case_data"
@@ -44,14 +44,16 @@ class CaseRunner:
 
     def start(self, process: ProcessDefinition, data: dict[str, Any], services: ServiceHandler | None) -> Step:
         """Create a case from start data and run it to its first wait."""
+        require_storable(data)
         workflow = BpmnWorkflow(process.spec, process.subprocess_specs)
         workflow.data[CASE_DATA] = dict(data)
         workflow.task_tree.data.update(data)
-        return self._advance(workflow, services, lambda: None)
+        return self._advance(process, workflow, services, lambda: None)
 
     def complete(self, process: ProcessDefinition, state: str, task_id: str, data: dict[str, Any],
                  services: ServiceHandler | None) -> Step:
         """Complete a READY user task with validated form data."""
+        require_storable(data)
         workflow = self._load(process, state)
         task = self._ready_user_task(workflow, task_id)
 
@@ -61,25 +63,28 @@ class CaseRunner:
             task.data.update(fields, results=results)
             _merge_case_data(workflow, {**fields, "results": results})
             task.run()
-        return self._advance(workflow, services, run)
+        return self._advance(process, workflow, services, run)
 
     def fire_timers(self, process: ProcessDefinition, state: str, services: ServiceHandler | None) -> Step:
         """Fire every timer of the case that is due now."""
         workflow = self._load(process, state)
-        return self._advance(workflow, services, workflow.refresh_timers)
+        return self._advance(process, workflow, services, workflow.refresh_timers)
 
     def deliver_message(self, process: ProcessDefinition, state: str, name: str, payload: dict[str, Any],
                         services: ServiceHandler | None) -> Step:
         """Hand a message to the case; NotWaiting when nothing in it waits for that name."""
+        require_storable(payload)
         workflow = self._load(process, state)
         event = BpmnEvent(MessageEventDefinition(name), payload=dict(payload))
 
         def deliver() -> None:
+            workflow.refresh_timers()  # a deadline that passed before the message wins the race
+            workflow.do_engine_steps()
             try:
                 workflow.send_event(event)
             except WorkflowException as exc:
                 raise NotWaiting(f"the case is not waiting for message '{name}'") from exc
-        return self._advance(workflow, services, deliver)
+        return self._advance(process, workflow, services, deliver)
 
     def check_rule(self, expression: str, scope: dict[str, Any]) -> bool:
         """Evaluate a form rule (`x-validate`) over case data and submitted fields, in the sandbox."""
@@ -126,26 +131,29 @@ class CaseRunner:
             raise TaskNotReady(f"task {task_id} is not open in this case")
         return task
 
-    def _advance(self, workflow: BpmnWorkflow, services: ServiceHandler | None, action: Callable[[], None]) -> Step:
+    def _advance(self, process: ProcessDefinition, workflow: BpmnWorkflow, services: ServiceHandler | None,
+                 action: Callable[[], None]) -> Step:
         workflow.script_engine = CaseScriptEngine(self.environment, services)
-        events: list[EngineEvent] = []
         ready_before = {t.id for t in _ready_user_tasks(workflow)}
+        completed_before = {t.id for t in workflow.tasks.values() if t.state == TaskState.COMPLETED}
         current: list[Any] = [None]
+        incident = None
         try:
             action()
-            workflow.do_engine_steps(will_complete_task=lambda t: current.__setitem__(0, t),
-                                     did_complete_task=lambda t: _record(workflow, t, events))
+            workflow.do_engine_steps(will_complete_task=lambda t: current.__setitem__(0, t))
         except (NotWaiting, TaskNotReady):
             raise
         except Exception as exc:  # any failure inside BPMN code is an incident
-            incident = _incident(exc, current[0])
+            failure = _incident(exc, current[0])
             if not _errored(workflow):
-                raise incident from exc  # nothing coherent to save: the caller keeps the old state
-            workflow.get_events()
-            return self._step(workflow, events, IncidentInfo(incident.message, incident.element_id, incident.line))
-        events.extend(_escalations(workflow, ready_before))
+                raise failure from exc  # nothing coherent to save: the caller keeps the old state
+            incident = IncidentInfo(failure.message, failure.element_id, failure.line)
         workflow.get_events()  # drain thrown events: cross-case effects go through service tasks
-        return self._step(workflow, events)
+        events = _events_since(workflow, completed_before, process.event_kinds)
+        for task in _ready_user_tasks(workflow):  # what their pre-scripts set
+            _merge_case_data(workflow, _changed_data(task))
+        events.extend(_escalations(workflow, ready_before))
+        return self._step(workflow, events, incident)
 
     def retry(self, process: ProcessDefinition, state: str, services: ServiceHandler | None) -> Step:
         """Run the failed elements of a case in an incident again (after a fix was deployed and migrated)."""
@@ -157,7 +165,7 @@ class CaseRunner:
         def reset() -> None:
             for task in failed:
                 task._set_state(TaskState.READY)
-        return self._advance(workflow, services, reset)
+        return self._advance(process, workflow, services, reset)
 
     def migrate(self, process: ProcessDefinition, state: str, target: ProcessDefinition,
                 dry_run: bool) -> Migration:
@@ -175,7 +183,7 @@ class CaseRunner:
             return Migration(removed, changed, None)
         migrate_workflow(diff, workflow, target.spec)
         workflow.subprocess_specs = target.subprocess_specs
-        return Migration(removed, changed, self._advance(workflow, None, lambda: None))
+        return Migration(removed, changed, self._advance(target, workflow, None, lambda: None))
 
     def _step(self, workflow: BpmnWorkflow, events: list[EngineEvent], incident: IncidentInfo | None = None) -> Step:
         frontier = [t for t in workflow.tasks.values() if t.state in (TaskState.READY, TaskState.WAITING)]
@@ -223,14 +231,21 @@ def _merge_case_data(workflow: BpmnWorkflow, updates: Mapping[str, Any]) -> None
     workflow.data[CASE_DATA] = merged
 
 
-def _record(workflow: BpmnWorkflow, task: Any, events: list[EngineEvent]) -> None:
+def _events_since(workflow: BpmnWorkflow, completed_before: set, kinds: Mapping[str, str]) -> list[EngineEvent]:
+    """Record every task completed during this step, however it completed (engine step or event)."""
+    done = [t for t in workflow.tasks.values() if t.state == TaskState.COMPLETED and t.id not in completed_before]
+    events: list[EngineEvent] = []
+    for task in sorted(done, key=lambda t: t.last_state_change):
+        _record(workflow, task, events, kinds)
+    return events
+
+
+def _record(workflow: BpmnWorkflow, task: Any, events: list[EngineEvent], kinds: Mapping[str, str]) -> None:
     spec = task.task_spec
     if spec.bpmn_id is None:
         return
-    if isinstance(spec, (*AUTOMATIC_SPECS, CatchingEvent)):
-        updates = _changed_data(task)
-        _merge_case_data(workflow, updates)
-    action = _action_of(spec)
+    _merge_case_data(workflow, _changed_data(task))  # latest completion wins (scripts, DMN, post-scripts)
+    action = _action_of(spec, kinds)
     if action is not None:
         events.append(EngineEvent(action, spec.bpmn_id, spec.bpmn_name or spec.bpmn_id, _detail(action, task)))
 
@@ -243,16 +258,15 @@ def _changed_data(task: Any) -> dict[str, Any]:
 _MISSING = object()
 
 
-def _action_of(spec: Any) -> str | None:
+def _action_of(spec: Any, kinds: Mapping[str, str]) -> str | None:
+    """What a completed element was, for history; catch events by their kind in the diagram
+    (the parser moves an event gateway's timer and message onto the gateway itself)."""
     if isinstance(spec, AUTOMATIC_SPECS):
         return "automatic"
     if isinstance(spec, EndEvent) and spec.bpmn_id.startswith(OUTCOME_PREFIX):
         return "end"
-    definition = getattr(spec, "event_definition", None)
-    if isinstance(spec, CatchingEvent) and _is_timer(definition):
-        return "timer"
-    if isinstance(spec, CatchingEvent) and isinstance(definition, MessageEventDefinition):
-        return "message"
+    if isinstance(spec, CatchingEvent) and not isinstance(spec, EventBasedGateway):
+        return kinds.get(spec.bpmn_id)
     return None
 
 

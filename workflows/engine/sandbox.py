@@ -32,12 +32,15 @@ from RestrictedPython.Guards import (
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
-from .errors import ScriptRefused, ScriptTimeout
+from .errors import DataRefused, ScriptRefused, ScriptTimeout
 
 MAX_RANGE = 100_000
 MAX_ITEMS = 1_000_000  # characters or elements one `*` may build
 MAX_BITS = 1 << 16  # size of an integer one `**` or `<<` may build
 MAX_MEMORY_GROWTH_KB = 256 * 1024  # peak RSS a script may add before it is stopped
+_FORBIDDEN_NAMES = frozenset({"open", "compile", "input", "breakpoint", "globals", "locals", "vars", "exec",
+                              "eval", "memoryview", "help", "exit", "quit"})
+RESERVED_KEY = "typename"  # SpiffWorkflow's serializer reads any dict with this key as an object
 _PADDING_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs", "format", "format_map"})
 ServiceHandler = Callable[[str, dict[str, Any], dict[str, Any]], Any]
 
@@ -54,6 +57,19 @@ class _GuardingPolicy(RestrictingNodeTransformer):
             return node
         call = ast.Call(func=ast.Name(id=guard, ctx=ast.Load()), args=[node.left, node.right], keywords=[])
         return ast.fix_missing_locations(ast.copy_location(call, node))
+
+    def visit_Import(self, node: ast.Import) -> Any:  # noqa: N802 - ast visitor naming
+        self.error(node, "imports are not allowed")
+        return node
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> Any:  # noqa: N802 - ast visitor naming
+        self.error(node, "imports are not allowed")
+        return node
+
+    def visit_Name(self, node: ast.Name) -> Any:  # noqa: N802 - ast visitor naming
+        if node.id in _FORBIDDEN_NAMES:
+            self.error(node, f'"{node.id}" is not available in scripts')
+        return super().visit_Name(node)
 
     def visit_FormattedValue(self, node: ast.FormattedValue) -> Any:  # noqa: N802 - ast visitor naming
         if node.format_spec is not None:
@@ -217,6 +233,19 @@ def _require_json(data: dict) -> None:
         json.dumps(data)
     except (TypeError, ValueError) as exc:
         raise ScriptRefused(f"script produced data that is not JSON: {exc}") from exc
+    require_storable(data)
+
+
+def require_storable(data: Any) -> None:
+    """Refuse data a saved case could not be loaded with (the serializer's reserved key, at any depth)."""
+    if isinstance(data, dict):
+        if RESERVED_KEY in data:
+            raise DataRefused(f"data may not use the key '{RESERVED_KEY}' (不能使用保留字段 {RESERVED_KEY})")
+        for value in data.values():
+            require_storable(value)
+    elif isinstance(data, list):
+        for value in data:
+            require_storable(value)
 
 
 class CaseScriptEngine(PythonScriptEngine):
@@ -231,4 +260,5 @@ class CaseScriptEngine(PythonScriptEngine):
             raise ScriptRefused(f"no service handler for {operation_name}")
         params = {name: spec["value"] for name, spec in operation_params.items()}
         result = self.services(operation_name, params, dict(task.data))
+        require_storable(result)
         return json.dumps(result if result is not None else {})
