@@ -95,6 +95,21 @@ def rotation_scan_command(on: str | None) -> None:
     click.echo(f"{len(opened)} rotation review(s) opened")
 
 
+@click.command("check")
+@click.option("--grace", type=float, default=None, help="Seconds a timer may be overdue (default: the poll interval).")
+@with_appcontext
+def check_command(grace: float | None) -> None:
+    """Check every case (state loads, open tasks match, timers not overdue, history whole); exit 1 on a fault."""
+    from .usecases.check import check_cases
+
+    checked, faults = check_cases(_services(), grace)
+    for fault in faults:
+        click.echo(fault, err=True)
+    click.echo(f"{checked} case(s) checked, {len(faults)} fault(s)")
+    if faults:
+        raise SystemExit(1)
+
+
 @click.command("worker")
 @click.option("--once", is_flag=True, help="Fire what is due now and exit.")
 @with_appcontext
@@ -127,7 +142,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
 def register_commands(app: Flask) -> None:
     commands = (init_db_command, deploy_command, create_user_command, demo_command, rotation_scan_command,
-                worker_command, serve_command)
+                check_command, worker_command, serve_command)
     for command in commands:
         app.cli.add_command(command)
 

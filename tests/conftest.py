@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,8 +26,61 @@ FAST_DEADLINES = {"public_notice": "PT1S", "inquiry_reply": "PT1S", "rectificati
 SLOW_DEADLINES = {key: "P30D" for key in FAST_DEADLINES}
 
 
+# Set CADREFLOW_TEST_POSTGRES (e.g. postgresql+psycopg://postgres@127.0.0.1) to run the suite on
+# PostgreSQL: each test folder then gets its own database instead of a SQLite file.
+TEST_POSTGRES = os.environ.get("CADREFLOW_TEST_POSTGRES", "").rstrip("/")
+TEST_DB_PREFIX = "cft_"
+
+
+def database_url(folder: Path) -> str:
+    """The test database of a folder: a SQLite file in it, or a PostgreSQL database named after it."""
+    if not TEST_POSTGRES:
+        return f"sqlite:///{folder / 'test.sqlite3'}"
+    name = _database_name(folder)
+    with _postgres_admin() as admin:
+        if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    return f"{TEST_POSTGRES}/{name}"
+
+
+def copy_database(source: Path, target: Path) -> None:
+    """Give `target` a copy of `source`'s database (a file copy, or CREATE DATABASE ... TEMPLATE)."""
+    if not TEST_POSTGRES:
+        shutil.copyfile(source / "test.sqlite3", target / "test.sqlite3")
+        return
+    with _postgres_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{_database_name(target)}"')
+        admin.execute(f'CREATE DATABASE "{_database_name(target)}" TEMPLATE "{_database_name(source)}"')
+
+
+def _database_name(folder: Path) -> str:
+    return TEST_DB_PREFIX + hashlib.sha256(str(folder).encode()).hexdigest()[:24]
+
+
+def _postgres_admin() -> Any:
+    import psycopg
+
+    return psycopg.connect(TEST_POSTGRES.replace("+psycopg", "") + "/postgres", autocommit=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_test_databases() -> Iterator[None]:
+    """On PostgreSQL, drop the per-test databases when the session ends (and leftovers before)."""
+    def drop_all() -> None:
+        with _postgres_admin() as admin:
+            names = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                                  (TEST_DB_PREFIX + "%",)).fetchall()
+            for (name,) in names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if TEST_POSTGRES:
+        drop_all()
+    yield
+    if TEST_POSTGRES:
+        drop_all()
+
+
 def make_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
-    return {"DATABASE_URL": f"sqlite:///{tmp_path / 'test.sqlite3'}", "SECRET_KEY": "test",
+    return {"DATABASE_URL": database_url(tmp_path), "SECRET_KEY": "test",
             "DEADLINES": SLOW_DEADLINES, "WORKER_POLL_SECONDS": 0.2, **overrides}
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
+from service.db.models import Case
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from workflows.engine import NotWaiting
 
@@ -25,15 +29,29 @@ def deliver_message(services: Services, actor: Actor, name: Any, case_id: Any, d
             raise NotFound(f"case {case_id} not found (案件不存在)")
         if case.status != "open":
             raise Conflict(f"case {case_id} is {case.status} (案件已结束)")
+        _fire_due_timers(services, session, case)
         effects = Effects(session, services.today())
         handler = service_handler(case.process_key, effects)
         try:
             step = run_engine(lambda: services.runner.deliver_message(
                 definition_of(services, case), case.state, name, data or {}, handler))
-        except NotWaiting as exc:
-            raise Conflict(f"case {case_id} is not waiting for message {name} (案件当前不接收此消息)") from exc
-        record(session, case, actor.username, "message", None, {"name": name, "data": data or {}})
-        apply_step(session, case, step, effects, child_starter(services, session))
+        except NotWaiting:
+            step = None  # refused below, after the timers fired above are committed
+        if step is not None:
+            record(session, case, actor.username, "message", None, {"name": name, "data": data or {}})
+            apply_step(session, case, step, effects, child_starter(services, session))
+    if step is None:
+        raise Conflict(f"case {case_id} is not waiting for message {name} (案件当前不接收此消息)")
+
+
+def _fire_due_timers(services: Services, session: Session, case: Case) -> None:
+    """A deadline that passed before the message arrived wins the race, even if no worker ran yet."""
+    if case.next_timer_due is None or case.next_timer_due > datetime.now(UTC):
+        return
+    effects = Effects(session, services.today())
+    step = run_engine(lambda: services.runner.fire_timers(
+        definition_of(services, case), case.state, service_handler(case.process_key, effects)))
+    apply_step(session, case, step, effects, child_starter(services, session))
 
 
 def _check_input(name: Any, case_id: Any, data: Any) -> None:

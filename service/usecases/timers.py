@@ -41,7 +41,7 @@ def fire_case_timers(services: Services, case_id: int) -> int:
     with services.db.unit_of_work() as session:
         query = select(Case).where(Case.id == case_id, Case.status == "open",
                                    Case.next_timer_due <= datetime.now(UTC))
-        case = session.scalar(query.with_for_update(skip_locked=True))
+        case = session.scalar(query.with_for_update(skip_locked=True, of=Case))
         if case is None:
             return 0
         effects = Effects(session, services.today())

@@ -8,7 +8,6 @@ test gets its own copy of that file and an `Api` that already holds every token.
 from __future__ import annotations
 
 import calendar
-import shutil
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from service.cli import init_database
 from service.usecases import users
 from service.usecases.context import Services
 from service.usecases.timers import fire_due_timers
-from tests.conftest import FAST_DEADLINES, PASSWORD, ROLES, Api, make_settings
+from tests.conftest import FAST_DEADLINES, PASSWORD, ROLES, Api, copy_database, make_settings
 
 # Every role's user (named after the role) and a few more for claims, assignment and role checks.
 USERS: dict[str, list[str]] = {
@@ -47,7 +46,7 @@ TIMER_WAIT = 1.1  # past a PT1S deadline
 
 @dataclass(frozen=True)
 class Template:
-    database: Path
+    folder: Path
     tokens: dict[str, str]
 
 
@@ -61,16 +60,17 @@ def build_template(folder: Path) -> Template:
         tokens[name] = users.issue_token(services, name, PASSWORD)["token"]
     services.db.dispose()
     database = folder / "test.sqlite3"
-    with sqlite3.connect(database) as connection:  # fold the WAL into the file so a plain copy is whole
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        connection.execute("PRAGMA journal_mode=DELETE")
-    connection.close()
-    return Template(database, tokens)
+    if database.exists():  # SQLite: fold the WAL into the file so a plain copy is whole
+        with sqlite3.connect(database) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.execute("PRAGMA journal_mode=DELETE")
+        connection.close()
+    return Template(folder, tokens)
 
 
 def app_from_template(template: Template, folder: Path, **overrides: Any) -> Flask:
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template.database, folder / "test.sqlite3")
+    copy_database(template.folder, folder)
     return create_app(make_settings(folder, **overrides))
 
 
