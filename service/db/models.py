@@ -57,8 +57,8 @@ class ProcessVersion(Base):
     process_key: Mapped[str] = mapped_column(String(100), index=True)
     version: Mapped[int]
     name: Mapped[str] = mapped_column(String(200))
-    bpmn_xml: Mapped[str] = mapped_column(Text)
-    dmn_files: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)  # large: loaded only when read
+    dmn_files: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, deferred=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     deployed_by: Mapped[str] = mapped_column(String(100))
     deployed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -142,6 +142,8 @@ class Task(Base):
         Index("ix_tasks_open_role", "role", "due_at", postgresql_where=text("status = 'open'"),
               sqlite_where=text("status = 'open'")),
         Index("ix_tasks_open_assignee", "assignee", postgresql_where=text("status = 'open'"),
+              sqlite_where=text("status = 'open'")),
+        Index("ix_tasks_open_due", "due_at", "created_at", postgresql_where=text("status = 'open'"),
               sqlite_where=text("status = 'open'")),
     )
 

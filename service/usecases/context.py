@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from service.db.models import ProcessVersion
 from service.db.uow import Database
 from workflows.engine import CaseRunner, ProcessDefinition, compile_process
@@ -34,6 +36,11 @@ class DefinitionCache:
         self._roles = list(roles)
         self._by_id: dict[int, ProcessDefinition] = {}
         self._lock = threading.Lock()
+
+    def by_id(self, session: Session, version_id: int) -> ProcessDefinition:
+        """The parsed version, loading its row only when it is not cached yet."""
+        found = self._by_id.get(version_id)
+        return found if found is not None else self.get(session.get(ProcessVersion, version_id))
 
     def get(self, version: ProcessVersion) -> ProcessDefinition:
         found = self._by_id.get(version.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -30,7 +31,7 @@ from .users import user_has_role_in
 
 def list_tasks(services: Services, actor: Actor, filters: dict[str, Any]) -> list[dict[str, Any]]:
     """The open tasks the actor may act on: its roles' lanes, or assigned to it."""
-    query = select(Task, Case).join(Case, Case.id == Task.case_id).where(Task.status == "open")
+    query = select(Task).where(Task.status == "open")
     if "admin" not in actor.roles:
         query = query.where(or_(Task.assignee == actor.username,
                                 and_(Task.role.in_(actor.roles), Task.assignee.is_(None))))
@@ -38,10 +39,13 @@ def list_tasks(services: Services, actor: Actor, filters: dict[str, Any]) -> lis
         query = query.where(Task.case_id == filters["case_id"])
     if filters.get("process"):
         query = query.where(Task.process_key == filters["process"])
+    if filters.get("overdue"):
+        query = query.where(or_(Task.overdue.is_(True), Task.due_at < datetime.now(UTC)))
+    query = query.order_by(Task.due_at.asc().nulls_last(), Task.created_at, Task.id)
+    if filters.get("per_page"):  # the most urgent first, a page at a time
+        query = query.offset((filters.get("page", 1) - 1) * filters["per_page"]).limit(filters["per_page"])
     with services.db.unit_of_work(write=False) as session:
-        rows = session.execute(query.order_by(Task.due_at.is_(None), Task.due_at, Task.created_at)).all()
-        tasks = [views.task_view(services, task, case.process_version) for task, case in rows]
-    return [t for t in tasks if t["overdue"]] if filters.get("overdue") else tasks
+        return [views.task_view(services, session, task) for task in session.scalars(query)]
 
 
 def get_task(services: Services, actor: Actor, task_id: str) -> dict[str, Any]:
@@ -49,7 +53,7 @@ def get_task(services: Services, actor: Actor, task_id: str) -> dict[str, Any]:
     with services.db.unit_of_work(write=False) as session:
         task = _task(session, task_id)
         case = session.get(Case, task.case_id)
-        return {**views.task_view(services, task, case.process_version), "context": views.task_context(session, case)}
+        return {**views.task_view(services, session, task), "context": views.task_context(session, case)}
 
 
 def claim_task(services: Services, actor: Actor, task_id: str) -> dict[str, Any]:
@@ -66,7 +70,7 @@ def claim_task(services: Services, actor: Actor, task_id: str) -> dict[str, Any]
         case = session.get(Case, task.case_id)
         record(session, case, actor.username, "claim", task.element_id, {"task_id": task_id})
         session.refresh(task)
-        return views.task_view(services, task, case.process_version)
+        return views.task_view(services, session, task)
 
 
 def unclaim_task(services: Services, actor: Actor, task_id: str) -> dict[str, Any]:
@@ -80,7 +84,7 @@ def unclaim_task(services: Services, actor: Actor, task_id: str) -> dict[str, An
         task.assignee = None
         case = session.get(Case, task.case_id)
         record(session, case, actor.username, "unclaim", task.element_id, {"task_id": task_id})
-        return views.task_view(services, task, case.process_version)
+        return views.task_view(services, session, task)
 
 
 def complete_task(services: Services, actor: Actor, task_id: str, data: Any) -> dict[str, Any]:

@@ -20,7 +20,7 @@ def iso(value: datetime | date | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def task_view(services: Services, task: Task, version: ProcessVersion | None = None) -> dict[str, Any]:
+def task_view(services: Services, session: Session, task: Task) -> dict[str, Any]:
     """A task row as the API shows it, with its form schema."""
     now = datetime.now(UTC)
     return {
@@ -29,16 +29,9 @@ def task_view(services: Services, task: Task, version: ProcessVersion | None = N
         "assignee": task.assignee, "status": task.status, "created_at": iso(task.created_at),
         "due_at": iso(task.due_at),
         "overdue": task.status == "open" and (task.overdue or (task.due_at is not None and task.due_at < now)),
-        "form": form_of(services, task, version),
+        "form": services.definitions.by_id(session, task.process_version_id).forms.get(task.element_id, {}),
         "completed_by": task.completed_by, "completed_at": iso(task.completed_at),
     }
-
-
-def form_of(services: Services, task: Task, version: ProcessVersion | None) -> dict[str, Any]:
-    """The task's form schema, from the (cached) parsed version it belongs to."""
-    if version is None:
-        return {}
-    return services.definitions.get(version).forms.get(task.element_id, {})
 
 
 def case_view(services: Services, session: Session, case: Case, with_tasks: bool = True) -> dict[str, Any]:
@@ -55,7 +48,7 @@ def case_view(services: Services, session: Session, case: Case, with_tasks: bool
         tasks = session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")
                                 .order_by(Task.created_at, Task.id))
         context = task_context(session, case)
-        view["open_tasks"] = [{**task_view(services, t, case.process_version), "context": context} for t in tasks]
+        view["open_tasks"] = [{**task_view(services, session, t), "context": context} for t in tasks]
     return view
 
 
