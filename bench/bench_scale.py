@@ -71,24 +71,25 @@ def throughput(backend: str, per_client: int) -> None:
         try:
             for workers in (1, 2, 4):
                 web = cluster.web(workers=workers, threads=4)
-                token = _login(web.port)
+                token = login(web.port)
                 with Client([web.port], token) as client:
                     client.call("POST", "/api/cadres", CADRE)
                 for clients in (1, 4, 8):
-                    _report(backend, workers, clients, _run(web.port, token, clients, per_client))
+                    _report(backend, workers, clients, run_clients(web.port, token, clients, per_client))
                 web.kill()
         finally:
             cluster.stop()
             drop(url)
 
 
-def _login(port: int) -> str:
+def login(port: int) -> str:
     with Client([port]) as client:
         return client.call("POST", "/api/auth/token", {"username": "bench", "password": "pw"})[1]["token"]
 
 
-def _run(port: int, token: str, clients: int, per_client: int) -> tuple[float, list[float]]:
-    work = [_prepare(port, token, per_client) for _ in range(clients)]
+def run_clients(port: int, token: str, clients: int, per_client: int) -> tuple[float, list[float]]:
+    """Completions per second and every latency, with `clients` keep-alive clients at once."""
+    work = [prepare_tasks(port, token, per_client) for _ in range(clients)]
     latencies: list[float] = []
     lock, barrier = threading.Lock(), threading.Barrier(clients + 1)
 
@@ -115,7 +116,7 @@ def _run(port: int, token: str, clients: int, per_client: int) -> tuple[float, l
     return len(latencies) / (time.perf_counter() - began), latencies
 
 
-def _prepare(port: int, token: str, count: int) -> list[tuple[str, str]]:
+def prepare_tasks(port: int, token: str, count: int) -> list[tuple[str, str]]:
     """Open enough vetting cases for `count` task completions (four parallel tasks per case)."""
     ids: list[tuple[str, str]] = []
     with Client([port], token) as client:

@@ -76,6 +76,12 @@ class Cluster:
                    "--bind", f"127.0.0.1:{port}", "--graceful-timeout", "2", "service:create_app()"]
         return self._add(Process(f"web-{port}", command, self.env, self.workdir / f"web-{port}.log", port))
 
+    def serve(self, threads: int = 8) -> Process:
+        """`cadreflow serve`: the one-machine default (waitress plus the in-process timer worker)."""
+        port = free_port()
+        command = [*CLI, "serve", "--port", str(port), "--threads", str(threads)]
+        return self._add(Process(f"serve-{port}", command, self.env, self.workdir / f"serve-{port}.log", port))
+
     def worker(self) -> Process:
         index = sum(p.name.startswith("worker") for p in self.processes)
         return self._add(Process(f"worker-{index}", [*CLI, "worker"], self.env,
