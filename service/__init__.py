@@ -22,8 +22,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from .api import register_api
     from .cli import register_commands
+    from .web import register_web
 
     register_api(app)
+    register_web(app)
     register_commands(app)
     return app
 

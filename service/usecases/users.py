@@ -13,10 +13,11 @@ from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from service.db.models import ApiToken, User, UserRole, utcnow
-from service.errors import Invalid, Unauthorized
+from service.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 
 from .context import Actor, Services
 
+MIN_PASSWORD = 8  # for accounts an admin creates in the browser
 # A fixed hash to compare against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = generate_password_hash("not a password")
 
@@ -90,3 +91,66 @@ def user_has_role_in(session: Session) -> Callable[[str, str], bool]:
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def list_users(services: Services, actor: Actor) -> list[dict[str, Any]]:
+    """Every user with roles and whether it may log in (admin)."""
+    _require_admin(actor)
+    with services.db.unit_of_work(write=False) as session:
+        rows = session.scalars(select(User).order_by(User.username))
+        return [{"username": u.username, "roles": u.role_keys, "active": u.active} for u in rows]
+
+
+def set_roles(services: Services, actor: Actor, username: str, roles: list[str]) -> dict[str, Any]:
+    """Replace a user's roles (admin)."""
+    _require_admin(actor)
+    unknown = sorted(set(roles) - set(services.roles))
+    if unknown:
+        raise Invalid(f"unknown roles: {', '.join(unknown)} (未知角色)", {"roles": ", ".join(unknown)})
+    with services.db.unit_of_work() as session:
+        user = _user(session, username)
+        user.roles = [UserRole(role=role) for role in sorted(set(roles))]
+        session.flush()
+        return {"username": user.username, "roles": user.role_keys, "active": user.active}
+
+
+def set_active(services: Services, actor: Actor, username: str, active: bool) -> dict[str, Any]:
+    """Let a user log in again, or stop it (admin; nobody deactivates themselves)."""
+    _require_admin(actor)
+    if username == actor.username and not active:
+        raise Conflict("you cannot deactivate yourself (不能停用自己的账户)")
+    with services.db.unit_of_work() as session:
+        user = _user(session, username)
+        user.active = active
+        return {"username": user.username, "roles": user.role_keys, "active": user.active}
+
+
+def usernames_with_role(services: Services, role: str) -> list[str]:
+    """Active users holding a role, by name (choices for `x-user-role` fields)."""
+    with services.db.unit_of_work(write=False) as session:
+        return list(session.scalars(select(User.username).join(UserRole).where(
+            UserRole.role == role, User.active.is_(True)).order_by(User.username)))
+
+
+def _require_admin(actor: Actor) -> None:
+    if not actor.has_any("admin"):
+        raise Forbidden("only an admin may manage users (仅系统管理员可管理用户)")
+
+
+def _user(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        raise NotFound(f"user {username} not found (用户不存在)")
+    return user
+
+
+def add_user(services: Services, actor: Actor, username: str, password: str, roles: list[str]) -> dict[str, Any]:
+    """Create a new user (admin); an existing name is a conflict, not a password reset."""
+    _require_admin(actor)
+    if len(password or "") < MIN_PASSWORD:
+        raise Invalid(f"the password needs at least {MIN_PASSWORD} characters (密码至少 {MIN_PASSWORD} 位)",
+                      {"password": f"至少 {MIN_PASSWORD} 位 (at least {MIN_PASSWORD} characters)"})
+    with services.db.unit_of_work(write=False) as session:
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            raise Conflict(f"user {username} exists already (用户名已存在)", {"username": "用户名已存在 (taken)"})
+    return create_user(services, username, password, roles)

@@ -1,0 +1,64 @@
+"""The browser UI: server-rendered pages over the same use cases as the JSON API.
+
+`register_web(app)` wires session login (Flask-Login), CSRF protection for every form outside
+/api (Flask-WTF), Chinese-first translations (Flask-Babel), cookie and security headers, HTML
+error pages (the JSON API keeps its own), and the page blueprints.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, request
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFProtect
+
+from . import access, errors, filters, i18n
+
+TRANSLATIONS = Path(__file__).parent / "translations"
+# Same-origin everything; bpmn-js and the properties panel set inline styles, so styles may be inline.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+
+
+def register_web(app: Flask) -> None:
+    """Add the browser UI to an app that already has the JSON API."""
+    settings = app.config["CADREFLOW"]
+    app.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
+                      SESSION_COOKIE_SECURE=bool(settings.get("SESSION_COOKIE_SECURE", False)),
+                      REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax",
+                      WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
+                      BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS))
+    _protect_forms(app, CSRFProtect(app))
+    Babel(app, default_locale=i18n.DEFAULT, default_timezone=settings.get("TIMEZONE", "Asia/Shanghai"),
+          locale_selector=i18n.select_locale)
+    access.init_login(app)
+    filters.register(app)
+    errors.register(app)
+    app.after_request(_security_headers)
+    _register_blueprints(app)
+
+
+def _protect_forms(app: Flask, csrf: CSRFProtect) -> None:
+    """Check the CSRF token of every unsafe request outside /api (the API authenticates by bearer token)."""
+    @app.before_request
+    def _check_csrf() -> None:
+        if app.config.get("WTF_CSRF_ENABLED", True) and not errors.is_api_path(request.path):
+            csrf.protect()
+
+
+def _security_headers(response: Any) -> Any:
+    if not errors.is_api_path(request.path):
+        response.headers.setdefault("Content-Security-Policy", CSP)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def _register_blueprints(app: Flask) -> None:
+    from . import admin, auth, cadres, cases, dashboard, designer, inbox
+
+    for module in (auth, inbox, cases, cadres, dashboard, designer, admin):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,49 @@
+"""The admins' page: users, their roles, and whether they may log in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+
+from service.usecases import users
+
+from .access import actor, area_required, services
+from .views import run_and_flash
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.get("/users")
+@area_required("admin")
+def index() -> Any:
+    return render_template("admin/users.html", users=users.list_users(services(), actor()),
+                           roles=services().roles)
+
+
+@bp.post("/users")
+@area_required("admin")
+def create() -> Any:
+    username = request.form.get("username", "").strip()
+    run_and_flash(lambda: users.add_user(services(), actor(), username, request.form.get("password", ""),
+                                         request.form.getlist("roles")),
+                  _("已创建用户 %(name)s。", name=username))
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/users/<username>/roles")
+@area_required("admin")
+def roles(username: str) -> Any:
+    run_and_flash(lambda: users.set_roles(services(), actor(), username, request.form.getlist("roles")),
+                  _("已更新 %(name)s 的角色。", name=username))
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/users/<username>/active")
+@area_required("admin")
+def active(username: str) -> Any:
+    enable = request.form.get("active") == "1"
+    message = _("已启用 %(name)s。", name=username) if enable else _("已停用 %(name)s。", name=username)
+    run_and_flash(lambda: users.set_active(services(), actor(), username, enable), message)
+    return redirect(url_for("admin.index"))

@@ -1,0 +1,69 @@
+"""The approvers' pages: the inbox, and a task with its case's context and its form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import login_required
+
+from service.errors import Conflict, Invalid
+from service.usecases import inbox, tasks
+
+from .access import actor, area_required, services
+from .errors import TASK_TAKEN, render_error
+from .forms import fields_of, form_errors, parse_submission
+from .i18n import localize
+from .views import arg, flag, run_and_flash
+
+bp = Blueprint("inbox", __name__)
+
+
+@bp.get("/inbox")
+@area_required("inbox")
+def index() -> Any:
+    filters = {"process": arg("process"), "cadre_id": arg("cadre"), "due": arg("due", inbox.DUE_FILTERS),
+               "mine": flag("mine"), "sort": arg("sort", inbox.SORTS)}
+    return render_template("inbox.html", result=inbox.inbox(services(), actor(), filters), filters=filters)
+
+
+@bp.get("/tasks/<task_id>")
+@login_required
+def show(task_id: str) -> Any:
+    return _task_page(task_id)
+
+
+@bp.post("/tasks/<task_id>/claim")
+@login_required
+def claim(task_id: str) -> Any:
+    run_and_flash(lambda: tasks.claim_task(services(), actor(), task_id), _("已认领，其他人将不能办理此任务。"))
+    return redirect(url_for("inbox.show", task_id=task_id))
+
+
+@bp.post("/tasks/<task_id>/unclaim")
+@login_required
+def unclaim(task_id: str) -> Any:
+    run_and_flash(lambda: tasks.unclaim_task(services(), actor(), task_id), _("已退回，任务回到角色待办中。"))
+    return redirect(url_for("inbox.show", task_id=task_id))
+
+
+@bp.post("/tasks/<task_id>/complete")
+@login_required
+def complete(task_id: str) -> Any:
+    task = tasks.get_task(services(), actor(), task_id)
+    try:
+        tasks.complete_task(services(), actor(), task_id, parse_submission(task["form"], request.form))
+    except Invalid as error:
+        return _task_page(task_id, request.form, error.fields or {"_form": error.message}, status=422)
+    except Conflict as error:
+        return render_error(409, localize(error.message), TASK_TAKEN)
+    flash(_("已办理：%(name)s（案件 #%(case)s）", name=task["name"], case=task["case_id"]), "success")
+    return redirect(url_for("inbox.index"))
+
+
+def _task_page(task_id: str, values: Any = None, errors: dict[str, str] | None = None, status: int = 200) -> Any:
+    page = inbox.task_page(services(), actor(), task_id)
+    form = page["task"]["form"]
+    fields = fields_of(form, values, errors, page["user_choices"])
+    return render_template("task.html", page=page, fields=fields, form_errors=form_errors(errors, form)), status

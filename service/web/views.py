@@ -1,0 +1,53 @@
+"""Small helpers every page blueprint shares: query parameters and the feedback of use-case errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from flask import flash, request
+
+from service.errors import ServiceError
+
+from .errors import flash_error
+
+
+def arg(name: str, choices: tuple[str, ...] | None = None) -> str | None:
+    """A query parameter, or None when empty or not one of `choices`."""
+    value = request.args.get(name, "").strip() or None
+    if value is not None and choices is not None and value not in choices:
+        return None
+    return value
+
+
+def int_arg(name: str, default: int, maximum: int = 10_000) -> int:
+    raw = request.args.get(name, "")
+    return min(max(int(raw), 1), maximum) if raw.isdigit() else default
+
+
+def date_arg(name: str) -> date | None:
+    try:
+        return date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+def flag(name: str) -> bool:
+    return request.args.get(name, "") in ("1", "on", "true")
+
+
+def query_without(name: str) -> dict[str, Any]:
+    """The current query parameters less one (to build paging and sort links)."""
+    return {k: v for k, v in request.args.items() if k != name and v}
+
+
+def run_and_flash(call: Callable[[], Any], success: str) -> bool:
+    """Run one use case; flash its success, or its error (the one place errors become flashes)."""
+    try:
+        call()
+    except ServiceError as error:
+        flash_error(error)
+        return False
+    flash(success, "success")
+    return True

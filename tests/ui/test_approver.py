@@ -1,0 +1,72 @@
+"""The approver's journey: log in, find a vetting task, claim it, correct a validation error, complete it."""
+
+from __future__ import annotations
+
+import pytest
+
+from .conftest import login, shoot
+
+pytestmark = pytest.mark.ui
+
+
+def test_approver_claims_and_completes_a_vetting_task_after_correcting_an_error(page):
+    """org_dept opens its inbox, claims 民主测评, submits zero votes (refused beside the fields), fixes, completes."""
+    login(page, "org_dept")
+    page.goto("/inbox")
+    page.get_by_label("流程", exact=True).select_option(label="任前监督")
+    page.get_by_role("button", name="筛选").click()
+    row = page.locator("#inbox-table tr[data-element='democratic_evaluation']")
+    assert row.count() == 1
+    shoot(page, "inbox")
+
+    row.get_by_role("link", name="民主测评").click()
+    page.wait_for_selector("h1:has-text('民主测评')")
+    page.get_by_role("button", name="认领").click()
+    page.wait_for_selector(".flash-success")
+    assert page.locator(".assignee").inner_text() == "org_dept"
+
+    for label in ("同意票数", "基本同意票数", "不同意票数"):
+        page.get_by_label(label, exact=True).fill("0")
+    page.get_by_role("button", name="提交办理").click()
+    error = page.locator("[data-field='votes_approve'] .field-error")
+    error.wait_for()
+    assert "票数合计必须大于0" in error.inner_text()
+    assert page.get_by_label("同意票数", exact=True).input_value() == "0", "the submitted values are kept"
+    assert page.get_by_label("同意票数", exact=True).get_attribute("aria-invalid") == "true"
+    shoot(page, "task-with-errors")
+
+    page.get_by_label("同意票数", exact=True).fill("30")
+    page.get_by_label("基本同意票数").fill("2")
+    page.get_by_role("button", name="提交办理").click()
+    page.wait_for_selector(".flash-success:has-text('已办理：民主测评')")
+    assert page.url.endswith("/inbox")
+    assert page.locator("#inbox-table tr[data-element='democratic_evaluation']").count() == 0
+
+
+def test_task_page_shows_the_case_context(page):
+    """The task page shows the cadre, the start data, earlier decisions and the form's widgets."""
+    login(page, "org_dept")
+    page.goto("/inbox?process=pre_appointment_vetting")
+    page.locator("#inbox-table a.task-link", has_text="向同事征求意见").first.click()
+    page.wait_for_selector("h1:has-text('向同事征求意见')")
+    assert page.locator("#cadre-title + .facts").inner_text().count("王强") == 1
+    assert "家属支持" in page.locator(".decision").first.inner_text()
+    assert page.get_by_role("radio", name="肯定").count() == 1
+    assert page.locator("[data-field='opinion'] .req").count() == 1
+    shoot(page, "task")
+
+
+def test_someone_else_completing_first_gives_a_409_page(new_page):
+    """Two windows on the same review: the second submission lands on 'someone else just completed this task'."""
+    first, second = new_page(), new_page()
+    for page in (first, second):
+        login(page, "org_head")
+        page.goto("/inbox")
+        page.locator("#inbox-table a.task-link", has_text="部长审核").first.click()
+        page.get_by_role("radio", name="同意", exact=True).check()
+    second.get_by_role("button", name="提交办理").click()
+    second.wait_for_selector(".flash-success")
+    first.get_by_role("button", name="提交办理").click()
+    first.wait_for_selector("h1:has-text('此任务刚刚已由他人办理')")
+    assert first.locator(".error-code").inner_text() == "409"
+    shoot(first, "error-409")

@@ -1,0 +1,49 @@
+"""JSON Schema forms: the fields they render and the typed data a submission becomes."""
+
+from __future__ import annotations
+
+from werkzeug.datastructures import MultiDict
+
+from service.web.forms import fields_of, form_errors, parse_submission
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "decision": {"type": "string", "title": "决定", "enum": ["approve", "hold"], "x-enumNames": ["批准", "暂缓"]},
+        "measure": {"type": "string", "title": "方式", "enum": list("abcdef")},
+        "on": {"type": "string", "format": "date", "title": "日期"},
+        "votes": {"type": "integer", "title": "票数", "minimum": 0},
+        "amount": {"type": "number", "title": "金额"},
+        "founded": {"type": "boolean", "title": "属实"},
+        "lead": {"type": "string", "title": "组长", "x-user-role": "audit"},
+        "ref": {"type": "string", "title": "文号", "maxLength": 40},
+        "notes": {"type": "string", "title": "备注"},
+    },
+    "required": ["decision", "votes"],
+}
+
+
+def test_fields_follow_the_schema():
+    fields = {f.name: f for f in fields_of(SCHEMA, user_choices={"lead": ["audit"]})}
+    assert {n: f.kind for n, f in fields.items()} == {
+        "decision": "radio", "measure": "select", "on": "date", "votes": "integer", "amount": "number",
+        "founded": "boolean", "lead": "user", "ref": "text", "notes": "textarea"}
+    assert fields["decision"].options == [("approve", "批准"), ("hold", "暂缓")]
+    assert fields["decision"].required and not fields["notes"].required
+    assert fields["votes"].minimum == 0 and fields["lead"].options == [("audit", "audit")]
+
+
+def test_values_and_bilingual_errors_come_back_beside_their_fields(app):
+    with app.test_request_context("/"):
+        fields = {f.name: f for f in fields_of(SCHEMA, MultiDict({"votes": "x"}), {"votes": "必填 (required)",
+                                                                                   "_form": "总数不足 (too few)"})}
+        assert fields["votes"].value == "x" and fields["votes"].error == "必填"
+        assert form_errors({"_form": "总数不足 (too few)", "votes": "必填"}, SCHEMA) == ["总数不足"]
+
+
+def test_submissions_are_typed_and_empty_inputs_left_out():
+    form = MultiDict({"decision": "approve", "votes": "12", "amount": "3.5", "founded": "false", "notes": "  ",
+                      "on": "2026-01-31", "unknown": "x"})
+    assert parse_submission(SCHEMA, form) == {"decision": "approve", "votes": 12, "amount": 3.5, "founded": False,
+                                              "on": "2026-01-31"}
+    assert parse_submission(SCHEMA, MultiDict({"votes": "many"})) == {"votes": "many"}, "left for the validator"
