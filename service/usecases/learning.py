@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections import defaultdict
 from datetime import date
 from typing import Any
@@ -116,10 +117,12 @@ def _import_row(session: Session, actor: Actor, row: dict[str, Any], known: set[
 
 
 def _number(raw: Any) -> Any:
+    """A finite number from a CSV cell, or the raw text (which the form then refuses)."""
     try:
-        return float(raw)
+        number = float(raw)
     except (TypeError, ValueError):
         return raw
+    return number if math.isfinite(number) else raw
 
 
 def _record(session: Session, actor: Actor, cadre_id: str, fields: dict[str, Any]) -> LearningRecord:

@@ -167,8 +167,9 @@ def _sync_tasks(session: Session, case: Case, step: Step, now: datetime) -> None
                              process_version_id=case.process_version_id, element_id=task.element_id,
                              name=task.name, role=task.role, assignee=task.assignee, status="open",
                              created_at=now, due_at=_parse_time(task.due_at), overdue=False))
-        elif task.due_at is not None:
-            row.due_at = _parse_time(task.due_at)
+        else:  # still open; after a migration it belongs to the new version
+            row.process_version_id, row.name, row.role = case.process_version_id, task.name, task.role
+            row.due_at = _parse_time(task.due_at) if task.due_at is not None else row.due_at
     for element_id in step.overdue_elements:
         for row in rows.values():
             if row.element_id == element_id and row.status == "open":

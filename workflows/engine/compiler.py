@@ -60,17 +60,24 @@ def content_hash(bpmn: bytes, dmns: Mapping[str, bytes]) -> str:
 
 
 def parse_xml(content: bytes, filename: str) -> etree._Element:
-    """Parse untrusted XML: no DOCTYPE, no entities, no network, no huge trees."""
+    """Parse untrusted XML: UTF-8 only, no DOCTYPE, no entities, no network, no huge trees."""
+    try:
+        content.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DeploymentError([Problem(f"{filename}: files must be UTF-8 (文件必须为 UTF-8 编码)")]) from exc
     if _FORBIDDEN_MARKUP.search(content):
         raise DeploymentError([Problem(f"{filename}: DOCTYPE and entity declarations are not allowed "
                                        "(不允许 DOCTYPE 与实体声明)", line=_line_of(content, b"<!"))])
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                              huge_tree=False, dtd_validation=False)
     try:
-        return etree.fromstring(content, parser)
-    except etree.XMLSyntaxError as exc:
-        raise DeploymentError([Problem(f"{filename}: XML syntax error (XML 语法错误): {exc.msg}",
-                                       line=exc.lineno)]) from exc
+        root = etree.fromstring(content, parser)
+    except (etree.XMLSyntaxError, ValueError) as exc:
+        message, line = getattr(exc, "msg", str(exc)), getattr(exc, "lineno", None)
+        raise DeploymentError([Problem(f"{filename}: XML syntax error (XML 语法错误): {message}", line=line)]) from exc
+    if root.getroottree().docinfo.doctype:
+        raise DeploymentError([Problem(f"{filename}: DOCTYPE is not allowed (不允许 DOCTYPE)")])
+    return root
 
 
 def _line_of(content: bytes, needle: bytes) -> int | None:
@@ -85,11 +92,14 @@ def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Ite
     problems = list(_xsd_problems(root))
     if problems:
         raise DeploymentError(problems)
+    missing = _missing_decisions(root, dmn_roots)
+    dmn_roots |= {f"missing-{name}.dmn": _placeholder_dmn(name) for name, _ in missing}
     spec, subprocess_specs = _parse_spec(key, root, dmn_roots)
     lines = {el.get("id"): el.sourceline for el in root.iter() if el.get("id")}
     forms, start_form, form_problems = _collect_forms(root)
-    problems = form_problems + list(_spec_problems(spec, set(roles), forms, lines))
-    problems += _outcome_problems(spec, lines) + _flow_warnings(spec, lines)
+    problems = [problem for _, problem in missing] + form_problems
+    problems += list(_spec_problems(spec, set(roles), forms, lines))
+    problems += _outcome_problems(spec, lines) + _flow_warnings(spec, lines) + _unreachable(root, key)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise DeploymentError(errors)
@@ -118,7 +128,15 @@ def _xsd_problems(root: etree._Element) -> Iterator[Problem]:
     if schema.validate(root):
         return
     for error in schema.error_log:
-        yield Problem(f"XSD: {error.message}", line=error.line)
+        yield Problem(f"不符合 BPMN 规范 (XSD): {error.message}", _element_at(root, error.line), error.line)
+
+
+def _element_at(root: etree._Element, line: int) -> str | None:
+    """The id of the element a line belongs to (the nearest ancestor with an id)."""
+    element = next((el for el in root.iter() if el.sourceline == line), None)
+    while element is not None and not element.get("id"):
+        element = element.getparent()
+    return element.get("id") if element is not None else None
 
 
 def _parse_spec(key: str, root: etree._Element, dmn_roots: Mapping[str, etree._Element]) -> tuple[Any, Any]:
@@ -136,8 +154,32 @@ def _parse_spec(key: str, root: etree._Element, dmn_roots: Mapping[str, etree._E
         line = getattr(exc, "line_number", None)
         raise DeploymentError([Problem(f"{exc} (流程定义校验失败)", element_id=getattr(exc, "id", None) or None,
                                        line=line if isinstance(line, int) and line > 0 else None)]) from exc
-    except (KeyError, ValueError, AttributeError, TypeError, IndexError) as exc:
+    except (KeyError, ValueError, AttributeError, TypeError, IndexError, etree.LxmlError) as exc:
         raise DeploymentError([Problem(f"cannot parse the diagram (无法解析流程图): {exc!r}")]) from exc
+
+
+def _missing_decisions(root: etree._Element, dmn_roots: Mapping[str, etree._Element]) -> list[tuple[str, Problem]]:
+    defined = {el.get("id") for dmn in dmn_roots.values() for el in dmn.iter()
+               if isinstance(el.tag, str) and etree.QName(el).localname == "decision"}
+    missing = []
+    for called in root.iterfind(".//spiffworkflow:calledDecisionId", NS):
+        name = (called.text or "").strip()
+        if name not in defined:
+            task = called.getparent().getparent()
+            missing.append((name, Problem(f"DMN decision '{name}' is missing; upload its .dmn file "
+                                          f"(缺少 DMN 决策表 {name})", task.get("id"), task.sourceline)))
+    return missing
+
+
+def _placeholder_dmn(decision_id: str) -> etree._Element:
+    """An empty decision table, so a diagram missing one still gets all its other checks."""
+    dmn_ns = "https://www.omg.org/spec/DMN/20191111/MODEL/"
+    dmn = etree.Element(f"{{{dmn_ns}}}definitions", nsmap={None: dmn_ns}, id="placeholder",
+                        name="placeholder", namespace="cadreflow")
+    decision = etree.SubElement(dmn, f"{{{dmn_ns}}}decision", id=decision_id, name=decision_id)
+    table = etree.SubElement(decision, f"{{{dmn_ns}}}decisionTable", id=f"{decision_id}_table")
+    etree.SubElement(table, f"{{{dmn_ns}}}output", id=f"{decision_id}_output", name="placeholder", typeRef="string")
+    return dmn
 
 
 def _process_name(root: etree._Element, key: str) -> str:
@@ -168,8 +210,8 @@ def _load_schema(text: str, element_id: str, line: int, problems: list[Problem])
     try:
         schema = json.loads(text)
         Draft202012Validator.check_schema(schema)
-    except (ValueError, SchemaError) as exc:
-        message = getattr(exc, "message", None) or str(exc)
+    except (ValueError, SchemaError, RecursionError) as exc:
+        message = getattr(exc, "message", None) or type(exc).__name__
         problems.append(Problem(f"invalid form schema (表单结构无效): {message}", element_id, line))
         return None
     if not isinstance(schema, dict) or schema.get("type") != "object":
@@ -184,6 +226,8 @@ def _rule_problems(rule: Any, element_id: str, line: int) -> list[Problem]:
     """An `x-validate` rule is {"expr", "field", "message"}; its expression must compile."""
     if not isinstance(rule, dict) or not {"expr", "field", "message"} <= set(rule):
         return [Problem("x-validate rules need expr, field and message (表单规则缺少字段)", element_id, line)]
+    if not isinstance(rule["expr"], str) or not rule["expr"].strip():
+        return [Problem("x-validate rule has no expression (表单规则缺少表达式)", element_id, line)]
     try:
         compile_expression(rule["expr"])
     except ScriptRefused as exc:
@@ -203,6 +247,9 @@ def _spec_problems(spec: Any, roles: set[str], forms: dict, lines: dict) -> Iter
         if isinstance(ts, UserTask):
             yield from _user_task_problems(ts, roles, forms, line)
         for label, source, compile_ in _code_of(ts):
+            if not isinstance(source, str) or not source.strip():
+                yield Problem(f"{label} is empty (代码为空)", ts.bpmn_id, line)
+                continue
             try:
                 compile_(source)
             except (ScriptRefused, SyntaxError) as exc:
@@ -279,16 +326,38 @@ def _outcome_problems(spec: Any, lines: dict) -> list[Problem]:
                     "(没有 end_<结果> 结束事件)", severity="warning")]
 
 
-def _flow_warnings(spec: Any, lines: dict) -> list[Problem]:
-    """Elements no path reaches, and branching gateways with no default flow."""
-    reached, pending = set(), [spec.start]
+_FLOW_NODES = {"task", "userTask", "serviceTask", "scriptTask", "businessRuleTask", "manualTask", "sendTask",
+               "receiveTask", "callActivity", "subProcess", "startEvent", "endEvent", "intermediateCatchEvent",
+               "intermediateThrowEvent", "boundaryEvent", "exclusiveGateway", "parallelGateway",
+               "inclusiveGateway", "eventBasedGateway", "complexGateway"}
+
+
+def _unreachable(root: etree._Element, key: str) -> list[Problem]:
+    """Flow nodes no path from a start event reaches (read from the XML: the parser skips them)."""
+    process = next((p for p in root.iterfind("bpmn:process", NS) if p.get("id") == key), None)
+    if process is None:
+        return []
+    nodes = {el.get("id"): el for el in process if isinstance(el.tag, str) and etree.QName(el).localname in _FLOW_NODES}
+    edges: dict[str, list[str]] = {}
+    for flow in process.iterfind("bpmn:sequenceFlow", NS):
+        edges.setdefault(flow.get("sourceRef"), []).append(flow.get("targetRef"))
+    for node_id, node in nodes.items():
+        if node.get("attachedToRef"):
+            edges.setdefault(node.get("attachedToRef"), []).append(node_id)
+    reached = set()
+    pending = [i for i, n in nodes.items() if etree.QName(n).localname == "startEvent"]
     while pending:
         current = pending.pop()
-        if current.name not in reached:
-            reached.add(current.name)
-            pending.extend(current.outputs)
-    warnings = [Problem("element is unreachable (元素不可达)", ts.bpmn_id, lines.get(ts.bpmn_id), "warning")
-                for ts in spec.task_specs.values() if ts.bpmn_id and ts.name not in reached]
+        if current not in reached:
+            reached.add(current)
+            pending.extend(edges.get(current, []))
+    return [Problem("element is unreachable (元素不可达)", node_id, node.sourceline, "warning")
+            for node_id, node in nodes.items() if node_id not in reached]
+
+
+def _flow_warnings(spec: Any, lines: dict) -> list[Problem]:
+    """Branching gateways with no default flow."""
+    warnings = []
     for ts in spec.task_specs.values():
         conditions = getattr(ts, "cond_task_specs", None)
         if ts.bpmn_id and conditions and getattr(ts, "default_task_spec", None) is None:

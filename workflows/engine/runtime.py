@@ -174,8 +174,10 @@ class CaseRunner:
         diff, _ = diff_workflow(serialization.registry(), workflow, target.spec, target.subprocess_specs)
         removed = tuple(sorted({t.task_spec.bpmn_id for t in diff.removed if t.task_spec.bpmn_id}))
         changed = tuple(sorted({t.task_spec.bpmn_id for t in diff.changed if t.task_spec.bpmn_id}))
-        open_removed = sorted({t.task_spec.bpmn_id or t.task_spec.name for t in diff.removed
-                               if t.state in _OPEN_STATES})
+        target_ids = {ts.bpmn_id for ts in target.spec.task_specs.values() if ts.bpmn_id}
+        open_removed = sorted({t.task_spec.bpmn_id or t.task_spec.name for t in workflow.tasks.values()
+                               if t.state in _OPEN_STATES and t.task_spec.bpmn_id not in target_ids
+                               and (t.task_spec.bpmn_id or t in diff.removed)})
         if open_removed:
             raise MigrationRefused(f"open elements would disappear: {', '.join(open_removed)} "
                                    "(迁移后进行中的任务将消失)")

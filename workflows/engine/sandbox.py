@@ -147,7 +147,10 @@ def _base_globals() -> dict[str, Any]:
 @lru_cache(maxsize=4096)
 def compile_expression(source: str) -> Any:
     """Compile an expression under RestrictedPython, or raise ScriptRefused."""
-    result = compile_restricted_eval(source.strip(), policy=_GuardingPolicy)
+    try:
+        result = compile_restricted_eval(source.strip(), policy=_GuardingPolicy)
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ScriptRefused(f"expression too deeply nested or too large ({type(exc).__name__})") from None
     if result.errors:
         raise ScriptRefused("; ".join(result.errors))
     return result.code
@@ -156,7 +159,10 @@ def compile_expression(source: str) -> Any:
 @lru_cache(maxsize=1024)
 def compile_script(source: str) -> Any:
     """Compile a script under RestrictedPython, or raise ScriptRefused."""
-    result = compile_restricted_exec(source, policy=_GuardingPolicy)
+    try:
+        result = compile_restricted_exec(source, policy=_GuardingPolicy)
+    except (RecursionError, MemoryError, ValueError) as exc:
+        raise ScriptRefused(f"script too deeply nested or too large ({type(exc).__name__})") from None
     if result.errors:
         raise ScriptRefused("; ".join(result.errors))
     return result.code

@@ -14,12 +14,13 @@ _IGNORED = {"typename", "name", "inputs", "outputs"}  # structure is reported by
 def diff_versions(old: ProcessDefinition, new: ProcessDefinition) -> VersionDiff:
     """The elements (BPMN ids) added, removed and changed from `old` to `new`."""
     diff = SpecDiff(serialization.registry(), old.spec, new.spec)
-    added = sorted({ts.bpmn_id for ts in diff.added if ts.bpmn_id})
-    removed = sorted({ts.bpmn_id for ts in diff.removed if ts.bpmn_id})
+    old_ids = {ts.bpmn_id for ts in old.spec.task_specs.values() if ts.bpmn_id}
+    new_ids = {ts.bpmn_id for ts in new.spec.task_specs.values() if ts.bpmn_id}
+    added, removed = sorted(new_ids - old_ids), sorted(old_ids - new_ids)  # ids are the contract
     changed = {}
     for spec, attributes in diff.changed.items():
-        interesting = tuple(sorted(set(attributes) - _IGNORED))
-        if spec.bpmn_id and interesting:
+        interesting = tuple(sorted(set(attributes) - _IGNORED - {"bpmn_id"}))
+        if spec.bpmn_id in new_ids and interesting:
             changed[spec.bpmn_id] = interesting
     old_forms, new_forms = old.forms, new.forms
     for element_id in sorted(set(old_forms) & set(new_forms)):

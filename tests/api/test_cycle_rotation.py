@@ -1,0 +1,252 @@
+"""ISSUE 6 — rotation_review (PROCESSES §6): the scan (API, CLI, daily worker), keep/rotate/exchange."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from service.usecases.rotation import run_daily_scan
+from tests.api.support import DEPARTURE, assert_error
+
+ROTATION = "rotation_review"
+SCAN_DAY = "2026-06-15"
+
+
+def make_cadres(api):
+    """Cadres on both sides of each threshold as of SCAN_DAY."""
+    api.create_cadre("lead10", post_level="leading", post_started_on="2016-06-15")   # exactly 10 years
+    api.create_cadre("lead9", post_level="leading", post_started_on="2016-06-16")    # one day short
+    api.create_cadre("lead25", post_level="leading", post_started_on="2001-01-01")   # long past
+    api.create_cadre("mid3", post_level="middle", post_started_on="2023-06-15")      # exactly 3 years
+    api.create_cadre("mid2", post_level="middle", post_started_on="2023-06-16")      # one day short
+    api.create_cadre("staff30", post_level="staff", post_started_on="1996-01-01")    # staff: never
+    api.create_cadre("nopost", post_level="leading", post_started_on="2000-01-01", post="")  # empty post
+
+
+def scan(api, on=SCAN_DAY, as_="org_dept"):
+    return api.post("/api/rotation-scan", as_=as_, json={"on": on} if on is not None else None)
+
+
+def opened_by_cadre(response):
+    return {item["cadre_id"]: item for item in response.json["opened"]}
+
+
+def rotation_cases(api, **params):
+    return api.get("/api/cases", query_string={"process": ROTATION, **params}).json
+
+
+def start_review(api, cadre_id, rule, post_level, years=12):
+    return api.start(ROTATION, cadre_id, as_="org_dept", rule=rule, years_in_post=years, post_level=post_level)
+
+
+# The scan.
+
+def test_scan_opens_one_case_per_due_cadre(api):
+    """Leading ≥ 10 full years → mandatory, middle ≥ 3 → advised (anniversary counts); others none."""
+    make_cadres(api)
+    response = scan(api)
+    assert response.status_code == 201, response.json
+    opened = opened_by_cadre(response)
+    assert set(opened) == {"lead10", "lead25", "mid3"}
+    assert (opened["lead10"]["rule"], opened["lead10"]["years_in_post"]) == ("mandatory", 10)
+    assert (opened["lead25"]["rule"], opened["lead25"]["years_in_post"]) == ("mandatory", 25)
+    assert (opened["mid3"]["rule"], opened["mid3"]["years_in_post"]) == ("advised", 3)
+    for cadre_id, item in opened.items():
+        case = api.case(item["case_id"])
+        assert (case["process"], case["cadre_id"], case["status"]) == (ROTATION, cadre_id, "open")
+        assert (case["data"]["rule"], case["data"]["years_in_post"]) == (item["rule"], item["years_in_post"])
+        assert [(t["element_id"], t["role"]) for t in case["open_tasks"]] == [("rotation_plan", "org_dept")]
+    assert rotation_cases(api)["total"] == 3
+
+
+def test_second_scan_opens_none_while_open_but_newly_due_ones(api):
+    """A second scan opens nothing for cadres with an open review; a later date opens the newly due only."""
+    make_cadres(api)
+    assert scan(api).status_code == 201
+    again = scan(api)
+    assert again.status_code == 200 and again.json["opened"] == []
+    later = scan(api, on="2026-06-16")
+    assert set(opened_by_cadre(later)) == {"lead9", "mid2"}
+    assert scan(api, on="2040-01-01").json["opened"] == []
+    assert rotation_cases(api)["total"] == 5
+    assert {c["cadre_id"] for c in rotation_cases(api)["items"]} == {"lead10", "lead9", "lead25", "mid3", "mid2"}
+
+
+@pytest.mark.parametrize(("started", "on", "due"), [
+    ("2016-02-29", "2026-02-28", False),
+    ("2016-02-29", "2026-03-01", True),
+    ("2016-12-31", "2026-12-30", False),
+    ("2016-12-31", "2026-12-31", True),
+])
+def test_full_years_around_leap_days_and_year_ends(api, started, on, due):
+    """Full years: a leap-day start is due from 1 March ten years on; a year-end start on its anniversary."""
+    api.create_cadre("c1", post_level="leading", post_started_on=started)
+    assert bool(scan(api, on=on).json["opened"]) is due
+
+
+def test_scan_skips_empty_posts_and_staff(api):
+    """Only a staff cadre and a cadre without post: nothing is opened (200, empty list)."""
+    api.create_cadre("staff30", post_level="staff", post_started_on="1990-01-01")
+    api.create_cadre("nopost", post_level="middle", post_started_on="1990-01-01", post="")
+    response = scan(api)
+    assert response.status_code == 200 and response.json["opened"] == []
+    assert rotation_cases(api)["total"] == 0
+
+
+def test_scan_after_a_closed_review_opens_again(api):
+    """Once a cadre's review is closed, the next scan may open a new one (only open reviews block)."""
+    api.create_cadre("mid3", post_level="middle", post_started_on="2023-06-15")
+    case_id = opened_by_cadre(scan(api))["mid3"]["case_id"]
+    api.complete(case_id, "rotation_plan", decision="keep", reason="工作需要")
+    assert set(opened_by_cadre(scan(api))) == {"mid3"}
+
+
+def test_scan_defaults_to_today(api, services):
+    """Without a body the scan uses the service's today."""
+    api.create_cadre("lead10", post_level="leading", post_started_on="2016-06-15")
+    services.today = lambda: date(2026, 6, 14)
+    assert scan(api, on=None).json["opened"] == []
+    services.today = lambda: date(2026, 6, 15)
+    assert set(opened_by_cadre(scan(api, on=None))) == {"lead10"}
+
+
+@pytest.mark.parametrize("user", ["discipline", "org_head", "designer", "audit", "norole"])
+def test_scan_is_for_org_dept(api, user):
+    """Other roles → 403 and nothing is opened."""
+    make_cadres(api)
+    assert_error(scan(api, as_=user), 403)
+    assert rotation_cases(api)["total"] == 0
+
+
+def test_scan_anonymous_is_401(api):
+    """Without a token → 401."""
+    assert_error(api.call("POST", "/api/rotation-scan", None, json={"on": SCAN_DAY}), 401)
+
+
+@pytest.mark.parametrize("on", ["2026-02-30", "15/06/2026", "", 20260615, ["2026-06-15"]])
+def test_scan_bad_date_is_422(api, on):
+    """A date that is not YYYY-MM-DD → 422 on `on`."""
+    make_cadres(api)
+    assert_error(scan(api, on=on), 422, fields={"on"})
+    assert rotation_cases(api)["total"] == 0
+
+
+def test_scan_unknown_field_or_bad_body(api):
+    """Unknown fields → 422; a non-JSON body → 400."""
+    assert_error(api.post("/api/rotation-scan", as_="org_dept", json={"on": SCAN_DAY, "x": 1}), 422)
+    assert_error(api.post("/api/rotation-scan", as_="org_dept", data=b"{", content_type="application/json"), 400)
+
+
+# The command line.
+
+def test_cli_rotation_scan(app, api):
+    """`cadreflow rotation-scan --on DATE` opens the due reviews and prints them; a rerun opens none."""
+    make_cadres(api)
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["rotation-scan", "--on", SCAN_DAY])
+    assert result.exit_code == 0, result.output
+    assert "3 rotation review(s) opened" in result.output
+    assert "lead10 mandatory (10 years)" in result.output and "mid3 advised (3 years)" in result.output
+    assert "lead9" not in result.output and "staff30" not in result.output and "nopost" not in result.output
+    assert rotation_cases(api)["total"] == 3
+    again = runner.invoke(args=["rotation-scan", "--on", SCAN_DAY])
+    assert again.exit_code == 0 and "0 rotation review(s) opened" in again.output
+    assert rotation_cases(api)["total"] == 3
+
+
+def test_cli_rotation_scan_bad_date(app, api):
+    """A bad --on → non-zero exit and nothing opened."""
+    make_cadres(api)
+    result = app.test_cli_runner().invoke(args=["rotation-scan", "--on", "2026-13-01"])
+    assert result.exit_code != 0
+    assert rotation_cases(api)["total"] == 0
+
+
+# The daily scan of the worker.
+
+def test_daily_scan_runs_once_a_day(api, services):
+    """run_daily_scan: the first call of a day scans; a second the same day returns None; the next day runs."""
+    make_cadres(api)
+    first = run_daily_scan(services, date(2026, 6, 15))
+    assert {item["cadre_id"] for item in first} == {"lead10", "lead25", "mid3"}
+    assert run_daily_scan(services, date(2026, 6, 15)) is None
+    assert rotation_cases(api)["total"] == 3
+    assert {item["cadre_id"] for item in run_daily_scan(services, date(2026, 6, 16))} == {"lead9", "mid2"}
+    assert run_daily_scan(services, date(2026, 6, 16)) is None
+    assert run_daily_scan(services, date(2026, 6, 17)) == []
+    assert run_daily_scan(services, date(2026, 6, 15)) is None
+
+
+def test_daily_scan_cases_are_started_by_system(api, services):
+    """Cases opened by the daily scan record `system` as their starter."""
+    api.create_cadre("lead10", post_level="leading", post_started_on="2016-06-15")
+    (item,) = run_daily_scan(services, date(2026, 6, 15))
+    assert api.history(item["case_id"])[0]["actor"] == "system"
+
+
+# The rotation plan.
+
+def test_keep_is_refused_for_a_mandatory_rotation(api):
+    """keep on a mandatory review → 422 on `decision`; the task stays open; rotate is then accepted."""
+    api.create_cadre("lead10", post_level="leading", post_started_on="2016-06-15")
+    case_id = opened_by_cadre(scan(api))["lead10"]["case_id"]
+    task_id = api.open_task(case_id, "rotation_plan")["id"]
+    assert_error(api.complete_raw(task_id, "org_dept", {"decision": "keep", "reason": "工作需要"}), 422,
+                 fields={"decision"})
+    assert api.open_elements(case_id) == ["rotation_plan"] and api.case(case_id)["status"] == "open"
+    assert api.complete(case_id, "rotation_plan", decision="rotate", reason="到期轮岗")["outcome"] == "rotating"
+
+
+def test_keep_is_allowed_for_an_advised_rotation(api):
+    """keep on an advised review → outcome kept, no child case."""
+    api.create_cadre("mid3", post_level="middle", post_started_on="2023-06-15")
+    case_id = opened_by_cadre(scan(api))["mid3"]["case_id"]
+    case = api.complete(case_id, "rotation_plan", decision="keep", reason="工作需要")
+    assert (case["status"], case["outcome"], case["child_case_ids"]) == ("completed", "kept", [])
+
+
+@pytest.mark.parametrize("decision", ["rotate", "exchange"])
+def test_rotating_a_leading_cadre_starts_a_departure_audit(api, decision):
+    """rotate/exchange of a leading cadre → outcome rotating and a child departure_audit (reason rotation)."""
+    api.create_cadre("lead10", post_level="leading", post_started_on="2016-06-15")
+    case_id = opened_by_cadre(scan(api))["lead10"]["case_id"]
+    case = api.complete(case_id, "rotation_plan", decision=decision, reason="到期交流")
+    assert (case["status"], case["outcome"]) == ("completed", "rotating")
+    assert len(case["child_case_ids"]) == 1
+    child = api.case(case["child_case_ids"][0])
+    assert (child["process"], child["cadre_id"], child["parent_case_id"]) == (DEPARTURE, "lead10", case_id)
+    assert child["data"]["departure_reason"] == "rotation" and child["status"] == "open"
+    assert [t["element_id"] for t in child["open_tasks"]] == ["assign_audit_team"]
+    assert api.cadre("lead10")["post"] == "副局长"
+
+
+@pytest.mark.parametrize("decision", ["rotate", "exchange"])
+def test_rotating_a_middle_cadre_has_no_child(api, decision):
+    """rotate/exchange of a middle cadre → outcome rotating, no departure audit."""
+    api.create_cadre("mid3", post_level="middle", post_started_on="2023-06-15")
+    case_id = opened_by_cadre(scan(api))["mid3"]["case_id"]
+    case = api.complete(case_id, "rotation_plan", decision=decision, reason="交流")
+    assert (case["status"], case["outcome"], case["child_case_ids"]) == ("completed", "rotating", [])
+    assert api.get("/api/cases", query_string={"process": DEPARTURE}).json["total"] == 0
+
+
+def test_rotation_plan_form_and_role(api):
+    """reason is required, decision is an enum; only org_dept completes (discipline → 403)."""
+    api.create_cadre("mid3", post_level="middle", post_started_on="2023-06-15")
+    case_id = opened_by_cadre(scan(api))["mid3"]["case_id"]
+    task_id = api.open_task(case_id, "rotation_plan")["id"]
+    assert_error(api.complete_raw(task_id, "org_dept", {"decision": "rotate"}), 422, fields={"reason"})
+    assert_error(api.complete_raw(task_id, "org_dept", {"decision": "promote", "reason": "x"}), 422,
+                 fields={"decision"})
+    assert_error(api.complete_raw(task_id, "discipline", {"decision": "keep", "reason": "x"}), 403)
+    assert api.open_elements(case_id) == ["rotation_plan"]
+
+
+def test_started_by_hand_mandatory_keep_still_refused(api):
+    """A review started directly (not by the scan) with rule mandatory also refuses keep."""
+    api.create_cadre("c1", post_level="leading")
+    case_id = start_review(api, "c1", "mandatory", "leading")["id"]
+    task_id = api.open_task(case_id, "rotation_plan")["id"]
+    assert_error(api.complete_raw(task_id, "org_dept", {"decision": "keep", "reason": "x"}), 422,
+                 fields={"decision"})
