@@ -19,7 +19,8 @@ POST_LEVELS = ["leading", "middle", "staff"]
 CADRE_FORM = {
     "type": "object", "title": "干部",
     "properties": {
-        "id": {"type": "string", "title": "编号", "minLength": 1, "maxLength": 64},
+        "id": {"type": "string", "title": "编号", "minLength": 1, "maxLength": 64,
+               "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"},  # it is part of the cadre's URL
         "name": {"type": "string", "title": "姓名", "minLength": 1, "maxLength": 100},
         "unit": {"type": "string", "title": "单位", "minLength": 1, "maxLength": 200},
         "post": {"type": "string", "title": "职务", "maxLength": 200},

@@ -64,6 +64,8 @@ def _message(error: ValidationError, schema: dict[str, Any]) -> str:
         return "不能为空 (must not be empty)"
     if kind in ("minimum", "exclusiveMinimum"):
         return f"不能小于 {error.validator_value} (must be at least {error.validator_value})"
+    if kind == "pattern":
+        return "只能使用字母、数字和 _ . - (letters, digits, _ . - only)"
     if kind == "format":
         return f"格式应为 {error.validator_value}，如 2026-01-31 (must be a {error.validator_value})"
     return f"{error.message}"

@@ -483,3 +483,13 @@ def test_oversized_body_is_413(hostile):
     limit = api.client.application.config["MAX_CONTENT_LENGTH"]
     response = api.post("/api/cases", data=b'{"data": "' + b"x" * limit + b'"}', content_type="application/json")
     assert_error(response, 413)
+
+
+def test_cadre_ids_that_cannot_be_part_of_a_url_are_refused(api):
+    """A cadre id with a slash or a space is a 422 on `id`: it could never be read back at /api/cadres/<id>."""
+    for bad in ("a/b", "a b", "../x", "-x"):
+        response = api.post("/api/cadres", as_="org_dept", json={
+            "id": bad, "name": "n", "unit": "u", "post": "p", "post_level": "staff", "post_started_on": "2020-01-01"})
+        assert response.status_code == 422 and "id" in response.json["error"]["fields"], (bad, response.json)
+    good = api.create_cadre("ok-1.a_b")
+    assert api.get("/api/cadres/ok-1.a_b").json["id"] == good["id"]
