@@ -2,12 +2,16 @@
 
 On SQLite, writing use cases open their transaction with BEGIN IMMEDIATE so two writers are
 serialised up front (the second then sees the first's result) instead of both reading, both
-computing, and one failing to upgrade its lock. On PostgreSQL, case rows are locked with
+computing, and one failing to upgrade its lock. Within one process they also queue on a lock:
+SQLite's own busy handler polls with growing sleeps, which put the p99 of a completion near a
+second under four concurrent clients. On PostgreSQL, case rows are locked with
 SELECT ... FOR UPDATE and the case's version column catches any lost update.
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -31,6 +35,7 @@ class Database:
         self.write_engine = self._engine(url, immediate=True)
         self.read_engine = self._engine(url, immediate=False) if self.is_sqlite else self.write_engine
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        self._writers = threading.RLock() if self.is_sqlite else contextlib.nullcontext()
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
 
     def _engine(self, url: str, immediate: bool) -> Engine:
@@ -47,7 +52,10 @@ class Database:
     @contextmanager
     def unit_of_work(self, write: bool = True) -> Iterator[Session]:
         """A session whose work is committed together or not at all."""
-        session = (self._write if write else self._read)()
+        with self._writers if write else contextlib.nullcontext():
+            yield from self._transaction((self._write if write else self._read)())
+
+    def _transaction(self, session: Session) -> Iterator[Session]:
         try:
             yield session
             session.commit()
