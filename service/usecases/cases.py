@@ -142,8 +142,6 @@ def cancel_case(services: Services, actor: Actor, case_id: int, reason: Any) -> 
         raise Invalid("a reason is required (必须填写撤销理由)", {"reason": "必填 (required)"})
     with services.db.unit_of_work() as session:
         case = lock_case(session, case_id)
-        if case is None:
-            raise NotFound(f"case {case_id} not found (案件不存在)")
         _require_open(case)
         step = run_engine(lambda: services.runner.cancel(definition_of(services, case), case.state))
         case.status = "cancelled"

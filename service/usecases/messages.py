@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from service.db.models import Case
 from service.errors import Conflict, Forbidden, Invalid, NotFound
 from workflows.engine import NotWaiting
 
 from .cases import child_starter
 from .context import Actor, Services
 from .steps import Effects, apply_step, definition_of, lock_case, record, run_engine, service_handler
+from .timers import fire_timers_of
 from .views import MAX_ID
 
 
@@ -25,11 +23,10 @@ def deliver_message(services: Services, actor: Actor, name: Any, case_id: Any, d
         raise Forbidden(f"your roles may not send {name} (无权发送此消息)")
     with services.db.unit_of_work() as session:
         case = lock_case(session, case_id)
-        if case is None:
-            raise NotFound(f"case {case_id} not found (案件不存在)")
         if case.status != "open":
             raise Conflict(f"case {case_id} is {case.status} (案件已结束)")
-        _fire_due_timers(services, session, case)
+        if case.next_timer_due is not None and case.next_timer_due <= datetime.now(UTC):
+            fire_timers_of(services, session, case)  # a deadline that passed first wins, even with no worker yet
         effects = Effects(session, services.today())
         handler = service_handler(case.process_key, effects)
         try:
@@ -43,15 +40,6 @@ def deliver_message(services: Services, actor: Actor, name: Any, case_id: Any, d
     if step is None:
         raise Conflict(f"case {case_id} is not waiting for message {name} (案件当前不接收此消息)")
 
-
-def _fire_due_timers(services: Services, session: Session, case: Case) -> None:
-    """A deadline that passed before the message arrived wins the race, even if no worker ran yet."""
-    if case.next_timer_due is None or case.next_timer_due > datetime.now(UTC):
-        return
-    effects = Effects(session, services.today())
-    step = run_engine(lambda: services.runner.fire_timers(
-        definition_of(services, case), case.state, service_handler(case.process_key, effects)))
-    apply_step(session, case, step, effects, child_starter(services, session))
 
 
 def _check_input(name: Any, case_id: Any, data: Any) -> None:

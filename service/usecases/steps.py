@@ -8,19 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import exists, select
 from sqlalchemy.orm import Session
 
 import workflows.glue as glue
 from service.db.models import Assessment, Cadre, Case, ClearedAudit, HistoryEntry, Sanction, Task, utcnow
-from service.errors import CaseIncident, Conflict, Invalid
+from service.errors import CaseIncident, Conflict, Invalid, NotFound
 from workflows.engine import DataRefused, EngineEvent, Incident, LoopLimitExceeded, ProcessDefinition, Step
 
 from .context import Actor, Services
 
 Deferred = Callable[[Case], None]
+T = TypeVar("T")
 
 
 class Effects:
@@ -82,7 +83,7 @@ def service_handler(process_key: str, effects: Effects) -> Callable[[str, dict, 
     return handle
 
 
-def run_engine(operation: Callable[[], Step]) -> Step:
+def run_engine(operation: Callable[[], T]) -> T:
     """Run an engine operation, turning failures of BPMN code into a case incident (409)."""
     try:
         return operation()
@@ -98,10 +99,7 @@ def run_engine(operation: Callable[[], Step]) -> Step:
 def rule_checker(services: Services) -> Callable[[str, dict[str, Any]], bool]:
     """Evaluate form rules in the engine's sandbox; a rule that fails to evaluate is a 409 incident."""
     def check(expression: str, scope: dict[str, Any]) -> bool:
-        try:
-            return services.runner.check_rule(expression, scope)
-        except Incident as exc:
-            raise CaseIncident(str(exc), exc.element_id, exc.line) from exc
+        return run_engine(lambda: services.runner.check_rule(expression, scope))
     return check
 
 
@@ -185,9 +183,12 @@ def definition_of(services: Services, case: Case) -> ProcessDefinition:
     return services.definitions.get(case.process_version)
 
 
-def lock_case(session: Session, case_id: int) -> Case | None:
-    """Load a case for writing: row-locked on PostgreSQL, serialised by BEGIN IMMEDIATE on SQLite."""
-    return session.scalar(select(Case).where(Case.id == case_id).with_for_update(of=Case))
+def lock_case(session: Session, case_id: int) -> Case:
+    """Load a case for writing (row-locked on PostgreSQL, serialised by BEGIN IMMEDIATE on SQLite)."""
+    case = session.scalar(select(Case).where(Case.id == case_id).with_for_update(of=Case))
+    if case is None:
+        raise NotFound(f"case {case_id} not found (案件不存在)")
+    return case
 
 
 def actor_name(actor: Actor) -> str:

@@ -6,6 +6,7 @@ import logging
 from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.db.models import Case
 from service.errors import Conflict
@@ -44,8 +45,13 @@ def fire_case_timers(services: Services, case_id: int) -> int:
         case = session.scalar(query.with_for_update(skip_locked=True, of=Case))
         if case is None:
             return 0
-        effects = Effects(session, services.today())
-        step = run_engine(lambda: services.runner.fire_timers(
-            definition_of(services, case), case.state, service_handler(case.process_key, effects)))
-        apply_step(session, case, step, effects, child_starter(services, session))
+        fire_timers_of(services, session, case)
         return 1
+
+
+def fire_timers_of(services: Services, session: Session, case: Case) -> None:
+    """Fire the due timers of a case already locked in this session."""
+    effects = Effects(session, services.today())
+    step = run_engine(lambda: services.runner.fire_timers(
+        definition_of(services, case), case.state, service_handler(case.process_key, effects)))
+    apply_step(session, case, step, effects, child_starter(services, session))

@@ -46,7 +46,7 @@ def migrate_case(services: Services, actor: Actor, case_id: int, to_version: int
     if not actor.has_any("admin"):
         raise Forbidden("only an admin may migrate cases (仅管理员可迁移案件)")
     with services.db.unit_of_work() as session:
-        case = _case_for_update(session, case_id)
+        case = lock_case(session, case_id)
         if case.status not in ("open", "incident"):
             raise Conflict(f"case {case_id} is {case.status} (案件已结束)")
         target = _target(session, case, to_version)
@@ -70,7 +70,7 @@ def retry_case(services: Services, actor: Actor, case_id: int) -> dict[str, Any]
     if not actor.has_any("admin", "designer"):
         raise Forbidden("only an admin or designer may retry a case (仅管理员或流程设计员可重试)")
     with services.db.unit_of_work() as session:
-        case = _case_for_update(session, case_id)
+        case = lock_case(session, case_id)
         if case.status != "incident":
             raise Conflict(f"case {case_id} has no incident (案件没有故障)")
         effects = Effects(session, services.today())
@@ -82,13 +82,6 @@ def retry_case(services: Services, actor: Actor, case_id: int) -> dict[str, Any]
         record(session, case, actor.username, "retry", (case.incident or {}).get("element_id"), {})
         apply_step(session, case, step, effects, child_starter(services, session))
         return views.case_view(services, session, case)
-
-
-def _case_for_update(session: Session, case_id: int) -> Case:
-    case = lock_case(session, case_id)
-    if case is None:
-        raise NotFound(f"case {case_id} not found (案件不存在)")
-    return case
 
 
 def _target(session: Session, case: Case, to_version: int | None) -> ProcessVersion:
