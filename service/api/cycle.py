@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from flask import Blueprint, g, jsonify, request
 
-from service.errors import BadRequest, Invalid
+from service.errors import BadRequest
 from service.usecases import learning, rotation
 
 from .auth import json_body, requires, services
-from .params import int_arg
+from .params import int_arg, parse_date
 
 bp = Blueprint("cycle", __name__)
 
@@ -20,17 +19,8 @@ bp = Blueprint("cycle", __name__)
 @requires("org_dept")
 def rotation_scan() -> Any:
     body = json_body({"on"}) if request.get_data() else {}
-    opened = rotation.rotation_scan(services(), g.actor, _date(body.get("on")))
+    opened = rotation.rotation_scan(services(), g.actor, parse_date("on", body.get("on")))
     return jsonify({"opened": opened}), 201 if opened else 200
-
-
-def _date(raw: Any) -> date | None:
-    if raw is None:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except (TypeError, ValueError):
-        raise Invalid("on must be a date (日期格式应为 YYYY-MM-DD)", {"on": "日期格式应为 YYYY-MM-DD"}) from None
 
 
 @bp.post("/cadres/<cadre_id>/learning")

@@ -40,10 +40,14 @@ def text_arg(name: str) -> Any:
 
 
 def date_arg(name: str) -> date | None:
-    raw = request.args.get(name)
-    if not raw:
+    return parse_date(name, request.args.get(name) or None)
+
+
+def parse_date(name: str, raw: Any) -> date | None:
+    """An ISO date from a query argument or a JSON field; None when absent, 422 when malformed."""
+    if raw is None:
         return None
     try:
         return date.fromisoformat(raw)
-    except ValueError:
-        raise Invalid(f"{name} must be a date (日期格式应为 YYYY-MM-DD)", {name: "YYYY-MM-DD"}) from None
+    except (TypeError, ValueError):
+        raise Invalid(f"{name} must be a date (日期格式应为 YYYY-MM-DD)", {name: "日期格式应为 YYYY-MM-DD"}) from None

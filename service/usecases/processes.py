@@ -13,7 +13,6 @@ from service.errors import DeploymentRejected, Forbidden, NotFound
 from workflows.engine import (
     DeploymentError,
     compile_process,
-    content_hash,
     decision_ids,
     process_ids,
     referenced_decisions,
@@ -43,7 +42,7 @@ def deploy_version(services: Services, actor: Actor, key: str, bpmn: bytes,
         version = ProcessVersion(
             process_key=key, version=(newest or 0) + 1, name=definition.name, bpmn_xml=bpmn.decode(),
             dmn_files={name: content.decode() for name, content in dmns.items()},
-            content_hash=content_hash(bpmn, dmns), deployed_by=actor.username, deployed_at=utcnow())
+            content_hash=definition.content_hash, deployed_by=actor.username, deployed_at=utcnow())
         session.add(version)
         session.flush()
         view = views.version_view(version)

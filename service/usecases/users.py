@@ -24,9 +24,7 @@ _DUMMY_HASH = generate_password_hash("not a password")
 
 def create_user(services: Services, username: str, password: str, roles: list[str]) -> dict[str, Any]:
     """Create a user, or update an existing user's password and roles."""
-    unknown = sorted(set(roles) - set(services.roles))
-    if unknown:
-        raise Invalid(f"unknown roles: {', '.join(unknown)} (未知角色)", {"roles": ", ".join(unknown)})
+    _require_known_roles(services, roles)
     if not username or not password:
         raise Invalid("username and password are required (用户名和密码必填)")
     with services.db.unit_of_work() as session:
@@ -35,7 +33,7 @@ def create_user(services: Services, username: str, password: str, roles: list[st
             user = User(username=username, password_hash="", active=True)
             session.add(user)
         user.password_hash = generate_password_hash(password)
-        user.roles = [UserRole(role=role) for role in sorted(set(roles))]
+        _assign_roles(user, roles)
         session.flush()
         return {"username": user.username, "roles": user.role_keys}
 
@@ -46,8 +44,8 @@ def issue_token(services: Services, username: Any, password: Any) -> dict[str, A
         raise Invalid("username and password are required (用户名和密码必填)",
                       {"username": "必填 (required)", "password": "必填 (required)"})
     with services.db.unit_of_work() as session:
-        user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
-        if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or user is None:
+        user = _authenticated(session, username, password)
+        if user is None:
             raise Unauthorized("wrong username or password (用户名或密码错误)")
         token = secrets.token_urlsafe(32)
         hours = float(services.settings["TOKEN_TTL_HOURS"])
@@ -74,10 +72,26 @@ def actor_for_username(services: Services, username: str) -> Actor | None:
 def check_password(services: Services, username: str, password: str) -> Actor | None:
     """The actor if the password is right, else None."""
     with services.db.unit_of_work(write=False) as session:
-        user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
-        if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password) or user is None:
-            return None
-        return Actor(user.username, frozenset(user.role_keys))
+        user = _authenticated(session, username, password)
+        return Actor(user.username, frozenset(user.role_keys)) if user else None
+
+
+def _authenticated(session: Session, username: str, password: str) -> User | None:
+    """The active user if the password is right (a missing user costs the same hash check)."""
+    user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
+    if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password):
+        return None
+    return user
+
+
+def _require_known_roles(services: Services, roles: list[str]) -> None:
+    unknown = sorted(set(roles) - set(services.roles))
+    if unknown:
+        raise Invalid(f"unknown roles: {', '.join(unknown)} (未知角色)", {"roles": ", ".join(unknown)})
+
+
+def _assign_roles(user: User, roles: list[str]) -> None:
+    user.roles = [UserRole(role=role) for role in sorted(set(roles))]
 
 
 def user_has_role_in(session: Session) -> Callable[[str, str], bool]:
@@ -104,12 +118,10 @@ def list_users(services: Services, actor: Actor) -> list[dict[str, Any]]:
 def set_roles(services: Services, actor: Actor, username: str, roles: list[str]) -> dict[str, Any]:
     """Replace a user's roles (admin)."""
     _require_admin(actor)
-    unknown = sorted(set(roles) - set(services.roles))
-    if unknown:
-        raise Invalid(f"unknown roles: {', '.join(unknown)} (未知角色)", {"roles": ", ".join(unknown)})
+    _require_known_roles(services, roles)
     with services.db.unit_of_work() as session:
         user = _user(session, username)
-        user.roles = [UserRole(role=role) for role in sorted(set(roles))]
+        _assign_roles(user, roles)
         session.flush()
         return {"username": user.username, "roles": user.role_keys, "active": user.active}
 

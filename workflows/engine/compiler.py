@@ -159,8 +159,7 @@ def _parse_spec(key: str, root: etree._Element, dmn_roots: Mapping[str, etree._E
 
 
 def _missing_decisions(root: etree._Element, dmn_roots: Mapping[str, etree._Element]) -> list[tuple[str, Problem]]:
-    defined = {el.get("id") for dmn in dmn_roots.values() for el in dmn.iter()
-               if isinstance(el.tag, str) and etree.QName(el).localname == "decision"}
+    defined = {decision for dmn in dmn_roots.values() for decision in _decisions_in(dmn)}
     missing = []
     for called in root.iterfind(".//spiffworkflow:calledDecisionId", NS):
         name = (called.text or "").strip()
@@ -381,8 +380,12 @@ def referenced_decisions(bpmn: bytes) -> set[str]:
 
 def decision_ids(dmn: bytes) -> set[str]:
     """Decision ids a DMN file defines."""
-    root = parse_xml(dmn, "dmn")
-    return {el.get("id") for el in root.iter() if etree.QName(el).localname == "decision" and el.get("id")}
+    return _decisions_in(parse_xml(dmn, "dmn"))
+
+
+def _decisions_in(root: etree._Element) -> set[str]:
+    return {el.get("id") for el in root.iter()
+            if isinstance(el.tag, str) and etree.QName(el).localname == "decision" and el.get("id")}
 
 
 def process_ids(bpmn: bytes) -> list[str]:
