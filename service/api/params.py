@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, overload
 
 from flask import request
 
 from service.errors import Invalid
 
+MAX_ID = 2**31 - 1  # ids, version numbers and the like: beyond what the database's integer columns hold
 
+
+@overload
+def int_arg(name: str, default: int, minimum: int = 1, maximum: int = 10_000) -> int: ...
+@overload
+def int_arg(name: str, default: None = None, minimum: int = 1, maximum: int = 10_000) -> int | None: ...
 def int_arg(name: str, default: int | None = None, minimum: int = 1, maximum: int = 10_000) -> int | None:
+    """An integer query parameter within [minimum, maximum]; `default` when absent (422 when malformed)."""
     raw = request.args.get(name)
     if raw in (None, ""):
         return default
@@ -35,6 +42,13 @@ def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
     return value
 
 
+def list_arg(name: str) -> list[str]:
+    """Several values of a parameter, repeated (`type=a&type=b`, as an HTML form sends checkboxes) or
+    comma-separated (`type=a,b`), or both; blanks dropped, order kept, each once."""
+    values = (part.strip() for raw in request.args.getlist(name) for part in raw.split(","))
+    return list(dict.fromkeys(value for value in values if value))
+
+
 def text_arg(name: str) -> Any:
     return request.args.get(name) or None
 
@@ -51,3 +65,13 @@ def parse_date(name: str, raw: Any) -> date | None:
         return date.fromisoformat(raw)
     except (TypeError, ValueError):
         raise Invalid(f"{name} must be a date (日期格式应为 YYYY-MM-DD)", {name: "日期格式应为 YYYY-MM-DD"}) from None
+
+
+def int_field(body: dict[str, Any], name: str) -> int | None:
+    """An optional integer field of a JSON body (true, 2.5, "2" are not integers: 422)."""
+    value = body.get(name)
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+        raise Invalid(f"{name} must be an integer", {name: "必须是整数 (must be an integer)"})
+    if value is not None and not 1 <= value <= MAX_ID:
+        raise Invalid(f"{name} out of range ({name} 超出范围)", {name: f"1..{MAX_ID}"})
+    return value
