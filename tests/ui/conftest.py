@@ -25,6 +25,7 @@ from service.cli import init_database
 from service.usecases import cases, tasks, users
 from service.usecases.context import Actor
 from service.usecases.demo import load_demo
+from tests.conftest import TEST_SECRET_KEY
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -68,7 +69,10 @@ def _prepare(settings: dict[str, Any]) -> dict[str, Any]:
                                                                          "per_page": 10})["items"])
         task = next(t for t in cases.get_case(services, audit_head, audit["id"])["open_tasks"])
         tasks.complete_task(services, audit_head, task["id"], {"team_lead": "audit", "members": "审计一组"})
-        return {"audit_case_id": audit["id"]}
+        return {"audit_case_id": audit["id"], "notice_case_id": _vetting_in_notice(services),
+                "ineligible_case_id": next(c["id"] for c in cases.list_cases(
+                    services, audit_head.__class__("org_dept", frozenset({"org_dept"})),
+                    {"outcome": "ineligible", "page": 1, "per_page": 10})["items"])}
     finally:
         services.db.dispose()
 
@@ -76,7 +80,7 @@ def _prepare(settings: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("ui")
-    settings = {"DATABASE_URL": f"sqlite:///{folder / 'ui.sqlite3'}", "SECRET_KEY": "ui-test-secret",
+    settings = {"DATABASE_URL": f"sqlite:///{folder / 'ui.sqlite3'}", "SECRET_KEY": TEST_SECRET_KEY,
                 "DEADLINES": DEADLINES, "WORKER_POLL_SECONDS": 0.2}
     fixtures = _prepare(settings)
     env = {**os.environ, **{f"CADREFLOW_{k}": v if isinstance(v, str) else json.dumps(v) for k, v in settings.items()}}
@@ -94,7 +98,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _wait_until_up(base: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a loaded machine (parallel test workers) starts slowly
     while time.monotonic() < deadline:
         assert process.poll() is None, log_path.read_text()
         try:
@@ -136,6 +140,21 @@ def new_page(browser: Any, server: Server) -> Iterator[Any]:
 @pytest.fixture
 def page(new_page: Any) -> Any:
     return new_page()
+
+
+def _vetting_in_notice(services: Any) -> int:
+    """A vetting of 陈静 (c006) through its opinions and the head's approval: in its public notice."""
+    org, head = Actor("org_dept", frozenset({"org_dept"})), Actor("org_head", frozenset({"org_head"}))
+    case = cases.start_case(services, org, "pre_appointment_vetting", "c006",
+                            {"proposed_post": "县审计局副局长", "selection_method": "competitive"})
+    answers = {"democratic_evaluation": {"votes_approve": 38, "votes_basic": 4, "votes_disapprove": 1},
+               "org_head_review": {"decision": "approve"}}
+    while case["open_tasks"]:
+        task = case["open_tasks"][0]
+        actor = head if task["role"] == "org_head" else org
+        tasks.complete_task(services, actor, task["id"], answers.get(task["element_id"], {"opinion": "positive"}))
+        case = cases.get_case(services, org, case["id"])
+    return case["id"]
 
 
 def login(page: Any, username: str, password: str = PASSWORD) -> None:
