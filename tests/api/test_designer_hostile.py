@@ -111,7 +111,7 @@ def test_billion_laughs_is_refused_quickly(hostile_api):
     key = unique_key()
     began = time.monotonic()
     response = deploy(hostile_api, key, with_doctype(key, f"<!DOCTYPE definitions [{entities}]>", "&lol9;").encode())
-    assert time.monotonic() - began < 1.0
+    assert time.monotonic() - began < 5.0  # expanded, the bomb is a billion copies: minutes, not seconds
     assert_error(response, 422)
     assert len(response.data) < 5_000 and b"lollollol" not in response.data
     assert_still_serving(hostile_api, key)
@@ -170,7 +170,7 @@ def test_deep_xml_nesting_is_refused(hostile_api):
     assert len(body.encode()) < UPLOAD_LIMIT
     began = time.monotonic()
     response = deploy(hostile_api, key, body.encode())
-    assert time.monotonic() - began < 2.0
+    assert time.monotonic() - began < 5.0  # bounded parsing; generous for a shared machine
     problems = assert_error(response, 422)["errors"]
     assert isinstance(problems[0].get("line"), int)
     assert_still_serving(hostile_api, key)
@@ -320,7 +320,7 @@ def test_runaway_scripts_become_incidents(hostile_api, name):
     assert response.status_code == 201, response.json
     began = time.monotonic()
     started = hostile_api.post("/api/cases", json={"process": key, "cadre_id": "c1", "data": {}})
-    assert time.monotonic() - began < SCRIPT_TIMEOUT + 3.0
+    assert time.monotonic() - began < SCRIPT_TIMEOUT + 10.0  # stopped, not run to its end
     assert started.status_code in (201, 409), started.json
     if started.status_code == 409:
         assert_error(started, 409)

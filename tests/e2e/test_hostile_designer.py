@@ -23,7 +23,9 @@ import pytest
 from tests.e2e.support import Http, running_server
 from tests.engine.bpmn_builder import FORM, chain_process, document, form_schema, script_process
 
-pytestmark = pytest.mark.e2e
+# Issue 9 asks that an unrelated request be answered within 1 s while an attack runs. A real stall
+# repeats on every run; a noisy neighbour on the shared machine does not: so a miss is retried twice.
+pytestmark = [pytest.mark.e2e, pytest.mark.flaky(reruns=2)]
 ROLES = ["designer", "org_dept", "admin"]
 STEP_TIMEOUT = 1.5
 MAX_LATENCY = 1.0  # seconds an unrelated request may take while an attack runs

@@ -52,7 +52,7 @@ def test_billion_laughs_refused_quickly():
     bpmn = with_doctype(f"<!DOCTYPE definitions [{entities}]>", "&lol9;")
     began = time.monotonic()
     problems = refused(KEY, bpmn)
-    assert time.monotonic() - began < 1
+    assert time.monotonic() - began < 5  # expanded, the bomb is a billion copies: minutes, not seconds
     assert all(len(p.message) < 500 for p in problems)
     assert "lollollol" not in " ".join(p.message for p in problems)
 
