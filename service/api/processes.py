@@ -39,7 +39,8 @@ def bpmn(key: str) -> Any:
 def deploy(key: str) -> Any:
     bpmn_file, dmns = _uploaded_files()
     version, created = processes.deploy_version(services(), g.actor, key, bpmn_file, dmns)
-    return jsonify({**version, "created": created}), 201 if created else 200
+    # API.md promises 201 {key, version}; `created` false says the content equals the newest version.
+    return jsonify({**version, "created": created}), 201
 
 
 @bp.post("/processes/<key>/validate")

@@ -61,7 +61,7 @@ def deploy(key: str) -> Any:
         deployed, created = designs.deploy_edited(services(), actor(), key, *_submitted())
     except ServiceError as error:
         return _refused(error)
-    return jsonify({"ok": True, "created": created, **_localized(deployed)}), 201 if created else 200
+    return jsonify({"ok": True, "created": created, **_localized(deployed)}), 201
 
 
 @bp.post("/<key>/validate")

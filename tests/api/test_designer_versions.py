@@ -104,10 +104,10 @@ def test_every_deploy_is_a_new_immutable_version_with_hash_author_time(api):
 
 
 def test_identical_content_is_not_redeployed(api):
-    """Deploying the same content again → 200, created false, the same version and hash; no new version."""
+    """Deploying the same content again → 201 (API.md), created false, the same version and hash; no new version."""
     first = deployed(deploy(api, ADMONISHMENT, admonishment_variant()), 2)
     again = deploy(api, ADMONISHMENT, admonishment_variant(), as_="admin")
-    assert again.status_code == 200, again.json
+    assert again.status_code == 201, again.json
     assert (again.json["created"], again.json["version"], again.json["content_hash"]) == (False, 2,
                                                                                            first["content_hash"])
     assert again.json["deployed_by"] == "designer"
@@ -115,10 +115,10 @@ def test_identical_content_is_not_redeployed(api):
 
 
 def test_shipped_files_uploaded_again_are_unchanged(api):
-    """The shipped accountability.bpmn with its DMN, uploaded as multipart → 200, version 1, created false."""
+    """The shipped accountability.bpmn with its DMN, uploaded as multipart → 201, version 1, created false."""
     files = {"accountability.bpmn": ACCOUNTABILITY_BPMN.encode(), "sanction_ladder.dmn": SANCTION_DMN}
     response = deploy_files(api, ACCOUNTABILITY, files)
-    assert response.status_code == 200 and (response.json["version"], response.json["created"]) == (1, False)
+    assert response.status_code == 201 and (response.json["version"], response.json["created"]) == (1, False)
 
 
 def test_changed_dmn_alone_makes_a_new_version(api):
@@ -127,7 +127,8 @@ def test_changed_dmn_alone_makes_a_new_version(api):
     commented = SANCTION_DMN.replace(b"</decision>", b"<!-- edited --></decision>", 1)
     for name, table in (("sanction_ladder.dmn", commented), ("renamed.dmn", SANCTION_DMN)):
         again = deploy_files(api, ACCOUNTABILITY, {"accountability.bpmn": ACCOUNTABILITY_BPMN.encode(), name: table})
-        assert again.status_code == 200 and (again.json["change"], again.json["version"]) == ("none", 1), again.json
+        assert again.status_code == 201, again.json
+        assert (again.json["change"], again.json["version"], again.json["created"]) == ("none", 1, False)
     dmn = SANCTION_DMN.replace("情节较轻、无损失：责令公开道歉".encode(), "情节较轻且无损失：责令公开道歉".encode(), 1)
     assert dmn != SANCTION_DMN
     files = {"accountability.bpmn": ACCOUNTABILITY_BPMN.encode(), "sanction_ladder.dmn": dmn}

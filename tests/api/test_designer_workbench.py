@@ -145,9 +145,9 @@ class TestValidate:
 
 class TestNoChange:
     def test_a_reformatted_diagram_is_no_change(self, api):
-        """The same process saved differently → 200, created false, change "none", still version 1."""
+        """The same process saved differently → 201, created false, change "none", still version 1."""
         response = deploy(api, ADMONISHMENT, reformatted())
-        assert response.status_code == 200, response.json
+        assert response.status_code == 201, response.json
         assert (response.json["created"], response.json["change"], response.json["version"]) == (False, "none", 1)
         assert versions_of(api, ADMONISHMENT) == [1]
 
@@ -156,7 +156,8 @@ class TestNoChange:
         first = deploy(api, ADMONISHMENT, moved())
         assert first.status_code == 201 and (first.json["version"], first.json["change"]) == (2, "layout")
         again = deploy(api, ADMONISHMENT, moved())
-        assert again.status_code == 200 and (again.json["version"], again.json["change"]) == (2, "none")
+        assert again.status_code == 201
+        assert (again.json["version"], again.json["change"], again.json["created"]) == (2, "none", False)
         assert versions_of(api, ADMONISHMENT) == [1, 2]
 
     def test_an_older_versions_diagram_is_no_change_and_says_which(self, api):
@@ -164,7 +165,7 @@ class TestNoChange:
         assert deploy(api, ADMONISHMENT, renamed()).json["version"] == 2
         for body in (ADMONISHMENT_BPMN.encode(), reformatted()):
             back = deploy(api, ADMONISHMENT, body)
-            assert back.status_code == 200, back.json
+            assert back.status_code == 201 and back.json["created"] is False, back.json
             assert (back.json["version"], back.json["change"], back.json["newest"]) == (1, "none", 2)
         checked = validate(api, ADMONISHMENT, reformatted()).json
         assert (checked["change"], checked["version"], checked["newest"]) == ("none", 1, 2)

@@ -61,11 +61,11 @@ class TestValidateAndDeploy:
         assert not any(CJK.search(t) for t in texts), texts
 
     def test_validate_deploys_nothing_and_deploy_of_the_same_diagram_says_no_change(self, designer, api):
-        """Validate → 200 valid; deploying the unchanged diagram → 200 created false change none; v1 only."""
+        """Validate → 200 valid; deploying the unchanged diagram → 201 created false change none; v1 only."""
         checked = post(designer, "/designer/admonishment/validate", {"bpmn": BPMN})
         assert checked.status_code == 200 and (checked.json["ok"], checked.json["change"]) == (True, "none")
         deployed = post(designer, "/designer/admonishment/deploy", {"bpmn": BPMN})
-        assert deployed.status_code == 200 and (deployed.json["created"], deployed.json["change"]) == (False, "none")
+        assert deployed.status_code == 201 and (deployed.json["created"], deployed.json["change"]) == (False, "none")
         assert [v["version"] for v in api.get("/api/processes/admonishment").json["versions"]] == [1]
 
     def test_an_empty_diagram_and_other_roles_are_refused(self, client):
