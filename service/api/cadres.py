@@ -13,7 +13,7 @@ from service.usecases import cadres, ledgers
 from service.web.i18n import DEFAULT
 
 from .auth import json_body, requires, services
-from .params import list_arg, parse_date
+from .params import date_arg, list_arg
 
 bp = Blueprint("cadres", __name__)
 
@@ -46,8 +46,7 @@ def update(cadre_id: str) -> Any:
 @requires()
 def ledger(cadre_id: str) -> Any:
     return jsonify(ledgers.ledger(services(), g.actor, cadre_id, request.args.get("kind"),
-                                  parse_date("from", request.args.get("from")),
-                                  parse_date("to", request.args.get("to")), label, list_arg("type")))
+                                  date_arg("from"), date_arg("to"), label, list_arg("type")))
 
 
 @bp.get("/cadres/<cadre_id>/ledger.pdf")
@@ -55,6 +54,5 @@ def ledger(cadre_id: str) -> Any:
 def ledger_pdf(cadre_id: str) -> Any:
     with force_locale(DEFAULT):  # a printed ledger is a Chinese document, whatever the client's language
         document = ledgers.ledger_document(services(), g.actor, cadre_id, request.args.get("kind"),
-                                           parse_date("from", request.args.get("from")),
-                                           parse_date("to", request.args.get("to")), label, list_arg("type"))
+                                           date_arg("from"), date_arg("to"), label, list_arg("type"))
     return pdf_response(document, f"ledger-{cadre_id}-{document['ledger_kind']}.pdf")

@@ -1,4 +1,7 @@
-"""Parse query-string parameters, turning bad values into 422s instead of 500s."""
+"""Parse query-string parameters: a malformed one is a 400 naming it (API.md: 400 malformed), never a 500.
+
+JSON body fields parsed here stay 422 with `fields`, like any other field that fails its schema.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from typing import Any, overload
 
 from flask import request
 
-from service.errors import Invalid
+from service.errors import BadRequest, Invalid, ServiceError
 
 MAX_ID = 2**31 - 1  # ids, version numbers and the like: beyond what the database's integer columns hold
 
@@ -17,7 +20,7 @@ def int_arg(name: str, default: int, minimum: int = 1, maximum: int = 10_000) ->
 @overload
 def int_arg(name: str, default: None = None, minimum: int = 1, maximum: int = 10_000) -> int | None: ...
 def int_arg(name: str, default: int | None = None, minimum: int = 1, maximum: int = 10_000) -> int | None:
-    """An integer query parameter within [minimum, maximum]; `default` when absent (422 when malformed)."""
+    """An integer query parameter within [minimum, maximum]; `default` when absent (400 when malformed)."""
     raw = request.args.get(name)
     if raw in (None, ""):
         return default
@@ -25,9 +28,9 @@ def int_arg(name: str, default: int | None = None, minimum: int = 1, maximum: in
         value = int(raw)
     except ValueError:
         message = "必须是整数 (must be an integer)"
-        raise Invalid(f"{name} must be an integer ({name} 必须是整数)", {name: message}) from None
+        raise BadRequest(f"{name} must be an integer ({name} 必须是整数)", {name: message}) from None
     if not minimum <= value <= maximum:
-        raise Invalid(f"{name} out of range ({name} 超出范围)", {name: f"{minimum}..{maximum}"})
+        raise BadRequest(f"{name} out of range ({name} 超出范围)", {name: f"{minimum}..{maximum}"})
     return value
 
 
@@ -38,7 +41,7 @@ def flag_arg(name: str) -> bool:
 def choice_arg(name: str, choices: tuple[str, ...]) -> str | None:
     value = request.args.get(name) or None
     if value is not None and value not in choices:
-        raise Invalid(f"{name} must be one of {', '.join(choices)}", {name: f"可选：{', '.join(choices)}"})
+        raise BadRequest(f"{name} must be one of {', '.join(choices)}", {name: f"可选：{', '.join(choices)}"})
     return value
 
 
@@ -54,17 +57,17 @@ def text_arg(name: str) -> Any:
 
 
 def date_arg(name: str) -> date | None:
-    return parse_date(name, request.args.get(name) or None)
+    return parse_date(name, request.args.get(name) or None, BadRequest)
 
 
-def parse_date(name: str, raw: Any) -> date | None:
-    """An ISO date from a query argument or a JSON field; None when absent, 422 when malformed."""
+def parse_date(name: str, raw: Any, error: type[ServiceError] = Invalid) -> date | None:
+    """An ISO date from a query argument or a JSON field; None when absent, `error` when malformed."""
     if raw is None:
         return None
     try:
         return date.fromisoformat(raw)
     except (TypeError, ValueError):
-        raise Invalid(f"{name} must be a date (日期格式应为 YYYY-MM-DD)", {name: "日期格式应为 YYYY-MM-DD"}) from None
+        raise error(f"{name} must be a date (日期格式应为 YYYY-MM-DD)", {name: "日期格式应为 YYYY-MM-DD"}) from None
 
 
 def int_field(body: dict[str, Any], name: str) -> int | None:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.models import Assessment, Cadre, Case, Disclosure, PersonalReport, Sanction
-from service.errors import Invalid
+from service.errors import BadRequest
 
 from . import access_log, learning, policy, queries
 from .context import Actor, Label, Services
@@ -60,19 +60,19 @@ def ledger(services: Services, actor: Actor, cadre_id: str, kind: Any, since: da
 
 def check_kind(kind: Any) -> str:
     if kind not in KINDS:
-        raise Invalid("kind must be integrity or conduct (台账类型须为 integrity 廉政 或 conduct 作风)")
+        raise BadRequest("kind must be integrity or conduct (台账类型须为 integrity 廉政 或 conduct 作风)")
     return str(kind)
 
 
 def check_types(types: Any, allowed: tuple[str, ...]) -> frozenset[str] | None:
-    """The entry types asked for (None when none: every type); an unknown one is a 422 naming the choices."""
+    """The entry types asked for (None when none: every type); an unknown one is a 400 naming the choices."""
     if not types:
         return None
     chosen = [types] if isinstance(types, str) else list(types)
     unknown = [t for t in chosen if t not in allowed]
     if unknown:
         named = ", ".join(map(str, unknown))
-        raise Invalid(f"unknown entry type {named}; one of {', '.join(allowed)} (未知的台账事项类别：{named})",
+        raise BadRequest(f"unknown entry type {named}; one of {', '.join(allowed)} (未知的台账事项类别：{named})",
                       {"type": f"可选 (one of)：{', '.join(allowed)}"})
     return frozenset(chosen)
 

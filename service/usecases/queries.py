@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.db.models import Case, DisclosureRating, ProcessVersion, Substitute, Task, User
-from service.errors import Invalid
+from service.errors import BadRequest
 
 
 def newest_version(session: Session, process_key: str) -> ProcessVersion | None:
@@ -78,6 +78,6 @@ def substitutes_now(session: Session, usernames: Iterable[str], now: datetime) -
 
 
 def check_period(since: date | None, until: date | None) -> None:
-    """A `from`..`to` filter must not run backwards (422 on `from`)."""
+    """A `from`..`to` filter must not run backwards (400 on `from`: a malformed query)."""
     if since and until and since > until:
-        raise Invalid("from must not be after to (起始日期不能晚于截止日期)", {"from": "起始日期不能晚于截止日期"})
+        raise BadRequest("from must not be after to (起始日期不能晚于截止日期)", {"from": "起始日期不能晚于截止日期"})

@@ -10,8 +10,8 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from service.api.params import list_arg, parse_date
-from service.errors import Conflict, Invalid
+from service.api.params import date_arg, list_arg
+from service.errors import BadRequest, Conflict, Invalid
 from service.labels import label
 from service.printing import pdf_response
 from service.usecases import cadres, ledgers, personal_reports, queries, search, tracker
@@ -46,14 +46,14 @@ def show(cadre_id: str) -> Any:
     the filter is a link; a bad filter shows the page unfiltered with the problem beside the form)."""
     try:
         return _cadre_page(cadre_id, ledger_filter=_ledger_filter())
-    except Invalid as error:
-        return _cadre_page(cadre_id, ledger_error=localize(error.message)), 422
+    except BadRequest as error:
+        return _cadre_page(cadre_id, ledger_error=localize(error.message)), 400
 
 
 def _ledger_filter() -> dict[str, Any]:
     """The ledger form's filter, checked before anything is read (so a refused one reads nothing twice)."""
-    since = parse_date("from", request.args.get("from") or None)
-    until = parse_date("to", request.args.get("to") or None)
+    since = date_arg("from")
+    until = date_arg("to")
     queries.check_period(since, until)
     types = list_arg("type")
     ledgers.check_types(types, ledgers.ENTRY_TYPES)
@@ -108,7 +108,5 @@ def _form_page(values: Any = None, errors: dict[str, str] | None = None) -> str:
 def ledger_pdf(cadre_id: str) -> Any:
     with force_locale(DEFAULT):  # a printed ledger is a Chinese document, whatever the page's language
         document = ledgers.ledger_document(services(), actor(), cadre_id, request.args.get("kind"),
-                                           parse_date("from", request.args.get("from") or None),
-                                           parse_date("to", request.args.get("to") or None), label,
-                                           list_arg("type"))
+                                           date_arg("from"), date_arg("to"), label, list_arg("type"))
     return pdf_response(document, f"ledger-{cadre_id}-{document['ledger_kind']}.pdf")

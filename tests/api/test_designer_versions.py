@@ -178,12 +178,12 @@ def test_diff_of_a_changed_script(api):
 
 
 def test_diff_errors(api):
-    """Unknown version or process → 404; v1 with no `against` → 400; a non-integer `against` → 422."""
+    """Unknown version or process → 404; v1 with no `against` → 400; a non-integer `against` → 400."""
     assert_error(api.get(f"/api/processes/{ADMONISHMENT}/versions/5/diff", query_string={"against": 1}), 404)
     assert_error(api.get(f"/api/processes/{ADMONISHMENT}/versions/1/diff", query_string={"against": 9}), 404)
     assert_error(api.get("/api/processes/nothing_here/versions/1/diff", query_string={"against": 1}), 404)
     assert_error(api.get(f"/api/processes/{ADMONISHMENT}/versions/1/diff"), 400)
-    assert_error(api.get(f"/api/processes/{ADMONISHMENT}/versions/1/diff", query_string={"against": "x"}), 422)
+    assert_error(api.get(f"/api/processes/{ADMONISHMENT}/versions/1/diff", query_string={"against": "x"}), 400)
 
 
 def test_export_is_a_zip_of_the_bpmn_and_dmn_files(api):

@@ -301,8 +301,8 @@ def test_scans_on_two_days_give_two_points_and_filters_pick_them(api, cadre):
 
 @pytest.mark.parametrize("query", [{"from": "yesterday"}, {"to": "2026-13-01"},
                                    {"from": "2026-02-01", "to": "2026-01-01"}])
-def test_bad_history_dates_are_422(api, cadre, query):
-    assert_error(api.get("/api/watchlist/history", as_="discipline", query_string=query), 422)
+def test_bad_history_dates_are_400(api, cadre, query):
+    assert_error(api.get("/api/watchlist/history", as_="discipline", query_string=query), 400)
 
 
 @pytest.mark.parametrize("role", ["org_dept", "committee", "audit", "designer", "norole"])

@@ -71,9 +71,9 @@ def test_a_late_report_is_integrity_and_its_admonishment_conduct(api, cadre):
     assert [(i["kind"], i["case_id"]) for i in conduct] == [("admonishment", late["case_id"])]
 
 
-def test_unknown_kind_is_422(api, cadre):
-    assert_error(ledger(api, "finance"), 422)
-    assert_error(api.get("/api/cadres/c1/ledger", as_="discipline"), 422)
+def test_unknown_kind_is_400(api, cadre):
+    assert_error(ledger(api, "finance"), 400)
+    assert_error(api.get("/api/cadres/c1/ledger", as_="discipline"), 400)
 
 
 def test_outsiders_get_404_like_an_unknown_cadre(api, cadre):
@@ -103,9 +103,9 @@ def test_entries_filtered_by_period(api, cadre):
     response = api.get("/api/cadres/c1/ledger", as_="discipline", query_string={"kind": "integrity", "to": until})
     assert [i["on"] for i in response.json["items"]] == [until]
     assert_error(api.get("/api/cadres/c1/ledger", as_="discipline",
-                         query_string={"kind": "integrity", "from": since, "to": until}), 422)
+                         query_string={"kind": "integrity", "from": since, "to": until}), 400)
     assert_error(api.get("/api/cadres/c1/ledger", as_="discipline",
-                         query_string={"kind": "integrity", "from": "yesterday"}), 422)
+                         query_string={"kind": "integrity", "from": "yesterday"}), 400)
     pdf = api.get("/api/cadres/c1/ledger.pdf", as_="discipline", query_string={"kind": "integrity", "from": since})
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
 
@@ -204,14 +204,14 @@ def test_entries_filtered_by_type(api, cadre):
     assert kinds_of(get(type="sanction", **{"from": tomorrow})) == []
 
 
-def test_an_unknown_or_other_ledgers_type_is_422(api, cadre):
+def test_an_unknown_or_other_ledgers_type_is_400(api, cadre):
     get = lambda kind, types: api.get("/api/cadres/c1/ledger", as_="discipline",  # noqa: E731
                                       query_string={"kind": kind, "type": types})
-    error = assert_error(get("integrity", "sanction,bribery"), 422, fields={"type"})
+    error = assert_error(get("integrity", "sanction,bribery"), 400, fields={"type"})
     assert "bribery" in error["message"] and "sanction" in error["fields"]["type"]
-    assert_error(get("integrity", "admonishment"), 422, fields={"type"})  # a conduct entry
+    assert_error(get("integrity", "admonishment"), 400, fields={"type"})  # a conduct entry
     assert_error(api.get("/api/cadres/c1/ledger.pdf", as_="discipline",
-                         query_string={"kind": "conduct", "type": "sanction"}), 422, fields={"type"})
+                         query_string={"kind": "conduct", "type": "sanction"}), 400, fields={"type"})
     assert kinds_of(get("conduct", "admonishment")) == []
 
 

@@ -146,10 +146,10 @@ class TestRefusals:
 
     @pytest.mark.parametrize("query", [{"page": "abc"}, {"page": "0"}, {"per_page": "101"}, {"per_page": "-5"},
                                        {"page": "1e9"}, {"per_page": "\x00"}])
-    def test_bad_paging_is_422(self, api, query):
-        """A malformed or out-of-range page is a 422 naming the parameter."""
+    def test_bad_paging_is_400(self, api, query):
+        """A malformed or out-of-range page is a 400 naming the parameter (API.md: 400 malformed)."""
         response = api.get("/api/notifications", as_="discipline", query_string=query)
-        assert_error(response, 422, "invalid", fields=set(query))
+        assert_error(response, 400, "bad_request", fields=set(query))
 
     def test_a_user_without_roles_is_refused(self, api):
         """No role, no work and no notifications: 403 like the rest of the API."""
