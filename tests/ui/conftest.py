@@ -3,6 +3,11 @@
 The server's database is prepared in-process through the use cases (the demo loader plus one
 departure audit handed to its team, whose fieldwork deadline is one second), then `serve` runs it
 with its timer worker. Screenshots of each main page at 1280 and 390 px go to test-artifacts/screenshots/.
+
+A click that navigates returns once the new page is committed, before it is parsed: read a page after a
+click through `expect(...)`, or after `page.wait_for_url`/`page.wait_for_load_state()`, never with a bare
+`count()`/`inner_text()`. `CADREFLOW_UI_SLOW=4,30` (CPU slowed 4 times, pages at 30 KB/s, static files
+unthrottled) makes such races fail every time; run it after changing a journey.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from service.usecases.demo import load_demo
 from tests.conftest import TEST_SECRET_KEY
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+playwright_api.expect.set_options(timeout=15_000)  # as long as every other wait here: the CI machine is shared
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -38,6 +44,7 @@ ROLES = ["org_dept", "org_head", "committee", "discipline", "discipline_head", "
 DEADLINES = {"audit_fieldwork": "PT1S"}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 WIDTHS = (1280, 390)
+SLOW = [int(part) for part in os.environ.get("CADREFLOW_UI_SLOW", "").split(",") if part]  # CPU rate, KB/s
 CLI = [sys.executable, "-c", "from service.cli import main; main()"]
 
 
@@ -130,11 +137,28 @@ def new_page(browser: Any, server: Server) -> Iterator[Any]:
                                       accept_downloads=True)
         context.set_default_timeout(15_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        if SLOW:
+            _slow_down(context, page, *SLOW)
+        return page
 
     yield open_page
     for context in contexts:
+        if SLOW:
+            context.unroute_all(behavior="ignoreErrors")
         context.close()
+
+
+def _slow_down(context: Any, page: Any, cpu_rate: int, kb_per_second: int) -> None:
+    """A slow machine: the CPU slowed, pages delivered in small pieces (static files fetched unthrottled)."""
+    context.route(lambda url: "/assets/" in url or "/static/" in url,
+                  lambda route: route.fulfill(response=route.fetch()))
+    cdp = context.new_cdp_session(page)
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": cpu_rate})
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20,
+                                                  "downloadThroughput": kb_per_second * 1024,
+                                                  "uploadThroughput": kb_per_second * 1024})
 
 
 @pytest.fixture
@@ -167,13 +191,15 @@ def login(page: Any, username: str, password: str = PASSWORD) -> None:
 
 
 def settle(page: Any) -> None:
-    """Let layout, resize handlers and chart redraws finish (two animation frames)."""
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    """Let fonts load and layout, resize handlers and chart redraws finish (two animation frames)."""
+    page.evaluate("() => document.fonts.ready.then(() => new Promise(r => requestAnimationFrame(() => "
+                  "requestAnimationFrame(r))))")
 
 
 def shoot(page: Any, name: str) -> None:
     """Full-page screenshots at each width; at every width the page must not scroll sideways."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_load_state()  # the whole page, not what was parsed when the last click returned
     original = page.viewport_size
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import login, shoot
 
@@ -15,6 +16,7 @@ def test_approver_claims_and_completes_a_vetting_task_after_correcting_an_error(
     page.goto("/inbox")
     page.get_by_label("流程", exact=True).select_option(label="任前监督")
     page.get_by_role("button", name="筛选").click()
+    page.wait_for_url("**/inbox?process=pre_appointment_vetting*")  # loaded: the whole table is there
     # Other journeys on the same server (pytest-xdist puts several test files on one) may have started
     # vetting cases too: the demo's task is one of the rows, and every row is a vetting task.
     rows = page.locator("#inbox-table tbody tr")
@@ -28,7 +30,7 @@ def test_approver_claims_and_completes_a_vetting_task_after_correcting_an_error(
     page.wait_for_selector("h1:has-text('民主测评')")
     page.get_by_role("button", name="认领").click()
     page.wait_for_selector(".flash-success")
-    assert page.locator(".assignee").inner_text() == "org_dept"
+    expect(page.locator(".assignee")).to_have_text("org_dept")
 
     for label in ("同意票数", "基本同意票数", "不同意票数"):
         page.get_by_label(label, exact=True).fill("0")
@@ -44,7 +46,7 @@ def test_approver_claims_and_completes_a_vetting_task_after_correcting_an_error(
     page.get_by_label("基本同意票数").fill("2")
     page.get_by_role("button", name="提交办理").click()
     page.wait_for_selector(".flash-success:has-text('已办理：民主测评')")
-    assert page.url.endswith("/inbox")
+    page.wait_for_url("**/inbox")  # and loaded, so the table below is complete
     assert page.locator(f"#inbox-table tr[data-task-id='{task_id}']").count() == 0
 
 
@@ -78,6 +80,7 @@ def test_task_page_shows_the_case_context(page):
     page.goto("/inbox?process=pre_appointment_vetting")
     page.locator("#inbox-table a.task-link", has_text="向同事征求意见").first.click()
     page.wait_for_selector("h1:has-text('向同事征求意见')")
+    page.wait_for_load_state()  # the rest of the page, below its heading
     assert page.locator("#cadre-title + .facts").inner_text().count("王强") == 1
     assert "家属支持" in page.locator(".decision").first.inner_text()
     assert page.get_by_role("radio", name="肯定").count() == 1

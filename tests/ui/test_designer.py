@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import login, shoot
 
@@ -37,6 +40,7 @@ def _open_group(page, group_id: str) -> None:
     header = page.locator(f"[data-group-id='{group_id}'] .bio-properties-panel-group-header")
     if "open" not in (header.get_attribute("class") or ""):
         header.click()
+    expect(header).to_have_class(re.compile(r"\bopen\b"))
 
 
 def test_designer_edits_a_task_name_deploys_and_sees_the_new_version(page):

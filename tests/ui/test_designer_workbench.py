@@ -9,6 +9,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from service.config import PROJECT_ROOT
 
@@ -181,6 +182,7 @@ def test_migrating_cases_is_a_dry_run_first_then_a_confirmed_run(new_page, serve
     login(designer, "designer")
     designer.goto("/designer/admonishment/migrate")
     designer.get_by_role("button", name="试运行").click()
+    designer.wait_for_load_state()  # the whole report: the checks below for what it lacks mean something
     report = designer.locator("#migrate-report")
     assert report.get_attribute("data-dry-run") == "true"
     assert int(report.locator("[data-count='moved']").inner_text()) >= 1
@@ -193,13 +195,15 @@ def test_migrating_cases_is_a_dry_run_first_then_a_confirmed_run(new_page, serve
     login(admin, "admin")
     admin.goto("/designer/admonishment/migrate")
     admin.get_by_role("button", name="试运行").click()
+    admin.wait_for_load_state()
     moved = int(admin.locator("#migrate-report [data-count='moved']").inner_text())
     assert admin.locator("#migrate-report a[href^='/cases/']").count() == moved
     admin.get_by_label("我已核对以上试运行结果，确认迁移这些案件").check()
     admin.get_by_role("button", name=f"确认迁移 {moved} 个案件").click()
     admin.wait_for_selector(f".flash-success:has-text('已迁移 {moved} 个案件到第 2 版')")
+    admin.wait_for_load_state()
     assert admin.locator("#migrate-report").get_attribute("data-dry-run") == "false"
     assert admin.locator(".migrate-cases .migrate-migrated").count() == moved
     shoot(admin, "designer-migrate-done")
     admin.get_by_role("button", name="试运行").click()
-    assert admin.locator("#migrate-report [data-count='total']").inner_text() == "0"
+    expect(admin.locator("#migrate-report [data-count='total']")).to_have_text("0")

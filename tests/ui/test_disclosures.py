@@ -8,6 +8,7 @@ import urllib.request
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import PASSWORD, login, shoot
 
@@ -56,12 +57,11 @@ def test_the_public_reads_and_rates_on_a_phone(new_page, disclosure):
     page.get_by_label("意见建议（选填，不超过2000字）").fill("希望进一步改善农村道路")
     page.get_by_role("button", name="提交评议").click()
     page.wait_for_selector(".flash-success")
-    assert page.locator("[data-rating='basically_satisfied']").inner_text() == "1"
+    expect(page.locator("[data-rating='basically_satisfied']")).to_have_text("1")
     shoot(page, "disclosure-rated")
     page.get_by_label("满意", exact=True).check()
     page.get_by_role("button", name="提交评议").click()
-    page.wait_for_selector(".form-errors")
-    assert "已评议过" in page.locator(".form-errors").inner_text()
+    expect(page.locator(".form-errors")).to_contain_text("已评议过")
 
 
 def test_org_head_sees_the_tally(page, disclosure):
@@ -73,4 +73,4 @@ def test_org_head_sees_the_tally(page, disclosure):
     page.locator(f"a[href='/integrity-reports/{disclosure}']").click()
     page.wait_for_selector("#comments-title")
     assert "完成道路改造三十公里" in page.locator(".report-text").first.inner_text()
-    assert page.locator("[data-rating='dissatisfied']").count() == 1
+    expect(page.locator("[data-rating='dissatisfied']")).to_have_count(1)  # in the tally, below the comments

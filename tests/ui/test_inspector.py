@@ -54,6 +54,7 @@ def test_inspector_filters_overdue_cases_opens_one_and_sees_diagram_and_timeline
 
     page.locator("#cadre-title + .facts a").click()
     page.wait_for_selector("#cases-title")
+    page.wait_for_load_state()  # the table below the title too
     assert page.locator("#cases-title + .table-wrap").inner_text().count(f"#{case_id}") == 1
     shoot(page, "cadre")
 
@@ -85,6 +86,7 @@ def test_auditor_follows_the_cadre_link_of_its_own_task_and_sees_only_its_cases(
     page.wait_for_selector("h1:has-text('审计实施')")
     page.locator("#cadre-title + .facts a").click()
     page.wait_for_selector("#cases-title")
+    page.wait_for_load_state()
     assert f"#{case_id}" in page.locator("#cases-title + .table-wrap").inner_text()
     assert page.locator(".site-nav a[data-area]").evaluate_all("els => els.map(e => e.dataset.area)") == [
         "inbox", "cases", "cadres", "integrity"]

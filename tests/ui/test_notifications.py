@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import login, settle, shoot
 
@@ -23,8 +24,8 @@ def test_the_bell_leads_to_the_notifications_and_opening_one_marks_it_read(page)
     assert page.locator(".bell").get_attribute("aria-label") == f"通知：{before} 条未读"
     page.locator(".bell").click()
     page.wait_for_selector("h1:has-text('通知')")
-    assert page.locator("#notifications .note-unread").count() == min(before, 20)
-    assert "新任务" in page.locator("#notifications .note").first.inner_text()
+    expect(page.locator("#notifications .note-unread")).to_have_count(min(before, 20))
+    expect(page.locator("#notifications .note").first).to_contain_text("新任务")
     shoot(page, "notifications")
 
     first = page.locator("#notifications .note-unread").first
@@ -37,11 +38,12 @@ def test_the_bell_leads_to_the_notifications_and_opening_one_marks_it_read(page)
     page.goto("/notifications?unread=1")
     page.get_by_role("button", name="全部标为已读").click()
     page.wait_for_selector(".flash-success:has-text('全部通知已标为已读')")
+    page.wait_for_load_state()  # the list below the message too
     assert unread(page) == 0 and page.locator("#notifications .note-unread").count() == 0
     page.goto("/notifications")
     page.get_by_role("button", name="English").click()
     page.wait_for_selector("h1:has-text('Notifications')")
-    assert "New task:" in page.locator("#notifications .note").first.inner_text()
+    expect(page.locator("#notifications .note").first).to_contain_text("New task:")
     page.get_by_role("button", name="中文").click()
     page.wait_for_selector("h1:has-text('通知')")
 

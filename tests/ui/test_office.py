@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import login, shoot
 
@@ -19,7 +20,7 @@ def test_discipline_attaches_a_file_and_comments_on_a_case(page):
     page.get_by_role("button", name="上传", exact=True).click()
     page.wait_for_selector(".flash-success:has-text('附件已上传')")
     link = page.locator(".attachment-list a", has_text="核查说明.txt")
-    assert link.count() == 1
+    expect(link).to_have_count(1)
     response = page.request.get(link.get_attribute("href"))  # the browser's session fetches the file
     assert response.status == 200 and response.body() == "经核查，情况属实。".encode()
     assert response.headers["content-disposition"].startswith("attachment")
@@ -27,7 +28,7 @@ def test_discipline_attaches_a_file_and_comments_on_a_case(page):
     page.get_by_label("发表意见").fill("请尽快完成初核。")
     page.get_by_role("button", name="发表", exact=True).click()
     page.wait_for_selector(".flash-success:has-text('意见已发表')")
-    assert "请尽快完成初核。" in page.locator(".comment-list").inner_text()
+    expect(page.locator(".comment-list")).to_contain_text("请尽快完成初核。")
     shoot(page, "case-with-files-and-comments")
 
 
@@ -41,4 +42,5 @@ def test_audit_sets_and_ends_an_absence(page):
     shoot(page, "absence")
     page.get_by_role("button", name="结束外出").click()
     page.wait_for_selector(".flash-success:has-text('已结束外出')")
+    page.wait_for_load_state()  # the page below the message too: what is gone is really gone
     assert page.locator("#current-absence").count() == 0

@@ -5,6 +5,7 @@ report into accountability and replies; the reporter reads the reply with the co
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import login, shoot
 
@@ -38,7 +39,7 @@ def test_report_triage_and_reply_journey(new_page):
     row.get_by_role("link").first.click()
     staff.wait_for_selector("#reporter-contact")
     assert staff.locator("#reporter-contact").inner_text() == "13900001111"
-    assert code in staff.locator("#reporter-title + .facts").inner_text()
+    expect(staff.locator("#reporter-title + .facts")).to_contain_text(code)
     shoot(staff, "portal-staff-report")
     staff.go_back()
     staff.locator("#report-inbox tbody tr").filter(has_text="张伟").get_by_role("link", name="分流").click()

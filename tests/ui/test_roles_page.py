@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import login, shoot
 
@@ -25,7 +26,7 @@ def test_admin_adds_a_role_and_lets_it_start_a_process(page):
     starters.get_by_role("button", name="保存").click()
     page.wait_for_selector(".flash-success:has-text('admonishment')")
     assert page.locator("tr[data-process='admonishment'] input[value='ui_team']").is_checked()
-    assert "admonishment" in page.locator("tr[data-role='ui_team']").inner_text()
+    expect(page.locator("tr[data-role='ui_team']")).to_contain_text("admonishment")
     shoot(page, "admin-roles")
     page.goto("/admin/users")
     assert "专项督查组" in page.locator("#new-user ~ form").inner_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import login, shoot
 
@@ -55,7 +56,7 @@ def test_admin_creates_a_user_with_roles(page):
     page.locator("#new-user ~ form").get_by_label("纪委监委").check()
     page.get_by_role("button", name="创建").click()
     page.wait_for_selector(".flash-success:has-text('inspector2')")
-    assert "纪委监委" in page.locator("tr[data-user='inspector2']").inner_text()
+    expect(page.locator("tr[data-user='inspector2']")).to_contain_text("纪委监委")
     shoot(page, "admin-users")
     login(page, "inspector2", "a-long-password")
     assert page.url.endswith("/inbox")
