@@ -15,12 +15,17 @@ TRANSLATIONS := service/web/translations
 CATALOGS := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 
-.PHONY: setup run test lint bench bench-scale scaled postgres clean browser translations
+.PHONY: setup lock run test lint bench bench-scale scaled postgres redis clean browser printing translations
 
-$(VENV)/.installed: pyproject.toml
+# Setup installs exactly the pinned versions of requirements.lock; `make lock` re-resolves it from pyproject.toml.
+$(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+lock: $(VENV)/.installed
+	$(BIN)/uv pip compile --quiet pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 
 $(UI_BUILT): $(UI_SOURCES)
 	npm ci --prefix frontend --no-audit --no-fund
@@ -30,7 +35,7 @@ $(UI_BUILT): $(UI_SOURCES)
 %.mo: %.po $(VENV)/.installed
 	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
 
-setup: $(VENV)/.installed $(UI_BUILT) $(COMPILED)
+setup: $(VENV)/.installed $(UI_BUILT) $(COMPILED) printing
 
 run: setup
 	$(BIN)/cadreflow demo
@@ -38,11 +43,18 @@ run: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # The browser tests drive Debian's chromium; the CJK font makes Chinese pages render (CI runs as root).
 browser:
 	@command -v chromium >/dev/null && test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || \
 		(apt-get update && apt-get install -y chromium fonts-wqy-microhei)
+
+# The printable documents: WeasyPrint needs Debian's Pango, and Chinese text a CJK font (CI runs as root).
+printing:
+	@$(PYTHON) -c 'import ctypes.util as u, sys; sys.exit(not (u.find_library("pango-1.0") and u.find_library("pangoft2-1.0")))' \
+		&& test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || \
+		(apt-get update && apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei)
 
 # Start the local PostgreSQL server if it is down, and wait until it answers.
 postgres:
@@ -50,10 +62,22 @@ postgres:
 	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 		echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1
 
-# The whole suite on SQLite, then again on PostgreSQL (with the load-and-fault test, which needs it).
-test: lint browser postgres
-	$(BIN)/python -m pytest -q -m "not load"
-	CADREFLOW_TEST_POSTGRES=$(POSTGRES) $(BIN)/python -m pytest -q
+# Start a local Redis server if none answers (the cross-process login throttling test shares its counts there).
+redis:
+	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { command -v redis-server >/dev/null || \
+		(apt-get update && apt-get install -y redis-server); redis-server --daemonize yes --bind 127.0.0.1 --port 6379; }
+	@for i in $$(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && exit 0; sleep 1; done; \
+		echo "Redis did not come up on 127.0.0.1:6379" >&2; exit 1
+
+# The whole suite on SQLite, then again on PostgreSQL, each spread over TEST_WORKERS processes (pytest-xdist;
+# tests/conftest.py groups them: a file per worker, the browser journeys together); then the load test alone on
+# PostgreSQL, since it measures a cluster and must not share the machine with other tests.
+TEST_WORKERS ?= 3
+PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
+test: lint browser postgres redis
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not load"
+	CADREFLOW_TEST_POSTGRES=$(POSTGRES) $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not load"
+	CADREFLOW_TEST_POSTGRES=$(POSTGRES) $(PYTEST) -m load
 
 # The scaled setup on one machine: 2 gunicorn workers and 2 timer workers sharing PostgreSQL.
 scaled: setup postgres
@@ -64,8 +88,12 @@ scaled: setup postgres
 		$(BIN)/cadreflow worker & $(BIN)/cadreflow worker & \
 		$(BIN)/gunicorn --workers 2 --threads 4 --bind $(HOST):$(PORT) "service:create_app()"'
 
-bench: setup
-	$(BIN)/python bench/bench_http.py
+# Issue 14's four targets, each beside its limit (BENCH_CADRES=10000 runs a smaller bulk start and
+# extrapolates, labelled as such); then the executor's cost per step.
+BENCH_CADRES ?= 100000
+bench: setup postgres
+	$(BIN)/python bench/targets.py --cadres $(BENCH_CADRES)
+	$(BIN)/python bench/bench_executor.py
 
 bench-scale: setup postgres
 	$(BIN)/python bench/bench_scale.py
@@ -74,8 +102,12 @@ bench-scale: setup postgres
 translations: setup
 	$(BIN)/pybabel extract -F service/web/babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
 		-o $(TRANSLATIONS)/messages.pot .
-	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-location --width 120
+	$(BIN)/pybabel update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --width 120
 	rm $(TRANSLATIONS)/messages.pot
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache frontend/node_modules service/web/static/dist $(COMPILED)
+
+# Rewrite bpmn/CONVENTIONS.md's table of BPMN constructs from the conformance suite.
+conventions: setup
+	$(BIN)/python -m tests.conformance.table

@@ -62,29 +62,35 @@ def drop(url: str) -> None:
 # 1. Throughput ---------------------------------------------------------------------------------
 
 
-def throughput(backend: str, per_client: int) -> None:
+def throughput(backend: str, per_client: int, worker_counts: tuple[int, ...] = (1, 2, 4),
+               client_counts: tuple[int, ...] = (1, 4, 8)) -> dict[tuple[int, int], float]:
+    """Completions per second by (web worker processes, clients); each row printed as it is measured."""
+    rates = {}
     with tempfile.TemporaryDirectory() as workdir:
         url = database(backend, Path(workdir))
         cluster = Cluster(url, Path(workdir))
         cluster.cli("init-db")
-        cluster.cli("create-user", "bench", "--password", "pw", "--role", "org_dept")
+        cluster.cli("create-user", "bench", "--password", "bench-password", "--role", "org_dept")
         try:
-            for workers in (1, 2, 4):
+            for workers in worker_counts:
                 web = cluster.web(workers=workers, threads=4)
                 token = login(web.port)
                 with Client([web.port], token) as client:
                     client.call("POST", "/api/cadres", CADRE)
-                for clients in (1, 4, 8):
-                    _report(backend, workers, clients, run_clients(web.port, token, clients, per_client))
+                for clients in client_counts:
+                    result = run_clients(web.port, token, clients, per_client)
+                    rates[workers, clients] = result[0]
+                    _report(backend, workers, clients, result)
                 web.kill()
         finally:
             cluster.stop()
             drop(url)
+    return rates
 
 
 def login(port: int) -> str:
     with Client([port]) as client:
-        return client.call("POST", "/api/auth/token", {"username": "bench", "password": "pw"})[1]["token"]
+        return client.call("POST", "/api/auth/token", {"username": "bench", "password": "bench-password"})[1]["token"]
 
 
 def run_clients(port: int, token: str, clients: int, per_client: int) -> tuple[float, list[float]]:
@@ -206,7 +212,7 @@ def _insert_tasks(connection, batch: list[dict]) -> None:
 # 3. Cost of a step as history grows ------------------------------------------------------------
 
 
-def step_cost_by_history() -> None:
+def step_cost_by_history() -> dict[int, float]:
     """Complete rectify_findings (rectified = false loops back) through the use case, on SQLite."""
     with tempfile.TemporaryDirectory() as workdir:
         app = create_app({"DATABASE_URL": f"sqlite:///{Path(workdir) / 's.sqlite3'}"})
@@ -215,7 +221,7 @@ def step_cost_by_history() -> None:
         from service.usecases import cadres, users
 
         init_database(services)
-        users.create_user(services, "auditor", "pw", ["audit"])
+        users.create_user(services, "auditor", "bench-password", ["audit"])
         admin = Actor("admin", frozenset({"admin"}))
         cadres.create_cadre(services, admin, CADRE)
         case = cases.start_case(services, admin, "departure_audit", "B1",
@@ -231,11 +237,13 @@ def step_cost_by_history() -> None:
             seconds[passes] = time.perf_counter() - began
             size[passes] = len(_state(services, case["id"]))
         first = statistics.median(seconds[p] for p in (1, 2, 3))
+        costs = {}
         for at in (1, 10, 50):
-            cost = statistics.median(seconds[p] for p in range(max(1, at - 1), at + 2))
-            print(f"  one step at loop pass {at:2}: {cost * 1000:6.2f} ms ({cost / first:4.2f}x the first; "
+            costs[at] = statistics.median(seconds[p] for p in range(max(1, at - 1), at + 2))
+            print(f"  one step at loop pass {at:2}: {costs[at] * 1000:6.2f} ms ({costs[at] / first:4.2f}x the first; "
                   f"saved state {size[at]:,} bytes)", flush=True)
         services.db.dispose()
+    return costs
 
 
 def _do(services, actor: Actor, case: dict, element: str, data: dict) -> dict:

@@ -153,3 +153,23 @@ class Client:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its live descendants (the step executors)."""
+    stats = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime + stime
+    family, total = {pid}, 0
+    while True:
+        grown = family | {child for child, (parent, _) in stats.items() if parent in family}
+        if grown == family:
+            break
+        family = grown
+    total = sum(stats[member][1] for member in family if member in stats)
+    return total / os.sysconf("SC_CLK_TCK")

@@ -2,7 +2,9 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: { viewer: 'src/viewer.js', modeler: 'src/modeler.js', dashboard: 'src/dashboard.js' },
+  entryPoints: {
+    viewer: 'src/viewer.js', modeler: 'src/modeler.js', dashboard: 'src/dashboard.js', watchlist: 'src/watchlist.js',
+  },
   outdir: '../service/web/static/dist',
   bundle: true,
   minify: true,

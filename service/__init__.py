@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import load_settings
+from .config import load_settings, secret_key
+from .converters import BoundedInteger
 from .usecases.context import Services, build_services
 
 
@@ -14,22 +16,38 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Build the Flask app from config/, CADREFLOW_CONFIG, CADREFLOW_* and `overrides`."""
     settings = load_settings(overrides)
     app = Flask(__name__, instance_relative_config=False)
-    app.config.update(SECRET_KEY=settings["SECRET_KEY"], MAX_CONTENT_LENGTH=int(settings["MAX_UPLOAD_BYTES"]) * 2,
-                      JSON_SORT_KEYS=False)
+    app.url_map.converters["int"] = BoundedInteger  # before any route: an id past its max is a plain 404
+    # An empty key is filled in on first use with the instance's generated key (service/db/instance_key.py).
+    app.config.update(SECRET_KEY=secret_key(settings) or None, JSON_SORT_KEYS=False,
+                      MAX_CONTENT_LENGTH=_max_body(settings))
     app.config["CADREFLOW"] = settings
     app.extensions["cadreflow"] = build_services(settings)
-    app.json.ensure_ascii = False
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # the default provider has it
+    _trust_proxies(app, int(settings.get("TRUSTED_PROXIES") or 0))
 
     from .api import register_api
     from .cli import register_commands
+    from .portal import register_portal
     from .web import register_web
 
     register_api(app)
     register_web(app)
+    register_portal(app)
     register_commands(app)
     return app
 
 
+def _max_body(settings: dict[str, Any]) -> int:
+    """The largest request body: twice a process upload, or an attachment with room for its form fields."""
+    return max(int(settings["MAX_UPLOAD_BYTES"]) * 2, int(settings["MAX_ATTACHMENT_BYTES"]) + 64_000)
+
+
+def _trust_proxies(app: Flask, count: int) -> None:
+    """Take the client address and scheme from X-Forwarded-* only as set by `count` trusted proxies."""
+    if count > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+
+
 def services_of(app: Flask) -> Services:
     """The use-case collaborators wired into an app."""
-    return app.extensions["cadreflow"]
+    return cast(Services, app.extensions["cadreflow"])

@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import threading
+from datetime import date
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from service import services_of
+
 from .errors import ServiceError
 from .usecases import processes, users
 from .usecases.context import SYSTEM, Services
+from .usecases.roles import seed as seed_roles
 
 
 def _services() -> Services:
-    return current_app.extensions["cadreflow"]
+    return services_of(current_app)
 
 
 def init_database(services: Services) -> list[str]:
     """Create or upgrade the schema and deploy every new BPMN under the BPMN folder."""
     services.db.create_schema()
+    seed_roles(services)
     deployed = processes.deploy_directory(services, SYSTEM, Path(services.settings["BPMN_DIR"]))
     return [f"{v['key']} v{v['version']}" for v, created in deployed if created]
 
@@ -56,7 +61,7 @@ def deploy_command(paths: tuple[Path, ...]) -> None:
 @click.option("--role", "roles", multiple=True, required=True)
 @with_appcontext
 def create_user_command(name: str, password: str, roles: tuple[str, ...]) -> None:
-    """Create a user, or update its roles and password."""
+    """Create a user, or update its roles and password (its logins end); passwords need 10+ characters."""
     try:
         user = users.create_user(_services(), name, password, list(roles))
     except ServiceError as exc:
@@ -65,41 +70,76 @@ def create_user_command(name: str, password: str, roles: tuple[str, ...]) -> Non
 
 
 @click.command("demo")
+@click.option("--reset-passwords", is_flag=True, help="Give existing demo users new passwords too.")
 @with_appcontext
-def demo_command() -> None:
-    """Load demo users (one per role), cadres and cases in several states."""
+def demo_command(reset_passwords: bool) -> None:
+    """Load demo users (one per role), cadres and cases in several states; existing users keep their passwords."""
     from .usecases.demo import load_demo
 
     services = _services()
     init_database(services)
-    for line in load_demo(services):
+    for line in load_demo(services, reset_passwords):
         click.echo(line)
+
+
+def _day_option(on: str | None) -> date | None:
+    """The `--on YYYY-MM-DD` of a scan command; None means today."""
+    try:
+        return date.fromisoformat(on) if on else None
+    except ValueError as exc:
+        raise click.BadParameter("use YYYY-MM-DD", param_hint="--on") from exc
 
 
 @click.command("rotation-scan")
 @click.option("--on", "on", default=None, help="Scan as of this date (YYYY-MM-DD); default today.")
 @with_appcontext
 def rotation_scan_command(on: str | None) -> None:
-    """Open the rotation reviews that are due (PROCESSES.md §6)."""
-    from datetime import date
-
+    """Open the rotation reviews that are due (docs/processes.md §6)."""
     from .usecases.rotation import rotation_scan
 
-    try:
-        day = date.fromisoformat(on) if on else None
-    except ValueError as exc:
-        raise click.BadParameter("use YYYY-MM-DD", param_hint="--on") from exc
+    day = _day_option(on)
     opened = rotation_scan(_services(), SYSTEM, day)
     for item in opened:
         click.echo(f"case #{item['case_id']}: cadre {item['cadre_id']} {item['rule']} ({item['years_in_post']} years)")
     click.echo(f"{len(opened)} rotation review(s) opened")
 
 
+@click.command("early-warning-scan")
+@click.option("--on", "on", default=None, help="Scan as of this date (YYYY-MM-DD); default today.")
+@with_appcontext
+def early_warning_scan_command(on: str | None) -> None:
+    """Evaluate every cadre's early-warning signals; keep the watch list, open 提醒谈话 for alerts (§10)."""
+    from .usecases.early_warning import scan
+
+    day = _day_option(on)
+    result = scan(_services(), SYSTEM, day)
+    for item in result["opened"]:
+        click.echo(f"cadre {item['cadre_id']}: " + (f"case #{item['case_id']}" if "case_id" in item
+                                                     else f"not opened: {item['error']}"))
+    click.echo(f"{result['scanned']} cadre(s) scanned: {result['alert']} alert, {result['watch']} watch, "
+               f"{sum(1 for i in result['opened'] if 'case_id' in i)} 提醒谈话 opened")
+
+
+@click.command("integrity-reports")
+@click.option("--year", type=click.IntRange(2000, 2100), required=True, help="The year reported on.")
+@with_appcontext
+def integrity_reports_command(year: int) -> None:
+    """Open the year's 述职述廉 for every leading cadre that has none for it (docs/processes.md §8)."""
+    from .usecases.disclosures import open_reports
+
+    result = open_reports(_services(), SYSTEM, year)
+    for failure in result["failed"]:
+        click.echo(f"refused: {failure['error']}", err=True)
+    click.echo(f"{len(result['opened'])} 述职述廉 case(s) opened for {year}"
+               + (f": #{', #'.join(map(str, result['opened']))}" if result["opened"] else "")
+               + f"; {result['skipped']} cadre(s) already have one")
+
+
 @click.command("check")
 @click.option("--grace", type=float, default=None, help="Seconds a timer may be overdue (default: the poll interval).")
 @with_appcontext
 def check_command(grace: float | None) -> None:
-    """Check every case (state loads, open tasks match, timers not overdue, history whole); exit 1 on a fault."""
+    """Check every case (state loads, tasks match, timers not overdue, history chain intact); exit 1 on a fault."""
     from .usecases.check import check_cases
 
     checked, faults = check_cases(_services(), grace)
@@ -131,18 +171,49 @@ def serve_command(host: str, port: int, threads: int) -> None:
     """Serve the web app with an in-process timer worker (the one-machine default)."""
     import waitress
 
+    from .request_log import RequestLog, log_to_stderr
     from .worker import start_worker_thread
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     _services().db.create_schema()
     start_worker_thread(_services())
     click.echo(f"CadreFlow serving on http://{host}:{port}/ (timer worker running)")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="cadreflow")
+    # waitress drops X-Forwarded-* by default; with TRUSTED_PROXIES set, the app's ProxyFix reads them instead.
+    trusting = int(app.config["CADREFLOW"].get("TRUSTED_PROXIES") or 0) > 0
+    log_to_stderr()
+    waitress.serve(RequestLog(app), host=host, port=port, threads=threads, ident="cadreflow",
+                   clear_untrusted_proxy_headers=not trusting)
+
+
+@click.command("bulk-start")
+@click.argument("process")
+@click.option("--data", "data", default="{}", help="Start data shared by every case, as JSON.")
+@click.option("--for", "selector", default=None, help="Which cadres: an expression over their fields.")
+@click.option("--dedupe", default="open", help='"open" (no second open case) or "field:<name>" (e.g. field:year).')
+@with_appcontext
+def bulk_start_command(process: str, data: str, selector: str | None, dedupe: str) -> None:
+    """Open a case of PROCESS for many cadres at once, showing progress (resumable, idempotent per cadre)."""
+    import json
+
+    from .usecases import bulk
+
+    try:
+        shared = json.loads(data)
+    except ValueError as exc:
+        raise click.BadParameter("not JSON", param_hint="--data") from exc
+    job = bulk.create_job(_services(), SYSTEM, process, shared, selector, dedupe)
+    while bulk.run_batch(_services(), job["id"]) is not None:
+        progress = bulk.get_job(_services(), SYSTEM, job["id"])
+        click.echo(f"opened {progress['opened']}, skipped {progress['skipped']}, failed {progress['failed']} "
+                   f"(up to cadre {progress['cursor']})")
+    done = bulk.get_job(_services(), SYSTEM, job["id"])
+    click.echo(f"done: {done['opened']} opened, {done['skipped']} skipped, {done['failed']} failed")
 
 
 def register_commands(app: Flask) -> None:
     commands = (init_db_command, deploy_command, create_user_command, demo_command, rotation_scan_command,
-                check_command, worker_command, serve_command)
+                check_command, worker_command, serve_command, bulk_start_command, integrity_reports_command,
+                early_warning_scan_command)
     for command in commands:
         app.cli.add_command(command)
 
@@ -150,5 +221,9 @@ def register_commands(app: Flask) -> None:
 def main() -> None:
     """Entry point of the `cadreflow` console script."""
     from . import create_app
+    from .config import SettingsError
 
-    FlaskGroup(create_app=create_app, add_default_commands=False, load_dotenv=False)(prog_name="cadreflow")
+    try:
+        FlaskGroup(create_app=create_app, add_default_commands=False, load_dotenv=False)(prog_name="cadreflow")
+    except SettingsError as exc:
+        raise SystemExit(f"cadreflow: refusing to start: {exc}") from None

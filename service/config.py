@@ -12,6 +12,14 @@ from typing import Any
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = PROJECT_ROOT / "config" / "defaults.toml"
 ENV_PREFIX = "CADREFLOW_"
+MIN_SECRET_KEY = 32
+# Keys published in examples and earlier defaults: anyone can sign a session cookie with them.
+PLACEHOLDER_KEYS = frozenset({"change-me-in-production", "change-me", "changeme", "secret", "secret-key",
+                              "dev", "development", "test", "testing", "ui-test-secret", "your-secret-key"})
+
+
+class SettingsError(ValueError):
+    """A setting the service refuses to start with."""
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None,
@@ -52,3 +60,19 @@ def _merge(target: dict[str, Any], layer: Mapping[str, Any]) -> None:
             target[key] = {**target[key], **value}
         else:
             target[key] = value
+
+
+def secret_key(settings: Mapping[str, Any]) -> str:
+    """The configured SECRET_KEY, "" when unset (the instance then generates its own); weak keys are refused."""
+    key = settings.get("SECRET_KEY") or ""
+    if isinstance(key, int) and not isinstance(key, bool):
+        key = str(key)  # CADREFLOW_SECRET_KEY=<digits> parses as a JSON number
+    if not isinstance(key, str):
+        raise SettingsError("SECRET_KEY must be a string (SECRET_KEY 必须是字符串)")
+    if key and (key.strip().lower() in PLACEHOLDER_KEYS or len(key) < MIN_SECRET_KEY or len(set(key)) < 10):
+        raise SettingsError(
+            f"SECRET_KEY is a known placeholder or too weak: use at least {MIN_SECRET_KEY} random characters "
+            "(e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(48))'), or leave it empty and the "
+            f"instance generates and keeps its own key (SECRET_KEY 是公开的占位值或过弱：请使用至少 {MIN_SECRET_KEY} "
+            "个随机字符，或留空由实例自动生成并保存)")
+    return key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ServiceError(Exception):
     """Base of use-case errors. `code` is stable and English; the message is for people."""
@@ -34,6 +36,18 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class TooLarge(ServiceError):
+    """An upload over its size limit."""
+
+    code = "too_large"
+
+
+class Unavailable(ServiceError):
+    """Something the service depends on (the attachment store) cannot be reached now; nothing was saved."""
+
+    code = "unavailable"
+
+
 class Invalid(ServiceError):
     """Data fails a form or start schema; `fields` maps each bad field to its message."""
 
@@ -45,7 +59,7 @@ class DeploymentRejected(Invalid):
 
     code = "invalid_process"
 
-    def __init__(self, message: str, errors: list[dict]) -> None:
+    def __init__(self, message: str, errors: list[dict[str, Any]]) -> None:
         super().__init__(message)
         self.errors = errors
 
@@ -59,3 +73,13 @@ class CaseIncident(Conflict):
         super().__init__(message)
         self.element_id = element_id
         self.line = line
+
+
+class TooManyAttempts(ServiceError):
+    """Too many failed attempts lately; `retry_after` says in how many seconds to try again."""
+
+    code = "too_many_attempts"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,15 +22,21 @@ from service.usecases.context import Actor, Services
 ROLES = ["org_dept", "org_head", "committee", "discipline", "discipline_head", "audit", "audit_head",
          "designer", "admin"]
 PASSWORD = "pw-for-tests"
+# A strong random key per session: weak keys are refused at start, and none is published here.
+TEST_SECRET_KEY = secrets.token_urlsafe(48)
 FAST_DEADLINES = {"public_notice": "PT1S", "inquiry_reply": "PT1S", "rectification": "PT1S",
-                  "audit_fieldwork": "PT1S", "preliminary_verification": "PT1S", "investigation": "PT1S"}
+                  "audit_fieldwork": "PT1S", "preliminary_verification": "PT1S", "investigation": "PT1S",
+                  "disclosure": "PT1S", "report_triage": "PT1S", "report_reply": "PT1S"}
 SLOW_DEADLINES = {key: "P30D" for key in FAST_DEADLINES}
 
 
 # Set CADREFLOW_TEST_POSTGRES (e.g. postgresql+psycopg://postgres@127.0.0.1) to run the suite on
 # PostgreSQL: each test folder then gets its own database instead of a SQLite file.
 TEST_POSTGRES = os.environ.get("CADREFLOW_TEST_POSTGRES", "").rstrip("/")
-TEST_DB_PREFIX = "cft_"
+# Databases carry the pid of the pytest session that made them, so parallel sessions (several
+# checkouts, several helpers) never drop each other's databases.
+TEST_DB_FAMILY = "cft_"
+TEST_DB_PREFIX = f"{TEST_DB_FAMILY}{os.getpid()}_"
 
 
 def database_url(folder: Path) -> str:
@@ -65,23 +72,42 @@ def _postgres_admin() -> Any:
 
 @pytest.fixture(scope="session", autouse=True)
 def _drop_test_databases() -> Iterator[None]:
-    """On PostgreSQL, drop the per-test databases when the session ends (and leftovers before)."""
-    def drop_all() -> None:
-        with _postgres_admin() as admin:
-            names = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                                  (TEST_DB_PREFIX + "%",)).fetchall()
-            for (name,) in names:
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """On PostgreSQL, drop this session's databases when it ends (and those of sessions that died)."""
     if TEST_POSTGRES:
-        drop_all()
+        _drop_databases(lambda name: not _session_alive(name))
     yield
     if TEST_POSTGRES:
-        drop_all()
+        _drop_databases(lambda name: name.startswith(TEST_DB_PREFIX))
+
+
+def _drop_databases(wanted: Any) -> None:
+    with _postgres_admin() as admin:
+        names = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
+                              (TEST_DB_FAMILY + "%",)).fetchall()
+        for (name,) in names:
+            if wanted(name):
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _session_alive(name: str) -> bool:
+    """Whether the pytest session whose pid a database name carries still runs."""
+    pid = name[len(TEST_DB_FAMILY):].split("_", 1)[0]
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def make_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
-    return {"DATABASE_URL": database_url(tmp_path), "SECRET_KEY": "test",
-            "DEADLINES": SLOW_DEADLINES, "WORKER_POLL_SECONDS": 0.2, **overrides}
+    return {"DATABASE_URL": database_url(tmp_path), "SECRET_KEY": TEST_SECRET_KEY,
+            "DEADLINES": SLOW_DEADLINES, "WORKER_POLL_SECONDS": 0.2,
+            "ATTACHMENT_STORE": str(tmp_path / "attachments"),  # on PostgreSQL too: never the repository's instance/
+            **overrides}
 
 
 @pytest.fixture
@@ -140,6 +166,9 @@ class Api:
     def patch(self, url: str, as_: str = "admin", **kwargs: Any) -> Any:
         return self.call("PATCH", url, as_, **kwargs)
 
+    def put(self, url: str, as_: str = "admin", **kwargs: Any) -> Any:
+        return self.call("PUT", url, as_, **kwargs)
+
     # Conveniences for driving cases.
 
     def create_cadre(self, cadre_id: str = "c1", post_level: str = "leading", **fields: Any) -> dict:
@@ -170,3 +199,13 @@ class Api:
 @pytest.fixture
 def api(client: FlaskClient) -> Api:
     return Api(client)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests for pytest-xdist (`make test` runs `--dist loadgroup`): a test file stays on one worker, so
+    its module fixtures start once; the browser journeys all share one worker, in file order, because they
+    share one `cadreflow serve` per worker and some count what earlier journeys left on it."""
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        group = "ui" if module.startswith("tests/ui/") else module
+        item.add_marker(pytest.mark.xdist_group(name=group))

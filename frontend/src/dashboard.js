@@ -1,30 +1,14 @@
 // The inspectors' dashboard charts, drawn by Chart.js from the numbers the page embeds.
 import {
-  BarController, BarElement, CategoryScale, Chart, Legend, LinearScale, LineController, LineElement,
-  PointElement, Tooltip,
-} from 'chart.js';
+  AMBER, BLUE, Chart, GREEN, RED, integerAxis, pageData, showEmpty,
+} from './charts.js';
 
-Chart.register(BarController, BarElement, CategoryScale, LinearScale, LineController, LineElement, PointElement,
-  Legend, Tooltip);
-Chart.defaults.font.family = '"WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC", system-ui, sans-serif';
-Chart.defaults.maintainAspectRatio = false;
-if (window.matchMedia('(prefers-reduced-motion: reduce)').matches) Chart.defaults.animation = false;
-
-const BLUE = '#1d4ed8';
-const RED = '#b91c1c';
-const GREEN = '#15803d';
-const AMBER = '#b45309';
-
-const { data, labels } = JSON.parse(document.getElementById('dashboard-data').textContent);
-
-function integerAxis() {
-  return { beginAtZero: true, ticks: { precision: 0 } };
-}
+const { data, labels } = pageData('dashboard-data');
 
 function bar(id, names, values, color, label, horizontal = false) {
   const canvas = document.getElementById(id);
   if (!names.length) {
-    canvas.replaceWith(Object.assign(document.createElement('p'), { className: 'muted', textContent: labels.empty }));
+    showEmpty(canvas, labels.empty);
     return;
   }
   const valueAxis = horizontal ? 'x' : 'y';

@@ -1,53 +1,80 @@
-// The message above the modeler after validate-and-deploy: the new version, or every problem found.
+// The message above the modeler after validate or deploy: what it would change or did, or every problem.
 function format(template, values) {
   return template.replace(/{(\w+)}/g, (match, key) => (key in values ? values[key] : match));
 }
 
-function problemItem(problem, labels) {
+function link(href, text) {
+  return Object.assign(document.createElement('a'), { href, textContent: text });
+}
+
+// One problem: the element's name (a button that shows it on the diagram) and id, then the message.
+function problemItem(problem, onShow) {
   const item = document.createElement('li');
-  const where = [problem.element_id, problem.line ? `${labels.line} ${problem.line}` : null].filter(Boolean);
-  if (where.length) {
-    const code = document.createElement('code');
-    code.textContent = where.join(' · ');
-    item.append(code, ' ');
+  item.className = `problem problem-${problem.severity || 'error'}`;
+  if (problem.element_id) {
+    item.dataset.elementId = problem.element_id;
+    const name = Object.assign(document.createElement('button'), {
+      type: 'button', className: 'link-button problem-element', textContent: problem.element_name || problem.element_id,
+    });
+    name.addEventListener('click', () => onShow(problem.element_id));
+    const id = Object.assign(document.createElement('code'), { textContent: problem.element_id });
+    item.append(name, ' ', id, ' — ');
   }
   item.append(problem.message);
-  if (problem.element_id) item.dataset.elementId = problem.element_id;
   return item;
 }
 
-function success(box, result, labels, versionUrl) {
-  const text = format(result.created ? labels.deployed : labels.unchanged, { version: result.version });
-  const paragraph = document.createElement('p');
-  paragraph.append(text, ' ');
-  const link = document.createElement('a');
-  link.href = `${versionUrl}${result.version}`;
-  link.textContent = labels.view;
-  paragraph.append(link);
-  box.append(paragraph);
-  if ((result.warnings || []).length) {
-    const list = document.createElement('ul');
-    result.warnings.forEach((w) => list.append(problemItem(w, labels)));
-    box.append(labels.warnings, list);
-  }
-}
-
-function failure(box, result, labels) {
-  const paragraph = document.createElement('p');
-  paragraph.textContent = (result.errors || []).length ? labels.rejected : `${labels.failed}: ${result.message}`;
-  box.append(paragraph);
+function problemList(problems, className, onShow) {
   const list = document.createElement('ul');
-  list.className = 'problems';
-  (result.errors || []).forEach((problem) => list.append(problemItem(problem, labels)));
-  box.append(list);
+  list.className = className;
+  problems.forEach((problem) => list.append(problemItem(problem, onShow)));
+  return list;
 }
 
-export function showResult({ state, text, result, labels, versionUrl }) {
+function headline(kind, result, labels) {
+  const values = { version: result.version, newest: result.newest };
+  const older = result.change === 'none' && result.newest && result.version !== result.newest;
+  if (kind === 'validate') {
+    const key = { none: older ? 'validNoneOlder' : 'validNone', layout: 'validLayout', process: 'validProcess' };
+    return format(labels[key[result.change] || 'valid'], values);
+  }
+  if (!result.created) return format(older ? labels.unchangedOlder : labels.unchanged, values);
+  return format(result.change === 'layout' ? labels.deployedLayout : labels.deployed, values);
+}
+
+function followUps(result, labels, urls) {
+  const links = [link(`${urls.versionUrl}${result.version}`, labels.view)];
+  if (result.created && result.version > 1) {
+    links.push(link(`${urls.diffUrl}?from=${result.version - 1}&to=${result.version}`, labels.diff));
+  }
+  if (result.created && result.change === 'process') links.push(link(urls.migrateUrl, labels.migrate));
+  return links;
+}
+
+function success(box, kind, result, labels, urls, onShow) {
+  const paragraph = document.createElement('p');
+  paragraph.className = 'result-headline';
+  paragraph.append(headline(kind, result, labels));
+  if (kind === 'deploy') followUps(result, labels, urls).forEach((a) => paragraph.append(' ', a));
+  box.append(paragraph);
+  if ((result.warnings || []).length) box.append(labels.warnings, problemList(result.warnings, 'warnings', onShow));
+}
+
+function failure(box, result, labels, onShow) {
+  const paragraph = document.createElement('p');
+  paragraph.className = 'result-headline';
+  const errors = result.errors || [];
+  paragraph.textContent = errors.length ? labels.rejected : `${labels.failed}${result.message}`;
+  box.append(paragraph, problemList(errors, 'problems', onShow));
+}
+
+export function showResult({ state, kind, text, result, labels, urls, onShow }) {
   const box = document.getElementById('deploy-result');
   box.hidden = false;
   box.className = `deploy-result deploy-${state}`;
+  box.dataset.kind = kind || '';
   box.replaceChildren();
   if (state === 'busy') box.textContent = text;
-  else if (state === 'ok') success(box, result, labels, versionUrl);
-  else failure(box, result, labels);
+  else if (state === 'ok') success(box, kind, result, labels, urls, onShow || (() => {}));
+  else failure(box, result, labels, onShow || (() => {}));
 }

@@ -11,6 +11,8 @@ import cadreFlowProvider from './cadreflow-provider';
 import spiffworkflow from './spiffworkflow.json';
 import translate from './translate';
 import { showResult } from './deploy-result';
+import { fitBesidePalette, zoomControls } from './fit';
+import { createProblemMarks } from './problems';
 
 const data = JSON.parse(document.getElementById('modeler-data').textContent);
 const modeler = new BpmnModeler({
@@ -18,64 +20,54 @@ const modeler = new BpmnModeler({
   propertiesPanel: { parent: '#properties' },
   additionalModules: [BpmnPropertiesPanelModule, BpmnPropertiesProviderModule, cadreFlowProvider, translate],
   moddleExtensions: { spiffworkflow },
+  cadreflow: { previewUrl: data.previewUrl, labels: data.labels },
 });
 window.cadreflowModeler = modeler; // lets browser tests reach the diagram
 
-let marked = [];
+const marks = createProblemMarks(modeler);
+const buttons = () => [document.getElementById('validate'), document.getElementById('deploy')];
 
-function clearErrors() {
-  const canvas = modeler.get('canvas');
-  marked.forEach((id) => canvas.removeMarker(id, 'cf-error'));
-  modeler.get('overlays').remove({ type: 'cf-error' });
-  marked = [];
+function csrfToken() {
+  return document.querySelector('meta[name="csrf-token"]').content;
 }
 
-function markErrors(errors) {
-  const registry = modeler.get('elementRegistry');
-  const canvas = modeler.get('canvas');
-  const overlays = modeler.get('overlays');
-  const byElement = new Map();
-  errors.filter((e) => e.element_id && registry.get(e.element_id)).forEach((e) => {
-    byElement.set(e.element_id, [...(byElement.get(e.element_id) || []), e.message]);
-  });
-  byElement.forEach((messages, id) => {
-    canvas.addMarker(id, 'cf-error');
-    marked.push(id);
-    const note = document.createElement('ul');
-    note.className = 'cf-error-overlay';
-    messages.forEach((message) => note.append(Object.assign(document.createElement('li'), { textContent: message })));
-    overlays.add(id, 'cf-error', { position: { bottom: -6, left: 0 }, html: note });
-  });
+async function post(url) {
+  const { xml } = await modeler.saveXML({ format: true });
+  const body = new FormData();
+  body.append('bpmn', xml);
+  Array.from(document.getElementById('dmn-files').files).forEach((file) => body.append('dmn', file));
+  const response = await fetch(url, { method: 'POST', body, headers: { 'X-CSRFToken': csrfToken() },
+    credentials: 'same-origin' });
+  if (!(response.headers.get('Content-Type') || '').includes('json')) {
+    return { ok: false, message: `HTTP ${response.status}`, errors: [] };
+  }
+  return response.json();
 }
 
-async function deploy(button) {
-  clearErrors();
-  button.disabled = true;
-  showResult({ state: 'busy', text: data.labels.deploying });
+// Validate (kind "validate") or deploy (kind "deploy"): either way every problem is listed and marked.
+async function submit(kind) {
+  marks.clear();
+  buttons().forEach((b) => { b.disabled = true; });
+  const show = (id) => marks.show(id);
+  showResult({ state: 'busy', kind, text: kind === 'validate' ? data.labels.validating : data.labels.deploying });
   try {
-    const { xml } = await modeler.saveXML({ format: true });
-    const body = new FormData();
-    body.append('bpmn', xml);
-    Array.from(document.getElementById('dmn-files').files).forEach((file) => body.append('dmn', file));
-    const token = document.querySelector('meta[name="csrf-token"]').content;
-    const response = await fetch(data.deployUrl, { method: 'POST', body, headers: { 'X-CSRFToken': token },
-      credentials: 'same-origin' });
-    const result = await response.json();
-    if (!result.ok) markErrors(result.errors || []);
-    showResult({ state: result.ok ? 'ok' : 'error', result, labels: data.labels, versionUrl: data.versionUrl });
+    const result = await post(kind === 'validate' ? data.validateUrl : data.deployUrl);
+    marks.mark([...(result.errors || []), ...(result.warnings || [])]);
+    showResult({ state: result.ok ? 'ok' : 'error', kind, result, labels: data.labels, urls: data, onShow: show });
   } catch (error) {
-    showResult({ state: 'error', result: { message: error.message, errors: [] }, labels: data.labels });
+    showResult({ state: 'error', kind, result: { message: error.message, errors: [] }, labels: data.labels });
   } finally {
-    button.disabled = false;
+    buttons().forEach((b) => { b.disabled = false; });
   }
 }
 
 async function open() {
   await modeler.importXML(data.xml);
-  modeler.get('canvas').zoom('fit-viewport', 'auto');
+  fitBesidePalette(modeler.get('canvas'));
+  zoomControls(modeler);
+  document.getElementById('validate').addEventListener('click', () => submit('validate'));
+  document.getElementById('deploy').addEventListener('click', () => submit('deploy'));
   document.getElementById('canvas').dataset.state = 'ready';
-  const button = document.getElementById('deploy');
-  button.addEventListener('click', () => deploy(button));
 }
 
 open().catch((error) => showResult({ state: 'error', result: { message: error.message, errors: [] },

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
 from service.errors import (
@@ -14,10 +17,14 @@ from service.errors import (
     Invalid,
     NotFound,
     ServiceError,
+    TooLarge,
+    TooManyAttempts,
     Unauthorized,
+    Unavailable,
 )
 
-STATUS = {BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, Invalid: 422}
+STATUS = {BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, Invalid: 422,
+          TooLarge: 413, TooManyAttempts: 429, Unavailable: 503}
 
 
 def status_of(error: ServiceError) -> int:
@@ -28,8 +35,8 @@ def status_of(error: ServiceError) -> int:
     return 400
 
 
-def error_body(error: ServiceError) -> dict:
-    body = {"code": error.code, "message": error.message}
+def error_body(error: ServiceError) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": error.code, "message": error.message}
     if error.fields:
         body["fields"] = error.fields
     if isinstance(error, DeploymentRejected):
@@ -39,17 +46,53 @@ def error_body(error: ServiceError) -> dict:
     return {"error": body}
 
 
-def register_api(app: Flask) -> None:
-    from . import auth, cadres, cases, cycle, processes, tasks
+def error_headers(error: ServiceError) -> dict[str, str]:
+    """Headers an error answer needs: when to try again after a 429."""
+    return {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyAttempts) else {}
 
-    for module in (auth, cadres, cases, cycle, processes, tasks):
+
+def is_api_path(path: str) -> bool:
+    """JSON answers: the API, and the public portal's JSON under /public (no cookies, so no CSRF)."""
+    return path in ("/api", "/public") or path.startswith(("/api/", "/public/"))
+
+
+def _api_headers(response: Response) -> Response:
+    """JSON answers are never sniffed as something else, nor kept by browsers or proxies (they are confidential)."""
+    if is_api_path(request.path):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def register_api(app: Flask) -> None:
+    from . import (
+        absence,
+        access_log,
+        auth,
+        cadres,
+        cases,
+        casework,
+        cycle,
+        disclosures,
+        docs,
+        notifications,
+        processes,
+        roles,
+        tasks,
+        users,
+    )
+
+    for module in (absence, access_log, auth, cadres, cases, casework, cycle, processes, tasks, users, roles,
+                   notifications, disclosures, docs):
         app.register_blueprint(module.bp, url_prefix="/api")
+    app.register_blueprint(disclosures.public, url_prefix="/public")
+    app.after_request(_api_headers)
 
     @app.errorhandler(ServiceError)
-    def _service_error(error: ServiceError):  # noqa: ANN202 - Flask handler
-        return jsonify(error_body(error)), status_of(error)
+    def _service_error(error: ServiceError) -> ResponseReturnValue:
+        return jsonify(error_body(error)), status_of(error), error_headers(error)
 
     @app.errorhandler(HTTPException)
-    def _http_error(error: HTTPException):  # noqa: ANN202 - Flask handler
+    def _http_error(error: HTTPException) -> ResponseReturnValue:
         code = (error.name or "error").lower().replace(" ", "_")
-        return jsonify({"error": {"code": code, "message": error.description}}), error.code
+        return jsonify({"error": {"code": code, "message": error.description}}), error.code or 500

@@ -9,15 +9,17 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from service import services_of
 from service.errors import BadRequest, Forbidden, Invalid, Unauthorized
-from service.usecases import users
+from service.portal import bounded
+from service.usecases import logins, users
 from service.usecases.context import Actor, Services
 
 bp = Blueprint("auth", __name__)
 
 
 def services() -> Services:
-    return current_app.extensions["cadreflow"]
+    return services_of(current_app)
 
 
 def json_body(allowed: set[str] | None = None) -> dict[str, Any]:
@@ -50,18 +52,25 @@ def _refuse_constant(name: str) -> Any:
 
 
 def current_actor() -> Actor:
+    """The caller of the bearer token (kept in `g.token`), or 401."""
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer "):
         raise Unauthorized("log in first: Authorization: Bearer <token> (请先登录)")
-    actor = users.actor_for_token(services(), header[len("Bearer "):].strip())
+    g.token = header[len("Bearer "):].strip()
+    actor = logins.actor_for_token(services(), g.token)
     if actor is None:
         raise Unauthorized("the token is invalid or expired (令牌无效或已过期)")
     return actor
 
 
-def requires(*roles: str) -> Callable:
+def client_address() -> str:
+    """The caller's address (from X-Forwarded-For only behind TRUSTED_PROXIES proxies)."""
+    return request.remote_addr or ""
+
+
+def requires(*roles: str) -> Callable[..., Any]:
     """Authenticate the caller; with roles, also require one of them (admin always passes)."""
-    def decorate(view: Callable) -> Callable:
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             g.actor = current_actor()
@@ -75,9 +84,20 @@ def requires(*roles: str) -> Callable:
 
 
 @bp.post("/auth/token")
+@bounded  # no login yet: bounded like the public portal
 def token() -> Any:
     body = json_body({"username", "password"})
-    return jsonify(users.issue_token(services(), body.get("username"), body.get("password")))
+    return jsonify(logins.issue_token(services(), body.get("username"), body.get("password"), client_address()))
+
+
+@bp.post("/auth/password")
+def password() -> Any:
+    """Change one's own password: the token of this call stays valid, every other token and session ends."""
+    actor = current_actor()  # no role needed to change one's own password
+    body = json_body({"old_password", "new_password"})
+    users.change_password(services(), actor, body.get("old_password"), body.get("new_password"),
+                          keep=g.token, address=client_address())
+    return "", 204
 
 
 @bp.get("/auth/me")

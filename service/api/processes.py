@@ -9,8 +9,8 @@ from flask import Blueprint, Response, g, jsonify, request
 from service.errors import BadRequest
 from service.usecases import processes, versions
 
-from .auth import requires, services
-from .params import int_arg
+from .auth import json_body, requires, services
+from .params import MAX_ID, flag_arg, int_arg, int_field
 
 bp = Blueprint("processes", __name__)
 
@@ -30,28 +30,44 @@ def show(key: str) -> Any:
 @bp.get("/processes/<key>/bpmn")
 @requires()
 def bpmn(key: str) -> Any:
-    xml = processes.get_bpmn(services(), g.actor, key, int_arg("version", maximum=2**31))
+    xml = processes.get_bpmn(services(), g.actor, key, int_arg("version", maximum=MAX_ID))
     return Response(xml, mimetype="application/xml")
 
 
 @bp.post("/processes/<key>/versions")
-@requires("designer")
+@requires()
 def deploy(key: str) -> Any:
     bpmn_file, dmns = _uploaded_files()
     version, created = processes.deploy_version(services(), g.actor, key, bpmn_file, dmns)
-    return jsonify({**version, "created": created}), 201 if created else 200
+    # API.md promises 201 {key, version}; `created` false says the content equals the newest version.
+    return jsonify({**version, "created": created}), 201
 
 
-@bp.get("/processes/<key>/versions/<int:version>/diff")
+@bp.post("/processes/<key>/validate")
+@requires()
+def validate(key: str) -> Any:
+    bpmn_file, dmns = _uploaded_files()
+    return jsonify(processes.validate_version(services(), g.actor, key, bpmn_file, dmns))
+
+
+@bp.post("/processes/<key>/migrate")
+@requires()
+def migrate(key: str) -> Any:
+    body = json_body({"to_version", "from_version"}) if request.get_data() else {}
+    return jsonify(versions.migrate_open_cases(services(), g.actor, key, int_field(body, "to_version"),
+                                               int_field(body, "from_version"), flag_arg("dry_run")))
+
+
+@bp.get("/processes/<key>/versions/<int(max=2147483647):version>/diff")
 @requires()
 def diff(key: str, version: int) -> Any:
-    against = int_arg("against", version - 1 if version > 1 else None, maximum=2**31)
+    against = int_arg("against", version - 1 if version > 1 else None, maximum=MAX_ID)
     if against is None:
         raise BadRequest("give ?against=<version> (请指定对比版本)")
     return jsonify(versions.version_diff(services(), g.actor, key, version, against))
 
 
-@bp.get("/processes/<key>/versions/<int:version>/export")
+@bp.get("/processes/<key>/versions/<int(max=2147483647):version>/export")
 @requires()
 def export(key: str, version: int) -> Any:
     name, content = versions.export_version(services(), g.actor, key, version)
@@ -65,7 +81,7 @@ def _uploaded_files() -> tuple[bytes, dict[str, bytes]]:
         bpmns = [f for f in files if (f.filename or "").endswith(".bpmn")]
         if len(bpmns) != 1:
             raise BadRequest("upload exactly one .bpmn file (请上传且仅上传一个 .bpmn 文件)")
-        dmns = {f.filename: f.read() for f in files if (f.filename or "").endswith(".dmn")}
+        dmns = {f.filename: f.read() for f in files if f.filename and f.filename.endswith(".dmn")}
         return bpmns[0].read(), dmns
     body = request.get_data()
     if not body:

@@ -6,21 +6,23 @@ import uuid
 from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
+from sqlalchemy.orm import Session
 
-from service.db.models import Cadre
-from service.errors import Conflict, Forbidden, NotFound
+from service.db.models import Cadre, ClearedAudit
+from service.errors import Conflict
 
-from . import views
+from . import access_log, policy, search, views
 from .context import Actor, Services
 from .forms import validate_form
 
 POST_LEVELS = ["leading", "middle", "staff"]
-CADRE_FORM = {
+CADRE_FORM: dict[str, Any] = {
     "type": "object", "title": "干部",
     "properties": {
-        "id": {"type": "string", "title": "编号", "minLength": 1, "maxLength": 64,
-               "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$"},  # it is part of the cadre's URL
+        "id": {"type": "string", "title": "编号", "minLength": 1, "maxLength": 64,  # part of the cadre's URL
+               "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+               "x-pattern-message": "只能使用字母、数字和 _ . - (letters, digits, _ . - only)"},
         "name": {"type": "string", "title": "姓名", "minLength": 1, "maxLength": 100},
         "unit": {"type": "string", "title": "单位", "minLength": 1, "maxLength": 200},
         "post": {"type": "string", "title": "职务", "maxLength": 200},
@@ -35,10 +37,37 @@ EDITABLE = {"name", "unit"}
 PROCESS_ONLY = {"post", "post_level", "post_started_on", "promotion_ban_until"}
 
 
+AUDITED_LEVEL = "leading"  # seed 三(三): 先审计，后离任, for leading cadres, on every path
+
+
+def departure_audit_cleared(session: Session, cadre: Cadre) -> bool:
+    """Whether a departure audit of the cadre's current post has cleared (recorded since it began)."""
+    since = [ClearedAudit.cleared_on >= cadre.post_started_on] if cadre.post_started_on else []
+    return bool(session.scalar(select(exists().where(ClearedAudit.cadre_id == cadre.id, *since))))
+
+
+def post_change_needs_audit(session: Session, cadre: Cadre, new_post: str | None = None) -> bool:
+    """The one rule on leaving a post: a leading cadre who holds one leaves it (for `new_post`, or for
+    any other post when None) only after a departure audit of it has cleared."""
+    if cadre.post_level != AUDITED_LEVEL or not cadre.post or new_post == cadre.post:
+        return False
+    return not departure_audit_cleared(session, cadre)
+
+
+def change_post(session: Session, cadre_id: str, post: str, started_on: date | None) -> None:
+    """The only way a cadre's post changes (process outcomes call it); refused while an audit is owed."""
+    cadre = session.get(Cadre, cadre_id)
+    if cadre is None:
+        raise Conflict(f"cadre {cadre_id} not found (干部不存在)")
+    if post_change_needs_audit(session, cadre, post):
+        raise Conflict(f"cadre {cadre_id} leaves a leading post only after a cleared departure audit "
+                       "(先审计，后离任：领导干部离任须先完成离任经济责任审计)")
+    cadre.post, cadre.post_started_on = post, started_on
+
+
 def create_cadre(services: Services, actor: Actor, data: Any) -> dict[str, Any]:
     """Register a cadre (org_dept, admin)."""
-    if not actor.has_any("org_dept"):
-        raise Forbidden("only org_dept may register cadres (仅组织部可登记干部)")
+    policy.require(actor, "cadre.create")
     fields = validate_form(CADRE_FORM, data, lambda *_: True)
     with services.db.unit_of_work() as session:
         cadre_id = fields.get("id") or uuid.uuid4().hex[:12]
@@ -49,37 +78,46 @@ def create_cadre(services: Services, actor: Actor, data: Any) -> dict[str, Any]:
                       post_started_on=date.fromisoformat(fields["post_started_on"]))
         session.add(cadre)
         session.flush()
-        return views.cadre_view(session, cadre)
+        return views.cadre_view(session, cadre, actor)
 
 
-def get_cadre(services: Services, actor: Actor, cadre_id: str) -> dict[str, Any]:
-    """A cadre with sanctions, cleared audits, assessments and cases."""
+def get_cadre(services: Services, actor: Actor, cadre_id: str, what: str = "cadre") -> dict[str, Any]:
+    """A cadre with sanctions, cleared audits, assessments and cases, if the actor may read it."""
     with services.db.unit_of_work(write=False) as session:
-        cadre = session.get(Cadre, cadre_id)
-        if cadre is None:
-            raise NotFound(f"cadre {cadre_id} not found (干部不存在)")
-        return views.cadre_view(session, cadre)
+        view = views.cadre_view(session, policy.readable_cadre(session, actor, cadre_id), actor)
+    access_log.note(services, actor, what, cadre_id=cadre_id)
+    return view
 
 
-def list_cadres(services: Services, actor: Actor) -> list[dict[str, Any]]:
-    """Every cadre, by id."""
+def list_cadres(services: Services, actor: Actor, query: Any = None,
+                what: str | None = "cadre_list") -> list[dict[str, Any]]:
+    """The cadres the actor may read, by id; with a query, those whose name, unit or id has it.
+
+    Each is a full record (sanctions, audits, personal reports), so each returned cadre is a read in the
+    access log (`what`, one INSERT for them all); None leaves it out, for a caller showing only a summary."""
+    policy.require(actor, "cadre.list")
+    statement = select(Cadre).where(policy.cadre_filter(actor))
+    if search.clean_query(query):
+        statement = statement.where(search.cadre_match(search.clean_query(query)))
     with services.db.unit_of_work(write=False) as session:
-        return [views.cadre_view(session, c) for c in session.scalars(select(Cadre).order_by(Cadre.id))]
+        rows = session.scalars(statement.order_by(Cadre.id))
+        found = [views.cadre_view(session, c, actor) for c in rows]
+    if what is not None:
+        access_log.note_many(services, actor, what, [cadre["id"] for cadre in found])
+    return found
 
 
 def update_cadre(services: Services, actor: Actor, cadre_id: str, data: Any) -> dict[str, Any]:
-    """Edit name or unit; a post changes only through a process outcome (409)."""
-    if not actor.has_any("org_dept"):
-        raise Forbidden("only org_dept may edit cadres (仅组织部可修改干部信息)")
-    if isinstance(data, dict) and PROCESS_ONLY & set(data):
-        raise Conflict("a post changes only through appointment or departure (职务只能通过任免流程变更)")
+    """Edit name or unit; a post changes only through a process outcome (409, for a cadre the actor may
+    read: an unknown or unreadable one is 404 first, whatever the body)."""
+    policy.require(actor, "cadre.edit")
     schema = {**CADRE_FORM, "required": [], "properties": {k: CADRE_FORM["properties"][k] for k in EDITABLE}}
-    fields = validate_form(schema, data, lambda *_: True)
     with services.db.unit_of_work() as session:
-        cadre = session.get(Cadre, cadre_id)
-        if cadre is None:
-            raise NotFound(f"cadre {cadre_id} not found (干部不存在)")
+        cadre = policy.readable_cadre(session, actor, cadre_id)
+        if isinstance(data, dict) and PROCESS_ONLY & set(data):
+            raise Conflict("a post changes only through appointment or departure (职务只能通过任免流程变更)")
+        fields = validate_form(schema, data, lambda *_: True)
         for key, value in fields.items():
             setattr(cadre, key, value)
         session.flush()
-        return views.cadre_view(session, cadre)
+        return views.cadre_view(session, cadre, actor)

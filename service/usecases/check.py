@@ -1,17 +1,21 @@
-"""Consistency check of every case: the saved state, the task read model, timers, history.
+"""Consistency check of every case: the history's hash chain, the saved state, the task read model, timers.
 
 Used by `cadreflow check` after a crash, a restore or a load test: it reads everything and
-changes nothing, and reports each fault with the case it concerns.
+changes nothing, and reports each fault with the case it concerns. Cases are read in batches,
+each batch's history in one query, so a large database costs a few queries per batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
+from service.db.chain import GENESIS, entry_hash
 from service.db.models import Case, HistoryEntry, Task
 from workflows.engine import EngineError, Step
 
@@ -25,19 +29,35 @@ def check_cases(services: Services, grace_seconds: float | None = None) -> tuple
     """Check every case; returns how many were checked and the faults found."""
     grace = timedelta(seconds=grace_seconds if grace_seconds is not None
                       else float(services.settings["WORKER_POLL_SECONDS"]))
-    checked, faults, last_id = 0, [], 0
+    checked, last_id = 0, 0
+    faults: list[str] = []
     while True:
         with services.db.unit_of_work(write=False) as session:
+            _one_snapshot(session)
             batch = list(session.scalars(select(Case).where(Case.id > last_id).order_by(Case.id).limit(BATCH)))
+            histories = _histories(session, batch)
             for case in batch:
-                faults.extend(f"case {case.id}: {fault}" for fault in _case_faults(services, session, case, grace))
+                found = _case_faults(services, session, case, histories.get(case.id, []), grace)
+                faults.extend(f"case {case.id}: {fault}" for fault in found)
         if not batch:
             return checked, faults
         checked += len(batch)
         last_id = batch[-1].id
 
 
-def _case_faults(services: Services, session: Session, case: Case, grace: timedelta) -> Iterator[str]:
+def _one_snapshot(session: Session) -> None:
+    """Read the whole batch as of one moment."""
+    # On PostgreSQL each statement would otherwise see newer commits, and a step committed between
+    # reading a case row and its history would look like a forged entry.
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    # SQLite: a read transaction in WAL mode keeps the snapshot of its first read.
+
+
+def _case_faults(services: Services, session: Session, case: Case, history: list[Row[Any]],
+                 grace: timedelta) -> Iterator[str]:
+    yield from _chain_faults(case, history)
+    yield from _history_faults(session, case, history)
     try:
         step = services.runner.inspect(definition_of(services, case), case.state)
     except EngineError as exc:
@@ -45,7 +65,6 @@ def _case_faults(services: Services, session: Session, case: Case, grace: timede
         return
     yield from _task_faults(session, case, step)
     yield from _timer_faults(case, step, grace)
-    yield from _history_faults(session, case)
 
 
 def _task_faults(session: Session, case: Case, step: Step) -> Iterator[str]:
@@ -73,12 +92,43 @@ def _timer_faults(case: Case, step: Step, grace: timedelta) -> Iterator[str]:
         yield f"timer overdue since {due.isoformat()} (more than {grace.total_seconds():g} s)"
 
 
-def _history_faults(session: Session, case: Case) -> Iterator[str]:
-    entries = list(session.execute(select(HistoryEntry.action, HistoryEntry.detail)
-                                   .where(HistoryEntry.case_id == case.id).order_by(HistoryEntry.id)))
-    if not entries or entries[0].action != "start":
+def _histories(session: Session, batch: list[Case]) -> dict[int, list[Row[Any]]]:
+    """The history of a batch of consecutive cases in one query, each case's entries in id order."""
+    if not batch:
+        return {}
+    rows = session.execute(select(*HISTORY_COLUMNS).where(HistoryEntry.case_id.between(batch[0].id, batch[-1].id))
+                           .order_by(HistoryEntry.case_id, HistoryEntry.id))
+    return {case_id: list(entries) for case_id, entries in groupby(rows, key=lambda row: row.case_id)}
+
+
+HISTORY_COLUMNS = (HistoryEntry.id, HistoryEntry.case_id, HistoryEntry.seq, HistoryEntry.at, HistoryEntry.actor,
+                   HistoryEntry.action, HistoryEntry.task, HistoryEntry.detail, HistoryEntry.hash)
+
+
+def _chain_faults(case: Case, history: list[Row[Any]]) -> Iterator[str]:
+    """Recompute the hash chain in id order: the first broken link, then a head that does not match."""
+    previous, seq = GENESIS, 0
+    for entry in history:
+        seq += 1
+        if entry.seq != seq:
+            yield (f"履历第 {seq} 条缺失、被插入或调换了顺序 (history entry {seq} was deleted, inserted or "
+                   f"reordered: entry id {entry.id} has sequence {entry.seq})")
+            return
+        if entry.hash != entry_hash(entry, previous):
+            yield (f"履历第 {seq} 条（id {entry.id}）与其内容或前一条的哈希不符，履历被改动 (history entry {seq} "
+                   f"(id {entry.id}) does not match its content and the entry before it: the history was altered)")
+            return
+        previous = entry.hash
+    if (case.history_seq, case.history_hash or GENESIS) != (seq, previous):
+        yield (f"案件记录的最新履历（第 {case.history_seq} 条）与履历末条（第 {seq} 条）不符，末尾条目被删除或伪造 "
+               f"(the case's latest history hash, of entry {case.history_seq}, does not match its last entry, "
+               f"{seq}: entries were deleted from or forged onto its end)")
+
+
+def _history_faults(session: Session, case: Case, history: list[Row[Any]]) -> Iterator[str]:
+    if not history or history[0].action != "start":
         yield "history does not begin with its start"
-    recorded = {e.detail.get("task_id") for e in entries if e.action == "complete"}
+    recorded = {e.detail.get("task_id") for e in history if e.action == "complete"}
     completed = set(session.scalars(select(Task.id).where(Task.case_id == case.id, Task.status == "completed")))
     for task_id in sorted(completed - recorded):
         yield f"task {task_id} completed without a history entry"

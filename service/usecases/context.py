@@ -6,13 +6,19 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
+from limits.storage import Storage
 from sqlalchemy.orm import Session
 
 from service.db.models import ProcessVersion
-from service.db.uow import Database
-from workflows.engine import CaseRunner, ProcessDefinition, compile_process
+from service.db.uow import Database, existing
+from service.filestore import DirectoryStore, FileStore, store_from_settings
+from service.mail import Mailer, mailer_from_settings
+from service.ratelimit import open_storage
+from workflows.engine import ProcessDefinition, compile_process
+from workflows.executor import Limits, PoolSettings, StepExecutor, shared_pool
 
 
 @dataclass(frozen=True)
@@ -27,26 +33,32 @@ class Actor:
 
 
 SYSTEM = Actor("system", frozenset({"admin"}))
+# The display name of a code from one of the UI's tables (`label("sanction", "removal")`): passed in by the
+# HTTP layer, which owns the translatable names, to use cases that write codes into words.
+Label = Callable[[str, str | None], str]
 
 
 class DefinitionCache:
-    """Parsed process versions, compiled once per process and shared by every case."""
+    """Parsed process versions, compiled once per process and shared by every case.
 
-    def __init__(self, roles: list[str]) -> None:
-        self._roles = list(roles)
+    Lane roles were checked at deploy; parsing an accepted version again does not check them (roles are data
+    an admin changes, and a version once accepted stays runnable).
+    """
+
+    def __init__(self) -> None:
         self._by_id: dict[int, ProcessDefinition] = {}
         self._lock = threading.Lock()
 
     def by_id(self, session: Session, version_id: int) -> ProcessDefinition:
         """The parsed version, loading its row only when it is not cached yet."""
         found = self._by_id.get(version_id)
-        return found if found is not None else self.get(session.get(ProcessVersion, version_id))
+        return found if found is not None else self.get(existing(session, ProcessVersion, version_id))
 
     def get(self, version: ProcessVersion) -> ProcessDefinition:
         found = self._by_id.get(version.id)
         if found is None:
             found = compile_process(version.process_key, version.bpmn_xml.encode(),
-                                    {k: v.encode() for k, v in version.dmn_files.items()}, self._roles)
+                                    {k: v.encode() for k, v in version.dmn_files.items()}, None)
             with self._lock:
                 self._by_id[version.id] = found
         return found
@@ -57,22 +69,41 @@ class Services:
     """The collaborators of every use case."""
 
     db: Database
-    runner: CaseRunner
+    runner: StepExecutor
     definitions: DefinitionCache
     settings: dict[str, Any]
     today: Callable[[], date] = field(default=date.today)
+    # Counters of failed logins (and other throttles), shared across processes when on Redis.
+    rate_storage: Storage = field(default_factory=lambda: open_storage("memory://"))
+    # Sends the e-mails of notifications (None: SMTP_HOST is unset and mail is off); only the worker calls it.
+    mailer: Mailer | None = None
+    # Where attachment bytes live (service/filestore.py), content-addressed.
+    files: FileStore = field(default_factory=lambda: DirectoryStore(Path("instance") / "attachments"))
 
     @property
     def roles(self) -> list[str]:
-        return list(self.settings["ROLES"])
+        """Every role code, as the roles data says now (one short read; `roles.known_codes` is the home)."""
+        from .roles import known_codes  # roles.py needs this module
+
+        return known_codes(self)
+
+
+def pool_settings(settings: dict[str, Any]) -> PoolSettings:
+    """The step executors' pool, from settings (one pool per process and set of limits)."""
+    return PoolSettings(workers=int(settings["EXECUTOR_WORKERS"]), max_workers=int(settings["EXECUTOR_MAX_WORKERS"]),
+                        limits=Limits(memory_mb=int(settings["EXECUTOR_MEMORY_MB"])))
 
 
 def build_services(settings: dict[str, Any]) -> Services:
     """Wire the database, the engine and the caches from settings."""
     return Services(
         db=Database(settings["DATABASE_URL"]),
-        runner=CaseRunner(settings["DEADLINES"], float(settings["SCRIPT_TIMEOUT_SECONDS"]),
-                          int(settings["MAX_TASK_DEPTH"])),
-        definitions=DefinitionCache(settings["ROLES"]),
+        runner=StepExecutor(shared_pool(pool_settings(settings)), settings["DEADLINES"],
+                            float(settings["SCRIPT_TIMEOUT_SECONDS"]), int(settings["MAX_TASK_DEPTH"]),
+                            float(settings["STEP_TIMEOUT_SECONDS"])),
+        definitions=DefinitionCache(),
         settings=settings,
+        rate_storage=open_storage(str(settings.get("RATE_LIMIT_STORAGE") or "memory://")),
+        mailer=mailer_from_settings(settings),
+        files=store_from_settings(settings),
     )

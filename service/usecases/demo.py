@@ -1,12 +1,13 @@
-"""Demo data: one user per role, a county's cadres, and cases in several states."""
+"""Demo data: one user per role, a county's cadres, cases in several states, and some weeks of early warning."""
 
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from service.db.models import Cadre
-from service.usecases import cadres, cases, tasks, users
+from service.usecases import cadres, cases, early_warning, personal_reports, roles, tasks, users
 from service.usecases.context import Actor, Services
 
 DEMO_CADRES = [
@@ -25,20 +26,31 @@ DEMO_CADRES = [
 ]
 
 
-def load_demo(services: Services) -> list[str]:
-    """Create demo users, cadres and cases; returns lines to print (with the passwords)."""
+def load_demo(services: Services, reset_passwords: bool = False) -> list[str]:
+    """Create demo users, cadres and cases; returns lines to print (with the passwords it set).
+
+    A demo user that exists already keeps its password (people may have changed it) unless
+    `reset_passwords` asks for new ones."""
     lines = ["demo users (username / password / roles):"]
-    for role in services.roles:
+    existing = set(users.existing_usernames(services))
+    for role in roles.known_codes(services):
+        if role in existing and not reset_passwords:
+            lines.append(f"  {role:16} {'(unchanged)':14} {role}")
+            continue
         password = secrets.token_urlsafe(9)
         users.create_user(services, role, password, [role])
         lines.append(f"  {role:16} {password:14} {role}")
+    if existing and not reset_passwords:
+        lines.append("existing demo users keep their passwords (演示用户保留原密码); "
+                     "`cadreflow demo --reset-passwords` sets new ones")
     if _already_loaded(services):
-        lines.append("demo cadres and cases exist already; passwords were reset")
+        lines.append("demo cadres and cases exist already")
         return lines
     org = _actor("org_dept")
     for cadre in DEMO_CADRES:
         cadres.create_cadre(services, org, cadre)
     lines.extend(_demo_cases(services))
+    lines.extend(_demo_watch_history(services))
     return lines
 
 
@@ -67,6 +79,10 @@ def _demo_cases(services: Services) -> list[str]:
         reviewed = _complete(services, reviewed, element_id, opinion="positive")
     reviewed = _complete(services, reviewed, "democratic_evaluation", votes_approve=38, votes_basic=4,
                          votes_disapprove=1)
+    today = services.today()  # a timely personal-matters report, shown beside 李娜's org_head_review
+    personal_reports.add_report(services, org, "c002", {
+        "kind": "property", "event_on": (today - timedelta(days=40)).isoformat(),
+        "reported_on": (today - timedelta(days=20)).isoformat(), "summary": "购买自住商品房一套"})
     admonition = cases.start_case(services, discipline, "admonishment", "c004",
                                   {"trigger": "complaint", "summary": "群众反映工作作风拖拉、推诿扯皮"})
     accountability = cases.start_case(services, discipline, "accountability", "c005",
@@ -89,3 +105,25 @@ def _demo_cases(services: Services) -> list[str]:
         f"  #{audit['id']} departure audit of 张伟, waiting for the audit team",
         f"  #{blocked['id']} vetting of 刘洋: {blocked['outcome']} ({blocked['data'].get('ineligible_reason')})",
     ]
+
+
+# Personal-matters reports made late (cadre, days ago, kind, what changed): each opens a 诫勉, and they give
+# the early-warning scans below something to find.
+LATE_REPORTS = [("c001", 45, "family", "子女在境外定居"), ("c003", 30, "property", "出售住房一套"),
+                ("c001", 10, "property", "购买商铺一间")]
+HISTORY_WEEKS = 8
+
+
+def _demo_watch_history(services: Services) -> list[str]:
+    """The early-warning scan of each of the last weeks (today's last, so the watch list is today's), so the
+    watch list's chart has a history to draw: 张伟 on 关注 then 预警 (his 提醒谈话 opens), 王强 on 关注."""
+    org, discipline, today = _actor("org_dept"), _actor("discipline"), services.today()
+    for cadre_id, days_ago, kind, summary in LATE_REPORTS:
+        reported = today - timedelta(days=days_ago)
+        personal_reports.add_report(services, org, cadre_id, {
+            "kind": kind, "event_on": (reported - timedelta(days=90)).isoformat(),
+            "reported_on": reported.isoformat(), "summary": summary})
+    for weeks_ago in range(HISTORY_WEEKS, -1, -1):
+        result = early_warning.scan(services, discipline, today - timedelta(weeks=weeks_ago))
+    return [f"early warning: {HISTORY_WEEKS + 1} weekly scans; today {result['alert']} alert, "
+            f"{result['watch']} watch"]

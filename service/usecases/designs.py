@@ -7,14 +7,15 @@ from typing import Any
 from sqlalchemy import func, select
 
 from service.db.models import Case, ProcessVersion
-from workflows.engine import DeploymentError, decision_ids, referenced_decisions
+from workflows.engine import DeploymentError, decision_ids, read_form_schema, referenced_decisions
 
-from . import processes, views
+from . import policy, processes, queries, views
 from .context import Actor, Services
 
 
 def process_catalog(services: Services, actor: Actor) -> list[dict[str, Any]]:
     """Every process with all its versions (newest first) and how many cases are open on it."""
+    policy.require(actor, "process.read")  # the counts cover every case: aggregates, which designers may read
     with services.db.unit_of_work(write=False) as session:
         rows = list(session.scalars(select(ProcessVersion).order_by(ProcessVersion.process_key,
                                                                     ProcessVersion.version.desc())))
@@ -35,14 +36,22 @@ def deploy_edited(services: Services, actor: Actor, key: str, bpmn: bytes,
     The tables come from the newest version, replaced or extended by any uploaded with it, and
     only those the diagram references are kept (as `cadreflow deploy` does).
     """
-    dmns = {**_newest_dmns(services, key), **uploaded_dmns}
-    return processes.deploy_version(services, actor, key, bpmn, _referenced(bpmn, dmns))
+    return processes.deploy_version(services, actor, key, bpmn, _tables(services, key, bpmn, uploaded_dmns))
+
+
+def validate_edited(services: Services, actor: Actor, key: str, bpmn: bytes,
+                    uploaded_dmns: dict[str, bytes]) -> dict[str, Any]:
+    """Check a diagram edited in the modeler exactly as deploying it would, deploying nothing."""
+    return processes.validate_version(services, actor, key, bpmn, _tables(services, key, bpmn, uploaded_dmns))
+
+
+def _tables(services: Services, key: str, bpmn: bytes, uploaded_dmns: dict[str, bytes]) -> dict[str, bytes]:
+    return _referenced(bpmn, {**_newest_dmns(services, key), **uploaded_dmns})
 
 
 def _newest_dmns(services: Services, key: str) -> dict[str, bytes]:
     with services.db.unit_of_work(write=False) as session:
-        newest = session.scalar(select(ProcessVersion).where(ProcessVersion.process_key == key)
-                                .order_by(ProcessVersion.version.desc()).limit(1))
+        newest = queries.newest_version(session, key)
         return {name: text.encode() for name, text in (newest.dmn_files if newest else {}).items()}
 
 
@@ -52,3 +61,10 @@ def _referenced(bpmn: bytes, dmns: dict[str, bytes]) -> dict[str, bytes]:
         return {name: content for name, content in dmns.items() if decision_ids(content) & wanted}
     except DeploymentError:  # unreadable XML: deploy_version reports it with every other problem
         return dmns
+
+
+def preview_form(services: Services, actor: Actor, text: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """A form schema read as deploy reads it, with the problems deploy would report (the form editor's preview)."""
+    policy.require(actor, "process.deploy")  # a form is edited to be deployed
+    schema, problems = read_form_schema(text)
+    return schema, [problem.as_dict() for problem in problems]

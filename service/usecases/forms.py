@@ -1,8 +1,9 @@
 """Validate submitted data against a task's or a process's JSON Schema form.
 
 Messages are Chinese first with English after, keyed by field, so a client can show each one
-beside its input. Besides JSON Schema, three CadreFlow keywords are checked: `x-user-role` (the
-value names an active user holding that role), `x-min-sum` (listed fields add up to `min`) and
+beside its input. Besides JSON Schema, four CadreFlow keywords are checked: `x-user-role` (the
+value names an active user holding that role), `x-cadre` (the value names a registered cadre),
+`x-min-sum` (listed fields add up to `min`) and
 `x-validate` (rules `{expr, field, message}`: a sandboxed expression over the case data and the
 submitted fields that must hold, e.g. a mandatory rotation may not be answered with `keep`).
 """
@@ -10,28 +11,57 @@ submitted fields that must hold, e.g. a mandatory rotation may not be answered w
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
-from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
 from service.errors import Invalid
+from workflows.engine import form_validator
 
-_FORMATS = FormatChecker(formats=("date",))
 UserHasRole = Callable[[str, str], bool]
+CadreExists = Callable[[str], bool]
 RuleCheck = Callable[[str, dict[str, Any]], bool]
+TEXT_LIMIT = 2000  # the length of a text field whose form sets no maxLength
+FIRST_DAY = date(1949, 10, 1)  # no date a form asks for lies before this one
+YEARS_AHEAD = 10  # nor more than this many years after today
+
+
+def with_limits(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with a `maxLength` on every free text field that has none (TEXT_LIMIT), so no input is
+    unbounded; the web form renders the same limit as the input's `maxlength`."""
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if not isinstance(properties, dict):
+        return schema
+    limited = {}
+    for name, prop in properties.items():
+        if (isinstance(prop, dict) and prop.get("type") == "string" and "maxLength" not in prop
+                and "enum" not in prop and "format" not in prop):
+            prop = {**prop, "maxLength": TEXT_LIMIT}
+        limited[name] = prop
+    return {**schema, "properties": limited}
+
+
+def date_range(today: date | None = None) -> tuple[date, date]:
+    """The dates a form accepts: from FIRST_DAY to YEARS_AHEAD years after today."""
+    today = today or date.today()
+    return FIRST_DAY, today.replace(year=today.year + YEARS_AHEAD, day=min(today.day, 28))
 
 
 def validate_form(schema: dict[str, Any], data: Any, user_has_role: UserHasRole,
-                  check_rule: RuleCheck | None = None, case_data: dict[str, Any] | None = None) -> dict[str, Any]:
+                  check_rule: RuleCheck | None = None, case_data: dict[str, Any] | None = None,
+                  cadre_exists: CadreExists | None = None) -> dict[str, Any]:
     """Return the data if it fits the schema, else raise Invalid with a message per field."""
     if not isinstance(data, dict):
         raise Invalid("data must be a JSON object (数据必须是 JSON 对象)", {"data": "必须是对象 (must be an object)"})
     fields: dict[str, str] = {}
-    for error in Draft202012Validator(schema, format_checker=_FORMATS).iter_errors(data):
+    schema = with_limits(schema)
+    for error in form_validator(schema).iter_errors(data):
         for name in _fields_of(error):
             fields.setdefault(name, _message(error, schema))
+    fields.update(_date_errors(schema, data, fields))
     fields.update(_custom_errors(schema, data, user_has_role, fields))
+    fields.update(_cadre_errors(schema, data, cadre_exists, fields))
     if not fields and check_rule is not None:
         fields.update(_rule_errors(schema, {**(case_data or {}), **data}, check_rule))
     if fields:
@@ -49,26 +79,49 @@ def _fields_of(error: ValidationError) -> list[str]:
     return ["_form"]
 
 
+DATE_MESSAGE = "日期格式应为 年-月-日，如 2026-01-31 (must be a date like 2026-01-31)"
+TYPE_NAMES = {"integer": "整数", "number": "数字", "string": "文字", "boolean": "是或否", "object": "对象",
+              "array": "列表"}
+# Messages that depend on nothing but the keyword (the only format checked is `date`).
+_FIXED = {"required": "必填 (required)", "additionalProperties": "不是此表单的字段 (not a field of this form)",
+          "minLength": "不能为空 (must not be empty)", "format": DATE_MESSAGE}
+
+
 def _message(error: ValidationError, schema: dict[str, Any]) -> str:
-    kind = error.validator
-    if kind == "required":
-        return "必填 (required)"
-    if kind == "additionalProperties":
-        return "不是此表单的字段 (not a field of this form)"
+    kind, value = error.validator, error.validator_value
+    if kind in _FIXED:
+        return _FIXED[kind]
     if kind == "type":
-        return f"类型应为 {error.validator_value} (must be of type {error.validator_value})"
+        return f"类型应为{TYPE_NAMES.get(value, value)} (must be of type {value})"
     if kind == "enum":
-        options = ", ".join(map(str, error.validator_value))
+        options = ", ".join(map(str, value))
         return f"取值无效，可选：{options} (must be one of: {options})"
-    if kind == "minLength":
-        return "不能为空 (must not be empty)"
+    if kind == "maxLength":
+        return f"最多 {value} 个字符 (at most {value} characters)"
     if kind in ("minimum", "exclusiveMinimum"):
-        return f"不能小于 {error.validator_value} (must be at least {error.validator_value})"
-    if kind == "pattern":
-        return "只能使用字母、数字和 _ . - (letters, digits, _ . - only)"
-    if kind == "format":
-        return f"格式应为 {error.validator_value}，如 2026-01-31 (must be a {error.validator_value})"
+        return f"不能小于 {value} (must be at least {value})"
+    if kind == "pattern":  # a form may say in words what its pattern wants
+        return error.schema.get("x-pattern-message") or "格式不正确 (does not have the required format)"
     return f"{error.message}"
+
+
+def _date_errors(schema: dict[str, Any], data: dict[str, Any], known: dict[str, str]) -> dict[str, str]:
+    """Dates that parse but cannot be meant (e.g. a talk on 2099-01-01): outside `date_range()`."""
+    first, last = date_range()
+    errors = {}
+    for name, prop in schema.get("properties", {}).items():
+        value = data.get(name)
+        if not (isinstance(prop, dict) and prop.get("format") == "date" and isinstance(value, str)) or name in known:
+            continue
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            errors[name] = DATE_MESSAGE
+            continue
+        if not first <= day <= last:
+            errors[name] = (f"日期应在 {first.isoformat()} 至 {last.isoformat()} 之间 "
+                            f"(must lie between {first.isoformat()} and {last.isoformat()})")
+    return errors
 
 
 def _custom_errors(schema: dict[str, Any], data: dict[str, Any], user_has_role: UserHasRole,
@@ -86,6 +139,15 @@ def _custom_errors(schema: dict[str, Any], data: dict[str, Any], user_has_role: 
             for name in min_sum["fields"]:
                 errors[name] = min_sum.get("message", "合计不足 (sum too small)")
     return errors
+
+
+def _cadre_errors(schema: dict[str, Any], data: dict[str, Any], cadre_exists: CadreExists | None,
+                  known: dict[str, str]) -> dict[str, str]:
+    if cadre_exists is None:
+        return {}
+    return {name: "干部不存在 (no such cadre)" for name, prop in schema.get("properties", {}).items()
+            if isinstance(prop, dict) and prop.get("x-cadre") and name not in known
+            and isinstance(data.get(name), str) and not cadre_exists(data[name])}
 
 
 def _rule_errors(schema: dict[str, Any], scope: dict[str, Any], check_rule: RuleCheck) -> dict[str, str]:

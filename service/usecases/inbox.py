@@ -2,98 +2,147 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, func, select
+from sqlalchemy import case as sql_case
+from sqlalchemy.orm import Session
 
-from service.db.models import Case
+from service.db.models import Cadre, Case, Task
+from service.db.uow import existing
 
-from . import casefile, tasks, users, views
+from . import access_log, casefile, disclosures, lookups, policy, queries, tasks, users, views
 from .context import Actor, Services
 
 SORTS = ("due", "created", "process", "cadre")
 DUE_FILTERS = ("overdue", "soon", "none")
 DUE_SOON = timedelta(days=3)
-_FAR = "9999"
 
 
 def inbox(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str, Any]:
-    """The open tasks of the actor's roles and assigned to it, with cadres, filtered and sorted."""
-    rows = tasks.list_tasks(services, actor, {})
-    with services.db.unit_of_work(write=False) as session:
-        cases = {c.id: c for c in session.scalars(select(Case).where(Case.id.in_({r["case_id"] for r in rows})))}
-        names = casefile.cadre_names(session, {c.cadre_id for c in cases.values()})
-        process_names = casefile.process_names(session)
+    """One page of the open tasks of the actor's roles and assigned to it, with cadres, filtered and
+    sorted in SQL (as the API pages its inbox), the processes to filter by and the filtered cadre's name
+    (the page picks a cadre by typing: `search.find_cadres`; any cadre id filters)."""
     now = datetime.now(UTC)
-    every = [_inbox_row(row, cases[row["case_id"]], names, process_names, now) for row in rows]
-    items = sorted((item for item in every if _matches(item, filters, actor)),
-                   key=_SORT_KEYS[filters.get("sort") or "due"])
-    return {"items": items, "total": len(items), "all_total": len(every),
-            "processes": sorted({(t["process"], t["process_name"]) for t in every}, key=lambda p: p[1]),
-            "cadres": sorted({(t["cadre_id"], t["cadre_name"]) for t in every}, key=lambda c: c[1])}
+    per_page = filters.get("per_page") or PER_PAGE
+    every = tasks.actionable_tasks(actor, {})
+    with services.db.unit_of_work(write=False) as session:
+        process_names = casefile.process_names(session)
+        # Outer join: a public report has no cadre until its triage links one.
+        query = _filtered(every.add_columns(Case.cadre_id, Cadre.name).join(Case, Case.id == Task.case_id)
+                          .outerjoin(Cadre, Cadre.id == Case.cadre_id), filters, actor, now)
+        total = _count(session, query)
+        pages = max(1, -(-total // per_page))
+        page = min(max(filters.get("page") or 1, 1), pages)
+        rows = session.execute(query.order_by(*_order(filters.get("sort") or "due", process_names))
+                               .offset((page - 1) * per_page).limit(per_page)).all()
+        subjects = _report_subjects(session, [task.case_id for task, cadre_id, _ in rows if cadre_id is None])
+        items = [_inbox_row(views.task_view(services, session, task), cadre_id,
+                            cadre_name if cadre_id else subjects.get(task.case_id), process_names, now)
+                 for task, cadre_id, cadre_name in rows]
+        filtered = any(filters.get(name) for name in ("process", "cadre_id", "mine", "due"))
+        all_total = _count(session, every) if filtered else total
+        shown = every.subquery()
+        keys = session.scalars(select(shown.c.process_key).distinct())
+    return {"items": items, "total": total, "all_total": all_total, "page": page, "pages": pages,
+            "per_page": per_page,
+            "processes": sorted(((key, process_names.get(key, key)) for key in keys), key=lambda p: p[1]),
+            "cadre_chosen": lookups.cadre_label(services, actor, filters.get("cadre_id"))}
 
 
-def _inbox_row(row: dict[str, Any], case: Case, cadre_names: dict[str, str], process_names: dict[str, str],
+def _report_subjects(session: Session, case_ids: list[int]) -> dict[int, str]:
+    """For cases without a cadre (public reports before triage), whom the report names."""
+    if not case_ids:
+        return {}
+    rows = session.execute(select(Case.id, Case.data).where(Case.id.in_(case_ids)))
+    return {case_id: f"{(data or {}).get('subject_name', '')}（举报对象）" for case_id, data in rows}
+
+
+PER_PAGE = 50
+
+
+def _filtered(query: Select[Any], filters: dict[str, Any], actor: Actor, now: datetime) -> Select[Any]:
+    if filters.get("process"):
+        query = query.where(Task.process_key == filters["process"])
+    if filters.get("cadre_id"):
+        query = query.where(Case.cadre_id == filters["cadre_id"])
+    if filters.get("mine"):
+        query = query.where(Task.assignee == actor.username)
+    due = filters.get("due")
+    if due == "overdue":
+        query = query.where(queries.overdue(now))
+    elif due == "soon":
+        query = query.where(queries.overdue(now) | (Task.due_at <= now + DUE_SOON))
+    elif due == "none":
+        query = query.where(Task.due_at.is_(None))
+    return query
+
+
+def _count(session: Session, query: Select[Any]) -> int:
+    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+
+
+def _order(sort: str, process_names: dict[str, str]) -> tuple[Any, ...]:
+    due = (Task.due_at.asc().nulls_last(), Task.created_at)
+    if sort == "created":
+        return Task.created_at, Task.id
+    if sort == "process":
+        name = sql_case(process_names, value=Task.process_key, else_=Task.process_key) if process_names \
+            else Task.process_key
+        return name, *due, Task.id
+    if sort == "cadre":
+        return Cadre.name, *due, Task.id
+    return *due, Task.id
+
+
+def _inbox_row(row: dict[str, Any], cadre_id: str, cadre_name: str | None, process_names: dict[str, str],
                now: datetime) -> dict[str, Any]:
     due = datetime.fromisoformat(row["due_at"]) if row["due_at"] else None
     soon = due is not None and not row["overdue"] and due - now <= DUE_SOON
-    return {**row, "cadre_id": case.cadre_id, "cadre_name": cadre_names.get(case.cadre_id, case.cadre_id),
+    return {**row, "cadre_id": cadre_id, "cadre_name": cadre_name or cadre_id,
             "process_name": process_names.get(row["process"], row["process"]), "due_soon": soon}
 
 
-def _matches(item: dict[str, Any], filters: dict[str, Any], actor: Actor) -> bool:
-    checks: list[Callable[[], bool]] = [
-        lambda: not filters.get("process") or item["process"] == filters["process"],
-        lambda: not filters.get("cadre_id") or item["cadre_id"] == filters["cadre_id"],
-        lambda: not filters.get("mine") or item["assignee"] == actor.username,
-        lambda: _due_matches(item, filters.get("due")),
-    ]
-    return all(check() for check in checks)
-
-
-def _due_matches(item: dict[str, Any], due: str | None) -> bool:
-    if due == "overdue":
-        return item["overdue"]
-    if due == "soon":
-        return item["overdue"] or item["due_soon"]
-    if due == "none":
-        return item["due_at"] is None
-    return True
-
-
-_SORT_KEYS: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "due": lambda t: (t["due_at"] or _FAR, t["created_at"]),
-    "created": lambda t: t["created_at"],
-    "process": lambda t: (t["process_name"], t["due_at"] or _FAR),
-    "cadre": lambda t: (t["cadre_name"], t["due_at"] or _FAR),
-}
-
-
-def task_page(services: Services, actor: Actor, task_id: str) -> dict[str, Any]:
-    """One task with what its approver needs: cadre, earlier decisions, history, what it may do."""
-    task = tasks.get_task(services, actor, task_id)
+def task_page(services: Services, actor: Actor, task_id: str,
+              values: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One task with what its approver needs: cadre, earlier decisions, history, what it may do (`values`:
+    what was submitted, when the page shows it again, so its pickers name the cadres it chose)."""
+    task, _ = tasks.read_task(services, actor, task_id)
     with services.db.unit_of_work(write=False) as session:
-        case = session.get(Case, task["case_id"])
-        entries = casefile.history(session, case.id)
-        page = {"task": task, "case": views.case_view(services, session, case, with_tasks=False),
-                "process_name": case.process_version.name, "cadre": casefile.cadre_brief(session, case.cadre_id),
-                "history": entries, "decisions": casefile.decisions(services, case, entries),
-                "start_data": _start_data(services, case, entries)}
-    page["may"] = permissions(actor, task)
-    page["user_choices"] = _user_choices(services, task["form"])
+        case = existing(session, Case, task["case_id"])
+        entries = casefile.history(session, case.id, actor, services.definitions.get(case.process_version))
+        case_view = views.case_view(services, session, case, actor, with_tasks=False)
+        process_name, cadre = case.process_version.name, casefile.cadre_brief(session, case.cadre_id)
+        decisions, start_data = casefile.decisions(services, case, entries), _start_data(services, case, entries)
+        disclosure = disclosures.of_case(session, case)  # 述职述廉: the public's tally and comments
+        submitted = next((e["fields"] for e in entries if e["action"] == "complete"
+                          and (e["detail"] or {}).get("task_id") == task["id"]), None)
+        may = permissions(actor, task, policy.head_role_of(session))
+    page: dict[str, Any] = {"task": task, "case": case_view, "process_name": process_name, "cadre": cadre,
+                            "history": entries, "decisions": decisions, "start_data": start_data,
+                            "disclosure": disclosure, "submitted": submitted}
+    may["return"] = may["return"] and task["element_id"] in services.definitions.get(case.process_version).returnable
+    page["may"] = may
+    page["may_read_cadre"] = policy.reads_cadres_of_readable_cases(actor)
+    page["user_choices"] = {**_user_choices(services, task["form"]),
+                            **_cadre_choices(services, actor, task["form"], values or {})}
+    page["holders"] = users.usernames_with_role(services, task["role"] or "admin") if may["assign"] else []
+    access_log.note(services, actor, "task_page", case.id, case.cadre_id)
     return page
 
 
-def permissions(actor: Actor, task: dict[str, Any]) -> dict[str, bool]:
-    """What the actor may do with the task: claim, give back, complete (the use cases decide finally)."""
+def permissions(actor: Actor, task: dict[str, Any], head_of: policy.HeadOf | None = None) -> dict[str, bool]:
+    """What the actor may do with the task: claim, give back, complete, reassign, extend, return (the use cases
+    decide finally)."""
     is_open, holder = task["status"] == "open", task["assignee"]
-    of_role = actor.has_any(task["role"] or "admin") or holder == actor.username
-    free_or_mine = holder in (None, actor.username) or "admin" in actor.roles
-    return {"claim": is_open and of_role and holder is None,
-            "unclaim": is_open and holder is not None and (holder == actor.username or "admin" in actor.roles),
-            "complete": is_open and of_role and free_or_mine}
+
+    def may(action: str) -> bool:
+        return is_open and policy.may_act_on_task(actor, action, task["role"], holder, head_of)
+    return {"claim": may("task.claim") and holder is None, "unclaim": may("task.unclaim") and holder is not None,
+            "complete": may("task.complete"), "assign": may("task.assign"), "extend": may("task.extend"),
+            "return": may("task.return")}  # task_page adds whether the process lets this task be returned
 
 
 def _start_data(services: Services, case: Case, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -102,6 +151,17 @@ def _start_data(services: Services, case: Case, entries: list[dict[str, Any]]) -
         return []
     schema = services.definitions.get(case.process_version).start_form
     return casefile.describe(schema, start["detail"].get("data") or {})
+
+
+def _cadre_choices(services: Services, actor: Actor, form: dict[str, Any],
+                   values: Mapping[str, Any]) -> dict[str, list[tuple[str, str]]]:
+    """For fields naming a cadre (`x-cadre`, e.g. the cadre a public report is about), the cadre chosen in
+    `values` as [(id, "name · unit")] (none when nothing readable is chosen): the page's typeahead picker
+    names it, and searches the others as the user types."""
+    names = [name for name, prop in form.get("properties", {}).items()
+             if isinstance(prop, dict) and prop.get("x-cadre")]
+    return {name: lookups.cadre_choices(services, actor, values[name])
+            if isinstance(values.get(name), str) and values[name] else [] for name in names}
 
 
 def _user_choices(services: Services, form: dict[str, Any]) -> dict[str, list[str]]:

@@ -17,8 +17,9 @@ from sqlalchemy import extract, select
 from sqlalchemy.orm import Session
 
 from service.db.models import Cadre, LearningRecord
-from service.errors import Forbidden, Invalid, NotFound
+from service.errors import Invalid
 
+from . import access_log, policy
 from .context import Actor, Services
 from .forms import validate_form
 
@@ -40,11 +41,10 @@ CSV_COLUMNS = ["cadre_id", "kind", "date", "amount", "source"]
 
 def add_record(services: Services, actor: Actor, cadre_id: str, data: Any) -> dict[str, Any]:
     """Record one study entry for a cadre (org_dept)."""
-    _require_org(actor)
+    policy.require(actor, "learning.write")
     fields = validate_form(RECORD_FORM, data, lambda *_: True)
     with services.db.unit_of_work() as session:
-        if session.get(Cadre, cadre_id) is None:
-            raise NotFound(f"cadre {cadre_id} not found (干部不存在)")
+        policy.readable_cadre(session, actor, cadre_id)
         record = _record(session, actor, cadre_id, fields)
         session.flush()
         return record_view(record)
@@ -53,13 +53,14 @@ def add_record(services: Services, actor: Actor, cadre_id: str, data: Any) -> di
 def list_records(services: Services, actor: Actor, cadre_id: str, year: int | None) -> dict[str, Any]:
     """A cadre's study entries (of one year, or all) and the compliance of each year."""
     with services.db.unit_of_work(write=False) as session:
-        if session.get(Cadre, cadre_id) is None:
-            raise NotFound(f"cadre {cadre_id} not found (干部不存在)")
+        policy.readable_cadre(session, actor, cadre_id)
         query = select(LearningRecord).where(LearningRecord.cadre_id == cadre_id)
         if year is not None:
             query = query.where(extract("year", LearningRecord.studied_on) == year)
         records = list(session.scalars(query.order_by(LearningRecord.studied_on, LearningRecord.id)))
-        return {"records": [record_view(r) for r in records], "compliance": compliance(records)}
+        found = {"records": [record_view(r) for r in records], "compliance": compliance(records)}
+    access_log.note(services, actor, "learning", cadre_id=cadre_id)
+    return found
 
 
 def yearly_compliance(session: Session, cadre_id: str, year: int | None = None) -> list[dict[str, Any]]:
@@ -88,14 +89,14 @@ def _year_compliance(year: int, totals: dict[str, float]) -> dict[str, Any]:
 
 def import_csv(services: Services, actor: Actor, text: str) -> dict[str, Any]:
     """Import records from CSV (cadre_id,kind,date,amount,source); report each refused row and why."""
-    _require_org(actor)
+    policy.require(actor, "learning.write")
     rows = list(csv.DictReader(io.StringIO(text)))
     if not rows or set(CSV_COLUMNS[:4]) - set(rows[0]):
         raise Invalid("CSV needs the columns cadre_id, kind, date, amount[, source] (缺少必要列)",
                       {"file": f"需要列 (needs columns): {', '.join(CSV_COLUMNS)}"})
     report = []
     with services.db.unit_of_work() as session:
-        known = set(session.scalars(select(Cadre.id)))
+        known = set(session.scalars(select(Cadre.id).where(policy.cadre_filter(actor))))
         for number, row in enumerate(rows, start=2):  # line 1 is the header
             report.append({"line": number, **_import_row(session, actor, row, known)})
     imported = sum(1 for r in report if r["status"] == "imported")
@@ -136,8 +137,3 @@ def _record(session: Session, actor: Actor, cadre_id: str, fields: dict[str, Any
 def record_view(record: LearningRecord) -> dict[str, Any]:
     return {"id": record.id, "cadre_id": record.cadre_id, "kind": record.kind,
             "date": record.studied_on.isoformat(), "amount": record.amount, "source": record.source}
-
-
-def _require_org(actor: Actor) -> None:
-    if not actor.has_any("org_dept"):
-        raise Forbidden("only org_dept may keep learning records (仅组织部可维护学习档案)")

@@ -2,52 +2,184 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+import workflows.glue as glue
 from service.db.models import ProcessVersion, utcnow
-from service.errors import DeploymentRejected, Forbidden, NotFound
+from service.errors import CaseIncident, Conflict, DeploymentRejected, Invalid, NotFound
 from workflows.engine import (
+    DeployLimits,
     DeploymentError,
+    Problem,
+    ProcessDefinition,
+    called_processes,
     compile_process,
     decision_ids,
+    element_names,
+    lane_roles,
+    layout_digest,
+    meaning_digest,
     process_ids,
     referenced_decisions,
 )
 
-from . import views
+from . import policy, queries, schedules, views
 from .context import Actor, Services
+from .roles import known_codes
+
+_SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+KEY_LENGTH = 100  # ProcessVersion.process_key
 
 
 def deploy_version(services: Services, actor: Actor, key: str, bpmn: bytes,
                    dmns: dict[str, bytes]) -> tuple[dict[str, Any], bool]:
-    """Deploy a new version of a process; identical content is not deployed twice."""
-    if not actor.has_any("designer"):
-        raise Forbidden("only designers may deploy processes (仅流程设计员可部署流程)")
-    _check_size(services, bpmn, dmns)
-    try:
-        definition = compile_process(key, bpmn, dmns, services.roles)
-    except DeploymentError as exc:
-        raise DeploymentRejected("the process does not validate (流程定义校验未通过)",
-                                 [p.as_dict() for p in exc.problems]) from exc
+    """Deploy a new version of a process, unless one of its versions already is this diagram.
+
+    Versions are deduplicated, and "the same" means the same process drawn the same way, not the same
+    bytes (documents.py): a diagram saved again by another modeler, or by the same one untouched, is no
+    change. A new layout of the same process is a new version marked `change: "layout"`; running cases
+    need no migration for it. A release deploying bpmn/ thus never undoes what a designer deployed since.
+    """
+    definition, dmns = _compiled(services, actor, key, bpmn, dmns)
+    upload = (definition.content_hash, meaning_digest(bpmn, dmns), layout_digest(bpmn))
     with services.db.unit_of_work() as session:
-        existing = session.scalar(select(ProcessVersion).where(
-            ProcessVersion.process_key == key, ProcessVersion.content_hash == definition.content_hash))
-        if existing is not None:
-            return views.version_view(existing), False
-        newest = session.scalar(select(func.max(ProcessVersion.version)).where(ProcessVersion.process_key == key))
+        versions = _versions_of(session, key)
+        change, compared = _compare(versions, *upload)
+        if change == "none" and compared is not None:
+            return {**views.version_view(compared), "change": change, "newest": versions[-1].version}, False
         version = ProcessVersion(
-            process_key=key, version=(newest or 0) + 1, name=definition.name, bpmn_xml=bpmn.decode(),
-            dmn_files={name: content.decode() for name, content in dmns.items()},
+            process_key=key, version=versions[-1].version + 1 if versions else 1, name=definition.name,
+            bpmn_xml=bpmn.decode(), dmn_files={name: content.decode() for name, content in dmns.items()},
             content_hash=definition.content_hash, deployed_by=actor.username, deployed_at=utcnow())
         session.add(version)
+        _flush_new(session)
+        policy.store_lanes(session, version.id, lane_roles(bpmn, key))
+        _plan_timer_start(services, session, version)
+        return {**views.version_view(version), "change": change, "newest": version.version,
+                "warnings": _problem_views(definition.warnings, bpmn)}, True
+
+
+def validate_version(services: Services, actor: Actor, key: str, bpmn: bytes,
+                     dmns: dict[str, bytes]) -> dict[str, Any]:
+    """Check a diagram exactly as deploy would, and say what deploying it would change; deploy nothing.
+
+    `change` is new | none | layout | process; `version` is the version it equals (none) or the newest.
+    """
+    definition, dmns = _compiled(services, actor, key, bpmn, dmns)
+    upload = (definition.content_hash, meaning_digest(bpmn, dmns), layout_digest(bpmn))
+    with services.db.unit_of_work(write=False) as session:
+        versions = _versions_of(session, key)
+        change, compared = _compare(versions, *upload)
+        return {"key": key, "name": definition.name, "valid": True, "change": change,
+                "version": compared.version if compared else None,
+                "newest": versions[-1].version if versions else None,
+                "warnings": _problem_views(definition.warnings, bpmn)}
+
+
+def _compiled(services: Services, actor: Actor, key: str, bpmn: bytes,
+              dmns: dict[str, bytes]) -> tuple[ProcessDefinition, dict[str, bytes]]:
+    """The checked definition and its DMN files under safe names; every problem at once otherwise."""
+    policy.require(actor, "process.deploy")
+    if not 0 < len(key) <= KEY_LENGTH:
+        raise Invalid(f"a process key has 1 to {KEY_LENGTH} characters (流程标识长度应为 1 至 {KEY_LENGTH})",
+                      {"key": f"1..{KEY_LENGTH}"})
+    dmns = _dmn_files(dmns)
+    _check_size(services, bpmn, dmns)
+    try:
+        definition = compile_process(key, bpmn, dmns, known_codes(services), operations=glue.SIGNATURES,
+                                     limits=DeployLimits(**services.settings["DEPLOY_LIMITS"]),
+                                     processes=deployed_keys(services))
+    except DeploymentError as exc:
+        raise DeploymentRejected("the process does not validate (流程定义校验未通过)",
+                                 _problem_views(exc.problems, bpmn)) from exc
+    return definition, dmns
+
+
+def _compare(versions: list[ProcessVersion], content_hash: str, meaning: str,
+             drawing: str) -> tuple[str, ProcessVersion | None]:
+    """What deploying changes (new | none | layout | process), and the version it equals or else the newest."""
+    if not versions:
+        return "new", None
+    for version in reversed(versions):
+        if version.content_hash == content_hash or _fingerprint(version) == (meaning, drawing):
+            return "none", version
+    newest = versions[-1]
+    return ("layout" if _fingerprint(newest)[0] == meaning else "process"), newest
+
+
+def _fingerprint(version: ProcessVersion) -> tuple[str, str]:
+    """What a stored version means and how it is drawn (read from its files: no schema change needed)."""
+    return _digests(version.bpmn_xml, tuple(sorted(version.dmn_files.items())))
+
+
+@lru_cache(maxsize=1024)  # versions never change: each is parsed once per process, not once per deploy
+def _digests(bpmn: str, dmns: tuple[tuple[str, str], ...]) -> tuple[str, str]:
+    tables = {name: text.encode() for name, text in dmns}
+    return meaning_digest(bpmn.encode(), tables), layout_digest(bpmn.encode())
+
+
+def _flush_new(session: Session) -> None:
+    """Insert the new version; a deploy of the same process at the same moment makes it a 409, not a 500."""
+    try:
         session.flush()
-        view = views.version_view(version)
-        view["warnings"] = [p.as_dict() for p in definition.warnings]
-        return view, True
+    except IntegrityError as exc:
+        raise Conflict("another version of this process was deployed at the same moment; try again "
+                       "(同时有其他版本部署，请重试)") from exc
+
+
+def _problem_views(problems: Iterable[Problem], bpmn: bytes) -> list[dict[str, Any]]:
+    """Problems as the API gives them, each with the name of its element (designers know elements by name)."""
+    try:
+        names = element_names(bpmn)
+    except DeploymentError:  # unreadable XML: its problem says so, and there are no elements to name
+        names = {}
+    views_ = []
+    for problem in problems:
+        view = problem.as_dict()
+        if problem.element_id in names:
+            view["element_name"] = names[problem.element_id]
+        views_.append(view)
+    return views_
+
+
+def _plan_timer_start(services: Services, session: Session, version: ProcessVersion) -> None:
+    """A timer start event that cannot be scheduled is the designer's problem, reported like any other."""
+    try:
+        schedules.plan(services, session, version)
+    except CaseIncident as exc:
+        raise DeploymentRejected("the process does not validate (流程定义校验未通过)",
+                                 [{"message": exc.message, "severity": "error"}]) from exc
+
+
+def deployed_keys(services: Services) -> set[str]:
+    """The keys of every deployed process (what call activities may call)."""
+    with services.db.unit_of_work(write=False) as session:
+        return set(session.scalars(select(ProcessVersion.process_key).distinct()))
+
+
+def safe_file_name(name: Any, suffix: str) -> str | None:
+    """A file's base name if it is letters, digits, `_ . -` ending in `suffix` (no folders, no dot first), else None."""
+    base = re.split(r"[\\/]", name if isinstance(name, str) else "")[-1]
+    return base if _SAFE_FILE_NAME.fullmatch(base) and base.endswith(suffix) and len(base) > len(suffix) else None
+
+
+def _dmn_files(dmns: dict[str, bytes]) -> dict[str, bytes]:
+    """The uploaded DMN files under their safe base names; any other name is refused (422)."""
+    safe = {name: safe_file_name(name, ".dmn") for name in dmns}
+    bad = sorted(name for name, base in safe.items() if base is None)
+    if bad or len(set(safe.values())) < len(safe):
+        raise Invalid("DMN file names must be letters, digits, _ . - ending in .dmn, each once "
+                      "(DMN 文件名须由字母、数字或 _ . - 组成并以 .dmn 结尾，且不重复)",
+                      {"dmn": ", ".join(bad) or "重复的文件名 (duplicate names)"})
+    return {base: dmns[name] for name, base in safe.items() if base is not None}
 
 
 def _check_size(services: Services, bpmn: bytes, dmns: dict[str, bytes]) -> None:
@@ -66,8 +198,7 @@ def deploy_files(services: Services, actor: Actor, paths: list[Path]) -> list[tu
     """Deploy every .bpmn among the paths, each with the .dmn files among them that it calls."""
     dmn_files = {p.name: p.read_bytes() for p in paths if p.suffix == ".dmn"}
     results = []
-    for path in (p for p in paths if p.suffix == ".bpmn"):
-        bpmn = path.read_bytes()
+    for _path, bpmn in _callees_first([(p, p.read_bytes()) for p in paths if p.suffix == ".bpmn"]):
         wanted = referenced_decisions(bpmn)
         dmns = {name: content for name, content in dmn_files.items() if decision_ids(content) & wanted}
         for key in process_ids(bpmn):
@@ -75,19 +206,31 @@ def deploy_files(services: Services, actor: Actor, paths: list[Path]) -> list[tu
     return results
 
 
+def _callees_first(files: list[tuple[Path, bytes]]) -> list[tuple[Path, bytes]]:
+    """The files in their order, except that a file comes after the files defining processes it calls
+    (a call activity may only call a deployed process); a cycle keeps the given order."""
+    defines = {key: path for path, bpmn in files for key in process_ids(bpmn)}
+    needs = {path: {defines[key] for key in called_processes(bpmn) if key in defines} - {path} for path, bpmn in files}
+    ordered: list[tuple[Path, bytes]] = []
+    waiting = list(files)
+    while waiting:
+        done = {path for path, _ in ordered}
+        ready = [item for item in waiting if needs[item[0]] <= done] or waiting[:1]
+        ordered.append(ready[0])
+        waiting.remove(ready[0])
+    return ordered
+
+
 def list_processes(services: Services, actor: Actor) -> list[dict[str, Any]]:
     """The newest version of each process."""
+    policy.require(actor, "process.read")
     with services.db.unit_of_work(write=False) as session:
-        newest = select(ProcessVersion.process_key, func.max(ProcessVersion.version).label("v")).group_by(
-            ProcessVersion.process_key).subquery()
-        rows = session.scalars(select(ProcessVersion).join(newest, (ProcessVersion.process_key == newest.c.process_key)
-                                                           & (ProcessVersion.version == newest.c.v))
-                               .order_by(ProcessVersion.process_key))
-        return [views.version_view(v) for v in rows]
+        return [views.version_view(v) for v in session.scalars(queries.newest_versions())]
 
 
 def get_process(services: Services, actor: Actor, key: str) -> dict[str, Any]:
     """The newest version of a process, with the list of all its versions and its forms."""
+    policy.require(actor, "process.read")
     with services.db.unit_of_work(write=False) as session:
         versions = _versions(session, key)
         newest = versions[-1]
@@ -98,6 +241,7 @@ def get_process(services: Services, actor: Actor, key: str) -> dict[str, Any]:
 
 def get_bpmn(services: Services, actor: Actor, key: str, version: int | None) -> str:
     """The BPMN XML of a version (the newest by default)."""
+    policy.require(actor, "process.read")
     with services.db.unit_of_work(write=False) as session:
         versions = _versions(session, key)
         if version is None:
@@ -108,9 +252,14 @@ def get_bpmn(services: Services, actor: Actor, key: str, version: int | None) ->
         raise NotFound(f"process {key} has no version {version} (版本不存在)")
 
 
+def _versions_of(session: Session, key: str) -> list[ProcessVersion]:
+    """Every version of a process, oldest first (none for a process not deployed yet)."""
+    return list(session.scalars(select(ProcessVersion).where(ProcessVersion.process_key == key)
+                                .order_by(ProcessVersion.version)))
+
+
 def _versions(session: Session, key: str) -> list[ProcessVersion]:
-    versions = list(session.scalars(select(ProcessVersion).where(ProcessVersion.process_key == key)
-                                    .order_by(ProcessVersion.version)))
+    versions = _versions_of(session, key)
     if not versions:
         raise NotFound(f"process {key} not found (流程不存在)")
     return versions

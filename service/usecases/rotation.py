@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.db.models import Cadre, Case, ScheduledRun
-from service.errors import Forbidden
+from service.db.uow import rows_changed
 
-from .cases import start_in_session
+from . import policy, queries, stepper  # the module, not its names: stepper's start rules read this module
 from .context import SYSTEM, Actor, Services
 
 RULES = {"leading": (10, "mandatory"), "middle": (3, "advised")}
@@ -31,36 +31,46 @@ def full_years(since: date, on: date) -> int:
     return years
 
 
+def due_rule(cadre: Cadre, on: date) -> tuple[str, int] | None:
+    """The rule (`mandatory`, `advised`) and the full years in post by which a cadre is due on a date; None
+    when no rule applies (no post, a level without a rule, fewer years than its rule asks). The scan and
+    every start of a review (start_rules.py) ask this."""
+    if cadre.post_level not in RULES or not cadre.post or cadre.post_started_on is None:
+        return None
+    threshold, rule = RULES[cadre.post_level]
+    years = full_years(cadre.post_started_on, on)
+    return (rule, years) if years >= threshold else None
+
+
 def rotation_scan(services: Services, actor: Actor, on: date | None = None) -> list[dict[str, Any]]:
     """Open the rotation reviews that are due on a date; returns what was opened."""
-    if not actor.has_any("org_dept"):
-        raise Forbidden("only org_dept may run the rotation scan (仅组织部可执行轮岗排查)")
+    policy.require(actor, "rotation.scan")
     with services.db.unit_of_work() as session:
         return _scan(services, session, actor, on or services.today())
 
 
 def _scan(services: Services, session: Session, actor: Actor, on: date) -> list[dict[str, Any]]:
-    return [_open_review(services, session, actor, cadre, rule, years) for cadre, rule, years in _due(session, on)]
+    return [_open_review(services, session, actor, cadre, rule, years, on) for cadre, rule, years in _due(session, on)]
 
 
 def _due(session: Session, on: date) -> list[tuple[Cadre, str, int]]:
-    busy = select(Case.cadre_id).where(Case.process_key == PROCESS, Case.status == "open")
+    busy = select(Case.cadre_id).where(Case.process_key == PROCESS, queries.unfinished())
     cadres = session.scalars(select(Cadre).where(Cadre.post_level.in_(RULES), Cadre.post != "",
                                                  Cadre.post_started_on.is_not(None), Cadre.id.not_in(busy))
                              .order_by(Cadre.id))
     due = []
     for cadre in cadres:
-        threshold, rule = RULES[cadre.post_level]
-        years = full_years(cadre.post_started_on, on)
-        if years >= threshold:
-            due.append((cadre, rule, years))
+        found = due_rule(cadre, on)
+        if found is not None:
+            due.append((cadre, *found))
     return due
 
 
 def _open_review(services: Services, session: Session, actor: Actor, cadre: Cadre, rule: str,
-                 years: int) -> dict[str, Any]:
+                 years: int, on: date) -> dict[str, Any]:
+    # The start rule (start_rules.py) takes these facts from the record again; an older deployed form requires them.
     data = {"rule": rule, "years_in_post": years, "post_level": cadre.post_level}
-    case = start_in_session(services, session, actor, PROCESS, cadre.id, data, parent=None)
+    case = stepper.start_in_session(services, session, actor, PROCESS, cadre.id, data, parent=None, on=on)
     return {"case_id": case.id, "cadre_id": cadre.id, "rule": rule, "years_in_post": years}
 
 
@@ -74,8 +84,8 @@ def run_daily_scan(services: Services, today: date | None = None) -> list[dict[s
     except IntegrityError:
         pass  # another worker created the marker at the same moment
     with services.db.unit_of_work() as session:  # claim and scan commit together, or neither
-        claimed = session.execute(update(ScheduledRun).where(
+        claimed = rows_changed(session, update(ScheduledRun).where(
             ScheduledRun.name == "rotation_scan", ScheduledRun.last_run_on < today).values(last_run_on=today))
-        if claimed.rowcount != 1:
+        if claimed != 1:
             return None
         return _scan(services, session, SYSTEM, today)

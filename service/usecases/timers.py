@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.models import Case
-from service.errors import Conflict
+from service.errors import CaseIncident, Conflict
 
-from .cases import child_starter
+from .casehistory import held
 from .context import Services
-from .steps import Effects, apply_step, definition_of, run_engine, service_handler
+from .stepper import hold_as_incident, run_step
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +45,14 @@ def fire_case_timers(services: Services, case_id: int) -> int:
         case = session.scalar(query.with_for_update(skip_locked=True, of=Case))
         if case is None:
             return 0
-        fire_timers_of(services, session, case)
+        fire_timers_of(services, session, held(session, case))
         return 1
 
 
 def fire_timers_of(services: Services, session: Session, case: Case) -> None:
-    """Fire the due timers of a case already locked in this session."""
-    effects = Effects(session, services.today())
-    step = run_engine(lambda: services.runner.fire_timers(
-        definition_of(services, case), case.state, service_handler(case.process_key, effects)))
-    apply_step(session, case, step, effects, child_starter(services, session))
+    """Fire the due timers of a case already locked in this session; a step that fails with nothing
+    to save holds the case as an incident instead of being tried again at every poll."""
+    try:
+        run_step(services, session, case, services.runner.fire_timers)
+    except CaseIncident as failure:
+        hold_as_incident(session, case, failure)

@@ -1,97 +1,185 @@
-"""Users, roles, passwords and API tokens (both stored hashed)."""
+"""Users and their roles: creating and changing accounts, the username and password rules.
+
+Logging in, tokens and web sessions live in `logins.py`; whatever changes who a user is or what it
+may do here (password, roles, deactivation) ends every token and web session it holds.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
+import re
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
-from werkzeug.security import check_password_hash, generate_password_hash
+from werkzeug.security import generate_password_hash
 
-from service.db.models import ApiToken, User, UserRole, utcnow
-from service.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from service.db.models import User, UserRole
+from service.errors import Conflict, Invalid, NotFound, Unauthorized
 
+from . import policy
 from .context import Actor, Services
+from .logins import end_credentials, verify_password
+from .mailing import apply_mail_settings, check_mail_settings, mail_settings_view
+from .roles import known_codes
 
-MIN_PASSWORD = 8  # for accounts an admin creates in the browser
-# A fixed hash to compare against when the user does not exist, so timing does not tell.
-_DUMMY_HASH = generate_password_hash("not a password")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 128  # hashing a megabyte-long password on every attempt would be a cheap denial of service
+MAX_USERNAME = 32
+_USERNAME = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_USERNAME}}}")
+
+
+def check_username(username: Any) -> str:
+    """The username if it is 1–32 letters, digits, `_ . -` (not only dots, so it fits in a URL)."""
+    if not isinstance(username, str) or not _USERNAME.fullmatch(username) or not username.strip("."):
+        raise Invalid(f"the username must be 1–{MAX_USERNAME} letters, digits, _ . - (用户名须为 1–{MAX_USERNAME} "
+                      "位字母、数字或 _ . -)",
+                      {"username": f"1–{MAX_USERNAME} 位字母、数字或 _ . - (1–{MAX_USERNAME} letters, digits, _ . -)"})
+    return username
+
+
+def check_new_password(username: str, password: Any, field: str = "password") -> str:
+    """The one password policy (CLI, API, admin page, own change): 10–128 characters, not the username."""
+    problem = _password_problem(username, password)
+    if problem is not None:
+        raise Invalid(f"the password is not acceptable (密码不符合要求): {problem}", {field: problem})
+    return str(password)
+
+
+def _password_problem(username: str, password: Any) -> str | None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD:
+        return f"至少 {MIN_PASSWORD} 个字符 (at least {MIN_PASSWORD} characters)"
+    if len(password) > MAX_PASSWORD:
+        return f"至多 {MAX_PASSWORD} 个字符 (at most {MAX_PASSWORD} characters)"
+    if password.strip().casefold() == username.casefold():
+        return "不能与用户名相同 (must differ from the username)"
+    return None
 
 
 def create_user(services: Services, username: str, password: str, roles: list[str]) -> dict[str, Any]:
-    """Create a user, or update an existing user's password and roles."""
+    """Create a user, or reset an existing user's password and roles (its logins end)."""
+    check_username(username)
+    check_new_password(username, password)
     _require_known_roles(services, roles)
-    if not username or not password:
-        raise Invalid("username and password are required (用户名和密码必填)")
     with services.db.unit_of_work() as session:
         user = session.scalar(select(User).where(User.username == username))
         if user is None:
             user = User(username=username, password_hash="", active=True)
             session.add(user)
+            session.flush()
         user.password_hash = generate_password_hash(password)
         _assign_roles(user, roles)
-        session.flush()
-        return {"username": user.username, "roles": user.role_keys}
+        end_credentials(session, user.id)
+        return _view(user)
 
 
-def issue_token(services: Services, username: Any, password: Any) -> dict[str, Any]:
-    """Check a password and hand out a bearer token."""
-    if not isinstance(username, str) or not isinstance(password, str):
-        raise Invalid("username and password are required (用户名和密码必填)",
-                      {"username": "必填 (required)", "password": "必填 (required)"})
+def add_user(services: Services, actor: Actor, username: Any, password: Any, roles: Any) -> dict[str, Any]:
+    """Create a new user (admin); an existing name is a conflict, not a password reset."""
+    _require_admin(actor)
+    check_username(username)
+    check_new_password(username, password)
+    roles = _role_list(services, [] if roles is None else roles)
+    with services.db.unit_of_work(write=False) as session:
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            raise Conflict(f"user {username} exists already (用户名已存在)", {"username": "用户名已存在 (taken)"})
+    return create_user(services, username, password, roles)
+
+
+def update_user(services: Services, actor: Actor, username: str, roles: Any = None, active: Any = None,
+                password: Any = None, email: Any = None, mail_digest: Any = None) -> dict[str, Any]:
+    """Change a user's roles, whether it may log in, its password (these end its logins), or its e-mail (admin)."""
+    _require_admin(actor)
+    roles = None if roles is None else _role_list(services, roles)
+    if active is not None and not isinstance(active, bool):
+        raise Invalid("active must be true or false (active 须为 true 或 false)", {"active": "须为布尔值 (boolean)"})
+    if active is False and username == actor.username:
+        raise Conflict("you cannot deactivate yourself (不能停用自己的账户)")
+    if password is not None:
+        check_new_password(username, password)
+    check_mail_settings(email, mail_digest)
     with services.db.unit_of_work() as session:
-        user = _authenticated(session, username, password)
-        if user is None:
-            raise Unauthorized("wrong username or password (用户名或密码错误)")
-        token = secrets.token_urlsafe(32)
-        hours = float(services.settings["TOKEN_TTL_HOURS"])
-        session.add(ApiToken(token_hash=_hash(token), user_id=user.id, expires_at=utcnow() + timedelta(hours=hours)))
-        return {"token": token, "user": {"username": user.username, "roles": user.role_keys}}
+        user = _locked_user(session, username)
+        if _apply(user, roles, active, password):
+            end_credentials(session, user.id)
+        apply_mail_settings(user, email, mail_digest)
+        session.flush()
+        _require_an_active_admin(session)
+        return _view(user)
 
 
-def actor_for_token(services: Services, token: str) -> Actor | None:
-    """The user a bearer token belongs to, if it is valid and unexpired."""
+def _apply(user: User, roles: list[str] | None, active: bool | None, password: str | None) -> bool:
+    """Apply the changes; whether any of them ends the user's logins."""
+    changed = False
+    if roles is not None and sorted(set(roles)) != user.role_keys:
+        _assign_roles(user, roles)
+        changed = True
+    if active is not None and active != user.active:
+        user.active = active
+        changed = True
+    if password is not None:
+        user.password_hash = generate_password_hash(password)
+        changed = True
+    return changed
+
+
+def change_password(services: Services, actor: Actor, old_password: Any, new_password: Any, keep: str | None = None,
+                    address: str = "") -> None:
+    """Change one's own password; every other token and web session ends (the one whose secret is `keep` stays)."""
+    if not isinstance(old_password, str):
+        raise Invalid("the current password is required (请填写原密码)", {"old_password": "必填 (required)"})
+    check_new_password(actor.username, new_password, "new_password")
+    if new_password == old_password:
+        raise Invalid("the new password must differ (新密码不能与原密码相同)",
+                      {"new_password": "须与原密码不同 (must differ from the old one)"})
+    try:
+        user_id, _ = verify_password(services, actor.username, old_password, address)
+    except Unauthorized:
+        raise Invalid("the current password is wrong (原密码不正确)",
+                      {"old_password": "原密码不正确 (wrong password)"}) from None
+    with services.db.unit_of_work() as session:
+        session.get_one(User, user_id).password_hash = generate_password_hash(new_password)
+        end_credentials(session, user_id, keep)
+
+
+def _locked_user(session: Session, username: str) -> User:
+    """The user, with it and every admin row-locked, so two admins cannot demote each other at once."""
+    admins = select(UserRole.user_id).where(UserRole.role == "admin")
+    session.execute(select(User.id).where(or_(User.username == username, User.id.in_(admins)))
+                    .order_by(User.id).with_for_update())
+    return _user(session, username)
+
+
+def _require_an_active_admin(session: Session) -> None:
+    count = session.scalar(select(func.count()).select_from(User).join(UserRole).where(
+        UserRole.role == "admin", User.active.is_(True)))
+    if not count:
+        raise Conflict("the last active admin cannot lose the admin role or be deactivated "
+                       "(最后一位在用的系统管理员不能被取消管理员角色或停用)")
+
+
+def list_users(services: Services, actor: Actor) -> list[dict[str, Any]]:
+    """Every user with roles and whether it may log in (admin)."""
+    _require_admin(actor)
     with services.db.unit_of_work(write=False) as session:
-        row = session.get(ApiToken, _hash(token))
-        if row is None or row.expires_at < utcnow() or not row.user.active:
-            return None
-        return Actor(row.user.username, frozenset(row.user.role_keys))
+        return [_view(user) for user in session.scalars(select(User).order_by(User.username))]
 
 
-def actor_for_username(services: Services, username: str) -> Actor | None:
-    """The active user of that name, as an actor (for session login)."""
+def existing_usernames(services: Services) -> list[str]:
+    """Every account's username (the demo loader leaves existing accounts' passwords alone)."""
     with services.db.unit_of_work(write=False) as session:
-        user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
-        return Actor(user.username, frozenset(user.role_keys)) if user else None
-
-
-def check_password(services: Services, username: str, password: str) -> Actor | None:
-    """The actor if the password is right, else None."""
+        return list(session.scalars(select(User.username)))
+def active_usernames(services: Services) -> list[str]:
+    """Every active user with at least one role, by name (who may stand in for someone)."""
     with services.db.unit_of_work(write=False) as session:
-        user = _authenticated(session, username, password)
-        return Actor(user.username, frozenset(user.role_keys)) if user else None
+        return list(session.scalars(select(User.username).where(
+            User.active.is_(True), User.id.in_(select(UserRole.user_id))).order_by(User.username)))
 
 
-def _authenticated(session: Session, username: str, password: str) -> User | None:
-    """The active user if the password is right (a missing user costs the same hash check)."""
-    user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
-    if not check_password_hash(user.password_hash if user else _DUMMY_HASH, password):
-        return None
-    return user
-
-
-def _require_known_roles(services: Services, roles: list[str]) -> None:
-    unknown = sorted(set(roles) - set(services.roles))
-    if unknown:
-        raise Invalid(f"unknown roles: {', '.join(unknown)} (未知角色)", {"roles": ", ".join(unknown)})
-
-
-def _assign_roles(user: User, roles: list[str]) -> None:
-    user.roles = [UserRole(role=role) for role in sorted(set(roles))]
+def usernames_with_role(services: Services, role: str) -> list[str]:
+    """Active users holding a role, by name (choices for `x-user-role` fields)."""
+    with services.db.unit_of_work(write=False) as session:
+        return list(session.scalars(select(User.username).join(UserRole).where(
+            UserRole.role == role, User.active.is_(True)).order_by(User.username)))
 
 
 def user_has_role_in(session: Session) -> Callable[[str, str], bool]:
@@ -103,50 +191,27 @@ def user_has_role_in(session: Session) -> Callable[[str, str], bool]:
     return has_role
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def list_users(services: Services, actor: Actor) -> list[dict[str, Any]]:
-    """Every user with roles and whether it may log in (admin)."""
-    _require_admin(actor)
-    with services.db.unit_of_work(write=False) as session:
-        rows = session.scalars(select(User).order_by(User.username))
-        return [{"username": u.username, "roles": u.role_keys, "active": u.active} for u in rows]
-
-
-def set_roles(services: Services, actor: Actor, username: str, roles: list[str]) -> dict[str, Any]:
-    """Replace a user's roles (admin)."""
-    _require_admin(actor)
+def _role_list(services: Services, roles: Any) -> list[str]:
+    if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
+        raise Invalid("roles must be a list of role keys (roles 须为角色列表)", {"roles": "须为角色列表 (a list)"})
     _require_known_roles(services, roles)
-    with services.db.unit_of_work() as session:
-        user = _user(session, username)
-        _assign_roles(user, roles)
-        session.flush()
-        return {"username": user.username, "roles": user.role_keys, "active": user.active}
+    return roles
 
 
-def set_active(services: Services, actor: Actor, username: str, active: bool) -> dict[str, Any]:
-    """Let a user log in again, or stop it (admin; nobody deactivates themselves)."""
-    _require_admin(actor)
-    if username == actor.username and not active:
-        raise Conflict("you cannot deactivate yourself (不能停用自己的账户)")
-    with services.db.unit_of_work() as session:
-        user = _user(session, username)
-        user.active = active
-        return {"username": user.username, "roles": user.role_keys, "active": user.active}
+def _require_known_roles(services: Services, roles: list[str]) -> None:
+    known = known_codes(services)
+    unknown = sorted(set(roles) - set(known))
+    if unknown:
+        raise Invalid(f"unknown roles: {', '.join(unknown)}; the roles are: {', '.join(known)} (未知角色)",
+                      {"roles": ", ".join(unknown)})
 
 
-def usernames_with_role(services: Services, role: str) -> list[str]:
-    """Active users holding a role, by name (choices for `x-user-role` fields)."""
-    with services.db.unit_of_work(write=False) as session:
-        return list(session.scalars(select(User.username).join(UserRole).where(
-            UserRole.role == role, User.active.is_(True)).order_by(User.username)))
+def _assign_roles(user: User, roles: list[str]) -> None:
+    user.roles = [UserRole(role=role) for role in sorted(set(roles))]
 
 
 def _require_admin(actor: Actor) -> None:
-    if not actor.has_any("admin"):
-        raise Forbidden("only an admin may manage users (仅系统管理员可管理用户)")
+    policy.require(actor, "user.manage")
 
 
 def _user(session: Session, username: str) -> User:
@@ -156,13 +221,5 @@ def _user(session: Session, username: str) -> User:
     return user
 
 
-def add_user(services: Services, actor: Actor, username: str, password: str, roles: list[str]) -> dict[str, Any]:
-    """Create a new user (admin); an existing name is a conflict, not a password reset."""
-    _require_admin(actor)
-    if len(password or "") < MIN_PASSWORD:
-        raise Invalid(f"the password needs at least {MIN_PASSWORD} characters (密码至少 {MIN_PASSWORD} 位)",
-                      {"password": f"至少 {MIN_PASSWORD} 位 (at least {MIN_PASSWORD} characters)"})
-    with services.db.unit_of_work(write=False) as session:
-        if session.scalar(select(User.id).where(User.username == username)) is not None:
-            raise Conflict(f"user {username} exists already (用户名已存在)", {"username": "用户名已存在 (taken)"})
-    return create_user(services, username, password, roles)
+def _view(user: User) -> dict[str, Any]:
+    return {"username": user.username, "roles": user.role_keys, "active": user.active, **mail_settings_view(user)}

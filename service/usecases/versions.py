@@ -4,48 +4,78 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections import Counter
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Case, ProcessVersion
-from service.errors import Conflict, Forbidden, NotFound
-from workflows.engine import MigrationRefused, TaskNotReady, diff_versions
+from service.db.models import Case, ProcessVersion, Task
+from service.errors import Conflict, NotFound, ServiceError
+from workflows.engine import EngineError, MigrationRefused, TaskNotReady, describe_changes, diff_versions
 
-from . import views
-from .cases import child_starter
+from . import policy, queries, views
+from .casehistory import lock_case
 from .context import Actor, Services
-from .steps import Effects, apply_step, definition_of, lock_case, record, run_engine, service_handler
+from .processes import safe_file_name
+from .stepper import Entry, run_step, store_step
+from .steps import definition_of
 
 
 def version_diff(services: Services, actor: Actor, key: str, version: int, against: int) -> dict[str, Any]:
     """Elements added, removed and changed from version `against` to version `version`."""
+    policy.require(actor, "process.read")
     with services.db.unit_of_work(write=False) as session:
         new, old = _version(session, key, version), _version(session, key, against)
         diff = diff_versions(services.definitions.get(old), services.definitions.get(new))
+        details = describe_changes(*_files(old), *_files(new))
         return {"key": key, "version": version, "against": against, "added": list(diff.added),
-                "removed": list(diff.removed), "changed": {k: list(v) for k, v in diff.changed.items()}}
+                "removed": list(diff.removed), "changed": {k: list(v) for k, v in diff.changed.items()},
+                "elements": [asdict(e) for e in details.elements], "forms": [asdict(f) for f in details.forms],
+                "decisions": [asdict(d) for d in details.decisions], "process_changed": details.process_changed,
+                "layout_changed": details.layout_changed}
+
+
+def _files(version: ProcessVersion) -> tuple[bytes, dict[str, bytes]]:
+    return version.bpmn_xml.encode(), {name: text.encode() for name, text in version.dmn_files.items()}
 
 
 def export_version(services: Services, actor: Actor, key: str, version: int) -> tuple[str, bytes]:
     """A zip of a version's BPMN and DMN files, and its file name."""
+    policy.require(actor, "process.read")
     with services.db.unit_of_work(write=False) as session:
         row = _version(session, key, version)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{key}.bpmn", row.bpmn_xml)
-            for name, content in row.dmn_files.items():
+            for name, content in _archive_entries(key, row.bpmn_xml, row.dmn_files).items():
                 archive.writestr(name, content)
-        return f"{key}-v{version}.zip", buffer.getvalue()
+        return safe_file_name(f"{key}-v{version}.zip", ".zip") or f"process-v{version}.zip", buffer.getvalue()
+
+
+def _archive_entries(key: str, bpmn: str, dmns: dict[str, str]) -> dict[str, str]:
+    """The files of a version under safe, distinct names, whatever names older rows were stored under."""
+    entries = {safe_file_name(f"{key}.bpmn", ".bpmn") or "process.bpmn": bpmn}
+    for index, (name, content) in enumerate(sorted(dmns.items()), start=1):
+        safe, number = safe_file_name(name, ".dmn"), index
+        while safe is None or safe in entries:
+            safe, number = f"decision_{number}.dmn", number + 1
+        entries[safe] = content
+    return entries
 
 
 def migrate_case(services: Services, actor: Actor, case_id: int, to_version: int | None,
                  dry_run: bool) -> dict[str, Any]:
     """Move an open case to another (by default the newest) version of its process (admin)."""
-    if not actor.has_any("admin"):
-        raise Forbidden("only an admin may migrate cases (仅管理员可迁移案件)")
+    policy.require(actor, "case.migrate")
+    return _migrate(services, actor, case_id, to_version, dry_run, check_read=True)
+
+
+def _migrate(services: Services, actor: Actor, case_id: int, to_version: int | None, dry_run: bool,
+             check_read: bool) -> dict[str, Any]:
     with services.db.unit_of_work() as session:
+        if check_read:
+            policy.check_case(session, actor, case_id)
         case = lock_case(session, case_id)
         if case.status not in ("open", "incident"):
             raise Conflict(f"case {case_id} is {case.status} (案件已结束)")
@@ -59,35 +89,123 @@ def migrate_case(services: Services, actor: Actor, case_id: int, to_version: int
                   "removed": list(migration.removed), "changed": list(migration.changed), "dry_run": dry_run}
         if dry_run:
             return report
-        record(session, case, actor.username, "migrate", None, report)
+        if migration.step is None:  # the engine leaves the step out only on a dry run
+            raise RuntimeError(f"migrating case {case_id} produced no step")
         case.process_version_id, case.process_version = target.id, target
-        apply_step(session, case, migration.step, Effects(session, services.today()), child_starter(services, session))
-        return {**report, "case": views.case_view(services, session, case)}
+        store_step(services, session, case, migration.step, (actor.username, "migrate", None, report))
+        return {**report, "case": views.case_view(services, session, case, actor)}
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What migrating one case did (or would do)."""
+
+    case_id: int
+    from_version: int
+    tasks: tuple[str, ...]  # its open tasks' element ids
+    changed: tuple[str, ...]  # those the target version changes
+    status: str  # "ok" (a dry run would move it) | "migrated" | "refused"
+    reason: str = ""
+    public_reason: str = ""  # the reason without case data, for designers
+
+    def view(self) -> dict[str, Any]:
+        found = {"case_id": self.case_id, "from_version": self.from_version, "tasks": list(self.tasks),
+                 "changed": list(self.changed), "status": self.status}
+        return found | ({"reason": self.reason} if self.reason else {})
+
+
+_CHANGED_MEANWHILE = "the case changed meanwhile or cannot run on that version (案件状态已变化或无法在目标版本上运行)"
+
+
+def migrate_open_cases(services: Services, actor: Actor, key: str, to_version: int | None,
+                       from_version: int | None, dry_run: bool) -> dict[str, Any]:
+    """Move every open case of a process (or of one of its versions) to a version, each case on its own.
+
+    Each case is migrated in its own transaction, and a refused case does not stop the others. Admins
+    run it and see each case. Designers may only dry-run it, and see counts by version and task and the
+    refusals' reasons, never a case: they read no case data (need to know).
+    """
+    policy.require(actor, "case.migrate" if not dry_run else "case.migrate_preview")
+    each_case = policy.allows(actor, "case.migrate") and policy.reads_every_case(actor)
+    target, pending, names = _open_cases(services, key, to_version, from_version)
+    outcomes = [_migrate_each(services, actor, target, dry_run, *case) for case in pending]
+    report = {"key": key, "to_version": target, "from_version": from_version, "dry_run": dry_run,
+              **_summary(outcomes, names)}
+    return report | ({"cases": [o.view() for o in outcomes]} if each_case else {})
+
+
+def _open_cases(services: Services, key: str, to_version: int | None, from_version: int | None
+                ) -> tuple[int, list[tuple[int, int, tuple[str, ...]]], dict[str, str]]:
+    """The target version; each open case not on it (case id, its version, its open tasks); the tasks' names."""
+    with services.db.unit_of_work(write=False) as session:
+        target = _newest(session, key) if to_version is None else _version(session, key, to_version)
+        if from_version is not None:
+            _version(session, key, from_version)
+        wanted = (Case.process_key == key, Case.status.in_(("open", "incident")),
+                  Case.process_version_id != target.id,
+                  *((ProcessVersion.version == from_version,) if from_version is not None else ()))
+        rows = session.execute(select(Case.id, ProcessVersion.version).join(ProcessVersion).where(*wanted)
+                               .order_by(Case.id)).all()
+        tasks: dict[int, list[str]] = {}
+        names: dict[str, str] = {}
+        for case_id, element_id, name in session.execute(
+                select(Task.case_id, Task.element_id, Task.name).join(Case, Task.case_id == Case.id)
+                .join(ProcessVersion, Case.process_version_id == ProcessVersion.id)
+                .where(*wanted, Task.status == "open").order_by(Task.case_id, Task.element_id)):
+            tasks.setdefault(case_id, []).append(element_id)
+            names[element_id] = name
+        pending = [(case_id, version, tuple(tasks.get(case_id, ()))) for case_id, version in rows]
+        return target.version, pending, names
+
+
+def _migrate_each(services: Services, actor: Actor, target: int, dry_run: bool, case_id: int, version: int,
+                  tasks: tuple[str, ...]) -> _Outcome:
+    try:
+        report = _migrate(services, actor, case_id, target, dry_run, check_read=False)  # authorised as a whole
+    except (ServiceError, EngineError) as exc:  # refused: this case stays as it was, the others go on
+        reason = getattr(exc, "message", None) or str(exc)
+        public = reason if isinstance(exc.__cause__, MigrationRefused) else _CHANGED_MEANWHILE
+        return _Outcome(case_id, version, tasks, (), "refused", reason, public)
+    changed = tuple(t for t in tasks if t in report["changed"])
+    return _Outcome(case_id, version, tasks, changed, "ok" if dry_run else "migrated")
+
+
+def _summary(outcomes: list[_Outcome], names: dict[str, str]) -> dict[str, Any]:
+    """Counts only (no case ids): by version, by open task, and the refusals by reason."""
+    moved = [o for o in outcomes if o.status != "refused"]
+    tasks = Counter(t for o in moved for t in o.tasks)
+    changed = {t for o in moved for t in o.changed}
+    refused = [o for o in outcomes if o.status == "refused"]
+    refusals = Counter(o.public_reason for o in refused)
+    blocked = {reason: sorted({t for o in refused if o.public_reason == reason for t in o.tasks})
+               for reason in refusals}
+    return {"total": len(outcomes), "moved": len(moved), "refused": len(refused),
+            "by_version": {str(v): n for v, n in sorted(Counter(o.from_version for o in outcomes).items())},
+            "tasks": [{"element_id": t, "name": names.get(t, t), "cases": n, "changed": t in changed}
+                      for t, n in sorted(tasks.items())],
+            "refusals": [{"reason": r, "cases": n, "tasks": blocked[r]} for r, n in refusals.most_common()]}
 
 
 def retry_case(services: Services, actor: Actor, case_id: int) -> dict[str, Any]:
     """Run a case's failed element again, typically after a fix was deployed and the case migrated."""
-    if not actor.has_any("admin", "designer"):
-        raise Forbidden("only an admin or designer may retry a case (仅管理员或流程设计员可重试)")
+    policy.require(actor, "case.retry")
     with services.db.unit_of_work() as session:
+        policy.check_case(session, actor, case_id)
         case = lock_case(session, case_id)
         if case.status != "incident":
             raise Conflict(f"case {case_id} has no incident (案件没有故障)")
-        effects = Effects(session, services.today())
-        handler = service_handler(case.process_key, effects)
+        entry: Entry = (actor.username, "retry", (case.incident or {}).get("element_id"), {})
         try:
-            step = run_engine(lambda: services.runner.retry(definition_of(services, case), case.state, handler))
+            run_step(services, session, case, services.runner.retry, entry)
         except TaskNotReady as exc:
             raise Conflict(str(exc)) from exc
-        record(session, case, actor.username, "retry", (case.incident or {}).get("element_id"), {})
-        apply_step(session, case, step, effects, child_starter(services, session))
-        return views.case_view(services, session, case)
+        return views.case_view(services, session, case, actor)
 
 
 def _target(session: Session, case: Case, to_version: int | None) -> ProcessVersion:
     query = select(ProcessVersion).where(ProcessVersion.process_key == case.process_key)
     if to_version is None:
-        target = session.scalar(query.order_by(ProcessVersion.version.desc()).limit(1))
+        target = queries.newest_version(session, case.process_key)
     else:
         target = session.scalar(query.where(ProcessVersion.version == to_version))
     if target is None:
@@ -95,6 +213,13 @@ def _target(session: Session, case: Case, to_version: int | None) -> ProcessVers
     if target.id == case.process_version_id:
         raise Conflict(f"case {case.id} already runs on version {target.version} (案件已在该版本上)")
     return target
+
+
+def _newest(session: Session, key: str) -> ProcessVersion:
+    newest = queries.newest_version(session, key)
+    if newest is None:
+        raise NotFound(f"process {key} not found (流程不存在)")
+    return newest
 
 
 def _version(session: Session, key: str, version: int) -> ProcessVersion:

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, request
 from flask_babel import Babel
+from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
 from . import access, errors, filters, i18n
@@ -30,6 +31,7 @@ def register_web(app: Flask) -> None:
                       REMEMBER_COOKIE_HTTPONLY=True, REMEMBER_COOKIE_SAMESITE="Lax",
                       WTF_CSRF_CHECK_DEFAULT=False, WTF_CSRF_TIME_LIMIT=None,
                       BABEL_TRANSLATION_DIRECTORIES=str(TRANSLATIONS))
+    app.session_interface = access.InstanceKeySessions()
     _protect_forms(app, CSRFProtect(app))
     Babel(app, default_locale=i18n.DEFAULT, default_timezone=settings.get("TIMEZONE", "Asia/Shanghai"),
           locale_selector=i18n.select_locale)
@@ -54,11 +56,29 @@ def _security_headers(response: Any) -> Any:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        if not (request.endpoint or "").endswith("static") and current_user.is_authenticated:
+            response.headers["Cache-Control"] = "no-store"  # pages of logged-in users are confidential
     return response
 
 
 def _register_blueprints(app: Flask) -> None:
-    from . import admin, auth, cadres, cases, dashboard, designer, inbox
+    from . import (
+        absence,
+        access_log,
+        admin,
+        admin_roles,
+        auth,
+        cadres,
+        cases,
+        dashboard,
+        design_versions,
+        designer,
+        disclosures,
+        inbox,
+        notifications,
+    )
 
-    for module in (auth, inbox, cases, cadres, dashboard, designer, admin):
+    for module in (auth, inbox, cases, cadres, dashboard, designer, design_versions, access_log, admin, admin_roles,
+                   notifications, disclosures, absence):
         app.register_blueprint(module.bp)
+    app.register_blueprint(disclosures.public)

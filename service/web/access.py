@@ -1,39 +1,54 @@
-"""Who the browser user is (Flask-Login over the users use cases) and which pages their roles open."""
+"""Who the browser user is (Flask-Login over server-side web sessions) and which areas the policy opens to them.
+
+The signed session cookie carries a random session id as Flask-Login's user id; the id is looked up
+in `web_sessions` on every request (logins.py), so deleting that row logs the browser out for good.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
-from flask import Flask, abort, current_app
+from flask import Flask, abort, current_app, g
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_required
+from itsdangerous import URLSafeTimedSerializer
 
-from service.usecases import users
+from service import services_of
+from service.db.instance_key import instance_key
+from service.usecases import logins, policy, roles
 from service.usecases.context import Actor, Services
 
-TASK_ROLES = ("org_dept", "org_head", "committee", "discipline", "discipline_head", "audit", "audit_head")
-OVERSIGHT_ROLES = ("discipline", "discipline_head", "org_dept", "org_head", "committee", "audit_head")
-# The one table of which roles open which area of the UI (admin opens every area).
-AREAS: dict[str, tuple[str, ...]] = {
-    "inbox": TASK_ROLES,
-    "cases": OVERSIGHT_ROLES,
-    "cadres": OVERSIGHT_ROLES,
-    "dashboard": ("discipline", "discipline_head", "org_head"),
-    "designer": ("designer",),
-    "admin": ("admin",),
+# Which action of the policy table (service/usecases/policy.py) opens each area of the UI: its pages'
+# guard and its entry in the navigation. What a page then shows, the use cases decide by the same table.
+AREAS: dict[str, str] = {
+    "inbox": "task.list",
+    "start": "case.start",
+    "cases": "case.list",
+    "integrity": "case.list",  # the 述职述廉 disclosures of the cases the user may read
+    "reports": "report.inbox",
+    "cadres": "cadre.list",
+    "cadre_new": "cadre.create",
+    "dashboard": "report.dashboard",
+    "watchlist": "watchlist.read",
+    "designer": "process.deploy",
+    "access_log": "access_log.read",
+    "admin": "user.manage",
+    "roles": "role.manage",
 }
 
 
 class WebUser(UserMixin):
-    """The logged-in person: an actor of the use cases."""
+    """The logged-in person: an actor of the use cases, known by the id of its web session."""
 
-    def __init__(self, actor: Actor) -> None:
+    def __init__(self, actor: Actor, session_id: str) -> None:
         self.actor = actor
+        self.session_id = session_id
 
     def get_id(self) -> str:
-        return self.actor.username
+        return self.session_id
 
     @property
     def username(self) -> str:
@@ -45,12 +60,12 @@ class WebUser(UserMixin):
 
 
 def services() -> Services:
-    return current_app.extensions["cadreflow"]
+    return services_of(current_app)
 
 
 def actor() -> Actor:
     """The current user's actor (only inside views that require login)."""
-    return current_user.actor
+    return cast(Actor, current_user.actor)
 
 
 def init_login(app: Flask) -> None:
@@ -60,31 +75,54 @@ def init_login(app: Flask) -> None:
     manager.login_message_category = "info"
 
     @manager.user_loader
-    def _load(username: str) -> WebUser | None:
-        found = users.actor_for_username(services(), username)
-        return WebUser(found) if found else None
+    def _load(session_id: str) -> WebUser | None:
+        found = logins.actor_for_session(services(), session_id)
+        return WebUser(found, session_id) if found else None
 
 
-def start_roles() -> tuple[str, ...]:
-    """Roles that may start at least one process (from the START_ROLES setting)."""
-    table = current_app.config["CADREFLOW"].get("START_ROLES", {})
-    return tuple(sorted({role for roles in table.values() for role in roles}))
+class InstanceKeySessions(SecureCookieSessionInterface):
+    """Signed cookie sessions whose key, when SECRET_KEY is unset, is the instance's generated one."""
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        if not app.secret_key:
+            app.secret_key = instance_key(app.extensions["cadreflow"].db)
+        return super().get_signing_serializer(app)
+
+
+def may(action: str, who: Actor | None = None) -> bool:
+    """Whether the user's roles allow a policy action (a `$` rule: for any of its keys)."""
+    return policy.allows(who or actor(), action, policy_tables())
+
+
+def role_catalog() -> roles.Catalog:
+    """The roles and who may start what, read once per request."""
+    if "role_catalog" not in g:
+        g.role_catalog = roles.catalog(services())
+    return cast(roles.Catalog, g.role_catalog)
+
+
+def policy_tables() -> dict[str, Any]:
+    """Who may start what (roles data) and send which message or signal, for the policy."""
+    return role_catalog().policy_tables(current_app.config["CADREFLOW"])
 
 
 def may_enter(area: str, who: Actor | None = None) -> bool:
-    who = who or actor()
-    roles = start_roles() if area == "start" else AREAS[area]
-    return who.has_any(*roles)
+    return may(AREAS[area], who)
 
 
-def area_required(area: str) -> Callable:
-    """Require login and a role of the area; 403 otherwise."""
-    def decorate(view: Callable) -> Callable:
+def action_required(action: str) -> Callable[..., Any]:
+    """Require login and roles the policy allows the action; 403 otherwise (the use case checks again)."""
+    def decorate(view: Callable[..., Any]) -> Callable[..., Any]:
         @wraps(view)
         @login_required
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not may_enter(area):
+            if not may(action):
                 abort(403)
             return view(*args, **kwargs)
         return wrapper
     return decorate
+
+
+def area_required(area: str) -> Callable[..., Any]:
+    """Require login and roles that open the area; 403 otherwise."""
+    return action_required(AREAS[area])

@@ -1,4 +1,4 @@
-"""The admins' page: users, their roles, and whether they may log in."""
+"""The admins' page: users, their roles, whether they may log in, and resetting a password."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from service.usecases import users
+from service.usecases.roles import known_codes
 
 from .access import actor, area_required, services
 from .views import run_and_flash
@@ -19,7 +20,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @area_required("admin")
 def index() -> Any:
     return render_template("admin/users.html", users=users.list_users(services(), actor()),
-                           roles=services().roles)
+                           roles=known_codes(services()))
 
 
 @bp.post("/users")
@@ -35,7 +36,7 @@ def create() -> Any:
 @bp.post("/users/<username>/roles")
 @area_required("admin")
 def roles(username: str) -> Any:
-    run_and_flash(lambda: users.set_roles(services(), actor(), username, request.form.getlist("roles")),
+    run_and_flash(lambda: users.update_user(services(), actor(), username, roles=request.form.getlist("roles")),
                   _("已更新 %(name)s 的角色。", name=username))
     return redirect(url_for("admin.index"))
 
@@ -45,5 +46,22 @@ def roles(username: str) -> Any:
 def active(username: str) -> Any:
     enable = request.form.get("active") == "1"
     message = _("已启用 %(name)s。", name=username) if enable else _("已停用 %(name)s。", name=username)
-    run_and_flash(lambda: users.set_active(services(), actor(), username, enable), message)
+    run_and_flash(lambda: users.update_user(services(), actor(), username, active=enable), message)
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/users/<username>/password")
+@area_required("admin")
+def password(username: str) -> Any:
+    run_and_flash(lambda: users.update_user(services(), actor(), username, password=request.form.get("password", "")),
+                  _("已重置 %(name)s 的密码，其所有登录已退出。", name=username))
+    return redirect(url_for("admin.index"))
+
+
+@bp.post("/users/<username>/mail")
+@area_required("admin")
+def mail(username: str) -> Any:
+    run_and_flash(lambda: users.update_user(services(), actor(), username, email=request.form.get("email", "").strip(),
+                                            mail_digest=request.form.get("mail_digest") == "1"),
+                  _("已更新 %(name)s 的邮件设置。", name=username))
     return redirect(url_for("admin.index"))

@@ -1,16 +1,21 @@
-"""Log in and out with a session cookie; switch the language; send each user to their first page."""
+"""Log in and out with a server-side session; change one's password; switch the language; go home."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from service.usecases import users
+from service.errors import TooManyAttempts, Unauthorized
+from service.portal import bounded
+from service.usecases import logins, users
 
 from . import access, i18n
+from .views import run_and_flash
 
 bp = Blueprint("web_auth", __name__, template_folder="templates", static_folder="static",
                static_url_path="/assets")
@@ -29,27 +34,57 @@ def home() -> Any:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@bounded  # no login yet: bounded like the public portal
 def login() -> Any:
     if request.method == "GET":
         return render_template("login.html", next=safe_next(request.args.get("next")))
-    username = request.form.get("username", "").strip()
-    found = users.check_password(access.services(), username, request.form.get("password", ""))
-    if found is None:
+    username, target = request.form.get("username", "").strip(), safe_next(request.form.get("next"))
+    try:
+        session_id, found = logins.open_web_session(access.services(), username, request.form.get("password", ""),
+                                                    request.remote_addr or "")
+    except Unauthorized:
         flash(_("用户名或密码错误。"), "error")
-        return render_template("login.html", username=username, next=safe_next(request.form.get("next"))), 401
-    login_user(access.WebUser(found))
-    return redirect(safe_next(request.form.get("next")) or url_for("web_auth.home"))
+        return render_template("login.html", username=username, next=target), 401
+    except TooManyAttempts as error:
+        flash(_("登录失败次数过多，请 %(minutes)s 分钟后再试。", minutes=math.ceil(error.retry_after / 60)), "error")
+        return (render_template("login.html", username=username, next=target), 429,
+                {"Retry-After": str(error.retry_after)})
+    if current_user.is_authenticated:  # logging in again replaces this browser's session instead of orphaning it
+        logins.end_web_session(access.services(), current_user.get_id())
+    session.clear()  # a fresh session, and with it a fresh CSRF token: nothing from before the login survives
+    login_user(access.WebUser(found, session_id))
+    return redirect(target or url_for("web_auth.home"))
 
 
 @bp.post("/logout")
+@bounded
 def logout() -> Any:
     if current_user.is_authenticated:
+        logins.end_web_session(access.services(), current_user.get_id())
         logout_user()
+        session.clear()
         flash(_("您已安全退出。"), "info")
     return redirect(url_for("web_auth.login"))
 
 
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password() -> Any:
+    """Change my password: this browser stays logged in, every other session and token of mine ends."""
+    if request.method == "GET":
+        return render_template("password.html")
+    new = request.form.get("new_password", "")
+    if new != request.form.get("confirm_password", ""):
+        flash(_("两次输入的新密码不一致。"), "error")
+        return redirect(url_for("web_auth.password"))
+    changed = run_and_flash(lambda: users.change_password(
+        access.services(), access.actor(), request.form.get("old_password", ""), new,
+        keep=current_user.get_id(), address=request.remote_addr or ""), _("密码已修改，您的其他登录已全部退出。"))
+    return redirect(url_for("web_auth.home") if changed else url_for("web_auth.password"))
+
+
 @bp.post("/lang")
+@bounded
 def switch_language() -> Any:
     lang = request.form.get("lang", i18n.DEFAULT)
     response = redirect(safe_next(request.form.get("next")) or url_for("web_auth.home"))
@@ -59,7 +94,14 @@ def switch_language() -> Any:
 
 
 def safe_next(target: str | None) -> str | None:
-    """A redirect target only if it stays on this site (a path, never //host or a scheme)."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    """A redirect target only if it is a plain path on this site; anything a browser could read as elsewhere is None.
+
+    Browsers drop tabs and newlines inside URLs and read backslashes as slashes, so `/\\t/evil` and
+    `/\\evil` become `//evil`: only printable ASCII without backslashes, spaces or `//` passes.
+    """
+    if not target or not target.startswith("/") or "//" in target:
         return None
-    return target
+    if any(not ("!" <= char <= "~") or char == "\\" for char in target):
+        return None
+    parts = urlsplit(target)
+    return target if not parts.scheme and not parts.netloc else None

@@ -1,17 +1,24 @@
-"""Cadre pages: the register, one cadre's record (post, sanctions, ban, audits, cases), registering one."""
+"""Cadre pages: the register, one cadre's record (post, sanctions, ban, audits, cases, personal-matters
+reports), registering one, recording a report."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_login import login_required
 
-from service.errors import Invalid
-from service.usecases import cadres, tracker
+from service.api.params import date_arg, list_arg
+from service.errors import BadRequest, Conflict, Invalid
+from service.labels import label
+from service.printing import pdf_response
+from service.usecases import cadres, ledgers, personal_reports, queries, search, tracker
 
 from .access import actor, area_required, services
 from .forms import fields_of, form_errors, parse_submission
+from .i18n import DEFAULT, localize
 
 bp = Blueprint("cadre_pages", __name__)
 
@@ -19,17 +26,65 @@ bp = Blueprint("cadre_pages", __name__)
 @bp.get("/cadres")
 @area_required("cadres")
 def index() -> Any:
-    return render_template("cadres.html", cadres=cadres.list_cadres(services(), actor()))
+    query = search.clean_query(request.args.get("q"))
+    # The register shows a line per cadre, like the case tracker; opening one (cadre_page) is the logged read.
+    return render_template("cadres.html", cadres=cadres.list_cadres(services(), actor(), query, what=None),
+                           query=query)
+
+
+@bp.get("/search/cadres")
+@area_required("cadres")
+def picker() -> Any:
+    """The typeahead picker's choices: readable cadres whose name, unit or id has `q` (JSON)."""
+    return jsonify(search.find_cadres(services(), actor(), request.args.get("q")))
 
 
 @bp.get("/cadres/<cadre_id>")
-@area_required("cadres")
+@login_required
 def show(cadre_id: str) -> Any:
-    return render_template("cadre.html", cadre=tracker.cadre_file(services(), actor(), cadre_id))
+    """The cadre's record; its ledgers filtered by the ledger form's period and entry types (a GET form, so
+    the filter is a link; a bad filter shows the page unfiltered with the problem beside the form)."""
+    try:
+        return _cadre_page(cadre_id, ledger_filter=_ledger_filter())
+    except BadRequest as error:
+        return _cadre_page(cadre_id, ledger_error=localize(error.message)), 400
+
+
+def _ledger_filter() -> dict[str, Any]:
+    """The ledger form's filter, checked before anything is read (so a refused one reads nothing twice)."""
+    since = date_arg("from")
+    until = date_arg("to")
+    queries.check_period(since, until)
+    types = list_arg("type")
+    ledgers.check_types(types, ledgers.ENTRY_TYPES)
+    return {"since": since, "until": until, "types": types}
+
+
+@bp.post("/cadres/<cadre_id>/reports")
+@login_required
+def add_report(cadre_id: str) -> Any:
+    try:
+        report = personal_reports.add_report(services(), actor(), cadre_id,
+                                             parse_submission(personal_reports.REPORT_FORM, request.form))
+    except Invalid as error:
+        return _cadre_page(cadre_id, request.form, error.fields or {"_form": error.message}), 422
+    if report["case_id"]:
+        flash(_("已登记报告；逾期或应报未报，已启动诫勉（案件 #%(case)s）。", case=report["case_id"]), "info")
+    else:
+        flash(_("已登记个人有关事项报告。"), "success")
+    return redirect(url_for("cadre_pages.show", cadre_id=cadre_id))
+
+
+def _cadre_page(cadre_id: str, values: Any = None, errors: dict[str, str] | None = None,
+                ledger_filter: dict[str, Any] | None = None, ledger_error: str | None = None) -> str:
+    form, chosen = personal_reports.REPORT_FORM, ledger_filter or {}
+    return render_template("cadre.html", cadre=tracker.cadre_file(services(), actor(), cadre_id, label, chosen),
+                           report_fields=fields_of(form, values, errors), report_errors=form_errors(errors, form),
+                           ledger_filter=chosen, ledger_error=ledger_error)
 
 
 @bp.route("/cadres/new", methods=["GET", "POST"])
-@area_required("cadres")
+@area_required("cadre_new")
 def new() -> Any:
     if request.method == "GET":
         return _form_page()
@@ -37,6 +92,8 @@ def new() -> Any:
         cadre = cadres.create_cadre(services(), actor(), parse_submission(cadres.CADRE_FORM, request.form))
     except Invalid as error:
         return _form_page(request.form, error.fields or {"_form": error.message}), 422
+    except Conflict as error:  # the id is taken: keep what was typed and say so beside the id
+        return _form_page(request.form, {"id": error.message}), 409
     flash(_("已登记干部 %(name)s。", name=cadre["name"]), "success")
     return redirect(url_for("cadre_pages.show", cadre_id=cadre["id"]))
 
@@ -44,3 +101,12 @@ def new() -> Any:
 def _form_page(values: Any = None, errors: dict[str, str] | None = None) -> str:
     return render_template("cadre_new.html", fields=fields_of(cadres.CADRE_FORM, values, errors),
                            form_errors=form_errors(errors, cadres.CADRE_FORM))
+
+
+@bp.get("/cadres/<cadre_id>/ledger.pdf")
+@login_required
+def ledger_pdf(cadre_id: str) -> Any:
+    with force_locale(DEFAULT):  # a printed ledger is a Chinese document, whatever the page's language
+        document = ledgers.ledger_document(services(), actor(), cadre_id, request.args.get("kind"),
+                                           date_arg("from"), date_arg("to"), label, list_arg("type"))
+    return pdf_response(document, f"ledger-{cadre_id}-{document['ledger_kind']}.pdf")

@@ -1,17 +1,24 @@
-"""The designers' pages: the process catalogue, the bpmn-js modeler with deploy, read-only versions."""
+"""The designers' pages: the process catalogue, the bpmn-js modeler with validate and deploy, read-only versions.
+
+The modeler's script posts the diagram here and gets JSON back; every problem comes in the page's one
+language, with the name and id of its element (never an XML line: the designer never sees the XML).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, render_template, request
+from flask_babel import gettext as _
 
 from service.api import error_body, status_of
 from service.errors import BadRequest, ServiceError
+from service.labels import label
 from service.usecases import designs, processes
 
 from .access import actor, area_required, services
-from .i18n import localize
+from .forms import fields_of
+from .i18n import current_language, localize
 
 bp = Blueprint("designer", __name__, url_prefix="/designer")
 
@@ -30,7 +37,7 @@ def edit(key: str) -> Any:
     return render_template("designer/modeler.html", process=process, xml=xml)
 
 
-@bp.get("/<key>/versions/<int:version>")
+@bp.get("/<key>/versions/<int(max=2147483647):version>")
 @area_required("designer")
 def version(key: str, version: int) -> Any:
     process = processes.get_process(services(), actor(), key)
@@ -38,7 +45,7 @@ def version(key: str, version: int) -> Any:
     return render_template("designer/version.html", process=process, version=version, xml=xml)
 
 
-@bp.get("/<key>/versions/<int:version>.bpmn")
+@bp.get("/<key>/versions/<int(max=2147483647):version>.bpmn")
 @area_required("designer")
 def download(key: str, version: int) -> Any:
     xml = processes.get_bpmn(services(), actor(), key, version)
@@ -49,15 +56,59 @@ def download(key: str, version: int) -> Any:
 @bp.post("/<key>/deploy")
 @area_required("designer")
 def deploy(key: str) -> Any:
-    """Validate and deploy the modeler's XML; answers JSON for the page's script."""
+    """Validate and deploy the modeler's XML; an unchanged diagram creates nothing."""
     try:
-        bpmn, dmns = _submitted()
-        deployed, created = designs.deploy_edited(services(), actor(), key, bpmn, dmns)
+        deployed, created = designs.deploy_edited(services(), actor(), key, *_submitted())
     except ServiceError as error:
-        body = error_body(error)["error"]
-        body["message"] = localize(body["message"])
-        return jsonify({"ok": False, **body}), status_of(error)
-    return jsonify({"ok": True, "created": created, **deployed}), 201 if created else 200
+        return _refused(error)
+    return jsonify({"ok": True, "created": created, **_localized(deployed)}), 201
+
+
+@bp.post("/<key>/validate")
+@area_required("designer")
+def validate(key: str) -> Any:
+    """Check the modeler's XML exactly as deploy would; deploy nothing."""
+    try:
+        checked = designs.validate_edited(services(), actor(), key, *_submitted())
+    except ServiceError as error:
+        return _refused(error)
+    return jsonify({"ok": True, **_localized(checked)})
+
+
+@bp.post("/form-preview")
+@area_required("designer")
+def form_preview() -> Any:
+    """A form schema rendered as the task page renders it, or deploy's problems with it."""
+    schema, problems = designs.preview_form(services(), actor(), request.form.get("schema", ""))
+    if schema is None:
+        return jsonify({"ok": False, "errors": [problem_view(p) for p in problems]})
+    placeholders = {name: [_("（%(role)s的用户）", role=label("role", str(prop["x-user-role"])))]
+                    for name, prop in schema.get("properties", {}).items()
+                    if isinstance(prop, dict) and prop.get("x-user-role")}  # the task page lists real users
+    html = render_template("designer/_form_preview.html", schema=schema,
+                           fields=fields_of(schema, user_choices=placeholders))
+    return jsonify({"ok": True, "html": html})
+
+
+def problem_view(problem: dict[str, Any]) -> dict[str, Any]:
+    """A deploy problem in the page's language, by element name and id, without its XML line."""
+    text = problem.get(f"message_{current_language()}") or localize(problem.get("message"))
+    found = {"message": text, "element_id": problem.get("element_id"),
+             "element_name": problem.get("element_name"), "severity": problem.get("severity", "error")}
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _localized(result: dict[str, Any]) -> dict[str, Any]:
+    return {**result, "warnings": [problem_view(p) for p in result.get("warnings", [])]}
+
+
+def _refused(error: ServiceError) -> tuple[Response, int]:
+    body = error_body(error)["error"]
+    body["message"] = localize(body["message"])
+    body["errors"] = [problem_view(p) for p in body.get("errors", [])]
+    if "fields" in body:
+        body["fields"] = {name: localize(text) for name, text in body["fields"].items()}
+    return jsonify({"ok": False, **body}), status_of(error)
 
 
 def _submitted() -> tuple[bytes, dict[str, bytes]]:

@@ -13,7 +13,8 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from service.api import status_of
+from service.api import error_headers, status_of
+from service.api import is_api_path as is_api_path  # re-exported for the web layer
 from service.errors import ServiceError
 
 from .i18n import localize
@@ -21,7 +22,7 @@ from .i18n import localize
 TITLES = {
     400: _l("请求有误"), 401: _l("请先登录"), 403: _l("无权访问"), 404: _l("页面不存在"),
     405: _l("不支持的操作"), 409: _l("状态已变化"), 413: _l("文件过大"), 422: _l("填写有误"),
-    500: _l("服务器出错"),
+    429: _l("尝试过于频繁"), 500: _l("服务器出错"), 503: _l("暂时无法使用"),
 }
 HINTS = {
     403: _l("您的角色不能查看或办理此项。如需权限，请联系系统管理员。"),
@@ -30,10 +31,6 @@ HINTS = {
     500: _l("处理请求时出现意外错误，请稍后重试。"),
 }
 TASK_TAKEN = _l("此任务刚刚已由他人办理")
-
-
-def is_api_path(path: str) -> bool:
-    return path == "/api" or path.startswith("/api/")
 
 
 def render_error(status: int, message: str = "", title: Any = None) -> tuple[str, int]:
@@ -49,8 +46,8 @@ def flash_error(error: ServiceError) -> None:
         flash(f"{name}: {localize(problem)}", "error")
 
 
-def _service_error(error: ServiceError) -> tuple[str, int]:
-    return render_error(status_of(error), localize(error.message))
+def _service_error(error: ServiceError) -> tuple[str, int, dict[str, str]]:
+    return (*render_error(status_of(error), localize(error.message)), error_headers(error))
 
 
 def _http_error(error: HTTPException) -> tuple[str, int]:

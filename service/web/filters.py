@@ -11,7 +11,9 @@ from flask_babel import format_date, format_datetime
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from . import access, i18n, labels
+from service import labels
+
+from . import access, i18n
 
 STATIC = Path(__file__).parent / "static"
 # (area, endpoint, label) in the order of the navigation bar.
@@ -19,28 +21,55 @@ NAV = [
     ("inbox", "inbox.index", _l("我的待办")),
     ("start", "case_pages.new", _l("发起案件")),
     ("cases", "case_pages.index", _l("案件跟踪")),
+    ("reports", "portal_staff.index", _l("信访举报")),
     ("cadres", "cadre_pages.index", _l("干部")),
+    ("integrity", "integrity_pages.staff_index", _l("述职述廉")),
     ("dashboard", "dashboard.index", _l("统计")),
+    ("watchlist", "dashboard.watchlist", _l("预警名单")),
     ("designer", "designer.index", _l("流程设计")),
+    ("access_log", "access_log_pages.index", _l("访问记录")),
     ("admin", "admin.index", _l("用户与角色")),
+    ("roles", "admin_roles.index", _l("角色与发起权限")),
 ]
+
+# The case diagram's zoom buttons (the viewer script reads them from the page).
+DIAGRAM_TEXTS = {"toolbar": _l("缩放流程图"), "in": _l("放大"), "out": _l("缩小"), "fit": _l("适应窗口"),
+                 "fit_label": _l("适应"), "reset": _l("原始大小")}
 
 
 def register(app: Flask) -> None:
     app.jinja_env.filters.update(dt=format_when, day=format_day, msg=i18n.localize, yesno=yes_no)
     for table in labels.TABLES:
         app.jinja_env.filters[f"{table}_label"] = lambda code, t=table: labels.label(t, code)
+    app.jinja_env.filters["role_label"] = role_label
     app.context_processor(_globals)
 
 
 def _globals() -> dict[str, Any]:
     return {"nav_items": nav_items(), "lang": i18n.current_language(), "role_labels": labels.ROLES,
-            "current_path": request.full_path.rstrip("?"), "asset": asset, "has_role": has_role}
+            "role_names": {code: str(name) for code, name in labels.ROLES.items()},
+            "diagram_texts": {key: str(text) for key, text in DIAGRAM_TEXTS.items()},
+            "current_path": request.full_path.rstrip("?"), "asset": asset, "may": may, "may_enter": may_enter}
 
 
-def has_role(*roles: str) -> bool:
-    """Whether the current user holds one of the roles (to show a button; the use case decides)."""
-    return current_user.is_authenticated and current_user.actor.has_any(*roles)
+def role_label(code: str | None) -> str:
+    """A role's name: the shipped roles' translated names, else the names an admin gave it."""
+    if not code or code in labels.ROLES:
+        return labels.label("role", code)
+    found = access.role_catalog().roles.get(code)
+    if found is None:
+        return code
+    return found.name_en if i18n.current_language() == "en" else found.name_zh
+
+
+def may(action: str) -> bool:
+    """Whether the current user's roles allow a policy action (to show a button; the use case decides)."""
+    return current_user.is_authenticated and access.may(action, current_user.actor)
+
+
+def may_enter(area: str) -> bool:
+    """Whether the current user may open an area (to show a link to it)."""
+    return current_user.is_authenticated and access.may_enter(area, current_user.actor)
 
 
 def asset(filename: str) -> str:
@@ -67,13 +96,13 @@ def format_when(value: str | datetime | None) -> str:
     if not value:
         return ""
     moment = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return format_datetime(moment, "yyyy-MM-dd HH:mm")
+    return str(format_datetime(moment, "yyyy-MM-dd HH:mm"))
 
 
 def format_day(value: str | date | None) -> str:
     if not value:
         return ""
-    return format_date(date.fromisoformat(value) if isinstance(value, str) else value, "yyyy-MM-dd")
+    return str(format_date(date.fromisoformat(value) if isinstance(value, str) else value, "yyyy-MM-dd"))
 
 
 def yes_no(value: Any) -> Any:

@@ -1,7 +1,8 @@
 """Task and start forms from their JSON Schema: fields to render, and submitted text back to JSON.
 
 Rendering follows bpmn/CONVENTIONS.md: `title` labels, `enum` + `x-enumNames` choices, `format: date`
-date inputs, booleans as yes/no, `x-user-role` as a choice of that role's users, `required` marks.
+date inputs, booleans as yes/no, `x-user-role` as a choice of that role's users, `x-cadre` as the typeahead
+cadre picker (never a list of every cadre), `required` marks.
 Parsing only converts types (the use case validates): an empty input is left out, so a required
 field comes back as "required", and text that is not a number stays text so its error says so.
 """
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from werkzeug.datastructures import MultiDict
+
+from service.usecases.forms import date_range, with_limits
 
 from .i18n import localize
 
@@ -28,19 +31,26 @@ class Field:
 
     name: str
     label: str
-    kind: str  # radio | select | boolean | date | integer | number | text | textarea | user
+    kind: str  # radio | select | boolean | date | integer | number | text | textarea | user | cadre
     required: bool
     value: str = ""
     error: str = ""
     options: list[tuple[str, str]] = field(default_factory=list)
     minimum: Any = None
     maximum: Any = None
+    max_length: int | None = None
+
+    @property
+    def chosen(self) -> str:
+        """The label of the value among the options (a cadre picker names its chosen cadre so)."""
+        return dict(self.options).get(self.value, "")
 
 
-def fields_of(schema: dict[str, Any], values: MultiDict | dict[str, Any] | None = None,
-              errors: dict[str, str] | None = None, user_choices: dict[str, list[str]] | None = None,
+def fields_of(schema: dict[str, Any], values: MultiDict[str, str] | dict[str, Any] | None = None,
+              errors: dict[str, str] | None = None, user_choices: dict[str, list[Any]] | None = None,
               skip: tuple[str, ...] = ()) -> list[Field]:
     """The form's fields, filled with `values` (submitted text or stored data) and `errors`."""
+    schema = with_limits(schema)
     required = set(schema.get("required", []))
     values, errors, user_choices = values or {}, errors or {}, user_choices or {}
     return [_field(name, prop, name in required, _text(values.get(name)), localize(errors.get(name, "")),
@@ -55,19 +65,28 @@ def form_errors(errors: dict[str, str] | None, schema: dict[str, Any]) -> list[s
 
 
 def _field(name: str, prop: dict[str, Any], required: bool, value: str, error: str,
-           users: list[str] | None) -> Field:
+           users: list[Any] | None) -> Field:
     kind, options = _kind(prop, users)
+    minimum, maximum = prop.get("minimum"), prop.get("maximum")
+    if kind == "date":  # the browser's date picker offers only the dates the use case accepts
+        minimum, maximum = (day.isoformat() for day in date_range())
+    max_length = prop.get("maxLength") if kind in ("text", "textarea") else None
     return Field(name=name, label=prop.get("title") or name, kind=kind, required=required, value=value,
-                 error=error, options=options, minimum=prop.get("minimum"), maximum=prop.get("maximum"))
+                 error=error, options=options, minimum=minimum, maximum=maximum,
+                 max_length=max_length if isinstance(max_length, int) else None)
 
 
-def _kind(prop: dict[str, Any], users: list[str] | None) -> tuple[str, list[tuple[str, str]]]:
+def _kind(prop: dict[str, Any], users: list[Any] | None) -> tuple[str, list[tuple[str, str]]]:
     if "enum" in prop:
-        names = prop.get("x-enumNames") or [str(v) for v in prop["enum"]]
+        names = prop.get("x-enumNames")
+        if not isinstance(names, list):  # a designer's typo must not break the page: show the values
+            names = [str(v) for v in prop["enum"]]
         options = [(str(v), str(n)) for v, n in zip(prop["enum"], names, strict=False)]
         return ("radio" if len(options) <= RADIO_LIMIT else "select"), options
-    if users is not None:
-        return "user", [(u, u) for u in users]
+    if prop.get("x-cadre"):  # a typeahead; its options name only the cadre chosen (if any)
+        return "cadre", [(str(c[0]), str(c[1])) for c in users or [] if not isinstance(c, str)]
+    if users is not None:  # usernames, or (value, label) pairs
+        return "user", [(u, u) if isinstance(u, str) else (str(u[0]), str(u[1])) for u in users]
     kinds = {"boolean": "boolean", "integer": "integer", "number": "number"}
     if prop.get("type") in kinds:
         return kinds[prop["type"]], []
@@ -84,7 +103,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def parse_submission(schema: dict[str, Any], form: MultiDict) -> dict[str, Any]:
+def parse_submission(schema: dict[str, Any], form: MultiDict[str, str]) -> dict[str, Any]:
     """Submitted text as JSON typed by the schema; empty inputs are left out."""
     data: dict[str, Any] = {}
     for name, prop in schema.get("properties", {}).items():

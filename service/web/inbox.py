@@ -9,13 +9,14 @@ from flask_babel import gettext as _
 from flask_login import login_required
 
 from service.errors import Conflict, Invalid
-from service.usecases import inbox, tasks
+from service.usecases import inbox, tasks, taskwork
 
 from .access import actor, area_required, services
+from .disclosures import RATINGS
 from .errors import TASK_TAKEN, render_error
 from .forms import fields_of, form_errors, parse_submission
 from .i18n import localize
-from .views import arg, flag, run_and_flash
+from .views import arg, flag, int_arg, query_without, run_and_flash
 
 bp = Blueprint("inbox", __name__)
 
@@ -24,8 +25,9 @@ bp = Blueprint("inbox", __name__)
 @area_required("inbox")
 def index() -> Any:
     filters = {"process": arg("process"), "cadre_id": arg("cadre"), "due": arg("due", inbox.DUE_FILTERS),
-               "mine": flag("mine"), "sort": arg("sort", inbox.SORTS)}
-    return render_template("inbox.html", result=inbox.inbox(services(), actor(), filters), filters=filters)
+               "mine": flag("mine"), "sort": arg("sort", inbox.SORTS), "page": int_arg("page", 1)}
+    return render_template("inbox.html", result=inbox.inbox(services(), actor(), filters), filters=filters,
+                           query=query_without("page"))
 
 
 @bp.get("/tasks/<task_id>")
@@ -48,10 +50,36 @@ def unclaim(task_id: str) -> Any:
     return redirect(url_for("inbox.show", task_id=task_id))
 
 
+@bp.post("/tasks/<task_id>/assign")
+@login_required
+def assign(task_id: str) -> Any:
+    username = request.form.get("username", "").strip()
+    run_and_flash(lambda: taskwork.assign_task(services(), actor(), task_id, username),
+                  _("已转交给 %(name)s。", name=username))
+    return redirect(url_for("inbox.show", task_id=task_id))
+
+
+@bp.post("/tasks/<task_id>/extend")
+@login_required
+def extend(task_id: str) -> Any:
+    form = request.form
+    run_and_flash(lambda: taskwork.extend_task(services(), actor(), task_id, form.get("until", "").strip(),
+                                               form.get("reason", "")), _("办理期限已延长。"))
+    return redirect(url_for("inbox.show", task_id=task_id))
+
+
+@bp.post("/tasks/<task_id>/return")
+@login_required
+def send_back(task_id: str) -> Any:
+    done = run_and_flash(lambda: taskwork.return_task(services(), actor(), task_id, request.form.get("reason", "")),
+                         _("已退回上一步。"))
+    return redirect(url_for("inbox.index") if done else url_for("inbox.show", task_id=task_id))
+
+
 @bp.post("/tasks/<task_id>/complete")
 @login_required
 def complete(task_id: str) -> Any:
-    task = tasks.get_task(services(), actor(), task_id)
+    task, _cadre = tasks.read_task(services(), actor(), task_id)
     try:
         tasks.complete_task(services(), actor(), task_id, parse_submission(task["form"], request.form))
     except Invalid as error:
@@ -63,7 +91,8 @@ def complete(task_id: str) -> Any:
 
 
 def _task_page(task_id: str, values: Any = None, errors: dict[str, str] | None = None, status: int = 200) -> Any:
-    page = inbox.task_page(services(), actor(), task_id)
+    page = inbox.task_page(services(), actor(), task_id, values)
     form = page["task"]["form"]
     fields = fields_of(form, values, errors, page["user_choices"])
-    return render_template("task.html", page=page, fields=fields, form_errors=form_errors(errors, form)), status
+    return render_template("task.html", page=page, fields=fields, form_errors=form_errors(errors, form),
+                           disclosure_ratings=RATINGS), status

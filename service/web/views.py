@@ -8,7 +8,7 @@ from typing import Any
 
 from flask import flash, request
 
-from service.errors import ServiceError
+from service.errors import NotFound, ServiceError
 
 from .errors import flash_error
 
@@ -43,9 +43,14 @@ def query_without(name: str) -> dict[str, Any]:
 
 
 def run_and_flash(call: Callable[[], Any], success: str) -> bool:
-    """Run one use case; flash its success, or its error (the one place errors become flashes)."""
+    """Run one use case; flash its success, or its error (the one place errors become flashes).
+
+    NotFound is not flashed but answered with the 404 page: what the user may not read looks unknown.
+    """
     try:
         call()
+    except NotFound:
+        raise
     except ServiceError as error:
         flash_error(error)
         return False

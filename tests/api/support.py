@@ -21,8 +21,11 @@ from flask import Flask
 
 from service import create_app
 from service.cli import init_database
-from service.usecases import users
+from service.errors import CaseIncident
+from service.usecases import logins, users
+from service.usecases.casehistory import lock_case
 from service.usecases.context import Services
+from service.usecases.stepper import hold_as_incident
 from service.usecases.timers import fire_due_timers
 from tests.conftest import FAST_DEADLINES, PASSWORD, ROLES, Api, copy_database, make_settings
 
@@ -57,7 +60,7 @@ def build_template(folder: Path) -> Template:
     tokens = {}
     for name, roles in USERS.items():
         users.create_user(services, name, PASSWORD, roles)
-        tokens[name] = users.issue_token(services, name, PASSWORD)["token"]
+        tokens[name] = logins.issue_token(services, name, PASSWORD)["token"]
     services.db.dispose()
     database = folder / "test.sqlite3"
     if database.exists():  # SQLite: fold the WAL into the file so a plain copy is whole
@@ -114,6 +117,13 @@ def fire_after_deadline(services: Services) -> int:
     """Wait past a PT1S deadline and fire what is due."""
     time.sleep(TIMER_WAIT)
     return fire_due_timers(services)
+
+
+def hold_in_incident(services: Services, case_id: int) -> None:
+    """Put a case in incident the way a killed automatic step does (`hold_as_incident`): not over, not open."""
+    with services.db.unit_of_work() as session:
+        hold_as_incident(session, lock_case(session, case_id),
+                         CaseIncident("step executor stopped (执行器已停止)", None, None))
 
 
 def six_months_after(day: date) -> date:

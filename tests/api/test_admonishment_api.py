@@ -6,7 +6,9 @@ import pytest
 
 from tests.api.support import (
     ACCOUNTABILITY,
+    ADMONISHMENT,
     admonishment_to_follow_up,
+    assert_error,
     fire_after_deadline,
     start_admonishment,
     start_vetting,
@@ -129,7 +131,41 @@ def test_timers_inquiry_timeout_and_follow_up_escalation(fast_api, fast_services
     case = api.complete(looping, "rectification_plan", plan="再整改")
     fresh = next(t for t in case["open_tasks"] if t["element_id"] == "follow_up_review")
     assert fresh["id"] != old["id"] and fresh["overdue"] is False and fresh["due_at"] > old["due_at"]
-    assert [t["element_id"] for t in api.inbox("discipline_head", case_id=looping)] == ["supervise_follow_up_review"]
+    # The overdue review answered, its supervision ended with it; the fresh review is not overdue yet.
+    assert api.inbox("discipline_head", case_id=looping) == []
     case = api.complete(looping, "follow_up_review", rectified="yes")
     assert (case["outcome"], case["open_tasks"]) == ("rectified", [])
     assert api.inbox("discipline_head", case_id=looping) == []
+
+
+# Amendments (second round): the organisation department starts admonishments too; 基本称职 makes 诫勉 mandatory.
+
+def test_org_dept_may_start_an_admonishment(api, cadre):
+    """org_dept starts an admonishment (seed 二(三)) and hands it to discipline: owning no lane of it and holding
+    none of its tasks, it does not read it afterwards (404, API.md's need to know); audit may not start one (403)."""
+    case = api.start(ADMONISHMENT, "c1", as_="org_dept", trigger="inspection", summary="组织部门谈话发现")
+    assert [(t["element_id"], t["role"]) for t in case["open_tasks"]] == [("intake_review", "discipline")]
+    assert_error(api.get(f"/api/cases/{case['id']}", as_="org_dept"), 404)
+    assert case["id"] not in {c["id"] for c in api.get("/api/cases", as_="org_dept").json["items"]}
+    body = {"process": ADMONISHMENT, "cadre_id": "c1", "data": {"trigger": "complaint", "summary": "x"}}
+    assert api.post("/api/cases", as_="audit", json=body).status_code == 403
+
+
+def test_dismiss_is_refused_for_a_basic_grade(api, cadre):
+    """trigger assessment_basic: intake_review dismiss → 422 on form, the task stays; talk goes on."""
+    case_id = start_admonishment(api, trigger="assessment_basic")["id"]
+    task = api.open_task(case_id, "intake_review")
+    response = api.complete_raw(task["id"], "discipline", {"form": "dismiss", "reason": "无需诫勉"})
+    assert response.status_code == 422 and set(response.json["error"]["fields"]) == {"form"}
+    assert "必须诫勉" in response.json["error"]["fields"]["form"]
+    assert api.open_elements(case_id) == ["intake_review"]
+    api.complete(case_id, "intake_review", form="talk", reason="基本称职，诫勉谈话")
+    assert api.open_elements(case_id) == ["conduct_talk"]
+
+
+@pytest.mark.parametrize("trigger", ["report_violation", "complaint", "inspection"])
+def test_dismiss_still_ends_other_triggers(api, cadre, trigger):
+    """Other triggers may still be dismissed: outcome dismissed."""
+    case_id = start_admonishment(api, trigger=trigger)["id"]
+    case = api.complete(case_id, "intake_review", form="dismiss", reason="查无实据")
+    assert (case["status"], case["outcome"]) == ("completed", "dismissed")

@@ -130,12 +130,12 @@ def test_years_are_counted_apart(api, cadre):
 
 
 def test_year_filter_gives_that_years_records(api, cadre):
-    """?year= lists only that year's records and its compliance; a bad year → 422."""
+    """?year= lists only that year's records and its compliance; a bad year → 400."""
     add(api, ("group_study_days", "2024-12-31", 3), ("online_hours", "2025-01-01", 5))
     only = learning(api, year=2025)
     assert [(r["date"], r["kind"]) for r in only["records"]] == [("2025-01-01", "online_hours")]
     assert [y["year"] for y in only["compliance"]] == [2025]
-    assert_error(api.get("/api/cadres/c1/learning", query_string={"year": "abc"}), 422, fields={"year"})
+    assert_error(api.get("/api/cadres/c1/learning", query_string={"year": "abc"}), 400, fields={"year"})
 
 
 def test_cadre_view_includes_learning(api, cadre):

@@ -6,8 +6,9 @@ from datetime import date
 
 import pytest
 
+from service.usecases import bulk
 from service.usecases.rotation import run_daily_scan
-from tests.api.support import DEPARTURE, assert_error
+from tests.api.support import DEPARTURE, assert_error, hold_in_incident
 
 ROTATION = "rotation_review"
 SCAN_DAY = "2026-06-15"
@@ -38,6 +39,17 @@ def rotation_cases(api, **params):
 
 def start_review(api, cadre_id, rule, post_level, years=12):
     return api.start(ROTATION, cadre_id, as_="org_dept", rule=rule, years_in_post=years, post_level=post_level)
+
+
+def start_raw(api, cadre_id, **data):
+    return api.post("/api/cases", as_="org_dept", json={"process": ROTATION, "cadre_id": cadre_id, "data": data})
+
+
+@pytest.fixture
+def on_scan_day(services):
+    """Today is SCAN_DAY, so a review started by hand is due exactly as the scan on that day finds it."""
+    services.today = lambda: date.fromisoformat(SCAN_DAY)
+    return services
 
 
 # The scan.
@@ -71,6 +83,16 @@ def test_second_scan_opens_none_while_open_but_newly_due_ones(api):
     assert scan(api, on="2040-01-01").json["opened"] == []
     assert rotation_cases(api)["total"] == 5
     assert {c["cadre_id"] for c in rotation_cases(api)["items"]} == {"lead10", "lead9", "lead25", "mid3", "mid2"}
+
+
+def test_scan_opens_no_second_review_while_one_is_in_incident(api, services):
+    """A review held in incident (an automatic step failed) is unfinished: the next scan leaves its cadre alone."""
+    api.create_cadre("lead10", post_level="leading", post_started_on="2016-06-15")
+    case_id = opened_by_cadre(scan(api))["lead10"]["case_id"]
+    hold_in_incident(services, case_id)
+    assert api.case(case_id)["status"] == "incident"
+    assert scan(api, on="2026-06-16").json["opened"] == []
+    assert rotation_cases(api)["total"] == 1
 
 
 @pytest.mark.parametrize(("started", "on", "due"), [
@@ -109,6 +131,14 @@ def test_scan_defaults_to_today(api, services):
     assert scan(api, on=None).json["opened"] == []
     services.today = lambda: date(2026, 6, 15)
     assert set(opened_by_cadre(scan(api, on=None))) == {"lead10"}
+
+
+def test_a_scan_for_another_day_takes_the_facts_on_that_day(api, services):
+    """The scan's day, not today, is the day its reviews' facts are taken on (the start rule asks it too)."""
+    services.today = lambda: date(2026, 6, 14)  # lead10 is due only tomorrow, the scan's day
+    api.create_cadre("lead10", post_level="leading", post_started_on="2016-06-15")
+    opened = opened_by_cadre(scan(api))
+    assert api.case(opened["lead10"]["case_id"])["data"]["years_in_post"] == 10
 
 
 @pytest.mark.parametrize("user", ["discipline", "org_head", "designer", "audit", "norole"])
@@ -250,3 +280,65 @@ def test_started_by_hand_mandatory_keep_still_refused(api):
     task_id = api.open_task(case_id, "rotation_plan")["id"]
     assert_error(api.complete_raw(task_id, "org_dept", {"decision": "keep", "reason": "x"}), 422,
                  fields={"decision"})
+
+
+# Started by hand: the facts come from the record, whatever the caller sends (§6).
+
+def test_a_hand_start_takes_the_records_facts_not_the_callers(api, on_scan_day):
+    """A leading cadre started as `middle`/`advised`: the case says leading, mandatory, 10 years; keep is
+    refused and rotate opens the departure audit first (先审计，后离任)."""
+    api.create_cadre("lead10", post_level="leading", post_started_on="2016-06-15")
+    case = start_review(api, "lead10", "advised", "middle", years=1)
+    assert {k: case["data"][k] for k in ("rule", "post_level", "years_in_post")} == {
+        "rule": "mandatory", "post_level": "leading", "years_in_post": 10}
+    task_id = api.open_task(case["id"], "rotation_plan")["id"]
+    assert_error(api.complete_raw(task_id, "org_dept", {"decision": "keep", "reason": "x"}), 422, fields={"decision"})
+    rotated = api.complete(case["id"], "rotation_plan", decision="rotate", reason="到期轮岗")
+    assert [api.case(child)["process"] for child in rotated["child_case_ids"]] == [DEPARTURE]
+
+
+def test_a_hand_start_needs_only_the_cadre(api, on_scan_day):
+    """The start form asks for the cadre alone; the service fills rule, years and level from the record."""
+    api.create_cadre("mid3", post_level="middle", post_started_on="2023-06-15")
+    response = start_raw(api, "mid3")
+    assert response.status_code == 201, response.json
+    data = response.json["data"]
+    assert (data["rule"], data["post_level"], data["years_in_post"]) == ("advised", "middle", 3)
+
+
+@pytest.mark.parametrize("cadre_id", ["lead9", "mid2", "staff30", "nopost"])
+def test_a_hand_start_for_a_cadre_no_rule_applies_to_is_422(api, on_scan_day, cadre_id):
+    """Not due (a day short), staff or without a post: 422 on `rule`, whatever rule the caller claims."""
+    make_cadres(api)
+    assert_error(start_raw(api, cadre_id, rule="mandatory", years_in_post=30, post_level="leading"), 422,
+                 fields={"rule"})
+    assert rotation_cases(api)["total"] == 0
+
+
+def test_a_second_unfinished_review_is_409(api, services, on_scan_day):
+    """While a cadre's review is open or in incident a hand start is 409; once it is closed one may start."""
+    api.create_cadre("lead10", post_level="leading", post_started_on="2016-06-15")
+    api.create_cadre("mid3", post_level="middle", post_started_on="2023-06-15")
+    opened = opened_by_cadre(scan(api))
+    assert_error(start_raw(api, "lead10"), 409, fields={"cadre_id"})
+    hold_in_incident(services, opened["lead10"]["case_id"])
+    assert_error(start_raw(api, "lead10"), 409, fields={"cadre_id"})
+    api.complete(opened["mid3"]["case_id"], "rotation_plan", decision="keep", reason="工作需要")
+    assert start_raw(api, "mid3").status_code == 201
+    assert rotation_cases(api)["total"] == 3
+
+
+def test_a_bulk_start_opens_only_what_the_scan_would(api, services, on_scan_day):
+    """A bulk start of reviews for every cadre: those with no rule fail on `rule`; one in incident is unfinished, so
+    the `open` dedupe skips it like the open ones."""
+    make_cadres(api)
+    opened = opened_by_cadre(scan(api))
+    hold_in_incident(services, opened["lead10"]["case_id"])
+    job = api.post("/api/bulk-starts", as_="org_dept", json={"process": ROTATION})
+    assert job.status_code == 202, job.json
+    bulk.run_jobs(services)
+    done = api.get(f"/api/bulk-starts/{job.json['id']}", as_="org_dept").json
+    assert (done["opened"], done["skipped"], done["failed"]) == (0, 3, 3)
+    assert {error["cadre_id"]: set(error["fields"]) for error in done["errors"]} == {
+        "lead9": {"rule"}, "mid2": {"rule"}, "staff30": {"rule"}}
+    assert rotation_cases(api)["total"] == 3

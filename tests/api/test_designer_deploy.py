@@ -13,6 +13,7 @@ import pytest
 
 from service.config import PROJECT_ROOT
 from tests.api.support import assert_error
+from tests.conftest import TEST_SECRET_KEY
 from tests.engine.bpmn_builder import KEY, decision_table, document, form_schema, line_of, script_process
 
 BPMN_DIR = Path(PROJECT_ROOT) / "bpmn"
@@ -87,7 +88,7 @@ BROKEN_BODY = (
         ("t_badlane", "t_noform"), ("t_noform", "t_badform"), ("t_badform", "t_notjson"),
         ("t_notjson", "gw_hostile")])
 )
-BROKEN_ELEMENTS = ("broken_script", "t_nolane", "t_badlane", "t_noform", "t_badform", "t_notjson", "gw_hostile",
+BROKEN_ELEMENTS = ("broken_script", "t_nolane", "lane_bogus_role", "t_noform", "t_badform", "t_notjson", "gw_hostile",
                    "late_timer")
 
 
@@ -108,7 +109,7 @@ def test_broken_file_reports_every_problem_with_element_and_line(api):
             assert element_line <= problem["line"] <= element_line + 3, (element, element_line, problem)
             assert bilingual(problem["message"]), problem
     assert any("lane" in p["message"] for p in by_element["t_nolane"])
-    assert any("bogus_role" in p["message"] for p in by_element["t_badlane"])
+    assert any("bogus_role" in p["message"] for p in by_element["lane_bogus_role"])  # the lane names the role
     assert api.get(f"/api/processes/{KEY}").status_code == 404
 
 
@@ -335,7 +336,7 @@ def test_console_entry_point_deploys_then_refuses_a_broken_file(app, api, tmp_pa
     paths = write_files(tmp_path / "proc", {"annual_assessment.bpmn": good, "assessment_grade.dmn": dmn})
     broken_path = write_files(tmp_path / "proc-broken", {f"{KEY}.bpmn": broken})
     env = {**os.environ, "CADREFLOW_DATABASE_URL": app.config["CADREFLOW"]["DATABASE_URL"],
-           "CADREFLOW_SECRET_KEY": "test"}
+           "CADREFLOW_SECRET_KEY": TEST_SECRET_KEY}
     command = [sys.executable, "-c", "from service.cli import main; main()", "deploy"]
     ok = subprocess.run([*command, *paths], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
@@ -343,7 +344,7 @@ def test_console_entry_point_deploys_then_refuses_a_broken_file(app, api, tmp_pa
     bad = subprocess.run([*command, *broken_path], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True,
                          timeout=60)
     assert bad.returncode != 0
-    assert "t_badlane" in bad.stderr and "broken_script" in bad.stderr
+    assert "lane_bogus_role" in bad.stderr and "broken_script" in bad.stderr
     assert [v["version"] for v in api.get(f"/api/processes/{ASSESSMENT}").json["versions"]] == [1, 2]
     assert api.get(f"/api/processes/{KEY}").status_code == 404
 

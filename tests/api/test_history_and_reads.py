@@ -12,6 +12,7 @@ from tests.api.support import (
     STEP2_TASKS,
     VETTING,
     admonishment_to_follow_up,
+    assert_error,
     finish_opinions,
     fire_after_deadline,
     sanction,
@@ -195,11 +196,11 @@ def test_case_list_pages(api):
 
 
 def test_case_list_rejects_bad_parameters(api):
-    """A bad status, page or per_page is a 422 naming the parameter, never a 500."""
+    """A bad status, page or per_page is a 400 naming the parameter (API.md: 400 malformed), never a 500."""
     for params, field in (({"status": "weird"}, "status"), ({"page": "abc"}, "page"), ({"page": 0}, "page"),
                           ({"per_page": -1}, "per_page"), ({"per_page": 10**9}, "per_page")):
         response = api.get("/api/cases", query_string=params)
-        assert response.status_code == 422, params
+        assert response.status_code == 400, params
         assert field in response.json["error"]["fields"]
 
 
@@ -225,7 +226,7 @@ def test_process_detail_and_bpmn(api):
     assert api.get(f"/api/processes/{ACCOUNTABILITY}/bpmn", query_string={"version": 7}).status_code == 404
     assert api.get("/api/processes/no_such_process").status_code == 404
     assert api.get("/api/processes/no_such_process/bpmn").status_code == 404
-    assert api.get(f"/api/processes/{ACCOUNTABILITY}/bpmn", query_string={"version": "x"}).status_code == 422
+    assert api.get(f"/api/processes/{ACCOUNTABILITY}/bpmn", query_string={"version": "x"}).status_code == 400
 
 
 def test_new_version_for_new_cases_running_cases_keep_theirs(api, cadre):
@@ -256,7 +257,8 @@ def test_new_version_for_new_cases_running_cases_keep_theirs(api, cadre):
 def test_cadre_shows_sanctions_cleared_audits_and_cases(api, cadre):
     """GET /api/cadres/<id> has the record, its sanctions, cleared audits and cases."""
     sanctioned = sanction(api, "removal")
-    departure_id = sanctioned["child_case_ids"][0]
+    assert sanctioned["child_case_ids"] == []  # the committee completed it and may not read the departure audit
+    departure_id = api.case(sanctioned["id"])["child_case_ids"][0]
     api.complete(departure_id, "assign_audit_team", team_lead="audit")
     api.complete(departure_id, "audit_fieldwork", findings="none", report_ref="R")
     shown = api.cadre("c1")
@@ -292,6 +294,14 @@ def test_patch_name_and_unit_but_not_post(api, cadre):
     shown = api.cadre()
     assert (shown["name"], shown["unit"]) == ("张三丰", "县委办")
     assert (shown["post"], shown["post_level"]) == ("副局长", "leading")
+
+
+def test_patching_an_unknown_cadre_is_404_whatever_the_body(api, cadre):
+    """The post rule (409) is about a cadre the caller may read: an unknown id is 404 first, like any read."""
+    for as_ in ("org_dept", "admin"):
+        for body in ({"post": "局长"}, {"post_level": "staff"}, {"name": "改名"}, {"nickname": "x"}):
+            assert_error(api.patch("/api/cadres/nosuchcadre", as_=as_, json=body), 404, "not_found")
+    assert_error(api.patch("/api/cadres/c1", as_="org_dept", json={"post": "局长"}), 409, "conflict")
 
 
 # Cancel.

@@ -11,6 +11,7 @@ from tests.api.support import (
     TIMER_WAIT,
     VETTING,
     finish_opinions,
+    hold_in_incident,
     sanction,
     send_objection,
     start_accountability,
@@ -42,8 +43,10 @@ def test_org_head_review_waits_for_all_four_tasks(api, cadre):
     assert case["data"]["votes_disapprove"] == 1
 
 
-def test_objection_not_substantiated_then_appoint_changes_post(api, cadre):
-    """Unfounded objection → committee; appoint → cadre takes the proposed post from today; appointed."""
+def test_objection_not_substantiated_then_appoint_changes_post(api):
+    """Unfounded objection → committee; appoint → cadre takes the proposed post from today; appointed.
+    (A middle-level cadre: a sitting leading cadre's audit first is tested in test_audit_first.py.)"""
+    api.create_cadre("c1", post_level="middle")
     services = api.client.application.extensions["cadreflow"]
     case_id = vetting_to_notice(api, post="县委办公室主任")
     response = send_objection(api, case_id, report="匿名举报")
@@ -136,12 +139,14 @@ def test_message_of_another_name_is_409(api, cadre):
 
 def test_public_notice_expiry_goes_to_committee(fast_api, fast_services):
     """When the notice period passes without objection the committee decides; a late objection → 409."""
-    fast_api.create_cadre("c1")
+    fast_api.create_cadre("c1", post_level="staff")
     fast_api.create_cadre("c2")
-    expiring = vetting_to_notice(fast_api, "c1", post="县财政局局长")
+    # The objection follows its case's notice at once: the notice lasts one second, and a loaded machine
+    # can take that long to open the other two cases.
     objected = vetting_to_notice(fast_api, "c2")
-    late = vetting_to_notice(fast_api, "c2")
     assert send_objection(fast_api, objected).status_code == 202
+    expiring = vetting_to_notice(fast_api, "c1", post="县财政局局长")
+    late = vetting_to_notice(fast_api, "c2")
     time.sleep(TIMER_WAIT)
     # The deadline has passed but no worker has fired it yet: one path only, whichever the case takes.
     late_status = send_objection(fast_api, late).status_code
@@ -180,6 +185,15 @@ def test_open_accountability_makes_cadre_ineligible_until_it_closes(api, cadre):
     again = start_vetting(api)
     assert again["status"] == "open" and again["outcome"] is None
     assert {t["element_id"] for t in again["open_tasks"]} == STEP2_TASKS
+
+
+def test_accountability_case_in_incident_still_makes_cadre_ineligible(api, services, cadre):
+    """A case in incident (an automatic step failed) is not over: its cadre is still under accountability."""
+    accountability_id = start_accountability(api)["id"]
+    hold_in_incident(services, accountability_id)
+    assert api.case(accountability_id)["status"] == "incident"
+    blocked = start_vetting(api)
+    assert (blocked["outcome"], blocked["data"]["ineligible_reason"]) == ("ineligible", "open_accountability")
 
 
 def test_open_accountability_of_another_cadre_does_not_matter(api, cadre):

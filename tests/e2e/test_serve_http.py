@@ -2,87 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.e2e.support import Http, running_server
+
 pytestmark = pytest.mark.e2e
-CLI = [sys.executable, "-c", "from service.cli import main; main()"]
 ROLES = ["org_dept", "org_head", "committee", "discipline"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Http:
-    """A tiny JSON client over urllib: what any outside client would do."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base
-        self.tokens: dict[str, str] = {}
-
-    def request(self, method: str, path: str, body: Any = None, as_: str | None = None) -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json"}
-        if as_:
-            headers["Authorization"] = f"Bearer {self.tokens[as_]}"
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.base + path, data=data, headers=headers, method=method)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.loads(response.read() or b"null")
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read() or b"null")
-
-    def login(self, username: str) -> None:
-        status, body = self.request("POST", "/api/auth/token", {"username": username, "password": "e2e-pw"})
-        assert status == 200, body
-        self.tokens[username] = body["token"]
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Http]:
-    env = {**os.environ, "CADREFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.sqlite3'}",
-           "CADREFLOW_DEADLINES": json.dumps({"public_notice": "PT1S"}), "CADREFLOW_WORKER_POLL_SECONDS": "0.2"}
-    subprocess.run([*CLI, "init-db"], env=env, check=True, capture_output=True)
-    for role in ROLES:
-        subprocess.run([*CLI, "create-user", role, "--password", "e2e-pw", "--role", role],
-                       env=env, check=True, capture_output=True)
-    port = free_port()
-    log_path = tmp_path / "serve.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    http = Http(f"http://127.0.0.1:{port}")
-    try:
-        _wait_until_up(http, process, log_path)
+    with running_server(tmp_path, ROLES, DEADLINES={"public_notice": "PT1S"}) as http:
         yield http
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _wait_until_up(http: Http, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        assert process.poll() is None, log_path.read_text()
-        try:
-            http.request("GET", "/api/processes")
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("server did not come up")
 
 
 def _open_tasks(http: Http, case_id: int) -> dict[str, dict]:
@@ -104,7 +39,7 @@ def test_vetting_case_runs_over_real_http_with_the_timer_worker(server: Http) ->
     for role in ROLES:
         http.login(role)
     status, _ = http.request("POST", "/api/cadres", {"id": "e1", "name": "周明", "unit": "县水利局", "post": "副局长",
-                                                     "post_level": "leading", "post_started_on": "2018-01-01"},
+                                                     "post_level": "middle", "post_started_on": "2018-01-01"},
                              as_="org_dept")
     assert status == 201
     start = {"process": "pre_appointment_vetting", "cadre_id": "e1",
@@ -163,3 +98,15 @@ def test_objection_message_and_errors_over_real_http(server: Http) -> None:
     assert status == 202
     done = _complete(http, case["id"], "verify_objection", "discipline", {"substantiated": True})
     assert done["outcome"] == "rejected"
+
+
+def test_serve_logs_each_request_without_its_query_string(server: Http, tmp_path: Path) -> None:
+    """`serve` writes one line per request: method, path, status; a query string (a search, a key) stays out."""
+    server.login("org_dept")
+    status, _ = server.request("GET", "/api/cases?q=secret-search", as_="org_dept")
+    assert status == 200
+    assert server.log is not None
+    log = server.log.read_text()
+    line = next(line for line in log.splitlines() if "GET /api/cases " in line)
+    assert line.split()[-2] == "200"
+    assert "secret-search" not in log

@@ -17,7 +17,7 @@ LANE_ROLES = ("org_dept", "org_head", "committee", "discipline", "discipline_hea
 ROLES = (*LANE_ROLES, "designer", "admin")
 PROCESS_KEYS = ("pre_appointment_vetting", "admonishment", "departure_audit", "accountability")
 DEADLINE_KEYS = ("public_notice", "inquiry_reply", "rectification", "audit_fieldwork",
-                 "preliminary_verification", "investigation", "review")
+                 "preliminary_verification", "investigation", "review", "disclosure")
 SLOW = "P30D"
 FAST = "PT0.2S"
 TIMER_WAIT = 0.3  # seconds to sleep so that a FAST timer is due
@@ -49,6 +49,7 @@ class FakeServices:
         results = {
             "cadre_facts": lambda: dict(self.facts),
             "appoint": lambda: {"post": data.get("proposed_post")},
+            "post_change_facts": lambda: {"audit_required": False, "post": "副局长", "today": TODAY},
             "depart": lambda: {"post": ""},
             "record_cleared_audit": lambda: {"cleared_on": TODAY},
             "apply_sanction": lambda: {"sanction": data.get("final_sanction"), "promotion_ban_until": "2027-05-29"},
@@ -131,6 +132,10 @@ class Driver:
     def state(self) -> str:
         assert self.step is not None, "start the case first"
         return self.step.state
+
+    def events(self) -> list[Any]:
+        """Every engine event of the case so far: on a slow machine a FAST timer may fire in the step before."""
+        return [event for step in self.steps for event in step.events]
 
     def open_ids(self) -> list[str]:
         """Element ids of the open user tasks, sorted (a task open twice appears twice)."""

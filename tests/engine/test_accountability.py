@@ -1,4 +1,4 @@
-"""accountability (PROCESSES.md §4): verification, investigation, sanction ladder DMN, committee review."""
+"""accountability (docs/processes.md §4): verification, investigation, sanction ladder DMN, committee review."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def test_founded_opens_investigation(case):
 
 @pytest.mark.parametrize(("circumstance", "loss", "proposed"), SANCTION_TABLE)
 def test_sanction_ladder_proposes(drive, circumstance, loss, proposed):
-    """The sanction_ladder DMN proposes the sanction of PROCESSES.md §4 for each of the 9 combinations."""
+    """The sanction_ladder DMN proposes the sanction of docs/processes.md §4 for each of the 9 combinations."""
     driver = drive(KEY)
     to_committee(driver, circumstance, loss)
     assert driver.data["proposed_sanction"] == proposed
@@ -162,6 +162,19 @@ def test_investigation_escalates(drive):
     driver.complete("supervise_investigation", instruction="加快调查")
     driver.complete("investigation", facts="事实", circumstance="minor", loss="none")
     assert driver.open_ids() == ["committee_review"]
+
+
+def test_a_supervision_ends_when_its_task_is_completed(drive):
+    """docs/processes.md: `supervise_<task>` is cancelled when <task> completes; the case goes on without it."""
+    driver = drive(KEY, fast=("investigation",))
+    driver.start(**START)
+    driver.complete("preliminary_verification", founded=True)
+    driver.wait_and_fire()
+    assert driver.open_ids() == ["investigation", "supervise_investigation"]
+    step = driver.complete("investigation", facts="事实", circumstance="minor", loss="none")
+    assert [t.element_id for t in step.open_tasks] == ["committee_review"]
+    step = driver.complete("committee_review", decision="approve")
+    assert step.completed and step.outcome == "sanctioned"
 
 
 def test_slow_deadlines_do_not_escalate(case):

@@ -1,4 +1,4 @@
-"""admonishment (PROCESSES.md §2): intake, the three forms, rectification loop, timers, escalation."""
+"""admonishment (docs/processes.md §2): intake, the three forms, rectification loop, timers, escalation."""
 
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ def test_inquiry_timer_interrupts_reply_and_opens_escalation_review(drive):
     step = driver.wait_and_fire()
     assert driver.open_ids() == ["escalation_review"]
     assert driver.task("escalation_review").role == "discipline_head"
-    assert any(e.action == "timer" and e.element_id == "timer_record_inquiry_reply" for e in step.events)
+    assert any(e.action == "timer" and e.element_id == "timer_record_inquiry_reply" for e in driver.events())
     assert step.next_timer_due is None
     step = driver.complete("escalation_review", escalate=True, reason="逾期未回复")
     assert step.outcome == "escalated"

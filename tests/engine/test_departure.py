@@ -1,4 +1,4 @@
-"""departure_audit (PROCESSES.md §3): team, fieldwork, findings branches, cleared audit, departure."""
+"""departure_audit (docs/processes.md §3): team, fieldwork, findings branches, cleared audit, departure."""
 
 from __future__ import annotations
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import date
 
 import pytest
 from lxml import etree
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
-from tests.engine.helpers import BPMN_DIR, Driver, FakeServices, deadlines, incident_of
+from tests.conformance.bpmn import definitions, end, flow, script, start
+from tests.engine.helpers import BPMN_DIR, ROLES, Driver, FakeServices, deadlines, incident_of
 from workflows.engine import (
     CaseRunner,
     EngineError,
@@ -20,8 +19,10 @@ from workflows.engine import (
     LoopLimitExceeded,
     NotWaiting,
     TaskNotReady,
+    compile_process,
     serialization,
 )
+from workflows.engine.specs import spec_config
 
 VETTING = "pre_appointment_vetting"
 VETTING_START = {"cadre_id": "c1", "proposed_post": "县发改局局长", "selection_method": "competitive"}
@@ -58,7 +59,7 @@ def test_completing_a_task_twice_raises(drive):
     assert driver.runner.inspect(driver.definition, old.state).open_tasks[0].id == task_id  # old state untouched
 
 
-@pytest.mark.parametrize("task_id", ["not-a-uuid", str(uuid.uuid4()), ""])
+@pytest.mark.parametrize("task_id", ["not-a-uuid", "7a6e426b-0f7f-4912-be0c-9ae7aab006aa", ""])
 def test_unknown_task_id_raises(drive, task_id):
     """A task id that is not in the case raises TaskNotReady."""
     driver = drive("admonishment")
@@ -107,25 +108,29 @@ def test_task_of_finished_case_cannot_be_completed(drive):
 # Loop depth ------------------------------------------------------------------------------------
 
 
-def test_loop_limit_refuses_the_step_and_keeps_the_case_usable(review_loop):
-    """Past max_depth a step raises LoopLimitExceeded, never completes without outcome, and the last state finishes."""
+def test_a_loop_through_a_person_stays_flat_however_long(review_loop):
+    """500 passes around a user-task loop: the saved state does not grow, no guard trips, the case ends well."""
     driver = Driver(review_loop, max_depth=60)
     driver.start(cadre_id="c1")
-    passes = 0
+    sizes = []
+    for _ in range(500):
+        step = driver.complete("review", again=True)
+        assert not step.completed and driver.open_ids() == ["review"]
+        sizes.append(len(step.state))
+    assert max(sizes[-50:]) <= sizes[1] * 1.2  # flat: the history lives in the service's table, not the state
+    assert driver.step.data["passes"] == 501
+    done = driver.complete("review", again=False)
+    assert done.completed and done.outcome == "done" and "review" in done.diagram.completed
+
+
+def test_an_automatic_loop_within_one_step_is_refused_and_the_case_kept(review_loop):
+    """A script loop that spins inside one step runs past max_depth: the step is refused, nothing saved."""
+    body = (start() + script("count", "n = n + 1") + '<bpmn:exclusiveGateway id="again" default="f_again_end"/>'
+            + end() + flow("start", "count") + flow("count", "again") + flow("again", "count", "n < 100000")
+            + flow("again", "end"))
+    definition = compile_process("spin", definitions("spin", body), {}, ROLES)
     with pytest.raises(LoopLimitExceeded):
-        for _ in range(500):
-            step = driver.complete("review", again=True)
-            passes += 1
-            assert not step.completed and step.outcome is None
-            assert driver.open_ids() == ["review"]
-    assert 5 < passes < 500
-    assert all(s.completed is False for s in driver.steps)
-    last = driver.step
-    assert last.data["passes"] == passes + 1
-    assert driver.runner.inspect(review_loop, last.state).data == last.data
-    step = driver.complete("review", again=False)
-    assert step.completed and step.outcome == "done"
-    assert step.open_tasks == ()
+        CaseRunner({}, max_depth=60).start(definition, {"n": 0}, None)
 
 
 def test_loop_limit_is_an_engine_error():
@@ -233,7 +238,7 @@ def test_saved_state_has_no_spec_and_is_much_smaller(drive):
     saved = json.loads(step.state)
     assert "spec" not in saved
     workflow = serialization.load(step.state, driver.definition.spec, driver.definition.subprocess_specs)
-    default = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(SPIFF_CONFIG)).serialize_json(workflow)
+    default = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(spec_config())).serialize_json(workflow)
     assert "spec" in json.loads(default)
     assert len(step.state) < 0.6 * len(default)
     assert "x-enumNames" in default and "x-enumNames" not in step.state  # forms live in the spec only

@@ -33,7 +33,8 @@ def start_incident(bpmn: bytes, **start_data):
     driver = Driver(compile_bpmn(bpmn))
     began = time.monotonic()
     incident, step = incident_of(lambda: driver.runner.start(driver.definition, start_data, driver.services))
-    assert time.monotonic() - began < 3
+    # Generous on a shared machine: what this guards against is a step that never ends.
+    assert time.monotonic() - began < 15
     if step is not None:
         assert not step.completed
         assert step.open_tasks == ()  # the case did not move past the failing element

@@ -1,4 +1,4 @@
-"""pre_appointment_vetting (PROCESSES.md §1): eligibility DMN, opinions, review loop, notice, decision."""
+"""pre_appointment_vetting (docs/processes.md §1): eligibility DMN, opinions, review loop, notice, decision."""
 
 from __future__ import annotations
 
@@ -149,11 +149,11 @@ def test_notice_expiry_then_appoint(drive):
     step = driver.wait_and_fire()
     assert driver.open_ids() == ["committee_decision"]
     assert driver.task("committee_decision").role == "committee"
-    assert any(e.action == "timer" for e in step.events)
+    assert any(e.action == "timer" for e in driver.events())
     step = driver.complete("committee_decision", decision="appoint", comment="任用")
     assert step.completed and step.outcome == "appointed"
     assert step.open_tasks == ()
-    assert driver.services.operations() == ["cadre_facts", "appoint"]
+    assert driver.services.operations() == ["cadre_facts", "post_change_facts", "appoint"]
     assert driver.services.params_of("appoint") == [{}]
     assert driver.services.data_of("appoint")[0]["proposed_post"] == START["proposed_post"]
     assert step.data["appointment_result"] == {"post": START["proposed_post"]}

@@ -107,7 +107,7 @@ def cluster(tmp_path: Path):
     cluster = Cluster(database_url(tmp_path), tmp_path,
                       {"DEADLINES": json.dumps({"public_notice": "PT1S"}), "WORKER_POLL_SECONDS": "0.2"})
     cluster.cli("init-db")
-    cluster.cli("create-user", "loader", "--password", "pw", "--role", "org_dept", "--role", "org_head",
+    cluster.cli("create-user", "loader", "--password", "load-test-pw", "--role", "org_dept", "--role", "org_head",
                 "--role", "committee")
     yield cluster
     cluster.stop()
@@ -121,7 +121,7 @@ def test_completions_survive_killed_processes_and_timers_fire_once(cluster: Clus
     token = _login(ports)
     with Client(ports, token) as client:
         client.call("POST", "/api/cadres", {"id": "L1", "name": "压测", "unit": "县局", "post": "副局长",
-                                            "post_level": "leading", "post_started_on": "2020-01-01"})
+                                            "post_level": "middle", "post_started_on": "2020-01-01"})
     ledger, errors = Ledger(), []
     clients = [threading.Thread(target=_run_client, args=(ports, token, ledger, TARGET // CLIENTS + 50, errors))
                for _ in range(CLIENTS)]
@@ -142,7 +142,7 @@ def test_completions_survive_killed_processes_and_timers_fire_once(cluster: Clus
 
 def _login(ports: list[int]) -> str:
     with Client(ports) as client:
-        status, body, _ = client.call("POST", "/api/auth/token", {"username": "loader", "password": "pw"})
+        status, body, _ = client.call("POST", "/api/auth/token", {"username": "loader", "password": "load-test-pw"})
     assert status == 200, body
     return body["token"]
 

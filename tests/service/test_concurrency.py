@@ -127,6 +127,18 @@ def test_two_claims_at_once_one_wins(app, template, cadre):
         assert [e["actor"] for e in claims] == [winner]
 
 
+def test_two_starts_of_a_once_only_case_at_once_open_one(app, template, cadre):
+    """Two clients starting the same cadre's 述职述廉 for a year together: the start rule locks the cadre, so one
+    201 and one 409, and a single case for each year."""
+    first, second = make_api(app, template), make_api(app, template)
+    for year in range(2030, 2030 + ROUNDS):
+        body = {"process": "integrity_report", "cadre_id": "c1", "data": {"year": year}}
+        responses = race(partial(first.post, "/api/cases", as_="org_dept", json=body),
+                         partial(second.post, "/api/cases", as_="org_dept2", json=body))
+        assert sorted(r.status_code for r in responses) == [201, 409], [r.get_json() for r in responses]
+    assert first.get("/api/cases", query_string={"process": "integrity_report"}).json["total"] == ROUNDS
+
+
 def test_cancel_racing_a_completion_leaves_a_cancelled_consistent_case(services, api, cadre):
     """Cancel and complete at once: the case ends cancelled with no open task, whoever came first."""
     for _ in range(5):

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import MetaData, Table, create_engine, select, text
+from sqlalchemy.exc import DBAPIError
 
 from service import create_app
+from service.cli import init_database
 from service.db.models import Base
 from service.db.schema import upgrade
 from service.usecases import cadres, cases, tasks
+from service.usecases.check import check_cases
 from tests.conftest import actor, database_url, make_settings
 
 BPMN = Path(__file__).resolve().parents[2] / "bpmn"
@@ -62,3 +67,122 @@ def test_head_is_exactly_the_models(tmp_path: Path) -> None:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
     engine.dispose()
+
+
+# Tables a 0003 database with cases needs, parents first; ids that come from sequences on PostgreSQL.
+CASE_TABLES = ("process_versions", "cadres", "cases", "tasks", "history")
+SERIAL_TABLES = ("process_versions", "cases", "history")
+# An entry no service step writes, with what the hash's canonical form must survive on both backends.
+ODD_ENTRY = {"actor": "审计员", "action": "message", "task": None,
+             "at": datetime(2024, 3, 1, 8, 30, 0, 123456, tzinfo=timezone(timedelta(hours=8))),
+             "detail": '{"name": "来信", "data": {"金额": 1234.5, "比例": 0.1, "big": 4611686018427387904, '
+                       '"tiny": 1e-07, "列表": [1, 2.5, {"深": "层", "none": null, "yes": true}], "空": {}}}'}
+
+
+def _cases_as_of_0003(tmp_path: Path) -> str:
+    """A database at migration 0003 holding cases with their history, written as that schema's rows."""
+    for folder in ("source", "old"):
+        (tmp_path / folder).mkdir()
+    source = create_app(make_settings(tmp_path / "source"))
+    services = source.extensions["cadreflow"]
+    init_database(services)
+    cadres.create_cadre(services, actor("org_dept"), {"id": "c1", "name": "张三", "unit": "县发改局",
+                                                      "post": "副局长", "post_level": "leading",
+                                                      "post_started_on": "2015-03-01"})
+    for reason in ("约谈", "不予诫勉", "待定"):
+        case = cases.start_case(services, actor("discipline"), "admonishment", "c1",
+                                {"trigger": "complaint", "summary": "群众反映"})
+        task_id = case["open_tasks"][0]["id"]
+        tasks.claim_task(services, actor("discipline"), task_id)
+        if reason != "待定":
+            tasks.complete_task(services, actor("discipline"), task_id,
+                                {"form": "talk" if reason == "约谈" else "dismiss", "reason": reason})
+    url = database_url(tmp_path / "old")
+    _copy_rows(services.db.write_engine, create_engine(url))
+    services.db.dispose()
+    return url
+
+
+def _copy_rows(source, target) -> None:
+    upgrade(target, "0003")
+    with source.connect() as reading, target.begin() as writing:
+        for name in CASE_TABLES:
+            old, new = Table(name, MetaData(), autoload_with=writing), Table(name, MetaData(), autoload_with=reading)
+            columns = [new.c[column.name] for column in old.columns]  # the 0003 columns only
+            rows = [dict(row._mapping) for row in reading.execute(select(*columns).order_by(columns[0]))]
+            writing.execute(old.insert(), rows)
+        if target.dialect.name == "postgresql":  # rows came with their ids: move the sequences past them
+            for name in SERIAL_TABLES:
+                writing.execute(text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                                     f"(SELECT max(id) FROM {name}))"))
+        case_id = writing.execute(text("SELECT max(id) FROM cases")).scalar()
+        writing.execute(text("INSERT INTO history (case_id, at, actor, action, task, detail) VALUES "
+                             "(:case_id, :at, :actor, :action, :task, :detail)"),
+                        {**ODD_ENTRY, "at": ODD_ENTRY["at"].isoformat(sep=" "), "case_id": case_id})
+    target.dispose()
+
+
+def test_history_written_before_the_chain_is_chained_by_the_upgrade(tmp_path: Path) -> None:
+    """Entries of a 0003 database get their sequences and hashes in id order per case, each case its head;
+    check accepts every chain, new entries continue them, and the upgraded table is append-only."""
+    url = _cases_as_of_0003(tmp_path)
+    app = create_app(make_settings(tmp_path / "old"))
+    services = app.extensions["cadreflow"]
+    services.db.create_schema()
+    assert check_cases(services, grace_seconds=3600) == (3, [])
+    before = {c["id"]: cases.case_history(services, actor("admin"), c["id"])
+              for c in cases.list_cases(services, actor("admin"), {"page": 1, "per_page": 10})["items"]}
+    assert all([e["seq"] for e in h] == list(range(1, len(h) + 1)) for h in before.values())
+    odd = before[max(before)][-1]
+    assert (odd["actor"], datetime.fromisoformat(odd["at"])) == ("审计员", ODD_ENTRY["at"])
+    assert odd["detail"]["data"]["列表"][2] == {"深": "层", "none": None, "yes": True}
+
+    open_task = tasks.list_tasks(services, actor("admin"), {"case_id": max(before)})[0]
+    tasks.unclaim_task(services, actor("discipline"), open_task["id"])
+    tasks.complete_task(services, actor("discipline"), open_task["id"], {"form": "dismiss", "reason": "不予诫勉"})
+    after = cases.case_history(services, actor("admin"), max(before))
+    assert after[:len(before[max(before)])] == before[max(before)]
+    assert [e["seq"] for e in after] == list(range(1, len(after) + 1)) and len(after) > len(before[max(before)]) + 1
+    assert check_cases(services, grace_seconds=3600) == (3, [])
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        heads = connection.execute(text("SELECT sum(history_seq) FROM cases")).scalar()
+        assert heads == connection.execute(text("SELECT count(*) FROM history")).scalar()
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text("UPDATE history SET actor = 'someone else'"))
+    engine.dispose()
+    services.db.dispose()
+
+
+def test_need_to_know_backfills_lanes_of_deployed_versions_and_participants_of_cases(tmp_path: Path) -> None:
+    """A database at 0003 with a vetting version and a worked case: the upgrade records the version's lanes
+    and everyone who started, held, completed or claimed in the case, so reads keep working."""
+    url = database_url(tmp_path)
+    engine = create_engine(url)
+    upgrade(engine, "0003")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO process_versions (id, process_key, version, name, bpmn_xml, dmn_files, content_hash, "
+            "deployed_by, deployed_at) VALUES (1, 'pre_appointment_vetting', 1, '任前监督', :xml, '{}', 'h1', 'old', "
+            "CURRENT_TIMESTAMP)"), {"xml": (BPMN / "pre_appointment_vetting.bpmn").read_text()})
+        connection.execute(text("INSERT INTO cadres (id, name, unit, post, post_level) "
+                                "VALUES ('c1', '旧数据', '县局', '科长', 'middle')"))
+        connection.execute(text(
+            "INSERT INTO cases (id, process_key, process_version_id, cadre_id, status, data, state, version, "
+            "created_by, created_at, updated_at) VALUES (7, 'pre_appointment_vetting', 1, 'c1', 'open', '{}', '', 1, "
+            "'starter', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        for task_id, assignee, completed_by in (("t1", "holder", None), ("t2", None, "finisher")):
+            connection.execute(text(
+                "INSERT INTO tasks (id, case_id, process_key, process_version_id, element_id, name, assignee, status, "
+                "created_at, overdue, completed_by) VALUES (:id, 7, 'pre_appointment_vetting', 1, 'x', 'x', :who, "
+                "'open', CURRENT_TIMESTAMP, false, :done)"), {"id": task_id, "who": assignee, "done": completed_by})
+        connection.execute(text("INSERT INTO history (case_id, at, actor, action, detail) VALUES "
+                                "(7, CURRENT_TIMESTAMP, 'claimer', 'claim', '{}'), "
+                                "(7, CURRENT_TIMESTAMP, 'system', 'automatic', '{}')"))
+    upgrade(engine)
+    with engine.connect() as connection:
+        lanes = set(connection.execute(text("SELECT role FROM process_lanes WHERE process_version_id = 1")).scalars())
+        people = set(connection.execute(text("SELECT username FROM case_participants WHERE case_id = 7")).scalars())
+    engine.dispose()
+    assert lanes == {"org_dept", "org_head", "committee", "discipline"}
+    assert people == {"starter", "holder", "finisher", "claimer"}

@@ -3,6 +3,11 @@
 The server's database is prepared in-process through the use cases (the demo loader plus one
 departure audit handed to its team, whose fieldwork deadline is one second), then `serve` runs it
 with its timer worker. Screenshots of each main page at 1280 and 390 px go to test-artifacts/screenshots/.
+
+A click that navigates returns once the new page is committed, before it is parsed: read a page after a
+click through `expect(...)`, or after `page.wait_for_url`/`page.wait_for_load_state()`, never with a bare
+`count()`/`inner_text()`. `CADREFLOW_UI_SLOW=4,30` (CPU slowed 4 times, pages at 30 KB/s, static files
+unthrottled) makes such races fail every time; run it after changing a journey.
 """
 
 from __future__ import annotations
@@ -25,8 +30,10 @@ from service.cli import init_database
 from service.usecases import cases, tasks, users
 from service.usecases.context import Actor
 from service.usecases.demo import load_demo
+from tests.conftest import TEST_SECRET_KEY
 
 playwright_api = pytest.importorskip("playwright.sync_api")
+playwright_api.expect.set_options(timeout=15_000)  # as long as every other wait here: the CI machine is shared
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -37,6 +44,7 @@ ROLES = ["org_dept", "org_head", "committee", "discipline", "discipline_head", "
 DEADLINES = {"audit_fieldwork": "PT1S"}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
 WIDTHS = (1280, 390)
+SLOW = [int(part) for part in os.environ.get("CADREFLOW_UI_SLOW", "").split(",") if part]  # CPU rate, KB/s
 CLI = [sys.executable, "-c", "from service.cli import main; main()"]
 
 
@@ -68,7 +76,10 @@ def _prepare(settings: dict[str, Any]) -> dict[str, Any]:
                                                                          "per_page": 10})["items"])
         task = next(t for t in cases.get_case(services, audit_head, audit["id"])["open_tasks"])
         tasks.complete_task(services, audit_head, task["id"], {"team_lead": "audit", "members": "审计一组"})
-        return {"audit_case_id": audit["id"]}
+        return {"audit_case_id": audit["id"], "notice_case_id": _vetting_in_notice(services),
+                "ineligible_case_id": next(c["id"] for c in cases.list_cases(
+                    services, audit_head.__class__("org_dept", frozenset({"org_dept"})),
+                    {"outcome": "ineligible", "page": 1, "per_page": 10})["items"])}
     finally:
         services.db.dispose()
 
@@ -76,7 +87,7 @@ def _prepare(settings: dict[str, Any]) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     folder = tmp_path_factory.mktemp("ui")
-    settings = {"DATABASE_URL": f"sqlite:///{folder / 'ui.sqlite3'}", "SECRET_KEY": "ui-test-secret",
+    settings = {"DATABASE_URL": f"sqlite:///{folder / 'ui.sqlite3'}", "SECRET_KEY": TEST_SECRET_KEY,
                 "DEADLINES": DEADLINES, "WORKER_POLL_SECONDS": 0.2}
     fixtures = _prepare(settings)
     env = {**os.environ, **{f"CADREFLOW_{k}": v if isinstance(v, str) else json.dumps(v) for k, v in settings.items()}}
@@ -94,7 +105,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 
 
 def _wait_until_up(base: str, process: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # a loaded machine (parallel test workers) starts slowly
     while time.monotonic() < deadline:
         assert process.poll() is None, log_path.read_text()
         try:
@@ -126,16 +137,48 @@ def new_page(browser: Any, server: Server) -> Iterator[Any]:
                                       accept_downloads=True)
         context.set_default_timeout(15_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        if SLOW:
+            _slow_down(context, page, *SLOW)
+        return page
 
     yield open_page
     for context in contexts:
+        if SLOW:
+            context.unroute_all(behavior="ignoreErrors")
         context.close()
+
+
+def _slow_down(context: Any, page: Any, cpu_rate: int, kb_per_second: int) -> None:
+    """A slow machine: the CPU slowed, pages delivered in small pieces (static files fetched unthrottled)."""
+    context.route(lambda url: "/assets/" in url or "/static/" in url,
+                  lambda route: route.fulfill(response=route.fetch()))
+    cdp = context.new_cdp_session(page)
+    cdp.send("Emulation.setCPUThrottlingRate", {"rate": cpu_rate})
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", {"offline": False, "latency": 20,
+                                                  "downloadThroughput": kb_per_second * 1024,
+                                                  "uploadThroughput": kb_per_second * 1024})
 
 
 @pytest.fixture
 def page(new_page: Any) -> Any:
     return new_page()
+
+
+def _vetting_in_notice(services: Any) -> int:
+    """A vetting of 陈静 (c006) through its opinions and the head's approval: in its public notice."""
+    org, head = Actor("org_dept", frozenset({"org_dept"})), Actor("org_head", frozenset({"org_head"}))
+    case = cases.start_case(services, org, "pre_appointment_vetting", "c006",
+                            {"proposed_post": "县审计局副局长", "selection_method": "competitive"})
+    answers = {"democratic_evaluation": {"votes_approve": 38, "votes_basic": 4, "votes_disapprove": 1},
+               "org_head_review": {"decision": "approve"}}
+    while case["open_tasks"]:
+        task = case["open_tasks"][0]
+        actor = head if task["role"] == "org_head" else org
+        tasks.complete_task(services, actor, task["id"], answers.get(task["element_id"], {"opinion": "positive"}))
+        case = cases.get_case(services, org, case["id"])
+    return case["id"]
 
 
 def login(page: Any, username: str, password: str = PASSWORD) -> None:
@@ -148,13 +191,15 @@ def login(page: Any, username: str, password: str = PASSWORD) -> None:
 
 
 def settle(page: Any) -> None:
-    """Let layout, resize handlers and chart redraws finish (two animation frames)."""
-    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    """Let fonts load and layout, resize handlers and chart redraws finish (two animation frames)."""
+    page.evaluate("() => document.fonts.ready.then(() => new Promise(r => requestAnimationFrame(() => "
+                  "requestAnimationFrame(r))))")
 
 
 def shoot(page: Any, name: str) -> None:
     """Full-page screenshots at each width; at every width the page must not scroll sideways."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.wait_for_load_state()  # the whole page, not what was parsed when the last click returned
     original = page.viewport_size
     for width in WIDTHS:
         page.set_viewport_size({"width": width, "height": 900})

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import login, shoot
 
@@ -37,6 +40,7 @@ def _open_group(page, group_id: str) -> None:
     header = page.locator(f"[data-group-id='{group_id}'] .bio-properties-panel-group-header")
     if "open" not in (header.get_attribute("class") or ""):
         header.click()
+    expect(header).to_have_class(re.compile(r"\bopen\b"))
 
 
 def test_designer_edits_a_task_name_deploys_and_sees_the_new_version(page):
@@ -59,21 +63,21 @@ def test_designer_edits_a_task_name_deploys_and_sees_the_new_version(page):
     assert '"title": "轮岗方案"' in original
     form.fill('{"title": ')
     page.wait_for_selector("[data-entry-id='cadreflow-form'] .bio-properties-panel-error")
-    page.get_by_role("button", name="校验并部署").click()
+    page.get_by_role("button", name="部署", exact=True).click()
     page.wait_for_selector(".deploy-error li")
     assert "rotation_plan" in page.locator(".deploy-error").inner_text()
     assert page.locator(".djs-element.cf-error[data-element-id='rotation_plan']").count() == 1
-    assert page.locator(".cf-error-overlay").count() >= 1
+    assert page.locator(".cf-problem-overlay").count() >= 1
     shoot(page, "modeler-errors")
 
     form.fill(original)
     _rename(page, "rotation_plan", NEW_NAME)
-    page.get_by_role("button", name="校验并部署").click()
+    page.get_by_role("button", name="部署", exact=True).click()
     page.wait_for_selector(".deploy-ok:has-text('已部署为第 2 版')")
     assert page.locator(".djs-element.cf-error").count() == 0
     shoot(page, "modeler")
 
-    page.locator(".deploy-ok a").click()
+    page.locator(".deploy-ok a", has_text="查看该版本").click()
     page.wait_for_selector("#diagram[data-state='ready']")
     assert NEW_NAME in page.locator("#diagram .djs-element[data-element-id='rotation_plan']").text_content()
     shoot(page, "version")

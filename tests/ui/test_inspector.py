@@ -16,7 +16,7 @@ def _wait_for_overdue_case(page, case_id: int) -> None:
     deadline = time.monotonic() + 20
     while True:
         page.goto(f"/cases/{case_id}")
-        if page.locator(".task-list", has_text="督办").count():
+        if page.locator(".wait-list", has_text="督办").count():
             return
         assert time.monotonic() < deadline, "the fieldwork deadline never fired"
         time.sleep(0.3)
@@ -47,13 +47,14 @@ def test_inspector_filters_overdue_cases_opens_one_and_sees_diagram_and_timeline
     assert "org_dept" in timeline.locator(".tl-start").inner_text()
     assert "组建审计组" in timeline.locator(".tl-complete").first.inner_text()
     assert "audit_head" in timeline.locator(".tl-complete").first.inner_text()
-    open_tasks = page.locator(".task-list li").all_inner_texts()
+    open_tasks = page.locator("#waiting .wait-list li").all_inner_texts()
     assert [t.split()[0] for t in open_tasks] == ["审计实施", "督办：审计实施"], open_tasks
     assert "已逾期" in open_tasks[0]
     shoot(page, "case")
 
     page.locator("#cadre-title + .facts a").click()
     page.wait_for_selector("#cases-title")
+    page.wait_for_load_state()  # the table below the title too
     assert page.locator("#cases-title + .table-wrap").inner_text().count(f"#{case_id}") == 1
     shoot(page, "cadre")
 
@@ -65,7 +66,7 @@ def test_tracker_exports_csv_and_dashboard_draws_charts(page):
     with page.expect_download() as download:
         page.locator("#export-csv").click()
     content = download.value.path().read_text(encoding="utf-8-sig")
-    assert content.splitlines()[0].startswith("id,process,process_name,cadre_id,cadre_name")
+    assert content.splitlines()[0].startswith("案件编号,流程代码,流程,干部编号,干部姓名")
     assert "张伟" in content
     page.goto("/cadres")
     shoot(page, "cadres")
@@ -73,3 +74,21 @@ def test_tracker_exports_csv_and_dashboard_draws_charts(page):
     page.wait_for_selector("body[data-charts='ready']")
     assert page.locator(".chart-box canvas").count() == 4
     shoot(page, "dashboard")
+
+
+def test_auditor_follows_the_cadre_link_of_its_own_task_and_sees_only_its_cases(page, server):
+    """audit, the team lead, opens its fieldwork task, follows the cadre link to the cadre's page (no 403/404),
+    which lists the departure audit; a case audit may not read is 404, as if it did not exist."""
+    case_id = server.fixtures["audit_case_id"]
+    login(page, "audit")
+    page.goto(f"/cases/{case_id}")
+    page.locator("#waiting .wait-list a", has_text="审计实施").first.click()
+    page.wait_for_selector("h1:has-text('审计实施')")
+    page.locator("#cadre-title + .facts a").click()
+    page.wait_for_selector("#cases-title")
+    page.wait_for_load_state()
+    assert f"#{case_id}" in page.locator("#cases-title + .table-wrap").inner_text()
+    assert page.locator(".site-nav a[data-area]").evaluate_all("els => els.map(e => e.dataset.area)") == [
+        "inbox", "cases", "cadres", "integrity"]
+    page.goto("/cases/1")  # the demo's first case: a vetting, which audit may not read
+    assert page.locator(".error-code").inner_text() == "404"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from .conftest import login, shoot
 
@@ -32,7 +33,7 @@ def test_a_form_posted_without_its_csrf_token_is_refused(page):
 def test_navigation_shows_only_what_the_roles_allow_and_english_switch(page):
     login(page, "audit")
     areas = page.locator(".site-nav a[data-area]").evaluate_all("els => els.map(e => e.dataset.area)")
-    assert areas == ["inbox"]
+    assert areas == ["inbox", "cases", "cadres", "integrity"]  # audit sees the cases and cadres it may read
     page.goto("/designer")
     assert page.locator(".error-code").inner_text() == "403"
     shoot(page, "error-403")
@@ -51,11 +52,11 @@ def test_admin_creates_a_user_with_roles(page):
     login(page, "admin")
     page.goto("/admin/users")
     page.get_by_label("用户名", exact=True).fill("inspector2")
-    page.get_by_label("初始密码（至少 8 位）").fill("a-long-password")
+    page.get_by_label("初始密码（至少 10 位）").fill("a-long-password")
     page.locator("#new-user ~ form").get_by_label("纪委监委").check()
     page.get_by_role("button", name="创建").click()
     page.wait_for_selector(".flash-success:has-text('inspector2')")
-    assert "纪委监委" in page.locator("tr[data-user='inspector2']").inner_text()
+    expect(page.locator("tr[data-user='inspector2']")).to_contain_text("纪委监委")
     shoot(page, "admin-users")
     login(page, "inspector2", "a-long-password")
     assert page.url.endswith("/inbox")
@@ -66,7 +67,11 @@ def test_org_dept_starts_a_case_from_its_start_form(page):
     page.goto("/cases/new")
     page.get_by_label("流程", exact=True).select_option(label="任前监督")
     page.get_by_role("button", name="选择").click()
-    page.get_by_label("干部", exact=True).select_option(label="赵敏 · 县教育局")
+    page.wait_for_url("**/cases/new?process=pre_appointment_vetting")
+    page.get_by_label("干部", exact=True).fill("赵敏")  # the typeahead offers her; her id is what is sent
+    page.wait_for_selector("#f-cadre_id-options option", state="attached")
+    page.get_by_label("干部", exact=True).fill(page.locator("#f-cadre_id-options option").first.get_attribute("value"))
+    page.wait_for_selector("#f-cadre_id-chosen:has-text('赵敏 · 县教育局')")
     page.get_by_role("button", name="发起").click()
     page.wait_for_selector("[data-field='proposed_post'] .field-error")
     shoot(page, "case-new")

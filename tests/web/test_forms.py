@@ -16,6 +16,7 @@ SCHEMA = {
         "amount": {"type": "number", "title": "金额"},
         "founded": {"type": "boolean", "title": "属实"},
         "lead": {"type": "string", "title": "组长", "x-user-role": "audit"},
+        "cadre": {"type": "string", "title": "干部", "x-cadre": True},
         "ref": {"type": "string", "title": "文号", "maxLength": 40},
         "notes": {"type": "string", "title": "备注"},
     },
@@ -27,7 +28,8 @@ def test_fields_follow_the_schema():
     fields = {f.name: f for f in fields_of(SCHEMA, user_choices={"lead": ["audit"]})}
     assert {n: f.kind for n, f in fields.items()} == {
         "decision": "radio", "measure": "select", "on": "date", "votes": "integer", "amount": "number",
-        "founded": "boolean", "lead": "user", "ref": "text", "notes": "textarea"}
+        "founded": "boolean", "lead": "user", "cadre": "cadre", "ref": "text", "notes": "textarea"}
+    assert fields["cadre"].options == [] and fields["cadre"].chosen == ""
     assert fields["decision"].options == [("approve", "批准"), ("hold", "暂缓")]
     assert fields["decision"].required and not fields["notes"].required
     assert fields["votes"].minimum == 0 and fields["lead"].options == [("audit", "audit")]
@@ -47,3 +49,11 @@ def test_submissions_are_typed_and_empty_inputs_left_out():
     assert parse_submission(SCHEMA, form) == {"decision": "approve", "votes": 12, "amount": 3.5, "founded": False,
                                               "on": "2026-01-31"}
     assert parse_submission(SCHEMA, MultiDict({"votes": "many"})) == {"votes": "many"}, "left for the validator"
+
+
+def test_a_cadre_field_is_a_picker_naming_only_the_cadre_chosen():
+    """`x-cadre`: a typeahead; its options are just the chosen cadre, so the page can name it."""
+    fields = {f.name: f for f in fields_of(SCHEMA, MultiDict({"cadre": "c1"}),
+                                           user_choices={"cadre": [("c1", "张三 · 县发改局")]})}
+    assert fields["cadre"].kind == "cadre" and fields["cadre"].value == "c1"
+    assert fields["cadre"].chosen == "张三 · 县发改局"

@@ -61,10 +61,13 @@ class TestCsrfAndApi:
 
 class TestRolesAndErrors:
     @pytest.mark.parametrize(("user", "areas"), [
-        ("audit", ["inbox"]),
+        ("audit", ["inbox", "cases", "cadres", "integrity"]),
         ("designer", ["designer"]),
-        ("discipline", ["inbox", "start", "cases", "cadres", "dashboard"]),
-        ("admin", ["inbox", "start", "cases", "cadres", "dashboard", "designer", "admin"]),
+        ("discipline", ["inbox", "start", "cases", "reports", "cadres", "integrity", "dashboard", "watchlist"]),
+        ("discipline_head", ["inbox", "cases", "reports", "cadres", "integrity", "dashboard", "watchlist",
+                             "access_log"]),
+        ("admin", ["inbox", "start", "cases", "reports", "cadres", "integrity", "dashboard", "watchlist", "designer",
+                   "access_log", "admin", "roles"]),
     ])
     def test_navigation_shows_what_the_roles_open(self, client, user, areas):
         login(client, user)

@@ -5,15 +5,20 @@ It hands out plain values (`ProcessDefinition` is opaque; `Step`, `OpenTask`, `D
 Spiff object.
 """
 
+from .bounds import DeployLimits
+from .changes import DocumentDiff, ElementChange, FormChange, describe_changes
 from .compiler import (
     ProcessDefinition,
+    called_processes,
     compile_process,
     content_hash,
     decision_ids,
+    lane_roles,
     parse_xml,
     process_ids,
     referenced_decisions,
 )
+from .documents import element_names, event_choices, layout_digest, meaning_digest, read_form_schema, step_nodes
 from .errors import (
     DataRefused,
     DeploymentError,
@@ -21,6 +26,7 @@ from .errors import (
     Incident,
     LoopLimitExceeded,
     MigrationRefused,
+    NotReturnable,
     NotWaiting,
     Problem,
     ScriptRefused,
@@ -28,13 +34,69 @@ from .errors import (
     TaskNotReady,
 )
 from .runtime import CaseRunner
-from .types import Diagram, EngineEvent, IncidentInfo, Migration, OpenTask, Step, VersionDiff
+from .schemas import form_validator
+from .specs import CALL_OPERATION
+from .timing import add_duration
+from .types import (
+    Diagram,
+    EngineEvent,
+    IncidentInfo,
+    Migration,
+    OpenTask,
+    Step,
+    Thrown,
+    TimerSchedule,
+    VersionDiff,
+    Wait,
+)
 from .versions import diff_versions
 
 __all__ = [
-    "CaseRunner", "DataRefused", "DeploymentError", "Diagram", "EngineError", "EngineEvent", "Incident", "IncidentInfo",
-    "LoopLimitExceeded", "Migration", "MigrationRefused", "NotWaiting", "OpenTask", "Problem",
-    "ProcessDefinition", "ScriptRefused", "ScriptTimeout", "Step", "TaskNotReady", "VersionDiff",
-    "compile_process", "content_hash", "decision_ids", "diff_versions", "parse_xml", "process_ids",
+    "CALL_OPERATION",
+    "CaseRunner",
+    "DataRefused",
+    "DeployLimits",
+    "DeploymentError",
+    "Diagram",
+    "DocumentDiff",
+    "ElementChange",
+    "EngineError",
+    "EngineEvent",
+    "FormChange",
+    "Incident",
+    "IncidentInfo",
+    "LoopLimitExceeded",
+    "Migration",
+    "MigrationRefused",
+    "NotReturnable",
+    "NotWaiting",
+    "OpenTask",
+    "Problem",
+    "ProcessDefinition",
+    "ScriptRefused",
+    "ScriptTimeout",
+    "Step",
+    "TaskNotReady",
+    "Thrown",
+    "TimerSchedule",
+    "VersionDiff",
+    "Wait",
+    "add_duration",
+    "called_processes",
+    "compile_process",
+    "content_hash",
+    "decision_ids",
+    "describe_changes",
+    "diff_versions",
+    "element_names",
+    "event_choices",
+    "form_validator",
+    "lane_roles",
+    "layout_digest",
+    "meaning_digest",
+    "parse_xml",
+    "process_ids",
+    "read_form_schema",
     "referenced_decisions",
+    "step_nodes",
 ]

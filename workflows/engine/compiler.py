@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,21 +18,46 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
+    CycleTimerEventDefinition,
+    DurationTimerEventDefinition,
+    TimeDateEventDefinition,
+    TimerEventDefinition,
+)
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
-from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
-from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ServiceTask, UserTask
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.spiff.parser.process import VALIDATOR
+from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ManualTask, ServiceTask, UserTask
 
+from .bounds import DeployLimits, bound_problems
+from .constructs import resolve_links, unsupported
+from .dmn_checks import constraint, overlapping_rules, uncovered_example
 from .errors import DeploymentError, Problem, ScriptRefused
+from .returns import return_problems, returnable_tasks
 from .sandbox import compile_expression, compile_script
+from .schemas import schema_problems
+from .specs import CaseParser, LinkedCallActivity
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
-NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
+CADREFLOW_NS = "http://cadreflow.example/schema/1.0"
+Lines = dict[str, int]  # element id -> its line in the XML
+NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS, "cadreflow": CADREFLOW_NS}
+START_FOR = f"{{{CADREFLOW_NS}}}startFor"
 _FORBIDDEN_MARKUP = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 _SUPERVISE_PREFIX = "supervise_"
+PERSON_TASKS = (UserTask, ManualTask)  # tasks a person completes: they need a lane (a user task, a form)
 OUTCOME_PREFIX = "end_"
+
+
+@dataclass(frozen=True)
+class ProcessSources:
+    """The files a definition was compiled from (an executor compiles its own copy from them)."""
+
+    bpmn: bytes
+    dmns: Mapping[str, bytes]
 
 
 @dataclass(frozen=True)
@@ -49,6 +74,13 @@ class ProcessDefinition:
     event_kinds: dict[str, str]  # catch event id -> "timer" | "message"
     spec: Any = field(repr=False, compare=False)
     subprocess_specs: Any = field(repr=False, compare=False)
+    sources: ProcessSources = field(repr=False, compare=False, default=ProcessSources(b"", {}))
+    interrupting_starts: frozenset[str] = frozenset()  # start events of event subprocesses that interrupt
+    event_subprocesses: frozenset[str] = frozenset()  # ids of the event subprocesses
+    start_messages: frozenset[str] = frozenset()  # messages whose arrival opens a case of this process
+    start_timer: tuple[str, str] | None = None  # ("date" | "duration" | "cycle", expression) of a timer start
+    start_for: str | None = None  # which cadres a timer start opens cases for (cadreflow:startFor)
+    returnable: frozenset[str] = frozenset()  # person tasks that may go back to the previous step (returns.py)
 
 
 def content_hash(bpmn: bytes, dmns: Mapping[str, bytes]) -> str:
@@ -64,19 +96,22 @@ def parse_xml(content: bytes, filename: str) -> etree._Element:
     try:
         content.removeprefix(b"\xef\xbb\xbf").decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DeploymentError([Problem(f"{filename}: files must be UTF-8 (文件必须为 UTF-8 编码)")]) from exc
+        raise DeploymentError([Problem.of("files must be UTF-8", "文件必须为 UTF-8 编码",
+                                          prefix=f"{filename}: ")]) from exc
     if _FORBIDDEN_MARKUP.search(content):
-        raise DeploymentError([Problem(f"{filename}: DOCTYPE and entity declarations are not allowed "
-                                       "(不允许 DOCTYPE 与实体声明)", line=_line_of(content, b"<!"))])
+        raise DeploymentError([Problem.of("DOCTYPE and entity declarations are not allowed",
+                                          "不允许 DOCTYPE 与实体声明", line=_line_of(content, b"<!"),
+                                          prefix=f"{filename}: ")])
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
                              huge_tree=False, dtd_validation=False)
     try:
         root = etree.fromstring(content, parser)
     except (etree.XMLSyntaxError, ValueError) as exc:
         message, line = getattr(exc, "msg", str(exc)), getattr(exc, "lineno", None)
-        raise DeploymentError([Problem(f"{filename}: XML syntax error (XML 语法错误): {message}", line=line)]) from exc
+        raise DeploymentError([Problem.of("XML syntax error", "XML 语法错误", line=line, prefix=f"{filename}: ",
+                                          detail=message)]) from exc
     if root.getroottree().docinfo.doctype:
-        raise DeploymentError([Problem(f"{filename}: DOCTYPE is not allowed (不允许 DOCTYPE)")])
+        raise DeploymentError([Problem.of("DOCTYPE is not allowed", "不允许 DOCTYPE", prefix=f"{filename}: ")])
     return root
 
 
@@ -85,31 +120,76 @@ def _line_of(content: bytes, needle: bytes) -> int | None:
     return content.count(b"\n", 0, index) + 1 if index >= 0 else None
 
 
-def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Iterable[str]) -> ProcessDefinition:
-    """Check and parse one process; raise DeploymentError listing every problem."""
+def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Iterable[str] | None, *,
+                    limits: DeployLimits | None = None, operations: Mapping[str, Any] | None = None,
+                    processes: Collection[str] | None = None) -> ProcessDefinition:
+    """Check and parse one process; raise DeploymentError listing every problem.
+
+    `roles` (the roles a lane may name), `limits`, `operations` (the service-task operations that exist)
+    and `processes` (the deployed process keys a call activity may call) are checked when given: at
+    deploy, not when an accepted version is parsed again (roles are data the service owns and changes).
+    """
     root = parse_xml(bpmn, f"{key}.bpmn")
     dmn_roots = {name: parse_xml(content, name) for name, content in dmns.items()}
-    problems = list(_xsd_problems(root))
+    problems = bound_problems(root, dmn_roots, limits) if limits is not None else []
+    problems = problems or unsupported(root) or list(_xsd_problems(root)) or resolve_links(root) or _id_clashes(root)
     if problems:
         raise DeploymentError(problems)
     missing = _missing_decisions(root, dmn_roots)
     dmn_roots |= {f"missing-{name}.dmn": _placeholder_dmn(name) for name, _ in missing}
     spec, subprocess_specs = _parse_spec(key, root, dmn_roots)
+    task_specs = [ts for each in (spec, *subprocess_specs.values()) for ts in each.task_specs.values()]
     lines = {el.get("id"): el.sourceline for el in root.iter() if el.get("id")}
     forms, start_form, form_problems = _collect_forms(root)
     problems = [problem for _, problem in missing] + form_problems
-    problems += list(_spec_problems(spec, set(roles), forms, lines))
-    problems += _outcome_problems(spec, lines) + _flow_warnings(spec, lines) + _unreachable(root, key)
+    problems += _lane_problems(root, key, set(roles)) if roles is not None else []
+    problems += list(_spec_problems(task_specs, forms, lines))
+    problems += _operation_problems(task_specs, operations, forms, start_form, lines) if operations is not None else []
+    problems += _call_problems(task_specs, {*processes, key}, lines) if processes is not None else []
+    problems += _decision_problems(task_specs, lines) + _start_for_problems(root, key)
+    problems += _outcome_problems(task_specs) + _flow_warnings(task_specs, lines) + _unreachable(root)
+    problems += return_problems(task_specs, PERSON_TASKS, lines)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise DeploymentError(errors)
-    names = {ts.bpmn_id: ts.bpmn_name or ts.bpmn_id for ts in _user_tasks(spec)}
+    names = {ts.bpmn_id: ts.bpmn_name or ts.bpmn_id for ts in task_specs if isinstance(ts, PERSON_TASKS)}
     return ProcessDefinition(
         key=key, name=_process_name(root, key), content_hash=content_hash(bpmn, dmns),
         start_form=start_form, forms=forms, task_names=names, event_kinds=_event_kinds(root),
         warnings=tuple(p for p in problems if p.severity == "warning"),
-        spec=spec, subprocess_specs=subprocess_specs,
+        spec=spec, subprocess_specs=subprocess_specs, sources=ProcessSources(bpmn, dict(dmns)),
+        interrupting_starts=_interrupting_starts(root),
+        event_subprocesses=frozenset(el.get("id") for el in root.iterfind(
+            ".//bpmn:subProcess[@triggeredByEvent='true']", NS)),
+        start_messages=frozenset(d.name for d in _start_definitions(spec) if isinstance(d, MessageEventDefinition)),
+        start_timer=next((_timer_kind(d) for d in _start_definitions(spec) if isinstance(d, TimerEventDefinition)),
+                         None),
+        start_for=_start_for(root, key), returnable=returnable_tasks(task_specs),
     )
+
+
+def _timer_kind(definition: TimerEventDefinition) -> tuple[str, str]:
+    kinds = {TimeDateEventDefinition: "date", DurationTimerEventDefinition: "duration",
+             CycleTimerEventDefinition: "cycle"}
+    return kinds.get(type(definition), "date"), definition.expression
+
+
+def _start_for(root: etree._Element, key: str) -> str | None:
+    process = next((p for p in root.iterfind("bpmn:process", NS) if p.get("id") == key), None)
+    return process.get(START_FOR) if process is not None else None
+
+
+def _start_definitions(spec: Any) -> list[Any]:
+    """The event definitions of the process's own start events (not its event subprocesses')."""
+    return [ts.event_definition for ts in spec.task_specs.values()
+            if isinstance(ts, StartEvent) and getattr(ts, "event_definition", None) is not None]
+
+
+def _interrupting_starts(root: etree._Element) -> frozenset[str]:
+    """Start events of event subprocesses that interrupt (BPMN's default; SpiffWorkflow ignores the flag)."""
+    return frozenset(start.get("id") for start in root.iterfind(
+        ".//bpmn:subProcess[@triggeredByEvent='true']/bpmn:startEvent", NS)
+        if (start.get("isInterrupting") or "true").lower() != "false")
 
 
 def _event_kinds(root: etree._Element) -> dict[str, str]:
@@ -128,7 +208,9 @@ def _xsd_problems(root: etree._Element) -> Iterator[Problem]:
     if schema.validate(root):
         return
     for error in schema.error_log:
-        yield Problem(f"不符合 BPMN 规范 (XSD): {error.message}", _element_at(root, error.line), error.line)
+        yield Problem(f"不符合 BPMN 规范 (XSD): {error.message}", _element_at(root, error.line), error.line,
+                      message_zh=f"不符合 BPMN 规范 (XSD)：{error.message}",
+                      message_en=f"not valid BPMN (XSD): {error.message}")
 
 
 def _element_at(root: etree._Element, line: int) -> str | None:
@@ -139,23 +221,37 @@ def _element_at(root: etree._Element, line: int) -> str | None:
     return element.get("id") if element is not None else None
 
 
+def _id_clashes(root: etree._Element) -> list[Problem]:
+    """Extension elements (a service task's operator, its parameters) whose id is also a BPMN element's:
+    the engine looks elements up by id and would take the one for the other."""
+    bpmn_ids = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")
+                and etree.QName(el).namespace == BPMN_NS}
+    return [Problem.of(f"'{el.get('id')}' is the id of a diagram element and of its {etree.QName(el).localname}: "
+                       "give the element another id",
+                       f"“{el.get('id')}”既是流程元素的编号又是其扩展项的编号，请为流程元素另取编号",
+                       element_id=el.get("id"), line=el.sourceline)
+            for el in root.iter() if isinstance(el.tag, str) and el.get("id") in bpmn_ids
+            and etree.QName(el).namespace == SPIFF_NS]
+
+
 def _parse_spec(key: str, root: etree._Element, dmn_roots: Mapping[str, etree._Element]) -> tuple[Any, Any]:
-    parser = SpiffBpmnParser()
+    parser = CaseParser()
     try:
         for name, dmn in dmn_roots.items():
             parser.add_dmn_xml(dmn, filename=name)
         parser.add_bpmn_xml(root, filename=f"{key}.bpmn")
         if key not in parser.get_process_ids():
             found = ", ".join(parser.get_process_ids()) or "none"
-            raise DeploymentError([Problem(f"no executable process with id '{key}' (found: {found}) "
-                                           f"(未找到流程 {key})")])
+            raise DeploymentError([Problem.of(f"no executable process with id '{key}' (found: {found})",
+                                              f"未找到流程 {key}", zh_text=f"未找到流程 {key}（找到：{found}）")])
         return parser.get_spec(key), parser.get_subprocess_specs(key)
     except ValidationException as exc:
         line = getattr(exc, "line_number", None)
         raise DeploymentError([Problem(f"{exc} (流程定义校验失败)", element_id=getattr(exc, "id", None) or None,
-                                       line=line if isinstance(line, int) and line > 0 else None)]) from exc
+                                       line=line if isinstance(line, int) and line > 0 else None,
+                                       message_zh=f"流程定义校验失败：{exc}", message_en=str(exc))]) from exc
     except (KeyError, ValueError, AttributeError, TypeError, IndexError, etree.LxmlError) as exc:
-        raise DeploymentError([Problem(f"cannot parse the diagram (无法解析流程图): {exc!r}")]) from exc
+        raise DeploymentError([Problem.of("cannot parse the diagram", "无法解析流程图", detail=repr(exc))]) from exc
 
 
 def _missing_decisions(root: etree._Element, dmn_roots: Mapping[str, etree._Element]) -> list[tuple[str, Problem]]:
@@ -165,8 +261,8 @@ def _missing_decisions(root: etree._Element, dmn_roots: Mapping[str, etree._Elem
         name = (called.text or "").strip()
         if name not in defined:
             task = called.getparent().getparent()
-            missing.append((name, Problem(f"DMN decision '{name}' is missing; upload its .dmn file "
-                                          f"(缺少 DMN 决策表 {name})", task.get("id"), task.sourceline)))
+            missing.append((name, Problem.of(f"DMN decision '{name}' is missing; upload its .dmn file",
+                                             f"缺少 DMN 决策表 {name}", task.get("id"), task.sourceline)))
     return missing
 
 
@@ -188,9 +284,9 @@ def _process_name(root: etree._Element, key: str) -> str:
     return key
 
 
-def _collect_forms(root: etree._Element) -> tuple[dict[str, dict], dict, list[Problem]]:
-    forms: dict[str, dict] = {}
-    start_form: dict = {"type": "object"}
+def _collect_forms(root: etree._Element) -> tuple[dict[str, dict[str, Any]], dict[str, Any], list[Problem]]:
+    forms: dict[str, dict[str, Any]] = {}
+    start_form: dict[str, Any] = {"type": "object"}
     problems: list[Problem] = []
     for element in root.iterfind(".//bpmn:extensionElements/spiffworkflow:formSchema", NS):
         owner = element.getparent().getparent()
@@ -205,63 +301,166 @@ def _collect_forms(root: etree._Element) -> tuple[dict[str, dict], dict, list[Pr
     return forms, start_form, problems
 
 
-def _load_schema(text: str, element_id: str, line: int, problems: list[Problem]) -> dict | None:
+def _load_schema(text: str, element_id: str | None, line: int | None, problems: list[Problem]) -> dict[str, Any] | None:
     try:
         schema = json.loads(text)
         Draft202012Validator.check_schema(schema)
     except (ValueError, SchemaError, RecursionError) as exc:
-        message = getattr(exc, "message", None) or type(exc).__name__
-        problems.append(Problem(f"invalid form schema (表单结构无效): {message}", element_id, line))
+        message = getattr(exc, "message", None) or getattr(exc, "msg", None) or type(exc).__name__
+        problems.append(Problem.of("invalid form schema", "表单结构无效", element_id, line, detail=message))
         return None
     if not isinstance(schema, dict) or schema.get("type") != "object":
-        problems.append(Problem("form schema must be an object schema (表单必须是对象结构)", element_id, line))
+        problems.append(Problem.of("form schema must be an object schema", "表单必须是对象结构", element_id, line))
+        return None
+    unsafe = schema_problems(schema)
+    if unsafe:
+        problems.extend(Problem(f"form schema (表单结构): {en} ({zh})", element_id, line, message_zh=f"表单结构：{zh}",
+                                message_en=f"form schema: {en}") for en, zh in unsafe)
         return None
     for rule in schema.get("x-validate", []):
         problems.extend(_rule_problems(rule, element_id, line))
     return schema
 
 
-def _rule_problems(rule: Any, element_id: str, line: int) -> list[Problem]:
+def _rule_problems(rule: Any, element_id: str | None, line: int | None) -> list[Problem]:
     """An `x-validate` rule is {"expr", "field", "message"}; its expression must compile."""
     if not isinstance(rule, dict) or not {"expr", "field", "message"} <= set(rule):
-        return [Problem("x-validate rules need expr, field and message (表单规则缺少字段)", element_id, line)]
+        return [Problem.of("x-validate rules need expr, field and message", "表单规则缺少字段", element_id, line)]
     if not isinstance(rule["expr"], str) or not rule["expr"].strip():
-        return [Problem("x-validate rule has no expression (表单规则缺少表达式)", element_id, line)]
+        return [Problem.of("x-validate rule has no expression", "表单规则缺少表达式", element_id, line)]
     try:
         compile_expression(rule["expr"])
     except ScriptRefused as exc:
-        return [Problem(f"x-validate rule does not compile (表单规则无法编译): {exc}", element_id, line)]
+        return [Problem.of("x-validate rule does not compile", "表单规则无法编译", element_id, line, detail=exc)]
     return []
 
 
-def _user_tasks(spec: Any) -> list[Any]:
-    return [ts for ts in spec.task_specs.values() if isinstance(ts, UserTask)]
-
-
-def _spec_problems(spec: Any, roles: set[str], forms: dict, lines: dict) -> Iterator[Problem]:
-    for ts in spec.task_specs.values():
+def _spec_problems(task_specs: list[Any], forms: dict[str, Any], lines: Lines) -> Iterator[Problem]:
+    for ts in task_specs:
         if ts.bpmn_id is None:
             continue
         line = lines.get(ts.bpmn_id)
-        if isinstance(ts, UserTask):
-            yield from _user_task_problems(ts, roles, forms, line)
+        if isinstance(ts, PERSON_TASKS):
+            yield from _user_task_problems(ts, forms, line)
         for label, source, compile_ in _code_of(ts):
             if not isinstance(source, str) or not source.strip():
-                yield Problem(f"{label} is empty (代码为空)", ts.bpmn_id, line)
+                yield Problem.of(f"{label} is empty", "代码为空", ts.bpmn_id, line, zh_text=f"{_zh(label)}代码为空")
                 continue
             try:
                 compile_(source)
             except (ScriptRefused, SyntaxError) as exc:
-                yield Problem(f"{label} does not compile (代码无法编译): {exc}", ts.bpmn_id, line)
+                yield Problem.of(f"{label} does not compile", "代码无法编译", ts.bpmn_id, line, detail=exc,
+                                 zh_text=f"{_zh(label)}代码无法编译：{exc}")
 
 
-def _user_task_problems(ts: Any, roles: set[str], forms: dict, line: int | None) -> Iterator[Problem]:
+_ZH_LABELS = {"condition": "条件", "prescript": "前置脚本", "postscript": "后置脚本", "script": "脚本",
+              "timer": "计时器", "assignee": "指派人", "service parameter": "服务参数", "DMN input": "DMN 输入",
+              "DMN rule": "DMN 规则", "input": "输入", "output": "输出"}
+_ZH_LABEL = re.compile("|".join(sorted(map(re.escape, _ZH_LABELS), key=len, reverse=True)))
+
+
+def _zh(label: str) -> str:
+    """The Chinese of a code label such as "DMN rule 3 input" (names and ids kept)."""
+    return _ZH_LABEL.sub(lambda match: _ZH_LABELS[match.group()], label) + " "
+
+
+def _operation_problems(task_specs: list[Any], operations: Mapping[str, Any], forms: dict[str, Any],
+                        start_form: dict[str, Any], lines: Lines) -> list[Problem]:
+    """Service tasks must call an operation the service has, with the parameters it takes (an error), on
+    case data some form asks for (a warning). `operations` maps a name to its signature (`params`:
+    name -> required, `reads`: data fields), as the glue registry declares them."""
+    known, problems = ", ".join(sorted(operations)) or "none", []
+    fields = {name for form in (start_form, *forms.values()) for name in form.get("properties", {})}
+    for ts in (ts for ts in task_specs if isinstance(ts, ServiceTask)):
+        where = (ts.bpmn_id, lines.get(ts.bpmn_id))
+        signature = operations.get(ts.operation_name)
+        if signature is None:
+            problems.append(Problem.of(f"service task calls unknown operation '{ts.operation_name}'; available: "
+                                       f"{known}", f"服务任务调用了不存在的操作 {ts.operation_name}", *where,
+                                       zh_text=f"服务任务调用了不存在的操作 {ts.operation_name}；可用：{known}"))
+            continue
+        problems += _parameter_problems(ts, signature.params, where)
+        problems += [Problem.of(f"operation '{ts.operation_name}' reads '{name}', which no form of this process "
+                                f"asks for", f"操作 {ts.operation_name} 读取的字段 {name} 未见于任何表单", *where,
+                                "warning")
+                     for name in signature.reads if name not in fields and name != "cadre_id"]
+    return problems
+
+
+def _parameter_problems(ts: Any, params: Mapping[str, bool], where: tuple[str, int | None]) -> list[Problem]:
+    given = set(ts.operation_params)
+    missing = sorted(name for name, required in params.items() if required and name not in given)
+    unknown = sorted(given - set(params))
+    problems = [Problem.of(f"operation '{ts.operation_name}' needs the parameter '{name}'", f"缺少参数 {name}",
+                           *where) for name in missing]
+    takes = ", ".join(sorted(params)) or "none"
+    return problems + [Problem.of(f"operation '{ts.operation_name}' takes no parameter '{name}'; it takes: {takes}",
+                                  f"不接受参数 {name}", *where,
+                                  zh_text=f"操作 {ts.operation_name} 不接受参数 {name}；可用参数：{takes}")
+                       for name in unknown]
+
+
+def _decision_problems(task_specs: list[Any], lines: Lines) -> list[Problem]:
+    """UNIQUE tables whose rules certainly match together (an error), and tables with gaps (a warning)."""
+    problems = []
+    for ts in task_specs:
+        if not isinstance(ts, BusinessRuleTask):
+            continue
+        table, decision = ts.dmnEngine.decision_table, getattr(ts.dmnEngine, "decision_id", ts.bpmn_id)
+        rows = [[constraint(entry.lhs[0] if entry.lhs else None) for entry in rule.inputEntries]
+                for rule in table.rules]
+        if str(table.hit_policy).upper() == "UNIQUE":
+            problems += [Problem.of(f"decision '{decision}': rules {a} and {b} can both match, but the hit policy "
+                                    f"is UNIQUE; make them exclusive, or use FIRST or PRIORITY",
+                                    f"决策表 {decision} 的规则 {a} 与 {b} 重叠", ts.bpmn_id, lines.get(ts.bpmn_id))
+                         for a, b in overlapping_rules(rows)]
+        gap = uncovered_example(rows)
+        if gap is not None:
+            inputs = ", ".join(f"{column.label or column.expression}={value!r}"
+                               for column, value in zip(table.inputs, gap, strict=True))
+            problems.append(Problem.of(f"decision '{decision}': no rule matches {inputs}; its outputs are then null",
+                                       f"决策表 {decision} 存在未覆盖的输入", ts.bpmn_id, lines.get(ts.bpmn_id),
+                                       "warning", zh_text=f"决策表 {decision} 存在未覆盖的输入：{inputs}"))
+    return problems
+
+
+def _start_for_problems(root: etree._Element, key: str) -> list[Problem]:
+    expression = _start_for(root, key)
+    if expression is None:
+        return []
+    try:
+        compile_expression(expression)
+    except ScriptRefused as exc:
+        return [Problem.of("cadreflow:startFor does not compile", "startFor 表达式无法编译", key, detail=exc)]
+    return []
+
+
+def _call_problems(task_specs: list[Any], processes: Collection[str], lines: Lines) -> list[Problem]:
+    """A call activity opens a deployed process as a linked child case: it must exist."""
+    known = ", ".join(sorted(processes))
+    return [Problem.of(f"call activity calls '{ts.called_element}', which is not a deployed process; deployed: {known}",
+                       f"调用活动引用的流程 {ts.called_element} 尚未部署", ts.bpmn_id, lines.get(ts.bpmn_id))
+            for ts in task_specs if isinstance(ts, LinkedCallActivity) and ts.called_element not in processes]
+
+
+def _lane_problems(root: etree._Element, key: str, roles: set[str]) -> list[Problem]:
+    """Every lane of the process (nested, and in embedded subprocesses) names a known role: its name is the role."""
+    known = ", ".join(sorted(roles))
+    return [Problem.of(f"lane '{name}' is not a known role; the roles are: {known}",
+                       f"泳道 {name} 不是已知角色，可用角色：{known}", lane.get("id"), lane.sourceline)
+            for lane in _lanes_of(root, key) if (name := lane.get("name")) and name not in roles]
+
+
+def _lanes_of(root: etree._Element, key: str) -> list[etree._Element]:
+    process = next((p for p in root.iterfind("bpmn:process", NS) if p.get("id") == key), None)
+    return [] if process is None else list(process.iterfind(".//bpmn:lane", NS))
+
+
+def _user_task_problems(ts: Any, forms: dict[str, Any], line: int | None) -> Iterator[Problem]:
     if not ts.lane:
-        yield Problem("user task is in no lane (用户任务不在任何泳道中)", ts.bpmn_id, line)
-    elif ts.lane not in roles:
-        yield Problem(f"lane '{ts.lane}' is not a known role (泳道不是已知角色)", ts.bpmn_id, line)
-    if ts.bpmn_id not in forms:
-        yield Problem("user task has no form schema (用户任务缺少表单)", ts.bpmn_id, line)
+        yield Problem.of("user task is in no lane", "用户任务不在任何泳道中", ts.bpmn_id, line)
+    if isinstance(ts, UserTask) and ts.bpmn_id not in forms:  # a manual task is done with one click
+        yield Problem.of("user task has no form schema", "用户任务缺少表单", ts.bpmn_id, line)
 
 
 def _code_of(ts: Any) -> Iterator[tuple[str, str, Any]]:
@@ -317,12 +516,12 @@ def _dmn_test(lhs: str) -> str:
         return f"dmninputexpr {lhs}"
 
 
-def _outcome_problems(spec: Any, lines: dict) -> list[Problem]:
-    ends = [ts for ts in spec.task_specs.values() if isinstance(ts, EndEvent) and ts.bpmn_id]
+def _outcome_problems(task_specs: list[Any]) -> list[Problem]:
+    ends = [ts for ts in task_specs if isinstance(ts, EndEvent) and ts.bpmn_id]
     if any(ts.bpmn_id.startswith(OUTCOME_PREFIX) for ts in ends):
         return []
-    return [Problem("no end event named end_<outcome>; cases will finish without an outcome "
-                    "(没有 end_<结果> 结束事件)", severity="warning")]
+    return [Problem.of("no end event named end_<outcome>; cases will finish without an outcome",
+                       "没有 end_<结果> 结束事件", severity="warning")]
 
 
 _FLOW_NODES = {"task", "userTask", "serviceTask", "scriptTask", "businessRuleTask", "manualTask", "sendTask",
@@ -331,37 +530,47 @@ _FLOW_NODES = {"task", "userTask", "serviceTask", "scriptTask", "businessRuleTas
                "inclusiveGateway", "eventBasedGateway", "complexGateway"}
 
 
-def _unreachable(root: etree._Element, key: str) -> list[Problem]:
-    """Flow nodes no path from a start event reaches (read from the XML: the parser skips them)."""
-    process = next((p for p in root.iterfind("bpmn:process", NS) if p.get("id") == key), None)
-    if process is None:
-        return []
-    nodes = {el.get("id"): el for el in process if isinstance(el.tag, str) and etree.QName(el).localname in _FLOW_NODES}
-    edges: dict[str, list[str]] = {}
-    for flow in process.iterfind("bpmn:sequenceFlow", NS):
-        edges.setdefault(flow.get("sourceRef"), []).append(flow.get("targetRef"))
-    for node_id, node in nodes.items():
-        if node.get("attachedToRef"):
-            edges.setdefault(node.get("attachedToRef"), []).append(node_id)
-    reached = set()
-    pending = [i for i, n in nodes.items() if etree.QName(n).localname == "startEvent"]
+def _unreachable(root: etree._Element) -> list[Problem]:
+    """Flow nodes no path from a start event reaches, in the process and in each subprocess (read from
+    the XML: the parser skips them). Event subprocesses start on their event; boundary events with
+    the element they are attached to."""
+    problems = []
+    for container in [*root.iterfind("bpmn:process", NS), *root.iterfind(".//bpmn:subProcess", NS),
+                      *root.iterfind(".//bpmn:transaction", NS)]:
+        nodes = {el.get("id"): el for el in container if isinstance(el.tag, str)
+                 and etree.QName(el).localname in _FLOW_NODES}
+        edges: dict[str, list[str]] = {}
+        for flow in container.iterfind("bpmn:sequenceFlow", NS):
+            edges.setdefault(flow.get("sourceRef"), []).append(flow.get("targetRef"))
+        for node_id, node in nodes.items():
+            if node.get("attachedToRef"):
+                edges.setdefault(node.get("attachedToRef"), []).append(node_id)
+        pending = [i for i, n in nodes.items() if etree.QName(n).localname == "startEvent"
+                   or n.get("triggeredByEvent") == "true"]
+        reached = _walk(pending, edges)
+        problems += [Problem.of("element is unreachable", "元素不可达", node_id, node.sourceline, "warning")
+                     for node_id, node in nodes.items() if node_id not in reached]
+    return problems
+
+
+def _walk(pending: list[str], edges: dict[str, list[str]]) -> set[str]:
+    reached: set[str] = set()
     while pending:
         current = pending.pop()
         if current not in reached:
             reached.add(current)
             pending.extend(edges.get(current, []))
-    return [Problem("element is unreachable (元素不可达)", node_id, node.sourceline, "warning")
-            for node_id, node in nodes.items() if node_id not in reached]
+    return reached
 
 
-def _flow_warnings(spec: Any, lines: dict) -> list[Problem]:
+def _flow_warnings(task_specs: list[Any], lines: Lines) -> list[Problem]:
     """Branching gateways with no default flow."""
     warnings = []
-    for ts in spec.task_specs.values():
+    for ts in task_specs:
         conditions = getattr(ts, "cond_task_specs", None)
         if ts.bpmn_id and conditions and getattr(ts, "default_task_spec", None) is None:
-            warnings.append(Problem("gateway has conditions but no default flow (网关缺少默认分支)",
-                                    ts.bpmn_id, lines.get(ts.bpmn_id), "warning"))
+            warnings.append(Problem.of("gateway has conditions but no default flow", "网关缺少默认分支",
+                                       ts.bpmn_id, lines.get(ts.bpmn_id), "warning"))
     return warnings
 
 
@@ -392,3 +601,15 @@ def process_ids(bpmn: bytes) -> list[str]:
     """Ids of the executable processes in a BPMN file."""
     root = parse_xml(bpmn, "bpmn")
     return [p.get("id") for p in root.iterfind("bpmn:process", NS) if p.get("isExecutable") == "true"]
+
+
+def called_processes(bpmn: bytes) -> set[str]:
+    """Keys of the processes a BPMN file's call activities call."""
+    root = parse_xml(bpmn, "bpmn")
+    return {called for el in root.iterfind(".//bpmn:callActivity", NS) if (called := el.get("calledElement"))}
+
+
+def lane_roles(bpmn: bytes, key: str) -> frozenset[str]:
+    """The lane names (roles) of process `key`: nested lanes and lanes of its embedded subprocesses too."""
+    root = parse_xml(bpmn, f"{key}.bpmn")
+    return frozenset(name.strip() for lane in _lanes_of(root, key) if (name := lane.get("name")))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 class EngineError(Exception):
@@ -11,15 +12,31 @@ class EngineError(Exception):
 
 @dataclass(frozen=True)
 class Problem:
-    """One deployment problem: what is wrong, where, and how bad."""
+    """One deployment problem: what is wrong, where, and how bad.
+
+    `message` carries both languages ("English (中文)"), as API clients have always had it;
+    `message_zh` and `message_en` say the same in one language, for a UI that shows one at a time.
+    """
 
     message: str
     element_id: str | None = None
     line: int | None = None
     severity: str = "error"  # "error" | "warning"
+    message_zh: str | None = None
+    message_en: str | None = None
 
-    def as_dict(self) -> dict:
-        found = {"message": self.message, "element_id": self.element_id, "line": self.line}
+    @classmethod
+    def of(cls, en: str, zh: str, element_id: str | None = None, line: int | None = None,
+           severity: str = "error", *, detail: object = "", prefix: str = "", zh_text: str | None = None) -> Problem:
+        """A problem told in both languages; `message` is "{prefix}{en} ({zh})[: {detail}]" as it always was."""
+        tail = f": {detail}" if detail != "" else ""
+        zh_tail = f"：{detail}" if detail != "" else ""
+        return cls(f"{prefix}{en} ({zh}){tail}", element_id, line, severity,
+                   message_zh=zh_text or f"{prefix}{zh}{zh_tail}", message_en=f"{prefix}{en}{tail}")
+
+    def as_dict(self) -> dict[str, Any]:
+        found = {"message": self.message, "message_zh": self.message_zh, "message_en": self.message_en,
+                 "element_id": self.element_id, "line": self.line}
         return {k: v for k, v in found.items() if v is not None} | {"severity": self.severity}
 
 
@@ -49,6 +66,10 @@ class TaskNotReady(EngineError):
 
 class NotWaiting(EngineError):
     """The case waits for no such message."""
+
+
+class NotReturnable(EngineError):
+    """The task may not be returned to an earlier step (not marked allowReturn, or nothing before it)."""
 
 
 class MigrationRefused(EngineError):

@@ -7,32 +7,59 @@ the same transaction as everything else it does, or drops it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
-from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
-from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
-from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
-from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
-from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
-from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent, EventBasedGateway
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import CycleTimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util.diff import diff_workflow, migrate_workflow
-from SpiffWorkflow.exceptions import WorkflowException
-from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ScriptTask, ServiceTask
-from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition
+from SpiffWorkflow.exceptions import TaskNotFoundException, WorkflowException
+from SpiffWorkflow.spiff.specs.defaults import ServiceTask
+from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition, SignalEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
 from . import serialization
-from .compiler import OUTCOME_PREFIX, ProcessDefinition, supervised_element
-from .errors import EngineError, Incident, LoopLimitExceeded, MigrationRefused, NotWaiting, TaskNotReady
+from .compiler import ProcessDefinition, supervised_element
+from .errors import (
+    EngineError,
+    Incident,
+    LoopLimitExceeded,
+    MigrationRefused,
+    NotReturnable,
+    NotWaiting,
+    TaskNotReady,
+)
+from .extending import postpone_timers
+from .pruning import prune
+from .reading import (
+    CASE_DATA,
+    OPEN_STATES,
+    all_tasks,
+    changed_data,
+    correlations_of,
+    deepest,
+    diagram,
+    due_at,
+    errored,
+    events_since,
+    finished,
+    merge_case_data,
+    next_timer_due,
+    outcome,
+    ready_user_tasks,
+    tasks_in,
+    thrown,
+    waits,
+)
+from .returns import previous_person_task, reset_to
 from .sandbox import CaseScriptEngine, SandboxEnvironment, ServiceHandler, require_storable
-from .types import Diagram, EngineEvent, IncidentInfo, Migration, OpenTask, Step
-
-CASE_DATA = "case_data"
-AUTOMATIC_SPECS = (ScriptTask, ServiceTask, BusinessRuleTask)
+from .specs import CHILD_OUTCOME, LinkedCallActivity
+from .subprocesses import EventSubprocesses
+from .timing import schedule_of
+from .types import Diagram, EngineEvent, IncidentInfo, Migration, OpenTask, Step, Thrown, TimerSchedule
 
 
 class CaseRunner:
@@ -43,12 +70,26 @@ class CaseRunner:
         self.max_depth = max_depth
 
     def start(self, process: ProcessDefinition, data: dict[str, Any], services: ServiceHandler | None) -> Step:
-        """Create a case from start data and run it to its first wait."""
+        """Create a case from start data and run it to its first wait. A start event that waits for a
+        timer, message or signal counts as fired: the case is being opened by that very trigger."""
         require_storable(data)
-        workflow = BpmnWorkflow(process.spec, process.subprocess_specs)
+        workflow = BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=self._engine(None))
         workflow.data[CASE_DATA] = dict(data)
         workflow.task_tree.data.update(data)
-        return self._advance(process, workflow, services, lambda: None)
+
+        return self._advance(process, workflow, services, lambda: None, opening=True)
+
+    def start_many(self, process: ProcessDefinition, starts: list[dict[str, Any]],
+                   services: Callable[[int], ServiceHandler]) -> list[Step | EngineError]:
+        """Start one case per start data (a bulk start), `services(i)` handling the i-th case's service tasks:
+        each its step, or the error that refused it."""
+        results: list[Step | EngineError] = []
+        for index, data in enumerate(starts):
+            try:
+                results.append(self.start(process, data, services(index)))
+            except EngineError as exc:
+                results.append(exc)
+        return results
 
     def complete(self, process: ProcessDefinition, state: str, task_id: str, data: dict[str, Any],
                  services: ServiceHandler | None) -> Step:
@@ -61,8 +102,9 @@ class CaseRunner:
             fields = dict(data)
             results = {**task.data.get("results", {}), task.task_spec.bpmn_id: fields}
             task.data.update(fields, results=results)
-            _merge_case_data(workflow, {**fields, "results": results})
+            merge_case_data(workflow, {**fields, "results": results})
             task.run()
+            _end_supervision(workflow, task.task_spec.bpmn_id)
         return self._advance(process, workflow, services, run)
 
     def fire_timers(self, process: ProcessDefinition, state: str, services: ServiceHandler | None) -> Step:
@@ -71,20 +113,84 @@ class CaseRunner:
         return self._advance(process, workflow, services, workflow.refresh_timers)
 
     def deliver_message(self, process: ProcessDefinition, state: str, name: str, payload: dict[str, Any],
-                        services: ServiceHandler | None) -> Step:
-        """Hand a message to the case; NotWaiting when nothing in it waits for that name."""
+                        services: ServiceHandler | None, correlations: tuple[str, ...] | None = None) -> Step:
+        """Hand a message to the case; NotWaiting when nothing in it waits for that name. A message
+        addressed to this case (no correlations given) matches whatever the case correlates on."""
         require_storable(payload)
         workflow = self._load(process, state)
-        event = BpmnEvent(MessageEventDefinition(name), payload=dict(payload))
+        keys = correlations_of(correlations) if correlations is not None else dict(workflow.correlations)
+        return self._advance(process, workflow, services, self._sender(
+            workflow, BpmnEvent(MessageEventDefinition(name), payload=dict(payload), correlations=keys),
+            f"message '{name}'"))
 
+    def deliver_signal(self, process: ProcessDefinition, state: str, name: str, payload: Any,
+                       services: ServiceHandler | None) -> Step:
+        """Hand a signal to the case; NotWaiting when nothing in it waits for that name."""
+        require_storable(payload)
+        workflow = self._load(process, state)
+        return self._advance(process, workflow, services, self._sender(
+            workflow, BpmnEvent(SignalEventDefinition(name), payload=payload), f"signal '{name}'"))
+
+    @staticmethod
+    def _sender(workflow: BpmnWorkflow, event: BpmnEvent, what: str) -> Callable[[], None]:
         def deliver() -> None:
-            workflow.refresh_timers()  # a deadline that passed before the message wins the race
+            workflow.refresh_timers()  # a deadline that passed before the event wins the race
             workflow.do_engine_steps()
             try:
                 workflow.send_event(event)
             except WorkflowException as exc:
-                raise NotWaiting(f"the case is not waiting for message '{name}'") from exc
-        return self._advance(process, workflow, services, deliver)
+                raise NotWaiting(f"the case is not waiting for {what}") from exc
+        return deliver
+
+    def resume_call(self, process: ProcessDefinition, state: str, task_id: str, outcome: str | None,
+                    services: ServiceHandler | None) -> Step:
+        """A call activity's child case has ended: the waiting call activity goes on with its outcome."""
+        workflow = self._load(process, state)
+        task = _task_by_id(workflow, task_id)
+        if task is None or task.state != TaskState.STARTED or not isinstance(task.task_spec, LinkedCallActivity):
+            raise NotWaiting(f"the case is not waiting at call activity task {task_id}")
+
+        def resume() -> None:
+            task.internal_data[CHILD_OUTCOME] = outcome
+            task._set_state(TaskState.READY)
+        return self._advance(process, workflow, services, resume)
+
+    def return_task(self, process: ProcessDefinition, state: str, task_id: str,
+                    services: ServiceHandler | None) -> Step:
+        """Send an open task marked allowReturn back to the person step before it (returns.py)."""
+        workflow = self._load(process, state)
+        task = self._ready_user_task(workflow, task_id)
+        if task.task_spec.bpmn_id not in process.returnable:
+            raise NotReturnable(f"task {task.task_spec.bpmn_id} may not be returned (此步骤不允许退回)")
+        previous = previous_person_task(task)
+        if previous is None:
+            raise NotReturnable(f"task {task.task_spec.bpmn_id} has no earlier step to return to (没有可退回的上一步)")
+        return self._advance(process, workflow, services, lambda: reset_to(workflow, previous))
+
+    def extend(self, process: ProcessDefinition, state: str, task_id: str, until: str) -> Step:
+        """Move the deadline timers on an open task's boundary (date and duration timers) to `until`, an ISO
+        8601 date-time, where that is later; nothing runs."""
+        workflow = self._load(process, state)
+        postpone_timers(self._ready_user_task(workflow, task_id), until)
+        return self._step(workflow, [])
+
+    def timer_schedule(self, process: ProcessDefinition, now: datetime | None = None) -> TimerSchedule | None:
+        """When the process's timer start event fires (its expression evaluated in the sandbox)."""
+        if process.start_timer is None:
+            return None
+        kind, expression = process.start_timer
+        try:
+            value = str(self.environment.evaluate(expression, {}))
+            return schedule_of(kind, value, now or datetime.now(UTC))
+        except Exception as exc:  # a timer the designer wrote that does not evaluate or parse
+            raise Incident(f"timer start event cannot be scheduled (定时启动无法计算): {exc}") from exc
+
+    def select(self, expression: str, scopes: list[dict[str, Any]]) -> list[bool]:
+        """Evaluate a filter (e.g. cadreflow:startFor) over many records at once, in the sandbox."""
+        try:
+            return [bool(self.environment.evaluate(expression, dict(scope))) for scope in scopes]
+        except Exception as exc:
+            raise Incident(f"filter expression failed (筛选表达式执行失败): {exc}") from exc
 
     def check_rule(self, expression: str, scope: dict[str, Any]) -> bool:
         """Evaluate a form rule (`x-validate`) over case data and submitted fields, in the sandbox."""
@@ -105,66 +211,81 @@ class CaseRunner:
 
     def diagram(self, process: ProcessDefinition, state: str) -> Diagram:
         """The elements a case has completed and those it is at now."""
-        workflow = self._load(process, state)
-        completed, active = set(), set()
-        for task in workflow.get_tasks():
-            if task.task_spec.bpmn_id is None:
-                continue
-            if task.state == TaskState.COMPLETED:
-                completed.add(task.task_spec.bpmn_id)
-            elif task.state in (TaskState.READY, TaskState.WAITING, TaskState.STARTED):
-                active.add(task.task_spec.bpmn_id)
-        return Diagram(completed=tuple(sorted(completed)), active=tuple(sorted(active)))
+        return diagram(self._load(process, state))
+
+    def _engine(self, services: ServiceHandler | None) -> CaseScriptEngine:
+        return CaseScriptEngine(self.environment, services)
 
     def _load(self, process: ProcessDefinition, state: str) -> BpmnWorkflow:
+        """Restore a case with the sandbox attached: no path ever sees Spiff's default script engine."""
         try:
-            return serialization.load(state, process.spec, process.subprocess_specs)
+            workflow = serialization.load(state, process.spec, process.subprocess_specs)
         except (ValueError, KeyError, TypeError) as exc:
             raise EngineError(f"saved case state cannot be loaded: {exc}") from exc
+        workflow.script_engine = self._engine(None)
+        return workflow
 
     def _ready_user_task(self, workflow: BpmnWorkflow, task_id: str) -> Any:
-        try:
-            task = workflow.tasks.get(UUID(task_id))
-        except ValueError:
-            task = None
+        task = _task_by_id(workflow, task_id)
         if task is None or task.state != TaskState.READY or not task.task_spec.manual:
             raise TaskNotReady(f"task {task_id} is not open in this case")
         return task
 
     def _advance(self, process: ProcessDefinition, workflow: BpmnWorkflow, services: ServiceHandler | None,
-                 action: Callable[[], None]) -> Step:
-        workflow.script_engine = CaseScriptEngine(self.environment, services)
-        ready_before = {t.id for t in _ready_user_tasks(workflow)}
-        completed_before = {t.id for t in workflow.tasks.values() if t.state == TaskState.COMPLETED}
+                 action: Callable[[], None], opening: bool = False) -> Step:
+        workflow.script_engine = self._engine(services)
+        ready_before = {t.id for t in ready_user_tasks(workflow)}
+        completed_before = {t.id for t in tasks_in(workflow, TaskState.COMPLETED)}
+        event_subprocesses = EventSubprocesses(process)
         current: list[Any] = [None]
         incident = None
         try:
             action()
-            workflow.do_engine_steps(will_complete_task=lambda t: current.__setitem__(0, t))
-        except (NotWaiting, TaskNotReady):
+            self._run_engine(workflow, event_subprocesses, current, opening)
+        except (NotWaiting, TaskNotReady, NotReturnable):
             raise
         except Exception as exc:  # any failure inside BPMN code is an incident
             failure = _incident(exc, current[0])
-            if not _errored(workflow):
+            if not errored(workflow):
                 raise failure from exc  # nothing coherent to save: the caller keeps the old state
-            incident = IncidentInfo(failure.message, failure.element_id, failure.line)
-        workflow.get_events()  # drain thrown events: cross-case effects go through service tasks
-        events = _events_since(workflow, completed_before, process.event_kinds)
-        for task in _ready_user_tasks(workflow):  # what their pre-scripts set
-            _merge_case_data(workflow, _changed_data(task))
+            service_failed = any(isinstance(task.task_spec, ServiceTask) for task in errored(workflow))
+            incident = IncidentInfo(failure.message, failure.element_id, failure.line, service_failed)
+        outgoing = thrown(workflow.get_events())  # for other cases: the service routes them
+        events = events_since(workflow, completed_before, process.event_kinds)
+        for task in ready_user_tasks(workflow):  # what their pre-scripts set
+            merge_case_data(workflow, changed_data(task))
         events.extend(_escalations(workflow, ready_before))
-        return self._step(workflow, events, incident)
+        if incident is None and not errored(workflow):
+            self._guard_depth(workflow)  # before pruning, which would hide a loop that spun inside this step
+            prune(workflow, bool(process.event_subprocesses))
+        return self._step(workflow, events, incident, outgoing)
+
+    def _run_engine(self, workflow: BpmnWorkflow, event_subprocesses: EventSubprocesses, current: list[Any],
+                    opening: bool) -> None:
+        """Run until a person or a clock is needed, acting on interrupting event subprocesses and ending
+        those that never started once the process itself is done. When `opening` a case, a start event
+        waiting for a timer, message or signal counts as fired: that trigger is what opens the case."""
+        def will_complete(task: Any) -> None:
+            current[0] = task
+
+        while True:
+            workflow.do_engine_steps(will_complete_task=will_complete,
+                                     did_complete_task=event_subprocesses.interrupt_if_started)
+            fired = _fire_start_events(workflow) if opening else False
+            if not (event_subprocesses.close_idle(workflow) or fired):
+                return
 
     def retry(self, process: ProcessDefinition, state: str, services: ServiceHandler | None) -> Step:
-        """Run the failed elements of a case in an incident again (after a fix was deployed and migrated)."""
+        """Run the failed elements of a case in an incident again (after a fix was deployed and migrated);
+        a case held without a failed element (its step was stopped whole) takes its due timers again."""
         workflow = self._load(process, state)
-        failed = _errored(workflow)
-        if not failed:
-            raise TaskNotReady("the case has no failed element to retry")
+        failed = errored(workflow)
 
         def reset() -> None:
             for task in failed:
                 task._set_state(TaskState.READY)
+            if not failed:
+                workflow.refresh_timers()
         return self._advance(process, workflow, services, reset)
 
     def migrate(self, process: ProcessDefinition, state: str, target: ProcessDefinition,
@@ -175,8 +296,8 @@ class CaseRunner:
         removed = tuple(sorted({t.task_spec.bpmn_id for t in diff.removed if t.task_spec.bpmn_id}))
         changed = tuple(sorted({t.task_spec.bpmn_id for t in diff.changed if t.task_spec.bpmn_id}))
         target_ids = {ts.bpmn_id for ts in target.spec.task_specs.values() if ts.bpmn_id}
-        open_removed = sorted({t.task_spec.bpmn_id or t.task_spec.name for t in workflow.tasks.values()
-                               if t.state in _OPEN_STATES and t.task_spec.bpmn_id not in target_ids
+        open_removed = sorted({t.task_spec.bpmn_id or t.task_spec.name for t in all_tasks(workflow)
+                               if t.state in OPEN_STATES and t.task_spec.bpmn_id not in target_ids
                                and (t.task_spec.bpmn_id or t in diff.removed)})
         if open_removed:
             raise MigrationRefused(f"open elements would disappear: {', '.join(open_removed)} "
@@ -187,143 +308,79 @@ class CaseRunner:
         workflow.subprocess_specs = target.subprocess_specs
         return Migration(removed, changed, self._advance(target, workflow, None, lambda: None))
 
-    def _step(self, workflow: BpmnWorkflow, events: list[EngineEvent], incident: IncidentInfo | None = None) -> Step:
-        frontier = [t for t in workflow.tasks.values() if t.state in (TaskState.READY, TaskState.WAITING)]
-        self._guard_depth(frontier)
-        completed = workflow.is_completed()
-        outcome = _outcome(workflow) if completed else None
-        if completed and outcome is None and not _was_cancelled(workflow):
-            raise LoopLimitExceeded("the engine lost track of the case's open tasks; step refused")
+    def _step(self, workflow: BpmnWorkflow, events: list[EngineEvent], incident: IncidentInfo | None = None,
+              outgoing: tuple[Thrown, ...] = ()) -> Step:
+        self._guard_depth(workflow)
+        completed = finished(workflow)
         try:
             state = serialization.dump(workflow)
         except (TypeError, ValueError) as exc:
             raise Incident(f"case data is not JSON: {exc}") from exc
-        open_tasks = tuple(_open_task(workflow, t) for t in frontier
-                           if t.state == TaskState.READY and t.task_spec.manual)
         return Step(
-            state=state, completed=completed, outcome=outcome,
-            data=dict(workflow.data.get(CASE_DATA, {})), open_tasks=open_tasks,
-            next_timer_due=_next_timer_due(frontier), events=tuple(events),
+            diagram=diagram(workflow),
+            state=state, completed=completed, outcome=outcome(workflow) if completed else None,
+            data=dict(workflow.data.get(CASE_DATA, {})),
+            open_tasks=tuple(_open_task(workflow, t) for t in ready_user_tasks(workflow)),
+            next_timer_due=next_timer_due(workflow), events=tuple(events),
             overdue_elements=tuple(e.detail["overdue"] for e in events if e.action == "escalation"),
             incident=incident,
-            failed_elements=tuple(t.task_spec.bpmn_id or t.task_spec.name for t in _errored(workflow)),
+            failed_elements=tuple(t.task_spec.bpmn_id or t.task_spec.name for t in errored(workflow)),
+            waits=() if completed else waits(workflow), thrown=outgoing,
         )
 
-    def _guard_depth(self, frontier: list[Any]) -> None:
-        for task in frontier:
-            if task.depth > self.max_depth:
-                raise LoopLimitExceeded(
-                    f"the case has looped too often (task depth {task.depth} > {self.max_depth}); "
-                    "step refused so the case is not corrupted (流程循环次数过多)")
+    def _guard_depth(self, workflow: BpmnWorkflow) -> None:
+        """SpiffWorkflow's task iterator stops at depth 1000 and would lose open tasks: stop well before."""
+        depth = deepest(workflow)
+        if depth > self.max_depth:
+            raise LoopLimitExceeded(
+                f"the case has looped too often (task depth {depth} > {self.max_depth}); "
+                "step refused so the case is not corrupted (流程循环次数过多)")
 
 
-_OPEN_STATES = (TaskState.READY, TaskState.WAITING, TaskState.STARTED, TaskState.ERROR)
+def _end_supervision(workflow: BpmnWorkflow, bpmn_id: str | None) -> None:
+    """A supervision task (督办, `supervise_<task>`, opened by a non-interrupting deadline timer on <task>) ends
+    with the task it urges: once <task> is completed nobody is left to urge (docs/processes.md)."""
+    for waiting in tasks_in(workflow, TaskState.READY):
+        if waiting.task_spec.manual and bpmn_id and supervised_element(waiting.task_spec.bpmn_id or "") == bpmn_id:
+            waiting.cancel()
 
 
-def _errored(workflow: BpmnWorkflow) -> list[Any]:
-    return [t for t in workflow.tasks.values() if t.state == TaskState.ERROR]
+def _fire_start_events(workflow: BpmnWorkflow) -> bool:
+    """Fire the process's waiting start events once. A cycle timer's start would spawn its flow at every
+    cycle inside the case; a case opened by one firing runs the flow once, then the start event ends."""
+    waiting = [t for t in workflow.tasks.values()
+               if t.state == TaskState.WAITING and isinstance(t.task_spec, StartEvent)]
+    for task in waiting:
+        cycle = isinstance(task.task_spec.event_definition, CycleTimerEventDefinition)
+        if cycle and "opened" not in task.internal_data:
+            task._set_internal_data(opened=True, event_value={"cycles": 1, "duration": 0,
+                                                              "next": "2000-01-01T00:00:00+00:00"})
+        else:
+            task._set_internal_data(event_fired=True)
+        task.task_spec._update(task)
+    return bool(waiting)
 
 
-def _merge_case_data(workflow: BpmnWorkflow, updates: Mapping[str, Any]) -> None:
-    """Latest value wins, except `results`, which keeps every task's entry (parallel branches too)."""
-    current = workflow.data.get(CASE_DATA, {})
-    merged = {**current, **updates}
-    if "results" in updates:
-        merged["results"] = {**current.get("results", {}), **updates["results"]}
-    workflow.data[CASE_DATA] = merged
-
-
-def _events_since(workflow: BpmnWorkflow, completed_before: set, kinds: Mapping[str, str]) -> list[EngineEvent]:
-    """Record every task completed during this step, however it completed (engine step or event)."""
-    done = [t for t in workflow.tasks.values() if t.state == TaskState.COMPLETED and t.id not in completed_before]
-    events: list[EngineEvent] = []
-    for task in sorted(done, key=lambda t: t.last_state_change):
-        _record(workflow, task, events, kinds)
-    return events
-
-
-def _record(workflow: BpmnWorkflow, task: Any, events: list[EngineEvent], kinds: Mapping[str, str]) -> None:
-    spec = task.task_spec
-    if spec.bpmn_id is None:
-        return
-    _merge_case_data(workflow, _changed_data(task))  # latest completion wins (scripts, DMN, post-scripts)
-    action = _action_of(spec, kinds)
-    if action is not None:
-        events.append(EngineEvent(action, spec.bpmn_id, spec.bpmn_name or spec.bpmn_id, _detail(action, task)))
-
-
-def _changed_data(task: Any) -> dict[str, Any]:
-    parent = task.parent.data if task.parent is not None else {}
-    return {k: v for k, v in task.data.items() if parent.get(k, _MISSING) != v}
-
-
-_MISSING = object()
-
-
-def _action_of(spec: Any, kinds: Mapping[str, str]) -> str | None:
-    """What a completed element was, for history; catch events by their kind in the diagram
-    (the parser moves an event gateway's timer and message onto the gateway itself)."""
-    if isinstance(spec, AUTOMATIC_SPECS):
-        return "automatic"
-    if isinstance(spec, EndEvent) and spec.bpmn_id.startswith(OUTCOME_PREFIX):
-        return "end"
-    if isinstance(spec, CatchingEvent) and not isinstance(spec, EventBasedGateway):
-        return kinds.get(spec.bpmn_id)
-    return None
-
-
-def _detail(action: str, task: Any) -> dict[str, Any]:
-    if action == "automatic":
-        return _json_safe(_changed_data(task))
-    if action == "end":
-        return {"outcome": task.task_spec.bpmn_id[len(OUTCOME_PREFIX):]}
-    return {}
-
-
-def _json_safe(data: dict[str, Any]) -> dict[str, Any]:
+def _task_by_id(workflow: BpmnWorkflow, task_id: str) -> Any:
     try:
-        json.dumps(data)
-        return data
-    except (TypeError, ValueError):
-        return {k: repr(v) for k, v in data.items()}
+        return workflow.get_task_from_id(UUID(task_id))
+    except (ValueError, TaskNotFoundException):
+        return None
 
 
-def _is_timer(definition: Any) -> bool:
-    if isinstance(definition, MultipleEventDefinition):
-        return any(isinstance(d, TimerEventDefinition) for d in definition.event_definitions)
-    return isinstance(definition, TimerEventDefinition)
-
-
-def _ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
-    return [t for t in workflow.tasks.values() if t.state == TaskState.READY and t.task_spec.manual]
-
-
-def _escalations(workflow: BpmnWorkflow, ready_before: set) -> Iterator[EngineEvent]:
-    for task in _ready_user_tasks(workflow):
+def _escalations(workflow: BpmnWorkflow, ready_before: set[UUID]) -> Iterator[EngineEvent]:
+    for task in ready_user_tasks(workflow):
         supervised = supervised_element(task.task_spec.bpmn_id or "")
         if task.id not in ready_before and supervised:
             yield EngineEvent("escalation", task.task_spec.bpmn_id, task.task_spec.bpmn_name or "",
                               {"overdue": supervised})
 
 
-def _outcome(workflow: BpmnWorkflow) -> str | None:
-    ends = [t for t in workflow.tasks.values() if t.state == TaskState.COMPLETED
-            and isinstance(t.task_spec, EndEvent) and (t.task_spec.bpmn_id or "").startswith(OUTCOME_PREFIX)]
-    if not ends:
-        return None
-    latest = max(ends, key=lambda t: t.last_state_change)
-    return latest.task_spec.bpmn_id[len(OUTCOME_PREFIX):]
-
-
-def _was_cancelled(workflow: BpmnWorkflow) -> bool:
-    return any(t.state == TaskState.CANCELLED for t in workflow.tasks.values())
-
-
 def _open_task(workflow: BpmnWorkflow, task: Any) -> OpenTask:
     spec = task.task_spec
     return OpenTask(
         id=str(task.id), element_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
-        role=spec.lane, assignee=_assignee(workflow, task), due_at=_due_at(task),
+        role=spec.lane, assignee=_assignee(workflow, task), due_at=due_at(task),
         supervises=supervised_element(spec.bpmn_id),
     )
 
@@ -332,31 +389,11 @@ def _assignee(workflow: BpmnWorkflow, task: Any) -> str | None:
     expression = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {}).get("assignee")
     if not expression:
         return None
-    value = workflow.script_engine.evaluate(task, expression)
+    try:
+        value = workflow.script_engine.evaluate(task, expression)
+    except Exception as exc:  # a failing assignee expression is the designer's incident, not a crash
+        raise Incident(f"assignee expression failed (指派表达式执行失败): {exc}", task.task_spec.bpmn_id) from exc
     return str(value) if value else None
-
-
-def _due_at(task: Any) -> str | None:
-    parent = task.parent
-    if parent is None or not isinstance(parent.task_spec, BoundaryEventSplit):
-        return None
-    dues = [_timer_value(sibling) for sibling in parent.children
-            if isinstance(sibling.task_spec, BoundaryEvent) and sibling.state == TaskState.WAITING]
-    dues = [d for d in dues if d]
-    return min(dues) if dues else None
-
-
-def _timer_value(task: Any) -> str | None:
-    if not _is_timer(getattr(task.task_spec, "event_definition", None)):
-        return None
-    value = task.internal_data.get("event_value")
-    return value if isinstance(value, str) else None
-
-
-def _next_timer_due(frontier: list[Any]) -> str | None:
-    dues = [_timer_value(t) for t in frontier if t.state == TaskState.WAITING]
-    dues = [d for d in dues if d]
-    return min(dues) if dues else None
 
 
 def _incident(exc: Exception, task: Any) -> Incident:

@@ -13,6 +13,7 @@ import ast
 import copy
 import json
 import math
+import re
 import resource
 import sys
 import time
@@ -21,7 +22,12 @@ from datetime import date
 from functools import lru_cache
 from typing import Any, ClassVar
 
-from RestrictedPython import RestrictingNodeTransformer, compile_restricted_eval, compile_restricted_exec, safe_builtins
+from RestrictedPython import (  # type: ignore[attr-defined]  # re-exported without __all__
+    RestrictingNodeTransformer,
+    compile_restricted_eval,
+    compile_restricted_exec,
+    safe_builtins,
+)
 from RestrictedPython.Eval import default_guarded_getitem, default_guarded_getiter
 from RestrictedPython.Guards import (
     full_write_guard,
@@ -33,6 +39,7 @@ from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
 from .errors import DataRefused, ScriptRefused, ScriptTimeout
+from .specs import CALL_OPERATION
 
 MAX_RANGE = 100_000
 MAX_ITEMS = 1_000_000  # characters or elements one `*` may build
@@ -48,7 +55,8 @@ ServiceHandler = Callable[[str, dict[str, Any], dict[str, Any]], Any]
 class _GuardingPolicy(RestrictingNodeTransformer):
     """RestrictedPython's policy, plus size guards on `*`, `**`, `<<` and no format specs."""
 
-    _GUARDS: ClassVar[dict[type, str]] = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_"}
+    _GUARDS: ClassVar[dict[type, str]] = {ast.Mult: "_mul_", ast.Pow: "_pow_", ast.LShift: "_lshift_",
+                                          ast.Mod: "_mod_"}
 
     def visit_BinOp(self, node: ast.BinOp) -> Any:  # noqa: N802 - ast visitor naming
         node = self.node_contents_visit(node)
@@ -71,6 +79,14 @@ class _GuardingPolicy(RestrictingNodeTransformer):
             self.error(node, f'"{node.id}" is not available in scripts')
         return super().visit_Name(node)
 
+    def visit_Try(self, node: ast.Try) -> Any:  # noqa: N802 - ast visitor naming
+        # A script that could catch exceptions could catch its own time limit and keep running.
+        self.error(node, "try/except is not allowed in scripts: a failure becomes an incident "
+                         "(脚本中不允许 try/except)")
+        return node
+
+    visit_TryStar = visit_Try  # type: ignore[assignment]  # noqa: N815 - ast visitor naming
+
     def visit_FormattedValue(self, node: ast.FormattedValue) -> Any:  # noqa: N802 - ast visitor naming
         if node.format_spec is not None:
             self.error(node, "format specifications in f-strings are not allowed")
@@ -81,14 +97,27 @@ def _mul(left: Any, right: Any) -> Any:
     for seq, times in ((left, right), (right, left)):
         if isinstance(seq, str | bytes | list | tuple) and isinstance(times, int) and len(seq) * times > MAX_ITEMS:
             raise ScriptRefused(f"a value larger than {MAX_ITEMS} items is not allowed")
+    if isinstance(left, int) and isinstance(right, int) and left.bit_length() + right.bit_length() > MAX_BITS:
+        raise ScriptRefused(f"an integer larger than {MAX_BITS} bits is not allowed")
     return left * right
 
 
-def _pow(base: Any, exponent: Any) -> Any:
+def _pow(base: Any, exponent: Any, modulus: Any = None) -> Any:
     integers = isinstance(base, int) and isinstance(exponent, int)
-    if integers and abs(base) > 1 and exponent > 0 and exponent * math.log2(abs(base)) > MAX_BITS:
+    if modulus is None and integers and abs(base) > 1 and exponent > 0 \
+            and exponent * math.log2(abs(base)) > MAX_BITS:
         raise ScriptRefused(f"an integer larger than {MAX_BITS} bits is not allowed")
-    return base**exponent
+    return pow(base, exponent, modulus)
+
+
+_WIDE_FORMAT = re.compile(r"%[-#0 +]*(\*|\d{5,})|%[-#0 +]*\d*\.(\*|\d{5,})")
+
+
+def _mod(left: Any, right: Any) -> Any:
+    """`%` formatting may not ask for huge or computed widths ('%0*d' % (10**9, 1))."""
+    if isinstance(left, str | bytes) and _WIDE_FORMAT.search(left if isinstance(left, str) else left.decode("latin-1")):
+        raise ScriptRefused("%-format widths of 10000 or more, or *, are not allowed")
+    return left % right
 
 
 def _lshift(value: Any, shift: Any) -> Any:
@@ -100,7 +129,9 @@ def _lshift(value: Any, shift: Any) -> Any:
 def _getattr(obj: Any, name: str, default: Any = None) -> Any:
     if isinstance(obj, str | bytes) and name in _PADDING_METHODS:
         raise ScriptRefused(f"str.{name} is not allowed (it can build unbounded strings)")
-    return safer_getattr(obj, name, default) if default is not None else safer_getattr(obj, name)
+    if default is not None:
+        return safer_getattr(obj, name, default)  # type: ignore[no-untyped-call]
+    return safer_getattr(obj, name)  # type: ignore[no-untyped-call]
 
 
 def _limited_range(*args: int) -> range:
@@ -113,7 +144,7 @@ def _limited_range(*args: int) -> range:
 def _inplacevar(op: str, left: Any, right: Any) -> Any:
     operations = {"+=": lambda: left + right, "-=": lambda: left - right,
                   "*=": lambda: _mul(left, right), "/=": lambda: left / right,
-                  "//=": lambda: left // right, "%=": lambda: left % right}
+                  "//=": lambda: left // right, "%=": lambda: _mod(left, right)}
     if op not in operations:
         raise ScriptRefused(f"operator {op} is not allowed")
     return operations[op]()
@@ -126,13 +157,14 @@ def _base_globals() -> dict[str, Any]:
     builtins.update(
         range=_limited_range, dict=dict, list=list, set=set, tuple=tuple, min=min, max=max,
         sum=sum, any=any, all=all, enumerate=enumerate, sorted=sorted, reversed=reversed,
-        zip=zip, map=map, filter=filter,
+        zip=zip, map=map, filter=filter, pow=_pow,
     )
     return {
         "__builtins__": builtins,
         "_getattr_": _getattr,
         "_mul_": _mul,
         "_pow_": _pow,
+        "_mod_": _mod,
         "_lshift_": _lshift,
         "_getitem_": default_guarded_getitem,
         "_getiter_": default_guarded_getiter,
@@ -189,12 +221,12 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
             return deadlines[key]
         return deadline
 
-    def evaluate(self, expression: str, context: dict, external_context: dict | None = None) -> Any:
+    def evaluate(self, expression: str, context: dict[str, Any], external_context: dict[str, Any] | None = None) -> Any:
         code = compile_expression(expression)
         scope = {**context, **(external_context or {}), **self.globals}
         return self._within_time_limit(lambda: eval(code, scope))
 
-    def execute(self, script: str, context: dict, external_context: dict | None = None) -> bool:
+    def execute(self, script: str, context: dict[str, Any], external_context: dict[str, Any] | None = None) -> bool:
         code = compile_script(script)
         scope = {**copy.deepcopy(context), **(external_context or {}), **self.globals}
         self._within_time_limit(lambda: exec(code, scope))
@@ -205,7 +237,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         context.update(result)
         return True
 
-    def call_service(self, context: dict, **kwargs: Any) -> str:
+    def call_service(self, context: dict[str, Any], **kwargs: Any) -> str:
         raise ScriptRefused("service tasks need a service handler")
 
     def _within_time_limit(self, run: Callable[[], Any]) -> Any:
@@ -234,7 +266,7 @@ def _peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _require_json(data: dict) -> None:
+def _require_json(data: dict[str, Any]) -> None:
     try:
         json.dumps(data)
     except (TypeError, ValueError) as exc:
@@ -261,7 +293,13 @@ class CaseScriptEngine(PythonScriptEngine):
         super().__init__(environment=environment)
         self.services = services
 
-    def call_service(self, task: Any, operation_name: str, operation_params: dict) -> str:
+    def start_call(self, task: Any, process: str) -> None:
+        """Ask the service to open the called process as a linked child case of this case."""
+        if self.services is None:
+            raise ScriptRefused(f"no service handler to start {process}")
+        self.services(CALL_OPERATION, {"process": process, "task_id": str(task.id)}, dict(task.data))
+
+    def call_service(self, task: Any, operation_name: str, operation_params: dict[str, Any]) -> str:
         if self.services is None:
             raise ScriptRefused(f"no service handler for {operation_name}")
         params = {name: spec["value"] for name, spec in operation_params.items()}

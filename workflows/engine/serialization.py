@@ -15,14 +15,15 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter, WorkflowConverter
 from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
-from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+
+from .specs import spec_config
 
 FORMAT = "cadreflow-1/spiff-1.5"
 
 
 class _SpecFreeWorkflowConverter(BpmnWorkflowConverter):
     def to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
-        dct = WorkflowConverter.to_dict(self, workflow)
+        dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)
         dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
         dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
         return dct
@@ -41,7 +42,7 @@ def _uuid(value: str) -> UUID:
     return UUID(value)
 
 
-_REGISTRY = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
+_REGISTRY = BpmnWorkflowSerializer.configure(spec_config())
 _CONVERTER = _SpecFreeWorkflowConverter(BpmnWorkflow, _REGISTRY)
 _ENCODER = create_encoder(_REGISTRY, None)  # converts objects Spiff keeps in internal data (events)
 

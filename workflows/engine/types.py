@@ -30,6 +30,43 @@ class EngineEvent:
 
 
 @dataclass(frozen=True)
+class Diagram:
+    """Which elements of the diagram a case has passed and where it stands."""
+
+    completed: tuple[str, ...]
+    active: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TimerSchedule:
+    """When a process's timer start event fires: first, then every `interval` seconds `repetitions` times
+    more (None: without end); `interval` None for a start that fires once."""
+
+    first: str  # ISO 8601, UTC
+    interval: str | None = None  # ISO 8601 duration (P1Y, P1M, PT12H)
+    repetitions: int | None = None
+
+
+@dataclass(frozen=True)
+class Wait:
+    """A message or signal an open case waits for; correlations are "key=value" (canonical JSON) texts."""
+
+    kind: str  # "message" | "signal"
+    name: str
+    correlations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Thrown:
+    """A message or signal a step threw that no element of its own case caught: for other cases."""
+
+    kind: str  # "message" | "signal"
+    name: str
+    payload: Any = None
+    correlations: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Step:
     """The state of a case after an engine operation."""
 
@@ -43,6 +80,9 @@ class Step:
     overdue_elements: tuple[str, ...] = ()
     incident: IncidentInfo | None = None  # the failure this step ran into
     failed_elements: tuple[str, ...] = ()  # elements still failed (an incident not yet retried)
+    diagram: Diagram = Diagram((), ())  # elements passed and current, for the case's diagram
+    waits: tuple[Wait, ...] = ()  # messages and signals the case now waits for
+    thrown: tuple[Thrown, ...] = ()  # messages and signals the step threw for other cases
 
 
 @dataclass(frozen=True)
@@ -52,6 +92,7 @@ class IncidentInfo:
     message: str
     element_id: str | None
     line: int | None
+    retryable: bool = False  # a service task failed: the outside world may answer on a later try
 
 
 @dataclass(frozen=True)
@@ -70,11 +111,3 @@ class Migration:
     removed: tuple[str, ...]
     changed: tuple[str, ...]
     step: Step | None
-
-
-@dataclass(frozen=True)
-class Diagram:
-    """Which elements of the diagram a case has passed and where it stands."""
-
-    completed: tuple[str, ...]
-    active: tuple[str, ...]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflows.glue.common import Data, Params, start_admonishment
+from workflows.glue.common import Data, Params, post_change_facts, start_admonishment
 from workflows.glue.ports import CaseEffects
 
 
@@ -20,7 +20,22 @@ def record_organisational_handling(effects: CaseEffects, data: Data, params: Par
     return {"measure": data["measure"]}
 
 
+POST_MEASURES = ("deputy_post", "non_leading_post", "technical_post", "removal")  # they take the cadre out of the post
+
+
+def apply_measure(effects: CaseEffects, data: Data, params: Params) -> dict[str, Any]:
+    """Apply a measure that changes the post: `removal` leaves it empty, the others take `new_post`
+    (empty when the form left it out: the next post then comes by appointment)."""
+    if data["measure"] not in POST_MEASURES:
+        return {"post": None}
+    post = "" if data["measure"] == "removal" else str(data.get("new_post") or "")
+    effects.set_post(data["cadre_id"], post, effects.today if post else None)
+    return {"post": post}
+
+
 OPERATIONS = {
+    "apply_measure": apply_measure,
+    "post_change_facts": post_change_facts,
     "record_assessment": record_assessment,
     "record_organisational_handling": record_organisational_handling,
     "start_admonishment": start_admonishment,

@@ -43,3 +43,8 @@ def start_admonishment(effects: CaseEffects, data: Data, params: Params) -> dict
         "cadre_id": data["cadre_id"], "trigger": params["trigger"], "summary": params["summary"],
     })
     return {"process": "admonishment"}
+
+
+def post_change_facts(effects: CaseEffects, data: Data, params: Params) -> dict[str, Any]:
+    """Whether taking the cadre out of its post must wait for a departure audit (先审计，后离任)."""
+    return effects.post_change_facts(data["cadre_id"])

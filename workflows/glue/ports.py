@@ -17,6 +17,9 @@ class CaseEffects(Protocol):
     def set_post(self, cadre_id: str, post: str, started_on: date | None) -> None:
         """Change a cadre's post (appointment or departure)."""
 
+    def post_change_facts(self, cadre_id: str) -> dict[str, Any]:
+        """`{audit_required, post, today}`: whether leaving the post waits for a departure audit."""
+
     def record_sanction(self, cadre_id: str, sanction: str, ban_until: date) -> None:
         """Record a sanction and the promotion ban it brings."""
 
@@ -28,6 +31,15 @@ class CaseEffects(Protocol):
 
     def record_measure(self, cadre_id: str, year: int, measure: str) -> None:
         """Record the organisational measure taken on that year's assessment."""
+
+    def open_disclosure(self, cadre_id: str, year: int) -> None:
+        """Disclose this case's reports to the public for rating (述职述廉公示)."""
+
+    def close_disclosure(self) -> dict[str, Any]:
+        """End this case's disclosure: `{satisfied, basically_satisfied, dissatisfied, total, comments}`."""
+
+    def record_integrity_evaluation(self, result: str, conclusion: str) -> None:
+        """Record the public evaluation's result of this case's disclosure on the cadre."""
 
     def start_child_case(self, process: str, data: dict[str, Any]) -> None:
         """Open a new case linked as a child of this one, once this step is saved."""

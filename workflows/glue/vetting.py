@@ -1,10 +1,10 @@
-"""Glue of `pre_appointment_vetting`: eligibility facts and the appointment itself."""
+"""Glue of `pre_appointment_vetting`: eligibility facts, the audit a sitting leading cadre owes, the appointment."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from .common import Data, Params
+from .common import Data, Params, post_change_facts
 from .ports import CaseEffects
 
 
@@ -19,4 +19,4 @@ def appoint(effects: CaseEffects, data: Data, params: Params) -> dict[str, Any]:
     return {"post": data["proposed_post"]}
 
 
-OPERATIONS = {"cadre_facts": cadre_facts, "appoint": appoint}
+OPERATIONS = {"cadre_facts": cadre_facts, "appoint": appoint, "post_change_facts": post_change_facts}

@@ -1,0 +1,81 @@
+"""Issue 14's four performance targets, each measured and printed beside its limit (`make bench`).
+
+  1. task completion over HTTP <= 6x the raw SpiffWorkflow step (bench_http.py), SQLite and PostgreSQL;
+  2. flat history: one step at loop pass 50 <= 1.2x pass 1 (bench_scale.py, part 3);
+  3. throughput on PostgreSQL, 8 clients, 2 web processes >= 250 completions/s (bench_scale.py, part 1);
+  4. bulk start of the annual assessment for 100,000 cadres on PostgreSQL < 5 minutes, and the inbox
+     at that size < 20 ms (bench_bulk.py). `--cadres` runs a smaller county; the time for 100,000 is
+     then an extrapolation at the measured rate and printed as such.
+
+Machines are shared and noisy: the figures are what this run measured, nothing is asserted.
+
+    python bench/targets.py [--cadres 100000] [--cases 100] [--per-client 40] [--skip 1,2,3,4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import bench_bulk, bench_http, bench_scale  # noqa: E402 - after the path is set
+
+POSTGRES = "postgresql+psycopg://postgres@127.0.0.1"
+
+
+def verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cadres", type=int, default=bench_bulk.FULL)
+    parser.add_argument("--cases", type=int, default=100)
+    parser.add_argument("--per-client", type=int, default=40)
+    parser.add_argument("--skip", default="", help="comma-separated target numbers to leave out")
+    args = parser.parse_args()
+    skip = {int(n) for n in args.skip.split(",") if n}
+    lines = []
+    if 1 not in skip:
+        raw, raw_cpu = bench_http.bench_raw_spiff(300)
+        for backend in ("sqlite", "postgres"):
+            http, cpu = bench_http.bench_http(backend, args.cases)
+            lines.append(f"1. completion over HTTP, {backend:8}: {http:6.2f} ms = {http / raw:5.1f}x the raw step "
+                         f"({raw:.2f} ms; CPU {cpu:.2f} vs {raw_cpu:.2f} ms = {cpu / raw_cpu:.1f}x)   "
+                         f"limit <= 6x: {verdict(http / raw <= 6)}")
+            print(lines[-1], flush=True)
+    if 2 not in skip:
+        costs = bench_scale.step_cost_by_history()
+        ratio = costs[50] / costs[1]
+        lines.append(f"2. flat history: step at pass 50 {costs[50] * 1000:.2f} ms vs pass 1 {costs[1] * 1000:.2f} ms "
+                     f"= {ratio:.2f}x   limit <= 1.2x: {verdict(ratio <= 1.2)}")
+        print(lines[-1], flush=True)
+    if 3 not in skip:
+        rate = bench_scale.throughput("postgres", args.per_client, (2,), (8,))[2, 8]
+        lines.append(f"3. throughput, PostgreSQL, 2 web processes, 8 clients: {rate:.1f} completions/s   "
+                     f"limit >= 250/s: {verdict(rate >= 250)}")
+        print(lines[-1], flush=True)
+    if 4 not in skip:
+        figures = bench_bulk.bulk_figures(POSTGRES, args.cadres)
+        opened, seconds, inbox = int(figures["opened"]), figures["seconds"], figures["inbox_ms"]
+        rate = opened / seconds
+        cpu = f"CPU {figures['cpu'] / opened * 1000:.2f} ms/case in the service and executors"
+        if args.cadres == bench_bulk.FULL:
+            bulk = f"{opened:,} cases in {seconds:.0f} s ({cpu})   limit < 300 s: {verdict(seconds < 300)}"
+        else:
+            projected = bench_bulk.FULL / rate
+            bulk = (f"{opened:,} cases in {seconds:.1f} s ({rate:.0f}/s, {cpu}); EXTRAPOLATED to 100,000: "
+                    f"{projected:.0f} s   limit < 300 s: {verdict(projected < 300)} (extrapolated, not measured)")
+        lines.append(f"4. bulk start, PostgreSQL: {bulk}")
+        lines.append(f"   inbox at {opened:,} open tasks: {inbox:.1f} ms (CPU {figures['inbox_cpu_ms']:.1f} ms)   "
+                     f"limit < 20 ms: {verdict(inbox < 20)}")
+        print("\n".join(lines[-2:]), flush=True)
+    print("\nIssue 14 targets (this run):")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""The public portal: pages and JSON anyone may use without logging in, plus the staff's report pages.
+
+- `/public/...` (JSON, `api.py`): reports, tracking, notices and objections (docs/api.md § Public portal).
+- `/report`, `/report/track`, `/notices` (pages, `pages.py`): the same, in Chinese, for phones first.
+- `/reports` (staff, `staff.py`): the discipline roles' triage inbox and each report's file.
+
+Views only parse, call one use case of `service/usecases/portal.py` and render. Every public POST is
+counted per client address and needs a solved proof-of-work challenge; bodies are bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import Flask, abort, current_app, request
+
+from service import services_of
+from service.db.instance_key import instance_key
+from service.usecases.context import Services
+from service.usecases.portal import Admission
+
+
+def register_portal(app: Flask) -> None:
+    from . import api, labels, pages, staff
+
+    app.register_blueprint(api.bp, url_prefix="/public")
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(staff.bp)
+    app.context_processor(labels.names)
+
+
+def services() -> Services:
+    return services_of(current_app)
+
+
+def signing_key() -> str:
+    """The key that signs challenges: the app's, or the instance's generated one."""
+    if not current_app.secret_key:
+        current_app.secret_key = instance_key(services().db)
+    return str(current_app.secret_key)
+
+
+def bound_body() -> None:
+    """Refuse bodies over PUBLIC_MAX_BODY (413), announced or streamed: every POST that needs no login is
+    bounded so (whole blueprints with `before_request(bound_body)`, single views with `@bounded`)."""
+    limit = int(services().settings["PUBLIC_MAX_BODY"])
+    if request.content_length is not None and request.content_length > limit:
+        abort(413)
+    request.max_content_length = limit
+
+
+def bounded(view: Callable[..., Any]) -> Callable[..., Any]:
+    """A view anyone may POST to without logging in (login, token, language): its body bounded like the portal's."""
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        bound_body()
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def admission(challenge: object, nonce: object) -> Admission:
+    return Admission(request.remote_addr or "", challenge, nonce, signing_key())

@@ -1,0 +1,78 @@
+"""The portal's pages (Chinese first, phones first): report, follow a report, public notices."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template, request
+
+from service.errors import Conflict, Invalid, NotFound
+from service.usecases import portal
+from service.web.errors import render_error
+from service.web.i18n import localize
+
+from . import admission, bound_body, services, signing_key
+
+bp = Blueprint("portal", __name__, template_folder="templates", static_folder="static",
+               static_url_path="/portal-static")
+bp.before_request(bound_body)
+
+
+def _form() -> dict[str, str]:
+    return {k: v for k, v in request.form.items() if k not in ("csrf_token", "pow_challenge", "pow_nonce")}
+
+
+def _admission() -> portal.Admission:
+    return admission(request.form.get("pow_challenge"), request.form.get("pow_nonce"))
+
+
+@bp.get("/report")
+def report_form() -> Any:
+    return _report_page({}, {})
+
+
+def _report_page(values: dict[str, str], errors: dict[str, str], status: int = 200) -> Any:
+    return render_template("portal/report.html", values=values, errors=errors,
+                           challenge=portal.challenge(services(), signing_key())), status
+
+
+@bp.post("/report")
+def submit_report() -> Any:
+    values = _form()
+    try:
+        handed = portal.submit_report(services(), dict(values), _admission())
+    except Invalid as error:
+        return _report_page(values, {k: localize(v) for k, v in (error.fields or {}).items()}, 422)
+    return render_template("portal/handed_out.html", handed=handed, kind="report")
+
+
+@bp.get("/report/track")
+def track() -> Any:
+    code, key = request.args.get("code", ""), request.args.get("key", "")
+    found, missing = None, False
+    if code or key:
+        try:
+            found = portal.track(services(), code, key)
+        except NotFound:
+            missing = True
+    return render_template("portal/track.html", code=code, found=found, missing=missing), 404 if missing else 200
+
+
+@bp.get("/notices")
+def notices() -> Any:
+    return render_template("portal/notices.html", notices=portal.notices(services()),
+                           challenge=portal.challenge(services(), signing_key()), errors={}, values={}, failed=None)
+
+
+@bp.post("/notices/<int(max=2147483647):case_id>/objections")
+def object_to_notice(case_id: int) -> Any:
+    values = _form()
+    try:
+        handed = portal.object_to_notice(services(), case_id, dict(values), _admission())
+    except Invalid as error:
+        return render_template("portal/notices.html", notices=portal.notices(services()),
+                               challenge=portal.challenge(services(), signing_key()), values=values, failed=case_id,
+                               errors={k: localize(v) for k, v in (error.fields or {}).items()}), 422
+    except Conflict as error:
+        return render_error(409, localize(error.message))
+    return render_template("portal/handed_out.html", handed=handed, kind="objection")

@@ -1,0 +1,27 @@
+"""The discipline roles' pages for public reports: the triage inbox and a report's file."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template
+
+from service.usecases import portal
+from service.web.access import actor, area_required
+
+from . import services
+
+bp = Blueprint("portal_staff", __name__, template_folder="templates")
+
+
+@bp.get("/reports")
+@area_required("reports")
+def index() -> Any:
+    return render_template("portal/staff_inbox.html", reports=portal.report_inbox(services(), actor()),
+                           objections=portal.objections(services(), actor()))
+
+
+@bp.get("/reports/<int(max=2147483647):case_id>")
+@area_required("reports")
+def show(case_id: int) -> Any:
+    return render_template("portal/staff_report.html", report=portal.report_file(services(), actor(), case_id))

@@ -1,0 +1,61 @@
+"""The access log: every read of a case's detail or of a cadre record, and reading it back.
+
+Each read is noted after its own read transaction, in a short write transaction of one INSERT, so
+reads never hold SQLite's write lock while they build their answer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from service.db.models import AccessLogEntry, utcnow
+
+from . import policy
+from .context import Actor, Services
+
+PER_PAGE = 50
+
+
+def note(services: Services, actor: Actor, what: str, case_id: int | None = None,
+         cadre_id: str | None = None) -> None:
+    """Record that the actor read something (`what`: case, history, diagram, task, cadre, comments, ...)."""
+    with services.db.unit_of_work() as session:
+        session.add(AccessLogEntry(at=utcnow(), username=actor.username, case_id=case_id, cadre_id=cadre_id,
+                                   what=what))
+
+
+def note_many(services: Services, actor: Actor, what: str, cadre_ids: list[str]) -> None:
+    """Record that the actor read several cadre records at once (a list of full records): one entry each,
+    written by one INSERT executed for all of them, not a statement per cadre."""
+    if not cadre_ids:
+        return
+    at = utcnow()
+    with services.db.unit_of_work() as session:
+        session.execute(insert(AccessLogEntry), [{"at": at, "username": actor.username, "case_id": None,
+                                                  "cadre_id": cadre_id, "what": what} for cadre_id in cadre_ids])
+
+
+def read_log(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str, Any]:
+    """One page of the log, newest first, filtered by case, cadre and username (discipline_head, admin)."""
+    policy.require(actor, "access_log.read")
+    query = select(AccessLogEntry)
+    for column in ("case_id", "cadre_id", "username"):
+        if filters.get(column) is not None:
+            query = query.where(getattr(AccessLogEntry, column) == filters[column])
+    page, per_page = filters.get("page") or 1, filters.get("per_page") or PER_PAGE
+    with services.db.unit_of_work(write=False) as session:
+        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = session.scalars(query.order_by(AccessLogEntry.id.desc()).offset((page - 1) * per_page).limit(per_page))
+        return {"items": [entry_view(row) for row in rows], "total": total, "page": page, "per_page": per_page,
+                "pages": max(1, -(-total // per_page))}
+
+
+def entry_view(entry: AccessLogEntry) -> dict[str, Any]:
+    view: dict[str, Any] = {"at": entry.at.isoformat(), "username": entry.username, "what": entry.what}
+    if entry.case_id is not None:
+        view["case_id"] = entry.case_id
+    if entry.cadre_id is not None:
+        view["cadre_id"] = entry.cadre_id
+    return view

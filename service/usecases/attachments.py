@@ -1,0 +1,129 @@
+"""Files on a case: upload (type read from the content, size bounded), list, download under the case's read policy.
+
+The bytes go to the file store (service/filestore.py) under their SHA-256; the row and the history
+entry are written in one transaction under the case's lock.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import filetype
+from sqlalchemy import select
+
+from service.db.models import Attachment, Case, utcnow
+from service.errors import Invalid, NotFound, TooLarge
+
+from . import access_log, policy
+from .casehistory import lock_case, record
+from .context import Actor, Services
+from .views import iso
+
+# What may be attached (PROCESSES: case documents): PDF, images, Office documents, plain text.
+ALLOWED_TYPES = frozenset({
+    "application/pdf", "image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff",
+    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint", "application/rtf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
+    "application/vnd.oasis.opendocument.presentation",
+})
+TEXT = "text/plain; charset=utf-8"
+_UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\\"<>|:*?]")
+
+
+def sniff(content: bytes) -> str | None:
+    """The content type read from the bytes themselves (None: not a type that may be attached)."""
+    kind = filetype.guess(content)
+    if kind is not None:
+        return kind.mime if kind.mime in ALLOWED_TYPES else None
+    return TEXT if _is_text(content) else None
+
+
+def _is_text(content: bytes) -> bool:
+    """UTF-8 text without control characters other than tabs and line ends."""
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not any(ord(ch) < 32 and ch not in "\t\r\n\f" for ch in text)
+
+
+def clean_filename(name: Any) -> str:
+    """The client's file name reduced to a safe base name (no path, quotes or control characters)."""
+    base = str(name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    return _UNSAFE_NAME.sub("_", base).strip(" .")[:200] or "attachment"
+
+
+def add_attachment(services: Services, actor: Actor, case_id: int, filename: Any,
+                   content: bytes | None) -> dict[str, Any]:
+    """Attach a file to a case the actor may read (else 404, before anything else); recorded in its history."""
+    with services.db.unit_of_work() as session:
+        policy.check_case(session, actor, case_id)
+        policy.require(actor, "case.attach")
+        content_type = _checked(services, content)
+        assert content is not None  # _checked refused a missing file
+        case = lock_case(session, case_id)
+        row = Attachment(case_id=case.id, filename=clean_filename(filename), content_type=content_type,
+                         size=len(content), sha256=services.files.put(content), uploaded_by=actor.username,
+                         at=utcnow())
+        session.add(row)
+        session.flush()
+        record(session, case, actor.username, "attach", None,
+               {"attachment_id": row.id, "filename": row.filename, "size": row.size, "sha256": row.sha256})
+        return attachment_view(row)
+
+
+def _checked(services: Services, content: bytes | None) -> str:
+    """The sniffed type of an upload that may be attached: present, not empty, within the limit."""
+    if content is None:
+        raise Invalid("send the file as multipart field `file` (请选择要上传的文件)", {"file": "必填 (required)"})
+    limit = int(services.settings["MAX_ATTACHMENT_BYTES"])
+    if len(content) > limit:
+        raise TooLarge(f"the file is larger than {limit} bytes (文件超过 {limit} 字节上限)")
+    if not content:
+        raise Invalid("the file is empty (文件为空)", {"file": "文件为空 (empty file)"})
+    content_type = sniff(content)
+    if content_type is None:
+        raise Invalid("only PDF, images, Office documents and text may be attached "
+                      "(仅支持 PDF、图片、Office 文档和文本)",
+                      {"file": "不支持的文件类型 (unsupported file type)"})
+    return content_type
+
+
+def list_attachments(services: Services, actor: Actor, case_id: int) -> list[dict[str, Any]]:
+    """The files of a case the actor may read, oldest first; the read is logged (`attachments`)."""
+    with services.db.unit_of_work(write=False) as session:
+        case = policy.readable_case(session, actor, case_id)
+        cadre_id, found = case.cadre_id, case_attachments(session, case_id)
+    access_log.note(services, actor, "attachments", case_id, cadre_id)
+    return found
+
+
+def case_attachments(session: Any, case_id: int) -> list[dict[str, Any]]:
+    """The files of a case (inside an open session, its case already found readable)."""
+    rows = session.scalars(select(Attachment).where(Attachment.case_id == case_id).order_by(Attachment.id))
+    return [attachment_view(row) for row in rows]
+
+
+def read_attachment(services: Services, actor: Actor, attachment_id: int) -> tuple[dict[str, Any], bytes]:
+    """A file and its bytes, if the actor may read its case (else 404, like an unknown id); the read is logged."""
+    with services.db.unit_of_work(write=False) as session:
+        row = session.scalar(select(Attachment).join(Case, Case.id == Attachment.case_id).where(
+            Attachment.id == attachment_id, policy.case_filter(actor)))
+        if row is None:
+            raise NotFound(f"attachment {attachment_id} not found (附件不存在)")
+        view, cadre_id = attachment_view(row), session.scalar(select(Case.cadre_id).where(Case.id == row.case_id))
+    try:
+        content = services.files.get(view["sha256"])
+    except FileNotFoundError:
+        raise NotFound(f"attachment {attachment_id}'s file is missing from the store (附件文件缺失)") from None
+    access_log.note(services, actor, "attachment", view["case_id"], cadre_id)
+    return view, content
+
+
+def attachment_view(row: Attachment) -> dict[str, Any]:
+    return {"id": row.id, "case_id": row.case_id, "filename": row.filename, "content_type": row.content_type,
+            "size": row.size, "sha256": row.sha256, "uploaded_by": row.uploaded_by, "at": iso(row.at)}

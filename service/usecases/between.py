@@ -1,0 +1,55 @@
+"""Cases between cases: messages, signals, and a called child case's end reaching its caller.
+
+A step never locks a second case. What it sends is written to the outbox in its own transaction
+(with what the case now waits for, in `case_waits`); right after the commit each item is delivered
+to its receivers, each receiver in a transaction of its own, and the worker retries what could not
+be delivered yet (a receiver busy, or not yet at its catch event) with a growing delay.
+
+Routing: a signal reaches every open case waiting for it. A message reaches the open cases waiting
+for its name whose correlation it shares (BPMN correlation properties, e.g. on `cadre_id`); a
+waiting catch without correlation properties takes messages from cases of the same cadre.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from service.db.models import Case, CaseWait, OutboxItem
+from workflows.engine import Step
+
+from .context import Services
+
+MAX_ATTEMPTS = 8
+FIRST_RETRY = timedelta(seconds=5)
+LEASE = timedelta(minutes=2)  # how long one deliverer holds an item before another may try it
+CALL_DONE, MESSAGE, SIGNAL = "call_done", "message", "signal"
+FINISHED = ("completed", "cancelled")
+
+
+def after_step(services: Services, session: Session, case: Case, step: Step) -> None:
+    """Keep what the case waits for, and post what it sends, for delivery once this commits."""
+    if case.has_waits:  # a case that never stored a wait (most of them) has none to clear
+        session.execute(delete(CaseWait).where(CaseWait.case_id == case.id))
+    case.has_waits = case.status == "open" and bool(step.waits)
+    if case.has_waits:
+        session.add_all(CaseWait(case_id=case.id, kind=wait.kind, name=wait.name, correlation=text)
+                        for wait in step.waits for text in (wait.correlations or ("",)))
+    posted = [OutboxItem(kind=event.kind, source_case_id=case.id, name=event.name,
+                         payload={"payload": event.payload, "correlations": list(event.correlations),
+                                  "cadre_id": case.cadre_id}) for event in step.thrown]
+    if case.parent_task_id and case.status in FINISHED:
+        outcome = case.outcome if case.status == "completed" else "cancelled"
+        posted.append(OutboxItem(kind=CALL_DONE, source_case_id=case.id, target_case_id=case.parent_case_id,
+                                 payload={"task_id": case.parent_task_id, "outcome": outcome}))
+    if posted:
+        session.add_all(posted)
+        services.db.after_commit(session, lambda: _deliver_after_commit(services, [item.id for item in posted]))
+
+
+def _deliver_after_commit(services: Services, item_ids: list[int]) -> None:
+    from .delivery import deliver  # delivery runs steps through the stepper, which calls this module
+
+    deliver(services, item_ids)

@@ -1,0 +1,45 @@
+"""A case's chained history and the lock that guards it: `lock_case` takes the case for writing, `record`
+appends one entry hashed onto the one before (the only way an entry is added; service/db/chain.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.chain import GENESIS, entry_hash, stored_json
+from service.db.models import Case, HistoryEntry, utcnow
+from service.errors import NotFound
+
+SYSTEM_NAME = "system"
+HELD_CASES = "cadreflow.held_cases"
+
+
+def lock_case(session: Session, case_id: int) -> Case:
+    """Load a case for writing (row-locked on PostgreSQL, serialised by BEGIN IMMEDIATE on SQLite)."""
+    query = select(Case).where(Case.id == case_id).with_for_update(of=Case)
+    # populate_existing: a case read earlier in this session must not keep its pre-lock history head.
+    case = session.scalar(query.execution_options(populate_existing=True))
+    if case is None:
+        raise NotFound(f"case {case_id} not found (案件不存在)")
+    return held(session, case)
+
+
+def held(session: Session, case: Case) -> Case:
+    """Mark a case this transaction may append history to: locked by it, or created by it."""
+    session.info.setdefault(HELD_CASES, set()).add(case.id)
+    return case
+
+
+def record(session: Session, case: Case, actor: str, action: str, task: str | None = None,
+           detail: dict[str, Any] | None = None) -> None:
+    """Append one entry to the case's history, chained to the one before (the only way to add one)."""
+    if case.id not in session.info.get(HELD_CASES, ()):
+        # Two transactions appending to one case at once would fork its chain.
+        raise RuntimeError(f"case {case.id} is recorded without holding its lock (lock_case or held)")
+    entry = HistoryEntry(case_id=case.id, seq=(case.history_seq or 0) + 1, at=utcnow(), actor=actor,
+                         action=action, task=task, detail=stored_json(detail or {}))
+    entry.hash = entry_hash(entry, case.history_hash or GENESIS)
+    case.history_seq, case.history_hash = entry.seq, entry.hash
+    session.add(entry)

@@ -1,0 +1,113 @@
+"""Deliver what cases sent each other (the outbox `between.after_step` writes): right after the sending
+step commits, and again by the worker until a receiver takes it or it is given up. Each receiver gets
+it in a transaction of its own, through the stepper like any other step."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import false, or_, select, update
+from sqlalchemy.orm import Session
+
+from service.db.models import Case, CaseWait, OutboxItem, utcnow
+from service.db.uow import rows_changed
+from service.errors import Conflict, NotFound
+from workflows.engine import NotWaiting, Step
+
+from .between import CALL_DONE, FIRST_RETRY, LEASE, MAX_ATTEMPTS, MESSAGE, SIGNAL
+from .casehistory import lock_case
+from .context import SYSTEM, Services
+from .stepper import run_step
+
+log = logging.getLogger(__name__)
+
+
+def deliver(services: Services, item_ids: list[int]) -> None:
+    """Deliver outbox items now (after their step committed); what fails waits for the worker."""
+    for item_id in item_ids:
+        try:
+            _deliver_one(services, item_id)
+        except Exception:  # delivery never fails the step that sent it; the worker retries
+            log.exception("outbox item %s not delivered yet", item_id)
+
+
+def deliver_due(services: Services, limit: int = 200) -> int:
+    """The worker's pass: deliver the outbox items due for another attempt; returns how many went."""
+    with services.db.unit_of_work(write=False) as session:
+        due = list(session.scalars(select(OutboxItem.id).where(OutboxItem.next_attempt_at <= utcnow())
+                                   .order_by(OutboxItem.id).limit(limit)))
+    return sum(_deliver_one(services, item_id) for item_id in due)
+
+
+def _deliver_one(services: Services, item_id: int) -> bool:
+    with services.db.unit_of_work() as session:
+        leased = rows_changed(session, update(OutboxItem).where(
+            OutboxItem.id == item_id, OutboxItem.next_attempt_at <= utcnow()).values(next_attempt_at=utcnow() + LEASE))
+        item = session.get(OutboxItem, item_id) if leased == 1 else None
+        if item is None:
+            return False  # delivered meanwhile, or another worker holds it
+        kind, name, payload = item.kind, item.name, dict(item.payload)
+        targets = [item.target_case_id] if item.target_case_id else _receivers(session, item)
+    delivered = [case_id for case_id in targets if _deliver_to(services, case_id, kind, name, payload)]
+    return _settle(services, item_id, delivered, kind)
+
+
+def _receivers(session: Session, item: OutboxItem) -> list[int]:
+    waits = select(CaseWait.case_id).join(Case, Case.id == CaseWait.case_id).where(
+        CaseWait.kind == item.kind, CaseWait.name == item.name, Case.status == "open",
+        Case.id != item.source_case_id)
+    if item.kind == MESSAGE:
+        keyed = CaseWait.correlation.in_(item.payload.get("correlations") or [])
+        cadre_id = item.payload.get("cadre_id")  # a case with no cadre (a public report) has no "same cadre"
+        same_cadre = (CaseWait.correlation == "") & (Case.cadre_id == cadre_id) if cadre_id else false()
+        waits = waits.where(or_(keyed, same_cadre))
+    return sorted(set(session.scalars(waits)))
+
+
+def _deliver_to(services: Services, case_id: int, kind: str, name: str, payload: dict[str, Any]) -> bool:
+    """Hand one item to one case in a transaction of its own; False when it is not (or no longer) taken."""
+    runner = services.runner
+    calls: dict[str, Callable[..., Step]] = {
+        CALL_DONE: lambda d, state, h: runner.resume_call(d, state, payload["task_id"], payload["outcome"], h),
+        MESSAGE: lambda d, state, h: runner.deliver_message(d, state, name, payload.get("payload") or {}, h,
+                                                            tuple(payload.get("correlations") or ())),
+        SIGNAL: lambda d, state, h: runner.deliver_signal(d, state, name, payload.get("payload"), h),
+    }
+    detail = {"name": name} if kind != CALL_DONE else {"outcome": payload["outcome"]}
+    try:
+        with services.db.unit_of_work() as session:
+            case = lock_case(session, case_id)
+            if case.status != "open":
+                return False
+            run_step(services, session, case, calls[kind], (SYSTEM.username, kind, None, detail))
+    except (NotWaiting, NotFound):
+        return False
+    except Conflict as exc:  # busy or failing: counted as not delivered, tried again later
+        log.warning("case %s did not take a %s: %s", case_id, kind, exc.message)
+        return False
+    return True
+
+
+def _settle(services: Services, item_id: int, delivered: list[int], kind: str) -> bool:
+    """Done once delivered (a signal: once tried); otherwise try again later, up to MAX_ATTEMPTS."""
+    with services.db.unit_of_work() as session:
+        item = session.get(OutboxItem, item_id)
+        if item is None:
+            return bool(delivered)
+        item.attempts += 1
+        if delivered or kind == SIGNAL or item.attempts >= MAX_ATTEMPTS:
+            session.delete(item)
+        else:
+            item.next_attempt_at = utcnow() + FIRST_RETRY * 2 ** (item.attempts - 1)
+            item.last_error = "no receiver took it yet (尚无案件接收)"
+    return bool(delivered)
+
+
+def broadcast_signal(services: Services, name: str, payload: Any) -> int:
+    """Deliver a signal to every open case waiting for it now; how many took it."""
+    with services.db.unit_of_work(write=False) as session:
+        targets = sorted(set(session.scalars(select(CaseWait.case_id).join(Case, Case.id == CaseWait.case_id).where(
+            CaseWait.kind == SIGNAL, CaseWait.name == name, Case.status == "open"))))
+    return sum(_deliver_to(services, case_id, SIGNAL, name, {"payload": payload}) for case_id in targets)

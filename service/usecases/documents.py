@@ -1,0 +1,134 @@
+"""Printable documents of a case (任前公示公告, 诫勉谈话记录, 问责决定书, 离任审计结论): what each shows.
+
+A document exists once the task it reports on has been completed the way it needs (a notice once the
+head approved the candidate, a decision once the committee approved a sanction, ...). Its content is
+built here from the case's data, labelled by the process's own forms (so always in Chinese); the
+views turn it into a PDF with the templates under `web/templates/documents/`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.models import Case, ClearedAudit, HistoryEntry, Sanction
+from service.errors import NotFound
+from workflows.engine.timing import add_duration
+from workflows.glue.accountability import PROMOTION_BAN_MONTHS
+from workflows.glue.common import add_months
+
+from . import access_log, casefile, policy, views
+from .context import Actor, Services
+from .reminders import local_zone
+
+
+def _always(_data: dict[str, Any]) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of document: its process, its title, the completion it needs and the fields it shows."""
+
+    process: str
+    title: str
+    task: str  # the task whose completion makes the document
+    ready: Callable[[dict[str, Any]], bool]  # over the data of that task's latest completion
+    fields: tuple[tuple[str, str], ...]  # (the form that labels it: "start" or a task id, the field)
+
+
+KINDS: dict[str, Kind] = {
+    "vetting_notice": Kind(
+        "pre_appointment_vetting", "任前公示公告", "org_head_review", lambda d: d.get("decision") == "approve",
+        (("start", "proposed_post"), ("start", "selection_method"))),
+    "admonishment_record": Kind(
+        "admonishment", "诫勉谈话记录", "conduct_talk", _always,
+        (("start", "trigger"), ("start", "summary"), ("intake_review", "reason"), ("conduct_talk", "talk_date"),
+         ("conduct_talk", "minutes"), ("rectification_plan", "plan"), ("follow_up_review", "rectified"))),
+    "accountability_decision": Kind(
+        "accountability", "问责决定书", "committee_review", lambda d: d.get("decision") in ("approve", "adjust"),
+        (("start", "source"), ("start", "category"), ("start", "allegation"), ("investigation", "facts"),
+         ("investigation", "circumstance"), ("investigation", "loss"), ("committee_review", "final_sanction"))),
+    "departure_audit_conclusion": Kind(
+        "departure_audit", "离任审计结论", "audit_fieldwork", _always,
+        (("start", "departure_reason"), ("start", "planned_departure_on"), ("assign_audit_team", "team_lead"),
+         ("assign_audit_team", "members"), ("audit_fieldwork", "findings"), ("audit_fieldwork", "amount_involved"),
+         ("audit_fieldwork", "report_ref"), ("rectify_findings", "rectified"))),
+}
+
+
+def list_documents(services: Services, actor: Actor, case_id: int) -> list[dict[str, str]]:
+    """The documents the case has the data for so far: `[{kind, title}]`."""
+    with services.db.unit_of_work(write=False) as session:
+        return available(session, policy.readable_case(session, actor, case_id))
+
+
+def available(session: Session, case: Case) -> list[dict[str, str]]:
+    """The documents a case (already read under the policy) has the data for, inside an open session."""
+    completions = _completions(session, case.id)
+    return [{"kind": name, "title": kind.title} for name, kind in KINDS.items() if _ready(kind, case, completions)]
+
+
+def document(services: Services, actor: Actor, case_id: int, kind_name: str) -> dict[str, Any]:
+    """One document's content (404 when the case may not be read, or has no such document yet)."""
+    with services.db.unit_of_work(write=False) as session:
+        case = policy.readable_case(session, actor, case_id)
+        completions = _completions(session, case.id)
+        kind = KINDS.get(kind_name)
+        if kind is None or not _ready(kind, case, completions):
+            raise NotFound(f"case {case_id} has no document {kind_name} (案件没有该文书)")
+        content = _content(services, session, case, kind_name, kind, completions[kind.task])
+    access_log.note(services, actor, "document", case_id, case.cadre_id)
+    return content
+
+
+def _completions(session: Session, case_id: int) -> dict[str, HistoryEntry]:
+    """The latest completion of each task of the case, by task id."""
+    rows = session.scalars(select(HistoryEntry).where(HistoryEntry.case_id == case_id,
+                                                      HistoryEntry.action == "complete").order_by(HistoryEntry.id))
+    return {entry.task: entry for entry in rows if entry.task}
+
+
+def _ready(kind: Kind, case: Case, completions: dict[str, HistoryEntry]) -> bool:
+    entry = completions.get(kind.task)
+    return case.process_key == kind.process and entry is not None and kind.ready((entry.detail or {}).get("data") or {})
+
+
+def _content(services: Services, session: Session, case: Case, name: str, kind: Kind,
+             entry: HistoryEntry) -> dict[str, Any]:
+    zone = local_zone(services)
+    definition = services.definitions.get(case.process_version)
+    fields = {}
+    for form_name, field in kind.fields:
+        if field in case.data:
+            form = definition.start_form if form_name == "start" else definition.forms.get(form_name, {})
+            fields[field] = casefile.describe(form, {field: case.data[field]})[0]
+    cadre = casefile.cadre_brief(session, case.cadre_id) or {}
+    return {"kind": name, "title": kind.title, "case_id": case.id, "status": case.status, "outcome": case.outcome,
+            "cadre": cadre, "fields": fields, "county": str(services.settings.get("COUNTY") or ""),
+            "completed_on": _local_date(entry.at, zone), "completed_by": entry.actor,
+            "today": services.today().isoformat(), **_extras(services, session, case, name, entry)}
+
+
+def _local_date(moment: datetime, zone: Any) -> str:
+    return moment.astimezone(zone).date().isoformat()
+
+
+def _extras(services: Services, session: Session, case: Case, name: str, entry: HistoryEntry) -> dict[str, Any]:
+    """What a kind shows beyond its fields: the notice's period, the sanction's date and ban, the audit's clearance."""
+    if name == "vetting_notice":
+        deadline = str(services.settings["DEADLINES"].get("public_notice") or "P5D")
+        return {"notice_ends_on": _local_date(add_duration(entry.at, deadline), local_zone(services))}
+    if name == "accountability_decision":
+        decided = session.scalar(select(Sanction.decided_on).where(Sanction.case_id == case.id))
+        return {"decided_on": views.iso(decided),
+                "promotion_ban_until": views.iso(add_months(decided, PROMOTION_BAN_MONTHS) if decided else None)}
+    if name == "departure_audit_conclusion":
+        cleared = session.scalar(select(ClearedAudit.cleared_on).where(ClearedAudit.case_id == case.id))
+        return {"cleared_on": views.iso(cleared)}
+    return {}

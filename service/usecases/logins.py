@@ -1,0 +1,121 @@
+"""Logging in and out: throttled password checks, API tokens and server-side web sessions.
+
+A client holds a random secret (a bearer token, or a web session id inside the signed session
+cookie); the database keeps only its SHA-256, in `api_tokens` or `web_sessions`. Each request costs
+one indexed lookup of that hash joined to its user and roles. Deleting the rows ends the logins:
+logout deletes its session, and `end_credentials` ends all of a user's (users.py calls it whenever
+a password, the roles or the active flag change), so nothing comes back on reactivation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from service.db.models import ApiToken, User, UserRole, WebSession, utcnow
+from service.errors import Invalid, TooManyAttempts, Unauthorized
+from service.ratelimit import Throttle
+
+from .context import Actor, Services
+
+# A fixed hash to compare against when the user does not exist, so timing does not tell.
+_DUMMY_HASH = generate_password_hash("not a password")
+WRONG = "wrong username or password (用户名或密码错误)"
+
+
+def issue_token(services: Services, username: Any, password: Any, address: str = "") -> dict[str, Any]:
+    """Check a password (throttled) and hand out a bearer token."""
+    user_id, actor = verify_password(services, username, password, address)
+    token = _store(services, ApiToken, user_id, float(services.settings["TOKEN_TTL_HOURS"]))
+    return {"token": token, "user": {"username": actor.username, "roles": sorted(actor.roles)}}
+
+
+def open_web_session(services: Services, username: Any, password: Any, address: str = "") -> tuple[str, Actor]:
+    """Check a password (throttled) and open a web session; (its id for the cookie, the actor)."""
+    user_id, actor = verify_password(services, username, password, address)
+    return _store(services, WebSession, user_id, float(services.settings["SESSION_TTL_HOURS"])), actor
+
+
+def actor_for_token(services: Services, token: str) -> Actor | None:
+    """The user a bearer token belongs to, if it is valid, unexpired and the user active."""
+    return _actor_holding(services, ApiToken, token)
+
+
+def actor_for_session(services: Services, session_id: str) -> Actor | None:
+    """The user a web session belongs to, if it is open, unexpired and the user active."""
+    return _actor_holding(services, WebSession, session_id)
+
+
+def end_web_session(services: Services, session_id: str) -> None:
+    """Log out: the session's row goes, so its cookie opens nothing any more."""
+    with services.db.unit_of_work() as session:
+        session.execute(delete(WebSession).where(WebSession.token_hash == secret_hash(session_id)))
+
+
+def end_credentials(session: Session, user_id: int, keep: str | None = None) -> None:
+    """End every token and web session of a user, except the one whose secret is `keep`."""
+    kept = secret_hash(keep) if keep else ""
+    for model in (ApiToken, WebSession):
+        session.execute(delete(model).where(model.user_id == user_id, model.token_hash != kept))
+
+
+def verify_password(services: Services, username: Any, password: Any, address: str = "") -> tuple[int, Actor]:
+    """(user id, actor) when the password is right; counts failures per username and address (429 past the limit)."""
+    if not isinstance(username, str) or not isinstance(password, str):
+        raise Invalid("username and password are required (用户名和密码必填)",
+                      {"username": "必填 (required)", "password": "必填 (required)"})
+    throttle, keys = _login_throttle(services), _throttle_keys(username, address)
+    wait = throttle.retry_after(*keys)
+    if wait:
+        raise TooManyAttempts(f"too many failed logins; try again in {wait} seconds "
+                              f"(登录失败次数过多，请 {wait} 秒后再试)", wait)
+    with services.db.unit_of_work(write=False) as session:
+        user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
+        if check_password_hash(user.password_hash if user else _DUMMY_HASH, password) and user is not None:
+            return user.id, Actor(user.username, frozenset(user.role_keys))
+    throttle.hit(*keys)
+    raise Unauthorized(WRONG)
+
+
+def secret_hash(secret: str) -> str:
+    """What the database keeps of a token or session id."""
+    return hashlib.sha256(secret.encode("utf-8", "backslashreplace")).hexdigest()
+
+
+def _login_throttle(services: Services) -> Throttle:
+    settings = services.settings
+    return Throttle(services.rate_storage, "cadreflow-login", int(settings["LOGIN_MAX_FAILURES"]),
+                    int(settings["LOGIN_WINDOW"]))
+
+
+def _throttle_keys(username: str, address: str) -> list[str]:
+    """Failures count per username and, when known, per client address."""
+    return [f"user:{username}", *([f"address:{address}"] if address else [])]
+
+
+def _store(services: Services, model: type[ApiToken] | type[WebSession], user_id: int, hours: float) -> str:
+    """A new random secret stored hashed for the user; that user's expired ones are swept on the way."""
+    secret = secrets.token_urlsafe(32)
+    now = utcnow()
+    with services.db.unit_of_work() as session:
+        session.execute(delete(model).where(model.user_id == user_id, model.expires_at < now))
+        session.add(model(token_hash=secret_hash(secret), user_id=user_id, expires_at=now + timedelta(hours=hours)))
+    return secret
+
+
+def _actor_holding(services: Services, model: type[ApiToken] | type[WebSession], secret: str) -> Actor | None:
+    """One indexed lookup: the secret's row, its active user and the user's roles."""
+    query = (select(User.username, UserRole.role).select_from(model).join(User, User.id == model.user_id)
+             .outerjoin(UserRole, UserRole.user_id == User.id)
+             .where(model.token_hash == secret_hash(secret), model.expires_at > utcnow(), User.active.is_(True)))
+    with services.db.unit_of_work(write=False) as session:
+        rows = session.execute(query).all()
+    if not rows:
+        return None
+    return Actor(rows[0].username, frozenset(row.role for row in rows if row.role))

@@ -1,0 +1,305 @@
+"""The public portal (网络举报平台, 任前公示): reports and objections from anyone, tracked by code and key.
+
+Nobody logs in here. A report opens a `public_report` case (docs/processes.md §7, channel `web`) as the
+system; an objection reaches the vetting case in its public notice as the `vetting_objection`
+message. Each hands out a tracking code and a query key; only the key's hash is kept, and a wrong
+key answers exactly like an unknown code. The reporter sees a status and the reply, nothing internal.
+An objector's contact stays in the portal's own table, never in the vetting case (which the
+organisation department reads): only the discipline roles read contacts (policy `reporter.contact`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.models import Cadre, Case, CaseWait, PublicReport, Task
+from service.db.uow import existing
+from service.errors import Conflict, Invalid, NotFound, TooManyAttempts
+from service.ratelimit import Throttle
+
+from . import access_log, casefile, messages, policy, proof, queries, views
+from .context import SYSTEM, Actor, Services
+from .reminders import local_date
+from .stepper import start_in_session
+
+PROCESS, VETTING, OBJECTION = "public_report", "pre_appointment_vetting", "vetting_objection"
+CHANNELS = {"web": "网络举报平台", "hotline": "专线举报电话", "qq": "信访举报QQ", "tv": "电视曝光台"}
+CATEGORIES = {"decision_failure": "决策严重失误", "supervision_failure": "失职、监督不力",
+              "abuse_of_power": "滥用职权", "inaction": "不作为、慢作为", "selection_violation": "用人失察",
+              "other": "其他"}
+MAX_CONTENT, MAX_NAME, MAX_UNIT, MAX_CONTACT = 20_000, 100, 200, 200
+# Markup of any kind: a tag, a closing tag, a comment or declaration, an entity. Reports are plain text.
+_HTML = re.compile(r"<\s*[A-Za-z/!?]|&(#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed from paper
+STATUSES = {"received": "已受理，待分流", "processing": "办理中", "replied": "已答复", "closed": "已办结"}
+
+
+@dataclass(frozen=True)
+class Admission:
+    """Who knocks at a public POST: the client address and its solved challenge (and the key that signs them)."""
+
+    address: str
+    challenge: Any
+    nonce: Any
+    key: str
+
+
+def challenge(services: Services, key: str) -> dict[str, Any]:
+    """A proof-of-work challenge for a public form."""
+    return proof.issue(key, int(services.settings["PUBLIC_POW_BITS"]), int(services.settings["PUBLIC_POW_TTL"]))
+
+
+def count_public_post(services: Services, address: str) -> None:
+    """Count a public POST (report, objection, 述职述廉 rating) for its address: past PUBLIC_POST_LIMIT within
+    PUBLIC_POST_WINDOW seconds, 429 with the wait."""
+    settings = services.settings
+    throttle = Throttle(services.rate_storage, "public_post", int(settings["PUBLIC_POST_LIMIT"]),
+                        int(settings["PUBLIC_POST_WINDOW"]))
+    wait = throttle.retry_after(address)
+    if wait:
+        raise TooManyAttempts(f"too many submissions from this address; try again in {wait} s "
+                              f"(提交过于频繁，请 {wait} 秒后再试)", wait)
+    throttle.hit(address)
+
+
+def admit(services: Services, admission: Admission) -> None:
+    """Count a public POST for its address (429 past the limit) and check its proof of work (400)."""
+    count_public_post(services, admission.address)
+    settings = services.settings
+    bits = int(settings["PUBLIC_POW_BITS"])
+    if bits > 0:
+        proof.verify(admission.key, services.rate_storage, admission.challenge, admission.nonce, bits,
+                     int(settings["PUBLIC_POW_TTL"]))
+
+
+def submit_report(services: Services, data: Any, admission: Admission) -> dict[str, str]:
+    """A report from the public: opens its case and returns `{tracking_code, query_key}`."""
+    admit(services, admission)
+    fields = _checked(data, {"subject_name": (True, MAX_NAME), "subject_unit": (True, MAX_UNIT),
+                             "category": (True, None), "content": (True, MAX_CONTENT),
+                             "contact": (False, MAX_CONTACT)})
+    if fields["category"] not in CATEGORIES:
+        raise Invalid("the form has errors (表单填写有误)", {"category": "取值无效 (not a category)"})
+    start = {"channel": "web", **{k: v for k, v in fields.items() if v}}
+    with services.db.unit_of_work() as session:
+        case = start_in_session(services, session, SYSTEM, PROCESS, None, start, parent=None)
+        return _hand_out(session, "report", case.id)
+
+
+def track(services: Services, code: Any, key: Any) -> dict[str, Any]:
+    """What the reporter may know: status, when received, and the reply once there is one."""
+    with services.db.unit_of_work(write=False) as session:
+        report = _by_code(session, code, key)
+        case = existing(session, Case, report.case_id)
+        going = case.status in queries.UNFINISHED  # a case in incident is still being handled
+        if report.kind == "objection":
+            status = "processing" if going else "closed"
+            return {"status": status, "status_name": STATUSES[status], "received_at": views.iso(report.created_at),
+                    "kind": "objection"}
+        reply = case.data.get("reply") if case.status == "completed" else None
+        if reply:
+            status = "replied"
+        elif going and not _triaged(session, case):
+            status = "received"
+        else:
+            status = "processing" if going else "closed"
+        view = {"status": status, "status_name": STATUSES[status], "received_at": views.iso(report.created_at),
+                "kind": "report"}
+        if reply:
+            view["reply"] = reply
+        return view
+
+
+def notices(services: Services) -> list[dict[str, Any]]:
+    """The vetting cases now in their public notice (任前公示), as the public sees them."""
+    with services.db.unit_of_work(write=False) as session:
+        waiting = select(CaseWait.case_id).where(CaseWait.kind == "message", CaseWait.name == OBJECTION)
+        rows = session.execute(select(Case, Cadre).join(Cadre, Cadre.id == Case.cadre_id).where(
+            Case.process_key == VETTING, Case.status == "open", Case.id.in_(waiting)).order_by(Case.id))
+        return [{"id": case.id, "cadre_name": cadre.name, "unit": cadre.unit, "current_post": cadre.post,
+                 "proposed_post": case.data.get("proposed_post", ""),
+                 "ends_on": local_date(services, case.next_timer_due)}
+                for case, cadre in rows]
+
+
+def object_to_notice(services: Services, case_id: Any, data: Any, admission: Admission) -> dict[str, str]:
+    """An objection to a notice: the vetting case takes it as `vetting_objection` (409 once the period
+    is over or an objection ended it); tracked like a report."""
+    admit(services, admission)
+    fields = _checked(data, {"content": (True, MAX_CONTENT), "contact": (False, MAX_CONTACT)})
+    if not isinstance(case_id, int) or case_id not in {notice["id"] for notice in notices(services)}:
+        if not (isinstance(case_id, int) and _is_vetting(services, case_id)):
+            raise NotFound(f"notice {case_id} not found (公示不存在)")
+        raise Conflict("the public notice period is over (公示期已结束，不再受理异议)")
+    try:
+        messages.deliver_message(services, SYSTEM, OBJECTION, case_id,
+                                 {"report": fields["content"], "channel": "web"})
+    except Conflict:
+        raise Conflict("the public notice period is over (公示期已结束，不再受理异议)") from None
+    with services.db.unit_of_work() as session:
+        return _hand_out(session, "objection", case_id, fields["content"], fields.get("contact") or None)
+
+
+# Staff: the triage inbox and a report's file.
+
+def report_inbox(services: Services, actor: Actor) -> list[dict[str, Any]]:
+    """Open reports, oldest first, with where each stands (discipline roles)."""
+    policy.require(actor, "report.inbox")
+    with services.db.unit_of_work(write=False) as session:
+        rows = session.scalars(select(Case).where(Case.process_key == PROCESS, Case.status == "open",
+                                                  policy.case_filter(actor)).order_by(Case.id))
+        return [_report_row(session, case) for case in rows]
+
+
+def objections(services: Services, actor: Actor) -> list[dict[str, Any]]:
+    """Objections to public notices, newest first, with the objector's contact (discipline roles only)."""
+    policy.require(actor, "report.inbox")
+    contacts = policy.allows(actor, "reporter.contact")
+    with services.db.unit_of_work(write=False) as session:
+        rows = session.execute(select(PublicReport, Case, Cadre).join(Case, Case.id == PublicReport.case_id)
+                               .join(Cadre, Cadre.id == Case.cadre_id)
+                               .where(PublicReport.kind == "objection", policy.case_filter(actor))
+                               .order_by(PublicReport.id.desc()).limit(200))
+        return [{"tracking_code": report.tracking_code, "case_id": case.id, "cadre_name": cadre.name,
+                 "proposed_post": case.data.get("proposed_post", ""), "content": report.content,
+                 "contact": report.contact if contacts else None, "received_at": views.iso(report.created_at),
+                 "case_status": case.status} for report, case, cadre in rows]
+
+
+def report_file(services: Services, actor: Actor, case_id: int) -> dict[str, Any]:
+    """One report: what was reported, the contact (discipline roles only), its tracking and history."""
+    policy.require(actor, "report.inbox")
+    with services.db.unit_of_work(write=False) as session:
+        case = policy.readable_case(session, actor, case_id)
+        if case.process_key != PROCESS:
+            raise NotFound(f"report {case_id} not found (举报不存在)")
+        report = session.scalar(select(PublicReport).where(PublicReport.case_id == case.id,
+                                                           PublicReport.kind == "report"))
+        entries = casefile.history(session, case.id, actor)
+        open_tasks = session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")
+                                     .order_by(Task.created_at))
+        row = _report_row(session, case)
+        file = {**row, "contact": case.data.get("contact") if policy.allows(actor, "reporter.contact") else None,
+                "content": case.data.get("content", ""), "data": _public_fields(case.data),
+                "tracking_code": report.tracking_code if report else None,
+                "history": entries, "tracking": _tracking(session, case, report),
+                "cadre": casefile.cadre_brief(session, case.cadre_id) if case.cadre_id else None,
+                "open_tasks": [{"id": t.id, "element_id": t.element_id, "name": t.name, "role": t.role,
+                                "due_at": views.iso(t.due_at), "overdue": t.overdue} for t in open_tasks],
+                "child_case_ids": list(session.scalars(select(Case.id).where(Case.parent_case_id == case.id,
+                                                                             policy.case_filter(actor))))}
+    access_log.note(services, actor, "report_page", case_id, file["cadre_id"])
+    return file
+
+
+def _report_row(session: Session, case: Case) -> dict[str, Any]:
+    data = case.data or {}
+    tasks = list(session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")))
+    return {"id": case.id, "channel": data.get("channel"), "subject_name": data.get("subject_name"),
+            "subject_unit": data.get("subject_unit"), "category": data.get("category"),
+            "category_name": CATEGORIES.get(str(data.get("category")), data.get("category")),
+            "received_at": views.iso(case.created_at), "status": case.status, "outcome": case.outcome,
+            "cadre_id": case.cadre_id, "decision": data.get("decision"),
+            "stage": ", ".join(sorted(t.name for t in tasks)), "overdue": any(t.overdue for t in tasks),
+            "triage_task_id": next((t.id for t in tasks if t.element_id == "triage_report"), None),
+            "reply_task_id": next((t.id for t in tasks if t.element_id == "reply_to_reporter"), None)}
+
+
+def _tracking(session: Session, case: Case, report: PublicReport | None) -> list[dict[str, Any]]:
+    """What the reporter has been shown over time: received, triaged (processing), replied."""
+    steps = [{"at": views.iso(case.created_at), "status": "received", "status_name": STATUSES["received"]}]
+    done = {task.element_id: task for task in session.scalars(select(Task).where(
+        Task.case_id == case.id, Task.status == "completed", Task.element_id.in_(("triage_report",
+                                                                                  "reply_to_reporter"))))}
+    if "triage_report" in done:
+        steps.append({"at": views.iso(done["triage_report"].completed_at), "status": "processing",
+                      "status_name": STATUSES["processing"]})
+    if "reply_to_reporter" in done:
+        steps.append({"at": views.iso(done["reply_to_reporter"].completed_at), "status": "replied",
+                      "status_name": STATUSES["replied"], "reply": case.data.get("reply")})
+    return steps
+
+
+def _public_fields(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in ("contact", "results")}
+
+
+def _triaged(session: Session, case: Case) -> bool:
+    return session.scalar(select(Task.id).where(Task.case_id == case.id, Task.element_id == "triage_report",
+                                                Task.status == "completed")) is not None
+
+
+def _is_vetting(services: Services, case_id: int) -> bool:
+    with services.db.unit_of_work(write=False) as session:
+        return session.scalar(select(Case.id).where(Case.id == case_id, Case.process_key == VETTING)) is not None
+
+
+def _hand_out(session: Session, kind: str, case_id: int, content: str | None = None,
+              contact: str | None = None) -> dict[str, str]:
+    key = secrets.token_urlsafe(12)
+    while True:
+        code = "JB" + "".join(secrets.choice(_CODE_ALPHABET) for _ in range(10))
+        if session.scalar(select(PublicReport.id).where(PublicReport.tracking_code == code)) is None:
+            break
+    session.add(PublicReport(tracking_code=code, key_hash=_hash(key), kind=kind, case_id=case_id,
+                             content=content, contact=contact))
+    return {"tracking_code": code, "query_key": key}
+
+
+def _by_code(session: Session, code: Any, key: Any) -> PublicReport:
+    missing = NotFound("no report with this code and key (查询码或查询密钥不正确)")
+    if not isinstance(code, str) or not isinstance(key, str) or len(code) > 20 or len(key) > 100:
+        raise missing
+    report = session.scalar(select(PublicReport).where(PublicReport.tracking_code == code.strip().upper()))
+    if report is None or not hmac.compare_digest(report.key_hash, _hash(key.strip())):
+        raise missing
+    return report
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _checked(data: Any, wanted: dict[str, tuple[bool, int | None]]) -> dict[str, str]:
+    """Plain-text fields, trimmed: required ones present, none too long, no markup; 422 per field."""
+    if not isinstance(data, dict):
+        raise Invalid("data must be a JSON object (数据必须是对象)", {"data": "必须是对象 (must be an object)"})
+    fields: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    for name, (required, limit) in wanted.items():
+        value = data.get(name)
+        problem = _text_problem(value, required, limit)
+        if problem:
+            errors[name] = problem
+        elif isinstance(value, str) and value.strip():
+            fields[name] = value.strip()
+    unknown = sorted(set(data) - set(wanted) - {"pow_challenge", "pow_nonce", "csrf_token"})
+    for name in unknown:
+        errors[name] = "不是此表单的字段 (not a field of this form)"
+    if errors:
+        raise Invalid("the form has errors (表单填写有误)", errors)
+    return fields
+
+
+def _text_problem(value: Any, required: bool, limit: int | None) -> str | None:
+    if value is None or value == "":
+        return "必填 (required)" if required else None
+    if not isinstance(value, str):
+        return "须为文本 (must be text)"
+    if required and not value.strip():
+        return "不能为空 (must not be empty)"
+    if limit is not None and len(value) > limit:
+        return f"不能超过 {limit} 字 (at most {limit} characters)"
+    if _HTML.search(value):
+        return "只接受纯文本，不能含 HTML (plain text only, no HTML)"
+    if "\x00" in value:
+        return "含有无效字符 (invalid characters)"
+    return None

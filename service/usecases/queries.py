@@ -1,0 +1,83 @@
+"""Questions many use cases ask of the database, answered in one place each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from service.db.models import Case, DisclosureRating, ProcessVersion, Substitute, Task, User
+from service.errors import BadRequest
+
+
+def newest_version(session: Session, process_key: str) -> ProcessVersion | None:
+    """The newest deployed version of a process, if it has any."""
+    return session.scalar(select(ProcessVersion).where(ProcessVersion.process_key == process_key)
+                          .order_by(ProcessVersion.version.desc()).limit(1))
+
+
+def newest_versions() -> Select[ProcessVersion]:
+    """A query for the newest version of every process, by key."""
+    newest = select(ProcessVersion.process_key, func.max(ProcessVersion.version).label("v")).group_by(
+        ProcessVersion.process_key).subquery()
+    return select(ProcessVersion).join(newest, (ProcessVersion.process_key == newest.c.process_key)
+                                       & (ProcessVersion.version == newest.c.v)).order_by(ProcessVersion.process_key)
+
+
+UNFINISHED = ("open", "incident")  # a case in incident stopped at a failed automatic step: it is not over
+
+
+def unfinished() -> ColumnElement[bool]:
+    """A case is unfinished: open, or held in incident until a person retries it (neither completed nor
+    cancelled). Every check meaning "an open case of this cadre" asks this, so an incident hides nothing."""
+    return Case.status.in_(UNFINISHED)
+
+
+def overdue(now: datetime) -> ColumnElement[bool]:
+    """An open task is overdue: its deadline passed, or an escalation marked it (the one definition)."""
+    return (Task.status == "open") & or_(Task.overdue.is_(True), Task.due_at < now)
+
+
+def is_overdue(task: Task, now: datetime) -> bool:
+    """The same rule for a task already loaded."""
+    return task.status == "open" and (task.overdue or (task.due_at is not None and task.due_at < now))
+
+
+RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # 满意 / 基本满意 / 不满意
+MAX_TALLY_COMMENTS = 200  # the comments a 述职述廉 case keeps in its data (the staff page shows them all)
+
+
+def disclosure_tally(session: Session, disclosure_id: int) -> dict[str, int]:
+    """How many of the public rated a disclosure each way, and in all."""
+    counts = dict(session.execute(select(DisclosureRating.rating, func.count()).where(
+        DisclosureRating.disclosure_id == disclosure_id).group_by(DisclosureRating.rating)).all())
+    tally = {rating: int(counts.get(rating, 0)) for rating in RATINGS}
+    return {**tally, "total": sum(tally.values())}
+
+
+def disclosure_comments(session: Session, disclosure_id: int, limit: int | None = None) -> list[dict[str, Any]]:
+    """The public's comments on a disclosure, oldest first."""
+    query = select(DisclosureRating.rating, DisclosureRating.comment).where(
+        DisclosureRating.disclosure_id == disclosure_id, DisclosureRating.comment.is_not(None),
+        DisclosureRating.comment != "").order_by(DisclosureRating.id).limit(limit)
+    return [{"rating": rating, "comment": comment} for rating, comment in session.execute(query)]
+def substitutes_now(session: Session, usernames: Iterable[str], now: datetime) -> dict[str, str]:
+    """For those of the users who are away now, who stands in for them, while that substitute is active (one
+    query)."""
+    names = sorted(set(usernames))
+    if not names:
+        return {}
+    rows = session.execute(select(Substitute.username, Substitute.substitute).join(
+        User, User.username == Substitute.substitute).where(
+        Substitute.username.in_(names), Substitute.starts_at <= now, Substitute.ends_at > now,
+        User.active.is_(True)))
+    return {name: substitute for name, substitute in rows}
+
+
+def check_period(since: date | None, until: date | None) -> None:
+    """A `from`..`to` filter must not run backwards (400 on `from`: a malformed query)."""
+    if since and until and since > until:
+        raise BadRequest("from must not be after to (起始日期不能晚于截止日期)", {"from": "起始日期不能晚于截止日期"})

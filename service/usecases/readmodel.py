@@ -1,0 +1,83 @@
+"""The task read model: after each step, a case's `tasks` rows follow the engine's open tasks (new ones
+added, with a substitute for an absent assignee; finished ones cancelled; extended deadlines kept; overdue
+marked)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.models import Case, Task
+from workflows.engine import OpenTask, Step
+
+from .casehistory import SYSTEM_NAME, record
+from .notifications import tasks_opened
+from .policy import note_participant
+from .queries import substitutes_now
+
+OPEN_TASKS = "cadreflow.open_tasks"  # case id -> its open task rows, as the last step stored them
+NEW_CASES = "cadreflow.new_cases"  # ids of the cases this transaction created
+
+
+def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce: list[Task] | None) -> None:
+    """Make the case's open task rows what the step left open; the new ones are announced now, or added to
+    `announce` for the caller to announce in one batch."""
+    # A case created in this transaction has no task rows yet: no need to ask.
+    rows = {} if case.id in session.info.get(NEW_CASES, ()) else {row.id: row for row in session.scalars(
+        select(Task).where(Task.case_id == case.id, Task.status == "open"))}
+    wanted = {task.id: task for task in step.open_tasks}
+    for row_id, gone in rows.items():
+        if row_id not in wanted:
+            gone.status, gone.completed_at = "cancelled", now
+    away = substitutes_now(session, {t.assignee for t in step.open_tasks if t.id not in rows and t.assignee}, now)
+    opened: list[Task] = []
+    for task in step.open_tasks:
+        if (row := rows.get(task.id)) is None:
+            assignee = away.get(task.assignee or "", task.assignee)
+            opened.append(Task(id=task.id, case_id=case.id, process_key=case.process_key,
+                               process_version_id=case.process_version_id, element_id=task.element_id,
+                               name=task.name, role=task.role, assignee=assignee, status="open",
+                               created_at=now, due_at=parse_time(task.due_at), overdue=False))
+            session.add(opened[-1])
+            if assignee:  # assigned by the diagram: the assignee may read the case from now on
+                note_participant(session, case.id, assignee)
+            if assignee != task.assignee:  # its assignee is away (absence.py): the substitute holds it
+                record(session, case, SYSTEM_NAME, "substitute", task.element_id,
+                       {"task_id": task.id, "instead_of": task.assignee, "to": assignee})
+        else:
+            _keep_open(row, case, task)
+    _mark_overdue(rows.values(), step.overdue_elements, now)
+    still_open = [row for row in rows.values() if row.status == "open"] + opened
+    session.info.setdefault(OPEN_TASKS, {})[case.id] = sorted(still_open, key=lambda t: (t.created_at, t.id))
+    if announce is None:
+        tasks_opened(session, case, opened)
+    else:
+        announce.extend(opened)
+
+
+def _mark_overdue(rows: Iterable[Task], elements: Iterable[str], now: datetime) -> None:
+    """The diagram's deadline of these elements passed: their open tasks are overdue, unless extended past now."""
+    late = set(elements)
+    for row in rows:
+        if row.element_id in late and row.status == "open" and not (row.due_at and row.due_at > now):
+            row.overdue = True
+
+
+def _keep_open(row: Task, case: Case, task: OpenTask) -> None:
+    """A task still open: after a migration it belongs to the new version; an extension only moves it later."""
+    row.process_version_id, row.name, row.role = case.process_version_id, task.name, task.role
+    engine_due = parse_time(task.due_at)
+    row.due_at = max(engine_due, row.due_at) if engine_due and row.due_at else engine_due or row.due_at
+
+
+def open_task_rows(session: Session, case: Case) -> list[Task] | None:
+    """The case's open task rows as this transaction's last step of it left them (None: no step stored)."""
+    rows: list[Task] | None = session.info.get(OPEN_TASKS, {}).get(case.id)
+    return rows
+
+
+def parse_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

@@ -1,0 +1,78 @@
+"""Timer start events: a process that starts on a timer opens its cases when the timer fires.
+
+Deploying a version with a timer start event (re)plans the process's schedule; a version without
+one removes it. The worker claims a due schedule once across workers (a row lock that others skip),
+moves it to its next firing in the same transaction, and leaves a start job (bulk.py) that opens one
+case per cadre the process's `cadreflow:startFor` selects (default: every cadre holding a post),
+never a second open case of that process for a cadre.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.models import ProcessVersion, ScheduledStart, StartJob, utcnow
+from workflows.engine import add_duration
+
+from . import queries
+from .context import SYSTEM, Services
+from .steps import run_engine
+
+
+def plan(services: Services, session: Session, version: ProcessVersion) -> None:
+    """Schedule (or unschedule) the timer start of a newly deployed version."""
+    definition = services.definitions.get(version)
+    row = session.get(ScheduledStart, version.process_key)
+    if definition.start_timer is None:
+        if row is not None:
+            session.delete(row)
+        return
+    schedule = run_engine(lambda: services.runner.timer_schedule(definition))
+    if schedule is None:
+        return
+    row = row or ScheduledStart(process_key=version.process_key)
+    row.next_due = datetime.fromisoformat(schedule.first)
+    row.interval, row.remaining = schedule.interval, schedule.repetitions
+    session.add(row)
+
+
+def fire_due(services: Services, now: datetime | None = None) -> int:
+    """Fire every due timer start once, leaving a start job each; returns how many fired."""
+    now = now or utcnow()
+    with services.db.unit_of_work(write=False) as session:
+        due = list(session.scalars(select(ScheduledStart.process_key).where(ScheduledStart.next_due <= now)))
+    return sum(_fire(services, key, now) for key in due)
+
+
+def _fire(services: Services, process_key: str, now: datetime) -> int:
+    with services.db.unit_of_work() as session:
+        row = session.scalar(select(ScheduledStart).where(
+            ScheduledStart.process_key == process_key, ScheduledStart.next_due <= now)
+            .with_for_update(skip_locked=True))
+        version = queries.newest_version(session, process_key)
+        if row is None or row.next_due is None or version is None:
+            return 0  # another worker fired it meanwhile
+        definition = services.definitions.get(version)
+        session.add(StartJob(process_key=process_key, data=_trigger_data(definition.start_form, row.next_due),
+                             selector=definition.start_for, dedupe="open", created_by=SYSTEM.username))
+        row.last_fired_at, row.next_due = now, _next(row)
+        return 1
+
+
+def _trigger_data(start_form: dict[str, Any], fired: datetime) -> dict[str, Any]:
+    """What a timer-started case knows of its firing, as far as its start form takes it (e.g. `year`)."""
+    facts = {"year": fired.year, "fired_on": fired.date().isoformat()}
+    return {name: value for name, value in facts.items() if name in start_form.get("properties", {})}
+
+
+def _next(row: ScheduledStart) -> datetime | None:
+    """The firing after this one, or None when the schedule is over."""
+    if row.interval is None or row.remaining == 0 or row.next_due is None:
+        return None
+    if row.remaining is not None:
+        row.remaining -= 1
+    return add_duration(row.next_due, row.interval)

@@ -1,0 +1,122 @@
+"""Start rules: what the service, not the caller, decides about the start of some processes.
+
+The start form checks the shape of a new case's start data. A process may also have one start rule here,
+which checks the start against the records and takes from them the facts its BPMN relies on, whoever starts
+the case: a person (`POST /api/cases`), a bulk start, a scan, another case (docs/processes.md §6–§8).
+
+- `rotation_review`: `post_level`, `rule` and `years_in_post` come from the cadre's record as the rotation
+  scan computes them, whatever the caller sent (they decide whether `keep` is allowed and whether a departure
+  audit comes first); a cadre no rule applies to is refused (422), and so is a second unfinished review (409).
+- `integrity_report`: for `leading` cadres only (422), never twice for a cadre and year (409; a cancelled case
+  does not count).
+- `public_report` (and any process of `steps.CADRE_FROM_TASK`): no cadre at the start (422); triage links one.
+
+A rule sees a batch of starts at once (a bulk start checks its cadres in a fixed number of queries) and
+answers, for each, the start data to use or the error that refuses it. It locks the cadres it reads, so two
+starts for the same cadre wait for each other instead of both finding no case yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, select
+from sqlalchemy.orm import Session
+
+from service.db.models import Cadre, Case
+from service.errors import Conflict, Invalid, ServiceError
+
+from . import queries, rotation
+from .steps import CADRE_FROM_TASK
+
+Start = dict[str, Any]  # a new case's start data, `cadre_id` included
+Checked = Start | ServiceError
+Rule = Callable[[Session, list[Start], date], list[Checked]]
+
+
+def check(session: Session, process: str, starts: list[Start], on: date) -> list[Checked]:
+    """Each start as its process's rule takes it (facts from the records) or refuses it; `on` is the day
+    the facts are taken on (today, or the day a scan runs for)."""
+    rule = RULES.get(process)
+    return rule(session, starts, on) if rule is not None and starts else list(starts)
+
+
+def _rotation_review(session: Session, starts: list[Start], on: date) -> list[Checked]:
+    cadres = _locked_cadres(session, starts)
+    busy: dict[str, int | None] = _cases_of(session, rotation.PROCESS, cadres, queries.unfinished())
+    checked: list[Checked] = []
+    for start in starts:
+        cadre = cadres.get(start["cadre_id"])
+        due = rotation.due_rule(cadre, on) if cadre is not None else None
+        if cadre is None or due is None:
+            checked.append(Invalid(
+                f"no rotation rule applies to cadre {start['cadre_id']} on {on.isoformat()} (该干部不符合轮岗交流条件)",
+                {"rule": "无适用的交流规则：须为任职满 10 年的领导干部或满 3 年的中层干部 (no rule applies: "
+                         "leading cadres 10 years or more in the same post, middle cadres 3 years or more)"}))
+        elif cadre.id in busy:
+            checked.append(Conflict(
+                f"cadre {cadre.id} already has an unfinished rotation review{_case(busy[cadre.id])} "
+                f"(该干部已有未办结的轮岗交流案件)", {"cadre_id": "已有未办结的轮岗交流 (a review is unfinished)"}))
+        else:
+            rule, years = due
+            busy[cadre.id] = None  # a batch naming the cadre twice opens one review
+            checked.append({**start, "post_level": cadre.post_level, "rule": rule, "years_in_post": years})
+    return checked
+
+
+INTEGRITY = "integrity_report"
+
+
+def _integrity_report(session: Session, starts: list[Start], on: date) -> list[Checked]:
+    cadres = _locked_cadres(session, starts)
+    rows = session.execute(select(Case.id, Case.cadre_id, Case.data).where(
+        Case.process_key == INTEGRITY, Case.cadre_id.in_(cadres), Case.status != "cancelled"))
+    taken: dict[tuple[Any, Any], int | None] = {
+        (cadre_id, data.get("year")): case_id for case_id, cadre_id, data in rows if isinstance(data, dict)}
+    checked: list[Checked] = []
+    for start in starts:
+        cadre, key = cadres.get(start["cadre_id"]), (start["cadre_id"], start.get("year"))
+        if cadre is None or cadre.post_level != "leading":
+            checked.append(Invalid(
+                f"述职述廉 is for leading cadres only; cadre {start['cadre_id']} is not one (述职述廉只适用于领导干部)",
+                {"cadre_id": "不是领导干部 (not a leading cadre)"}))
+        elif key in taken:
+            checked.append(Conflict(
+                f"cadre {cadre.id} already has a 述职述廉 case for {key[1]}{_case(taken[key])} "
+                "(该干部该年度已有述职述廉)", {"year": "该年度已有述职述廉 (this year's report is open or done)"}))
+        else:
+            taken[key] = None  # a batch naming the cadre twice opens one case
+            checked.append(start)
+    return checked
+
+
+def _no_cadre_yet(session: Session, starts: list[Start], on: date) -> list[Checked]:
+    return [start if start.get("cadre_id") is None else Invalid(
+        "a public report has no cadre until its triage links one (信访举报在登记分流时才关联干部)",
+        {"cadre_id": "发起时不填，由登记分流关联 (leave empty: triage links the cadre)"}) for start in starts]
+
+
+def _locked_cadres(session: Session, starts: list[Start]) -> dict[str, Cadre]:
+    """The cadres the starts name, row-locked in id order (so concurrent starts cannot deadlock)."""
+    ids = sorted({start["cadre_id"] for start in starts if isinstance(start.get("cadre_id"), str)})
+    rows = session.scalars(select(Cadre).where(Cadre.id.in_(ids)).order_by(Cadre.id).with_for_update()
+                           .execution_options(populate_existing=True))
+    return {cadre.id: cadre for cadre in rows}
+
+
+def _cases_of(session: Session, process: str, cadres: dict[str, Cadre],
+              condition: ColumnElement[bool]) -> dict[str, int | None]:
+    """For each of the cadres that has one, a case of the process that meets the condition."""
+    rows = session.execute(select(Case.cadre_id, Case.id).where(
+        Case.process_key == process, Case.cadre_id.in_(cadres), condition).order_by(Case.id))
+    return {cadre_id: case_id for cadre_id, case_id in rows if cadre_id is not None}
+
+
+def _case(case_id: int | None) -> str:
+    return f", case {case_id}" if case_id else ""
+
+
+RULES: dict[str, Rule] = {"rotation_review": _rotation_review, INTEGRITY: _integrity_report,
+                          **dict.fromkeys(CADRE_FROM_TASK, _no_cadre_yet)}

@@ -1,0 +1,295 @@
+"""The one way a use case runs an engine operation on a case and stores what it did.
+
+Every write (start, complete, timers, messages, cancel, migrate, retry, child cases) goes through
+`run_step` or `start_in_session`: build the case's effects, run the operation in a step executor
+with service tasks wired to the glue, map engine failures to service errors, record the caller's
+history entry, and store the step whole (case row, task read model, history, effects, children).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import func, insert, inspect, select, text
+from sqlalchemy.orm import Session
+
+from service.db.models import Cadre, Case, HistoryEntry, ProcessVersion, Task, utcnow
+from service.db.uow import existing
+from service.errors import CaseIncident, Invalid, ServiceError
+from workflows.engine import EngineError, ProcessDefinition, Step
+from workflows.engine.sandbox import ServiceHandler
+
+from . import between, policy, queries, start_rules
+from .casehistory import held, record
+from .context import SYSTEM, Actor, Services
+from .effects import CallOpener, Effects, service_handler
+from .forms import validate_form
+from .notifications import tasks_opened
+from .readmodel import NEW_CASES
+from .steps import apply_step, definition_of, run_engine
+from .users import user_has_role_in
+
+# An engine operation: (the case's definition, its saved state, the service-task handler) -> step.
+EngineCall = Callable[[ProcessDefinition, str, ServiceHandler], Step]
+Entry = tuple[str, str, str | None, dict[str, Any]]  # actor, action, task, detail
+Result = TypeVar("Result")
+MAX_CALL_DEPTH = 5  # call activities calling call activities: enough for any real process, bounded
+
+
+def run_step(services: Services, session: Session, case: Case, call: EngineCall, entry: Entry | None = None,
+             definition: ProcessDefinition | None = None) -> Step:
+    """Run `call` on a locked case and store the step; `entry` is the caller's own history entry."""
+    effects = Effects(session, services.today(), case.id)
+    handler = service_handler(case.process_key, effects, call_opener(services, session, effects, case.cadre_id,
+                                                                     call_depth(session, case) + 1))
+    step = run_engine(lambda: call(definition or definition_of(services, case), case.state, handler))
+    store_step(services, session, case, step, entry, effects)
+    return step
+
+
+def store_step(services: Services, session: Session, case: Case, step: Step, entry: Entry | None = None,
+               effects: Effects | None = None) -> None:
+    """Store a step computed elsewhere (a migration), after the caller's own history entry."""
+    if entry is not None:
+        record(session, case, *entry)
+    apply_step(session, case, step, effects or Effects(session, services.today(), case.id),
+               child_starter(services, session))
+    between.after_step(services, session, case, step)
+    plan_retry(services, case, step)
+
+
+def start_in_session(services: Services, session: Session, actor: Actor, process: str, cadre_id: Any,
+                     data: Any, parent: Case | None, parent_task_id: str | None = None, on: date | None = None) -> Case:
+    """Start a case inside an open transaction (also used for linked child cases; `parent_task_id` is
+    the caller's call activity when the child is a called process the caller waits for). `on` is the day
+    the process's start rule takes the cadre's facts on: today, unless a scan runs for another day."""
+    version = newest_version(session, process)
+    definition = services.definitions.get(version)
+    start_data = _start_data(session, actor, definition, cadre_id, data)
+    (start_data,) = [_raise_if_error(checked) for checked in
+                     start_rules.check(session, process, [start_data], on or services.today())]
+    effects = Effects(session, services.today())
+    depth = call_depth(session, parent) + 1 if parent is not None and parent_task_id else 0
+    handler = service_handler(process, effects, call_opener(services, session, effects, cadre_id, depth + 1))
+    step = run_engine(lambda: services.runner.start(definition, start_data, handler))
+    return _store_new_case(services, session, actor, version, start_data, step, effects, parent, parent_task_id)
+
+
+def start_batch(services: Services, session: Session, actor: Actor, process: str,
+                items: list[tuple[Any, dict[str, Any]]]) -> list[Case | ServiceError]:
+    """Start one case per (cadre id, data) in one engine round trip (bulk starts); for each, the case or
+    the error that refused it (the others go on). The batch costs a fixed number of statements: one
+    lookup of its cadres, its process's start rule over all of them, its case ids reserved at once, and
+    the rows of every case written together."""
+    version = newest_version(session, process)
+    definition = services.definitions.get(version)
+    results: list[Case | ServiceError | None] = [None] * len(items)
+    named = {cadre_id for cadre_id, _ in items if isinstance(cadre_id, str)}
+    choosable = policy.cadre_filter(actor, "cadre.pick")
+    readable = set(session.scalars(select(Cadre.id).where(Cadre.id.in_(named), choosable)))
+    formed: list[tuple[int, dict[str, Any]]] = []
+    for index, (cadre_id, data) in enumerate(items):
+        try:
+            formed.append((index, _start_data(session, actor, definition, cadre_id, data, readable)))
+        except ServiceError as error:
+            results[index] = error
+    checked: list[tuple[int, dict[str, Any], Effects]] = []
+    ruled = start_rules.check(session, process, [start_data for _, start_data in formed], services.today())
+    for (index, _), start_data in zip(formed, ruled, strict=True):
+        if isinstance(start_data, ServiceError):
+            results[index] = start_data
+        else:
+            checked.append((index, start_data, Effects(session, services.today())))
+    handlers = [service_handler(process, effects, call_opener(services, session, effects, data["cadre_id"], 1))
+                for _, data, effects in checked]
+    steps = run_engine(lambda: services.runner.start_many(definition, [data for _, data, _ in checked], handlers))
+    started: list[tuple[int, dict[str, Any], Step, Effects]] = []
+    for (index, start_data, effects), step in zip(checked, steps, strict=True):
+        try:
+            started.append((index, start_data, run_engine(partial(_raise_if_error, step)), effects))
+        except ServiceError as error:
+            results[index] = error
+    cases = _store_new_cases(services, session, actor, version, [item[1:] for item in started])
+    for (index, *_), case in zip(started, cases, strict=True):
+        results[index] = case
+    return [result for result in results if result is not None]
+
+
+def _store_new_cases(services: Services, session: Session, actor: Actor, version: ProcessVersion,
+                     started: list[tuple[dict[str, Any], Step, Effects]]) -> list[Case]:
+    """Store many new cases as `_store_new_case` stores one: their ids reserved first, so each row is built
+    whole (history chain included) before one INSERT of every case, then one of each kind of row that
+    hangs on them. A case whose first step has effects of its own (a cadre record, a child case, a task
+    the diagram assigns) is stored the one-at-a-time way, which flushes as it goes."""
+    fast = [not effects.deferred and not effects.children and not any(t.assignee for t in step.open_tasks)
+            for _, step, effects in started]
+    ids = iter(_reserve_case_ids(session, sum(fast)))
+    opened: list[Task] = []
+    cases: list[Case | None] = []  # None: a case that takes the one-at-a-time path below
+    with session.no_autoflush:
+        for is_fast, (start_data, step, effects) in zip(fast, started, strict=True):
+            if not is_fast:
+                cases.append(None)  # stored below, once the batch's rows are written
+                continue
+            case = Case(id=next(ids), process_key=version.process_key, process_version_id=version.id,
+                        process_version=version, cadre_id=start_data["cadre_id"], status="open", data={},
+                        state="", created_by=actor.username, has_waits=False, retry_attempts=0)
+            session.add(held(session, case))
+            session.info.setdefault(NEW_CASES, set()).add(case.id)
+            record(session, case, actor.username, "start", None, {"data": start_data, "parent_case_id": None})
+            apply_step(session, case, step, effects, child_starter(services, session), opened)
+            between.after_step(services, session, case, step)
+            plan_retry(services, case, step)
+            cases.append(case)
+        stored = [case for case in cases if case is not None]
+        # The cases first (one INSERT): every other new row refers to them, and the unit of work knows no
+        # order between models that have no relationship, so those rows wait outside the session meanwhile.
+        waiting = [row for row in session.new if not isinstance(row, Case)]
+        for row in waiting:
+            session.expunge(row)
+        session.flush()
+        _insert_rows(session, waiting)
+    if stored:
+        tasks_opened(session, stored[0], opened)  # one process version: one name, and one lookup of people
+    return [case if case is not None else _store_new_case(services, session, actor, version, start_data, step, effects)
+            for case, (start_data, step, effects) in zip(cases, started, strict=True)]
+
+
+BULK_ROWS = (HistoryEntry, Task)  # in foreign-key order; nothing reads their objects again
+
+
+def _insert_rows(session: Session, rows: list[Any]) -> None:
+    """Write the rows of a batch of new cases: one executemany per table for history and tasks
+    (the unit of work would insert each history entry alone, to learn its id), the rest through the session."""
+    by_model: dict[type, list[dict[str, Any]]] = {model: [] for model in BULK_ROWS}
+    for row in rows:
+        if type(row) in by_model:
+            by_model[type(row)].append({column.key: getattr(row, column.key)
+                                        for column in inspect(type(row)).column_attrs if column.key in row.__dict__})
+        else:
+            session.add(row)
+    for model, values in by_model.items():
+        if values:
+            session.execute(insert(model), values)
+
+
+def _reserve_case_ids(session: Session, count: int) -> list[int]:
+    """Ids for `count` new cases: from the table's sequence on PostgreSQL; on SQLite, past the largest id
+    (the writing transaction holds the database's write lock from BEGIN IMMEDIATE, so nobody else inserts)."""
+    if count == 0:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.scalars(text("SELECT nextval(pg_get_serial_sequence('cases', 'id')) "
+                                         "FROM generate_series(1, :count)"), {"count": count}))
+    largest = session.scalar(select(func.max(Case.id))) or 0
+    return list(range(largest + 1, largest + 1 + count))
+
+
+def _raise_if_error(result: Result | EngineError | ServiceError) -> Result:
+    if isinstance(result, EngineError | ServiceError):
+        raise result
+    return result
+
+
+def _start_data(session: Session, actor: Actor, definition: ProcessDefinition, cadre_id: Any,
+                data: Any, readable: set[str] | None = None) -> dict[str, Any]:
+    """The start data of a new case, checked against the start form, its cadre one the actor may read
+    (`readable`: the ids of a batch's cadres the actor may read, looked up once for the batch)."""
+    if not isinstance(data, dict | None):
+        raise Invalid("data must be a JSON object (数据必须是对象)", {"data": "必须是对象 (must be an object)"})
+    if cadre_id == "" and "cadre_id" not in definition.start_form.get("required", ["cadre_id"]):
+        cadre_id = None  # a form's empty choice: no cadre yet
+    start_data = {**(data or {}), "cadre_id": cadre_id}
+    validate_form(definition.start_form, start_data, user_has_role_in(session), cadre_exists=cadre_exists_in(session))
+    if cadre_id is None and "cadre_id" not in definition.start_form.get("required", ["cadre_id"]):
+        return start_data  # a public report: about a cadre only once its triage links one
+    if not isinstance(cadre_id, str) or (cadre_id not in readable if readable is not None else session.scalar(
+            select(Cadre.id).where(Cadre.id == cadre_id, policy.cadre_filter(actor, "cadre.pick"))) is None):
+        raise Invalid("unknown cadre (干部不存在)", {"cadre_id": "干部不存在 (no such cadre)"})
+    return start_data
+
+
+def cadre_exists_in(session: Session) -> Callable[[str], bool]:
+    """A check 'is there a cadre with this id' bound to an open session (the forms' `x-cadre`)."""
+    return lambda cadre_id: session.get(Cadre, cadre_id) is not None
+
+
+def _store_new_case(services: Services, session: Session, actor: Actor, version: ProcessVersion,
+                    start_data: dict[str, Any], step: Step, effects: Effects, parent: Case | None = None,
+                    parent_task_id: str | None = None) -> Case:
+    case = Case(process_key=version.process_key, process_version_id=version.id, process_version=version,
+                cadre_id=start_data["cadre_id"], status="open", parent_case_id=parent.id if parent else None,
+                parent_task_id=parent_task_id, data={}, state="", created_by=actor.username)
+    session.add(case)
+    session.flush()
+    held(session, case)  # new and not yet committed: nobody else can append to it
+    session.info.setdefault(NEW_CASES, set()).add(case.id)
+    record(session, case, actor.username, "start", None, {"data": start_data, "parent_case_id": case.parent_case_id})
+    apply_step(session, case, step, effects, child_starter(services, session))
+    between.after_step(services, session, case, step)
+    plan_retry(services, case, step)
+    return case
+
+
+def plan_retry(services: Services, case: Case, step: Step) -> None:
+    """Plan the next automatic retry of a retryable incident (a failed service task), if any is left."""
+    if case.status != "incident":
+        case.retry_attempts, case.retry_at = 0, None
+        return
+    retryable = step.incident is not None and step.incident.retryable
+    if not retryable or case.retry_attempts >= int(services.settings["INCIDENT_RETRIES"]):
+        case.retry_at = None
+        return
+    delay = float(services.settings["INCIDENT_RETRY_SECONDS"]) * 2 ** case.retry_attempts
+    case.retry_at = utcnow() + timedelta(seconds=delay)
+
+
+def child_starter(services: Services, session: Session) -> Callable[[Case, str, dict[str, Any], str | None], None]:
+    """Open the linked child cases a step asked for, in the same transaction."""
+    def start_child(parent: Case, process: str, data: dict[str, Any], parent_task_id: str | None) -> None:
+        child = start_in_session(services, session, SYSTEM, process, data.pop("cadre_id"), data, parent,
+                                 parent_task_id)
+        record(session, parent, SYSTEM.username, "child_started", None, {"child_case_id": child.id, "process": process})
+    return start_child
+
+
+def call_opener(services: Services, session: Session, effects: Effects, cadre_id: Any, depth: int) -> CallOpener:
+    """What a call activity does: check the called process's start form now (a failure is the caller's
+    incident, at the call activity), and open the child once the caller's step is stored."""
+    def open_call(process: str, task_id: str, data: dict[str, Any]) -> None:
+        if depth > MAX_CALL_DEPTH:
+            raise Invalid(f"call activities nested deeper than {MAX_CALL_DEPTH} (调用层级过深)")
+        definition = services.definitions.get(newest_version(session, process))
+        wanted = definition.start_form.get("properties", {})
+        start_data = {name: value for name, value in data.items() if name in wanted and name != "cadre_id"}
+        validate_form(definition.start_form, {**start_data, "cadre_id": cadre_id}, user_has_role_in(session))
+        effects.start_child_case(process, {**start_data, "cadre_id": cadre_id}, task_id)
+    return open_call
+
+
+def call_depth(session: Session, case: Case) -> int:
+    """How many callers above this case wait for it (0 for a case nobody called)."""
+    depth, current = 0, case
+    while current.parent_task_id and current.parent_case_id and depth <= MAX_CALL_DEPTH:
+        current = existing(session, Case, current.parent_case_id)
+        depth += 1
+    return depth
+
+
+def newest_version(session: Session, process: str) -> ProcessVersion:
+    """The newest deployed version of a process (422 when there is none)."""
+    version = queries.newest_version(session, process)
+    if version is None:
+        raise Invalid(f"unknown process {process} (流程不存在)", {"process": "流程不存在 (no such process)"})
+    return version
+
+
+def hold_as_incident(session: Session, case: Case, failure: CaseIncident) -> None:
+    """Stop a case whose step failed with nothing coherent to save (e.g. an executor killed at its
+    time limit): its state stays as it was, it leaves the timer scan, and a person can retry it."""
+    case.status = "incident"
+    case.incident = {"message": failure.message, "element_id": failure.element_id, "line": failure.line}
+    record(session, case, SYSTEM.username, "incident", failure.element_id, case.incident)

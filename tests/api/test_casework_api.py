@@ -1,0 +1,127 @@
+"""Attachments and comments on a case: upload, type sniffing, size limit, download under the read policy."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+
+from tests.api.support import app_from_template, assert_error, make_api, start_accountability
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 17
+
+
+def docx() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+    return buffer.getvalue()
+
+
+def upload(api, case_id, content, name="材料.pdf", as_="discipline"):
+    return api.post(f"/api/cases/{case_id}/attachments", as_=as_,
+                    data={"file": (io.BytesIO(content), name)}, content_type="multipart/form-data")
+
+
+class TestAttachments:
+    def test_an_upload_is_stored_listed_downloaded_and_recorded(self, api, cadre):
+        """A PDF: 201 with its fields; listed; the same bytes come back as a download; the history says so."""
+        case_id = start_accountability(api)["id"]
+        response = upload(api, case_id, PDF)
+        assert response.status_code == 201, response.json
+        body = response.json
+        assert {k: body[k] for k in ("filename", "size", "sha256", "uploaded_by")} == {
+            "filename": "材料.pdf", "size": len(PDF), "sha256": hashlib.sha256(PDF).hexdigest(),
+            "uploaded_by": "discipline"}
+        assert body["content_type"] == "application/pdf" and body["at"] and body["id"]
+        assert [a["id"] for a in api.get(f"/api/cases/{case_id}/attachments", as_="committee").json] == [body["id"]]
+        download = api.get(f"/api/attachments/{body['id']}", as_="discipline_head")
+        assert download.status_code == 200 and download.data == PDF
+        assert download.mimetype == "application/pdf"
+        disposition = download.headers["Content-Disposition"]
+        assert disposition == "attachment; filename=\"attachment.pdf\"; filename*=UTF-8''%E6%9D%90%E6%96%99.pdf"
+        disposition.encode("latin-1")  # a real server (waitress) sends only Latin-1 headers
+        assert download.headers["X-Content-Type-Options"] == "nosniff"
+        attach = [e for e in api.history(case_id) if e["action"] == "attach"]
+        assert [(e["actor"], e["detail"]["attachment_id"], e["detail"]["sha256"]) for e in attach] == [
+            ("discipline", body["id"], body["sha256"])]
+
+    def test_the_type_is_read_from_the_content_not_the_name(self, api, cadre):
+        """Images, Office documents and UTF-8 text pass whatever they are called; an executable named .pdf,
+        a plain zip and binary junk are refused (422)."""
+        case_id = start_accountability(api)["id"]
+        for content, name, kind in [(PNG, "photo.pdf", "image/png"), (docx(), "report.bin",
+                                    "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+                                    ("谈话记录：情况属实。\n".encode(), "notes.txt", "text/plain; charset=utf-8")]:
+            response = upload(api, case_id, content, name)
+            assert response.status_code == 201, response.json
+            assert response.json["content_type"] == kind
+        zipped = io.BytesIO()
+        with zipfile.ZipFile(zipped, "w") as archive:
+            archive.writestr("a.txt", "x")
+        for junk in (b"\x7fELF\x02\x01\x01" + b"\x00" * 60, zipped.getvalue(), b"\x00\x01\x02\xff" * 10):
+            assert_error(upload(api, case_id, junk, "scan.pdf"), 422, fields={"file"})
+
+    def test_empty_missing_and_oversized_files_are_refused(self, template, tmp_path, cadre):
+        """Empty or no file: 422; over MAX_ATTACHMENT_BYTES: 413; nothing is recorded."""
+        app = app_from_template(template, tmp_path / "small", MAX_ATTACHMENT_BYTES=100)
+        try:
+            api = make_api(app, template)
+            api.create_cadre("c1")
+            case_id = start_accountability(api)["id"]
+            assert_error(upload(api, case_id, b""), 422, fields={"file"})
+            missing = api.post(f"/api/cases/{case_id}/attachments", as_="discipline", data={},
+                               content_type="multipart/form-data")
+            assert_error(missing, 422, fields={"file"})
+            assert_error(upload(api, case_id, PDF + b" " * 100), 413)
+            assert api.get(f"/api/cases/{case_id}/attachments").json == []
+            assert "attach" not in [e["action"] for e in api.history(case_id)]
+        finally:
+            app.extensions["cadreflow"].db.dispose()
+
+    def test_who_may_not_read_the_case_gets_404_for_its_files(self, api, cadre):
+        """An outsider role (audit owns no lane of accountability), a designer: 404 to download, list or upload."""
+        case_id = start_accountability(api)["id"]
+        attachment = upload(api, case_id, PDF).json
+        for outsider in ("audit", "org_dept", "designer"):
+            assert_error(api.get(f"/api/attachments/{attachment['id']}", as_=outsider), 404)
+            assert_error(api.get(f"/api/cases/{case_id}/attachments", as_=outsider), 404)
+            assert_error(upload(api, case_id, PDF, as_=outsider), 404)
+        assert_error(api.get("/api/attachments/999999"), 404)
+        assert_error(api.get(f"/api/attachments/{attachment['id']}", as_="norole"), 403)
+
+    def test_same_bytes_are_stored_once_and_names_lose_their_path(self, api, app, cadre):
+        """Content-addressed: two uploads of one file share one stored file; a path in the name is dropped."""
+        case_id = start_accountability(api)["id"]
+        first = upload(api, case_id, PDF, "../../etc/passwd.pdf").json
+        second = upload(api, case_id, PDF, "dir/sub/a:b.pdf").json
+        assert first["sha256"] == second["sha256"] and first["id"] != second["id"]
+        assert first["filename"] == "passwd.pdf" and second["filename"] == "a_b.pdf"
+        root = app.extensions["cadreflow"].files.root
+        assert [p.name for p in root.rglob("*") if p.is_file()] == [first["sha256"]]
+
+
+class TestComments:
+    def test_a_comment_is_listed_and_recorded(self, api, cadre):
+        case_id = start_accountability(api)["id"]
+        response = api.post(f"/api/cases/{case_id}/comments", as_="discipline_head", json={"text": " 请加快核实 "})
+        assert response.status_code == 201, response.json
+        assert {k: response.json[k] for k in ("author", "text", "case_id")} == {
+            "author": "discipline_head", "text": "请加快核实", "case_id": case_id}
+        listed = api.get(f"/api/cases/{case_id}/comments", as_="committee").json
+        assert [(c["author"], c["text"]) for c in listed] == [("discipline_head", "请加快核实")]
+        assert [e["detail"] for e in api.history(case_id) if e["action"] == "comment"] == [
+            {"comment_id": response.json["id"]}]
+
+    def test_bad_comments_and_outsiders_are_refused(self, api, cadre):
+        case_id = start_accountability(api)["id"]
+        for body in ({"text": "  "}, {}, {"text": 5}, {"text": "长" * 5001}):
+            assert_error(api.post(f"/api/cases/{case_id}/comments", as_="discipline", json=body), 422,
+                         fields={"text"})
+        assert_error(api.post(f"/api/cases/{case_id}/comments", as_="discipline", json={"text": "x", "y": 1}), 422)
+        for outsider in ("audit", "designer"):
+            assert_error(api.post(f"/api/cases/{case_id}/comments", as_=outsider, json={"text": "看看"}), 404)
+            assert_error(api.get(f"/api/cases/{case_id}/comments", as_=outsider), 404)
+        assert api.get(f"/api/cases/{case_id}/comments").json == []

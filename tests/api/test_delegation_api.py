@@ -1,0 +1,184 @@
+"""Reassigning, extending and out of office: who may, what the new holder must hold, what history and notices say."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from tests.api.support import (
+    assert_error,
+    departure_to_fieldwork,
+    fire_after_deadline,
+    start_accountability,
+    start_vetting,
+)
+
+
+def verification(api):
+    case = start_accountability(api)
+    return case["id"], case["open_tasks"][0]
+
+
+def assign(api, task_id, username, as_):
+    return api.post(f"/api/tasks/{task_id}/assign", as_=as_, json={"username": username})
+
+
+def extend(api, task_id, as_, until="2099-01-01", reason="材料需补充"):
+    return api.post(f"/api/tasks/{task_id}/extend", as_=as_, json={"until": until, "reason": reason})
+
+
+def notices(api, user):
+    return api.get("/api/notifications", as_=user).json["items"]
+
+
+class TestReassign:
+    def test_the_holder_hands_a_task_on_and_the_new_holder_is_told(self, api, cadre):
+        """discipline claims, then hands it to discipline2: held by discipline2, recorded, notified, completable."""
+        case_id, task = verification(api)
+        assert api.post(f"/api/tasks/{task['id']}/claim", as_="discipline").status_code == 200
+        response = assign(api, task["id"], "discipline2", "discipline")
+        assert response.status_code == 200, response.json
+        assert response.json["assignee"] == "discipline2"
+        entry = [e for e in api.history(case_id) if e["action"] == "assign"][-1]
+        assert (entry["actor"], entry["task"]) == ("discipline", "preliminary_verification")
+        assert entry["detail"] == {"task_id": task["id"], "from": "discipline", "to": "discipline2"}
+        told = [n for n in notices(api, "discipline2") if "转交" in n["text"]]
+        assert [(n["kind"], n["task_id"]) for n in told] == [("new_task", task["id"])]
+        assert_error(api.complete_raw(task["id"], "discipline", {"founded": False, "notes": "x"}), 403)
+        assert api.complete_raw(task["id"], "discipline2", {"founded": False, "notes": "不属实"}).status_code == 200
+
+    def test_the_lane_head_and_admin_assign_an_unclaimed_task(self, api, cadre):
+        _case_id, task = verification(api)
+        assert assign(api, task["id"], "discipline2", "discipline_head").json["assignee"] == "discipline2"
+        assert assign(api, task["id"], "multi", "admin").json["assignee"] == "multi"
+
+    def test_a_new_holder_without_the_lanes_role_is_refused(self, api, cadre):
+        """audit_head holds no discipline role: 422 on username; unknown or missing users too."""
+        _case_id, task = verification(api)
+        for username in ("audit_head", "nobody", None, 3):
+            assert_error(assign(api, task["id"], username, "discipline_head"), 422, fields={"username"})
+        assert api.open_task(_case_id, "preliminary_verification")["assignee"] is None
+
+    def test_only_holder_lane_head_or_admin_may_reassign(self, api, cadre):
+        """Another discipline user, the committee (which reads the case): 403; an outsider: 404."""
+        _case_id, task = verification(api)
+        assert_error(assign(api, task["id"], "discipline2", "discipline"), 403)  # unclaimed: not the holder
+        api.post(f"/api/tasks/{task['id']}/claim", as_="discipline")
+        for user in ("discipline2", "committee", "org_head"):
+            assert_error(assign(api, task["id"], "discipline2", user), {403, 404})
+        assert_error(assign(api, task["id"], "discipline2", "committee"), 403)
+        assert_error(assign(api, task["id"], "discipline2", "audit_head"), 404)
+        assert_error(api.post(f"/api/tasks/{task['id']}/assign", as_="discipline", json={"username": "x", "y": 1}),
+                     422)
+
+    def test_a_closed_task_cannot_be_reassigned(self, api, cadre):
+        case_id, task = verification(api)
+        api.complete(case_id, "preliminary_verification", founded=False, notes="不属实")
+        assert_error(assign(api, task["id"], "discipline2", "admin"), 409)
+
+
+class TestExtend:
+    def test_the_lane_head_extends_to_the_end_of_a_day_in_the_county(self, api, cadre):
+        case_id, task = verification(api)
+        response = extend(api, task["id"], "discipline_head", until="2099-03-01")
+        assert response.status_code == 200, response.json
+        assert datetime.fromisoformat(response.json["due_at"]) == datetime(2099, 3, 1, 16, tzinfo=UTC) - timedelta(
+            microseconds=1)  # 24:00 in Asia/Shanghai
+        entry = [e for e in api.history(case_id) if e["action"] == "extend"][-1]
+        assert entry["actor"] == "discipline_head" and entry["detail"]["reason"] == "材料需补充"
+        assert entry["detail"]["from"] == task["due_at"] and entry["detail"]["until"] == response.json["due_at"]
+
+    def test_who_may_not_extend_and_bad_deadlines(self, api, cadre):
+        _case_id, task = verification(api)
+        for user in ("discipline", "committee"):
+            assert_error(extend(api, task["id"], user), 403)
+        assert_error(extend(api, task["id"], "audit_head"), 404)
+        assert_error(extend(api, task["id"], "admin", until="2000-01-01"), 422, fields={"until"})
+        assert_error(extend(api, task["id"], "admin", until="soon"), 422, fields={"until"})
+        assert_error(extend(api, task["id"], "admin", reason=" "), 422, fields={"reason"})
+        earlier = (datetime.fromisoformat(task["due_at"]) - timedelta(days=1)).isoformat()
+        assert_error(extend(api, task["id"], "admin", until=earlier), 422, fields={"until"})
+
+    def test_the_lane_head_is_the_role_catalogs_head_role(self, api, cadre):
+        """Who heads a lane is data (/api/roles): moved to another role, the old head may no longer extend."""
+        _case_id, task = verification(api)
+        moved = api.put("/api/roles/discipline", json={"head_role": "committee"})
+        assert moved.status_code == 200, moved.json
+        assert_error(extend(api, task["id"], "discipline_head"), 403)
+        assert extend(api, task["id"], "committee", until="2099-02-01").status_code == 200
+        api.put("/api/roles/discipline", json={"head_role": None})
+        assert_error(extend(api, task["id"], "committee", until="2099-03-01"), 403)
+        assert extend(api, task["id"], "admin", until="2099-03-01").status_code == 200
+
+    def test_an_extension_survives_later_steps_of_the_case(self, api, cadre):
+        """Completing a parallel task re-syncs the open tasks: the extended deadline stays."""
+        case_id = start_vetting(api)["id"]
+        family = api.open_task(case_id, "solicit_family_opinion")
+        extended = extend(api, family["id"], "org_head", until="2099-01-01").json["due_at"]
+        api.complete(case_id, "solicit_colleague_opinion", opinion="positive", notes="无异议")
+        assert api.open_task(case_id, "solicit_family_opinion")["due_at"] == extended
+
+    def test_the_escalation_follows_the_new_deadline(self, fast_api, fast_services):
+        """preliminary_verification is due in 1 s; extended, nothing escalates when that second has passed: the
+        diagram's timer moved with it (the case's next timer is the new deadline)."""
+        fast_api.create_cadre("c1")
+        case_id, task = verification(fast_api)
+        due = extend(fast_api, task["id"], "discipline_head").json["due_at"]
+        assert fast_api.case(case_id)["next_timer_due"] == due
+        fire_after_deadline(fast_services)
+        assert fast_api.open_elements(case_id) == ["preliminary_verification"]
+        assert fast_api.open_task(case_id, "preliminary_verification")["overdue"] is False
+
+
+class TestOutOfOffice:
+    def test_a_diagram_assignment_goes_to_the_substitute_while_away(self, api, cadre):
+        """audit2 away, audit standing in: the fieldwork the diagram gives audit2 goes to audit, recorded."""
+        response = api.call("PUT", "/api/me/substitute", "audit2", json={"username": "audit", "until": "2099-01-01"})
+        assert response.status_code == 200, response.json
+        assert response.json["substitute"] == "audit"
+        assert api.get("/api/me/substitute", as_="audit2").json["substitute"] == "audit"
+        case_id = departure_to_fieldwork(api, team_lead="audit2")
+        fieldwork = api.open_task(case_id, "audit_fieldwork")
+        assert fieldwork["assignee"] == "audit"
+        entry = [e for e in api.history(case_id) if e["action"] == "substitute"][-1]
+        assert entry["detail"] == {"task_id": fieldwork["id"], "instead_of": "audit2", "to": "audit"}
+        assert fieldwork["id"] in [n["task_id"] for n in notices(api, "audit")]
+        assert fieldwork["id"] not in [n["task_id"] for n in notices(api, "audit2")]
+        assert api.get(f"/api/cases/{case_id}", as_="audit").status_code == 200
+
+    def test_a_reassignment_to_someone_away_goes_to_the_substitute(self, api, cadre):
+        api.call("PUT", "/api/me/substitute", "discipline2", json={"username": "multi", "until": "2099-01-01"})
+        case_id, task = verification(api)
+        response = assign(api, task["id"], "discipline2", "discipline_head")
+        assert response.json["assignee"] == "multi"
+        assert [e for e in api.history(case_id) if e["action"] == "assign"][-1]["detail"]["instead_of"] == "discipline2"
+
+    def test_after_the_absence_ends_tasks_come_back(self, api, cadre):
+        api.call("PUT", "/api/me/substitute", "audit2", json={"username": "audit", "until": "2099-01-01"})
+        assert api.call("DELETE", "/api/me/substitute", "audit2").status_code == 204
+        assert api.get("/api/me/substitute", as_="audit2").json is None
+        case_id = departure_to_fieldwork(api, team_lead="audit2")
+        assert api.open_task(case_id, "audit_fieldwork")["assignee"] == "audit2"
+
+    def test_a_deactivated_substitute_stands_in_for_nobody(self, api, cadre):
+        api.call("PUT", "/api/me/substitute", "audit2", json={"username": "multi", "until": "2099-01-01"})
+        assert api.patch("/api/users/multi", json={"active": False}).status_code == 200
+        case_id = departure_to_fieldwork(api, team_lead="audit2")
+        assert api.open_task(case_id, "audit_fieldwork")["assignee"] == "audit2"
+
+    def test_an_absence_not_yet_begun_changes_nothing(self, api, cadre):
+        body = {"username": "audit", "from": "2098-01-01", "until": "2099-01-01"}
+        assert api.call("PUT", "/api/me/substitute", "audit2", json=body).status_code == 200
+        case_id = departure_to_fieldwork(api, team_lead="audit2")
+        assert api.open_task(case_id, "audit_fieldwork")["assignee"] == "audit2"
+
+    def test_bad_absences_are_refused(self, api):
+        for body, field in [({"username": "audit2", "until": "2099-01-01"}, "username"),
+                            ({"username": "nobody", "until": "2099-01-01"}, "username"),
+                            ({"username": "audit", "until": "2000-01-01"}, "until"),
+                            ({"username": "audit", "until": "tomorrow"}, "until"),
+                            ({"username": "audit"}, "until"),
+                            ({"username": "audit", "from": "2099-02-01", "until": "2099-01-01"}, "until"),
+                            ({"username": "audit", "from": [], "until": "2099-01-01"}, "from")]:
+            assert_error(api.call("PUT", "/api/me/substitute", "audit2", json=body), 422, fields={field})
+        assert api.get("/api/me/substitute", as_="audit2").json is None
+        assert_error(api.call("PUT", "/api/me/substitute", "norole", json={}), 403)

@@ -1,0 +1,105 @@
+"""Personal-matters reports 家庭成员和财产变动报告 (docs/processes.md §9): records on the cadre, the late-report
+rule opening an admonishment, and the reports beside vetting's org_head_review."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+
+from tests.api.support import ADMONISHMENT, assert_error, finish_opinions, start_vetting
+
+
+def today(api) -> date:
+    return api.client.application.extensions["cadreflow"].today()
+
+
+def report(api, cadre_id="c1", as_="org_dept", **fields):
+    day = today(api)
+    body = {"kind": "property", "event_on": (day - timedelta(days=10)).isoformat(),
+            "reported_on": day.isoformat(), "summary": "购买住房一套", **fields}
+    return api.post(f"/api/cadres/{cadre_id}/reports", as_=as_, json=body)
+
+
+def test_a_timely_report_is_recorded_on_the_cadre(api, cadre):
+    """Reported within personal_report (P30D): 201, listed on the cadre, not late, no case."""
+    response = report(api)
+    assert response.status_code == 201, response.json
+    created = response.json
+    assert (created["kind"], created["late"], created["found_unreported"], created["case_id"]) == (
+        "property", False, False, None)
+    assert api.cadre()["personal_reports"] == [created]
+    assert [c["process"] for c in api.cadre()["cases"]] == []
+
+
+@pytest.mark.parametrize(("days", "late"), [(30, False), (31, True), (0, False), (400, True)])
+def test_late_means_more_than_the_deadline_after_the_event(api, cadre, days, late):
+    """late = reported_on − event_on > P30D; exactly 30 days is in time."""
+    day = today(api)
+    created = report(api, event_on=(day - timedelta(days=days)).isoformat(), reported_on=day.isoformat()).json
+    assert created["late"] is late
+    assert (created["case_id"] is not None) is late
+
+
+def test_a_late_report_opens_a_linked_admonishment(api, cadre):
+    """A late report opens an admonishment for the cadre, trigger report_violation, linked from the report."""
+    day = today(api)
+    created = report(api, kind="family", event_on=(day - timedelta(days=90)).isoformat(),
+                     summary="子女出国定居").json
+    case = api.case(created["case_id"])
+    assert (case["process"], case["cadre_id"], case["status"]) == (ADMONISHMENT, "c1", "open")
+    assert case["data"]["trigger"] == "report_violation" and "子女出国定居" in case["data"]["summary"]
+    assert [t["element_id"] for t in case["open_tasks"]] == ["intake_review"]
+    assert api.cadre()["personal_reports"][0]["case_id"] == created["case_id"]
+
+
+def test_a_change_found_unreported_opens_an_admonishment(api, cadre):
+    """found_unreported: true opens an admonishment even when found soon after the change."""
+    created = report(api, kind="other", found_unreported=True, summary="配偶经商未报告").json
+    assert created["found_unreported"] is True and created["late"] is False
+    assert api.case(created["case_id"])["data"]["trigger"] == "report_violation"
+
+
+def test_only_org_dept_records_reports(api, cadre):
+    """discipline, org_head → 403; a user with no role → 403; an unknown cadre → 404."""
+    for role in ("discipline", "org_head", "audit", "norole"):
+        assert_error(report(api, as_=role), 403)
+    assert_error(report(api, cadre_id="ghost"), 404)
+    assert api.cadre()["personal_reports"] == []
+
+
+@pytest.mark.parametrize(("fields", "bad"), [
+    ({"kind": "car"}, "kind"), ({"event_on": "2026-13-01"}, "event_on"), ({"summary": ""}, "summary"),
+    ({"reported_on": None}, "reported_on"), ({"found_unreported": "yes"}, "found_unreported"),
+    ({"extra": 1}, "extra"),
+])
+def test_bad_reports_are_422(api, cadre, fields, bad):
+    """Each bad field → 422 naming it; nothing is recorded."""
+    error = assert_error(report(api, **fields), 422)
+    assert bad in error["fields"]
+    assert api.cadre()["personal_reports"] == []
+
+
+def test_dates_must_make_sense(api, cadre):
+    """A report before its change, or in the future → 422 on reported_on; nothing recorded, no case."""
+    day = today(api)
+    error = assert_error(report(api, event_on=day.isoformat(), reported_on=(day - timedelta(days=1)).isoformat()), 422)
+    assert set(error["fields"]) == {"reported_on"}
+    error = assert_error(report(api, reported_on=(day + timedelta(days=1)).isoformat()), 422)
+    assert set(error["fields"]) == {"reported_on"}
+    assert api.cadre()["personal_reports"] == [] and api.cadre()["cases"] == []
+
+
+def test_org_head_review_shows_the_reports_of_the_last_year(api, cadre):
+    """Vetting's org_head_review carries context.personal_reports: the last year's reports only;
+    the opinion tasks carry none."""
+    day = today(api)
+    recent = report(api, event_on=(day - timedelta(days=20)).isoformat()).json
+    report(api, event_on=(day - timedelta(days=500)).isoformat(), reported_on=(day - timedelta(days=480)).isoformat())
+    case = start_vetting(api)
+    assert all("personal_reports" not in t["context"] for t in case["open_tasks"])
+    case = finish_opinions(api, case["id"])
+    task = api.open_task(case["id"], "org_head_review")
+    assert task["context"]["personal_reports"] == [recent]
+    shown = api.get(f"/api/tasks/{task['id']}", as_="org_head").json
+    assert shown["context"]["personal_reports"] == [recent]

@@ -1,0 +1,220 @@
+"""The public portal's JSON (/public): reports with a proof of work, tracking by code and key, public
+notices and objections, bounds (rate, size, plain text), and the reporter's contact kept confidential."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import update
+
+from service.db.models import Case
+from service.usecases import proof, tracker
+from service.usecases.context import Actor
+from tests.api.support import assert_error, hold_in_incident, vetting_to_notice
+
+REPORT = {"subject_name": "张三", "subject_unit": "县交通局局长", "category": "inaction",
+          "content": "对群众反映的道路问题长期不予处理。", "contact": "13800000000"}
+
+
+def solved(client) -> dict[str, str]:
+    """A fresh challenge, solved in Python as the browser's script does."""
+    challenge = client.get("/public/challenge").json
+    return {"pow_challenge": challenge["challenge"],
+            "pow_nonce": proof.solve(challenge["challenge"], challenge["bits"])}
+
+
+def report(client, **data):
+    return client.post("/public/reports", json={**REPORT, **data, **solved(client)})
+
+
+def triage_and_reply(api, case_id, **decision):
+    api.complete(case_id, "triage_report", **decision)
+    return api.complete(case_id, "reply_to_reporter", reply="经查，已启动问责程序。")
+
+
+def case_of(api, code):
+    cases = api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["items"]
+    return next(c for c in cases if c["data"]["content"].startswith(REPORT["content"][:5])) if code else None
+
+
+def test_a_report_is_tracked_by_code_and_key_until_the_reply(api, cadre):
+    client = api.client
+    response = report(client)
+    assert response.status_code == 201, response.json
+    handed = response.json
+    assert set(handed) == {"tracking_code", "query_key"}
+    tracked = client.get(f"/public/reports/{handed['tracking_code']}", query_string={"key": handed["query_key"]})
+    assert tracked.status_code == 200
+    assert tracked.json["status"] == "received" and "reply" not in tracked.json
+    assert not {"case_id", "id", "data", "contact", "cadre_id"} & set(tracked.json)
+    case = case_of(api, handed["tracking_code"])
+    assert case["data"]["channel"] == "web" and case["cadre_id"] is None
+    api.complete(case["id"], "triage_report", decision="accountability", cadre_id="c1")
+    tracked = client.get(f"/public/reports/{handed['tracking_code']}", query_string={"key": handed["query_key"]})
+    assert tracked.json["status"] == "processing" and "reply" not in tracked.json
+    api.complete(case["id"], "reply_to_reporter", reply="经查，已启动问责程序。")
+    tracked = client.get(f"/public/reports/{handed['tracking_code']}", query_string={"key": handed["query_key"]})
+    assert (tracked.json["status"], tracked.json["reply"]) == ("replied", "经查，已启动问责程序。")
+    child = api.case(api.case(case["id"])["child_case_ids"][0])
+    assert (child["process"], child["data"]["source"]) == ("accountability", "web")
+
+
+def test_a_report_whose_case_is_in_incident_is_still_being_handled(api, services, cadre):
+    """A failed automatic step holds the case; the reporter is told it is received or processing, not closed."""
+    handed = report(api.client).json
+    case_id = case_of(api, handed["tracking_code"])["id"]
+    hold_in_incident(services, case_id)
+    tracked = api.client.get(f"/public/reports/{handed['tracking_code']}", query_string={"key": handed["query_key"]})
+    assert tracked.json["status"] == "received"
+
+
+def test_a_wrong_or_missing_key_is_like_an_unknown_code(api, cadre):
+    handed = report(api.client).json
+    code = handed["tracking_code"]
+    for query in ({"key": "wrong"}, {}, {"key": handed["query_key"] + "x"}):
+        assert_error(api.client.get(f"/public/reports/{code}", query_string=query), 404)
+    assert_error(api.client.get("/public/reports/JBNOTACODE", query_string={"key": handed["query_key"]}), 404)
+
+
+def test_anonymous_reports_are_accepted(api, cadre):
+    data = {**REPORT, **solved(api.client)}
+    data.pop("contact")
+    assert api.client.post("/public/reports", json=data).status_code == 201
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"content": ""}, "content"),
+    ({"content": "x" * 20_001}, "content"),
+    ({"content": "请看 <script>alert(1)</script>"}, "content"),
+    ({"subject_name": "<b>张三</b>"}, "subject_name"),
+    ({"content": "&lt;img&gt;"}, "content"),
+    ({"category": "gossip"}, "category"),
+    ({"subject_unit": 12}, "subject_unit"),
+    ({"extra": "x"}, "extra"),
+])
+def test_bad_reports_are_refused_with_the_field(api, change, field):
+    assert_error(report(api.client, **change), 422, fields={field})
+    assert api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["total"] == 0
+
+
+def test_twenty_thousand_characters_are_accepted(api):
+    assert report(api.client, content="举" * 20_000).status_code == 201
+
+
+def test_bodies_over_a_megabyte_are_413(api):
+    body = b'{"content": "' + b"x" * (1024 * 1024 + 10) + b'"}'
+    response = api.client.post("/public/reports", data=body, content_type="application/json")
+    assert response.status_code == 413
+
+
+def test_the_proof_of_work_is_required_checked_and_single_use(api):
+    client = api.client
+    assert_error(client.post("/public/reports", json=REPORT), 400, "proof_of_work")
+    work = solved(client)
+    assert_error(client.post("/public/reports", json={**REPORT, "pow_challenge": work["pow_challenge"],
+                                                      "pow_nonce": "not-a-solution"}), 400, "proof_of_work")
+    forged = work["pow_challenge"].split(".")[0] + ".AAAA"
+    assert_error(client.post("/public/reports", json={**REPORT, "pow_challenge": forged,
+                                                      "pow_nonce": work["pow_nonce"]}), 400, "proof_of_work")
+    assert client.post("/public/reports", json={**REPORT, **work}).status_code == 201
+    assert_error(client.post("/public/reports", json={**REPORT, **work}), 400, "proof_of_work")
+    header = {"X-Proof-Of-Work": "{pow_challenge}:{pow_nonce}".format(**solved(client))}
+    assert client.post("/public/reports", json=REPORT, headers=header).status_code == 201
+
+
+def test_an_expired_challenge_is_refused():
+    challenge = proof.issue("k" * 40, 4, 60, now=1000.0)["challenge"]
+    nonce = proof.solve(challenge, 4)
+    with pytest.raises(proof.ProofRefused):
+        proof.verify("k" * 40, __import__("limits").storage.MemoryStorage(), challenge, nonce, 4, 60, now=2000.0)
+
+
+def test_per_address_rate_limit(api):
+    client = api.client
+    statuses = [report(client, content=f"第{i}次举报").status_code
+                for i in range(21)]
+    assert statuses[:20] == [201] * 20 and statuses[20] == 429
+    response = report(client)
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+    other = client.post("/public/reports", json={**REPORT, **solved(client)},
+                        environ_overrides={"REMOTE_ADDR": "10.9.9.9"})
+    assert other.status_code == 201
+
+
+def test_the_contact_is_read_only_by_discipline_roles(api, cadre):
+    report(api.client)
+    case = case_of(api, "x")
+    api.complete(case["id"], "triage_report", decision="accountability", cadre_id="c1")
+    for role in ("discipline", "discipline_head", "admin"):
+        assert api.get(f"/api/cases/{case['id']}", as_=role).json["data"]["contact"] == "13800000000"
+    child_id = api.case(case["id"])["child_case_ids"][0]
+    for role in ("committee", "discipline"):
+        child = api.get(f"/api/cases/{child_id}", as_=role)
+        assert child.status_code == 200 and "13800000000" not in child.get_data(as_text=True)
+    assert_error(api.get(f"/api/cases/{case['id']}", as_="committee"), 404)
+    services = api.client.application.extensions["cadreflow"]
+    head = Actor("discipline_head", frozenset({"discipline_head"}))
+    assert "13800000000" not in tracker.cases_csv(services, head, {"process": "public_report"})
+
+
+def test_notices_list_vetting_cases_in_their_public_notice(api, cadre):
+    assert api.client.get("/public/notices").json == []
+    case_id = vetting_to_notice(api)
+    notices = api.client.get("/public/notices").json
+    assert len(notices) == 1
+    assert set(notices[0]) == {"id", "cadre_name", "unit", "current_post", "proposed_post", "ends_on"}
+    assert (notices[0]["id"], notices[0]["proposed_post"]) == (case_id, "县发改局局长")
+
+
+def test_a_notice_ends_on_the_countys_date(api, cadre):
+    """`ends_on` is the day in TIMEZONE (Asia/Shanghai): a period ending 17:00 UTC ends the next day there."""
+    case_id = vetting_to_notice(api)
+    services = api.client.application.extensions["cadreflow"]
+    with services.db.unit_of_work() as session:
+        session.execute(update(Case).where(Case.id == case_id)
+                        .values(next_timer_due=datetime(2099, 3, 1, 17, 0, tzinfo=UTC)))
+    assert [n["ends_on"] for n in api.client.get("/public/notices").json] == ["2099-03-02"]
+
+
+def test_an_objection_reaches_the_vetting_case_and_ends_the_notice(api, cadre):
+    case_id = vetting_to_notice(api)
+    client = api.client
+    response = client.post(f"/public/notices/{case_id}/objections",
+                           json={"content": "该同志存在违规经商问题", "contact": "13988776655", **solved(client)})
+    assert response.status_code == 201, response.json
+    handed = response.json
+    case = api.case(case_id)
+    assert [t["element_id"] for t in case["open_tasks"]] == ["verify_objection"]
+    assert case["data"]["objection"]["report"] == "该同志存在违规经商问题"
+    # The objector's contact never enters the vetting case (a long number: a short one may occur in an id).
+    assert "13988776655" not in str(api.get(f"/api/cases/{case_id}", as_="org_dept").json)
+    assert client.get("/public/notices").json == []
+    again = client.post(f"/public/notices/{case_id}/objections", json={"content": "再次反映", **solved(client)})
+    assert_error(again, 409)
+    tracked = client.get(f"/public/reports/{handed['tracking_code']}", query_string={"key": handed["query_key"]})
+    assert tracked.status_code == 200 and tracked.json["status"] == "processing"
+
+
+def test_objections_to_unknown_or_other_cases_are_404(api, cadre):
+    client = api.client
+    assert_error(client.post("/public/notices/999/objections", json={"content": "x", **solved(client)}), 404)
+    report(client)
+    other = case_of(api, "x")["id"]
+    assert_error(client.post(f"/public/notices/{other}/objections", json={"content": "x", **solved(client)}), 404)
+
+
+def test_the_portal_needs_no_login_and_sends_no_store(api):
+    for path in ("/public/notices", "/public/challenge"):
+        response = api.client.get(path)
+        assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
+
+
+def test_a_challenge_stays_spent_whenever_it_is_replayed():
+    """The spent mark does not depend on how long the challenge had left when it was used."""
+    storage = __import__("limits").storage.MemoryStorage()
+    challenge = proof.issue("k" * 40, 4, 600, now=1000.0)["challenge"]
+    nonce = proof.solve(challenge, 4)
+    proof.verify("k" * 40, storage, challenge, nonce, 4, 600, now=1000.0)
+    with pytest.raises(proof.ProofRefused):
+        proof.verify("k" * 40, storage, challenge, nonce, 4, 600, now=1300.0)

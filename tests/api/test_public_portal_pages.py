@@ -1,0 +1,121 @@
+"""The portal's pages through Flask's test client: report and follow it without login (CSRF and proof of
+work as a browser sends them), objections on the notices page, and the staff's report pages."""
+
+from __future__ import annotations
+
+import re
+
+from service.usecases import proof
+from tests.api.support import vetting_to_notice
+from tests.conftest import PASSWORD
+
+FORM = {"subject_name": "张三", "subject_unit": "县交通局局长", "category": "inaction",
+        "content": "道路问题长期不予处理。", "contact": "13800000000"}
+
+
+def hidden(html: str, name: str) -> str:
+    return re.search(rf'name="{name}" value="([^"]*)"', html).group(1)
+
+
+def browser_fields(client, url: str) -> dict[str, str]:
+    """The hidden fields of the page's form, the challenge solved as its script would."""
+    html = client.get(url).get_data(as_text=True)
+    challenge, bits = hidden(html, "pow_challenge"), int(re.search(r'data-bits="(\d+)"', html).group(1))
+    return {"csrf_token": hidden(html, "csrf_token"), "pow_challenge": challenge,
+            "pow_nonce": proof.solve(challenge, bits)}
+
+
+def login(client, username: str) -> None:
+    html = client.get("/login").get_data(as_text=True)
+    response = client.post("/login", data={"username": username, "password": PASSWORD,
+                                           "csrf_token": hidden(html, "csrf_token")})
+    assert response.status_code == 302
+
+
+def submit(client) -> tuple[str, str]:
+    response = client.post("/report", data={**FORM, **browser_fields(client, "/report")})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, html[:500]
+    code = re.search(r'id="tracking-code">([^<]+)<', html).group(1)
+    key = re.search(r'id="query-key">([^<]+)<', html).group(1)
+    return code, key
+
+
+def test_report_page_submit_and_follow(api, cadre):
+    client = api.client.application.test_client()
+    page = client.get("/report")
+    assert page.status_code == 200 and "网络举报平台" in page.get_data(as_text=True)
+    code, key = submit(client)
+    tracked = client.get("/report/track", query_string={"code": code, "key": key}).get_data(as_text=True)
+    assert "已受理，待分流" in tracked and "13800000000" not in tracked
+    assert client.get("/report/track", query_string={"code": code, "key": "wrong"}).status_code == 404
+
+
+def test_report_page_keeps_values_and_names_the_bad_field(api):
+    client = api.client.application.test_client()
+    response = client.post("/report", data={**FORM, "content": "<a href=x>看这里</a>",
+                                            **browser_fields(client, "/report")})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422 and "只接受纯文本" in html and "县交通局局长" in html
+
+
+def test_a_report_page_post_without_the_work_is_refused(api):
+    client = api.client.application.test_client()
+    fields = browser_fields(client, "/report")
+    response = client.post("/report", data={**FORM, "csrf_token": fields["csrf_token"]})
+    assert response.status_code == 400
+
+
+def test_objection_from_the_notices_page(api, cadre):
+    case_id = vetting_to_notice(api)
+    client = api.client.application.test_client()
+    html = client.get("/notices").get_data(as_text=True)
+    assert f"notice-{case_id}" in html and "县发改局局长" in html
+    response = client.post(f"/notices/{case_id}/objections",
+                           data={"content": "反映问题", "contact": "13700000000", **browser_fields(client, "/notices")})
+    assert response.status_code == 200 and "异议已提交" in response.get_data(as_text=True)
+    again = client.post(f"/notices/{case_id}/objections",
+                        data={"content": "再次反映", **browser_fields(client, "/report")})
+    assert again.status_code == 409 and "公示期已结束" in again.get_data(as_text=True)
+    staff = api.client.application.test_client()
+    login(staff, "discipline")
+    listed = staff.get("/reports").get_data(as_text=True)
+    assert "反映问题" in listed and "13700000000" in listed
+    org = api.client.application.test_client()
+    login(org, "org_dept")
+    assert "13700000000" not in org.get(f"/cases/{case_id}").get_data(as_text=True)
+
+
+def test_staff_pages_show_the_report_and_its_contact_to_discipline_only(api, cadre):
+    submit(api.client.application.test_client())
+    case_id = api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["items"][0]["id"]
+    staff = api.client.application.test_client()
+    login(staff, "discipline")
+    inbox = staff.get("/reports").get_data(as_text=True)
+    assert "张三" in inbox and "分流" in inbox
+    for page in ("/inbox", "/cases", "/cases.csv", "/dashboard", "/cases?process=public_report"):
+        assert staff.get(page).status_code == 200, page
+    file = staff.get(f"/reports/{case_id}").get_data(as_text=True)
+    assert "13800000000" in file and "已受理，待分流" in file
+    assert staff.get(f"/cases/{case_id}").status_code == 200
+    api.complete(case_id, "triage_report", decision="accountability", cadre_id="c1")
+    api.complete(case_id, "reply_to_reporter", reply="已立案问责。")
+    file = staff.get(f"/reports/{case_id}").get_data(as_text=True)
+    assert "已立案问责。" in file and "已启动问责" in file
+    other = api.client.application.test_client()
+    login(other, "committee")
+    assert other.get("/reports").status_code == 403
+    assert other.get(f"/reports/{case_id}").status_code == 403
+
+
+def test_discipline_starts_a_hotline_report_on_the_start_page_without_a_cadre(api, cadre):
+    staff = api.client.application.test_client()
+    login(staff, "discipline")
+    html = staff.get("/cases/new?process=public_report").get_data(as_text=True)
+    assert "暂不关联（分流时关联）" in html
+    response = staff.post("/cases/new", data={
+        "csrf_token": hidden(html, "csrf_token"), "process": "public_report", "cadre_id": "", "channel": "hotline",
+        "subject_name": "李四", "subject_unit": "县水务局", "category": "other", "content": "电话反映问题"})
+    assert response.status_code == 302, response.get_data(as_text=True)[:800]
+    case = api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["items"][0]
+    assert (case["cadre_id"], case["data"]["channel"]) == (None, "hotline")

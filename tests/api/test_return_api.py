@@ -1,0 +1,58 @@
+"""Returning a task to the previous step over HTTP: a process marking conduct_talk allowReturn="true"."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.support import assert_error, start_admonishment
+from tests.engine.test_returns import with_return
+
+
+@pytest.fixture
+def returnable(api, cadre):
+    """admonishment redeployed with conduct_talk returnable; a case at conduct_talk (intake done by discipline2)."""
+    response = api.post("/api/processes/admonishment/versions", as_="designer",
+                        data=with_return("admonishment", "conduct_talk"), content_type="application/xml")
+    assert response.status_code == 201, response.json
+    case_id = start_admonishment(api)["id"]
+    intake = api.open_task(case_id, "intake_review")
+    assert api.complete_raw(intake["id"], "discipline2", {"form": "talk", "reason": "属实"}).status_code == 200
+    return case_id, intake["id"]
+
+
+def send_back(api, task_id, as_, reason="谈话提纲需重新审核"):
+    return api.post(f"/api/tasks/{task_id}/return", as_=as_, json={"reason": reason})
+
+
+def test_a_return_reopens_the_previous_step_for_whoever_did_it(api, returnable):
+    """conduct_talk returned: intake_review open again (same id), held by discipline2 who did it, notified;
+    the history says who returned what to where and why."""
+    case_id, intake_id = returnable
+    talk = api.open_task(case_id, "conduct_talk")
+    response = send_back(api, talk["id"], "discipline")
+    assert response.status_code == 200, response.json
+    assert [(t["element_id"], t["id"], t["assignee"]) for t in response.json["open_tasks"]] == [
+        ("intake_review", intake_id, "discipline2")]
+    assert api.get(f"/api/tasks/{talk['id']}").json["status"] == "cancelled"
+    entry = [e for e in api.history(case_id) if e["action"] == "return"][-1]
+    assert (entry["actor"], entry["task"]) == ("discipline", "conduct_talk")
+    assert entry["detail"] == {"task_id": talk["id"], "reason": "谈话提纲需重新审核", "to": ["intake_review"]}
+    told = [n for n in api.get("/api/notifications", as_="discipline2").json["items"] if "退回" in n["text"]]
+    assert [n["task_id"] for n in told] == [intake_id]
+    assert api.complete_raw(intake_id, "discipline2", {"form": "talk", "reason": "补充后属实"}).status_code == 200
+    assert api.open_elements(case_id) == ["conduct_talk"]
+
+
+def test_refusals(api, returnable):
+    """Not allowed by the process (409), no reason (422), not the task's role (403), an outsider (404),
+    a closed task (409)."""
+    case_id, intake_id = returnable
+    talk = api.open_task(case_id, "conduct_talk")
+    assert_error(send_back(api, talk["id"], "discipline", reason=" "), 422, fields={"reason"})
+    assert_error(send_back(api, talk["id"], "committee"), {403, 404})
+    assert_error(send_back(api, talk["id"], "audit"), 404)
+    assert_error(send_back(api, talk["id"], "org_head"), 404)
+    assert_error(send_back(api, intake_id, "discipline"), 409)  # closed
+    assert send_back(api, talk["id"], "discipline").status_code == 200
+    assert_error(send_back(api, intake_id, "discipline2"), 409)  # intake_review is not marked allowReturn
+    assert api.open_elements(case_id) == ["intake_review"]

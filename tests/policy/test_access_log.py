@@ -1,0 +1,124 @@
+"""The access log: every read of a case's detail or a cadre record, and reading the log back."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import event
+
+from tests.api.support import ACCOUNTABILITY, DEPARTURE, VETTING, assert_error
+from tests.policy.world import CADRE_OF, LONE_CADRE
+
+
+@pytest.fixture
+def world_app(world, tmp_path):
+    app = world.app(tmp_path / "log")
+    yield app
+    app.extensions["cadreflow"].db.dispose()
+
+
+def log(api, as_="discipline_head", **filters):
+    response = api.get("/api/access-log", as_=as_, query_string=filters)
+    assert response.status_code == 200, response.json
+    return response.json
+
+
+def test_each_read_of_a_case_or_cadre_is_logged_newest_first(world, world_app):
+    """API and page reads of a case, its history, diagram, a task and a cadre each leave one entry."""
+    api, web = world.api(world_app), world.web(world_app, "org_dept")
+    case_id, cadre_id = world.cases[VETTING], CADRE_OF[VETTING]
+    before = log(api)["total"]
+    for url in (f"/api/cases/{case_id}", f"/api/cases/{case_id}/history", f"/api/cases/{case_id}/diagram",
+                f"/api/tasks/{world.tasks[VETTING]}", f"/api/cadres/{cadre_id}", f"/api/cadres/{cadre_id}/learning"):
+        assert api.get(url, as_="org_dept").status_code == 200, url
+    for url in (f"/cases/{case_id}", f"/tasks/{world.tasks[VETTING]}", f"/cadres/{cadre_id}"):
+        assert web.get(url).status_code == 200, url
+    mine = log(api, username="org_dept")
+    assert mine["total"] == 9 and log(api)["total"] == before + 9
+    assert [e["what"] for e in mine["items"]] == ["cadre_page", "task_page", "case_page", "learning", "cadre",
+                                                  "task", "diagram", "history", "case"]
+    assert all(e["username"] == "org_dept" and e["at"] for e in mine["items"])
+    assert {e.get("case_id") for e in mine["items"] if e["what"] in ("case", "task_page")} == {case_id}
+    assert "case_id" not in mine["items"][0] and mine["items"][0]["cadre_id"] == cadre_id
+
+
+def test_the_log_filters_by_case_cadre_and_user_and_pages(world, world_app):
+    """?case_id=, ?cadre_id=, ?username= narrow the log; ?page= and per_page walk it."""
+    api = world.api(world_app)
+    for user in ("discipline", "committee"):
+        api.get(f"/api/cases/{world.cases[ACCOUNTABILITY]}", as_=user)
+    api.get(f"/api/cadres/{CADRE_OF[DEPARTURE]}", as_="audit")
+    by_case = log(api, case_id=world.cases[ACCOUNTABILITY])  # the world's own reads (admin) come before
+    assert [e["username"] for e in by_case["items"][:2]] == ["committee", "discipline"]
+    assert {e["case_id"] for e in by_case["items"]} == {world.cases[ACCOUNTABILITY]}
+    assert [e["what"] for e in log(api, cadre_id=CADRE_OF[DEPARTURE], username="audit")["items"]] == ["cadre"]
+    assert log(api, username="nobody") == {"items": [], "total": 0, "page": 1, "per_page": 50}
+    first, second = log(api, page=1, per_page=2), log(api, page=2, per_page=2)
+    assert len(first["items"]) == 2 and first["items"] != second["items"] and first["total"] == second["total"]
+
+
+def test_a_cases_comments_and_files_are_logged_like_its_detail(world, world_app):
+    """GET /api/cases/<id>/comments and …/attachments are reads of the case: one entry each, naming its cadre."""
+    api, case_id = world.api(world_app), world.cases[VETTING]
+    for url in (f"/api/cases/{case_id}/comments", f"/api/cases/{case_id}/attachments"):
+        assert api.get(url, as_="committee").status_code == 200, url
+    mine = log(api, username="committee")["items"]
+    assert [(e["what"], e["case_id"], e["cadre_id"]) for e in mine] == [
+        ("attachments", case_id, CADRE_OF[VETTING]), ("comments", case_id, CADRE_OF[VETTING])]
+
+
+def test_the_cadre_list_logs_each_record_it_returns_in_one_insert(world, world_app):
+    """GET /api/cadres returns full records (sanctions, audits, personal reports): one entry per cadre
+    returned, written by a single INSERT however many there are; a caller's unreadable cadres are not named."""
+    api, inserts = world.api(world_app), []
+    engine = world_app.extensions["cadreflow"].db.write_engine
+
+    def count(_connection, _cursor, statement, _parameters, _context, _executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO ACCESS_LOG"):
+            inserts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        listed = api.get("/api/cadres", as_="org_dept").json
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(listed) == len([*CADRE_OF.values(), LONE_CADRE]) and len(inserts) == 1
+    entries = log(api, username="org_dept")["items"]
+    assert sorted(e["cadre_id"] for e in entries) == sorted(c["id"] for c in listed)
+    assert {e["what"] for e in entries} == {"cadre_list"} and all("case_id" not in e for e in entries)
+    assert [c["id"] for c in api.get("/api/cadres", as_="audit").json] == [CADRE_OF[DEPARTURE]]
+    assert [e["cadre_id"] for e in log(api, username="audit")["items"]] == [CADRE_OF[DEPARTURE]]
+
+
+def test_refused_reads_and_lists_of_summaries_are_not_logged(world, world_app):
+    """A 404 read leaves no entry (nothing was read), and neither do lists of cases or the cadre register's
+    page (a line per cadre; opening one is the read); an empty cadre list writes nothing."""
+    api = world.api(world_app)
+    before = log(api)["total"]
+    assert api.get(f"/api/cases/{world.cases[ACCOUNTABILITY]}", as_="audit").status_code == 404
+    assert api.get(f"/api/cases/{world.cases[ACCOUNTABILITY]}/comments", as_="audit").status_code == 404
+    assert api.get(f"/api/cases/{world.cases[ACCOUNTABILITY]}/attachments", as_="audit").status_code == 404
+    api.get("/api/cases", as_="audit")
+    assert api.get("/api/cadres", as_="audit", query_string={"q": "no such cadre"}).json == []
+    assert world.web(world_app, "org_dept").get("/cadres").status_code == 200
+    assert log(api)["total"] == before
+
+
+@pytest.mark.parametrize("user", ["org_dept", "discipline", "audit", "designer", "committee"])
+def test_only_discipline_head_and_admin_read_the_log(world, world_app, user):
+    """GET /api/access-log → 403 for every other role; 200 for discipline_head and admin."""
+    api = world.api(world_app)
+    assert_error(api.get("/api/access-log", as_=user), 403, "forbidden")
+    assert log(api, as_="admin")["total"] == log(api)["total"]
+
+
+def test_the_access_log_page_lists_and_filters(world, world_app):
+    """/access-log for discipline_head: the entries, newest first, filtered like the API."""
+    world.api(world_app).get(f"/api/cases/{world.cases[VETTING]}", as_="org_head")
+    web = world.web(world_app, "discipline_head")
+    page = web.get("/access-log", query_string={"username": "org_head"}).get_data(as_text=True)
+    rows = re.findall(r"<tr>\s*<td data-label", page)
+    assert len(rows) == 1 and f'href="/cases/{world.cases[VETTING]}"' in page and "org_head" in page
+    assert web.get("/access-log", query_string={"case_id": "not-a-number"}).status_code == 200
+    assert world.web(world_app, "org_dept").get("/access-log").status_code == 403

@@ -1,0 +1,98 @@
+"""Bulk starts: many cadres' cases opened in batches, resumable, idempotent per cadre (and year)."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import event, func, select
+
+from service.db.models import Notification
+from service.usecases import bulk, check
+from tests.conftest import actor
+
+
+@pytest.fixture
+def county(api, monkeypatch):
+    """25 leading cadres, 5 staff; batches of 10, so a job takes several passes."""
+    monkeypatch.setattr(bulk, "BATCH", 10)
+    for number in range(30):
+        api.create_cadre(f"k{number:03}", post_level="leading" if number < 25 else "staff")
+    return api
+
+
+def test_an_assessment_opens_once_per_cadre_and_year_across_batches_and_reruns(county, services):
+    """The year's assessment for leading cadres: 25 cases; the same job again opens nothing; another year does."""
+    job = bulk.create_job(services, actor("org_dept"), "annual_assessment", {"year": 2026},
+                          'post_level == "leading"', "field:year")
+    assert bulk.run_batch(services, job["id"]) == 10  # resumable: one batch, then the rest later
+    assert bulk.get_job(services, actor("org_dept"), job["id"])["cursor"] == "k009"
+    bulk.run_jobs(services)
+    done = bulk.get_job(services, actor("org_dept"), job["id"])
+    assert (done["status"], done["opened"], done["failed"]) == ("done", 25, 0)
+    again = bulk.create_job(services, actor("org_dept"), "annual_assessment", {"year": 2026},
+                            'post_level == "leading"', "field:year")
+    bulk.run_jobs(services)
+    assert bulk.get_job(services, actor("org_dept"), again["id"])["opened"] == 0
+    next_year = bulk.create_job(services, actor("org_dept"), "annual_assessment", {"year": 2027},
+                                'post_level == "leading"', "field:year")
+    bulk.run_jobs(services)
+    assert bulk.get_job(services, actor("org_dept"), next_year["id"])["opened"] == 25
+    listed = county.get("/api/cases", query_string={"process": "annual_assessment", "per_page": 100}).json
+    assert listed["total"] == 50
+
+
+def test_failures_are_counted_with_their_reason_and_the_rest_open(county, services):
+    """Data the start form refuses (a year out of range) fails every case of the job, visibly, opening none."""
+    job = bulk.create_job(services, actor("org_dept"), "annual_assessment", {"year": "soon"}, None, "open")
+    bulk.run_jobs(services)
+    done = bulk.get_job(services, actor("org_dept"), job["id"])
+    assert (done["opened"], done["failed"]) == (0, 30) and "year" in done["errors"][0]["fields"]
+
+
+def test_the_api_takes_a_job_and_shows_its_progress(county, services):
+    """POST /api/bulk-starts → 202 with the job; GET shows progress; other roles are refused; bad input 422."""
+    response = county.post("/api/bulk-starts", as_="org_dept",
+                           json={"process": "annual_assessment", "data": {"year": 2026}, "dedupe": "field:year"})
+    assert response.status_code == 202 and response.json["status"] == "running"
+    bulk.run_jobs(services)
+    progress = county.get(f"/api/bulk-starts/{response.json['id']}", as_="org_dept").json
+    assert progress["opened"] == 30 and progress["status"] == "done"
+    assert county.post("/api/bulk-starts", as_="audit", json={"process": "annual_assessment"}).status_code == 403
+    assert county.get(f"/api/bulk-starts/{response.json['id']}", as_="audit").status_code == 404
+    bad = county.post("/api/bulk-starts", as_="org_dept", json={"process": "annual_assessment", "dedupe": "x"})
+    assert bad.status_code == 422 and "dedupe" in bad.json["error"]["fields"]
+
+
+def test_the_command_shows_progress_and_ends_with_the_totals(county, app):
+    """cadreflow bulk-start prints each batch and the totals."""
+    result = app.test_cli_runner().invoke(args=["bulk-start", "annual_assessment", "--data", '{"year": 2026}',
+                                                "--for", 'post_level == "leading"', "--dedupe", "field:year"])
+    assert result.exit_code == 0, result.output
+    assert "done: 25 opened" in result.output and result.output.count("opened") >= 3
+
+
+def test_a_batch_stores_whole_cases_with_statements_that_do_not_grow_with_it(county, services, monkeypatch):
+    """Cases opened together pass the whole-case check (state, tasks, chained history), carry their
+    notifications and go on like any case; a batch of 20 sends as many SQL statements as one of 10."""
+    sent: list[str] = []
+    engines = {services.db.write_engine, services.db.read_engine}
+    for engine in engines:  # SQLite's two engines; on PostgreSQL both are one pool and the count only doubles
+        event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
+    counts = []
+    for size, year in ((5, 2025), (10, 2026), (20, 2027)):  # the first batch warms the caches
+        monkeypatch.setattr(bulk, "BATCH", size)
+        job = bulk.create_job(services, actor("org_dept"), "annual_assessment", {"year": year}, None, "field:year")
+        sent.clear()
+        assert bulk.run_batch(services, job["id"]) == size
+        counts.append(len(sent))
+    assert counts[1] == counts[2], counts
+    checked, faults = check.check_cases(services, grace_seconds=3600)
+    assert checked == 35 and faults == []
+    listed = county.get("/api/cases", query_string={"process": "annual_assessment", "per_page": 1}).json
+    case_id = listed["items"][0]["id"]
+    task = county.open_task(case_id, "democratic_assessment")
+    with services.db.unit_of_work(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.task_id == task["id"], Notification.kind == "new_task"))
+    votes = {"votes_excellent": 3, "votes_competent": 7, "votes_basic": 0, "votes_incompetent": 0,
+             "performance_summary": "良好"}
+    assert county.post(f"/api/tasks/{task['id']}/complete", as_="org_dept", json={"data": votes}).status_code == 200

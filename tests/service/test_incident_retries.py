@@ -1,0 +1,84 @@
+"""A failed service task retries itself after a growing delay, then stays an incident for a person."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import workflows.glue as glue
+from service.usecases import incidents
+from tests.api.support import app_from_template, make_api
+from tests.conformance.bpmn import chain, definitions, end, start, user
+
+SERVICE = ('<bpmn:serviceTask id="lookup"><bpmn:extensionElements><spiffworkflow:serviceTaskOperator id="cadre_facts" '
+           'resultVariable="facts"><spiffworkflow:parameters/></spiffworkflow:serviceTaskOperator>'
+           "</bpmn:extensionElements></bpmn:serviceTask>")
+
+
+@pytest.fixture
+def api(template, tmp_path: Path):
+    app = app_from_template(template, tmp_path / "retries", INCIDENT_RETRIES=2, INCIDENT_RETRY_SECONDS=0)
+    api = make_api(app, template)
+    api.create_cadre("c1")
+    body = start() + SERVICE + user("a") + end() + chain("start", "lookup", "a", "end")
+    response = api.post("/api/processes/flaky/versions", as_="designer",
+                        data=definitions("flaky", body, {"org_dept": ["a"]}), content_type="application/xml")
+    assert response.status_code == 201, response.get_json()
+    yield api
+    app.extensions["cadreflow"].db.dispose()
+
+
+def failing(times: int, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Make cadre_facts fail `times` times, then answer; returns the call counter."""
+    calls = [0]
+    real = glue.OPERATIONS["cadre_facts"]
+
+    def flaky(effects, data, params):
+        calls[0] += 1
+        if calls[0] <= times:
+            raise ConnectionError("档案系统暂时不可用 (records system unavailable)")
+        return real(effects, data, params)
+    monkeypatch.setitem(glue.OPERATIONS, "cadre_facts", flaky)
+    return calls
+
+
+def test_a_transient_failure_recovers_by_itself(api, monkeypatch):
+    """Fails at start and on the first retry; the second automatic retry goes on to the user task."""
+    calls = failing(2, monkeypatch)
+    services = api.client.application.extensions["cadreflow"]
+    case = api.start("flaky")
+    assert case["status"] == "incident" and case["incident"]["element_id"] == "lookup"
+    assert incidents.retry_due(services) == 0 and api.case(case["id"])["status"] == "incident"
+    assert incidents.retry_due(services) == 1
+    after = api.case(case["id"])
+    assert (after["status"], [t["element_id"] for t in after["open_tasks"]], calls[0]) == ("open", ["a"], 3)
+    retries = [e for e in api.history(case["id"]) if e["action"] == "retry"]
+    assert [e["detail"] for e in retries] == [{"attempt": 1, "automatic": True}, {"attempt": 2, "automatic": True}]
+
+
+def test_a_lasting_failure_stops_retrying_and_waits_for_a_person(api, monkeypatch):
+    """After INCIDENT_RETRIES automatic tries the case stays in incident; a person's retry still works."""
+    failing(10, monkeypatch)
+    services = api.client.application.extensions["cadreflow"]
+    case = api.start("flaky")
+    assert incidents.retry_due(services) == 0 and incidents.retry_due(services) == 0
+    assert incidents.retry_due(services) == 0  # nothing due any more
+    history = [e["action"] for e in api.history(case["id"])]
+    assert history.count("retry") == 2 and history[-1] == "retries_exhausted"
+    monkeypatch.undo()  # the records system is back
+    assert api.post(f"/api/cases/{case['id']}/retry", as_="admin").status_code == 200
+    assert api.case(case["id"])["status"] == "open"
+
+
+def test_a_script_failure_is_not_retried(api):
+    """Only service tasks retry themselves: a designer's broken script would fail the same way again."""
+    broken = '<bpmn:scriptTask id="s"><bpmn:script>x = 1 / 0</bpmn:script></bpmn:scriptTask>'
+    body = start() + broken + user("a") + end() + chain("start", "s", "a", "end")
+    response = api.post("/api/processes/broken/versions", as_="designer",
+                        data=definitions("broken", body, {"org_dept": ["a"]}), content_type="application/xml")
+    assert response.status_code == 201
+    case = api.start("broken")
+    services = api.client.application.extensions["cadreflow"]
+    assert case["status"] == "incident" and incidents.retry_due(services) == 0
+    assert [e for e in api.history(case["id"]) if e["action"] == "retry"] == []

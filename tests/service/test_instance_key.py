@@ -1,0 +1,112 @@
+"""No fixed secret: an instance without SECRET_KEY generates one key, keeps it beside its database, shares it."""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service import create_app
+from service.cli import init_database
+from service.db.instance_key import instance_key, key_file
+from service.db.uow import Database
+from service.usecases import users
+from tests.conftest import PASSWORD, TEST_POSTGRES, database_url, make_settings
+
+ONE_KEY = "from service.db.instance_key import instance_key; from service.db.uow import Database; " \
+          "import sys; print(instance_key(Database(sys.argv[1])))"
+
+
+def test_the_shipped_defaults_have_no_secret_key():
+    """config/defaults.toml ships an empty SECRET_KEY, never a placeholder."""
+    text = (Path(__file__).resolve().parents[2] / "config" / "defaults.toml").read_text(encoding="utf-8")
+    assert re.search(r'^SECRET_KEY = ""$', text, re.M)
+
+
+def test_two_apps_on_one_database_share_the_generated_key(tmp_path):
+    """A session cookie made by one web process is accepted by another process of the same instance."""
+    first = create_app(make_settings(tmp_path, SECRET_KEY=""))
+    init_database(first.extensions["cadreflow"])
+    users.create_user(first.extensions["cadreflow"], "someone", PASSWORD, ["audit"])
+    second = create_app(make_settings(tmp_path, SECRET_KEY=""))
+    client = first.test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    assert client.post("/login", data={"username": "someone", "password": PASSWORD,
+                                       "csrf_token": token}).status_code == 302
+    other = second.test_client()
+    other.set_cookie("session", client.get_cookie("session").value)
+    assert other.get("/inbox").status_code == 200
+    assert first.secret_key == second.secret_key and len(first.secret_key) >= 32
+    for app in (first, second):
+        app.extensions["cadreflow"].db.dispose()
+
+
+@pytest.mark.skipif(bool(TEST_POSTGRES), reason="the key file is SQLite's; PostgreSQL keeps a row (tested below)")
+def test_on_sqlite_the_key_is_a_private_file_beside_the_database(tmp_path):
+    """`<database>.secret_key`, mode 0600, read back unchanged by the next process."""
+    url = database_url(tmp_path)
+    database = Database(url)
+    key = instance_key(database)
+    path = key_file(url)
+    assert path == tmp_path / "test.sqlite3.secret_key"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and path.read_text() == key
+    again = Database(url)
+    assert instance_key(again) == key
+    again.dispose()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".secret-key-")]  # no temporary file left
+    database.dispose()
+
+
+def test_processes_starting_together_agree_on_one_key(tmp_path):
+    """Six processes asking for the key of a fresh database at the same moment all get the same one."""
+    url = database_url(tmp_path)
+    if TEST_POSTGRES:
+        schema = Database(url)
+        schema.create_schema()
+        schema.dispose()
+    root = Path(__file__).resolve().parents[2]
+    processes = [subprocess.Popen([sys.executable, "-c", ONE_KEY, url], cwd=root, stdout=subprocess.PIPE, text=True)
+                 for _ in range(6)]
+    keys = {process.communicate(timeout=60)[0].strip() for process in processes}
+    assert all(process.returncode == 0 for process in processes)
+    assert len(keys) == 1 and len(keys.pop()) >= 32
+
+
+@pytest.mark.skipif(not TEST_POSTGRES, reason="PostgreSQL only (set CADREFLOW_TEST_POSTGRES)")
+def test_on_postgresql_the_key_is_one_row_of_instance_secrets(tmp_path):
+    """The key lives in `instance_secrets`; a second Database object reads the same row."""
+    from sqlalchemy import text
+
+    database = Database(database_url(tmp_path))
+    database.create_schema()
+    key = instance_key(database)
+    with database.write_engine.connect() as connection:
+        rows = connection.execute(text("SELECT name, value FROM instance_secrets")).all()
+    assert [tuple(row) for row in rows] == [("secret_key", key)]
+    again = Database(database.url)
+    assert instance_key(again) == key
+    again.dispose()
+    database.dispose()
+
+
+def test_an_in_memory_database_gets_a_key_for_its_process_only():
+    """No file to keep it in: a random key, still a strong one."""
+    database = Database("sqlite://")
+    assert key_file("sqlite://") is None and len(instance_key(database)) >= 32
+    database.dispose()
+
+
+def test_the_cli_refuses_to_start_with_the_old_placeholder(tmp_path):
+    """`cadreflow serve` with SECRET_KEY=change-me-in-production exits at once, saying why."""
+    env = {**os.environ, "CADREFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}",
+           "CADREFLOW_SECRET_KEY": "change-me-in-production"}
+    done = subprocess.run([sys.executable, "-c", "from service.cli import main; main()", "serve", "--port", "1"],
+                          env=env, capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode != 0 and "SECRET_KEY" in done.stderr and "Traceback" not in done.stderr

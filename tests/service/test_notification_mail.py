@@ -1,0 +1,196 @@
+"""E-mail of notifications against a real SMTP server (aiosmtpd): per event, the digest, a server that is down."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from service import create_app
+from service.db.models import MailItem, Notification
+from service.mail import RecordingMailer
+from service.usecases import mailing, reminders
+from service.usecases.reminders import Reminders
+from tests.api.support import app_from_template, make_api, start_accountability
+from tests.conftest import make_settings
+from tests.service.test_concurrency import race
+from tests.smtp import SmtpServer, free_port, smtp_server
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    with smtp_server() as server:
+        yield server
+
+
+def mailing_app(template, folder: Path, server: SmtpServer):
+    return app_from_template(template, folder, **server.settings())
+
+
+@pytest.fixture
+def world(template, tmp_path, smtp):
+    """An app that mails to the test server, its API, and discipline and discipline2 with addresses."""
+    app = mailing_app(template, tmp_path / "mail", smtp)
+    api = make_api(app, template)
+    api.create_cadre("c1")
+    for name in ("discipline", "discipline2"):
+        assert api.patch(f"/api/users/{name}", json={"email": f"{name}@example.gov.cn"}).status_code == 200
+    yield app.extensions["cadreflow"], api
+    app.extensions["cadreflow"].db.dispose()
+
+
+def mails(services) -> list[MailItem]:
+    with services.db.unit_of_work(write=False) as session:
+        return list(session.scalars(select(MailItem).order_by(MailItem.id)))
+
+
+def test_a_new_task_is_notified_in_the_app_and_by_mail_after_the_commit(world, smtp):
+    """Starting a case writes the notification at once; the worker then mails each holder with an address
+    (not multi, who has none): Chinese subject and body, English below, the task's link; never twice."""
+    services, api = world
+    case = start_accountability(api)
+    task = case["open_tasks"][0]
+    assert smtp.received == []  # the request never talks to the mail server
+    Reminders(services).tick()
+    got = sorted(smtp.received, key=lambda r: r.rcpt_tos)
+    assert [r.rcpt_tos for r in got] == [["discipline2@example.gov.cn"], ["discipline@example.gov.cn"]]
+    mail = next(r for r in got if r.rcpt_tos == ["discipline@example.gov.cn"])
+    assert mail.message["To"] == "discipline@example.gov.cn" and mail.mail_from == "noreply@example.gov.cn"
+    assert mail.subject.startswith(f"【干部监督】新任务：初步核实（问责，案件 #{case['id']}）")
+    assert "New task: 初步核实 (accountability" in mail.subject
+    body = mail.body
+    link = f"https://cadreflow.example.gov.cn/tasks/{task['id']}"
+    assert body.index("discipline，您好") < body.index(link) < body.index("Hello discipline") < body.rindex(link)
+    assert "张三" not in body and "张三" not in mail.subject  # no cadre names leave the building
+    Reminders(services).tick()
+    assert len(smtp.received) == 2
+    assert [m.status for m in mails(services)] == ["sent", "sent"]
+
+
+def test_the_digest_replaces_mails_per_event_with_one_a_day(world, smtp):
+    """discipline chose the digest: no mail per event; one summary a day from MAIL_DIGEST_HOUR, listing its tasks."""
+    services, api = world
+    api.patch("/api/me/mail", as_="discipline", json={"mail_digest": True})
+    ids = [start_accountability(api)["id"] for _ in range(2)]
+    morning = datetime.now(SHANGHAI).replace(hour=9, minute=0)
+    Reminders(services).tick(morning.replace(hour=6))  # before MAIL_DIGEST_HOUR, whatever the clock says
+    assert {tuple(r.rcpt_tos) for r in smtp.received} == {("discipline2@example.gov.cn",)}
+    smtp.received.clear()
+    assert reminders.queue_digests(services, morning.replace(hour=7)) is None  # before MAIL_DIGEST_HOUR
+    assert reminders.queue_digests(services, morning) == 1
+    assert reminders.queue_digests(services, morning + timedelta(hours=3)) is None  # once a day
+    assert mailing.deliver_due(services)
+    [digest] = smtp.received
+    assert digest.rcpt_tos == ["discipline@example.gov.cn"]
+    assert digest.subject == ("【干部监督】每日待办汇总：2 项，逾期 0 项 | "
+                              "CadreFlow daily summary: 2 open, 0 overdue")
+    body = digest.body
+    assert all(f"案件 #{i}" in body and f"case #{i}" in body for i in ids)
+    assert body.index("您当前有 2 项待办任务") < body.index("You have 2 open task(s)")
+    assert "https://cadreflow.example.gov.cn/inbox" in body
+    assert reminders.queue_digests(services, morning + timedelta(days=1)) == 1  # the next day, again
+
+
+def test_a_mail_server_that_is_down_delays_mail_and_loses_none(template, tmp_path):
+    """With the server down the request still succeeds and the mail waits (attempt counted, error kept); once the
+    server is up, the next try after the delay delivers it, once."""
+    down = SmtpServer(free_port())  # not started: connections are refused
+    app = mailing_app(template, tmp_path / "down", down)
+    services, api = app.extensions["cadreflow"], make_api(app, template)
+    api.create_cadre("c1")
+    api.patch("/api/users/discipline", json={"email": "discipline@example.gov.cn"})
+    start_accountability(api)  # 201: asserted inside
+    worker = Reminders(services)
+    now = datetime.now(SHANGHAI)
+    worker.tick(now)
+    [item] = mails(services)
+    assert (item.status, item.attempts, item.sent_at) == ("pending", 1, None) and item.last_error
+    assert item.next_attempt_at >= now + mailing.FIRST_RETRY - timedelta(seconds=1)
+    with smtp_server(down.port) as server:
+        worker.tick(now + timedelta(seconds=10))  # still waiting for the retry
+        assert server.received == []
+        worker.tick(now + timedelta(seconds=40))
+        assert [r.rcpt_tos for r in server.received] == [["discipline@example.gov.cn"]]
+        worker.tick(now + timedelta(minutes=10))
+        assert len(server.received) == 1
+    [item] = mails(services)
+    assert (item.status, item.attempts) == ("sent", 2)
+    services.db.dispose()
+
+
+def test_a_refused_recipient_is_given_up_and_the_others_still_go(world, smtp):
+    """A permanent 550 for one address fails that mail for good; the next mails of the pass are still sent."""
+    services, api = world
+    smtp.refuse.add("discipline@example.gov.cn")
+    start_accountability(api)
+    Reminders(services).tick()
+    assert [r.rcpt_tos for r in smtp.received] == [["discipline2@example.gov.cn"]]
+    assert sorted(m.status for m in mails(services)) == ["failed", "sent"]
+    Reminders(services).tick(datetime.now(SHANGHAI) + timedelta(hours=2))
+    assert len(smtp.received) == 1
+
+
+def test_retries_grow_and_end(services):
+    """30 s after the first failure, doubling, at most an hour between tries."""
+    assert [mailing.retry_delay(n).total_seconds() for n in (1, 2, 3, 8, 20)] == [30, 60, 120, 3600, 3600]
+
+
+def test_without_smtp_host_nothing_is_queued(services, api, cadre):
+    """Mail off (no SMTP_HOST): notifications are marked skipped, the outbox stays empty."""
+    api.patch("/api/users/discipline", json={"email": "discipline@example.gov.cn"})
+    start_accountability(api)
+    assert services.mailer is None
+    Reminders(services).tick()
+    assert mails(services) == []
+    with services.db.unit_of_work(write=False) as session:
+        statuses = set(session.scalars(select(Notification.mail_status)))
+    assert statuses == {"skipped", None}  # discipline's (skipped), discipline2's and multi's (no address)
+
+
+def test_two_workers_sending_at_once_send_each_mail_once(template, tmp_path):
+    """Two workers (own engines, same database) delivering together: every mail goes exactly once."""
+    app = app_from_template(template, tmp_path / "two")
+    first = app.extensions["cadreflow"]
+    second = create_app(make_settings(tmp_path / "two")).extensions["cadreflow"]
+    first.mailer = second.mailer = recorder = RecordingMailer()
+    api = make_api(app, template)
+    api.create_cadre("c1")
+    for name in ("discipline", "discipline2", "multi"):
+        api.patch(f"/api/users/{name}", json={"email": f"{name}@example.gov.cn"})
+    for _ in range(8):
+        start_accountability(api)
+    try:
+        queued = race(partial(mailing.queue_event_mails, first), partial(mailing.queue_event_mails, second))
+        assert sum(queued) == 24 and len(mails(first)) == 24, queued
+        delivered = race(partial(mailing.deliver_due, first), partial(mailing.deliver_due, second))
+        assert delivered == [True, True], delivered
+        assert len(recorder.sent) == 24 and len({(m.to, m.subject) for m in recorder.sent}) == 24
+        assert {m.status for m in mails(first)} == {"sent"}
+    finally:
+        first.db.dispose()
+        second.db.dispose()
+
+
+def test_a_mail_that_keeps_failing_is_given_up_after_the_last_attempt(template, tmp_path):
+    """With MAIL_MAX_ATTEMPTS 3 and a server that always fails, the mail is tried 3 times, then marked failed."""
+    app = app_from_template(template, tmp_path / "fail", MAIL_MAX_ATTEMPTS=3)
+    services, api = app.extensions["cadreflow"], make_api(app, template)
+    services.mailer = RecordingMailer(failing=True)
+    api.create_cadre("c1")
+    api.patch("/api/users/discipline", json={"email": "discipline@example.gov.cn"})
+    start_accountability(api)
+    mailing.queue_event_mails(services)
+    moment = datetime.now(SHANGHAI)
+    for _ in range(5):
+        mailing.deliver_due(services, moment)
+        moment += timedelta(hours=2)
+    [item] = mails(services)
+    assert (item.status, item.attempts, services.mailer.sent) == ("failed", 3, [])
+    services.db.dispose()

@@ -1,0 +1,138 @@
+"""The worker's due scan: tasks due within a day and overdue, each task and kind once, one worker at a time."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from functools import partial
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import event, func, select
+
+from service import create_app
+from service.db.models import Notification, TaskReminder
+from service.usecases import notifications
+from service.usecases.reminders import scan_due_tasks
+from service.worker import run_worker
+from tests.api.support import app_from_template, make_api, start_accountability
+from tests.conftest import actor, make_settings
+from tests.service.test_concurrency import race
+
+DISCIPLINE = ("discipline", "discipline2", "multi")
+
+
+def kinds(services, username: str) -> list[tuple[str, int]]:
+    items = notifications.list_notifications(services, actor(username), per_page=100)["items"]
+    return [(n["kind"], n["case_id"]) for n in items]
+
+
+def due_of(api, case_id: int) -> datetime:
+    return datetime.fromisoformat(api.open_task(case_id, "preliminary_verification")["due_at"])
+
+
+def test_due_within_a_day_then_overdue_each_once(services, api, cadre):
+    """Nothing two days ahead; a due-soon notice within a day; an overdue notice after; never either twice."""
+    case_id = start_accountability(api)["id"]
+    due = due_of(api, case_id)
+    assert scan_due_tasks(services, due - timedelta(days=2)) == 0
+    assert scan_due_tasks(services, due - timedelta(hours=12)) == 1
+    assert scan_due_tasks(services, due - timedelta(hours=6)) == 0
+    assert scan_due_tasks(services, due + timedelta(minutes=1)) == 1
+    assert scan_due_tasks(services, due + timedelta(days=3)) == 0
+    for name in DISCIPLINE:
+        assert kinds(services, name) == [("overdue", case_id), ("due_soon", case_id), ("new_task", case_id)]
+    note = notifications.list_notifications(services, actor("discipline"))["items"][1]
+    local_due = due.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    assert note["text_zh"].endswith(f"将于 {local_due} 到期") and f"is due {local_due}" in note["text_en"]
+    assert kinds(services, "discipline_head") == kinds(services, "audit") == []
+
+
+def test_a_task_first_seen_overdue_is_never_called_due_soon(services, api, cadre):
+    """A scan that finds a task already past due sends only the overdue notice."""
+    case_id = start_accountability(api)["id"]
+    due = due_of(api, case_id)
+    assert scan_due_tasks(services, due + timedelta(hours=1)) == 1
+    assert scan_due_tasks(services, due + timedelta(hours=2)) == 0
+    assert [k for k, _ in kinds(services, "discipline")] == ["overdue", "new_task"]
+
+
+def test_a_held_task_reminds_its_holder_and_a_closed_one_nobody(services, api, cadre):
+    """Claimed by discipline2: only discipline2 is reminded; a completed task is not reminded at all."""
+    held = start_accountability(api)
+    closed = start_accountability(api)
+    api.post(f"/api/tasks/{held['open_tasks'][0]['id']}/claim", as_="discipline2")
+    api.complete(closed["id"], "preliminary_verification", founded=False)
+    assert scan_due_tasks(services, due_of(api, held["id"]) - timedelta(hours=1)) == 1
+    assert [k for k, _ in kinds(services, "discipline2")] == ["due_soon", "new_task", "new_task"]
+    assert [k for k, _ in kinds(services, "discipline")] == ["new_task", "new_task"]
+
+
+def test_two_workers_scanning_at_once_remind_each_task_once(template, tmp_path):
+    """Two workers (own engines, same database) racing the scan: every task gets one notice per holder and kind."""
+    app = app_from_template(template, tmp_path / "one")
+    other = create_app(make_settings(tmp_path / "one"))
+    first, second = app.extensions["cadreflow"], other.extensions["cadreflow"]
+    api = make_api(app, template)
+    api.create_cadre("c1")
+    case_ids = [start_accountability(api)["id"] for _ in range(12)]
+    due = max(due_of(api, case_id) for case_id in case_ids)
+    try:
+        for moment, kind in ((due - timedelta(hours=2), "due_soon"), (due + timedelta(hours=1), "overdue")):
+            for _ in range(3):
+                results = race(partial(scan_due_tasks, first, moment), partial(scan_due_tasks, second, moment))
+                assert all(r is None or isinstance(r, int) for r in results), results
+            assert _count(first, Notification.kind == kind) == len(case_ids) * len(DISCIPLINE)
+            assert _count(first, TaskReminder.kind == kind) == len(case_ids)
+    finally:
+        first.db.dispose()
+        second.db.dispose()
+
+
+def test_the_scan_asks_the_same_few_questions_however_many_tasks(services, api, cadre):
+    """Cheap at scale: the number of SELECTs of a scan does not grow with the tasks found or their holders."""
+    first = start_accountability(api)["id"]
+    moment = due_of(api, first) - timedelta(hours=1)
+    assert scan_due_tasks(services, moment - timedelta(days=5)) == 0  # nothing due yet
+    statements = _selects_of(services, lambda: scan_due_tasks(services, moment))
+    later = [start_accountability(api)["id"] for _ in range(10)]
+    moment = max(due_of(api, case_id) for case_id in later) - timedelta(hours=1)
+    assert _selects_of(services, lambda: scan_due_tasks(services, moment)) == statements
+
+
+def test_the_worker_loop_runs_the_scan(template, tmp_path):
+    """`cadreflow worker` (run_worker) reminds of due tasks: here a window wider than the 30-day deadlines."""
+    app = app_from_template(template, tmp_path / "wide", NOTIFY_DUE_SOON_HOURS=24 * 31)
+    services, api = app.extensions["cadreflow"], make_api(app, template)
+    api.create_cadre("c1")
+    case_id = start_accountability(api)["id"]
+    assert run_worker(services, threading.Event(), once=True) == 0  # it moved no case
+    assert kinds(services, "discipline") == [("due_soon", case_id), ("new_task", case_id)]
+    run_worker(services, threading.Event(), once=True)
+    assert len(kinds(services, "discipline")) == 2
+    services.db.dispose()
+
+
+def _count(services, condition) -> int:
+    table = condition.left.table
+    with services.db.unit_of_work(write=False) as session:
+        return session.scalar(select(func.count()).select_from(table).where(condition))
+
+
+def _selects_of(services, call) -> int:
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    # On PostgreSQL the read engine is the write engine with options: its statements reach both listeners.
+    engines = {services.db.write_engine, services.db.read_engine} if services.db.is_sqlite else {
+        services.db.write_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert call()
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", note)
+    return len(seen)

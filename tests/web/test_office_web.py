@@ -1,0 +1,121 @@
+"""Working on cases in the browser UI: files and comments on the case page, reassign and extend on the task
+page, and my absence page."""
+
+from __future__ import annotations
+
+import io
+import re
+
+from tests.api import support
+from tests.api.support import start_accountability
+from tests.web.test_web_shell import csrf_token, login
+
+template, app, api, cadre = support.template, support.app, support.api, support.cadre
+
+
+def text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+class TestCasePage:
+    def test_upload_list_and_download_a_file(self, client, api, cadre):
+        case_id = start_accountability(api)["id"]
+        login(client, "discipline")
+        page = f"/cases/{case_id}"
+        response = client.post(f"{page}/attachments", content_type="multipart/form-data", data={
+            "csrf_token": csrf_token(client, page), "file": (io.BytesIO("核查报告".encode()), "报告.txt")})
+        assert response.status_code == 302
+        shown = text(client.get(page))
+        assert "附件已上传" in shown and "报告.txt" in shown
+        link = re.search(r'href="(/attachments/\d+)"', shown).group(1)
+        download = client.get(link)
+        assert download.status_code == 200 and download.data == "核查报告".encode()
+        login(client, "audit")  # owns no lane of accountability
+        assert client.get(link).status_code == 404
+
+    def test_an_unsupported_file_is_refused_with_a_message(self, client, api, cadre):
+        case_id = start_accountability(api)["id"]
+        login(client, "discipline")
+        page = f"/cases/{case_id}"
+        client.post(f"{page}/attachments", content_type="multipart/form-data", data={
+            "csrf_token": csrf_token(client, page), "file": (io.BytesIO(b"\x7fELF" + b"\x00" * 40), "a.pdf")})
+        assert "不支持的文件类型" in text(client.get(page))
+
+    def test_comment_on_a_case(self, client, api, cadre):
+        case_id = start_accountability(api)["id"]
+        login(client, "discipline_head")
+        page = f"/cases/{case_id}"
+        response = client.post(f"{page}/comments", data={"csrf_token": csrf_token(client, page), "text": "尽快核实"})
+        assert response.status_code == 302
+        shown = text(client.get(page))
+        assert "意见已发表" in shown and "尽快核实" in shown and "discipline_head" in shown
+
+
+class TestTaskPage:
+    def test_the_lane_head_sees_reassign_and_extend_and_uses_them(self, client, api, cadre):
+        case = start_accountability(api)
+        task_id = case["open_tasks"][0]["id"]
+        login(client, "discipline_head")
+        page = f"/tasks/{task_id}"
+        shown = text(client.get(page))
+        assert 'id="assign"' in shown and 'id="extend"' in shown and '<option value="discipline2">' in shown
+        token = csrf_token(client, page)
+        assert client.post(f"{page}/assign", data={"csrf_token": token, "username": "discipline2"}).status_code == 302
+        assert "已转交给 discipline2" in text(client.get(page))
+        client.post(f"{page}/extend", data={"csrf_token": token, "until": "2099-01-01", "reason": "需补充材料"})
+        assert "办理期限已延长" in text(client.get(page))
+        assert api.open_task(case["id"], "preliminary_verification")["due_at"].startswith("2099-01-01")
+        timeline = text(client.get(f"/cases/{case['id']}"))
+        assert "交由 discipline2" in timeline and "理由：需补充材料" in timeline
+
+    def test_a_plain_role_holder_sees_neither_form(self, client, api, cadre):
+        task_id = start_accountability(api)["open_tasks"][0]["id"]
+        login(client, "discipline")
+        shown = text(client.get(f"/tasks/{task_id}"))
+        assert 'id="assign"' not in shown and 'id="extend"' not in shown
+
+    def test_a_refused_reassignment_is_flashed(self, client, api, cadre):
+        task_id = start_accountability(api)["open_tasks"][0]["id"]
+        login(client, "discipline_head")
+        page = f"/tasks/{task_id}"
+        client.post(f"{page}/assign", data={"csrf_token": csrf_token(client, page), "username": "audit"})
+        assert "该用户没有此任务所属角色" in text(client.get(page))
+
+
+class TestAbsencePage:
+    def test_set_and_end_an_absence(self, client, api):
+        login(client, "audit2")
+        token = csrf_token(client, "/account/absence")
+        response = client.post("/account/absence", data={"csrf_token": token, "username": "audit",
+                                                         "until": "2099-01-01"})
+        assert response.status_code == 302
+        shown = text(client.get("/account/absence"))
+        assert "已设置外出代理" in shown and 'id="current-absence"' in shown
+        assert api.get("/api/me/substitute", as_="audit2").json["substitute"] == "audit"
+        client.post("/account/absence/end", data={"csrf_token": token})
+        assert 'id="current-absence"' not in text(client.get("/account/absence"))
+        assert api.get("/api/me/substitute", as_="audit2").json is None
+
+
+class TestReturnButton:
+    def test_a_returnable_task_shows_the_button_and_returning_works(self, client, api, cadre):
+        from tests.api.support import start_admonishment
+        from tests.engine.test_returns import with_return
+
+        response = api.post("/api/processes/admonishment/versions", as_="designer",
+                            data=with_return("admonishment", "conduct_talk"), content_type="application/xml")
+        assert response.status_code == 201, response.json
+        case_id = start_admonishment(api)["id"]
+        intake = api.open_task(case_id, "intake_review")
+        login(client, "discipline")
+        assert 'id="return"' not in text(client.get(f"/tasks/{intake['id']}"))  # not marked allowReturn
+        api.complete(case_id, "intake_review", form="talk", reason="属实")
+        talk = api.open_task(case_id, "conduct_talk")
+        page = f"/tasks/{talk['id']}"
+        shown = text(client.get(page))
+        assert 'id="return"' in shown and 'id="return-confirm"' in shown
+        response = client.post(f"{page}/return", data={"csrf_token": csrf_token(client, page), "reason": "重审",
+                                                       "confirm": "on"})
+        assert response.status_code == 302 and response.headers["Location"] == "/inbox"
+        assert "已退回上一步" in text(client.get("/inbox"))
+        assert api.open_elements(case_id) == ["intake_review"]

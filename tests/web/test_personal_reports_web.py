@@ -1,0 +1,74 @@
+"""Personal-matters reports in the browser: the cadre page's section and form, and the reports beside
+vetting's org_head_review task page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tests.web.test_web_shell import csrf_token, login
+
+
+def _cadre(api):
+    api.create_cadre("c1")
+
+
+def test_org_dept_records_a_report_on_the_cadre_page(client, api, services):
+    """The section lists reports; org_dept sees the form, posts a late one and is told an admonishment began."""
+    _cadre(api)
+    login(client, "org_dept")
+    page = client.get("/cadres/c1").get_data(as_text=True)
+    assert "家庭成员和财产变动报告" in page and 'id="add-report"' in page
+    today = services.today()
+    response = client.post("/cadres/c1/reports", data={
+        "kind": "property", "event_on": (today - timedelta(days=60)).isoformat(), "reported_on": today.isoformat(),
+        "summary": "购买商铺一间", "csrf_token": csrf_token(client, "/cadres/c1")})
+    assert response.status_code == 302 and response.headers["Location"] == "/cadres/c1"
+    page = client.get("/cadres/c1").get_data(as_text=True)
+    assert "购买商铺一间" in page and "逾期报告" in page and "已启动诫勉" in page
+    assert api.get("/api/cadres/c1").json["personal_reports"][0]["late"] is True
+
+
+def test_a_bad_report_shows_the_errors_and_records_nothing(client, api, services):
+    """A report dated before its change → 422 with the form open and the message; nothing recorded."""
+    _cadre(api)
+    login(client, "org_dept")
+    today = services.today()
+    response = client.post("/cadres/c1/reports", data={
+        "kind": "family", "event_on": today.isoformat(), "reported_on": (today - timedelta(days=3)).isoformat(),
+        "summary": "子女结婚", "csrf_token": csrf_token(client, "/cadres/c1")})
+    assert response.status_code == 422
+    assert "不能早于变动发生日期" in response.get_data(as_text=True)
+    assert api.get("/api/cadres/c1").json["personal_reports"] == []
+
+
+def test_other_roles_see_the_reports_but_no_form(client, api):
+    """discipline reads the section but gets no form, and posting is 403."""
+    _cadre(api)
+    response = api.post("/api/cadres/c1/reports", as_="org_dept", json={
+        "kind": "other", "event_on": "2020-01-01", "reported_on": "2020-01-10", "summary": "兼职情况"})
+    assert response.status_code == 201
+    login(client, "discipline")
+    page = client.get("/cadres/c1").get_data(as_text=True)
+    assert "兼职情况" in page and 'id="add-report"' not in page
+    response = client.post("/cadres/c1/reports", data={"kind": "other", "event_on": "2020-01-01",
+                                                      "reported_on": "2020-01-02", "summary": "x",
+                                                      "csrf_token": csrf_token(client, "/cadres/c1")})
+    assert response.status_code == 403
+
+
+def test_org_head_review_page_shows_the_last_years_reports(client, api, services):
+    """The org_head_review task page has the reports section beside the form."""
+    _cadre(api)
+    today = services.today()
+    api.post("/api/cadres/c1/reports", as_="org_dept", json={
+        "kind": "family", "event_on": (today - timedelta(days=5)).isoformat(), "reported_on": today.isoformat(),
+        "summary": "配偶调动工作"})
+    case = api.start("pre_appointment_vetting", "c1", as_="org_dept", proposed_post="局长",
+                     selection_method="competitive")
+    for element in ("solicit_family_opinion", "solicit_colleague_opinion", "solicit_public_opinion"):
+        api.complete(case["id"], element, opinion="positive")
+    api.complete(case["id"], "democratic_evaluation", votes_approve=3, votes_basic=0, votes_disapprove=0)
+    task = api.open_task(case["id"], "org_head_review")
+    login(client, "org_head")
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert "近一年个人有关事项报告" in page and "配偶调动工作" in page

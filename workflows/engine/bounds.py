@@ -1,0 +1,114 @@
+"""Size bounds on an uploaded diagram, checked on the XML before SpiffWorkflow builds anything.
+
+A diagram that is too wide, too deep or too large would hold a step (and, on SQLite, every
+writer) for minutes however well its code is confined; such a diagram is refused at deploy,
+each problem naming the limit it passes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from lxml import etree
+
+from .errors import Problem
+
+_FLOW_NODES = frozenset({
+    "task", "userTask", "serviceTask", "scriptTask", "businessRuleTask", "manualTask", "sendTask", "receiveTask",
+    "callActivity", "subProcess", "transaction", "adHocSubProcess", "startEvent", "endEvent",
+    "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent", "exclusiveGateway", "parallelGateway",
+    "inclusiveGateway", "eventBasedGateway", "complexGateway"})
+_CONTAINERS = frozenset({"subProcess", "transaction", "adHocSubProcess"})
+_CODE = frozenset({"script", "conditionExpression", "preScript", "postScript", "loopCardinality",
+                   "completionCondition", "timeDuration", "timeDate", "timeCycle"})
+
+
+@dataclass(frozen=True)
+class DeployLimits:
+    """How large a deployed process may be (settings: DEPLOY_LIMITS)."""
+
+    max_flow_nodes: int = 500
+    max_sequence_flows: int = 1000
+    max_fan_out: int = 50  # outgoing flows of one element: the widest parallel split
+    max_nesting: int = 5  # subprocesses inside subprocesses
+    max_code_chars: int = 20_000  # one script, condition or DMN entry
+    max_instances: int = 200  # a multi-instance task's literal cardinality
+    max_dmn_rules: int = 500
+
+
+def bound_problems(root: etree._Element, dmn_roots: Mapping[str, etree._Element],
+                   limits: DeployLimits) -> list[Problem]:
+    """Every limit the diagram and its decision tables pass."""
+    elements = [el for el in root.iter() if isinstance(el.tag, str)]
+    names = Counter(etree.QName(el).localname for el in elements)
+    problems = []
+    nodes = sum(count for name, count in names.items() if name in _FLOW_NODES)
+    if nodes > limits.max_flow_nodes:
+        problems.append(_too_many(f"{nodes} flow elements", limits.max_flow_nodes, "max_flow_nodes", "流程元素过多"))
+    if names["sequenceFlow"] > limits.max_sequence_flows:
+        problems.append(_too_many(f"{names['sequenceFlow']} sequence flows", limits.max_sequence_flows,
+                                  "max_sequence_flows", "连线过多"))
+    problems += _fan_out(elements, limits) + _nesting(elements, limits) + _code_sizes(elements, limits)
+    problems += _cardinalities(elements, limits)
+    for name, dmn in dmn_roots.items():
+        problems += _dmn_bounds(name, dmn, limits)
+    return problems
+
+
+def _dmn_bounds(name: str, dmn: etree._Element, limits: DeployLimits) -> list[Problem]:
+    elements = [el for el in dmn.iter() if isinstance(el.tag, str)]
+    rules = sum(1 for el in elements if etree.QName(el).localname == "rule")
+    problems = [_too_many(f"{name}: {rules} rules", limits.max_dmn_rules, "max_dmn_rules", "决策规则过多")
+                ] if rules > limits.max_dmn_rules else []
+    return problems + [_too_many(f"{name}: an entry of {len(el.text)} characters", limits.max_code_chars,
+                                 "max_code_chars", "决策表条目过长", _owner_id(el), el.sourceline)
+                       for el in elements if etree.QName(el).localname == "text" and el.text
+                       and len(el.text) > limits.max_code_chars]
+
+
+def _too_many(what: str, limit: int, setting: str, chinese: str, element_id: str | None = None,
+              line: int | None = None) -> Problem:
+    return Problem.of(f"{what}; the limit is {limit} (DEPLOY_LIMITS.{setting})", f"{chinese}，上限 {limit}",
+                      element_id, line)
+
+
+def _fan_out(elements: Iterable[etree._Element], limits: DeployLimits) -> list[Problem]:
+    outgoing = Counter(el.get("sourceRef") for el in elements if etree.QName(el).localname == "sequenceFlow")
+    return [_too_many(f"{source} has {count} outgoing flows", limits.max_fan_out, "max_fan_out", "分支过多",
+                      source) for source, count in outgoing.items() if count > limits.max_fan_out]
+
+
+def _nesting(elements: Iterable[etree._Element], limits: DeployLimits) -> list[Problem]:
+    problems = []
+    for el in elements:
+        if etree.QName(el).localname in _CONTAINERS:
+            depth = sum(1 for ancestor in el.iterancestors() if etree.QName(ancestor).localname in _CONTAINERS) + 1
+            if depth > limits.max_nesting:
+                problems.append(_too_many(f"subprocess nested {depth} deep", limits.max_nesting, "max_nesting",
+                                          "子流程嵌套过深", el.get("id"), el.sourceline))
+    return problems
+
+
+def _code_sizes(elements: Iterable[etree._Element], limits: DeployLimits) -> list[Problem]:
+    return [_too_many(f"code of {len(el.text)} characters", limits.max_code_chars, "max_code_chars", "代码过长",
+                      _owner_id(el), el.sourceline)
+            for el in elements if etree.QName(el).localname in _CODE and el.text
+            and len(el.text) > limits.max_code_chars]
+
+
+def _cardinalities(elements: Iterable[etree._Element], limits: DeployLimits) -> list[Problem]:
+    problems = []
+    for el in elements:
+        text = (el.text or "").strip()
+        if etree.QName(el).localname == "loopCardinality" and text.isdigit() and int(text) > limits.max_instances:
+            problems.append(_too_many(f"{text} instances", limits.max_instances, "max_instances", "多实例数量过多",
+                                      _owner_id(el), el.sourceline))
+    return problems
+
+
+def _owner_id(element: etree._Element) -> str | None:
+    while element is not None and not element.get("id"):
+        element = element.getparent()
+    return element.get("id") if element is not None else None

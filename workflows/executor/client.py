@@ -1,0 +1,164 @@
+"""`StepExecutor`: the engine operations of `CaseRunner`, each run in an isolated executor process.
+
+This is the only way the service runs a case: it never builds or loads a workflow itself, so no
+designer code (scripts, conditions, timers, DMN, assignees, form rules) can run in the service's
+process, whichever command or request asks for a step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workflows.engine import Diagram, EngineError, Migration, ProcessDefinition, Step, TimerSchedule
+from workflows.engine.sandbox import ServiceHandler, require_storable
+
+from .pool import ExecutorPool, Relay
+from .protocol import ProtocolViolation, decode_migration, decode_step, decode_steps
+
+
+class StepExecutor:
+    """Runs engine operations in the pool's executors, within a time budget per step."""
+
+    def __init__(self, pool: ExecutorPool, deadlines: Mapping[str, str], script_timeout: float = 1.0,
+                 max_depth: int = 800, step_timeout: float = 2.0) -> None:
+        self.pool = pool
+        self.step_timeout = step_timeout
+        self._settings = {"deadlines": dict(deadlines), "script_timeout": script_timeout, "max_depth": max_depth}
+
+    def start(self, process: ProcessDefinition, data: dict[str, Any], services: ServiceHandler | None) -> Step:
+        """Create a case from start data and run it to its first wait."""
+        require_storable(data)
+        return self._step("start", process, b"", {"data": data}, services)
+
+    def start_many(self, process: ProcessDefinition, starts: list[dict[str, Any]],
+                   services: list[ServiceHandler]) -> list[Step | EngineError]:
+        """Start one case per start data in one round trip, each with its own service handler; each its step
+        or the error that refused it. The step budget is per case: a batch of n gets n budgets."""
+        for data in starts:
+            require_storable(data)
+        request = {"op": "start_many", "spec": _spec_ref(process), "args": {"starts": starts}, "relay": True}
+
+        def relay(name: str, params: dict[str, Any], data: dict[str, Any], item: int | None) -> Any:
+            if item is None or not 0 <= item < len(services):
+                raise LookupError("a service-task call for no case of this batch")
+            return services[item](name, params, data)
+        with self.pool.worker() as worker:
+            header, body = worker.call({"type": "run", "settings": self._settings, **request}, b"", relay,
+                                       lambda content_hash: _files_of(process), self.step_timeout * max(1, len(starts)))
+        return decode_steps(header, body)
+
+    def complete(self, process: ProcessDefinition, state: str, task_id: str, data: dict[str, Any],
+                 services: ServiceHandler | None) -> Step:
+        """Complete a READY user task with validated form data."""
+        require_storable(data)
+        return self._step("complete", process, state.encode(), {"task_id": task_id, "data": data}, services)
+
+    def fire_timers(self, process: ProcessDefinition, state: str, services: ServiceHandler | None) -> Step:
+        """Fire every timer of the case that is due now."""
+        return self._step("fire_timers", process, state.encode(), {}, services)
+
+    def deliver_message(self, process: ProcessDefinition, state: str, name: str, payload: dict[str, Any],
+                        services: ServiceHandler | None, correlations: tuple[str, ...] | None = None) -> Step:
+        """Hand a message to the case; NotWaiting when nothing in it waits for that name."""
+        require_storable(payload)
+        args = {"name": name, "data": payload, "correlations": list(correlations) if correlations is not None else None}
+        return self._step("deliver_message", process, state.encode(), args, services)
+
+    def deliver_signal(self, process: ProcessDefinition, state: str, name: str, payload: Any,
+                       services: ServiceHandler | None) -> Step:
+        """Hand a signal to the case; NotWaiting when nothing in it waits for that name."""
+        require_storable(payload)
+        return self._step("deliver_signal", process, state.encode(), {"name": name, "data": payload}, services)
+
+    def resume_call(self, process: ProcessDefinition, state: str, task_id: str, outcome: str | None,
+                    services: ServiceHandler | None) -> Step:
+        """A call activity's child case has ended: the waiting call activity goes on with its outcome."""
+        return self._step("resume_call", process, state.encode(), {"task_id": task_id, "outcome": outcome}, services)
+
+    def return_task(self, process: ProcessDefinition, state: str, task_id: str,
+                    services: ServiceHandler | None) -> Step:
+        """Send an open task marked allowReturn back to the person step before it."""
+        return self._step("return_task", process, state.encode(), {"task_id": task_id}, services)
+
+    def extend(self, process: ProcessDefinition, state: str, task_id: str, until: str) -> Step:
+        """Move the deadline timers on an open task's boundary to `until`, where that is later."""
+        return self._step("extend", process, state.encode(), {"task_id": task_id, "until": until}, None)
+
+    def retry(self, process: ProcessDefinition, state: str, services: ServiceHandler | None) -> Step:
+        """Run the failed elements of a case in an incident again."""
+        return self._step("retry", process, state.encode(), {}, services)
+
+    def cancel(self, process: ProcessDefinition, state: str) -> Step:
+        """Cancel every open path of the case."""
+        return self._step("cancel", process, state.encode(), {}, None)
+
+    def inspect(self, process: ProcessDefinition, state: str) -> Step:
+        """Read a case's current step without running anything."""
+        return self._step("inspect", process, state.encode(), {}, None)
+
+    def diagram(self, process: ProcessDefinition, state: str) -> Diagram:
+        """The elements a case has completed and those it is at now."""
+        return self.inspect(process, state).diagram
+
+    def check_rule(self, expression: str, scope: dict[str, Any]) -> bool:
+        """Evaluate a form rule (`x-validate`) over case data and submitted fields."""
+        header, _ = self._call({"op": "check_rule", "args": {"expression": expression, "scope": scope}}, b"",
+                               None, {})
+        return bool(header.get("value"))
+
+    def select(self, expression: str, scopes: list[dict[str, Any]]) -> list[bool]:
+        """Evaluate a filter over many records in one round trip (e.g. which cadres a start opens for)."""
+        header, _ = self._call({"op": "select", "args": {"expression": expression, "scopes": scopes}}, b"", None, {})
+        value = header.get("value")
+        if not isinstance(value, list) or len(value) != len(scopes):
+            raise ProtocolViolation("malformed selection")
+        return [bool(item) for item in value]
+
+    def timer_schedule(self, process: ProcessDefinition) -> TimerSchedule | None:
+        """When the process's timer start event fires, or None when it has none."""
+        header, _ = self._call({"op": "timer_schedule", "spec": _spec_ref(process), "args": {}}, b"", None,
+                               _known(process))
+        value = header.get("value")
+        try:
+            return TimerSchedule(str(value["first"]), value.get("interval"), value.get("repetitions")) \
+                if value is not None else None
+        except (TypeError, KeyError) as exc:
+            raise ProtocolViolation(f"malformed schedule: {exc!r}") from None
+
+    def migrate(self, process: ProcessDefinition, state: str, target: ProcessDefinition,
+                dry_run: bool) -> Migration:
+        """Move a case to another version; refused when an open task would disappear."""
+        request = {"op": "migrate", "spec": _spec_ref(process), "target": _spec_ref(target),
+                   "args": {"dry_run": dry_run}}
+        header, body = self._call(request, state.encode(), None, _known(process, target))
+        return decode_migration(header, body)
+
+    def _step(self, op: str, process: ProcessDefinition, state: bytes, args: dict[str, Any],
+              services: ServiceHandler | None) -> Step:
+        request = {"op": op, "spec": _spec_ref(process), "args": args, "relay": services is not None}
+        relay = (lambda name, params, data, _item: services(name, params, data)) if services is not None else None
+        header, body = self._call(request, state, relay, _known(process))
+        return decode_step(header, body)
+
+    def _call(self, request: dict[str, Any], payload: bytes, services: Relay | None,
+              specs: dict[str, ProcessDefinition]) -> tuple[dict[str, Any], bytes]:
+        def spec_files(content_hash: str) -> dict[str, Any]:
+            return _files_of(specs[content_hash])
+        with self.pool.worker() as worker:
+            return worker.call({"type": "run", "settings": self._settings, **request}, payload, services,
+                               spec_files, self.step_timeout)
+
+
+def _spec_ref(process: ProcessDefinition) -> dict[str, str]:
+    return {"hash": process.content_hash, "key": process.key}
+
+
+def _known(*processes: ProcessDefinition) -> dict[str, ProcessDefinition]:
+    return {process.content_hash: process for process in processes}
+
+
+def _files_of(process: ProcessDefinition) -> dict[str, Any]:
+    sources = process.sources
+    return {"hash": process.content_hash, "key": process.key, "bpmn": sources.bpmn.decode(),
+            "dmns": {name: content.decode() for name, content in sources.dmns.items()}}
