@@ -6,16 +6,19 @@ reads never hold SQLite's write lock while they build their answer.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
 
-from service.db.models import AccessLogEntry, utcnow
+from service.db.models import AccessLogEntry, Case, utcnow
 
 from . import policy
 from .context import Actor, Services
 
 PER_PAGE = 50
+Read = TypeVar("Read")
 
 
 def note(services: Services, actor: Actor, what: str, case_id: int | None = None,
@@ -24,6 +27,16 @@ def note(services: Services, actor: Actor, what: str, case_id: int | None = None
     with services.db.unit_of_work() as session:
         session.add(AccessLogEntry(at=utcnow(), username=actor.username, case_id=case_id, cadre_id=cadre_id,
                                    what=what))
+
+
+def read_case(services: Services, actor: Actor, case_id: int, what: str,
+              read: Callable[[Session, Case], Read]) -> Read:
+    """`read` of a case the actor may read (404 otherwise) in one read transaction, then noted as `what`."""
+    with services.db.unit_of_work(write=False) as session:
+        case = policy.readable_case(session, actor, case_id)
+        cadre_id, found = case.cadre_id, read(session, case)
+    note(services, actor, what, case_id, cadre_id)
+    return found
 
 
 def note_many(services: Services, actor: Actor, what: str, cadre_ids: list[str]) -> None:

@@ -95,11 +95,8 @@ def _checked(services: Services, content: bytes | None) -> str:
 
 def list_attachments(services: Services, actor: Actor, case_id: int) -> list[dict[str, Any]]:
     """The files of a case the actor may read, oldest first; the read is logged (`attachments`)."""
-    with services.db.unit_of_work(write=False) as session:
-        case = policy.readable_case(session, actor, case_id)
-        cadre_id, found = case.cadre_id, case_attachments(session, case_id)
-    access_log.note(services, actor, "attachments", case_id, cadre_id)
-    return found
+    return access_log.read_case(services, actor, case_id, "attachments",
+                                lambda session, case: case_attachments(session, case.id))
 
 
 def case_attachments(session: Any, case_id: int) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from service.db.models import Case, HistoryEntry, Task
 from service.errors import Conflict, Invalid
@@ -38,11 +39,8 @@ def may_read(services: Services, actor: Actor, case_id: int) -> bool:
 
 def get_case(services: Services, actor: Actor, case_id: int) -> dict[str, Any]:
     """One case with its data, links and open tasks (if the actor may read it)."""
-    with services.db.unit_of_work(write=False) as session:
-        case = policy.readable_case(session, actor, case_id)
-        view = views.case_view(services, session, case, actor)
-    access_log.note(services, actor, "case", case_id, view["cadre_id"])
-    return view
+    return access_log.read_case(services, actor, case_id, "case",
+                                lambda session, case: views.case_view(services, session, case, actor))
 
 
 def list_cases(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str, Any]:
@@ -81,23 +79,18 @@ def _day_start(day: date) -> datetime:
 
 def case_history(services: Services, actor: Actor, case_id: int) -> list[dict[str, Any]]:
     """Every entry of the case's history, oldest first."""
-    with services.db.unit_of_work(write=False) as session:
-        case = policy.readable_case(session, actor, case_id)
-        entries = session.scalars(select(HistoryEntry).where(HistoryEntry.case_id == case_id)
+    def read(session: Session, case: Case) -> list[dict[str, Any]]:
+        entries = session.scalars(select(HistoryEntry).where(HistoryEntry.case_id == case.id)
                                   .order_by(HistoryEntry.id))
         hidden = views.hidden_fields(case, actor)
-        history = [views.history_view(entry, hidden) for entry in entries]
-    access_log.note(services, actor, "history", case_id, case.cadre_id)
-    return history
+        return [views.history_view(entry, hidden) for entry in entries]
+
+    return access_log.read_case(services, actor, case_id, "history", read)
 
 
 def case_diagram(services: Services, actor: Actor, case_id: int) -> dict[str, Any]:
     """The case's BPMN with the elements it completed and those it is at."""
-    with services.db.unit_of_work(write=False) as session:
-        case = policy.readable_case(session, actor, case_id)
-        diagram = diagram_of(services, case)
-    access_log.note(services, actor, "diagram", case_id, case.cadre_id)
-    return diagram
+    return access_log.read_case(services, actor, case_id, "diagram", lambda _session, case: diagram_of(services, case))
 
 
 def diagram_of(services: Services, case: Case) -> dict[str, Any]:

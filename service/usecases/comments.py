@@ -42,11 +42,8 @@ def _check_text(text: Any) -> None:
 
 def list_comments(services: Services, actor: Actor, case_id: int) -> list[dict[str, Any]]:
     """The remarks on a case the actor may read, oldest first; the read is logged (`comments`)."""
-    with services.db.unit_of_work(write=False) as session:
-        case = policy.readable_case(session, actor, case_id)
-        cadre_id, found = case.cadre_id, case_comments(session, case_id)
-    access_log.note(services, actor, "comments", case_id, cadre_id)
-    return found
+    return access_log.read_case(services, actor, case_id, "comments",
+                                lambda session, case: case_comments(session, case.id))
 
 
 def case_comments(session: Session, case_id: int) -> list[dict[str, Any]]:
