@@ -50,11 +50,12 @@ browser:
 	@command -v chromium >/dev/null && test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || \
 		(apt-get update && apt-get install -y chromium fonts-wqy-microhei)
 
-# The printable documents: WeasyPrint needs Debian's Pango, and Chinese text a CJK font (CI runs as root).
+# The printable documents: WeasyPrint needs Debian's Pango and HarfBuzz's subsetter (it embeds font subsets and
+# warns without it), and Chinese text a CJK font (CI runs as root).
 printing:
-	@$(PYTHON) -c 'import ctypes.util as u, sys; sys.exit(not (u.find_library("pango-1.0") and u.find_library("pangoft2-1.0")))' \
+	@$(PYTHON) -c 'import ctypes.util as u, sys; sys.exit(not all(map(u.find_library, ("pango-1.0", "pangoft2-1.0", "harfbuzz-subset"))))' \
 		&& test -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc || \
-		(apt-get update && apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 fonts-wqy-microhei)
+		(apt-get update && apt-get install -y libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-wqy-microhei)
 
 # Start the local PostgreSQL server if it is down, and wait until it answers.
 postgres:

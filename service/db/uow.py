@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -49,7 +50,9 @@ class Database:
 
     def _engine(self, url: str, immediate: bool) -> Engine:
         if not self.is_sqlite:
-            return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+            engine = create_engine(url, pool_size=10, max_overflow=10)
+            _ping_when_idle(engine)
+            return engine
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
         _configure_sqlite(engine, "BEGIN IMMEDIATE" if immediate else "BEGIN")
         return engine
@@ -94,6 +97,29 @@ class Database:
         self.write_engine.dispose()
         if self.is_sqlite:  # on PostgreSQL the read engine shares the write engine's pool
             self.read_engine.dispose()
+
+
+IDLE_BEFORE_PING = 5.0  # seconds a pooled connection may rest before its next checkout checks it is alive
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Check a pooled PostgreSQL connection before use only if it rested a while: one that came back a moment
+    ago is alive (a round trip per request saved), while one idle across a server restart is found dead here
+    and replaced, instead of failing the request that drew it."""
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        rested = time.monotonic() - record.info.get("checked_in_at", time.monotonic())
+        if rested < IDLE_BEFORE_PING:
+            return
+        try:
+            dbapi_connection.execute("SELECT 1")
+            dbapi_connection.rollback()
+        except Exception as exc:  # any failure of a ping means the connection is unusable
+            raise DisconnectionError("a pooled connection died while idle") from exc
 
 
 def _configure_sqlite(engine: Engine, begin: str) -> None:

@@ -33,8 +33,10 @@ def after_step(services: Services, session: Session, case: Case, step: Step) -> 
     """Keep what the case waits for, and post what it sends, for delivery once this commits."""
     if case.has_waits:  # a case that never stored a wait (most of them) has none to clear
         session.execute(delete(CaseWait).where(CaseWait.case_id == case.id))
-    case.has_waits = case.status == "open" and bool(step.waits)
-    if case.has_waits:
+    waits = case.status == "open" and bool(step.waits)
+    if case.has_waits != waits:  # an unchanged value is not set: setting it would cost the commit a flush
+        case.has_waits = waits
+    if waits:
         session.add_all(CaseWait(case_id=case.id, kind=wait.kind, name=wait.name, correlation=text)
                         for wait in step.waits for text in (wait.correlations or ("",)))
     posted = [OutboxItem(kind=event.kind, source_case_id=case.id, name=event.name,

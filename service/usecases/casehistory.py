@@ -32,6 +32,23 @@ def held(session: Session, case: Case) -> Case:
     return case
 
 
+CHILDLESS = "cadreflow.childless"  # ids of held cases known to have no linked child case
+
+
+def childless(session: Session, case_id: int) -> None:
+    """Remember that a held case has no child case (read under its lock)."""
+    session.info.setdefault(CHILDLESS, set()).add(case_id)
+
+
+def child_opened(session: Session, parent_id: int) -> None:
+    session.info.get(CHILDLESS, set()).discard(parent_id)
+
+
+def known_childless(session: Session, case_id: int) -> bool:
+    """True when the case is known to have no child case (False: it has, or nobody asked)."""
+    return case_id in session.info.get(CHILDLESS, ())
+
+
 def record(session: Session, case: Case, actor: str, action: str, task: str | None = None,
            detail: dict[str, Any] | None = None) -> None:
     """Append one entry to the case's history, chained to the one before (the only way to add one)."""

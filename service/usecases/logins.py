@@ -14,7 +14,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -111,11 +111,15 @@ def _store(services: Services, model: type[ApiToken] | type[WebSession], user_id
 
 def _actor_holding(services: Services, model: type[ApiToken] | type[WebSession], secret: str) -> Actor | None:
     """One indexed lookup: the secret's row, its active user and the user's roles."""
-    query = (select(User.username, UserRole.role).select_from(model).join(User, User.id == model.user_id)
-             .outerjoin(UserRole, UserRole.user_id == User.id)
-             .where(model.token_hash == secret_hash(secret), model.expires_at > utcnow(), User.active.is_(True)))
     with services.db.unit_of_work(write=False) as session:
-        rows = session.execute(query).all()
+        rows = session.execute(_HOLDER_OF[model], {"hash": secret_hash(secret), "now": utcnow()}).all()
     if not rows:
         return None
     return Actor(rows[0].username, frozenset(row.role for row in rows if row.role))
+
+
+# Built once: every request asks one of these, and building a statement costs more than running it.
+_HOLDER_OF = {model: select(User.username, UserRole.role).select_from(model).join(User, User.id == model.user_id)
+              .outerjoin(UserRole, UserRole.user_id == User.id)
+              .where(model.token_hash == bindparam("hash"), model.expires_at > bindparam("now"), User.active.is_(True))
+              for model in (ApiToken, WebSession)}

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from service.db.models import Case, Notification, Task, User, UserRole, utcnow
@@ -83,17 +83,22 @@ def holders(session: Session, tasks: list[Task]) -> dict[str, list[Recipient]]:
     roles = {t.role for t in tasks if not t.assignee and t.role}  # a lane without a role: only admins act on it
     by_name: dict[str, Recipient] = {}
     if names:
-        found = session.execute(select(User.username, User.id, User.email, User.mail_digest).where(
-            User.username.in_(names), User.active))
+        found = session.execute(_USERS_NAMED, {"names": sorted(names)})
         by_name = {username: _recipient(user_id, email, digest) for username, user_id, email, digest in found}
     by_role: dict[str, list[Recipient]] = {}
     if roles:
-        held = session.execute(select(UserRole.role, User.id, User.email, User.mail_digest).join(
-            User, User.id == UserRole.user_id).where(UserRole.role.in_(roles), User.active).order_by(User.id))
-        for role, user_id, email, digest in held:
+        for role, user_id, email, digest in session.execute(_USERS_HOLDING, {"roles": sorted(roles)}):
             by_role.setdefault(role, []).append(_recipient(user_id, email, digest))
     return {t.id: ([by_name[t.assignee]] if t.assignee in by_name else []) if t.assignee
             else by_role.get(t.role or "", []) for t in tasks}
+
+
+# Built once: every step that opens a task asks one of these, and building a statement costs more than running it.
+_USERS_NAMED = select(User.username, User.id, User.email, User.mail_digest).where(
+    User.username.in_(bindparam("names", expanding=True)), User.active)
+_USERS_HOLDING = select(UserRole.role, User.id, User.email, User.mail_digest).join(
+    User, User.id == UserRole.user_id).where(UserRole.role.in_(bindparam("roles", expanding=True)),
+                                             User.active).order_by(User.id)
 
 
 def _recipient(user_id: int, email: str | None, digest: bool) -> Recipient:

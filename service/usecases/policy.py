@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -148,8 +148,9 @@ def reads_every_case(actor: Actor) -> bool:
     return "admin" in actor.roles or bool(actor.roles & _plain_roles("case.read"))
 
 
-def case_filter(actor: Actor) -> ColumnElement[bool]:
-    """The cases the caller may read, as a WHERE clause over `cases`."""
+def case_filter(actor: Actor, reader: ColumnElement[str] | None = None) -> ColumnElement[bool]:
+    """The cases the caller may read, as a WHERE clause over `cases`; `reader` stands for the caller's username
+    in a statement built once for every caller holding the same roles (a bound parameter)."""
     if reads_every_case(actor):
         return true()
     if not actor.roles:
@@ -160,7 +161,8 @@ def case_filter(actor: Actor) -> ColumnElement[bool]:
         lanes = select(ProcessLane.process_version_id).where(ProcessLane.role.in_(sorted(actor.roles)))
         clauses.append(Case.process_version_id.in_(lanes))
     if "@participant" in who:
-        clauses.append(Case.id.in_(select(CaseParticipant.case_id).where(CaseParticipant.username == actor.username)))
+        username = actor.username if reader is None else reader
+        clauses.append(Case.id.in_(select(CaseParticipant.case_id).where(CaseParticipant.username == username)))
     return or_(false(), *clauses)
 
 
@@ -293,13 +295,26 @@ def readable_cadre(session: Session, actor: Actor, cadre_id: str) -> Cadre:
 
 # Participation and lanes: written where they arise.
 
+KNOWN_PARTICIPANTS = "cadreflow.participants"  # (case id, username) pairs this transaction knows are stored
+
+
 def note_participant(session: Session, case_id: int, username: str) -> None:
     """Record that a user took part in a case (claim, completion, assignment, delegation); idempotent."""
-    if username == "system":
+    known = session.info.setdefault(KNOWN_PARTICIPANTS, set())
+    if username == "system" or (case_id, username) in known:
         return
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    session.execute(dialect.insert(CaseParticipant).values(username=username, case_id=case_id)
-                    .on_conflict_do_nothing())
+    session.execute(_ADD_PARTICIPANT[session.get_bind().dialect.name], {"username": username, "case_id": case_id})
+    known.add((case_id, username))
+
+
+_ADD_PARTICIPANT = {  # built once: one of these runs on nearly every step a person takes
+    name: dialect.insert(CaseParticipant).values(username=bindparam("username"), case_id=bindparam("case_id"))
+    .on_conflict_do_nothing() for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+
+
+def known_participant(session: Session, case_id: int, username: str) -> None:
+    """Remember, for this transaction, that the user is already stored as a participant of the case."""
+    session.info.setdefault(KNOWN_PARTICIPANTS, set()).add((case_id, username))
 
 
 def store_lanes(session: Session, version_id: int, roles: Iterable[str]) -> None:

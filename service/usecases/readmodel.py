@@ -13,21 +13,22 @@ from sqlalchemy.orm import Session
 from service.db.models import Case, Task
 from workflows.engine import OpenTask, Step
 
-from .casehistory import SYSTEM_NAME, record
+from .casehistory import SYSTEM_NAME, childless, record
 from .notifications import tasks_opened
 from .policy import note_participant
 from .queries import substitutes_now
 
 OPEN_TASKS = "cadreflow.open_tasks"  # case id -> its open task rows, as the last step stored them
 NEW_CASES = "cadreflow.new_cases"  # ids of the cases this transaction created
+# case id -> task rows read under the case's lock (its open ones among them), for the next step's sync to reuse
+LOCKED_TASKS = "cadreflow.locked_tasks"
 
 
 def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce: list[Task] | None) -> None:
     """Make the case's open task rows what the step left open; the new ones are announced now, or added to
     `announce` for the caller to announce in one batch."""
     # A case created in this transaction has no task rows yet: no need to ask.
-    rows = {} if case.id in session.info.get(NEW_CASES, ()) else {row.id: row for row in session.scalars(
-        select(Task).where(Task.case_id == case.id, Task.status == "open"))}
+    rows = {} if case.id in session.info.get(NEW_CASES, ()) else _open_rows(session, case)
     wanted = {task.id: task for task in step.open_tasks}
     for row_id, gone in rows.items():
         if row_id not in wanted:
@@ -56,6 +57,24 @@ def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce
         tasks_opened(session, case, opened)
     else:
         announce.extend(opened)
+
+
+def _open_rows(session: Session, case: Case) -> dict[str, Task]:
+    """The case's open task rows: those read under its lock when the use case read them (the session's own
+    objects, so their status is this transaction's), else asked of the database."""
+    locked = session.info.get(LOCKED_TASKS, {}).pop(case.id, None)
+    if locked is None:
+        locked = session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open"))
+    return {row.id: row for row in locked if row.status == "open"}
+
+
+def remember_locked(session: Session, case: Case, rows: list[Task] | None, has_children: bool) -> None:
+    """Keep what a use case read under a case's lock (`rows`: its open tasks, when the step it runs next
+    may take them as they are), so that step need not ask again."""
+    if rows is not None:
+        session.info.setdefault(LOCKED_TASKS, {})[case.id] = rows
+    if not has_children:
+        childless(session, case.id)
 
 
 def _mark_overdue(rows: Iterable[Task], elements: Iterable[str], now: datetime) -> None:

@@ -23,7 +23,7 @@ from workflows.engine import EngineError, ProcessDefinition, Step
 from workflows.engine.sandbox import ServiceHandler
 
 from . import between, policy, queries, start_rules
-from .casehistory import held, record
+from .casehistory import child_opened, held, record
 from .context import SYSTEM, Actor, Services
 from .effects import CallOpener, Effects, service_handler
 from .forms import validate_form
@@ -226,6 +226,8 @@ def _store_new_case(services: Services, session: Session, actor: Actor, version:
     session.add(case)
     session.flush()
     held(session, case)  # new and not yet committed: nobody else can append to it
+    if parent is not None:
+        child_opened(session, parent.id)
     session.info.setdefault(NEW_CASES, set()).add(case.id)
     record(session, case, actor.username, "start", None, {"data": start_data, "parent_case_id": case.parent_case_id})
     apply_step(session, case, step, effects, child_starter(services, session))
@@ -237,7 +239,8 @@ def _store_new_case(services: Services, session: Session, actor: Actor, version:
 def plan_retry(services: Services, case: Case, step: Step) -> None:
     """Plan the next automatic retry of a retryable incident (a failed service task), if any is left."""
     if case.status != "incident":
-        case.retry_attempts, case.retry_at = 0, None
+        if case.retry_attempts or case.retry_at:  # unchanged values are not set: each costs the commit a flush
+            case.retry_attempts, case.retry_at = 0, None
         return
     retryable = step.incident is not None and step.incident.retryable
     if not retryable or case.retry_attempts >= int(services.settings["INCIDENT_RETRIES"]):

@@ -51,7 +51,8 @@ def apply_step(session: Session, case: Case, step: Step, effects: Effects,
                opened: list[Task] | None = None) -> None:
     """Store a step: case row, task read model, history of automatic steps, deferred effects. With
     `opened`, the tasks it opens are added to that list for the caller to announce (a batch of new
-    cases tells their people with one lookup), and nothing is flushed here."""
+    cases tells their people with one lookup). Nothing is flushed here: the next statement or the commit writes
+    the case with its tasks and history in one flush."""
     now = utcnow()
     case.state, case.data, case.updated_at = step.state, step.data, now
     _link_cadre(session, case)
@@ -59,8 +60,6 @@ def apply_step(session: Session, case: Case, step: Step, effects: Effects,
     _set_status(case, step)
     case.outcome = step.outcome
     case.next_timer_due = parse_time(step.next_timer_due) if not step.completed else None
-    if opened is None:
-        session.flush()
     sync_tasks(session, case, step, now, opened)
     for event in step.events:
         record(session, case, SYSTEM_NAME, event.action, event.element_id, _event_detail(event))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import BindParameter, Select, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
-from service.db.models import Case, Task, utcnow
+from service.db.models import Case, CaseParticipant, Task, utcnow
 from service.db.uow import existing
 from service.errors import Conflict, NotFound
 from workflows.engine import TaskNotReady
@@ -17,7 +18,7 @@ from . import access_log, policy, queries, views
 from .casehistory import held, record
 from .context import Actor, Services
 from .forms import validate_form
-from .readmodel import open_task_rows
+from .readmodel import open_task_rows, remember_locked
 from .stepper import cadre_exists_in, run_step
 from .steps import definition_of, rule_checker
 from .users import user_has_role_in
@@ -92,7 +93,7 @@ def unclaim_task(services: Services, actor: Actor, task_id: str) -> dict[str, An
 def complete_task(services: Services, actor: Actor, task_id: str, data: Any) -> dict[str, Any]:
     """Complete an open task with its form data and run the case on; returns the case."""
     with services.db.unit_of_work() as session:
-        task, case = locked_task(session, actor, task_id)
+        task, case = locked_task(session, actor, task_id, completing=True)
         if task.status != "open":
             raise Conflict("the task was already completed (任务已被办理)")
         if case.status != "open":
@@ -102,8 +103,8 @@ def complete_task(services: Services, actor: Actor, task_id: str, data: Any) -> 
         definition = definition_of(services, case)
         fields = validate_form(definition.forms.get(task.element_id, {}), data, user_has_role_in(session),
                                rule_checker(services), case.data, cadre_exists_in(session))
+        policy.note_participant(session, case.id, actor.username)  # first: its statement then flushes nothing
         task.status, task.completed_by, task.completed_at = "completed", actor.username, utcnow()
-        policy.note_participant(session, case.id, actor.username)
         try:
             run_step(services, session, case,
                      lambda definition, state, handler: services.runner.complete(definition, state, task_id, fields,
@@ -114,20 +115,43 @@ def complete_task(services: Services, actor: Actor, task_id: str, data: Any) -> 
         return views.case_view(services, session, case, actor, open_tasks=open_task_rows(session, case))
 
 
-def locked_task(session: Session, actor: Actor, task_id: str) -> tuple[Task, Case]:
+def locked_task(session: Session, actor: Actor, task_id: str, completing: bool = False) -> tuple[Task, Case]:
     """A task the actor may read (else 404) and its case, the case locked first so every change to it and
     its history is serialised: the case is found through the task and locked in one statement, then the
-    task is read under that lock."""
-    of_task = select(Task.case_id).where(Task.id == task_id).scalar_subquery()
-    query = select(Case).where(Case.id == of_task, policy.case_filter(actor)).with_for_update(of=Case)
+    task is read under that lock. `completing`: the step that follows only closes and opens tasks (no task
+    reopened, as a return does), so it may take the open tasks read here as the case's."""
     # populate_existing: a case read earlier in this session must not keep its pre-lock history head.
-    case = session.scalar(query.execution_options(populate_existing=True))
+    case = session.scalar(_lock_through_task(actor.roles), {"task_id": task_id, "reader": actor.username},
+                          execution_options={"populate_existing": True})
     if case is None:
         raise NotFound(f"task {task_id} not found (任务不存在)")
-    task = session.get(Task, task_id, populate_existing=True)
+    # Under the lock, in one statement: the task, the case's other open tasks (the step's sync reuses them),
+    # whether the actor is already a participant and whether the case has child cases (the reply lists them).
+    rows = session.execute(_TASKS_UNDER_LOCK, {"case_id": case.id, "task_id": task_id, "username": actor.username},
+                           execution_options={"populate_existing": True}).all()
+    task = next((row.Task for row in rows if row.Task.id == task_id), None)
     if task is None:
         raise LookupError(f"task {task_id} vanished under its case's lock")
+    if rows[0].participant:
+        policy.known_participant(session, case.id, actor.username)
+    remember_locked(session, case, [row.Task for row in rows] if completing else None, rows[0].has_children)
     return task, held(session, case)
+
+
+@lru_cache(maxsize=256)
+def _lock_through_task(roles: frozenset[str]) -> Select[Case]:
+    """The statement finding a task's case, if readable, and locking it, for callers holding these roles
+    (built once per set of roles: building a statement costs more than running it)."""
+    of_task = select(Task.case_id).where(Task.id == bindparam("task_id")).scalar_subquery()
+    readable = policy.case_filter(Actor("", roles), reader=bindparam("reader"))
+    return select(Case).where(Case.id == of_task, readable).with_for_update(of=Case)
+
+
+_CASE_ID: BindParameter[int] = bindparam("case_id")
+_TASKS_UNDER_LOCK = select(  # built once: every action on a task reads this
+    Task, exists().where(CaseParticipant.case_id == _CASE_ID, CaseParticipant.username == bindparam("username"))
+    .label("participant"), exists().where(Case.parent_case_id == _CASE_ID).label("has_children")).where(
+    Task.case_id == _CASE_ID, or_(Task.id == bindparam("task_id"), Task.status == "open"))
 
 
 def _why_not_claimable(task: Task) -> str:

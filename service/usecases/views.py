@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from service.db.models import Cadre, Case, HistoryEntry, PersonalReport, ProcessVersion, Task
 
 from . import learning, policy, queries
+from .casehistory import known_childless
 from .context import Actor, Services
 
 MAX_ID = 2**31 - 1  # the largest id the INTEGER id columns hold on PostgreSQL (a larger one there: DataError)
@@ -38,8 +39,8 @@ def case_view(services: Services, session: Session, case: Case, actor: Actor,
               with_tasks: bool = True, open_tasks: list[Task] | None = None) -> dict[str, Any]:
     """A case as the API shows it; linked cases the actor may not read are left out. `open_tasks`: its
     open task rows when the caller has them (a step just stored them), in created order."""
-    children = session.scalars(select(Case.id).where(Case.parent_case_id == case.id, policy.case_filter(actor))
-                               .order_by(Case.id))
+    children: list[int] = [] if known_childless(session, case.id) else list(session.scalars(
+        select(Case.id).where(Case.parent_case_id == case.id, policy.case_filter(actor)).order_by(Case.id)))
     parent = case.parent_case_id if policy.readable_case_ids(session, actor, [case.parent_case_id]) else None
     view = {
         "id": case.id, "process": case.process_key, "process_version": case.process_version.version,
