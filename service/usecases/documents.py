@@ -76,15 +76,13 @@ def available(session: Session, case: Case) -> list[dict[str, str]]:
 
 def document(services: Services, actor: Actor, case_id: int, kind_name: str) -> dict[str, Any]:
     """One document's content (404 when the case may not be read, or has no such document yet)."""
-    with services.db.unit_of_work(write=False) as session:
-        case = policy.readable_case(session, actor, case_id)
+    def read(session: Session, case: Case) -> dict[str, Any]:
         completions = _completions(session, case.id)
         kind = KINDS.get(kind_name)
         if kind is None or not _ready(kind, case, completions):
             raise NotFound(f"case {case_id} has no document {kind_name} (案件没有该文书)")
-        content = _content(services, session, case, kind_name, kind, completions[kind.task])
-    access_log.note(services, actor, "document", case_id, case.cadre_id)
-    return content
+        return _content(services, session, case, kind_name, kind, completions[kind.task])
+    return access_log.read_case(services, actor, case_id, "document", read)
 
 
 def _completions(session: Session, case_id: int) -> dict[str, HistoryEntry]:

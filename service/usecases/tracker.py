@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.db.models import Case, Task
 
@@ -152,14 +153,13 @@ def _cell(value: Any) -> Any:
 
 def case_file(services: Services, actor: Actor, case_id: int) -> dict[str, Any]:
     """Everything an inspector reads about a case: data, cadre, timeline, open tasks, links, diagram."""
-    with services.db.unit_of_work(write=False) as session:
-        case = policy.readable_case(session, actor, case_id)
+    def read(session: Session, case: Case) -> dict[str, Any]:
         definition = services.definitions.get(case.process_version)
         entries = casefile.history(session, case.id, actor, definition)
         start = next((e for e in entries if e["action"] == "start"), None)
         view = views.case_view(services, session, case, actor)
         diagram = cases.diagram_of(services, case)
-        file = {"case": view, "process_name": case.process_version.name,
+        return {"case": view, "process_name": case.process_version.name,
                 "cadre": casefile.cadre_brief(session, case.cadre_id), "history": entries,
                 "decisions": casefile.decisions(services, case, entries),
                 "start_data": casefile.describe(definition.start_form, start["detail"].get("data") or {})
@@ -171,8 +171,7 @@ def case_file(services: Services, actor: Actor, case_id: int) -> dict[str, Any]:
                 "may_read_cadre": policy.reads_cadres_of_readable_cases(actor),
                 "attachments": attachments.case_attachments(session, case.id),
                 "comments": comments.case_comments(session, case.id)}
-    access_log.note(services, actor, "case_page", case_id, case.cadre_id)
-    return file
+    return access_log.read_case(services, actor, case_id, "case_page", read)
 
 
 def cadre_file(services: Services, actor: Actor, cadre_id: str, label: Label | None = None,
