@@ -41,6 +41,7 @@ def childless(session: Session, case_id: int) -> None:
 
 
 def child_opened(session: Session, parent_id: int) -> None:
+    """Forget that a case had no child case: this transaction just opened one for it."""
     session.info.get(CHILDLESS, set()).discard(parent_id)
 
 

@@ -230,15 +230,17 @@ def test_a_designer_built_process_with_a_new_role_runs_end_to_end_and_migrates(a
 
     # Worked through by the holder of the new role: subprocess task, the child case, the last task, plain end.
     assert [t["role"] for t in first.json["open_tasks"]] == [TEAM]
-    work(api, case_id, "survey")
+    surveyed = work(api, case_id, "survey")
     parent = api.case(case_id)
     assert parent["open_tasks"] == [] and len(parent["child_case_ids"]) == 1
     child_id = parent["child_case_ids"][0]
+    assert surveyed["child_case_ids"] == [child_id]  # the completion's answer names the child its step opened
     assert api.get(f"/api/cases/{child_id}", as_="inspector1").json["parent_case_id"] == case_id
     work(api, child_id, "verify")
     assert api.case(case_id)["data"]["check_outcome"] == "confirmed"
     finished = work(api, case_id, "report")
     assert (finished["status"], finished["outcome"]) == ("completed", None)
+    assert finished["child_case_ids"] == [child_id]  # and, on a later step, the child the case already had
     assert api.get("/api/cadres/c1", as_="inspector1").status_code == 200
 
     # A second case is left open at the report; version 2 adds a follow-up; the open case migrates to it.
