@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from limits.storage import Storage
 from sqlalchemy.orm import Session
@@ -72,6 +73,7 @@ class Services:
     runner: StepExecutor
     definitions: DefinitionCache
     settings: dict[str, Any]
+    # The county's date now (TIMEZONE): 17:00 UTC is already tomorrow in Shanghai. Tests move it.
     today: Callable[[], date] = field(default=date.today)
     # Counters of failed logins (and other throttles), shared across processes when on Redis.
     rate_storage: Storage = field(default_factory=lambda: open_storage("memory://"))
@@ -79,6 +81,11 @@ class Services:
     mailer: Mailer | None = None
     # Where attachment bytes live (service/filestore.py), content-addressed.
     files: FileStore = field(default_factory=lambda: DirectoryStore(Path("instance") / "attachments"))
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The county's time zone (setting TIMEZONE): its dates are the ones deadlines and windows count in."""
+        return county_zone(self.settings)
 
     @property
     def roles(self) -> list[str]:
@@ -94,9 +101,18 @@ def pool_settings(settings: dict[str, Any]) -> PoolSettings:
                         limits=Limits(memory_mb=int(settings["EXECUTOR_MEMORY_MB"])))
 
 
+def county_zone(settings: dict[str, Any]) -> ZoneInfo:
+    return ZoneInfo(str(settings.get("TIMEZONE") or "Asia/Shanghai"))
+
+
+def county_today(zone: ZoneInfo) -> Callable[[], date]:
+    """A clock of the county's date, whatever zone the server runs in."""
+    return lambda: datetime.now(zone).date()
+
+
 def build_services(settings: dict[str, Any]) -> Services:
     """Wire the database, the engine and the caches from settings."""
-    return Services(
+    services = Services(
         db=Database(settings["DATABASE_URL"]),
         runner=StepExecutor(shared_pool(pool_settings(settings)), settings["DEADLINES"],
                             float(settings["SCRIPT_TIMEOUT_SECONDS"]), int(settings["MAX_TASK_DEPTH"]),
@@ -106,4 +122,8 @@ def build_services(settings: dict[str, Any]) -> Services:
         rate_storage=open_storage(str(settings.get("RATE_LIMIT_STORAGE") or "memory://")),
         mailer=mailer_from_settings(settings),
         files=store_from_settings(settings),
+        today=county_today(county_zone(settings)),
     )
+    # Scripts' today() is the service's day, asked late: a test that moves the day moves it for scripts too.
+    services.runner.today = lambda: services.today()
+    return services

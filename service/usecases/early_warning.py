@@ -12,7 +12,7 @@ that day, counted in SQL; the watch list only says where things stand now.
 from __future__ import annotations
 
 import calendar
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import partial
 from typing import Any
 
@@ -60,17 +60,18 @@ def months_before(day: date, months: int) -> date:
     return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
-def _start_of(day: date) -> datetime:
-    return datetime.combine(day, time.min, UTC)
+def _start_of(day: date, zone: tzinfo) -> datetime:
+    """The moment a county day begins (its midnight in TIMEZONE), for comparing with stored UTC times."""
+    return datetime.combine(day, time.min, zone).astimezone(UTC)
 
 
-def signal_rows(session: Session, on: date) -> list[tuple[str, dict[str, Any]]]:
-    """Every cadre's id with its signals as of `on`, in one statement (grouped subqueries, outer-joined;
-    columns only, so no cadre object and none of its records is loaded)."""
+def signal_rows(session: Session, on: date, zone: tzinfo) -> list[tuple[str, dict[str, Any]]]:
+    """Every cadre's id with its signals as of the county day `on` (days begin at midnight in `zone`), in one
+    statement (grouped subqueries, outer-joined; columns only, so no cadre object and none of its records is loaded)."""
     year_ago, three_years_ago = months_before(on, 12), months_before(on, 36)
     reports = (select(Case.cadre_id.label("cadre_id"), func.count().label("n"))
                .where(Case.process_key == "public_report", Case.cadre_id.is_not(None), Case.status != "cancelled",
-                      Case.created_at >= _start_of(year_ago), Case.created_at < _start_of(on) + _DAY)
+                      Case.created_at >= _start_of(year_ago, zone), Case.created_at < _start_of(on + _DAY, zone))
                .group_by(Case.cadre_id).subquery())
     late = (select(PersonalReport.cadre_id.label("cadre_id"), func.count().label("n"))
             .where(PersonalReport.late | PersonalReport.found_unreported,
@@ -78,7 +79,7 @@ def signal_rows(session: Session, on: date) -> list[tuple[str, dict[str, Any]]]:
             .group_by(PersonalReport.cadre_id).subquery())
     audits = (select(Case.cadre_id.label("cadre_id"), func.count().label("n"))
               .where(Case.process_key == "departure_audit", Case.data["findings"].as_string().in_(FINDINGS),
-                     Case.status != "cancelled", Case.updated_at >= _start_of(three_years_ago))
+                     Case.status != "cancelled", Case.updated_at >= _start_of(three_years_ago, zone))
               .group_by(Case.cadre_id).subquery())
     grade = _latest(session, Assessment, Assessment.year)
     review = _latest(session, Disclosure, Disclosure.year, Disclosure.result.is_not(None))
@@ -154,7 +155,7 @@ def scan(services: Services, actor: Actor, on: date | None = None) -> dict[str, 
 
 
 def _scan(services: Services, session: Session, on: date) -> dict[str, Any]:
-    rows = signal_rows(session, on)
+    rows = signal_rows(session, on, services.zone)
     levels = classify(services, session, [signals for _, signals in rows])
     kept = {entry.cadre_id: entry for entry in session.scalars(select(WatchEntry))}
     flagged = {}

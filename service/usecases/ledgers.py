@@ -14,7 +14,7 @@ passes in with its translatable names. `codes` keeps the codes themselves, for c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -110,6 +110,10 @@ class Words:
         titles = self._of(case).get(name, {}) if case is not None else {}
         return titles.get(str(code), str(code))
 
+    def day(self, moment: datetime) -> date:
+        """The county's date of a stored moment (TIMEZONE): a report at 20:00 UTC is filed on the next day there."""
+        return moment.astimezone(self.services.zone).date()
+
     def state(self, case: Case) -> str:
         """Where a case stands: 办理中, 已撤销, or 已办结 with its outcome."""
         status = self.label("status", case.status) or case.status
@@ -156,17 +160,17 @@ def _integrity(session: Session, cadre: Cadre, cases: list[Case], words: Words) 
     for case in cases:
         data = case.data or {}
         if case.process_key == "accountability":
-            items.append(_entry(case.created_at.date(), "accountability",
+            items.append(_entry(words.day(case.created_at), "accountability",
                                 f"问责（{words.option(case, 'source', data.get('source'))}，"
                                 f"{words.option(case, 'category', data.get('category'))}）：{words.state(case)}",
                                 _case_codes(case, "source", "category"), case.id))
         elif case.process_key == "departure_audit" and data.get("findings") in FINDINGS and case.status != "cancelled":
-            items.append(_entry(case.updated_at.date(), "audit_finding",
+            items.append(_entry(words.day(case.updated_at), "audit_finding",
                                 f"离任审计发现问题（{words.option(case, 'findings', data['findings'])}，"
                                 f"涉及金额 {data.get('amount_involved', 0)}）",
                                 {"findings": data["findings"]}, case.id))
         elif case.process_key == "public_report":
-            items.append(_entry(case.created_at.date(), "public_report",
+            items.append(_entry(words.day(case.created_at), "public_report",
                                 f"信访举报（{words.option(case, 'channel', data.get('channel'))}，"
                                 f"{words.option(case, 'category', data.get('category'))}）：{words.state(case)}",
                                 _case_codes(case, "channel", "category"), case.id))
@@ -188,17 +192,17 @@ def _conduct(session: Session, cadre: Cadre, cases: list[Case], words: Words) ->
     for case in cases:
         data = case.data or {}
         if case.process_key == "admonishment":
-            items.append(_entry(case.created_at.date(), "admonishment",
+            items.append(_entry(words.day(case.created_at), "admonishment",
                                 f"诫勉（{words.option(case, 'trigger', data.get('trigger'))}）：{words.state(case)}",
                                 _case_codes(case, "trigger"), case.id))
         elif case.process_key == "rotation_review":
-            items.append(_entry(case.created_at.date(), "rotation_review",
+            items.append(_entry(words.day(case.created_at), "rotation_review",
                                 f"轮岗交流（{words.option(case, 'rule', data.get('rule'))}，"
                                 f"任现职 {data.get('years_in_post', '-')} 年）：{words.state(case)}",
                                 _case_codes(case, "rule"), case.id))
     for grade in session.scalars(select(Assessment).where(Assessment.cadre_id == cadre.id)):
         graded = by_id.get(grade.case_id)
-        on = graded.updated_at.date() if graded is not None else date(grade.year, 12, 31)
+        on = words.day(graded.updated_at) if graded is not None else date(grade.year, 12, 31)
         measure = f"，组织处理：{words.option(graded, 'measure', grade.measure)}" if grade.measure else ""
         items.append(_entry(on, "assessment", f"{grade.year} 年度考核：{words.label('grade', grade.grade)}{measure}",
                             {"grade": grade.grade, "measure": grade.measure}, grade.case_id))

@@ -105,7 +105,7 @@ def ensure_marker(services: Services, name: str) -> None:
 
 
 def local_zone(services: Services) -> ZoneInfo:
-    return ZoneInfo(str(services.settings.get("TIMEZONE") or "Asia/Shanghai"))
+    return services.zone
 
 
 def local_date(services: Services, moment: datetime | None) -> str | None:

@@ -57,14 +57,16 @@ def _fire(services: Services, process_key: str, now: datetime) -> int:
         if row is None or row.next_due is None or version is None:
             return 0  # another worker fired it meanwhile
         definition = services.definitions.get(version)
-        session.add(StartJob(process_key=process_key, data=_trigger_data(definition.start_form, row.next_due),
+        fired = row.next_due.astimezone(services.zone)
+        session.add(StartJob(process_key=process_key, data=_trigger_data(definition.start_form, fired),
                              selector=definition.start_for, dedupe="open", created_by=SYSTEM.username))
         row.last_fired_at, row.next_due = now, _next(row)
         return 1
 
 
 def _trigger_data(start_form: dict[str, Any], fired: datetime) -> dict[str, Any]:
-    """What a timer-started case knows of its firing, as far as its start form takes it (e.g. `year`)."""
+    """What a timer-started case knows of its firing (`fired`: in the county's zone, so a firing at its New Year's
+    midnight is in the new year), as far as its start form takes it (e.g. `year`)."""
     facts = {"year": fired.year, "fired_on": fired.date().isoformat()}
     return {name: value for name, value in facts.items() if name in start_form.get("properties", {})}
 

@@ -3,10 +3,12 @@ opening one 提醒谈话 per alert, the watch list and who may read it."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
+from sqlalchemy import select
 
+from service.db.models import Case
 from service.usecases import early_warning
 from service.usecases.context import SYSTEM
 from tests.api.support import ADMONISHMENT, assert_error, hold_in_incident
@@ -93,7 +95,30 @@ def test_a_late_report_12_months_and_one_day_old_does_not_count(api, cadre):
 
 def _signals(api, day):
     with services(api).db.unit_of_work(write=False) as session:
-        return early_warning.signal_rows(session, day)
+        return early_warning.signal_rows(session, day, services(api).zone)
+
+
+def _report_times(api, *moments):
+    """Move the public reports' creation, oldest first, to these moments."""
+    with services(api).db.unit_of_work() as session:
+        reports = session.scalars(select(Case).where(Case.process_key == "public_report").order_by(Case.id)).all()
+        for report, moment in zip(reports, moments, strict=True):
+            report.created_at = moment
+
+
+def test_the_12_months_begin_and_end_at_the_countys_midnight(api, cadre):
+    """A report half an hour into the county's day a year ago counts, half an hour before it does not; on the
+    scan's own day, half an hour before the county's next midnight counts and half an hour after does not.
+    (Shanghai's midnight is 16:00 UTC the day before: windows cut at UTC midnight get both edges wrong.)"""
+    for _ in range(2):
+        public_report(api)
+    day, zone = today(api), services(api).zone
+    year_ago = datetime.combine(early_warning.months_before(day, 12), time.min, zone)
+    _report_times(api, year_ago + timedelta(minutes=30), year_ago - timedelta(minutes=30))
+    assert dict(_signals(api, day))["c1"]["reports_12m"] == 1
+    next_midnight = datetime.combine(day + timedelta(days=1), time.min, zone)
+    _report_times(api, next_midnight - timedelta(minutes=30), next_midnight + timedelta(minutes=30))
+    assert dict(_signals(api, day))["c1"]["reports_12m"] == 1
 
 
 def test_signals_are_computed_for_every_cadre_at_once(api, cadre):

@@ -8,12 +8,14 @@ from __future__ import annotations
 import io
 import re
 import urllib.request
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from pypdf import PdfReader
 
+from service.usecases.context import county_today
 from tests.e2e.support import Http, running_server
 
 pytestmark = pytest.mark.e2e
@@ -54,7 +56,7 @@ def test_three_reports_and_a_scan_later_put_the_cadre_on_the_watch_list(tmp_path
         for _ in range(3):
             report_about(http, "w1")
 
-        tomorrow = (date.today() + timedelta(days=1)).isoformat()
+        tomorrow = (county_today(ZoneInfo("Asia/Shanghai"))() + timedelta(days=1)).isoformat()  # the server's TIMEZONE
         scanned = http.cli("early-warning-scan", "--on", tomorrow)
         assert scanned.returncode == 0, scanned.stderr
         assert "1 提醒谈话 opened" in scanned.stdout and "cadre w1: case #" in scanned.stdout

@@ -8,7 +8,7 @@ the same transaction as everything else it does, or drops it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -65,8 +65,10 @@ from .types import Diagram, EngineEvent, IncidentInfo, Migration, OpenTask, Step
 class CaseRunner:
     """Runs cases of deployed processes inside the sandbox."""
 
-    def __init__(self, deadlines: Mapping[str, str], script_timeout: float = 1.0, max_depth: int = 800) -> None:
-        self.environment = SandboxEnvironment(deadlines, script_timeout)
+    def __init__(self, deadlines: Mapping[str, str], script_timeout: float = 1.0, max_depth: int = 800,
+                 today: date | None = None) -> None:
+        """`today`: the day scripts' today() names (the service's county date); None: this machine's date."""
+        self.environment = SandboxEnvironment(deadlines, script_timeout, today)
         self.max_depth = max_depth
 
     def start(self, process: ProcessDefinition, data: dict[str, Any], services: ServiceHandler | None) -> Step:

@@ -172,7 +172,6 @@ def _base_globals() -> dict[str, Any]:
         "_unpack_sequence_": guarded_unpack_sequence,
         "_write_": full_write_guard,
         "_inplacevar_": _inplacevar,
-        "today": lambda: date.today().isoformat(),
     }
 
 
@@ -207,9 +206,10 @@ def _is_data(name: str, value: Any, reserved: Mapping[str, Any]) -> bool:
 class SandboxEnvironment(BasePythonScriptEngineEnvironment):
     """Evaluate and execute case code under RestrictedPython within a time limit."""
 
-    def __init__(self, deadlines: Mapping[str, str], timeout: float) -> None:
+    def __init__(self, deadlines: Mapping[str, str], timeout: float, today: date | None = None) -> None:
         globals_ = _base_globals()
         globals_["deadline"] = self._deadline_reader(dict(deadlines))
+        globals_["today"] = (lambda: today.isoformat()) if today is not None else lambda: date.today().isoformat()
         super().__init__(globals_)
         self.timeout = timeout
 

@@ -7,7 +7,8 @@ process, whichever command or request asks for a step.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import date
 from typing import Any
 
 from workflows.engine import Diagram, EngineError, Migration, ProcessDefinition, Step, TimerSchedule
@@ -21,10 +22,14 @@ class StepExecutor:
     """Runs engine operations in the pool's executors, within a time budget per step."""
 
     def __init__(self, pool: ExecutorPool, deadlines: Mapping[str, str], script_timeout: float = 1.0,
-                 max_depth: int = 800, step_timeout: float = 2.0) -> None:
+                 max_depth: int = 800, step_timeout: float = 2.0, today: Callable[[], date] = date.today) -> None:
         self.pool = pool
         self.step_timeout = step_timeout
+        self.today = today  # the day scripts' today() names: the service's (county) date, sent with each step
         self._settings = {"deadlines": dict(deadlines), "script_timeout": script_timeout, "max_depth": max_depth}
+
+    def _request_settings(self) -> dict[str, Any]:
+        return {**self._settings, "today": self.today().isoformat()}
 
     def start(self, process: ProcessDefinition, data: dict[str, Any], services: ServiceHandler | None) -> Step:
         """Create a case from start data and run it to its first wait."""
@@ -44,7 +49,7 @@ class StepExecutor:
                 raise LookupError("a service-task call for no case of this batch")
             return services[item](name, params, data)
         with self.pool.worker() as worker:
-            header, body = worker.call({"type": "run", "settings": self._settings, **request}, b"", relay,
+            header, body = worker.call({"type": "run", "settings": self._request_settings(), **request}, b"", relay,
                                        lambda content_hash: _files_of(process), self.step_timeout * max(1, len(starts)))
         return decode_steps(header, body)
 
@@ -146,7 +151,7 @@ class StepExecutor:
         def spec_files(content_hash: str) -> dict[str, Any]:
             return _files_of(specs[content_hash])
         with self.pool.worker() as worker:
-            return worker.call({"type": "run", "settings": self._settings, **request}, payload, services,
+            return worker.call({"type": "run", "settings": self._request_settings(), **request}, payload, services,
                                spec_files, self.step_timeout)
 
 

@@ -14,6 +14,7 @@ import resource
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +118,10 @@ class Worker:
         if key not in self.runners:
             if len(self.runners) >= SPEC_CACHE_SIZE:
                 self.runners.pop(next(iter(self.runners)))
+            today = settings.get("today")
             self.runners[key] = CaseRunner(settings.get("deadlines") or {}, float(settings.get("script_timeout", 1.0)),
-                                           int(settings.get("max_depth", 800)))
+                                           int(settings.get("max_depth", 800)),
+                                           date.fromisoformat(today) if isinstance(today, str) else None)
         return self.runners[key]
 
     def _definition(self, spec: dict[str, Any]) -> ProcessDefinition:

@@ -1,0 +1,86 @@
+"""The county's day (setting TIMEZONE): "today" for rules, scans and scripts is the date in the county, not
+the server's. Shanghai's day begins at 16:00 UTC the day before, so a server on UTC would be a day behind
+for eight hours of every day."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from service import create_app
+from service.db.models import Case
+from service.usecases import bulk, schedules
+from service.usecases.context import county_today
+from tests.api.test_early_warning import public_report
+from tests.conformance.bpmn import LANE, chain, definitions, end, form, start, user
+from tests.conftest import make_settings
+from tests.engine.bpmn_builder import KEY, script_process
+
+# 25 hours apart: whatever the moment, their dates differ.
+EAST, WEST = ZoneInfo("Pacific/Kiritimati"), ZoneInfo("Pacific/Pago_Pago")
+
+
+def _now_in(zone: ZoneInfo) -> set[date]:
+    return {datetime.now(zone).date()}
+
+
+def test_the_county_clock_names_the_date_in_its_zone():
+    before_east, before_west = _now_in(EAST), _now_in(WEST)
+    east, west = county_today(EAST)(), county_today(WEST)()
+    assert east in before_east | _now_in(EAST) and west in before_west | _now_in(WEST)  # a midnight may pass
+    assert east > west
+
+
+def test_the_services_today_follows_the_timezone_setting(tmp_path):
+    east = create_app(make_settings(tmp_path / "east", TIMEZONE=EAST.key)).extensions["cadreflow"]
+    west = create_app(make_settings(tmp_path / "west", TIMEZONE=WEST.key)).extensions["cadreflow"]
+    try:
+        assert east.zone == EAST and west.zone == WEST
+        assert east.today() > west.today()
+    finally:
+        east.db.dispose()
+        west.db.dispose()
+
+
+def test_a_scripts_today_is_the_services_day_through_the_isolated_executor(api, services, cadre):
+    """The executor process runs in no zone of its own: the service sends its day with the step, so a
+    script's today() agrees with the day the service's own rules take (and moves when a test moves it)."""
+    deployed = api.post(f"/api/processes/{KEY}/versions", as_="designer", data=script_process("t = today()"),
+                        content_type="application/xml")
+    assert deployed.status_code == 201, deployed.json
+    services.today = lambda: date(2025, 3, 10)
+    assert api.start(KEY, "c1")["data"]["t"] == "2025-03-10"
+    services.today = lambda: date(2025, 3, 11)
+    assert api.start(KEY, "c1")["data"]["t"] == "2025-03-11"
+
+
+def test_a_schedule_firing_at_the_countys_new_year_opens_cases_of_the_new_year(api, services, cadre):
+    """A timer start at midnight of 1 January in Shanghai fires at 16:00 UTC on 31 December: its cases are of
+    the new year, the year the county is in."""
+    year_form = {"type": "object", "properties": {"cadre_id": {"type": "string"}, "year": {"type": "integer"}},
+                 "required": ["cadre_id"]}
+    new_year = ('<bpmn:timerEventDefinition id="new_year"><bpmn:timeDate>"2027-01-01T00:00:00+08:00"'
+                "</bpmn:timeDate></bpmn:timerEventDefinition>")
+    key = "county_new_year"
+    body = (start(definition=f"<bpmn:extensionElements>{form(year_form)}</bpmn:extensionElements>{new_year}")
+            + user("a") + end() + chain("start", "a", "end"))
+    deployed = api.post(f"/api/processes/{key}/versions", as_="designer", data=definitions(key, body, {LANE: ["a"]}),
+                        content_type="application/xml")
+    assert deployed.status_code == 201, deployed.json
+    assert schedules.fire_due(services, now=datetime(2026, 12, 31, 15, 59, tzinfo=UTC)) == 0
+    assert schedules.fire_due(services, now=datetime(2026, 12, 31, 16, 1, tzinfo=UTC)) == 1
+    bulk.run_jobs(services)
+    opened = api.get("/api/cases", query_string={"process": key}).json["items"]
+    assert [api.get(f"/api/cases/{case['id']}").json["data"]["year"] for case in opened] == [2027]
+
+
+def test_the_ledger_dates_a_report_by_the_countys_calendar(api, services, cadre):
+    """A report filed at 20:00 UTC on 1 June was filed on 2 June in the county: its ledger line says so."""
+    public_report(api)
+    with services.db.unit_of_work() as session:
+        report = session.scalars(select(Case).where(Case.process_key == "public_report")).one()
+        report.created_at = datetime(2026, 6, 1, 20, 0, tzinfo=UTC)
+    items = api.get("/api/cadres/c1/ledger", query_string={"kind": "integrity"}).json["items"]
+    assert [(item["kind"], item["on"]) for item in items] == [("public_report", "2026-06-02")]
