@@ -15,11 +15,11 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Engine, Executable, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, Row, create_engine, event
 from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -66,6 +66,12 @@ class Database:
         """A session whose work is committed together or not at all."""
         with self._writers if write else contextlib.nullcontext():
             yield from self._transaction((self._write if write else self._read)())
+
+    def read_rows(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row[Any]]:
+        """The rows of one read statement, on a bare connection: for a lookup every request makes (who holds
+        this token), where setting up and tearing down an ORM session costs more than the query itself."""
+        with self.read_engine.connect() as connection:
+            return connection.execute(statement, parameters).all()
 
     @staticmethod
     def after_commit(session: Session, callback: Callable[[], None]) -> None:

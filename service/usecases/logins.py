@@ -111,8 +111,7 @@ def _store(services: Services, model: type[ApiToken] | type[WebSession], user_id
 
 def _actor_holding(services: Services, model: type[ApiToken] | type[WebSession], secret: str) -> Actor | None:
     """One indexed lookup: the secret's row, its active user and the user's roles."""
-    with services.db.unit_of_work(write=False) as session:
-        rows = session.execute(_HOLDER_OF[model], {"hash": secret_hash(secret), "now": utcnow()}).all()
+    rows = services.db.read_rows(_HOLDER_OF[model], {"hash": secret_hash(secret), "now": utcnow()})
     if not rows:
         return None
     return Actor(rows[0].username, frozenset(row.role for row in rows if row.role))
