@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
 import urllib.request
 from collections.abc import Iterator
 
@@ -15,15 +14,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from tests.api.support import app_from_template, assert_error, make_api, start_accountability
+from tests.net import free_port
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 BUCKET, PREFIX, REGION = "cadreflow-files", "cases/attachments", "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture

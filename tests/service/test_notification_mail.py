@@ -18,8 +18,9 @@ from service.usecases import mailing, reminders
 from service.usecases.reminders import Reminders
 from tests.api.support import app_from_template, make_api, start_accountability
 from tests.conftest import make_settings
+from tests.net import free_port
 from tests.service.test_concurrency import race
-from tests.smtp import SmtpServer, free_port, smtp_server
+from tests.smtp import SmtpServer, smtp_server
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

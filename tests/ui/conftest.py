@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from service.usecases import cases, tasks, users
 from service.usecases.context import Actor
 from service.usecases.demo import load_demo
 from tests.conftest import TEST_SECRET_KEY
+from tests.net import free_port
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 playwright_api.expect.set_options(timeout=15_000)  # as long as every other wait here: the CI machine is shared
@@ -54,12 +54,6 @@ class Server:
     def __init__(self, base: str, fixtures: dict[str, Any]) -> None:
         self.base = base
         self.fixtures = fixtures
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _prepare(settings: dict[str, Any]) -> dict[str, Any]:
@@ -91,7 +85,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 "DEADLINES": DEADLINES, "WORKER_POLL_SECONDS": 0.2}
     fixtures = _prepare(settings)
     env = {**os.environ, **{f"CADREFLOW_{k}": v if isinstance(v, str) else json.dumps(v) for k, v in settings.items()}}
-    port = _free_port()
+    port = free_port()
     log_path = folder / "serve.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
