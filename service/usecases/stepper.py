@@ -260,16 +260,20 @@ def child_starter(services: Services, session: Session) -> Callable[[Case, str, 
 
 
 def call_opener(services: Services, session: Session, effects: Effects, cadre_id: Any, depth: int) -> CallOpener:
-    """What a call activity does: check the called process's start form now (a failure is the caller's
-    incident, at the call activity), and open the child once the caller's step is stored."""
+    """What a call activity does: check the called process's start form and start rule now (a refusal is the
+    caller's incident, at the call activity, which a person can see and retry), and open the child once the
+    caller's step is stored."""
     def open_call(process: str, task_id: str, data: dict[str, Any]) -> None:
         if depth > MAX_CALL_DEPTH:
             raise Invalid(f"call activities nested deeper than {MAX_CALL_DEPTH} (调用层级过深)")
         definition = services.definitions.get(newest_version(session, process))
         wanted = definition.start_form.get("properties", {})
         start_data = {name: value for name, value in data.items() if name in wanted and name != "cadre_id"}
-        validate_form(definition.start_form, {**start_data, "cadre_id": cadre_id}, user_has_role_in(session))
-        effects.start_child_case(process, {**start_data, "cadre_id": cadre_id}, task_id)
+        start_data["cadre_id"] = cadre_id
+        validate_form(definition.start_form, start_data, user_has_role_in(session))
+        # Else the rule would refuse the child only after the step, failing the caller's whole completion.
+        _raise_if_error(start_rules.check(session, process, [start_data], services.today())[0])
+        effects.start_child_case(process, start_data, task_id)
     return open_call
 
 

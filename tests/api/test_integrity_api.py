@@ -14,6 +14,7 @@ from service.db.models import Disclosure, DisclosureRating
 from service.usecases import bulk, proof
 from service.usecases.timers import fire_due_timers
 from tests.api.support import ADMONISHMENT, app_from_template, assert_error, hold_in_incident, make_api
+from tests.conformance.bpmn import chain, definitions, end, start, user
 from tests.conftest import SLOW_DEADLINES
 
 PROCESS = "integrity_report"
@@ -147,6 +148,42 @@ def test_a_bulk_start_refuses_non_leading_cadres_and_a_second_case(api, services
     assert {error["cadre_id"]: set(error["fields"]) for error in done["errors"]} == {"c3": {"cadre_id"}}
     cases = api.get("/api/cases", query_string={"process": PROCESS}).json["items"]
     assert sorted((c["cadre_id"], c["status"]) for c in cases) == [("c1", "incident"), ("c2", "open")]
+
+
+CALLER = "integrity_caller"
+YEAR_FORM = {"type": "object", "title": "年度", "properties": {"year": {"type": "integer", "title": "年度"}},
+             "required": ["year"]}
+
+
+def deploy_caller(api):
+    """A designer's process that asks for a year, then calls 述职述廉 for its cadre."""
+    call = f'<bpmn:callActivity id="call" name="述职述廉" calledElement="{PROCESS}"/>'
+    body = start() + user("pick", YEAR_FORM) + call + end() + chain("start", "pick", "call", "end")
+    deployed = api.post(f"/api/processes/{CALLER}/versions", as_="designer", content_type="application/xml",
+                        data=definitions(CALLER, body, {"org_dept": ["pick"]}))
+    assert deployed.status_code == 201, deployed.json
+    assert api.put(f"/api/processes/{CALLER}/starters", json={"roles": ["org_dept"]}).status_code == 200
+
+
+def test_a_call_activity_refused_by_the_start_rule_is_the_callers_incident(api, cadre):
+    """The rule refuses the child at the call activity: the caller's step is stored as an incident there (not a
+    422 that leaves the task impossible to complete), and a retry once the records allow it opens the child."""
+    deploy_caller(api)
+    api.create_cadre("c2", post_level="middle")
+    middle = api.start(CALLER, "c2", as_="org_dept")["id"]
+    held = api.complete(middle, "pick", year=2026)
+    assert held["status"] == "incident" and held["incident"]["element_id"] == "call", held
+    assert "述职述廉只适用于领导干部" in held["incident"]["message"]
+
+    existing = start_by_hand(api, "c1").json["id"]
+    leading = api.start(CALLER, "c1", as_="org_dept")["id"]
+    assert "该年度已有述职述廉" in api.complete(leading, "pick", year=2026)["incident"]["message"]
+    assert api.post(f"/api/cases/{existing}/cancel", json={"reason": "重复发起"}).status_code == 200
+    retried = api.post(f"/api/cases/{leading}/retry")
+    assert retried.status_code == 200, retried.json
+    assert retried.json["status"] == "open"
+    children = api.get("/api/cases", query_string={"process": PROCESS, "status": "open"}).json["items"]
+    assert [(c["cadre_id"], c["parent_case_id"]) for c in children] == [("c1", leading)]
 
 
 # The process over HTTP.
