@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from service.db.models import Case, DisclosureRating, ProcessVersion, Substitute, Task, User
+from service.db.models import Case, DisclosureRating, ProcessVersion, Substitute, Task, User, UserRole
 from service.errors import BadRequest
 
 
@@ -75,6 +75,29 @@ def substitutes_now(session: Session, usernames: Iterable[str], now: datetime) -
         Substitute.username.in_(names), Substitute.starts_at <= now, Substitute.ends_at > now,
         User.active.is_(True)))
     return {name: substitute for name, substitute in rows}
+
+
+Holding = tuple[str, str | None]  # a task's named assignee and its lane's role
+
+
+def holders_now(session: Session, wanted: Iterable[Holding], now: datetime) -> dict[Holding, str]:
+    """Who holds a task opened for each (assignee, role) now: the assignee, or while they are away their active
+    substitute, but only a substitute holding the task's role (or admin). A substitute may not read a case or
+    act in a lane their own roles do not give them: without the role, the task waits for its assignee."""
+    wanted = set(wanted)
+    away = substitutes_now(session, {username for username, _ in wanted}, now)
+    roles: dict[str, set[str]] = {}
+    if away:
+        rows = session.execute(select(User.username, UserRole.role).join(UserRole, UserRole.user_id == User.id)
+                               .where(User.username.in_(sorted(set(away.values())))))
+        for name, code in rows:
+            roles.setdefault(name, set()).add(code)
+    holders: dict[Holding, str] = {}
+    for username, role in wanted:
+        substitute = away.get(username)
+        held = roles.get(substitute or "", set())
+        holders[(username, role)] = substitute if substitute and ("admin" in held or role in held) else username
+    return holders
 
 
 def check_period(since: date | None, until: date | None) -> None:

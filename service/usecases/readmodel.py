@@ -16,7 +16,7 @@ from workflows.engine import OpenTask, Step
 from .casehistory import SYSTEM_NAME, childless, record
 from .notifications import tasks_opened
 from .policy import note_participant
-from .queries import substitutes_now
+from .queries import holders_now
 
 OPEN_TASKS = "cadreflow.open_tasks"  # case id -> its open task rows, as the last step stored them
 NEW_CASES = "cadreflow.new_cases"  # ids of the cases this transaction created
@@ -33,11 +33,12 @@ def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce
     for row_id, gone in rows.items():
         if row_id not in wanted:
             gone.status, gone.completed_at = "cancelled", now
-    away = substitutes_now(session, {t.assignee for t in step.open_tasks if t.id not in rows and t.assignee}, now)
+    holding = holders_now(session, {(t.assignee, t.role) for t in step.open_tasks if t.id not in rows and t.assignee},
+                          now)
     opened: list[Task] = []
     for task in step.open_tasks:
         if (row := rows.get(task.id)) is None:
-            assignee = away.get(task.assignee or "", task.assignee)
+            assignee = holding[(task.assignee, task.role)] if task.assignee else None
             opened.append(Task(id=task.id, case_id=case.id, process_key=case.process_key,
                                process_version_id=case.process_version_id, element_id=task.element_id,
                                name=task.name, role=task.role, assignee=assignee, status="open",

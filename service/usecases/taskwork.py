@@ -101,12 +101,16 @@ def return_task(services: Services, actor: Actor, task_id: str, reason: Any) -> 
 
 def _reopen(session: Session, open_ids: list[str]) -> list[Task]:
     """Rows of tasks the step opens again (a return reuses the earlier task's id): open once more, held by
-    whoever completed them (or their substitute while they are away), due as the step says."""
+    whoever completed them (or, while they are away, their substitute holding the task's role), due as the step
+    says."""
     rows = list(session.scalars(select(Task).where(Task.id.in_(open_ids), Task.status != "open")))
-    away = queries.substitutes_now(session, {row.completed_by for row in rows if row.completed_by}, utcnow())
+    def person(row: Task) -> str | None:
+        return row.completed_by if row.completed_by not in (None, "system") else None
+    holding = queries.holders_now(session, {(name, row.role) for row in rows if (name := person(row))}, utcnow())
     for row in rows:
-        holder = row.completed_by if row.completed_by not in (None, "system") else None
-        row.status, row.assignee, row.due_at, row.overdue = "open", away.get(holder or "", holder), None, False
+        name = person(row)
+        row.status, row.due_at, row.overdue = "open", None, False
+        row.assignee = holding[(name, row.role)] if name else None
         row.completed_by, row.completed_at, row.created_at = None, None, utcnow()
     session.flush()
     return rows

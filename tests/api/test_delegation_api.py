@@ -159,6 +159,20 @@ class TestOutOfOffice:
         case_id = departure_to_fieldwork(api, team_lead="audit2")
         assert api.open_task(case_id, "audit_fieldwork")["assignee"] == "audit2"
 
+    def test_a_substitute_without_the_tasks_role_stands_in_for_nobody(self, api, cadre):
+        """audit2 names the designer: the fieldwork (audit lane) stays with audit2, and the designer, who holds no
+        role to read cases, reads nothing of it and cannot complete it."""
+        api.call("PUT", "/api/me/substitute", "audit2", json={"username": "designer", "until": "2099-01-01"})
+        case_id = departure_to_fieldwork(api, team_lead="audit2")
+        fieldwork = api.open_task(case_id, "audit_fieldwork")
+        assert fieldwork["assignee"] == "audit2"
+        assert not [e for e in api.history(case_id) if e["action"] == "substitute"]
+        assert_error(api.get(f"/api/cases/{case_id}", as_="designer"), 404)
+        done = api.post(f"/api/tasks/{fieldwork['id']}/complete", as_="designer",
+                        json={"data": {"findings": "none", "issues_found": False}})
+        assert_error(done, 404)
+        assert fieldwork["id"] in [n["task_id"] for n in notices(api, "audit2")]
+
     def test_a_deactivated_substitute_stands_in_for_nobody(self, api, cadre):
         api.call("PUT", "/api/me/substitute", "audit2", json={"username": "multi", "until": "2099-01-01"})
         assert api.patch("/api/users/multi", json={"active": False}).status_code == 200
