@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 from .usecases import bulk, delivery, early_warning, incidents, schedules
 from .usecases.context import Services
@@ -21,21 +22,32 @@ def run_worker(services: Services, stop: threading.Event, once: bool = False) ->
     interval = float(services.settings["WORKER_POLL_SECONDS"])
     moved, scanned_on, reminders = 0, None, Reminders(services)
     while True:
-        try:
-            moved += fire_due_timers(services)
-            moved += delivery.deliver_due(services)
-            schedules.fire_due(services)
-            moved += incidents.retry_due(services)
-            moved += bulk.run_jobs(services, max_batches=BATCHES_PER_POLL)
-            if scanned_on != services.today():  # the daily scans, each once a day across workers
-                run_daily_scan(services)
-                early_warning.run_daily_scan(services)
-                scanned_on = services.today()
-            reminders.tick()  # notifications falling due, the daily digest, e-mail
-        except Exception:
-            log.exception("timer poll failed")
+        moved += _stage("timers", fire_due_timers, services) or 0
+        moved += _stage("messages", delivery.deliver_due, services) or 0
+        _stage("timer starts", schedules.fire_due, services)
+        moved += _stage("incident retries", incidents.retry_due, services) or 0
+        moved += _stage("bulk starts", lambda s: bulk.run_jobs(s, max_batches=BATCHES_PER_POLL), services) or 0
+        today = services.today()
+        if scanned_on != today and _stage("daily scans", _daily_scans, services) is not None:
+            scanned_on = today  # each once a day across workers; a failed scan is tried again next poll
+        _stage("reminders", lambda _services: reminders.tick(), services)  # notices falling due, digest, e-mail
         if once or stop.wait(interval):
             return moved
+
+
+def _stage(name: str, action: Callable[[Services], int | None], services: Services) -> int | None:
+    """One stage of a poll; None when it failed. A failure is logged and the other stages still run: one
+    broken schedule or job must not stop every timer, retry, bulk start and reminder of the county."""
+    try:
+        return action(services) or 0
+    except Exception:
+        log.exception("worker stage failed: %s", name)
+        return None
+
+
+def _daily_scans(services: Services) -> None:
+    run_daily_scan(services)
+    early_warning.run_daily_scan(services)
 
 
 def start_worker_thread(services: Services) -> tuple[threading.Thread, threading.Event]:

@@ -42,26 +42,37 @@ Label = Callable[[str, str | None], str]
 class DefinitionCache:
     """Parsed process versions, compiled once per process and shared by every case.
 
+    Keyed by content, not by row id: a deploy that is refused after its row was flushed (say, a timer start
+    that cannot be scheduled) rolls back, and SQLite then gives that id to the next version deployed, here or
+    in another process. Only a committed row, read back through `by_id`, maps an id to its content.
     Lane roles were checked at deploy; parsing an accepted version again does not check them (roles are data
     an admin changes, and a version once accepted stays runnable).
     """
 
     def __init__(self) -> None:
-        self._by_id: dict[int, ProcessDefinition] = {}
+        self._by_content: dict[tuple[str, str], ProcessDefinition] = {}
+        self._content_of: dict[int, tuple[str, str]] = {}  # a stored version's id -> its (key, content hash)
         self._lock = threading.Lock()
 
     def by_id(self, session: Session, version_id: int) -> ProcessDefinition:
         """The parsed version, loading its row only when it is not cached yet."""
-        found = self._by_id.get(version_id)
-        return found if found is not None else self.get(existing(session, ProcessVersion, version_id))
+        content = self._content_of.get(version_id)
+        found = self._by_content.get(content) if content is not None else None
+        if found is None:
+            version = existing(session, ProcessVersion, version_id)
+            found = self.get(version)
+            with self._lock:
+                self._content_of[version_id] = (version.process_key, version.content_hash)
+        return found
 
     def get(self, version: ProcessVersion) -> ProcessDefinition:
-        found = self._by_id.get(version.id)
+        content = (version.process_key, version.content_hash)
+        found = self._by_content.get(content)
         if found is None:
             found = compile_process(version.process_key, version.bpmn_xml.encode(),
                                     {k: v.encode() for k, v in version.dmn_files.items()}, None)
             with self._lock:
-                self._by_id[version.id] = found
+                self._by_content[content] = found
         return found
 
 

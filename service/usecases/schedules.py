@@ -9,6 +9,7 @@ never a second open case of that process for a cadre.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,8 @@ from workflows.engine import add_duration
 from . import queries
 from .context import SYSTEM, Services
 from .steps import run_engine
+
+log = logging.getLogger(__name__)
 
 
 def plan(services: Services, session: Session, version: ProcessVersion) -> None:
@@ -73,8 +76,12 @@ def _trigger_data(start_form: dict[str, Any], fired: datetime) -> dict[str, Any]
 
 def _next(row: ScheduledStart) -> datetime | None:
     """The firing after this one, or None when the schedule is over."""
-    if row.interval is None or row.remaining == 0 or row.next_due is None:
+    if row.interval is None or (row.remaining is not None and row.remaining <= 0) or row.next_due is None:
         return None
     if row.remaining is not None:
         row.remaining -= 1
-    return add_duration(row.next_due, row.interval)
+    try:
+        return add_duration(row.next_due, row.interval)
+    except (OverflowError, ValueError):  # past the year 9999, or an interval stored before deploy refused it
+        log.warning("timer start of %s ends: its next firing cannot be computed", row.process_key)
+        return None

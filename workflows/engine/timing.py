@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 
@@ -13,11 +13,22 @@ def schedule_of(kind: str, value: str, now: datetime) -> TimerSchedule:
     """When a timer start of this kind ("date", "duration", "cycle") and value first fires, and how often."""
     if kind == "cycle":  # R[n]/start/duration: the interval kept as ISO text
         cycles, start, _ = TimerEventDefinition.parse_iso_recurring_interval(value)
-        return TimerSchedule(start.astimezone(UTC).isoformat(), value.rsplit("/", 1)[-1],
-                             None if cycles < 0 else cycles - 1)
+        interval = value.rsplit("/", 1)[-1]
+        _require_sane_interval(start, interval)
+        return TimerSchedule(start.astimezone(UTC).isoformat(), interval, None if cycles < 0 else max(cycles - 1, 0))
     if kind == "duration":
         return TimerSchedule(add_duration(now, value).isoformat())
     return TimerSchedule(TimerEventDefinition.get_datetime(value).astimezone(UTC).isoformat())
+
+
+MIN_CYCLE = timedelta(hours=1)  # each firing opens a case per cadre: a cycle of seconds would flood the county
+
+
+def _require_sane_interval(start: datetime, interval: str) -> None:
+    """Refuse at deploy a cycle the scheduler could not follow: shorter than MIN_CYCLE (PT0S fires at every
+    poll for ever), or so long that the next firing is past the year 9999 (it would fail at every poll)."""
+    if add_duration(start, interval) - start < MIN_CYCLE:
+        raise ValueError(f"a timer cycle must be at least {MIN_CYCLE} (定时周期不得短于一小时)")
 
 
 def add_duration(moment: datetime, duration: str) -> datetime:

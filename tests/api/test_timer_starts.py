@@ -1,0 +1,83 @@
+"""Timer start events a designer may get wrong: refused at deploy, or contained at run time, never a worker or a
+deploy left broken for everyone after them."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import select
+
+from service.db.models import ScheduledStart
+from service.usecases import schedules
+from service.worker import run_worker
+from tests.api.support import assert_error
+from tests.conformance.bpmn import chain, definitions, end, start, user
+
+
+def timer_process(key: str, kind: str, value: str, task: str = "a") -> bytes:
+    timer = f'<bpmn:timerEventDefinition id="td"><bpmn:{kind}>{value}</bpmn:{kind}></bpmn:timerEventDefinition>'
+    return definitions(key, start(definition=timer) + user(task) + end() + chain("start", task, "end"),
+                       {"org_dept": [task]})
+
+
+def plain_process(key: str, task: str) -> bytes:
+    return definitions(key, start() + user(task) + end() + chain("start", task, "end"), {"org_dept": [task]})
+
+
+def deploy(api, key, body):
+    return api.post(f"/api/processes/{key}/versions", as_="designer", data=body, content_type="application/xml")
+
+
+@pytest.mark.parametrize("cycle", ['"R/2020-01-01T00:00:00Z/P9999Y"', '"R/2020-01-01T00:00:00Z/PT0S"',
+                                   '"R3/2020-01-01T00:00:00Z/PT59M"'])
+def test_a_cycle_the_scheduler_could_not_follow_is_refused_at_deploy(api, cycle):
+    """Past the year 9999 every poll would fail; shorter than an hour every poll opens cases for every cadre."""
+    problem = assert_error(deploy(api, "cyclic", timer_process("cyclic", "timeCycle", cycle)), 422)["errors"][0]
+    assert "定时启动无法计算" in problem["message"]
+    assert api.get("/api/processes/cyclic").status_code == 404
+
+
+def test_an_hourly_or_longer_cycle_deploys_and_ends_after_its_repetitions(api, services):
+    assert deploy(api, "cyclic", timer_process("cyclic", "timeCycle", '"R2/2020-01-01T00:00:00Z/PT1H"')).status_code \
+        == 201
+    fired = [schedules.fire_due(services, now=datetime(2030, 1, 1, tzinfo=UTC)) for _ in range(3)]
+    assert fired == [1, 1, 0]
+
+
+def test_a_next_firing_past_the_calendar_ends_the_schedule_not_the_worker(api, services):
+    """A schedule stored before deploy refused such cycles: it fires what is due, then ends."""
+    assert deploy(api, "cyclic", timer_process("cyclic", "timeCycle", '"R/2020-01-01T00:00:00Z/P1D"')).status_code \
+        == 201
+    with services.db.unit_of_work() as session:
+        session.scalar(select(ScheduledStart).where(ScheduledStart.process_key == "cyclic")).interval = "P9999Y"
+    assert schedules.fire_due(services) == 1
+    with services.db.unit_of_work(write=False) as session:
+        assert session.scalar(select(ScheduledStart.next_due).where(ScheduledStart.process_key == "cyclic")) is None
+
+
+def test_a_refused_deploy_leaves_nothing_behind_for_the_next_one(api):
+    """The refused version's row was flushed and rolled back; SQLite gives its id to the next version. The next
+    deploy must neither inherit its refusal nor run its diagram."""
+    refused = deploy(api, "bad_timer", timer_process("bad_timer", "timeDate", '"9999-12-31T23:59:59-14:00"',
+                                                     task="hidden_task"))
+    assert_error(refused, 422)
+    assert deploy(api, "fine", plain_process("fine", "visible_task")).status_code == 201
+    assert api.put("/api/processes/fine/starters", json={"roles": ["org_dept"]}).status_code == 200
+    api.create_cadre("c1")
+    case = api.start("fine", "c1", as_="org_dept")
+    assert [t["element_id"] for t in case["open_tasks"]] == ["visible_task"]
+
+
+def test_one_failing_stage_does_not_stop_the_others(api, services, monkeypatch):
+    """The timer starts fail on every poll: the bulk starts, the next stage, still run."""
+    api.create_cadre("c1")
+    job = api.post("/api/bulk-starts", as_="org_dept", json={"process": "integrity_report", "data": {"year": 2026}})
+    assert job.status_code == 202, job.json
+
+    def broken(_services):
+        raise OverflowError("date value out of range")
+    monkeypatch.setattr(schedules, "fire_due", broken)
+    run_worker(services, threading.Event(), once=True)
+    assert api.get(f"/api/bulk-starts/{job.json['id']}", as_="org_dept").json["opened"] == 1
