@@ -18,7 +18,7 @@ from service.db.models import Cadre, Case
 
 from . import policy
 from .context import Actor, Services
-from .views import MAX_ID
+from .views import MAX_ID, confidential_fields
 
 MAX_QUERY = 100  # characters of a search; longer ones are cut
 MAX_TEXT = 20_000  # characters of a case's searchable text
@@ -26,10 +26,12 @@ PICKER_LIMIT = 20
 _CASE_NUMBER = re.compile(r"^#?(\d{1,18})$")
 
 
-def search_text(process_name: str, cadre_id: str | None, data: Any) -> str:
-    """What a case is found by: its process's name, its cadre's id and every value in its data."""
+def search_text(process_name: str, cadre_id: str | None, data: Any, process_key: str = "") -> str:
+    """What a case is found by: its process's name, its cadre's id and every value in its data but the
+    confidential fields (a public report's contact: a search would tell whoever may not read it, digit by digit)."""
     parts = [process_name, cadre_id or ""]
-    _values(data, parts)
+    hidden = confidential_fields(process_key)
+    _values({k: v for k, v in data.items() if k not in hidden} if hidden and isinstance(data, dict) else data, parts)
     return " ".join(p for p in parts if p)[:MAX_TEXT]
 
 

@@ -56,7 +56,7 @@ def apply_step(session: Session, case: Case, step: Step, effects: Effects,
     now = utcnow()
     case.state, case.data, case.updated_at = step.state, step.data, now
     _link_cadre(session, case)
-    case.search_text = search.search_text(case.process_version.name, case.cadre_id, step.data)
+    case.search_text = search.search_text(case.process_version.name, case.cadre_id, step.data, case.process_key)
     _set_status(case, step)
     case.outcome = step.outcome
     case.next_timer_due = parse_time(step.next_timer_due) if not step.completed else None

@@ -68,9 +68,14 @@ def _visible_data(case: Case, actor: Actor) -> dict[str, Any]:
 def hidden_fields(case: Case, actor: Actor) -> frozenset[str]:
     """The data fields of a case the caller may not see: a public report's contact, but for the discipline
     roles (policy `reporter.contact`)."""
-    if case.process_key == "public_report" and not policy.allows(actor, "reporter.contact"):
-        return REPORTER_FIELDS
-    return frozenset()
+    confidential = confidential_fields(case.process_key)
+    return confidential if confidential and not policy.allows(actor, "reporter.contact") else frozenset()
+
+
+def confidential_fields(process_key: str) -> frozenset[str]:
+    """The data fields of a process's cases only some readers may see (a public report's contact); search never
+    indexes them, since it answers every reader of the case."""
+    return REPORTER_FIELDS if process_key == "public_report" else frozenset()
 
 
 REPORTER_FIELDS = frozenset({"contact"})

@@ -131,3 +131,21 @@ def test_the_contact_is_kept_out_of_the_history_of_a_reader_who_may_not_see_it(a
     assert start["detail"]["data"]["subject_name"] == "张三"
     whole = next(e for e in api.history(case_id) if e["action"] == "start")
     assert whole["detail"]["data"]["contact"] == "13800000000" and "redacted" not in whole["detail"]
+
+
+def test_search_cannot_tell_a_reader_the_contact_they_may_not_read(api, services, cadre):
+    """Searching digit by digit would spell out the contact for a reader without `reporter.contact`: search does
+    not index it (for anyone), while the rest of the report stays findable."""
+    case_id = start_report(api)["id"]
+    with services.db.unit_of_work() as session:
+        note_participant(session, case_id, "org_dept")
+
+    def found(query, as_):
+        response = api.get("/api/cases", as_=as_, query_string={"q": query})
+        assert response.status_code == 200, response.json
+        return [c["id"] for c in response.json["items"]]
+    assert found("13800000000", "org_dept") == [] and found("1380", "org_dept") == []
+    assert found("13800000000", "discipline") == []
+    assert found("道路问题", "org_dept") == [case_id]
+    with services.db.unit_of_work(write=False) as session:
+        assert "13800000000" not in session.get(Case, case_id).search_text

@@ -186,3 +186,23 @@ def test_need_to_know_backfills_lanes_of_deployed_versions_and_participants_of_c
     engine.dispose()
     assert lanes == {"org_dept", "org_head", "committee", "discipline"}
     assert people == {"starter", "holder", "finisher", "claimer"}
+
+
+def test_0020_takes_reporters_contacts_out_of_the_search_index(tmp_path: Path) -> None:
+    """A public report indexed before 0020 (its contact in `search_text`) is found by its content only after."""
+    app = create_app(make_settings(tmp_path))
+    services = app.extensions["cadreflow"]
+    init_database(services)
+    report = {"channel": "hotline", "subject_name": "张三", "subject_unit": "县交通局", "category": "inaction",
+              "content": "道路问题长期不予处理", "contact": "13800000000"}
+    case_id = cases.start_case(services, actor("discipline"), "public_report", None, report)["id"]
+    engine = services.db.write_engine
+    with engine.begin() as connection:  # as 0019 left it: every data value indexed
+        connection.execute(text("UPDATE cases SET search_text = search_text || ' 13800000000' WHERE id = :id"),
+                           {"id": case_id})
+        connection.execute(text("UPDATE alembic_version SET version_num = '0019'"))
+    upgrade(engine)
+    with engine.connect() as connection:
+        indexed = connection.execute(text("SELECT search_text FROM cases WHERE id = :id"), {"id": case_id}).scalar()
+    assert "13800000000" not in indexed and "道路问题" in indexed
+    services.db.dispose()
