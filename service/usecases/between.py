@@ -12,6 +12,7 @@ waiting catch without correlation properties takes messages from cases of the sa
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 from sqlalchemy import delete
@@ -29,6 +30,17 @@ CALL_DONE, MESSAGE, SIGNAL = "call_done", "message", "signal"
 FINISHED = ("completed", "cancelled")
 
 
+MAX_WAIT_KEY = 500  # characters of case_waits.correlation
+
+
+def wait_key(correlation: str) -> str:
+    """A correlation as stored for lookup: itself, or a digest when it is longer than the column (a value such as
+    a long reference number); only matched, never read back, so a digest serves as well."""
+    if len(correlation) <= MAX_WAIT_KEY:
+        return correlation
+    return "sha256:" + hashlib.sha256(correlation.encode()).hexdigest()
+
+
 def after_step(services: Services, session: Session, case: Case, step: Step) -> None:
     """Keep what the case waits for, and post what it sends, for delivery once this commits."""
     if case.has_waits:  # a case that never stored a wait (most of them) has none to clear
@@ -37,7 +49,7 @@ def after_step(services: Services, session: Session, case: Case, step: Step) -> 
     if case.has_waits != waits:  # an unchanged value is not set: setting it would cost the commit a flush
         case.has_waits = waits
     if waits:
-        session.add_all(CaseWait(case_id=case.id, kind=wait.kind, name=wait.name, correlation=text)
+        session.add_all(CaseWait(case_id=case.id, kind=wait.kind, name=wait.name, correlation=wait_key(text))
                         for wait in step.waits for text in (wait.correlations or ("",)))
     posted = [OutboxItem(kind=event.kind, source_case_id=case.id, name=event.name,
                          payload={"payload": event.payload, "correlations": list(event.correlations),

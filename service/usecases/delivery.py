@@ -16,7 +16,7 @@ from service.db.uow import rows_changed
 from service.errors import Conflict, NotFound
 from workflows.engine import NotWaiting, Step
 
-from .between import CALL_DONE, FIRST_RETRY, LEASE, MAX_ATTEMPTS, MESSAGE, SIGNAL
+from .between import CALL_DONE, FIRST_RETRY, LEASE, MAX_ATTEMPTS, MESSAGE, SIGNAL, wait_key
 from .casehistory import lock_case
 from .context import SYSTEM, Services
 from .stepper import run_step
@@ -59,7 +59,7 @@ def _receivers(session: Session, item: OutboxItem) -> list[int]:
         CaseWait.kind == item.kind, CaseWait.name == item.name, Case.status == "open",
         Case.id != item.source_case_id)
     if item.kind == MESSAGE:
-        keyed = CaseWait.correlation.in_(item.payload.get("correlations") or [])
+        keyed = CaseWait.correlation.in_([wait_key(text) for text in item.payload.get("correlations") or []])
         cadre_id = item.payload.get("cadre_id")  # a case with no cadre (a public report) has no "same cadre"
         same_cadre = (CaseWait.correlation == "") & (Case.cadre_id == cadre_id) if cadre_id else false()
         waits = waits.where(or_(keyed, same_cadre))

@@ -51,7 +51,7 @@ def bound_problems(root: etree._Element, dmn_roots: Mapping[str, etree._Element]
         problems.append(_too_many(f"{names['sequenceFlow']} sequence flows", limits.max_sequence_flows,
                                   "max_sequence_flows", "连线过多"))
     problems += _fan_out(elements, limits) + _nesting(elements, limits) + _code_sizes(elements, limits)
-    problems += _cardinalities(elements, limits)
+    problems += _cardinalities(elements, limits) + _event_names(elements)
     for name, dmn in dmn_roots.items():
         problems += _dmn_bounds(name, dmn, limits)
     return problems
@@ -106,6 +106,16 @@ def _cardinalities(elements: Iterable[etree._Element], limits: DeployLimits) -> 
             problems.append(_too_many(f"{text} instances", limits.max_instances, "max_instances", "多实例数量过多",
                                       _owner_id(el), el.sourceline))
     return problems
+
+
+MAX_EVENT_NAME = 200  # characters of a message's or signal's name, as the waits and the outbox store it
+
+
+def _event_names(elements: Iterable[etree._Element]) -> list[Problem]:
+    return [Problem.of(f"{etree.QName(el).localname} name of {len(el.get('name', ''))} characters; the limit is "
+                       f"{MAX_EVENT_NAME}", f"消息或信号名称过长，上限 {MAX_EVENT_NAME}", el.get("id"), el.sourceline)
+            for el in elements if etree.QName(el).localname in ("message", "signal")
+            and len(el.get("name", "")) > MAX_EVENT_NAME]
 
 
 def _owner_id(element: etree._Element) -> str | None:
