@@ -500,10 +500,14 @@ def _dmn_code(ts: Any) -> Iterator[tuple[str, str, Any]]:
         for entry in rule.inputEntries:
             for lhs in entry.lhs:
                 if lhs and lhs.strip() not in ("-", ""):
-                    yield f"DMN rule {rule.row_number} input", _dmn_test(lhs), compile_expression
+                    yield f"DMN rule {rule.row_number} input", lhs, _compile_dmn_test
         for entry in rule.outputEntries:
             if entry.text:
                 yield f"DMN rule {rule.row_number} output", entry.text, compile_expression
+
+
+def _compile_dmn_test(lhs: str) -> Any:
+    return compile_expression(_dmn_test(lhs))
 
 
 def _dmn_test(lhs: str) -> str:
@@ -514,6 +518,8 @@ def _dmn_test(lhs: str) -> str:
         return lhs
     except SyntaxError:
         return f"dmninputexpr {lhs}"
+    except (RecursionError, MemoryError, ValueError) as exc:  # as compile_expression refuses code too deep to parse
+        raise ScriptRefused(f"expression too deeply nested or too large ({type(exc).__name__})") from None
 
 
 def _outcome_problems(task_specs: list[Any]) -> list[Problem]:
