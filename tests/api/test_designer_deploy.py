@@ -211,6 +211,28 @@ def test_form_rule_that_does_not_compile_is_refused(api):
     assert any(p.get("element_id") == "review" for p in problems), problems
 
 
+MALFORMED_EXTENSIONS = {
+    "validate-not-a-list": ({"x-validate": 5}, "x-validate"),
+    "validate-field-a-list": ({"x-validate": [{"expr": "False", "field": ["ok"], "message": "m"}]}, "field"),
+    "min-sum-text": ({"x-min-sum": "abc"}, "x-min-sum"),
+    "min-sum-min-text": ({"x-min-sum": {"fields": ["ok"], "min": "x"}}, "min"),
+    "min-sum-no-fields": ({"x-min-sum": {"min": 1}}, "fields"),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED_EXTENSIONS))
+def test_malformed_form_extensions_are_refused_naming_the_keyword(api, name):
+    """`x-validate` / `x-min-sum` of a shape completing the task would trip over → 422 on the user task,
+    naming what is wrong, on validate as on deploy."""
+    extension, named = MALFORMED_EXTENSIONS[name]
+    form = {"type": "object", "properties": {"ok": {"type": "boolean"}}, **extension}
+    bpmn = script_process("x = 1").replace(form_schema().encode(), form_schema(form).encode())
+    for path in (f"/api/processes/{KEY}/validate", f"/api/processes/{KEY}/versions"):
+        response = api.post(path, as_="designer", data=bpmn, content_type="application/xml")
+        found = [p for p in problems_of(response) if p.get("element_id") == "review"]
+        assert found and named in found[0]["message"] and bilingual(found[0]["message"]), (path, found)
+
+
 # Warnings.
 
 def test_unreachable_elements_and_gateways_without_default_are_warnings(api):

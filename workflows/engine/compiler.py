@@ -317,8 +317,14 @@ def _load_schema(text: str, element_id: str | None, line: int | None, problems: 
         problems.extend(Problem(f"form schema (表单结构): {en} ({zh})", element_id, line, message_zh=f"表单结构：{zh}",
                                 message_en=f"form schema: {en}") for en, zh in unsafe)
         return None
-    for rule in schema.get("x-validate", []):
+    rules = schema.get("x-validate", [])
+    if not isinstance(rules, list):
+        problems.append(Problem.of("x-validate must be a list of rules {expr, field, message}",
+                                   "x-validate 必须是规则列表 {expr, field, message}", element_id, line))
+        rules = []
+    for rule in rules:
         problems.extend(_rule_problems(rule, element_id, line))
+    problems.extend(_min_sum_problems(schema.get("x-min-sum"), element_id, line))
     return schema
 
 
@@ -328,11 +334,34 @@ def _rule_problems(rule: Any, element_id: str | None, line: int | None) -> list[
         return [Problem.of("x-validate rules need expr, field and message", "表单规则缺少字段", element_id, line)]
     if not isinstance(rule["expr"], str) or not rule["expr"].strip():
         return [Problem.of("x-validate rule has no expression", "表单规则缺少表达式", element_id, line)]
+    if not isinstance(rule["field"], str) or not isinstance(rule["message"], str):  # the error is keyed by field
+        return [Problem.of("x-validate rule's field and message must be strings",
+                           "表单规则的 field 与 message 必须是文字", element_id, line,
+                           detail=json.dumps(rule, ensure_ascii=False)[:200])]
     try:
         compile_expression(rule["expr"])
     except ScriptRefused as exc:
         return [Problem.of("x-validate rule does not compile", "表单规则无法编译", element_id, line, detail=exc)]
     return []
+
+
+def _min_sum_problems(spec: Any, element_id: str | None, line: int | None) -> list[Problem]:
+    """`x-min-sum` is {"fields": [names], "min": number, "message": text} ("min" and "message" optional)."""
+    if spec is None:
+        return []
+    if not isinstance(spec, dict):
+        return [Problem.of("x-min-sum must be an object {fields, min, message}",
+                           "x-min-sum 必须是对象 {fields, min, message}", element_id, line, detail=repr(spec)[:200])]
+    fields, minimum = spec.get("fields"), spec.get("min", 1)
+    if not (isinstance(fields, list) and fields and all(isinstance(name, str) for name in fields)):
+        reason = ("x-min-sum needs fields, a non-empty list of field names", "x-min-sum 需要 fields（字段名列表）")
+    elif isinstance(minimum, bool) or not isinstance(minimum, int | float):
+        reason = ("x-min-sum min must be a number", "x-min-sum 的 min 必须是数字")
+    elif not isinstance(spec.get("message", ""), str):
+        reason = ("x-min-sum message must be a string", "x-min-sum 的 message 必须是文字")
+    else:
+        return []
+    return [Problem.of(*reason, element_id, line, detail=json.dumps(spec, ensure_ascii=False)[:200])]
 
 
 def _spec_problems(task_specs: list[Any], forms: dict[str, Any], lines: Lines) -> Iterator[Problem]:
