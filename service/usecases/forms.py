@@ -132,13 +132,24 @@ def _custom_errors(schema: dict[str, Any], data: dict[str, Any], user_has_role: 
         value = data.get(name)
         if role and name not in known and isinstance(value, str) and not user_has_role(value, role):
             errors[name] = f"不是角色 {role} 的有效用户 (not an active user with role {role})"
-    min_sum = schema.get("x-min-sum")
-    if min_sum and not known:
-        total = sum(v for f in min_sum["fields"] if isinstance(v := data.get(f, 0), int | float))
-        if total < min_sum.get("min", 1):
-            for name in min_sum["fields"]:
-                errors[name] = min_sum.get("message", "合计不足 (sum too small)")
+    if not known:
+        errors.update(_min_sum_errors(schema.get("x-min-sum"), data))
     return errors
+
+
+def _min_sum_errors(spec: Any, data: dict[str, Any]) -> dict[str, str]:
+    """`x-min-sum` {fields, min, message}. Deploy refuses other shapes; one deployed before it did is skipped
+    rather than failing every completion of the task."""
+    fields = spec.get("fields") if isinstance(spec, dict) else None
+    minimum = spec.get("min", 1) if isinstance(spec, dict) else None
+    if not isinstance(fields, list) or isinstance(minimum, bool) or not isinstance(minimum, int | float):
+        return {}
+    names = [name for name in fields if isinstance(name, str)]
+    total = sum(v for name in names if isinstance(v := data.get(name, 0), int | float))
+    if total >= minimum:
+        return {}
+    message = spec.get("message")
+    return dict.fromkeys(names, message if isinstance(message, str) else "合计不足 (sum too small)")
 
 
 def _cadre_errors(schema: dict[str, Any], data: dict[str, Any], cadre_exists: CadreExists | None,
@@ -151,5 +162,13 @@ def _cadre_errors(schema: dict[str, Any], data: dict[str, Any], cadre_exists: Ca
 
 
 def _rule_errors(schema: dict[str, Any], scope: dict[str, Any], check_rule: RuleCheck) -> dict[str, str]:
-    return {rule["field"]: rule["message"] for rule in schema.get("x-validate", [])
-            if not check_rule(rule["expr"], scope)}
+    """Failed `x-validate` rules by field. Deploy refuses malformed rules; of one deployed before it did, the
+    expression is still checked (it is the rule), its error put on the form when it names no field."""
+    rules = schema.get("x-validate")
+    errors: dict[str, str] = {}
+    for rule in rules if isinstance(rules, list) else []:
+        if isinstance(rule, dict) and isinstance(rule.get("expr"), str) and not check_rule(rule["expr"], scope):
+            field, message = rule.get("field"), rule.get("message")
+            errors[field if isinstance(field, str) else "_form"] = (
+                message if isinstance(message, str) else "不符合表单规则 (a rule of the form is not met)")
+    return errors
