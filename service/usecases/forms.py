@@ -35,11 +35,20 @@ def with_limits(schema: dict[str, Any]) -> dict[str, Any]:
         return schema
     limited = {}
     for name, prop in properties.items():
-        if (isinstance(prop, dict) and prop.get("type") == "string" and "maxLength" not in prop
+        if (isinstance(prop, dict) and primary_type(prop) == "string" and "maxLength" not in prop
                 and "enum" not in prop and "format" not in prop):
             prop = {**prop, "maxLength": TEXT_LIMIT}
         limited[name] = prop
     return {**schema, "properties": limited}
+
+
+def primary_type(prop: dict[str, Any]) -> str | None:
+    """The type a field is shown and typed as: its `type`, or of a list of types (["string", "null"], valid
+    JSON Schema) the first that is not null."""
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        kind = next((each for each in kind if each != "null"), None)
+    return kind if isinstance(kind, str) else None
 
 
 def date_range(today: date | None = None) -> tuple[date, date]:
@@ -81,7 +90,7 @@ def _fields_of(error: ValidationError) -> list[str]:
 
 DATE_MESSAGE = "日期格式应为 年-月-日，如 2026-01-31 (must be a date like 2026-01-31)"
 TYPE_NAMES = {"integer": "整数", "number": "数字", "string": "文字", "boolean": "是或否", "object": "对象",
-              "array": "列表"}
+              "array": "列表", "null": "空值"}
 # Messages that depend on nothing but the keyword (the only format checked is `date`).
 _FIXED = {"required": "必填 (required)", "additionalProperties": "不是此表单的字段 (not a field of this form)",
           "minLength": "不能为空 (must not be empty)", "format": DATE_MESSAGE}
@@ -91,8 +100,9 @@ def _message(error: ValidationError, schema: dict[str, Any]) -> str:
     kind, value = error.validator, error.validator_value
     if kind in _FIXED:
         return _FIXED[kind]
-    if kind == "type":
-        return f"类型应为{TYPE_NAMES.get(value, value)} (must be of type {value})"
+    if kind == "type":  # one type, or a list of them
+        types = [str(each) for each in (value if isinstance(value, list) else [value])]
+        return f"类型应为{'或'.join(TYPE_NAMES.get(t, t) for t in types)} (must be of type {' or '.join(types)})"
     if kind == "enum":
         options = ", ".join(map(str, value))
         return f"取值无效，可选：{options} (must be one of: {options})"

@@ -163,7 +163,8 @@ def test_a_preview_of_odd_but_valid_schemas_never_fails(designer):
     no properties) still render; deeply nested JSON is a problem, not a 500."""
     for schema in ('{"type": "object", "properties": {"a": {"enum": ["x", "y"], "x-enumNames": 5}}}',
                    '{"type": "object", "properties": {"n": {"enum": [1, 2, 3, 4, 5, 6]}}}',
-                   '{"type": "object"}'):
+                   '{"type": "object"}',
+                   '{"type": "object", "properties": {"n": {"type": ["integer", "null"]}}}'):
         response = post(designer, "/designer/form-preview", {"schema": schema})
         assert response.status_code == 200 and response.json["ok"], (schema, response.json)
     deep = post(designer, "/designer/form-preview", {"schema": "[" * 50_000})

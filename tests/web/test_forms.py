@@ -5,7 +5,7 @@ from __future__ import annotations
 from werkzeug.datastructures import MultiDict
 
 from service.errors import Invalid
-from service.usecases.forms import validate_form
+from service.usecases.forms import TEXT_LIMIT, validate_form
 from service.web.forms import fields_of, form_errors, parse_submission
 
 SCHEMA = {
@@ -82,3 +82,21 @@ def test_malformed_extensions_deployed_before_they_were_refused_never_fail_a_com
     assert errors_of({"type": "object", "x-validate": rules}, {}, never) == {
         "_form": "m", "b": "不符合表单规则 (a rule of the form is not met)"}
     assert errors_of({"type": "object", "x-validate": 5}, {}, never) == {}
+
+
+NULLABLE = {"type": "object", "properties": {"votes": {"type": ["integer", "null"], "title": "票数"},
+                                             "flag": {"type": ["boolean", "null"]},
+                                             "note": {"type": ["null", "string"]}}}
+
+
+def test_a_list_of_types_is_shown_typed_and_limited_by_its_first_type_that_is_not_null():
+    """`"type": ["integer", "null"]` (valid JSON Schema) renders and parses as an integer, a nullable text keeps
+    the text limit, and a wrong value's message names every type allowed."""
+    fields = {f.name: f for f in fields_of(NULLABLE)}
+    assert {n: f.kind for n, f in fields.items()} == {"votes": "integer", "flag": "boolean", "note": "textarea"}
+    assert fields["note"].max_length == TEXT_LIMIT
+    form = MultiDict({"votes": "3", "flag": "true", "note": "x"})
+    assert parse_submission(NULLABLE, form) == {"votes": 3, "flag": True, "note": "x"}
+    assert errors_of(NULLABLE, {"votes": None, "flag": None, "note": None}) == {}
+    assert errors_of(NULLABLE, {"votes": "many"}) == {"votes": "类型应为整数或空值 (must be of type integer or null)"}
+    assert errors_of(NULLABLE, {"note": "x" * (TEXT_LIMIT + 1)})["note"].startswith(f"最多 {TEXT_LIMIT} 个字符")
