@@ -202,6 +202,21 @@ def test_dmn_entries_that_are_refused_name_the_rule_task(api, entry):
     assert any(p.get("element_id") == "decide" for p in problems), problems
 
 
+@pytest.mark.parametrize(("table", "named"), [('hitPolicy="BOGUS"', "BOGUS"),
+                                               ('hitPolicy="COLLECT" aggregation="FOO"', "FOO"),
+                                               ('hitPolicy="FIRST" aggregation="SUM"', "SUM")])
+def test_unknown_hit_policies_and_aggregations_are_refused(api, table, named):
+    """A hit policy or aggregation DMN 1.3 does not know would silently decide as FIRST or collect lists:
+    refused on the rule task. COLLECT with SUM deploys."""
+    dmn = decision_table("table_x", "x", "1", '"b"').replace(b'hitPolicy="UNIQUE"', table.encode())
+    bpmn = script_process("x = 1", decision="table_x")
+    problems = problems_of(deploy_files(api, KEY, {"p.bpmn": bpmn, "table_x.dmn": dmn}))
+    found = [p for p in problems if p.get("element_id") == "decide"]
+    assert found and named in found[0]["message"] and bilingual(found[0]["message"]), problems
+    collect = dmn.replace(table.encode(), b'hitPolicy="COLLECT" aggregation="SUM"')
+    assert deploy_files(api, KEY, {"p.bpmn": bpmn, "table_x.dmn": collect}).status_code == 201
+
+
 def test_form_rule_that_does_not_compile_is_refused(api):
     """An `x-validate` rule whose expression is refused → 422 on the user task."""
     form = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],

@@ -33,6 +33,7 @@ from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ManualTask, Ser
 
 from .bounds import DeployLimits, bound_problems
 from .constructs import resolve_links, unsupported
+from .decisions import AGGREGATIONS, LIST_POLICIES, SINGLE_POLICIES
 from .dmn_checks import constraint, overlapping_rules, uncovered_example
 from .errors import DeploymentError, Problem, ScriptRefused
 from .returns import return_problems, returnable_tasks
@@ -146,7 +147,8 @@ def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Ite
     problems += list(_spec_problems(task_specs, forms, lines))
     problems += _operation_problems(task_specs, operations, forms, start_form, lines) if operations is not None else []
     problems += _call_problems(task_specs, {*processes, key}, lines) if processes is not None else []
-    problems += _decision_problems(task_specs, lines) + _start_for_problems(root, key)
+    problems += _policy_problems(task_specs, lines) + _decision_problems(task_specs, lines)
+    problems += _start_for_problems(root, key)
     problems += _outcome_problems(task_specs) + _flow_warnings(task_specs, lines) + _unreachable(root)
     problems += return_problems(task_specs, PERSON_TASKS, lines)
     errors = [p for p in problems if p.severity == "error"]
@@ -427,6 +429,34 @@ def _parameter_problems(ts: Any, params: Mapping[str, bool], where: tuple[str, i
                                   f"不接受参数 {name}", *where,
                                   zh_text=f"操作 {ts.operation_name} 不接受参数 {name}；可用参数：{takes}")
                        for name in unknown]
+
+
+def _policy_problems(task_specs: list[Any], lines: Lines) -> list[Problem]:
+    """Hit policies and aggregations DMN 1.3 does not know: the engine would silently decide as FIRST, or
+    collect lists where the designer asked for one value."""
+    problems = []
+    for ts in (ts for ts in task_specs if isinstance(ts, BusinessRuleTask)):
+        found = _policy_problem(ts.dmnEngine)
+        if found is not None:
+            en, zh, zh_text = found
+            problems.append(Problem.of(en, zh, ts.bpmn_id, lines.get(ts.bpmn_id), zh_text=zh_text))
+    return problems
+
+
+def _policy_problem(engine: Any) -> tuple[str, str, str] | None:
+    """(English, short Chinese, full Chinese) of what is wrong with a table's hit policy or aggregation."""
+    policy, aggregation = str(engine.decision_table.hit_policy).upper(), getattr(engine, "aggregation", None)
+    decision = getattr(engine, "decision_id", "?")
+    if policy not in (*SINGLE_POLICIES, *LIST_POLICIES):
+        known = ", ".join((*SINGLE_POLICIES, *LIST_POLICIES))
+        zh = f"决策表 {decision} 的命中策略 {policy} 无效"
+        return f"decision '{decision}': unknown hit policy '{policy}'; use one of {known}", zh, f"{zh}，可用：{known}"
+    if aggregation is not None and (policy != "COLLECT" or aggregation not in AGGREGATIONS):
+        known = ", ".join(AGGREGATIONS)
+        zh = f"决策表 {decision} 的聚合方式 {aggregation} 无效"
+        return (f"decision '{decision}': aggregation '{aggregation}' needs the hit policy COLLECT and one of {known}",
+                zh, f"{zh}（仅用于 COLLECT，可用：{known}）")
+    return None
 
 
 def _decision_problems(task_specs: list[Any], lines: Lines) -> list[Problem]:
