@@ -35,11 +35,20 @@ def with_limits(schema: dict[str, Any]) -> dict[str, Any]:
         return schema
     limited = {}
     for name, prop in properties.items():
-        if (isinstance(prop, dict) and prop.get("type") == "string" and "maxLength" not in prop
+        if (isinstance(prop, dict) and primary_type(prop) == "string" and "maxLength" not in prop
                 and "enum" not in prop and "format" not in prop):
             prop = {**prop, "maxLength": TEXT_LIMIT}
         limited[name] = prop
     return {**schema, "properties": limited}
+
+
+def primary_type(prop: dict[str, Any]) -> str | None:
+    """The type a field is shown and typed as: its `type`, or of a list of types (["string", "null"], valid
+    JSON Schema) the first that is not null."""
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        kind = next((each for each in kind if each != "null"), None)
+    return kind if isinstance(kind, str) else None
 
 
 def date_range(today: date | None = None) -> tuple[date, date]:
@@ -81,7 +90,7 @@ def _fields_of(error: ValidationError) -> list[str]:
 
 DATE_MESSAGE = "日期格式应为 年-月-日，如 2026-01-31 (must be a date like 2026-01-31)"
 TYPE_NAMES = {"integer": "整数", "number": "数字", "string": "文字", "boolean": "是或否", "object": "对象",
-              "array": "列表"}
+              "array": "列表", "null": "空值"}
 # Messages that depend on nothing but the keyword (the only format checked is `date`).
 _FIXED = {"required": "必填 (required)", "additionalProperties": "不是此表单的字段 (not a field of this form)",
           "minLength": "不能为空 (must not be empty)", "format": DATE_MESSAGE}
@@ -91,8 +100,9 @@ def _message(error: ValidationError, schema: dict[str, Any]) -> str:
     kind, value = error.validator, error.validator_value
     if kind in _FIXED:
         return _FIXED[kind]
-    if kind == "type":
-        return f"类型应为{TYPE_NAMES.get(value, value)} (must be of type {value})"
+    if kind == "type":  # one type, or a list of them
+        types = [str(each) for each in (value if isinstance(value, list) else [value])]
+        return f"类型应为{'或'.join(TYPE_NAMES.get(t, t) for t in types)} (must be of type {' or '.join(types)})"
     if kind == "enum":
         options = ", ".join(map(str, value))
         return f"取值无效，可选：{options} (must be one of: {options})"
@@ -132,13 +142,24 @@ def _custom_errors(schema: dict[str, Any], data: dict[str, Any], user_has_role: 
         value = data.get(name)
         if role and name not in known and isinstance(value, str) and not user_has_role(value, role):
             errors[name] = f"不是角色 {role} 的有效用户 (not an active user with role {role})"
-    min_sum = schema.get("x-min-sum")
-    if min_sum and not known:
-        total = sum(v for f in min_sum["fields"] if isinstance(v := data.get(f, 0), int | float))
-        if total < min_sum.get("min", 1):
-            for name in min_sum["fields"]:
-                errors[name] = min_sum.get("message", "合计不足 (sum too small)")
+    if not known:
+        errors.update(_min_sum_errors(schema.get("x-min-sum"), data))
     return errors
+
+
+def _min_sum_errors(spec: Any, data: dict[str, Any]) -> dict[str, str]:
+    """`x-min-sum` {fields, min, message}. Deploy refuses other shapes; one deployed before it did is skipped
+    rather than failing every completion of the task."""
+    fields = spec.get("fields") if isinstance(spec, dict) else None
+    minimum = spec.get("min", 1) if isinstance(spec, dict) else None
+    if not isinstance(fields, list) or isinstance(minimum, bool) or not isinstance(minimum, int | float):
+        return {}
+    names = [name for name in fields if isinstance(name, str)]
+    total = sum(v for name in names if isinstance(v := data.get(name, 0), int | float))
+    if total >= minimum:
+        return {}
+    message = spec.get("message")
+    return dict.fromkeys(names, message if isinstance(message, str) else "合计不足 (sum too small)")
 
 
 def _cadre_errors(schema: dict[str, Any], data: dict[str, Any], cadre_exists: CadreExists | None,
@@ -151,5 +172,13 @@ def _cadre_errors(schema: dict[str, Any], data: dict[str, Any], cadre_exists: Ca
 
 
 def _rule_errors(schema: dict[str, Any], scope: dict[str, Any], check_rule: RuleCheck) -> dict[str, str]:
-    return {rule["field"]: rule["message"] for rule in schema.get("x-validate", [])
-            if not check_rule(rule["expr"], scope)}
+    """Failed `x-validate` rules by field. Deploy refuses malformed rules; of one deployed before it did, the
+    expression is still checked (it is the rule), its error put on the form when it names no field."""
+    rules = schema.get("x-validate")
+    errors: dict[str, str] = {}
+    for rule in rules if isinstance(rules, list) else []:
+        if isinstance(rule, dict) and isinstance(rule.get("expr"), str) and not check_rule(rule["expr"], scope):
+            field, message = rule.get("field"), rule.get("message")
+            errors[field if isinstance(field, str) else "_form"] = (
+                message if isinstance(message, str) else "不符合表单规则 (a rule of the form is not met)")
+    return errors

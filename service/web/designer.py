@@ -80,7 +80,7 @@ def validate(key: str) -> Any:
 def form_preview() -> Any:
     """A form schema rendered as the task page renders it, or deploy's problems with it."""
     schema, problems = designs.preview_form(services(), actor(), request.form.get("schema", ""))
-    if schema is None:
+    if schema is None or problems:  # a form deploy would refuse previews as refused, not as fine
         return jsonify({"ok": False, "errors": [problem_view(p) for p in problems]})
     placeholders = {name: [_("（%(role)s的用户）", role=label("role", str(prop["x-user-role"])))]
                     for name, prop in schema.get("properties", {}).items()

@@ -15,7 +15,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from service.usecases.forms import date_range, with_limits
+from service.usecases.forms import date_range, primary_type, with_limits
 
 from .i18n import localize
 
@@ -88,8 +88,9 @@ def _kind(prop: dict[str, Any], users: list[Any] | None) -> tuple[str, list[tupl
     if users is not None:  # usernames, or (value, label) pairs
         return "user", [(u, u) if isinstance(u, str) else (str(u[0]), str(u[1])) for u in users]
     kinds = {"boolean": "boolean", "integer": "integer", "number": "number"}
-    if prop.get("type") in kinds:
-        return kinds[prop["type"]], []
+    kind = primary_type(prop)
+    if kind in kinds:
+        return kinds[kind], []
     if prop.get("format") == "date":
         return "date", []
     return ("text" if prop.get("maxLength", SHORT_TEXT + 1) <= SHORT_TEXT else "textarea"), []
@@ -114,7 +115,7 @@ def parse_submission(schema: dict[str, Any], form: MultiDict[str, str]) -> dict[
 
 
 def _typed(prop: dict[str, Any], raw: str) -> Any:
-    kind = prop.get("type")
+    kind = primary_type(prop)
     if kind == "integer" and _INTEGER.match(raw):
         return int(raw)
     if kind == "number" and _NUMBER.match(raw):

@@ -202,6 +202,21 @@ def test_dmn_entries_that_are_refused_name_the_rule_task(api, entry):
     assert any(p.get("element_id") == "decide" for p in problems), problems
 
 
+@pytest.mark.parametrize(("table", "named"), [('hitPolicy="BOGUS"', "BOGUS"),
+                                               ('hitPolicy="COLLECT" aggregation="FOO"', "FOO"),
+                                               ('hitPolicy="FIRST" aggregation="SUM"', "SUM")])
+def test_unknown_hit_policies_and_aggregations_are_refused(api, table, named):
+    """A hit policy or aggregation DMN 1.3 does not know would silently decide as FIRST or collect lists:
+    refused on the rule task. COLLECT with SUM deploys."""
+    dmn = decision_table("table_x", "x", "1", '"b"').replace(b'hitPolicy="UNIQUE"', table.encode())
+    bpmn = script_process("x = 1", decision="table_x")
+    problems = problems_of(deploy_files(api, KEY, {"p.bpmn": bpmn, "table_x.dmn": dmn}))
+    found = [p for p in problems if p.get("element_id") == "decide"]
+    assert found and named in found[0]["message"] and bilingual(found[0]["message"]), problems
+    collect = dmn.replace(table.encode(), b'hitPolicy="COLLECT" aggregation="SUM"')
+    assert deploy_files(api, KEY, {"p.bpmn": bpmn, "table_x.dmn": collect}).status_code == 201
+
+
 def test_form_rule_that_does_not_compile_is_refused(api):
     """An `x-validate` rule whose expression is refused → 422 on the user task."""
     form = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
@@ -209,6 +224,28 @@ def test_form_rule_that_does_not_compile_is_refused(api):
     bpmn = script_process("x = 1").replace(form_schema().encode(), form_schema(form).encode())
     problems = problems_of(deploy(api, KEY, bpmn))
     assert any(p.get("element_id") == "review" for p in problems), problems
+
+
+MALFORMED_EXTENSIONS = {
+    "validate-not-a-list": ({"x-validate": 5}, "x-validate"),
+    "validate-field-a-list": ({"x-validate": [{"expr": "False", "field": ["ok"], "message": "m"}]}, "field"),
+    "min-sum-text": ({"x-min-sum": "abc"}, "x-min-sum"),
+    "min-sum-min-text": ({"x-min-sum": {"fields": ["ok"], "min": "x"}}, "min"),
+    "min-sum-no-fields": ({"x-min-sum": {"min": 1}}, "fields"),
+}
+
+
+@pytest.mark.parametrize("name", list(MALFORMED_EXTENSIONS))
+def test_malformed_form_extensions_are_refused_naming_the_keyword(api, name):
+    """`x-validate` / `x-min-sum` of a shape completing the task would trip over → 422 on the user task,
+    naming what is wrong, on validate as on deploy."""
+    extension, named = MALFORMED_EXTENSIONS[name]
+    form = {"type": "object", "properties": {"ok": {"type": "boolean"}}, **extension}
+    bpmn = script_process("x = 1").replace(form_schema().encode(), form_schema(form).encode())
+    for path in (f"/api/processes/{KEY}/validate", f"/api/processes/{KEY}/versions"):
+        response = api.post(path, as_="designer", data=bpmn, content_type="application/xml")
+        found = [p for p in problems_of(response) if p.get("element_id") == "review"]
+        assert found and named in found[0]["message"] and bilingual(found[0]["message"]), (path, found)
 
 
 # Warnings.

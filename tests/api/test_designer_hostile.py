@@ -11,7 +11,7 @@ import pytest
 
 from service.config import PROJECT_ROOT
 from tests.api.support import CLIENT_ERRORS, app_from_template, assert_error, make_api
-from tests.engine.bpmn_builder import form_schema, script_process
+from tests.engine.bpmn_builder import decision_table, form_schema, script_process
 
 BPMN_DIR = Path(PROJECT_ROOT) / "bpmn"
 UPLOAD_LIMIT = 60_000  # bytes: every shipped file fits, and tests can go past it cheaply
@@ -182,6 +182,7 @@ NESTED = {
     "long-sum": ("condition", "1" + " + 1" * 12_000),
     "unary-chain": ("script", "x = " + "-" * 50_000 + "1"),
     "parentheses": ("script", "x = " + "(" * 300 + "1" + ")" * 300),
+    "dmn-entry": ("dmn", "+".join(["1"] * 9_000)),
 }
 
 
@@ -195,10 +196,14 @@ def test_deeply_nested_code_and_forms_are_refused(hostile_api, name):
         element = "review"
     elif place == "condition":  # named by its sequence flow (the size bound) or its gateway (the compiler)
         bpmn, element = script_process("x = 1", key=key, condition=text), ("f_cond", "gw_check")
+    elif place == "dmn":  # an input entry of the rule task's table
+        bpmn, element = script_process("x = 1", key=key, decision="table_x"), "decide"
     else:
         bpmn, element = script_process(text, key=key), "run_script"
     assert len(bpmn) < UPLOAD_LIMIT
-    problems = assert_error(deploy(hostile_api, key, bpmn), 422)["errors"]
+    files = {"p.bpmn": bpmn, "table_x.dmn": decision_table("table_x", "x", text, '"b"')} if place == "dmn" else None
+    problems = assert_error(deploy_files(hostile_api, key, files) if files else deploy(hostile_api, key, bpmn),
+                            422)["errors"]
     assert any(p.get("element_id") in (element if isinstance(element, tuple) else (element,))
                for p in problems), problems
     assert_still_serving(hostile_api, key)

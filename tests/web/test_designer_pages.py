@@ -163,8 +163,18 @@ def test_a_preview_of_odd_but_valid_schemas_never_fails(designer):
     no properties) still render; deeply nested JSON is a problem, not a 500."""
     for schema in ('{"type": "object", "properties": {"a": {"enum": ["x", "y"], "x-enumNames": 5}}}',
                    '{"type": "object", "properties": {"n": {"enum": [1, 2, 3, 4, 5, 6]}}}',
-                   '{"type": "object"}'):
+                   '{"type": "object"}',
+                   '{"type": "object", "properties": {"n": {"type": ["integer", "null"]}}}'):
         response = post(designer, "/designer/form-preview", {"schema": schema})
         assert response.status_code == 200 and response.json["ok"], (schema, response.json)
     deep = post(designer, "/designer/form-preview", {"schema": "[" * 50_000})
     assert deep.status_code == 200 and deep.json["ok"] is False
+
+
+def test_a_preview_of_malformed_extension_keywords_lists_the_problem(designer):
+    """`x-validate` that is no list of rules, `x-min-sum` without fields: deploy's problem, not a 500 nor "ok"."""
+    for schema, named in (('{"type": "object", "x-validate": 5}', "x-validate"),
+                          ('{"type": "object", "x-min-sum": {"min": 1}}', "x-min-sum")):
+        response = post(designer, "/designer/form-preview", {"schema": schema})
+        assert response.status_code == 200 and response.json["ok"] is False, (schema, response.json)
+        assert named in response.json["errors"][0]["message"], response.json

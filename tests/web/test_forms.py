@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from werkzeug.datastructures import MultiDict
 
+from service.errors import Invalid
+from service.usecases.forms import TEXT_LIMIT, validate_form
 from service.web.forms import fields_of, form_errors, parse_submission
 
 SCHEMA = {
@@ -57,3 +59,44 @@ def test_a_cadre_field_is_a_picker_naming_only_the_cadre_chosen():
                                            user_choices={"cadre": [("c1", "张三 · 县发改局")]})}
     assert fields["cadre"].kind == "cadre" and fields["cadre"].value == "c1"
     assert fields["cadre"].chosen == "张三 · 县发改局"
+
+
+def errors_of(schema, data, check_rule=None):
+    """The field errors validate_form raises for `data` ({} when it passes)."""
+    try:
+        validate_form(schema, data, lambda user, role: True, check_rule=check_rule)
+    except Invalid as invalid:
+        return invalid.fields
+    return {}
+
+
+def test_malformed_extensions_deployed_before_they_were_refused_never_fail_a_completion():
+    """`x-min-sum` / `x-validate` shapes deploy now refuses: a meaningless sum is skipped, a rule is still checked
+    (on the form when it names no field), instead of every completion of the task failing."""
+    for min_sum in ("abc", {"fields": ["a"], "min": "x"}, {"min": 1}, {"fields": "a"}):
+        assert errors_of({"type": "object", "x-min-sum": min_sum}, {"a": 0}) == {}, min_sum
+    short = errors_of({"type": "object", "x-min-sum": {"fields": ["a", 3]}}, {"a": 0})
+    assert short == {"a": "合计不足 (sum too small)"}
+    never = lambda expr, scope: False  # noqa: E731 - a rule check that always fails
+    rules = [{"expr": "False", "field": ["a"], "message": "m"}, {"expr": "False", "field": "b", "message": 5}, 7]
+    assert errors_of({"type": "object", "x-validate": rules}, {}, never) == {
+        "_form": "m", "b": "不符合表单规则 (a rule of the form is not met)"}
+    assert errors_of({"type": "object", "x-validate": 5}, {}, never) == {}
+
+
+NULLABLE = {"type": "object", "properties": {"votes": {"type": ["integer", "null"], "title": "票数"},
+                                             "flag": {"type": ["boolean", "null"]},
+                                             "note": {"type": ["null", "string"]}}}
+
+
+def test_a_list_of_types_is_shown_typed_and_limited_by_its_first_type_that_is_not_null():
+    """`"type": ["integer", "null"]` (valid JSON Schema) renders and parses as an integer, a nullable text keeps
+    the text limit, and a wrong value's message names every type allowed."""
+    fields = {f.name: f for f in fields_of(NULLABLE)}
+    assert {n: f.kind for n, f in fields.items()} == {"votes": "integer", "flag": "boolean", "note": "textarea"}
+    assert fields["note"].max_length == TEXT_LIMIT
+    form = MultiDict({"votes": "3", "flag": "true", "note": "x"})
+    assert parse_submission(NULLABLE, form) == {"votes": 3, "flag": True, "note": "x"}
+    assert errors_of(NULLABLE, {"votes": None, "flag": None, "note": None}) == {}
+    assert errors_of(NULLABLE, {"votes": "many"}) == {"votes": "类型应为整数或空值 (must be of type integer or null)"}
+    assert errors_of(NULLABLE, {"note": "x" * (TEXT_LIMIT + 1)})["note"].startswith(f"最多 {TEXT_LIMIT} 个字符")

@@ -9,6 +9,7 @@ import pytest
 
 from service.usecases.forms import TEXT_LIMIT, date_range
 from tests.api.support import start_admonishment, start_vetting
+from tests.engine.bpmn_builder import KEY, form_schema, script_process
 from tests.web.test_web_shell import csrf_token, login
 
 CADRE = {"id": "c9", "name": "王五", "unit": "县财政局", "post": "科长", "post_level": "middle",
@@ -157,3 +158,21 @@ def test_a_case_handed_to_other_lanes_is_announced_without_opening_it(client, ap
                                                "trigger": "inspection", "summary": "组织部门谈话发现"})
     assert response.status_code == 302 and response.headers["Location"].endswith("/cases/new")
     assert "已交由承办部门办理" in client.get("/cases/new").get_data(as_text=True)
+
+
+def test_a_field_of_a_list_of_types_shows_on_the_task_page_and_a_wrong_value_is_a_422(api, client):
+    """`"type": ["integer", "null"]` deploys, its task page renders the number input, a text value is refused."""
+    form = {"type": "object", "properties": {"votes": {"type": ["integer", "null"], "title": "票数"}}}
+    bpmn = script_process("x = 1").replace(form_schema().encode(), form_schema(form).encode())
+    deployed = api.post(f"/api/processes/{KEY}/versions", as_="designer", data=bpmn, content_type="application/xml")
+    assert deployed.status_code == 201, deployed.json
+    api.create_cadre("c1")
+    case = api.post("/api/cases", json={"process": KEY, "cadre_id": "c1", "data": {}})
+    assert case.status_code == 201, case.json
+    task = api.get(f"/api/cases/{case.json['id']}").json["open_tasks"][0]
+    login(client, "org_dept")
+    page = client.get(f"/tasks/{task['id']}")
+    assert page.status_code == 200 and re.search(r'name="votes"[^>]*type="number"|type="number"[^>]*name="votes"',
+                                                 page.get_data(as_text=True))
+    refused = api.post(f"/api/tasks/{task['id']}/complete", as_="org_dept", json={"data": {"votes": "many"}})
+    assert refused.status_code == 422 and refused.json["error"]["fields"]["votes"].startswith("类型应为整数或空值")

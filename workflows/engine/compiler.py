@@ -33,6 +33,7 @@ from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ManualTask, Ser
 
 from .bounds import DeployLimits, bound_problems
 from .constructs import resolve_links, unsupported
+from .decisions import AGGREGATIONS, LIST_POLICIES, SINGLE_POLICIES
 from .dmn_checks import constraint, overlapping_rules, uncovered_example
 from .errors import DeploymentError, Problem, ScriptRefused
 from .returns import return_problems, returnable_tasks
@@ -146,7 +147,8 @@ def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Ite
     problems += list(_spec_problems(task_specs, forms, lines))
     problems += _operation_problems(task_specs, operations, forms, start_form, lines) if operations is not None else []
     problems += _call_problems(task_specs, {*processes, key}, lines) if processes is not None else []
-    problems += _decision_problems(task_specs, lines) + _start_for_problems(root, key)
+    problems += _policy_problems(task_specs, lines) + _decision_problems(task_specs, lines)
+    problems += _start_for_problems(root, key)
     problems += _outcome_problems(task_specs) + _flow_warnings(task_specs, lines) + _unreachable(root)
     problems += return_problems(task_specs, PERSON_TASKS, lines)
     errors = [p for p in problems if p.severity == "error"]
@@ -317,8 +319,14 @@ def _load_schema(text: str, element_id: str | None, line: int | None, problems: 
         problems.extend(Problem(f"form schema (表单结构): {en} ({zh})", element_id, line, message_zh=f"表单结构：{zh}",
                                 message_en=f"form schema: {en}") for en, zh in unsafe)
         return None
-    for rule in schema.get("x-validate", []):
+    rules = schema.get("x-validate", [])
+    if not isinstance(rules, list):
+        problems.append(Problem.of("x-validate must be a list of rules {expr, field, message}",
+                                   "x-validate 必须是规则列表 {expr, field, message}", element_id, line))
+        rules = []
+    for rule in rules:
         problems.extend(_rule_problems(rule, element_id, line))
+    problems.extend(_min_sum_problems(schema.get("x-min-sum"), element_id, line))
     return schema
 
 
@@ -328,11 +336,34 @@ def _rule_problems(rule: Any, element_id: str | None, line: int | None) -> list[
         return [Problem.of("x-validate rules need expr, field and message", "表单规则缺少字段", element_id, line)]
     if not isinstance(rule["expr"], str) or not rule["expr"].strip():
         return [Problem.of("x-validate rule has no expression", "表单规则缺少表达式", element_id, line)]
+    if not isinstance(rule["field"], str) or not isinstance(rule["message"], str):  # the error is keyed by field
+        return [Problem.of("x-validate rule's field and message must be strings",
+                           "表单规则的 field 与 message 必须是文字", element_id, line,
+                           detail=json.dumps(rule, ensure_ascii=False)[:200])]
     try:
         compile_expression(rule["expr"])
     except ScriptRefused as exc:
         return [Problem.of("x-validate rule does not compile", "表单规则无法编译", element_id, line, detail=exc)]
     return []
+
+
+def _min_sum_problems(spec: Any, element_id: str | None, line: int | None) -> list[Problem]:
+    """`x-min-sum` is {"fields": [names], "min": number, "message": text} ("min" and "message" optional)."""
+    if spec is None:
+        return []
+    if not isinstance(spec, dict):
+        return [Problem.of("x-min-sum must be an object {fields, min, message}",
+                           "x-min-sum 必须是对象 {fields, min, message}", element_id, line, detail=repr(spec)[:200])]
+    fields, minimum = spec.get("fields"), spec.get("min", 1)
+    if not (isinstance(fields, list) and fields and all(isinstance(name, str) for name in fields)):
+        reason = ("x-min-sum needs fields, a non-empty list of field names", "x-min-sum 需要 fields（字段名列表）")
+    elif isinstance(minimum, bool) or not isinstance(minimum, int | float):
+        reason = ("x-min-sum min must be a number", "x-min-sum 的 min 必须是数字")
+    elif not isinstance(spec.get("message", ""), str):
+        reason = ("x-min-sum message must be a string", "x-min-sum 的 message 必须是文字")
+    else:
+        return []
+    return [Problem.of(*reason, element_id, line, detail=json.dumps(spec, ensure_ascii=False)[:200])]
 
 
 def _spec_problems(task_specs: list[Any], forms: dict[str, Any], lines: Lines) -> Iterator[Problem]:
@@ -398,6 +429,34 @@ def _parameter_problems(ts: Any, params: Mapping[str, bool], where: tuple[str, i
                                   f"不接受参数 {name}", *where,
                                   zh_text=f"操作 {ts.operation_name} 不接受参数 {name}；可用参数：{takes}")
                        for name in unknown]
+
+
+def _policy_problems(task_specs: list[Any], lines: Lines) -> list[Problem]:
+    """Hit policies and aggregations DMN 1.3 does not know: the engine would silently decide as FIRST, or
+    collect lists where the designer asked for one value."""
+    problems = []
+    for ts in (ts for ts in task_specs if isinstance(ts, BusinessRuleTask)):
+        found = _policy_problem(ts.dmnEngine)
+        if found is not None:
+            en, zh, zh_text = found
+            problems.append(Problem.of(en, zh, ts.bpmn_id, lines.get(ts.bpmn_id), zh_text=zh_text))
+    return problems
+
+
+def _policy_problem(engine: Any) -> tuple[str, str, str] | None:
+    """(English, short Chinese, full Chinese) of what is wrong with a table's hit policy or aggregation."""
+    policy, aggregation = str(engine.decision_table.hit_policy).upper(), getattr(engine, "aggregation", None)
+    decision = getattr(engine, "decision_id", "?")
+    if policy not in (*SINGLE_POLICIES, *LIST_POLICIES):
+        known = ", ".join((*SINGLE_POLICIES, *LIST_POLICIES))
+        zh = f"决策表 {decision} 的命中策略 {policy} 无效"
+        return f"decision '{decision}': unknown hit policy '{policy}'; use one of {known}", zh, f"{zh}，可用：{known}"
+    if aggregation is not None and (policy != "COLLECT" or aggregation not in AGGREGATIONS):
+        known = ", ".join(AGGREGATIONS)
+        zh = f"决策表 {decision} 的聚合方式 {aggregation} 无效"
+        return (f"decision '{decision}': aggregation '{aggregation}' needs the hit policy COLLECT and one of {known}",
+                zh, f"{zh}（仅用于 COLLECT，可用：{known}）")
+    return None
 
 
 def _decision_problems(task_specs: list[Any], lines: Lines) -> list[Problem]:
@@ -500,10 +559,14 @@ def _dmn_code(ts: Any) -> Iterator[tuple[str, str, Any]]:
         for entry in rule.inputEntries:
             for lhs in entry.lhs:
                 if lhs and lhs.strip() not in ("-", ""):
-                    yield f"DMN rule {rule.row_number} input", _dmn_test(lhs), compile_expression
+                    yield f"DMN rule {rule.row_number} input", lhs, _compile_dmn_test
         for entry in rule.outputEntries:
             if entry.text:
                 yield f"DMN rule {rule.row_number} output", entry.text, compile_expression
+
+
+def _compile_dmn_test(lhs: str) -> Any:
+    return compile_expression(_dmn_test(lhs))
 
 
 def _dmn_test(lhs: str) -> str:
@@ -514,6 +577,8 @@ def _dmn_test(lhs: str) -> str:
         return lhs
     except SyntaxError:
         return f"dmninputexpr {lhs}"
+    except (RecursionError, MemoryError, ValueError) as exc:  # as compile_expression refuses code too deep to parse
+        raise ScriptRefused(f"expression too deeply nested or too large ({type(exc).__name__})") from None
 
 
 def _outcome_problems(task_specs: list[Any]) -> list[Problem]:
