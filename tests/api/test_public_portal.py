@@ -218,3 +218,20 @@ def test_a_challenge_stays_spent_whenever_it_is_replayed():
     proof.verify("k" * 40, storage, challenge, nonce, 4, 600, now=1000.0)
     with pytest.raises(proof.ProofRefused):
         proof.verify("k" * 40, storage, challenge, nonce, 4, 600, now=1300.0)
+
+
+def test_a_non_ascii_proof_is_refused_as_invalid(api, cadre):
+    """A challenge or nonce that is no ASCII (ours always are) is an invalid proof (400), never a 500."""
+    client = api.client
+    work = solved(client)
+    forged = work["pow_challenge"].split(".")[0] + ".é"
+    assert_error(client.post("/public/reports", json={**REPORT, "pow_challenge": forged, "pow_nonce": "1"}),
+                 400, "proof_of_work")
+    assert_error(client.post("/public/reports", json={**REPORT, "pow_challenge": work["pow_challenge"],
+                                                      "pow_nonce": "é"}), 400, "proof_of_work")
+    assert_error(client.post("/public/reports", json=REPORT, headers={"X-Proof-Of-Work": "a.\xff:1"}),
+                 400, "proof_of_work")
+    case_id = vetting_to_notice(api)
+    assert_error(client.post(f"/public/notices/{case_id}/objections",
+                             json={"content": "x", "pow_challenge": forged, "pow_nonce": "1"}), 400, "proof_of_work")
+    assert client.get("/public/notices").json[0]["id"] == case_id  # the notice runs on

@@ -119,3 +119,15 @@ def test_discipline_starts_a_hotline_report_on_the_start_page_without_a_cadre(ap
     assert response.status_code == 302, response.get_data(as_text=True)[:800]
     case = api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["items"][0]
     assert (case["cadre_id"], case["data"]["channel"]) == (None, "hotline")
+
+
+def test_a_page_post_with_a_non_ascii_challenge_is_an_invalid_proof(api, cadre):
+    """The form's challenge is text anyone can change: a non-ASCII one is a 400, never a 500."""
+    case_id = vetting_to_notice(api)
+    client = api.client.application.test_client()
+    for form, url, data in (("/report", "/report", FORM), ("/notices", f"/notices/{case_id}/objections",
+                                                         {"content": "反映问题"})):
+        fields = browser_fields(client, form)
+        fields["pow_challenge"] = fields["pow_challenge"].split(".")[0] + ".é"
+        assert client.post(url, data={**data, **fields}).status_code == 400, url
+    assert api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["total"] == 0
