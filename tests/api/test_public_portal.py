@@ -3,6 +3,7 @@ notices and objections, bounds (rate, size, plain text), and the reporter's cont
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -235,3 +236,28 @@ def test_a_non_ascii_proof_is_refused_as_invalid(api, cadre):
     assert_error(client.post(f"/public/notices/{case_id}/objections",
                              json={"content": "x", "pow_challenge": forged, "pow_nonce": "1"}), 400, "proof_of_work")
     assert client.get("/public/notices").json[0]["id"] == case_id  # the notice runs on
+
+
+def bad_json(client, field: str, raw: str) -> str:
+    """A report with a solved challenge whose `field` is `raw` JSON text (what json.dumps would never write)."""
+    return json.dumps({**REPORT, **solved(client), field: "@@"}).replace('"@@"', raw)
+
+
+BAD_JSON = {
+    "surrogate nonce": lambda client: bad_json(client, "pow_nonce", '"\\udc00"'),
+    "surrogate key": lambda client: bad_json(client, "x", '"x", "\\ud800": "x"'),
+    "surrogate value": lambda client: bad_json(client, "subject_name", '"\\ud800x"'),
+    "NaN": lambda client: bad_json(client, "content", "NaN"),
+    "deep": lambda client: "[" * 100_000,
+}
+
+
+@pytest.mark.parametrize("make", BAD_JSON.values(), ids=BAD_JSON.keys())
+def test_json_that_cannot_be_stored_is_400(api, cadre, make):
+    """Lone surrogates (in a value or a key), NaN and too deep nesting: 400 like the staff API, nothing stored."""
+    client = api.client
+    case_id = vetting_to_notice(api)
+    for url in ("/public/reports", f"/public/notices/{case_id}/objections"):
+        assert_error(client.post(url, data=make(client), content_type="application/json"), 400)
+    assert api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["total"] == 0
+    assert client.get("/public/notices").json[0]["id"] == case_id
