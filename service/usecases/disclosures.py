@@ -122,6 +122,8 @@ def _rating_input(body: Any) -> tuple[str, str | None]:
         fields["comment"] = f"不超过 {MAX_COMMENT} 字 (at most {MAX_COMMENT} characters)"
     elif comment and _HTML.search(comment):
         fields["comment"] = "不接受 HTML (no HTML)"
+    elif comment and "\x00" in comment:  # PostgreSQL refuses NUL in text (a 500), SQLite would keep it
+        fields["comment"] = "含有无效字符 (invalid characters)"
     unknown = set(body) - {"rating", "comment"}
     if unknown:
         fields.update({name: "未知字段 (unknown field)" for name in sorted(unknown)})

@@ -40,6 +40,7 @@ MAX_CONTENT, MAX_NAME, MAX_UNIT, MAX_CONTACT = 20_000, 100, 200, 200
 _HTML = re.compile(r"<\s*[A-Za-z/!?]|&(#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed from paper
 STATUSES = {"received": "已受理，待分流", "processing": "办理中", "replied": "已答复", "closed": "已办结"}
+_CODE = re.compile(f"JB[{_CODE_ALPHABET}]{{10}}")  # what `_hand_out` makes
 
 
 @dataclass(frozen=True)
@@ -258,7 +259,10 @@ def _by_code(session: Session, code: Any, key: Any) -> PublicReport:
     missing = NotFound("no report with this code and key (查询码或查询密钥不正确)")
     if not isinstance(code, str) or not isinstance(key, str) or len(code) > 20 or len(key) > 100:
         raise missing
-    report = session.scalar(select(PublicReport).where(PublicReport.tracking_code == code.strip().upper()))
+    code = code.strip().upper()
+    if not _CODE.fullmatch(code):  # nothing else was handed out (and PostgreSQL refuses a NUL: a 500)
+        raise missing
+    report = session.scalar(select(PublicReport).where(PublicReport.tracking_code == code))
     if report is None or not hmac.compare_digest(report.key_hash, _hash(key.strip())):
         raise missing
     return report

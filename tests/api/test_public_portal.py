@@ -261,3 +261,9 @@ def test_json_that_cannot_be_stored_is_400(api, cadre, make):
         assert_error(client.post(url, data=make(client), content_type="application/json"), 400)
     assert api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["total"] == 0
     assert client.get("/public/notices").json[0]["id"] == case_id
+
+
+@pytest.mark.parametrize("code", ["JB\x00", "JB%00", "JBABCDEFGH2\x00", "jbabcdefgh23 ", "JB好ABCDEFGH"])
+def test_a_code_that_is_no_code_is_not_found(api, cadre, code):
+    """A NUL (PostgreSQL refuses it in text) or any character a code never has: 404 like an unknown code."""
+    assert_error(api.client.get(f"/public/reports/{code}", query_string={"key": "x"}), 404)

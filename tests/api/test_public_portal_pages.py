@@ -131,3 +131,9 @@ def test_a_page_post_with_a_non_ascii_challenge_is_an_invalid_proof(api, cadre):
         fields["pow_challenge"] = fields["pow_challenge"].split(".")[0] + ".é"
         assert client.post(url, data={**data, **fields}).status_code == 400, url
     assert api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["total"] == 0
+
+
+def test_the_track_page_takes_a_code_with_a_nul_as_unknown(api):
+    client = api.client.application.test_client()
+    response = client.get("/report/track", query_string={"code": "JB\x00", "key": "x"})
+    assert response.status_code == 404 and "查询码" in response.get_data(as_text=True)
