@@ -137,3 +137,13 @@ def test_the_track_page_takes_a_code_with_a_nul_as_unknown(api):
     client = api.client.application.test_client()
     response = client.get("/report/track", query_string={"code": "JB\x00", "key": "x"})
     assert response.status_code == 404 and "查询码" in response.get_data(as_text=True)
+
+
+def test_public_forms_over_the_bound_are_413_before_the_csrf_check_reads_them(api):
+    """A 9 MB form is refused by PUBLIC_MAX_BODY (413) before the app-wide CSRF check would parse it."""
+    client = api.client.application.test_client()
+    body = (b'--b\r\nContent-Disposition: form-data; name="content"; filename="big.txt"\r\n\r\n'
+            + b"x" * 9 * 1024 * 1024 + b"\r\n--b--\r\n")
+    for url in ("/report", "/notices/1/objections", "/disclosures/1", "/login"):
+        response = client.post(url, data=body, content_type="multipart/form-data; boundary=b")
+        assert response.status_code == 413, (url, response.status_code)
