@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Cadre, Case, CaseWait, PublicReport, Task
+from service.db.models import Cadre, Case, CaseWait, HistoryEntry, PublicReport, Task
 from service.db.uow import existing
 from service.errors import Conflict, Invalid, NotFound, TooManyAttempts
 from service.ratelimit import Throttle
@@ -31,6 +31,7 @@ from .reminders import local_date
 from .stepper import start_in_session
 
 PROCESS, VETTING, OBJECTION = "public_report", "pre_appointment_vetting", "vetting_objection"
+NOTICE_ENDS = ("public_notice_expired", "objection_received")  # the catch events ending a vetting case's notice
 CHANNELS = {"web": "网络举报平台", "hotline": "专线举报电话", "qq": "信访举报QQ", "tv": "电视曝光台"}
 CATEGORIES = {"decision_failure": "决策严重失误", "supervision_failure": "失职、监督不力",
               "abuse_of_power": "滥用职权", "inaction": "不作为、慢作为", "selection_violation": "用人失察",
@@ -133,11 +134,11 @@ def notices(services: Services) -> list[dict[str, Any]]:
 
 def object_to_notice(services: Services, case_id: Any, data: Any, admission: Admission) -> dict[str, str]:
     """An objection to a notice: the vetting case takes it as `vetting_objection` (409 once the period
-    is over or an objection ended it); tracked like a report."""
+    is over or an objection ended it; 404 before the notice, like an unknown id); tracked like a report."""
     admit(services, admission)
     fields = _checked(data, {"content": (True, MAX_CONTENT), "contact": (False, MAX_CONTACT)})
     if not isinstance(case_id, int) or case_id not in {notice["id"] for notice in notices(services)}:
-        if not (isinstance(case_id, int) and _is_vetting(services, case_id)):
+        if not (isinstance(case_id, int) and _notice_held(services, case_id)):
             raise NotFound(f"notice {case_id} not found (公示不存在)")
         raise Conflict("the public notice period is over (公示期已结束，不再受理异议)")
     try:
@@ -238,9 +239,12 @@ def _triaged(session: Session, case: Case) -> bool:
                                                 Task.status == "completed")) is not None
 
 
-def _is_vetting(services: Services, case_id: int) -> bool:
+def _notice_held(services: Services, case_id: int) -> bool:
+    """Whether a vetting case's public notice has happened (its period ran out or an objection ended it):
+    only then is an objection a 409; any other id, a vetting case before its notice too, is a 404."""
     with services.db.unit_of_work(write=False) as session:
-        return session.scalar(select(Case.id).where(Case.id == case_id, Case.process_key == VETTING)) is not None
+        return session.scalar(select(HistoryEntry.id).join(Case, Case.id == HistoryEntry.case_id).where(
+            Case.id == case_id, Case.process_key == VETTING, HistoryEntry.task.in_(NOTICE_ENDS)).limit(1)) is not None
 
 
 def _hand_out(session: Session, kind: str, case_id: int, content: str | None = None,

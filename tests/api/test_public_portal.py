@@ -12,7 +12,13 @@ from sqlalchemy import update
 from service.db.models import Case
 from service.usecases import proof, tracker
 from service.usecases.context import Actor
-from tests.api.support import assert_error, hold_in_incident, vetting_to_notice
+from tests.api.support import (
+    assert_error,
+    fire_after_deadline,
+    hold_in_incident,
+    start_vetting,
+    vetting_to_notice,
+)
 
 REPORT = {"subject_name": "张三", "subject_unit": "县交通局局长", "category": "inaction",
           "content": "对群众反映的道路问题长期不予处理。", "contact": "13800000000"}
@@ -267,3 +273,25 @@ def test_json_that_cannot_be_stored_is_400(api, cadre, make):
 def test_a_code_that_is_no_code_is_not_found(api, cadre, code):
     """A NUL (PostgreSQL refuses it in text) or any character a code never has: 404 like an unknown code."""
     assert_error(api.client.get(f"/public/reports/{code}", query_string={"key": "x"}), 404)
+
+
+def test_objections_reveal_no_vetting_case_before_its_notice(api, cadre):
+    """A vetting case not yet on notice answers 404 like an unknown id (and the message is the same): the
+    public learns of a candidate only from the notice."""
+    client = api.client
+    unknown = assert_error(client.post("/public/notices/999/objections", json={"content": "x", **solved(client)}),
+                           404)
+    case_id = start_vetting(api)["id"]
+    early = assert_error(client.post(f"/public/notices/{case_id}/objections",
+                                     json={"content": "x", **solved(client)}), 404)
+    assert early["message"] == unknown["message"].replace("999", str(case_id))
+    assert api.case(case_id)["status"] == "open"
+
+
+def test_an_objection_after_the_period_is_409(fast_api, fast_services):
+    fast_api.create_cadre("c1")
+    case_id = vetting_to_notice(fast_api)
+    assert fire_after_deadline(fast_services) >= 1
+    client = fast_api.client
+    assert client.get("/public/notices").json == []
+    assert_error(client.post(f"/public/notices/{case_id}/objections", json={"content": "x", **solved(client)}), 409)
