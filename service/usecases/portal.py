@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from service.db.models import Cadre, Case, CaseWait, HistoryEntry, PublicReport, Task
 from service.db.uow import existing
 from service.errors import Conflict, Invalid, NotFound, TooManyAttempts
-from service.ratelimit import Throttle
+from service.ratelimit import Throttle, address_key
 
 from . import access_log, casefile, messages, policy, proof, queries, views
 from .context import SYSTEM, Actor, Services
@@ -60,16 +60,17 @@ def challenge(services: Services, key: str) -> dict[str, Any]:
 
 
 def count_public_post(services: Services, address: str) -> None:
-    """Count a public POST (report, objection, 述职述廉 rating) for its address: past PUBLIC_POST_LIMIT within
-    PUBLIC_POST_WINDOW seconds, 429 with the wait."""
+    """Count a public POST (report, objection, 述职述廉 rating) for its address (an IPv6 one by its /64): past
+    PUBLIC_POST_LIMIT within PUBLIC_POST_WINDOW seconds, 429 with the wait."""
     settings = services.settings
     throttle = Throttle(services.rate_storage, "public_post", int(settings["PUBLIC_POST_LIMIT"]),
                         int(settings["PUBLIC_POST_WINDOW"]))
-    wait = throttle.retry_after(address)
+    key = address_key(address)
+    wait = throttle.retry_after(key)
     if wait:
         raise TooManyAttempts(f"too many submissions from this address; try again in {wait} s "
                               f"(提交过于频繁，请 {wait} 秒后再试)", wait)
-    throttle.hit(address)
+    throttle.hit(key)
 
 
 def admit(services: Services, admission: Admission) -> None:

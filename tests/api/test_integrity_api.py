@@ -230,6 +230,18 @@ def test_rating_once_per_address(api, cadre):
     assert staff["status"] == "running"
 
 
+def test_an_ipv6_client_rates_once_per_64(api, cadre):
+    """Rotating through one's /64 gains nothing: the 50 addresses rate once; another /64 is another voter."""
+    disclosure_id = disclosed(api, open_year(api).json["opened"][0])
+    statuses = [rate(api, disclosure_id, "dissatisfied", f"2001:db8:1:2::{i:x}").status_code for i in range(1, 51)]
+    assert statuses[0] == 201 and set(statuses[1:]) <= {409, 429}
+    assert rate(api, disclosure_id, "satisfied", "2001:db8:1:3::1").status_code == 201
+    assert rate(api, disclosure_id, "satisfied", "203.0.113.1").status_code == 201
+    assert rate(api, disclosure_id, "satisfied", "203.0.113.2").status_code == 201  # IPv4: each address alone
+    tally = api.get(f"/api/disclosures/{disclosure_id}", as_="org_head").json["tally"]
+    assert (tally["dissatisfied"], tally["total"]) == (1, 4)
+
+
 def test_the_database_refuses_a_second_rating_from_one_address(app, api, cadre):
     """The unique key on (disclosure, hashed address) holds even when the service is bypassed."""
     disclosure_id = disclosed(api, open_year(api).json["opened"][0])

@@ -295,3 +295,15 @@ def test_an_objection_after_the_period_is_409(fast_api, fast_services):
     client = fast_api.client
     assert client.get("/public/notices").json == []
     assert_error(client.post(f"/public/notices/{case_id}/objections", json={"content": "x", **solved(client)}), 409)
+
+
+def test_an_ipv6_client_is_counted_by_its_64(api):
+    """Rotating through one's /64 gains nothing: PUBLIC_POST_LIMIT counts the network; another /64 is another."""
+    client = api.client
+    statuses = [client.post("/public/reports", json={**REPORT, "content": f"第{i}次举报", **solved(client)},
+                            environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{i + 1:x}"}).status_code
+                for i in range(21)]
+    assert statuses[:20] == [201] * 20 and statuses[20] == 429
+    other = client.post("/public/reports", json={**REPORT, **solved(client)},
+                        environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"})
+    assert other.status_code == 201
