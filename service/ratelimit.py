@@ -4,12 +4,13 @@ Built on `limits` (what Flask-Limiter is built on). The storage comes from the R
 setting: `memory://` counts within one process; `redis://host:6379/0` shares the counts between all
 web processes of an instance, so an attacker gains nothing by spreading attempts over them. Login
 throttling counts failed logins per username and per address here; the public portal can count its
-POSTs per address with a `Throttle` of its own on the same storage.
+POSTs per address with a `Throttle` of its own on the same storage, keyed by `address_key` (an IPv6 /64).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 import time
 
@@ -24,6 +25,20 @@ def open_storage(uri: str) -> Storage:
     if not isinstance(storage, Storage):  # an async storage (`async+redis://`) would never be awaited here
         raise ValueError(f"not a synchronous rate-limit storage: {uri}")
     return storage
+
+
+def address_key(address: str) -> str:
+    """Whom a client address stands for in per-address limits: an IPv4 address itself, an IPv6 address its /64
+    (one subscriber's network gets a whole /64, so counting single addresses would let it rotate through them)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
+    return str(ip)
 
 
 class Throttle:

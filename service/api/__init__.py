@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
@@ -49,6 +50,23 @@ def error_body(error: ServiceError) -> dict[str, Any]:
 def error_headers(error: ServiceError) -> dict[str, str]:
     """Headers an error answer needs: when to try again after a 429."""
     return {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyAttempts) else {}
+
+
+def parse_json(raw: bytes) -> Any:
+    """Decode a request body as JSON that is safe to store and echo (not too deep, no NaN, no lone
+    surrogates); 400 otherwise. Both the API and the public portal read their bodies so."""
+    try:
+        body = json.loads(raw, parse_constant=_refuse_constant)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):
+        raise BadRequest("the body is not valid JSON (请求体不是有效的 JSON)") from None
+    except UnicodeEncodeError:
+        raise BadRequest("the body contains invalid Unicode (请求体含有无效的 Unicode 字符)") from None
+    return body
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def is_api_path(path: str) -> bool:

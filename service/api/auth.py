@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, request
 
 from service import services_of
+from service.api import parse_json
 from service.errors import BadRequest, Forbidden, Invalid, Unauthorized
 from service.portal import bounded
 from service.usecases import logins, users
@@ -26,29 +26,13 @@ def json_body(allowed: set[str] | None = None) -> dict[str, Any]:
     """The request's JSON object (400 for anything else); with `allowed`, unknown keys are a 422."""
     if not request.is_json:
         raise BadRequest("send JSON with Content-Type: application/json (请以 JSON 格式提交)")
-    body = _parse_json(request.get_data())
+    body = parse_json(request.get_data())
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object (请求体必须是 JSON 对象)")
     unknown = sorted(set(body) - allowed) if allowed is not None else []
     if unknown:
         raise Invalid("unknown fields (未知字段)", {name: "未知字段 (unknown field)" for name in unknown})
     return body
-
-
-def _parse_json(raw: bytes) -> Any:
-    """Decode JSON that is safe to store and echo: not too deep, no NaN, no lone surrogates."""
-    try:
-        body = json.loads(raw, parse_constant=_refuse_constant)
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
-    except (ValueError, RecursionError):
-        raise BadRequest("the body is not valid JSON (请求体不是有效的 JSON)") from None
-    except UnicodeEncodeError:
-        raise BadRequest("the body contains invalid Unicode (请求体含有无效的 Unicode 字符)") from None
-    return body
-
-
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def current_actor() -> Actor:

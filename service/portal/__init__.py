@@ -57,7 +57,16 @@ def bounded(view: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         bound_body()
         return view(*args, **kwargs)
+    wrapper.bounded = True  # type: ignore[attr-defined]  # seen by `is_bounded` before the view runs
     return wrapper
+
+
+def is_bounded(app: Flask) -> bool:
+    """Whether this request's body is bounded by PUBLIC_MAX_BODY (its blueprint's `bound_body`, or `@bounded`).
+    App-wide checks that read the body first (the CSRF check reads the form) must bound it themselves."""
+    view = app.view_functions.get(request.endpoint or "")
+    return bool(getattr(view, "bounded", False)) or any(
+        bound_body in app.before_request_funcs.get(name, ()) for name in request.blueprints)
 
 
 def admission(challenge: object, nonce: object) -> Admission:

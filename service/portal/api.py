@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, jsonify, request
 
+from service.api import parse_json
 from service.errors import BadRequest
 from service.usecases import portal
 
@@ -17,7 +18,8 @@ POW_HEADER = "X-Proof-Of-Work"  # "<challenge>:<nonce>"; or pow_challenge / pow_
 
 
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    # The API's parser: stored text must encode (no lone surrogates), and deep nesting is a 400, not a 500.
+    body = parse_json(request.get_data()) if request.is_json else None
     if not isinstance(body, dict):
         raise BadRequest("a JSON object is required (请求体须为 JSON 对象)")
     return body

@@ -3,8 +3,8 @@
 Every `leading` cadre holding a post reports once a year: opening is idempotent per cadre and year
 (the bulk starts' `field:year` dedupe, under a lock on the cadres). While a case waits out its
 `disclosure` period its reports are public; anyone may rate them once per address (a keyed hash of
-the address, unique per disclosure in the database) with an optional comment. Staff read the
-disclosures of the cases the policy lets them read, with their tallies and comments.
+the address, of an IPv6 one's /64, unique per disclosure in the database) with an optional comment.
+Staff read the disclosures of the cases the policy lets them read, with their tallies and comments.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import Cadre, Case, Disclosure, DisclosureRating, utcnow
 from service.errors import Conflict, Invalid, NotFound
+from service.ratelimit import address_key
 
 from . import policy, queries, views
 from .bulk import already_started
@@ -97,7 +98,8 @@ def rate(services: Services, disclosure_id: int, body: Any, address: str, secret
     """Record one rating from an address (a second from the same address is a 409); returns the tally."""
     count_public_post(services, address)
     rating, comment = _rating_input(body)
-    digest = hmac.new(secret.encode(), address.encode("utf-8", "backslashreplace"), hashlib.sha256).hexdigest()
+    key = address_key(address)  # an IPv6 client by its /64, as the post limit counts it
+    digest = hmac.new(secret.encode(), key.encode("utf-8", "backslashreplace"), hashlib.sha256).hexdigest()
     try:
         with services.db.unit_of_work() as session:
             disclosure = _lock_running(session, disclosure_id)
@@ -122,6 +124,8 @@ def _rating_input(body: Any) -> tuple[str, str | None]:
         fields["comment"] = f"不超过 {MAX_COMMENT} 字 (at most {MAX_COMMENT} characters)"
     elif comment and _HTML.search(comment):
         fields["comment"] = "不接受 HTML (no HTML)"
+    elif comment and "\x00" in comment:  # PostgreSQL refuses NUL in text (a 500), SQLite would keep it
+        fields["comment"] = "含有无效字符 (invalid characters)"
     unknown = set(body) - {"rating", "comment"}
     if unknown:
         fields.update({name: "未知字段 (unknown field)" for name in sorted(unknown)})

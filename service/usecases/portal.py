@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Cadre, Case, CaseWait, PublicReport, Task
+from service.db.models import Cadre, Case, CaseWait, HistoryEntry, PublicReport, Task
 from service.db.uow import existing
 from service.errors import Conflict, Invalid, NotFound, TooManyAttempts
-from service.ratelimit import Throttle
+from service.ratelimit import Throttle, address_key
 
 from . import access_log, casefile, messages, policy, proof, queries, views
 from .context import SYSTEM, Actor, Services
@@ -31,6 +31,7 @@ from .reminders import local_date
 from .stepper import start_in_session
 
 PROCESS, VETTING, OBJECTION = "public_report", "pre_appointment_vetting", "vetting_objection"
+NOTICE_ENDS = ("public_notice_expired", "objection_received")  # the catch events ending a vetting case's notice
 CHANNELS = {"web": "网络举报平台", "hotline": "专线举报电话", "qq": "信访举报QQ", "tv": "电视曝光台"}
 CATEGORIES = {"decision_failure": "决策严重失误", "supervision_failure": "失职、监督不力",
               "abuse_of_power": "滥用职权", "inaction": "不作为、慢作为", "selection_violation": "用人失察",
@@ -40,6 +41,7 @@ MAX_CONTENT, MAX_NAME, MAX_UNIT, MAX_CONTACT = 20_000, 100, 200, 200
 _HTML = re.compile(r"<\s*[A-Za-z/!?]|&(#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed from paper
 STATUSES = {"received": "已受理，待分流", "processing": "办理中", "replied": "已答复", "closed": "已办结"}
+_CODE = re.compile(f"JB[{_CODE_ALPHABET}]{{10}}")  # what `_hand_out` makes
 
 
 @dataclass(frozen=True)
@@ -58,16 +60,17 @@ def challenge(services: Services, key: str) -> dict[str, Any]:
 
 
 def count_public_post(services: Services, address: str) -> None:
-    """Count a public POST (report, objection, 述职述廉 rating) for its address: past PUBLIC_POST_LIMIT within
-    PUBLIC_POST_WINDOW seconds, 429 with the wait."""
+    """Count a public POST (report, objection, 述职述廉 rating) for its address (an IPv6 one by its /64): past
+    PUBLIC_POST_LIMIT within PUBLIC_POST_WINDOW seconds, 429 with the wait."""
     settings = services.settings
     throttle = Throttle(services.rate_storage, "public_post", int(settings["PUBLIC_POST_LIMIT"]),
                         int(settings["PUBLIC_POST_WINDOW"]))
-    wait = throttle.retry_after(address)
+    key = address_key(address)
+    wait = throttle.retry_after(key)
     if wait:
         raise TooManyAttempts(f"too many submissions from this address; try again in {wait} s "
                               f"(提交过于频繁，请 {wait} 秒后再试)", wait)
-    throttle.hit(address)
+    throttle.hit(key)
 
 
 def admit(services: Services, admission: Admission) -> None:
@@ -132,11 +135,11 @@ def notices(services: Services) -> list[dict[str, Any]]:
 
 def object_to_notice(services: Services, case_id: Any, data: Any, admission: Admission) -> dict[str, str]:
     """An objection to a notice: the vetting case takes it as `vetting_objection` (409 once the period
-    is over or an objection ended it); tracked like a report."""
+    is over or an objection ended it; 404 before the notice, like an unknown id); tracked like a report."""
     admit(services, admission)
     fields = _checked(data, {"content": (True, MAX_CONTENT), "contact": (False, MAX_CONTACT)})
     if not isinstance(case_id, int) or case_id not in {notice["id"] for notice in notices(services)}:
-        if not (isinstance(case_id, int) and _is_vetting(services, case_id)):
+        if not (isinstance(case_id, int) and _notice_held(services, case_id)):
             raise NotFound(f"notice {case_id} not found (公示不存在)")
         raise Conflict("the public notice period is over (公示期已结束，不再受理异议)")
     try:
@@ -237,9 +240,12 @@ def _triaged(session: Session, case: Case) -> bool:
                                                 Task.status == "completed")) is not None
 
 
-def _is_vetting(services: Services, case_id: int) -> bool:
+def _notice_held(services: Services, case_id: int) -> bool:
+    """Whether a vetting case's public notice has happened (its period ran out or an objection ended it):
+    only then is an objection a 409; any other id, a vetting case before its notice too, is a 404."""
     with services.db.unit_of_work(write=False) as session:
-        return session.scalar(select(Case.id).where(Case.id == case_id, Case.process_key == VETTING)) is not None
+        return session.scalar(select(HistoryEntry.id).join(Case, Case.id == HistoryEntry.case_id).where(
+            Case.id == case_id, Case.process_key == VETTING, HistoryEntry.task.in_(NOTICE_ENDS)).limit(1)) is not None
 
 
 def _hand_out(session: Session, kind: str, case_id: int, content: str | None = None,
@@ -258,7 +264,10 @@ def _by_code(session: Session, code: Any, key: Any) -> PublicReport:
     missing = NotFound("no report with this code and key (查询码或查询密钥不正确)")
     if not isinstance(code, str) or not isinstance(key, str) or len(code) > 20 or len(key) > 100:
         raise missing
-    report = session.scalar(select(PublicReport).where(PublicReport.tracking_code == code.strip().upper()))
+    code = code.strip().upper()
+    if not _CODE.fullmatch(code):  # nothing else was handed out (and PostgreSQL refuses a NUL: a 500)
+        raise missing
+    report = session.scalar(select(PublicReport).where(PublicReport.tracking_code == code))
     if report is None or not hmac.compare_digest(report.key_hash, _hash(key.strip())):
         raise missing
     return report

@@ -55,7 +55,8 @@ def verify(key: str, storage: Storage, challenge: Any, nonce: Any, bits: int, tt
     if not isinstance(challenge, str) or not isinstance(nonce, str) or len(nonce) > 64 or challenge.count(".") != 1:
         raise ProofRefused("a solved challenge is required (请先完成防刷验证)", {"pow": "必填 (required)"})
     encoded, signature = challenge.split(".")
-    if not hmac.compare_digest(signature, _sign(key, encoded)):
+    # Ours are ASCII; compare_digest raises TypeError on other text, and signing it may not encode.
+    if not challenge.isascii() or not hmac.compare_digest(signature, _sign(key, encoded)):
         raise ProofRefused("the challenge is not ours (验证无效，请刷新页面重试)", {"pow": "无效 (invalid)"})
     try:
         body = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
@@ -63,7 +64,8 @@ def verify(key: str, storage: Storage, challenge: Any, nonce: Any, bits: int, tt
         raise ProofRefused("the challenge is not ours (验证无效，请刷新页面重试)", {"pow": "无效 (invalid)"}) from None
     if body["exp"] < (now or time.time()):
         raise ProofRefused("the challenge has expired (验证已过期，请刷新页面重试)", {"pow": "已过期 (expired)"})
-    if int(body["bits"]) < min(bits, MAX_BITS) or not meets(challenge, nonce, int(body["bits"])):
+    if int(body["bits"]) < min(bits, MAX_BITS) or not nonce.isascii() or not meets(challenge, nonce,
+                                                                                   int(body["bits"])):
         raise ProofRefused("the work does not check out (验证未通过，请重试)", {"pow": "未通过 (not solved)"})
     # One fixed window for every challenge: the storage keys a limit by its size, so it must not vary.
     spent = Throttle(storage, "pow_spent", 1, ttl_seconds + 1)

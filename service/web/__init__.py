@@ -15,6 +15,8 @@ from flask_babel import Babel
 from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 
+from service.portal import bound_body, is_bounded
+
 from . import access, errors, filters, i18n
 
 TRANSLATIONS = Path(__file__).parent / "translations"
@@ -47,6 +49,8 @@ def _protect_forms(app: Flask, csrf: CSRFProtect) -> None:
     @app.before_request
     def _check_csrf() -> None:
         if app.config.get("WTF_CSRF_ENABLED", True) and not errors.is_api_path(request.path):
+            if is_bounded(app):  # the check reads the form: a public one is bounded first (413, not 10 MB parsed)
+                bound_body()
             csrf.protect()
 
 

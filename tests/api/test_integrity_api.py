@@ -230,6 +230,18 @@ def test_rating_once_per_address(api, cadre):
     assert staff["status"] == "running"
 
 
+def test_an_ipv6_client_rates_once_per_64(api, cadre):
+    """Rotating through one's /64 gains nothing: the 50 addresses rate once; another /64 is another voter."""
+    disclosure_id = disclosed(api, open_year(api).json["opened"][0])
+    statuses = [rate(api, disclosure_id, "dissatisfied", f"2001:db8:1:2::{i:x}").status_code for i in range(1, 51)]
+    assert statuses[0] == 201 and set(statuses[1:]) <= {409, 429}
+    assert rate(api, disclosure_id, "satisfied", "2001:db8:1:3::1").status_code == 201
+    assert rate(api, disclosure_id, "satisfied", "203.0.113.1").status_code == 201
+    assert rate(api, disclosure_id, "satisfied", "203.0.113.2").status_code == 201  # IPv4: each address alone
+    tally = api.get(f"/api/disclosures/{disclosure_id}", as_="org_head").json["tally"]
+    assert (tally["dissatisfied"], tally["total"]) == (1, 4)
+
+
 def test_the_database_refuses_a_second_rating_from_one_address(app, api, cadre):
     """The unique key on (disclosure, hashed address) holds even when the service is bypassed."""
     disclosure_id = disclosed(api, open_year(api).json["opened"][0])
@@ -250,9 +262,10 @@ def test_the_database_refuses_a_second_rating_from_one_address(app, api, cadre):
     ({"rating": "satisfied", "comment": "<script>alert(1)</script>"}, {"comment"}),
     ({"rating": "satisfied", "comment": "很" * 2001}, {"comment"}),
     ({"rating": "satisfied", "extra": 1}, {"extra"}),
+    ({"rating": "satisfied", "comment": "好\u0000"}, {"comment"}),  # PostgreSQL refuses NUL in text
 ])
 def test_bad_ratings_are_422_and_not_stored(api, cadre, body, fields):
-    """A rating outside the three values, a non-text, HTML or too long comment, unknown fields: 422."""
+    """A rating outside the three values, a non-text, HTML, NUL or too long comment, unknown fields: 422."""
     disclosure_id = disclosed(api, open_year(api).json["opened"][0])
     response = api.client.post(f"/public/disclosures/{disclosure_id}/ratings", json=body)
     assert_error(response, 422, fields=fields)

@@ -3,6 +3,7 @@ notices and objections, bounds (rate, size, plain text), and the reporter's cont
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -11,7 +12,13 @@ from sqlalchemy import update
 from service.db.models import Case
 from service.usecases import proof, tracker
 from service.usecases.context import Actor
-from tests.api.support import assert_error, hold_in_incident, vetting_to_notice
+from tests.api.support import (
+    assert_error,
+    fire_after_deadline,
+    hold_in_incident,
+    start_vetting,
+    vetting_to_notice,
+)
 
 REPORT = {"subject_name": "张三", "subject_unit": "县交通局局长", "category": "inaction",
           "content": "对群众反映的道路问题长期不予处理。", "contact": "13800000000"}
@@ -218,3 +225,85 @@ def test_a_challenge_stays_spent_whenever_it_is_replayed():
     proof.verify("k" * 40, storage, challenge, nonce, 4, 600, now=1000.0)
     with pytest.raises(proof.ProofRefused):
         proof.verify("k" * 40, storage, challenge, nonce, 4, 600, now=1300.0)
+
+
+def test_a_non_ascii_proof_is_refused_as_invalid(api, cadre):
+    """A challenge or nonce that is no ASCII (ours always are) is an invalid proof (400), never a 500."""
+    client = api.client
+    work = solved(client)
+    forged = work["pow_challenge"].split(".")[0] + ".é"
+    assert_error(client.post("/public/reports", json={**REPORT, "pow_challenge": forged, "pow_nonce": "1"}),
+                 400, "proof_of_work")
+    assert_error(client.post("/public/reports", json={**REPORT, "pow_challenge": work["pow_challenge"],
+                                                      "pow_nonce": "é"}), 400, "proof_of_work")
+    assert_error(client.post("/public/reports", json=REPORT, headers={"X-Proof-Of-Work": "a.\xff:1"}),
+                 400, "proof_of_work")
+    case_id = vetting_to_notice(api)
+    assert_error(client.post(f"/public/notices/{case_id}/objections",
+                             json={"content": "x", "pow_challenge": forged, "pow_nonce": "1"}), 400, "proof_of_work")
+    assert client.get("/public/notices").json[0]["id"] == case_id  # the notice runs on
+
+
+def bad_json(client, field: str, raw: str) -> str:
+    """A report with a solved challenge whose `field` is `raw` JSON text (what json.dumps would never write)."""
+    return json.dumps({**REPORT, **solved(client), field: "@@"}).replace('"@@"', raw)
+
+
+BAD_JSON = {
+    "surrogate nonce": lambda client: bad_json(client, "pow_nonce", '"\\udc00"'),
+    "surrogate key": lambda client: bad_json(client, "x", '"x", "\\ud800": "x"'),
+    "surrogate value": lambda client: bad_json(client, "subject_name", '"\\ud800x"'),
+    "NaN": lambda client: bad_json(client, "content", "NaN"),
+    "deep": lambda client: "[" * 100_000,
+}
+
+
+@pytest.mark.parametrize("make", BAD_JSON.values(), ids=BAD_JSON.keys())
+def test_json_that_cannot_be_stored_is_400(api, cadre, make):
+    """Lone surrogates (in a value or a key), NaN and too deep nesting: 400 like the staff API, nothing stored."""
+    client = api.client
+    case_id = vetting_to_notice(api)
+    for url in ("/public/reports", f"/public/notices/{case_id}/objections"):
+        assert_error(client.post(url, data=make(client), content_type="application/json"), 400)
+    assert api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["total"] == 0
+    assert client.get("/public/notices").json[0]["id"] == case_id
+
+
+@pytest.mark.parametrize("code", ["JB\x00", "JB%00", "JBABCDEFGH2\x00", "jbabcdefgh23 ", "JB好ABCDEFGH"])
+def test_a_code_that_is_no_code_is_not_found(api, cadre, code):
+    """A NUL (PostgreSQL refuses it in text) or any character a code never has: 404 like an unknown code."""
+    assert_error(api.client.get(f"/public/reports/{code}", query_string={"key": "x"}), 404)
+
+
+def test_objections_reveal_no_vetting_case_before_its_notice(api, cadre):
+    """A vetting case not yet on notice answers 404 like an unknown id (and the message is the same): the
+    public learns of a candidate only from the notice."""
+    client = api.client
+    unknown = assert_error(client.post("/public/notices/999/objections", json={"content": "x", **solved(client)}),
+                           404)
+    case_id = start_vetting(api)["id"]
+    early = assert_error(client.post(f"/public/notices/{case_id}/objections",
+                                     json={"content": "x", **solved(client)}), 404)
+    assert early["message"] == unknown["message"].replace("999", str(case_id))
+    assert api.case(case_id)["status"] == "open"
+
+
+def test_an_objection_after_the_period_is_409(fast_api, fast_services):
+    fast_api.create_cadre("c1")
+    case_id = vetting_to_notice(fast_api)
+    assert fire_after_deadline(fast_services) >= 1
+    client = fast_api.client
+    assert client.get("/public/notices").json == []
+    assert_error(client.post(f"/public/notices/{case_id}/objections", json={"content": "x", **solved(client)}), 409)
+
+
+def test_an_ipv6_client_is_counted_by_its_64(api):
+    """Rotating through one's /64 gains nothing: PUBLIC_POST_LIMIT counts the network; another /64 is another."""
+    client = api.client
+    statuses = [client.post("/public/reports", json={**REPORT, "content": f"第{i}次举报", **solved(client)},
+                            environ_base={"REMOTE_ADDR": f"2001:db8:1:2::{i + 1:x}"}).status_code
+                for i in range(21)]
+    assert statuses[:20] == [201] * 20 and statuses[20] == 429
+    other = client.post("/public/reports", json={**REPORT, **solved(client)},
+                        environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"})
+    assert other.status_code == 201

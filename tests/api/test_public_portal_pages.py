@@ -119,3 +119,31 @@ def test_discipline_starts_a_hotline_report_on_the_start_page_without_a_cadre(ap
     assert response.status_code == 302, response.get_data(as_text=True)[:800]
     case = api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["items"][0]
     assert (case["cadre_id"], case["data"]["channel"]) == (None, "hotline")
+
+
+def test_a_page_post_with_a_non_ascii_challenge_is_an_invalid_proof(api, cadre):
+    """The form's challenge is text anyone can change: a non-ASCII one is a 400, never a 500."""
+    case_id = vetting_to_notice(api)
+    client = api.client.application.test_client()
+    for form, url, data in (("/report", "/report", FORM), ("/notices", f"/notices/{case_id}/objections",
+                                                         {"content": "反映问题"})):
+        fields = browser_fields(client, form)
+        fields["pow_challenge"] = fields["pow_challenge"].split(".")[0] + ".é"
+        assert client.post(url, data={**data, **fields}).status_code == 400, url
+    assert api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["total"] == 0
+
+
+def test_the_track_page_takes_a_code_with_a_nul_as_unknown(api):
+    client = api.client.application.test_client()
+    response = client.get("/report/track", query_string={"code": "JB\x00", "key": "x"})
+    assert response.status_code == 404 and "查询码" in response.get_data(as_text=True)
+
+
+def test_public_forms_over_the_bound_are_413_before_the_csrf_check_reads_them(api):
+    """A 9 MB form is refused by PUBLIC_MAX_BODY (413) before the app-wide CSRF check would parse it."""
+    client = api.client.application.test_client()
+    body = (b'--b\r\nContent-Disposition: form-data; name="content"; filename="big.txt"\r\n\r\n'
+            + b"x" * 9 * 1024 * 1024 + b"\r\n--b--\r\n")
+    for url in ("/report", "/notices/1/objections", "/disclosures/1", "/login"):
+        response = client.post(url, data=body, content_type="multipart/form-data; boundary=b")
+        assert response.status_code == 413, (url, response.status_code)

@@ -53,6 +53,16 @@ def test_rating_through_the_form_once_per_address(client, api):
     assert api.get(f"/api/disclosures/{disclosure_id}", as_="org_head").json["tally"]["dissatisfied"] == 1
 
 
+def test_a_comment_with_a_nul_is_422(client, api):
+    """PostgreSQL refuses NUL in text: the form names the comment (422), nothing is stored."""
+    _case_id, disclosure_id = disclosed(api)
+    url = f"/disclosures/{disclosure_id}"
+    token = csrf_token(client, url)
+    response = client.post(url, data={"rating": "satisfied", "comment": "好\x00", "csrf_token": token})
+    assert response.status_code == 422 and "无效字符" in response.get_data(as_text=True)
+    assert api.get(f"/api/disclosures/{disclosure_id}", as_="org_head").json["tally"]["total"] == 0
+
+
 def test_a_form_over_a_megabyte_is_413(client, api):
     """The rating form is bounded like the portal's forms: 1.2 MB is a 413 page, and nothing is counted."""
     _case_id, disclosure_id = disclosed(api)
