@@ -58,10 +58,14 @@ class SmtpMailer:
 
     def send(self, mail: Mail) -> None:
         try:
+            message = self._message(mail)
+        except ValueError as exc:  # a header the mail library refuses (a line break in a subject): never sendable
+            raise MailError(f"malformed mail: {exc}", permanent=True) from exc
+        try:
             with self._connect() as smtp:
                 if self.settings.user:
                     smtp.login(self.settings.user, self.settings.password)
-                smtp.send_message(self._message(mail))
+                smtp.send_message(message)
         except smtplib.SMTPResponseException as exc:
             raise MailError(f"{exc.smtp_code} {_text(exc.smtp_error)}", permanent=500 <= exc.smtp_code < 600) from exc
         except smtplib.SMTPRecipientsRefused as exc:

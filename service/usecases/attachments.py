@@ -7,6 +7,7 @@ entry are written in one transaction under the case's lock.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Any
 
 import filetype
@@ -20,17 +21,22 @@ from .casehistory import lock_case, record
 from .context import Actor, Services
 from .views import iso
 
-# What may be attached (PROCESSES: case documents): PDF, images, Office documents, plain text.
-ALLOWED_TYPES = frozenset({
-    "application/pdf", "image/jpeg", "image/png", "image/gif", "image/webp", "image/bmp", "image/tiff",
-    "application/msword", "application/vnd.ms-excel", "application/vnd.ms-powerpoint", "application/rtf",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-    "application/vnd.oasis.opendocument.text", "application/vnd.oasis.opendocument.spreadsheet",
-    "application/vnd.oasis.opendocument.presentation",
-})
 TEXT = "text/plain; charset=utf-8"
+# What may be attached (PROCESSES: case documents): PDF, images, Office documents, plain text; with the file name
+# extensions each may carry, the first the one a name of another gets (a text named .bat is saved as .bat.txt).
+EXTENSIONS = {
+    "application/pdf": (".pdf",), "image/jpeg": (".jpg", ".jpeg"), "image/png": (".png",), "image/gif": (".gif",),
+    "image/webp": (".webp",), "image/bmp": (".bmp",), "image/tiff": (".tif", ".tiff"),
+    "application/msword": (".doc",), "application/vnd.ms-excel": (".xls",),
+    "application/vnd.ms-powerpoint": (".ppt",), "application/rtf": (".rtf",),
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": (".docx",),
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": (".xlsx",),
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": (".pptx",),
+    "application/vnd.oasis.opendocument.text": (".odt",), "application/vnd.oasis.opendocument.spreadsheet": (".ods",),
+    "application/vnd.oasis.opendocument.presentation": (".odp",),
+    TEXT: (".txt", ".md", ".log"),  # not .csv: a spreadsheet would run what a formula in it says
+}
+ALLOWED_TYPES = frozenset(EXTENSIONS) - {TEXT}
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\\"<>|:*?]")
 
 
@@ -52,9 +58,23 @@ def _is_text(content: bytes) -> bool:
 
 
 def clean_filename(name: Any) -> str:
-    """The client's file name reduced to a safe base name (no path, quotes or control characters)."""
+    """The client's file name reduced to a safe base name (no path, quotes, control or invisible characters: a
+    right-to-left override shows `evil\u202egpj.exe` as evilexe.jpg)."""
     base = str(name or "").replace("\\", "/").rsplit("/", 1)[-1]
-    return _UNSAFE_NAME.sub("_", base).strip(" .")[:200] or "attachment"
+    visible = "".join("_" if unicodedata.category(ch) in _INVISIBLE else ch for ch in base)
+    return _UNSAFE_NAME.sub("_", visible).strip(" .")[:200] or "attachment"
+
+
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})  # controls (C1 too), format characters, line separators
+
+
+def named_for(filename: str, content_type: str) -> str:
+    """The name a file is offered under: its own when its extension fits what its bytes are, else with that
+    type's extension added, so a script uploaded as text is never saved as one by the colleague who opens it."""
+    extensions = EXTENSIONS.get(content_type, ())
+    if not extensions or filename.lower().endswith(extensions):
+        return filename
+    return filename[:200 - len(extensions[0])] + extensions[0]
 
 
 def add_attachment(services: Services, actor: Actor, case_id: int, filename: Any,
@@ -66,7 +86,8 @@ def add_attachment(services: Services, actor: Actor, case_id: int, filename: Any
         content_type = _checked(services, content)
         assert content is not None  # _checked refused a missing file
         case = lock_case(session, case_id)
-        row = Attachment(case_id=case.id, filename=clean_filename(filename), content_type=content_type,
+        row = Attachment(case_id=case.id, filename=named_for(clean_filename(filename), content_type),
+                         content_type=content_type,
                          size=len(content), sha256=services.files.put(content), uploaded_by=actor.username,
                          at=utcnow())
         session.add(row)
@@ -122,5 +143,6 @@ def read_attachment(services: Services, actor: Actor, attachment_id: int) -> tup
 
 
 def attachment_view(row: Attachment) -> dict[str, Any]:
-    return {"id": row.id, "case_id": row.case_id, "filename": row.filename, "content_type": row.content_type,
+    return {"id": row.id, "case_id": row.case_id, "filename": named_for(row.filename, row.content_type),
+            "content_type": row.content_type,
             "size": row.size, "sha256": row.sha256, "uploaded_by": row.uploaded_by, "at": iso(row.at)}

@@ -118,7 +118,8 @@ def queue_event_mails(services: Services, limit: int = 200) -> int:
 def notification_mail(services: Services, notification: Notification, user: User) -> MailItem:
     """One notification as a mail: a Chinese subject and body with English below."""
     url = link(services, f"/tasks/{notification.task_id}" if notification.task_id else "/notifications")
-    subject = f"【干部监督】{notification.text} | CadreFlow: {notification.text_en}"
+    # One line: the texts carry names a designer wrote, and a line break in a header makes the mail unsendable.
+    subject = " ".join(f"【干部监督】{notification.text} | CadreFlow: {notification.text_en}".split())
     body = "\n".join([
         f"{user.username}，您好：", "", f"{notification.text}。", f"查看或办理：{url}", "",
         "此邮件由干部监督系统自动发送，请勿回复。如需改为每日汇总或不再接收邮件，请在系统的“账户”页面设置。", "", LINE,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
+from urllib.parse import quote
 
 from tests.api.support import app_from_template, assert_error, make_api, start_accountability
 
@@ -101,6 +102,26 @@ class TestAttachments:
         assert first["filename"] == "passwd.pdf" and second["filename"] == "a_b.pdf"
         root = app.extensions["cadreflow"].files.root
         assert [p.name for p in root.rglob("*") if p.is_file()] == [first["sha256"]]
+
+    def test_a_name_is_offered_with_the_extension_of_what_the_file_is(self, api, cadre):
+        """The type comes from the bytes; the name follows it, so text uploaded as a script, a page or a drawing is
+        saved as text by whoever downloads it, and invisible characters cannot hide the real extension."""
+        case_id = start_accountability(api)["id"]
+        script = b"@echo off\r\ncalc.exe\r\n"
+        for content, name, offered in [(script, "材料.bat", "材料.bat.txt"), (b"<html><script>x</script>", "a.html",
+                                                                        "a.html.txt"),
+                                       (b"<svg onload=alert(1)>", "pic.svg", "pic.svg.txt"),
+                                       (b"x", "report.pdf.vbs", "report.pdf.vbs.txt"),
+                                       (PDF, "evil\u202egpj.exe", "evil_gpj.exe.pdf"),
+                                       (PDF, "a\x85b\u2028c.PDF", "a_b_c.PDF"), (b"notes", "notes.txt", "notes.txt"),
+                                       (PNG, "photo.jpg", "photo.jpg.png")]:
+            response = upload(api, case_id, content, name)
+            assert response.status_code == 201, response.json
+            assert response.json["filename"] == offered
+            download = api.get(f"/api/attachments/{response.json['id']}", as_="discipline")
+            assert download.headers["Content-Disposition"].endswith(quote(offered, safe=""))
+            if offered == "notes.txt":  # the stored type names its charset once
+                assert download.headers["Content-Type"] == "text/plain; charset=utf-8"
 
 
 class TestComments:

@@ -195,3 +195,26 @@ def test_a_mail_that_keeps_failing_is_given_up_after_the_last_attempt(template, 
     [item] = mails(services)
     assert (item.status, item.attempts, services.mailer.sent) == ("failed", 3, [])
     services.db.dispose()
+
+
+def test_a_mail_no_server_could_take_is_given_up_at_once_and_the_others_still_go(world, smtp):
+    """A subject with a line break (queued before subjects were kept to one line) makes the mail library refuse the
+    header: that mail fails for good with the reason, instead of jamming the queue at every pass."""
+    services, api = world
+    start_accountability(api)
+    mailing.queue_event_mails(services)
+    with services.db.unit_of_work() as session:
+        first = session.scalars(select(MailItem).order_by(MailItem.id)).first()
+        first.subject = "新任务\nBcc: evil@attacker.example"
+    Reminders(services).tick()
+    assert len(smtp.received) == 1 and "evil@attacker.example" not in str(smtp.received[0].message)
+    stored = mails(services)
+    assert [m.status for m in stored] == ["failed", "sent"] and "malformed" in stored[0].last_error
+
+
+def test_a_task_name_with_line_breaks_is_mailed_on_one_line(world):
+    services, _api = world
+    notification = Notification(user_id=1, kind="new_task", task_id=None, text="新任务：核实\u2028抄送\n他人",
+                                text_en="New task: check\r\nBcc: x")
+    mail = mailing.notification_mail(services, notification, type("User", (), {"id": 1, "username": "u"})())
+    assert mail.subject == "【干部监督】新任务：核实 抄送 他人 | CadreFlow: New task: check Bcc: x"
