@@ -4,8 +4,11 @@
 - `/report`, `/report/track`, `/notices` (pages, `pages.py`): the same, in Chinese, for phones first.
 - `/reports` (staff, `staff.py`): the discipline roles' triage inbox and each report's file.
 
-Views only parse, call one use case of `service/usecases/portal.py` and render. Every public POST is
-counted per client address and needs a solved proof-of-work challenge; bodies are bounded.
+Views only parse, call one use case of `service/usecases/portal.py` and render. Every public POST that
+stores something (a report, an objection) is counted per client address and needs a solved proof-of-work
+challenge; the track form posts only to keep the key out of URLs (a read, like its JSON twin). Bodies are
+bounded. Every page says `Cache-Control: no-store` (`no_store`), logged in or not: they show tracking codes,
+query keys, replies and contacts.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import Flask, abort, current_app, request
+from flask import Flask, Response, abort, current_app, request
 
 from service import services_of
 from service.db.instance_key import instance_key
@@ -49,6 +52,14 @@ def bound_body() -> None:
     if request.content_length is not None and request.content_length > limit:
         abort(413)
     request.max_content_length = limit
+
+
+def no_store(response: Response) -> Response:
+    """Pages of the portal (whole blueprints with `after_request(no_store)`, errors included) are kept by no
+    browser or proxy: a report's code, key and reply must not stay on a shared office PC. Not the static files."""
+    if not (request.endpoint or "").endswith("static"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def bounded(view: Callable[..., Any]) -> Callable[..., Any]:

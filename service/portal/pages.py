@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, render_template, request
+from flask import Blueprint, redirect, render_template, request, url_for
 
 from service.errors import Conflict, Invalid, NotFound
 from service.usecases import portal
 from service.web.errors import render_error
 from service.web.i18n import localize
 
-from . import admission, bound_body, services, signing_key
+from . import admission, bound_body, no_store, services, signing_key
 
 bp = Blueprint("portal", __name__, template_folder="templates", static_folder="static",
                static_url_path="/portal-static")
 bp.before_request(bound_body)
+bp.after_request(no_store)  # the pages show tracking codes, query keys and replies: kept by no browser or proxy
 
 
 def _form() -> dict[str, str]:
@@ -48,14 +49,23 @@ def submit_report() -> Any:
 
 @bp.get("/report/track")
 def track() -> Any:
-    code, key = request.args.get("code", ""), request.args.get("key", "")
-    found, missing = None, False
-    if code or key:
-        try:
-            found = portal.track(services(), code, key)
-        except NotFound:
-            missing = True
-    return render_template("portal/track.html", code=code, found=found, missing=missing), 404 if missing else 200
+    """The empty form. A code or key in the query (an old link or bookmark) shows nothing of the report: it is
+    sent back here without them, so no page with the key in its address is shown, kept in history or sent on
+    as a Referer. The form posts them instead."""
+    if request.args:
+        return redirect(url_for("portal.track"))
+    return render_template("portal/track.html", code="", found=None, missing=False)
+
+
+@bp.post("/report/track")
+def track_report() -> Any:
+    """The report's status and reply for the code and key in the form's body (the same 404 for either wrong)."""
+    code, key = request.form.get("code", ""), request.form.get("key", "")
+    try:
+        found = portal.track(services(), code, key)
+    except NotFound:
+        return render_template("portal/track.html", code=code, found=None, missing=True), 404
+    return render_template("portal/track.html", code=code, found=found, missing=False)
 
 
 @bp.get("/notices")

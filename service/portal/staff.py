@@ -9,9 +9,10 @@ from flask import Blueprint, render_template
 from service.usecases import portal
 from service.web.access import actor, area_required
 
-from . import services
+from . import no_store, services
 
 bp = Blueprint("portal_staff", __name__, template_folder="templates")
+bp.after_request(no_store)  # reporters' names and contacts, whoever asks and whatever the answer
 
 
 @bp.get("/reports")

@@ -46,9 +46,64 @@ def test_report_page_submit_and_follow(api, cadre):
     page = client.get("/report")
     assert page.status_code == 200 and "网络举报平台" in page.get_data(as_text=True)
     code, key = submit(client)
-    tracked = client.get("/report/track", query_string={"code": code, "key": key}).get_data(as_text=True)
-    assert "已受理，待分流" in tracked and "13800000000" not in tracked
-    assert client.get("/report/track", query_string={"code": code, "key": "wrong"}).status_code == 404
+    tracked = track(client, code, key)
+    assert tracked.status_code == 200
+    assert "已受理，待分流" in tracked.get_data(as_text=True) and "13800000000" not in tracked.get_data(as_text=True)
+    unknown, wrong = track(client, "JBNOSUCHCODE", key), track(client, code, "wrong")
+    assert unknown.status_code == wrong.status_code == 404
+    assert "查询码或查询密钥不正确。" in wrong.get_data(as_text=True)
+    assert page_text(unknown).replace("JBNOSUCHCODE", code) == page_text(wrong)  # no hint which one was wrong
+
+
+def page_text(response) -> str:
+    return re.sub(r'name="csrf_token" value="[^"]*"', "", response.get_data(as_text=True))
+
+
+def track(client, code: str, key: str):
+    """The track page's form as a browser posts it: code and key in the body, with the page's CSRF token."""
+    token = hidden(client.get("/report/track").get_data(as_text=True), "csrf_token")
+    return client.post("/report/track", data={"csrf_token": token, "code": code, "key": key})
+
+
+def test_the_pages_that_show_a_code_key_or_reply_are_kept_by_no_browser_or_proxy(api, cadre):
+    """A shared office PC or a proxy must not keep the confirmation (code and key) or the track result."""
+    client = api.client.application.test_client()
+    response = client.post("/report", data={**FORM, **browser_fields(client, "/report")})
+    assert response.status_code == 200 and 'id="query-key"' in response.get_data(as_text=True)
+    assert response.headers.get("Cache-Control") == "no-store"
+    code, key = submit(client)
+    for answer in (track(client, code, key), track(client, code, "wrong"), client.get("/report/track"),
+                   client.get("/report"), client.get("/notices"),
+                   client.post("/report", data={**FORM, "content": "<b>x</b>", **browser_fields(client, "/report")})):
+        assert answer.headers.get("Cache-Control") == "no-store", answer.request.path
+    script = client.get("/portal-static/portal.js")
+    script.close()
+    assert script.status_code == 200 and "no-store" not in script.headers.get("Cache-Control", "")  # may be kept
+
+
+def test_the_track_form_posts_so_the_key_is_never_in_a_url(api, cadre):
+    client = api.client.application.test_client()
+    code, key = submit(client)
+    html = client.get("/report/track").get_data(as_text=True)
+    form = re.search(r"<form [^>]*>", html.split('class="public-nav"')[1]).group(0)
+    assert 'method="post"' in form and 'action="/report/track"' in form and 'name="csrf_token"' in html
+    assert track(client, code, key).status_code == 200
+    no_token = client.post("/report/track", data={"code": code, "key": key})
+    assert no_token.status_code == 400 and "已受理，待分流" not in no_token.get_data(as_text=True)
+
+
+def test_a_code_and_key_in_the_query_show_nothing_of_the_report(api, cadre):
+    """An old link or bookmark with the key in its URL no longer works: it is sent to the empty form."""
+    client = api.client.application.test_client()
+    code, key = submit(client)
+    response = client.get("/report/track", query_string={"code": code, "key": key})
+    assert response.status_code == 302 and response.headers["Location"] == "/report/track"
+    followed = client.get("/report/track", query_string={"code": code, "key": key}, follow_redirects=True)
+    html = followed.get_data(as_text=True)
+    assert followed.status_code == 200 and followed.request.path == "/report/track" and not followed.request.args
+    assert "已受理，待分流" not in html and "track-status" not in html and code not in html and key not in html
+    handed = client.post("/report", data={**FORM, **browser_fields(client, "/report")}).get_data(as_text=True)
+    assert 'href="/report/track"' in handed and "/report/track?" not in handed
 
 
 def test_report_page_keeps_values_and_names_the_bad_field(api):
@@ -135,7 +190,7 @@ def test_a_page_post_with_a_non_ascii_challenge_is_an_invalid_proof(api, cadre):
 
 def test_the_track_page_takes_a_code_with_a_nul_as_unknown(api):
     client = api.client.application.test_client()
-    response = client.get("/report/track", query_string={"code": "JB\x00", "key": "x"})
+    response = track(client, "JB\x00", "x")
     assert response.status_code == 404 and "查询码" in response.get_data(as_text=True)
 
 

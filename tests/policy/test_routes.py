@@ -293,6 +293,7 @@ PUBLIC: dict[str, tuple[str, str, dict[str, Any], int | set[int]]] = {
     "public_api.object_to_notice": ("POST", "/public/notices/1/objections", {"json": {}}, {400, 429}),
     "portal.report_form": ("GET", "/report", {}, 200),
     "portal.track": ("GET", "/report/track", {}, 200),
+    "portal.track_report": ("POST", "/report/track", {"data": {"code": "JBNOSUCHCODE", "key": "x"}}, 404),
     "portal.notices": ("GET", "/notices", {}, 200),
     "portal.static": ("GET", "/portal-static/portal.js", {}, 200),
     "portal.submit_report": ("POST", "/report", {"data": {}}, {400, 429}),

@@ -1,6 +1,7 @@
 """The public report journey in a real browser at 390 and 1280 px: someone reports on a phone without
 logging in (the page's script solves the proof of work), keeps the code and key; discipline triages the
-report into accountability and replies; the reporter reads the reply with the code and key."""
+report into accountability and replies; the reporter reads the reply with the code and key (posted, never in
+the page's address)."""
 
 from __future__ import annotations
 
@@ -62,10 +63,12 @@ def test_report_triage_and_reply_journey(new_page):
     staff.wait_for_selector("#diagram svg", timeout=30_000)
     shoot(staff, "portal-case-diagram")
 
-    reporter.goto(f"/report/track?code={code}")
-    reporter.get_by_label("查询密钥").fill(key)
+    reporter.goto("/report/track")
+    reporter.get_by_label("查询码", exact=True).fill(code)
+    reporter.get_by_label("查询密钥", exact=True).fill(key)
     reporter.get_by_role("button", name="查询").click()
     reporter.wait_for_selector("#track-reply")
+    assert reporter.url.endswith("/report/track")  # posted: neither code nor key in the address bar or history
     assert reporter.locator("#track-status").inner_text() == "已答复"
     assert reporter.locator("#track-reply").inner_text() == "您反映的问题已立案问责，感谢监督。"
     assert "13900001111" not in reporter.content()
