@@ -58,6 +58,16 @@ def end_web_session(services: Services, session_id: str) -> None:
         session.execute(delete(WebSession).where(WebSession.token_hash == secret_hash(session_id)))
 
 
+def renew_web_session(services: Services, session_id: str) -> str | None:
+    """The same login under a new session id (the old one opens nothing any more); None if it had ended."""
+    with services.db.unit_of_work() as session:
+        user_id = session.scalar(delete(WebSession).where(WebSession.token_hash == secret_hash(session_id))
+                                 .returning(WebSession.user_id))
+    if user_id is None:
+        return None
+    return _store(services, WebSession, user_id, float(services.settings["SESSION_TTL_HOURS"]))
+
+
 def end_credentials(session: Session, user_id: int, keep: str | None = None) -> None:
     """End every token and web session of a user, except the one whose secret is `keep`."""
     kept = secret_hash(keep) if keep else ""

@@ -202,6 +202,20 @@ class TestPasswordPage:
         assert logged_in(client) and not logged_in(other) and not token_works(client, token)
         assert api_token(app.test_client(), "discipline", NEW_PASSWORD)
 
+    def test_changing_moves_this_browser_to_a_new_session_so_a_copy_of_its_cookie_opens_nothing(self, app, client):
+        """Whoever copied this browser's cookie before the change is sent to the login page after it."""
+        login(client, "discipline")
+        thief = app.test_client()
+        copy_cookie(client, thief)
+        assert logged_in(thief)
+        response = client.post("/account/password", data={
+            "old_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD,
+            "csrf_token": csrf_token(client, "/account/password")}, follow_redirects=True)
+        assert "密码已修改" in page_text(response)  # the flash survives the new session
+        response = thief.get("/inbox")
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+        assert not logged_in(thief) and logged_in(client)
+
     @pytest.mark.parametrize(("old", "new", "confirm", "message"), [
         ("wrong-password", NEW_PASSWORD, NEW_PASSWORD, "原密码不正确"),
         (PASSWORD, "short", "short", "至少 10 个字符"),
