@@ -100,7 +100,8 @@ def switch_language() -> Any:
     lang = request.form.get("lang", i18n.DEFAULT)
     response = redirect(safe_next(request.form.get("next")) or url_for("web_auth.home"))
     if lang in i18n.LANGUAGES:
-        response.set_cookie(i18n.COOKIE, lang, max_age=LANG_MAX_AGE, httponly=True, samesite="Lax")
+        response.set_cookie(i18n.COOKIE, lang, max_age=LANG_MAX_AGE, httponly=True, samesite="Lax",
+                            secure=request.is_secure)
     return response
 
 
