@@ -5,6 +5,10 @@ setting: `memory://` counts within one process; `redis://host:6379/0` shares the
 web processes of an instance, so an attacker gains nothing by spreading attempts over them. Login
 throttling counts failed logins per username and per address here; the public portal can count its
 POSTs per address with a `Throttle` of its own on the same storage, keyed by `address_key` (an IPv6 /64).
+
+`take` counts an attempt and tells whether it fits in one atomic step per key, so a burst of parallel
+attempts cannot all pass a check made before any of them is counted; `give_back` un-counts an attempt
+that turned out not to count (a right password). Only the memory and Redis storages can give back.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import hashlib
 import ipaddress
 import math
 import time
+from typing import Any
 
 from limits import RateLimitItemPerSecond
-from limits.storage import Storage, storage_from_string
+from limits.storage import MemoryStorage, RedisStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
 
 
@@ -24,6 +29,8 @@ def open_storage(uri: str) -> Storage:
     storage = storage_from_string(uri or "memory://")
     if not isinstance(storage, Storage):  # an async storage (`async+redis://`) would never be awaited here
         raise ValueError(f"not a synchronous rate-limit storage: {uri}")
+    if not isinstance(storage, (MemoryStorage, RedisStorage)):  # Throttle.give_back knows these two only
+        raise ValueError(f"rate-limit storage must be memory:// or redis:// (Sentinel, Cluster): {uri}")
     return storage
 
 
@@ -42,11 +49,31 @@ def address_key(address: str) -> str:
 
 
 class Throttle:
-    """At most `limit` events per key within any `window_seconds`; counts only what `hit` is told."""
+    """At most `limit` events per key within any `window_seconds`; counts only what `take` or `hit` is told."""
 
     def __init__(self, storage: Storage, name: str, limit: int, window_seconds: int) -> None:
+        self._storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
         self._item = RateLimitItemPerSecond(max(1, limit), max(1, window_seconds), namespace=name)
+
+    def take(self, *keys: str) -> int:
+        """Count one event for every key if each is below its limit (0), else count none: the seconds to wait.
+
+        Each key's test-and-count is one atomic step (a lock in memory, a Lua script in Redis), so of any
+        number of parallel takes at most `limit` per key succeed within the window.
+        """
+        taken: list[str] = []
+        for key in keys:
+            if not self._limiter.hit(self._item, _digest(key)):
+                self.give_back(*taken)  # all or nothing: a refused attempt uses up no other key's allowance
+                return max(1, self.retry_after(*keys))
+            taken.append(key)
+        return 0
+
+    def give_back(self, *keys: str) -> None:
+        """Un-count one event (the newest) of each key: a `take` that turned out not to count."""
+        for key in keys:
+            _drop_newest(self._storage, self._item.key_for(_digest(key)))
 
     def retry_after(self, *keys: str) -> int:
         """Seconds until every key is below its limit again; 0 when all may go ahead now."""
@@ -62,6 +89,18 @@ class Throttle:
             return 0
         reset_at, _remaining = self._limiter.get_window_stats(self._item, key)
         return max(1, math.ceil(reset_at - time.time()))
+
+
+def _drop_newest(storage: Storage, key: str) -> None:
+    """Remove the newest entry of a moving window (`limits` keeps them newest first) from the storage."""
+    if isinstance(storage, RedisStorage):
+        connection: Any = storage.get_connection()  # redis-py (plain, Sentinel, Cluster): limits types it narrower
+        connection.lpop(storage.prefixed_key(key))
+    elif isinstance(storage, MemoryStorage):
+        with storage.locks[key]:
+            del storage.events.get(key, [])[:1]
+    else:
+        raise TypeError(f"cannot un-count in {type(storage).__name__}")
 
 
 def _digest(key: str) -> str:

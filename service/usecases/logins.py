@@ -58,6 +58,16 @@ def end_web_session(services: Services, session_id: str) -> None:
         session.execute(delete(WebSession).where(WebSession.token_hash == secret_hash(session_id)))
 
 
+def renew_web_session(services: Services, session_id: str) -> str | None:
+    """The same login under a new session id (the old one opens nothing any more); None if it had ended."""
+    with services.db.unit_of_work() as session:
+        user_id = session.scalar(delete(WebSession).where(WebSession.token_hash == secret_hash(session_id))
+                                 .returning(WebSession.user_id))
+    if user_id is None:
+        return None
+    return _store(services, WebSession, user_id, float(services.settings["SESSION_TTL_HOURS"]))
+
+
 def end_credentials(session: Session, user_id: int, keep: str | None = None) -> None:
     """End every token and web session of a user, except the one whose secret is `keep`."""
     kept = secret_hash(keep) if keep else ""
@@ -71,15 +81,17 @@ def verify_password(services: Services, username: Any, password: Any, address: s
         raise Invalid("username and password are required (用户名和密码必填)",
                       {"username": "必填 (required)", "password": "必填 (required)"})
     throttle, keys = _login_throttle(services), _throttle_keys(username, address)
-    wait = throttle.retry_after(*keys)
+    # Counted as a failure before the password is checked, in one atomic step: a burst of parallel guesses
+    # cannot all pass a check made before any of them is counted, so at most the limit is ever evaluated.
+    wait = throttle.take(*keys)
     if wait:
         raise TooManyAttempts(f"too many failed logins; try again in {wait} seconds "
                               f"(登录失败次数过多，请 {wait} 秒后再试)", wait)
     with services.db.unit_of_work(write=False) as session:
         user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
         if check_password_hash(user.password_hash if user else _DUMMY_HASH, password) and user is not None:
+            throttle.give_back(*keys)  # a right password is no failure
             return user.id, Actor(user.username, frozenset(user.role_keys))
-    throttle.hit(*keys)
     raise Unauthorized(WRONG)
 
 

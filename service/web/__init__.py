@@ -24,6 +24,8 @@ TRANSLATIONS = Path(__file__).parent / "translations"
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
        "font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
 
+HSTS = "max-age=31536000"  # a year; sent only on https answers, so `make run` on plain http is unaffected
+
 
 def register_web(app: Flask) -> None:
     """Add the browser UI to an app that already has the JSON API."""
@@ -55,6 +57,8 @@ def _protect_forms(app: Flask, csrf: CSRFProtect) -> None:
 
 
 def _security_headers(response: Any) -> Any:
+    if request.is_secure:  # reached over https (at the trusted proxy too): browsers must never fall back to http
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
     if not errors.is_api_path(request.path):
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

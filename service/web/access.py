@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
 
-from flask import Flask, abort, current_app, g
+from flask import Flask, abort, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_required
@@ -81,12 +81,18 @@ def init_login(app: Flask) -> None:
 
 
 class InstanceKeySessions(SecureCookieSessionInterface):
-    """Signed cookie sessions whose key, when SECRET_KEY is unset, is the instance's generated one."""
+    """Signed cookie sessions whose key, when SECRET_KEY is unset, is the instance's generated one, and whose
+    cookie is Secure whenever the request came over https."""
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
             app.secret_key = instance_key(app.extensions["cadreflow"].db)
         return super().get_signing_serializer(app)
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        # https (directly, or at the trusted proxy: ProxyFix) never hands the cookie to plain http; `make run`
+        # on http still works. SESSION_COOKIE_SECURE forces it even when the proxy's scheme is not passed on.
+        return super().get_cookie_secure(app) or request.is_secure
 
 
 def may(action: str, who: Actor | None = None) -> bool:

@@ -70,17 +70,28 @@ def logout() -> Any:
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def password() -> Any:
-    """Change my password: this browser stays logged in, every other session and token of mine ends."""
+    """Change my password: this browser stays logged in on a new session id, every other session and token ends."""
     if request.method == "GET":
         return render_template("password.html")
     new = request.form.get("new_password", "")
     if new != request.form.get("confirm_password", ""):
         flash(_("两次输入的新密码不一致。"), "error")
         return redirect(url_for("web_auth.password"))
-    changed = run_and_flash(lambda: users.change_password(
-        access.services(), access.actor(), request.form.get("old_password", ""), new,
-        keep=current_user.get_id(), address=request.remote_addr or ""), _("密码已修改，您的其他登录已全部退出。"))
+    changed = run_and_flash(lambda: _change_password(request.form.get("old_password", ""), new),
+                            _("密码已修改，您的其他登录已全部退出。"))
     return redirect(url_for("web_auth.home") if changed else url_for("web_auth.password"))
+
+
+def _change_password(old: str, new: str) -> None:
+    """Change it, then go on under a fresh session id: a copy of this browser's cookie, taken by whoever
+    knew the old password, must not outlive the change that was meant to shut them out."""
+    me, session_id = access.actor(), current_user.get_id()
+    users.change_password(access.services(), me, old, new, keep=session_id, address=request.remote_addr or "")
+    fresh = logins.renew_web_session(access.services(), session_id)
+    logout_user()
+    session.clear()  # a fresh session and CSRF token, like a login
+    if fresh:
+        login_user(access.WebUser(me, fresh))
 
 
 @bp.post("/lang")
@@ -89,7 +100,8 @@ def switch_language() -> Any:
     lang = request.form.get("lang", i18n.DEFAULT)
     response = redirect(safe_next(request.form.get("next")) or url_for("web_auth.home"))
     if lang in i18n.LANGUAGES:
-        response.set_cookie(i18n.COOKIE, lang, max_age=LANG_MAX_AGE, httponly=True, samesite="Lax")
+        response.set_cookie(i18n.COOKIE, lang, max_age=LANG_MAX_AGE, httponly=True, samesite="Lax",
+                            secure=request.is_secure)
     return response
 
 

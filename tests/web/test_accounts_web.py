@@ -202,6 +202,20 @@ class TestPasswordPage:
         assert logged_in(client) and not logged_in(other) and not token_works(client, token)
         assert api_token(app.test_client(), "discipline", NEW_PASSWORD)
 
+    def test_changing_moves_this_browser_to_a_new_session_so_a_copy_of_its_cookie_opens_nothing(self, app, client):
+        """Whoever copied this browser's cookie before the change is sent to the login page after it."""
+        login(client, "discipline")
+        thief = app.test_client()
+        copy_cookie(client, thief)
+        assert logged_in(thief)
+        response = client.post("/account/password", data={
+            "old_password": PASSWORD, "new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD,
+            "csrf_token": csrf_token(client, "/account/password")}, follow_redirects=True)
+        assert "密码已修改" in page_text(response)  # the flash survives the new session
+        response = thief.get("/inbox")
+        assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+        assert not logged_in(thief) and logged_in(client)
+
     @pytest.mark.parametrize(("old", "new", "confirm", "message"), [
         ("wrong-password", NEW_PASSWORD, NEW_PASSWORD, "原密码不正确"),
         (PASSWORD, "short", "short", "至少 10 个字符"),
@@ -291,6 +305,50 @@ class TestHeaders:
         response = client.get("/assets/style.css")
         assert response.headers.get("Cache-Control") != "no-store"
         response.close()
+
+
+class TestTransportSecurity:
+    """Over https (directly or at a trusted proxy) the cookies are Secure and HSTS is sent; over plain http neither."""
+
+    def log_in_and_switch_language(self, client, base_url: str = "http://localhost", proto: str = "") -> list:
+        """Log in as audit, then switch to English: the two answers that set cookies."""
+        # Over https the CSRF check also wants a same-site Referer, as browsers send it.
+        how = {"base_url": base_url, "headers": {"Referer": "https://localhost/login",
+                                                 **({"X-Forwarded-Proto": proto} if proto else {})}}
+        page = client.get("/login", **how).get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        login_answer = client.post("/login", data={"username": "audit", "password": PASSWORD, "csrf_token": token},
+                                   **how)
+        assert login_answer.status_code == 302, login_answer.get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/inbox", **how).get_data(as_text=True))
+        return [login_answer, client.post("/lang", data={"lang": "en", "csrf_token": token.group(1)}, **how)]
+
+    def cookie(self, response, name: str) -> str:
+        return next(value for value in response.headers.getlist("Set-Cookie") if value.startswith(f"{name}="))
+
+    def assert_secure(self, answers, secure: bool) -> None:
+        login_answer, lang_answer = answers
+        assert ("; Secure" in self.cookie(login_answer, "session")) is secure
+        assert ("; Secure" in self.cookie(lang_answer, "lang")) is secure
+        for answer in answers:
+            assert answer.headers.get("Strict-Transport-Security") == ("max-age=31536000" if secure else None)
+
+    def test_https_marks_the_cookies_secure_and_sends_hsts(self, app):
+        self.assert_secure(self.log_in_and_switch_language(app.test_client(), base_url="https://localhost"), True)
+
+    def test_plain_http_sets_neither(self, client):
+        self.assert_secure(self.log_in_and_switch_language(client), False)
+
+    @pytest.mark.parametrize(("trusted", "secure"), [(1, True), (0, False)])
+    def test_https_at_the_proxy_counts_only_when_the_proxy_is_trusted(self, accounts_template, tmp_path, trusted,
+                                                                      secure):
+        """X-Forwarded-Proto: https counts behind TRUSTED_PROXIES=1; untrusted, any client could send it."""
+        app = app_from_template(accounts_template, tmp_path / "proxy", TRUSTED_PROXIES=trusted)
+        try:
+            answers = self.log_in_and_switch_language(app.test_client(), proto="https")
+            self.assert_secure(answers, secure)
+        finally:
+            app.extensions["cadreflow"].db.dispose()
 
 
 class TestForgedCookies:
