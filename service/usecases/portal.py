@@ -65,12 +65,10 @@ def count_public_post(services: Services, address: str) -> None:
     settings = services.settings
     throttle = Throttle(services.rate_storage, "public_post", int(settings["PUBLIC_POST_LIMIT"]),
                         int(settings["PUBLIC_POST_WINDOW"]))
-    key = address_key(address)
-    wait = throttle.retry_after(key)
+    wait = throttle.take(address_key(address))  # test and count at once: a burst cannot all pass the test first
     if wait:
         raise TooManyAttempts(f"too many submissions from this address; try again in {wait} s "
                               f"(提交过于频繁，请 {wait} 秒后再试)", wait)
-    throttle.hit(key)
 
 
 def admit(services: Services, admission: Admission) -> None:
