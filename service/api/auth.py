@@ -74,6 +74,14 @@ def token() -> Any:
     return jsonify(logins.issue_token(services(), body.get("username"), body.get("password"), client_address()))
 
 
+@bp.delete("/auth/token")
+def logout() -> Any:
+    """Log out: the calling token ends at once (no role needed, so an account without one can end its token)."""
+    current_actor()
+    logins.end_token(services(), g.token)
+    return "", 204
+
+
 @bp.post("/auth/password")
 def password() -> Any:
     """Change one's own password: the token of this call stays valid, every other token and session ends."""

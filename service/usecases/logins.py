@@ -58,6 +58,12 @@ def end_web_session(services: Services, session_id: str) -> None:
         session.execute(delete(WebSession).where(WebSession.token_hash == secret_hash(session_id)))
 
 
+def end_token(services: Services, token: str) -> None:
+    """Log out of the API: the token's row goes, so it opens nothing any more."""
+    with services.db.unit_of_work() as session:
+        session.execute(delete(ApiToken).where(ApiToken.token_hash == secret_hash(token)))
+
+
 def renew_web_session(services: Services, session_id: str) -> str | None:
     """The same login under a new session id (the old one opens nothing any more); None if it had ended."""
     with services.db.unit_of_work() as session:

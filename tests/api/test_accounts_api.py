@@ -206,6 +206,18 @@ class TestEndingTokens:
         api.patch("/api/users/audit2", json={"password": NEW_PASSWORD})
         assert not works(api, token)
 
+    def test_logging_out_ends_the_calling_token_only(self, api):
+        """DELETE /api/auth/token: 204, that token is 401 from then on (a second logout too), the user's other
+        tokens keep working; an account without a role may log out; no or a bad token is 401."""
+        token, other = fresh_token(api, "audit"), fresh_token(api, "audit")
+        response = api.client.delete("/api/auth/token", headers=bearer(token))
+        assert response.status_code == 204 and response.get_data() == b""
+        assert not works(api, token) and works(api, other)
+        assert_error(api.client.delete("/api/auth/token", headers=bearer(token)), 401)
+        assert api.client.delete("/api/auth/token", headers=bearer(fresh_token(api, "norole"))).status_code == 204
+        assert_error(api.client.delete("/api/auth/token"), 401)
+        assert_error(api.client.delete("/api/auth/token", headers=bearer("nope")), 401)
+
 
 class TestThrottling:
     def test_ten_failures_for_a_username_then_even_the_right_password_is_429(self, api):

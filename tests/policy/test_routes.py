@@ -160,6 +160,7 @@ API_ROUTES: dict[str, Route] = {
     "absence.end": Route("DELETE", "/api/me/substitute", lambda user, _: 204),
     "access_log.index": Route("GET", "/api/access-log", by_role(holds("discipline_head"), 200)),
     "auth.password": Route("POST", "/api/auth/password", lambda user, _: 422, body={"json": {}}),
+    "auth.logout": Route("DELETE", "/api/auth/token", lambda user, _: 204),  # each user ends its own token
     "cases.signal": Route("POST", "/api/signals", by_role(holds("designer"), 202),
                           body={"json": {"name": "nobody_waits_for_this"}}),
     "cycle.bulk_start": Route("POST", "/api/bulk-starts", by_role(holds("org_dept"), 202),
@@ -190,7 +191,7 @@ API_ROUTES: dict[str, Route] = {
     "notifications.change_my_mail": Route("PATCH", "/api/me/mail", lambda user, _: 422,
                                           body={"json": {"email": "not an address"}}),
 }
-NO_ROLE_NEEDED = {"/api/auth/password"}  # every account may change its own password
+NO_ROLE_NEEDED = {"/api/auth/password", "/api/auth/token"}  # every account may change its password, log out
 WEB_ROUTES: dict[str, Route] = {
     "web_auth.home": Route("GET", "/", web_home),
     "admin.index": Route("GET", "/admin/users", by_role(holds(), 200)),
