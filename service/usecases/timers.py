@@ -9,9 +9,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.models import Case
-from service.errors import CaseIncident, Conflict
+from service.errors import CaseIncident, Conflict, ServiceError
 
-from .casehistory import held
+from .casehistory import held, lock_case
 from .context import Services
 from .stepper import hold_as_incident, run_step
 
@@ -34,7 +34,18 @@ def fire_due_timers(services: Services, now: datetime | None = None) -> int:
             fired += fire_case_timers(services, case_id)
         except Conflict as exc:  # another worker took it, or an automatic step failed
             log.warning("timers of case %s not fired: %s", case_id, exc.message)
+        except ServiceError as exc:  # the step refused what it made: hold the case, it would fail at every poll
+            log.warning("timers of case %s failed: %s", case_id, exc.message)
+            _hold(services, case_id, exc.message)
+        except Exception:  # one case's failure must not hold back the timers of every case due after it
+            log.exception("timers of case %s failed", case_id)
     return fired
+
+
+def _hold(services: Services, case_id: int, message: str) -> None:
+    with services.db.unit_of_work() as session:
+        hold_as_incident(session, lock_case(session, case_id),
+                         CaseIncident(f"timer step failed (定时步骤失败): {message}", None, None))
 
 
 def fire_case_timers(services: Services, case_id: int) -> int:

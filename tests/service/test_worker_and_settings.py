@@ -67,3 +67,32 @@ def test_a_config_file_is_overridden_by_the_environment(tmp_path: Path) -> None:
     assert settings["SCRIPT_TIMEOUT_SECONDS"] == 2.5
     assert settings["TOKEN_TTL_HOURS"] == 3
     assert settings["DEADLINES"]["inquiry_reply"] == "P20D" and settings["DEADLINES"]["public_notice"] == "P5D"
+
+
+def test_one_case_whose_timer_step_fails_holds_back_no_other(fast_api, fast_services, monkeypatch) -> None:
+    """Two cases due at once; the first one's step fails. A refusal (a service error) holds that case as an incident,
+    out of the next polls; anything unexpected is logged. Either way the other case's timer fires."""
+    from service.errors import Invalid
+    from service.usecases import timers
+    from tests.api.support import TIMER_WAIT, start_accountability
+
+    fast_api.create_cadre("c1")
+    fast_api.create_cadre("c2")
+    real_step = timers.run_step
+    for failure in (Invalid("the step made what cannot be stored"), RuntimeError("a bug")):
+        broken, other = start_accountability(fast_api, "c1")["id"], start_accountability(fast_api, "c2")["id"]
+
+        def failing_step(services, session, case, *args, failure=failure, broken=broken):
+            if case.id == broken:
+                raise failure
+            return real_step(services, session, case, *args)
+        monkeypatch.setattr(timers, "run_step", failing_step)
+        recorded = len(fast_api.history(other))
+        time.sleep(TIMER_WAIT)
+        assert timers.fire_due_timers(fast_services) == 1
+        assert len(fast_api.history(other)) > recorded  # the other case's deadline fired
+        held = fast_api.case(broken)
+        if isinstance(failure, Invalid):
+            assert held["status"] == "incident" and "定时步骤失败" in held["incident"]["message"]
+        else:
+            assert held["status"] == "open"
