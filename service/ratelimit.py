@@ -49,7 +49,7 @@ def address_key(address: str) -> str:
 
 
 class Throttle:
-    """At most `limit` events per key within any `window_seconds`; counts only what `take` or `hit` is told."""
+    """At most `limit` events per key within any `window_seconds`; counts only what `take` is told."""
 
     def __init__(self, storage: Storage, name: str, limit: int, window_seconds: int) -> None:
         self._storage = storage
@@ -78,11 +78,6 @@ class Throttle:
     def retry_after(self, *keys: str) -> int:
         """Seconds until every key is below its limit again; 0 when all may go ahead now."""
         return max((self._wait(_digest(key)) for key in keys), default=0)
-
-    def hit(self, *keys: str) -> None:
-        """Count one event for each key."""
-        for key in keys:
-            self._limiter.hit(self._item, _digest(key))
 
     def _wait(self, key: str) -> int:
         if self._limiter.test(self._item, key):

@@ -69,9 +69,8 @@ def verify(key: str, storage: Storage, challenge: Any, nonce: Any, bits: int, tt
         raise ProofRefused("the work does not check out (验证未通过，请重试)", {"pow": "未通过 (not solved)"})
     # One fixed window for every challenge: the storage keys a limit by its size, so it must not vary.
     spent = Throttle(storage, "pow_spent", 1, ttl_seconds + 1)
-    if spent.retry_after(body["id"]):
+    if spent.take(body["id"]):  # tested and spent in one step: a challenge replayed in parallel passes once
         raise ProofRefused("this challenge was already used (验证已使用，请刷新页面重试)", {"pow": "已使用 (used)"})
-    spent.hit(body["id"])
 
 
 def _sign(key: str, encoded: str) -> str:

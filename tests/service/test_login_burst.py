@@ -109,3 +109,22 @@ def test_a_burst_of_public_posts_from_one_address_passes_only_the_limit(services
     results = race(*[lambda: portal.count_public_post(services, address) for _ in range(2 * limit)])
     assert sum(result is None for result in results) == limit
     assert sum(isinstance(result, TooManyAttempts) for result in results) == limit
+
+
+def test_a_challenge_replayed_in_parallel_is_accepted_once(storage, monkeypatch):
+    """A solved proof of work is spent as it is tested: were the test and the spending two steps (a pause between
+    them here), every replay of a burst would pass the test before the first spent it."""
+    from service.usecases import proof
+
+    real_wait = Throttle.retry_after
+
+    def slow_wait(self: Throttle, *keys: str) -> int:
+        wait = real_wait(self, *keys)
+        time.sleep(0.05)
+        return wait
+    monkeypatch.setattr(Throttle, "retry_after", slow_wait)
+    issued = proof.issue("test-key", 4, 60)
+    nonce = proof.solve(issued["challenge"], 4)
+    results = race(*[lambda: proof.verify("test-key", storage, issued["challenge"], nonce, 4, 60) for _ in range(8)])
+    assert sum(result is None for result in results) == 1
+    assert all(isinstance(result, proof.ProofRefused) and "已使用" in result.message for result in results if result)
