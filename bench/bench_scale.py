@@ -12,12 +12,14 @@ On SQLite and PostgreSQL:
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,7 +28,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.cluster import Client, Cluster  # noqa: E402 - after the path is set
+from bench.cluster import Client, Cluster, command_cpu_seconds, tree_cpu_seconds  # noqa: E402 - after the path is set
 from service import create_app  # noqa: E402
 from service.usecases import cases, tasks  # noqa: E402
 from service.usecases.context import Actor  # noqa: E402
@@ -37,6 +39,7 @@ START = {"process": "pre_appointment_vetting", "cadre_id": "B1",
 CADRE = {"id": "B1", "name": "基准", "unit": "县局", "post": "副局长", "post_level": "leading",
          "post_started_on": "2020-01-01"}
 ANSWERS = {"democratic_evaluation": {"votes_approve": 5, "votes_basic": 0, "votes_disapprove": 0}}
+CORES = os.cpu_count() or 1
 ROLES = ["org_dept", "org_head", "committee", "discipline", "discipline_head", "audit", "audit_head"]
 
 
@@ -62,10 +65,25 @@ def drop(url: str) -> None:
 # 1. Throughput ---------------------------------------------------------------------------------
 
 
+@dataclass
+class Run:
+    """One throughput run: completions per second, every latency, and the CPU milliseconds each completion
+    cost the web processes with their step executors, PostgreSQL, and the benchmark's own clients."""
+
+    rate: float
+    latencies: list[float]
+    cpu_ms: dict[str, float]
+
+    def ceiling(self, cores: int) -> float:
+        """Completions per second these cores could give at this CPU cost, were they never idle."""
+        return cores * 1000 / sum(self.cpu_ms.values())
+
+
 def throughput(backend: str, per_client: int, worker_counts: tuple[int, ...] = (1, 2, 4),
-               client_counts: tuple[int, ...] = (1, 4, 8)) -> dict[tuple[int, int], float]:
-    """Completions per second by (web worker processes, clients); each row printed as it is measured."""
-    rates = {}
+               client_counts: tuple[int, ...] = (1, 4, 8)) -> dict[tuple[int, int], Run]:
+    """Throughput runs by (web worker processes, clients), each after an untimed warm-up at its concurrency
+    and printed as it is measured."""
+    runs = {}
     with tempfile.TemporaryDirectory() as workdir:
         url = database(backend, Path(workdir))
         cluster = Cluster(url, Path(workdir))
@@ -78,14 +96,16 @@ def throughput(backend: str, per_client: int, worker_counts: tuple[int, ...] = (
                 with Client([web.port], token) as client:
                     client.call("POST", "/api/cadres", CADRE)
                 for clients in client_counts:
-                    result = run_clients(web.port, token, clients, per_client)
-                    rates[workers, clients] = result[0]
-                    _report(backend, workers, clients, result)
+                    # Untimed first: at this concurrency each web process starts more step executors, each
+                    # of which parses the process once; a running service has long paid for that.
+                    run_clients(web.port, token, clients, max(5, per_client // 4), web.popen.pid)
+                    runs[workers, clients] = run_clients(web.port, token, clients, per_client, web.popen.pid)
+                    _report(backend, workers, clients, runs[workers, clients])
                 web.kill()
         finally:
             cluster.stop()
             drop(url)
-    return rates
+    return runs
 
 
 def login(port: int) -> str:
@@ -93,8 +113,9 @@ def login(port: int) -> str:
         return client.call("POST", "/api/auth/token", {"username": "bench", "password": "bench-password"})[1]["token"]
 
 
-def run_clients(port: int, token: str, clients: int, per_client: int) -> tuple[float, list[float]]:
-    """Completions per second and every latency, with `clients` keep-alive clients at once."""
+def run_clients(port: int, token: str, clients: int, per_client: int, server_pid: int) -> Run:
+    """Completions with `clients` keep-alive clients at once, against the server whose process tree is
+    `server_pid`."""
     work = [prepare_tasks(port, token, per_client) for _ in range(clients)]
     latencies: list[float] = []
     lock, barrier = threading.Lock(), threading.Barrier(clients + 1)
@@ -115,11 +136,22 @@ def run_clients(port: int, token: str, clients: int, per_client: int) -> tuple[f
     threads = [threading.Thread(target=client_thread, args=(ids,)) for ids in work]
     for thread in threads:
         thread.start()
+    cpu_before = _cpu_shares(server_pid)
     barrier.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
-    return len(latencies) / (time.perf_counter() - began), latencies
+    elapsed = time.perf_counter() - began
+    spent = {part: (after - cpu_before[part]) * 1000 / len(latencies)
+             for part, after in _cpu_shares(server_pid).items()}
+    return Run(len(latencies) / elapsed, latencies, spent)
+
+
+def _cpu_shares(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by the web server's process tree, PostgreSQL, and this benchmark process."""
+    mine = os.times()
+    return {"web + executors": tree_cpu_seconds(server_pid), "PostgreSQL": command_cpu_seconds("postgres"),
+            "clients": mine.user + mine.system}
 
 
 def prepare_tasks(port: int, token: str, count: int) -> list[tuple[str, str]]:
@@ -132,13 +164,15 @@ def prepare_tasks(port: int, token: str, count: int) -> list[tuple[str, str]]:
     return ids[:count]
 
 
-def _report(backend: str, workers: int, clients: int, result: tuple[float, list[float]]) -> None:
-    rate, latencies = result
-    latencies.sort()
+def _report(backend: str, workers: int, clients: int, run: Run) -> None:
+    latencies = sorted(run.latencies)
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000
-    print(f"  {backend:9} web workers {workers}  clients {clients}:  {rate:7.1f} completions/s   "
-          f"p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   (n={len(latencies)})", flush=True)
+    cpu = ", ".join(f"{part} {ms:.2f}" for part, ms in run.cpu_ms.items())
+    print(f"  {backend:9} web workers {workers}  clients {clients}:  {run.rate:7.1f} completions/s   "
+          f"p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   (n={len(latencies)})\n"
+          f"            CPU per completion (ms): {cpu}; "
+          f"ceiling on {CORES} cores at that cost: {run.ceiling(CORES):.0f}/s", flush=True)
 
 
 # 2. The inbox at size --------------------------------------------------------------------------

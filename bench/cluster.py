@@ -155,21 +155,34 @@ class Client:
         self.close()
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) used so far by a process and its live descendants (the step executors)."""
-    stats = {}
+def _process_table() -> dict[int, tuple[int, int, str]]:
+    """Every live process: pid -> (parent pid, CPU clock ticks used (user + system), command name)."""
+    table = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
+                head, tail = (entry / "stat").read_text().rsplit(")", 1)
+            except (OSError, ValueError):
                 continue
-            stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))  # ppid, utime + stime
-    family, total = {pid}, 0
+            fields = tail.split()
+            table[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]), head.split("(", 1)[1])
+    return table
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used so far by a process and its live descendants (the step executors)."""
+    table = _process_table()
+    family = {pid}
     while True:
-        grown = family | {child for child, (parent, _) in stats.items() if parent in family}
+        grown = family | {child for child, (parent, _, _) in table.items() if parent in family}
         if grown == family:
             break
         family = grown
-    total = sum(stats[member][1] for member in family if member in stats)
-    return total / os.sysconf("SC_CLK_TCK")
+    return sum(table[member][1] for member in family if member in table) / os.sysconf("SC_CLK_TCK")
+
+
+def command_cpu_seconds(command: str) -> float:
+    """CPU time used so far by the live processes of one command name (`postgres`: the server and its
+    backends; a backend that exits takes its share with it, so over a pooled run this is a lower bound)."""
+    ticks = sum(cpu for _, cpu, name in _process_table().values() if name == command)
+    return ticks / os.sysconf("SC_CLK_TCK")
