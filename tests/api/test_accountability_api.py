@@ -14,18 +14,8 @@ from tests.api.support import (
     start_accountability,
     start_vetting,
 )
+from tests.engine.test_accountability import SANCTION_TABLE  # the contract's table, written once
 
-LADDER = [
-    ("minor", "none", "public_apology"),
-    ("minor", "major", "suspension"),
-    ("minor", "severe", "suspension"),
-    ("serious", "none", "suspension"),
-    ("serious", "major", "resign_voluntarily"),
-    ("serious", "severe", "ordered_resignation"),
-    ("grave", "none", "ordered_resignation"),
-    ("grave", "major", "ordered_resignation"),
-    ("grave", "severe", "removal"),
-]
 LEAVING = ("resign_voluntarily", "ordered_resignation", "removal")
 
 
@@ -47,7 +37,7 @@ def test_founded_opens_investigation(api, cadre):
     assert case["open_tasks"][0]["due_at"]
 
 
-@pytest.mark.parametrize(("circumstance", "loss", "proposed"), LADDER)
+@pytest.mark.parametrize(("circumstance", "loss", "proposed"), SANCTION_TABLE)
 def test_sanction_ladder_proposes(api, cadre, circumstance, loss, proposed):
     """The DMN ladder proposes the seed's sanction for each circumstance and loss; committee reviews it."""
     case_id = accountability_to_review(api, circumstance, loss)
