@@ -74,9 +74,14 @@ class Run:
     latencies: list[float]
     cpu_ms: dict[str, float]
 
+    @property
+    def cpu_per_completion(self) -> float:
+        """CPU milliseconds one completion cost, all parts together."""
+        return sum(self.cpu_ms.values())
+
     def ceiling(self, cores: int) -> float:
         """Completions per second these cores could give at this CPU cost, were they never idle."""
-        return cores * 1000 / sum(self.cpu_ms.values())
+        return cores * 1000 / self.cpu_per_completion
 
 
 def throughput(backend: str, per_client: int, worker_counts: tuple[int, ...] = (1, 2, 4),

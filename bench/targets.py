@@ -65,10 +65,9 @@ def main() -> None:
         print(lines[-1], flush=True)
     if 3 not in skip:
         run = bench_scale.throughput("postgres", args.per_client, (2,), (8,))[2, 8]
-        cpu = sum(run.cpu_ms.values())
         lines.append(f"3. throughput, PostgreSQL, 2 web processes, 8 clients: {run.rate:.1f} completions/s   "
                      f"limit >= 250/s: {verdict(run.rate >= 250)}\n"
-                     f"   why: {cpu:.2f} ms CPU per completion (web + executors, PostgreSQL, clients) caps "
+                     f"   why: {run.cpu_per_completion:.2f} ms CPU per completion ({', '.join(run.cpu_ms)}) caps "
                      f"{bench_scale.CORES} cores at {run.ceiling(bench_scale.CORES):.0f}/s\n   quoted: {QUOTED[3]}")
         print(lines[-1], flush=True)
     if 4 not in skip:
