@@ -14,9 +14,7 @@ from tests.api.support import (
     start_accountability,
     start_vetting,
 )
-from tests.engine.test_accountability import SANCTION_TABLE  # the contract's table, written once
-
-LEAVING = ("resign_voluntarily", "ordered_resignation", "removal")
+from tests.contract import LEAVES_POST, SANCTION_TABLE
 
 
 def test_unfounded_ends_without_sanction(api, cadre):
@@ -110,7 +108,7 @@ def test_reject_means_no_sanction(api, cadre):
     assert start_vetting(api)["status"] == "open"
 
 
-@pytest.mark.parametrize("final", ["public_apology", "suspension", *LEAVING])
+@pytest.mark.parametrize("final", ["public_apology", "suspension", *LEAVES_POST])
 def test_only_resignation_or_removal_opens_a_departure_audit(api, cadre, final):
     """resign_voluntarily / ordered_resignation / removal open a linked departure_audit (accountability)."""
     case_id = accountability_to_review(api, "minor", "none")
@@ -118,7 +116,7 @@ def test_only_resignation_or_removal_opens_a_departure_audit(api, cadre, final):
     assert (case["outcome"], case["data"]["final_sanction"]) == ("sanctioned", final)
     children = api.case(case_id)["child_case_ids"]
     assert case["child_case_ids"] == []  # the committee may not read the departure audit it opened
-    if final not in LEAVING:
+    if final not in LEAVES_POST:
         assert children == []
         return
     assert len(children) == 1

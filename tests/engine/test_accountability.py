@@ -4,23 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from tests.contract import LADDER, LEAVES_POST, SANCTION_TABLE
 from tests.engine.helpers import Driver
 
 KEY = "accountability"
 START = {"cadre_id": "c1", "source": "hotline", "category": "inaction", "allegation": "长期不作为"}
-LADDER = ["public_apology", "suspension", "resign_voluntarily", "ordered_resignation", "removal"]
-LEAVES_POST = {"resign_voluntarily", "ordered_resignation", "removal"}
-SANCTION_TABLE = [
-    ("minor", "none", "public_apology"),
-    ("minor", "major", "suspension"),
-    ("minor", "severe", "suspension"),
-    ("serious", "none", "suspension"),
-    ("serious", "major", "resign_voluntarily"),
-    ("serious", "severe", "ordered_resignation"),
-    ("grave", "none", "ordered_resignation"),
-    ("grave", "major", "ordered_resignation"),
-    ("grave", "severe", "removal"),
-]
 
 
 @pytest.fixture
