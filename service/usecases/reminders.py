@@ -23,7 +23,7 @@ from . import mailing
 from .context import Actor, Services
 from .notifications import due_soon_texts, holders, notify, overdue_texts
 from .policy import task_action_filter
-from .queries import overdue
+from .queries import is_overdue, overdue
 
 SCAN, DIGEST = "task_reminders", "mail_digest"
 BATCH = 500  # tasks per kind per scan: a first scan over years of overdue tasks stays a short transaction
@@ -166,7 +166,7 @@ def _count(session: Session, query: Any) -> int:
 
 def _digest_item(services: Services, task: Task, process: str, now: datetime, zone: ZoneInfo) -> tuple[str, str]:
     due = local_text(task.due_at, zone)
-    late = task.overdue or (task.due_at is not None and task.due_at < now)
+    late = is_overdue(task, now)
     zh = f"· {task.name}（{process}，案件 #{task.case_id}）" + (f"　期限 {due}" if due else "")
     en = f"· {task.name} ({task.process_key}, case #{task.case_id})" + (f", due {due}" if due else "")
     if late:
