@@ -7,12 +7,15 @@ timer and diagram, and each saved state must load back (the Driver checks a roun
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import pytest
 
 import workflows.engine.runtime as runtime
 from tests.engine.helpers import Driver
+from workflows.engine.pruning import _common_ancestor, _path_to_root
 
 OPINIONS = ("solicit_family_opinion", "solicit_colleague_opinion", "solicit_public_opinion")
 
@@ -66,3 +69,24 @@ def test_a_pruned_case_behaves_like_a_whole_one(definitions, monkeypatch, key):
         assert (left.next_timer_due is None) == (right.next_timer_due is None)
         assert left.diagram == right.diagram
     assert len(pruned.steps[-2].state) < len(whole.steps[-2].state)  # and it did prune
+
+
+@dataclass(eq=False)
+class Node:
+    """A stand-in task: the ancestor search reads nothing but `parent`."""
+
+    parent: Node | None
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_common_ancestor_is_the_deepest_task_above_them_all(seed):
+    """Against the definition (the deepest task on every task's path to the root), on random trees and
+    random sets of tasks: deep chains, siblings, a task above another, a task given twice."""
+    chance = random.Random(seed)
+    tree = [Node(None)]
+    for _ in range(chance.randint(1, 80)):
+        tree.append(Node(chance.choice(tree[-5:] if chance.random() < 0.7 else tree)))
+    tasks = chance.choices(tree, k=chance.randint(1, 12))
+    common = set.intersection(*(set(map(id, _path_to_root(task))) for task in tasks))
+    expected = next(task for task in _path_to_root(tasks[0]) if id(task) in common)
+    assert _common_ancestor(tasks) is expected

@@ -52,12 +52,21 @@ def completed_elements(workflow: BpmnWorkflow) -> list[str]:
 
 
 def _common_ancestor(tasks: list[Any]) -> Any:
-    """The deepest task that is an ancestor of (or is) every given task."""
+    """The deepest task that is an ancestor of (or is) every given task. Each task climbs only until it meets
+    a task already placed (on the first task's path, or climbed by an earlier one), so every task of the tree
+    is visited at most once, however many unfinished tasks a step leaves."""
     path = _path_to_root(tasks[0])
-    common = set(map(id, path))
+    meets = {id(task): index for index, task in enumerate(path)}  # a visited task -> where its climb meets path
+    highest = 0
     for task in tasks[1:]:
-        common &= set(map(id, _path_to_root(task)))
-    return next(task for task in path if id(task) in common)
+        climbed = []
+        while id(task) not in meets:
+            climbed.append(task)
+            task = task.parent
+        meeting = meets[id(task)]
+        meets.update((id(each), meeting) for each in climbed)
+        highest = max(highest, meeting)
+    return path[highest]
 
 
 def _path_to_root(task: Any) -> list[Any]:
