@@ -13,14 +13,15 @@ snapshot either way).
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Engine, Executable, Row, create_engine, event
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy import CursorResult, Engine, Executable, Row, Table, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -29,6 +30,7 @@ from service.errors import Conflict
 from .schema import upgrade
 
 _AFTER_COMMIT = "cadreflow.after_commit"
+log = logging.getLogger(__name__)
 
 M = TypeVar("M")
 
@@ -72,6 +74,21 @@ class Database:
         this token), where setting up and tearing down an ORM session costs more than the query itself."""
         with self.read_engine.connect() as connection:
             return connection.execute(statement, parameters).all()
+
+    def refresh_statistics(self, *models: type[Any]) -> None:
+        """Let PostgreSQL's planner see the rows a bulk job has just written (ANALYZE). Autovacuum analyses a
+        table at most once a minute, never where it is switched off, and a plan chosen on the figures of a
+        near-empty table can read the whole table in every statement of the job. A failure only loses the
+        refresh. SQLite keeps no statistics unless asked: nothing to refresh."""
+        if self.is_sqlite:
+            return
+        try:
+            with self.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                for model in models:
+                    table = connection.dialect.identifier_preparer.format_table(cast(Table, model.__table__))
+                    connection.execute(text(f"ANALYZE {table}"))
+        except SQLAlchemyError:
+            log.warning("could not refresh the planner's statistics of %s", [m.__name__ for m in models], exc_info=True)
 
     @staticmethod
     def after_commit(session: Session, callback: Callable[[], None]) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Cadre, Case, StartJob, utcnow
+from service.db.models import Cadre, Case, StartJob, Task, utcnow
 from service.errors import Invalid, NotFound, ServiceError
 
 from . import policy, queries, roles, views
@@ -22,6 +22,7 @@ from .context import Actor, Services
 from .stepper import newest_version, start_batch
 
 BATCH = 200
+ANALYZE_EVERY = 5_000  # cases a job opens between two refreshes of the planner's statistics (PostgreSQL)
 MAX_ERRORS = 20
 OPEN = "open"
 
@@ -92,9 +93,12 @@ def run_batch(services: Services, job_id: int) -> int | None:
         chosen = _chosen(services, job, cadres, _already(session, job, [c.id for c in cadres]))
         actor = Actor(job.created_by, frozenset({"admin"}))  # the job's author was checked when it was made
         results = start_batch(services, session, actor, job.process_key, [(c.id, dict(job.data)) for c in chosen])
+        opened_before = job.opened
         for cadre, result in zip(chosen, results, strict=True):
             _count(job, cadre, result)
         job.cursor = cadres[-1].id
+        if opened_before // ANALYZE_EVERY < job.opened // ANALYZE_EVERY:  # the tables it fills grew a lot
+            services.db.after_commit(session, lambda: services.db.refresh_statistics(Case, Task))
         return sum(isinstance(result, Case) for result in results)
 
 

@@ -96,3 +96,52 @@ def test_a_batch_stores_whole_cases_with_statements_that_do_not_grow_with_it(cou
     votes = {"votes_excellent": 3, "votes_competent": 7, "votes_basic": 0, "votes_incompetent": 0,
              "performance_summary": "良好"}
     assert county.post(f"/api/tasks/{task['id']}/complete", as_="org_dept", json={"data": votes}).status_code == 200
+
+
+def _statements_of_a_batch(services, job_id: int) -> list[tuple[str, object]]:
+    sent: list[tuple[str, object]] = []
+
+    def seen(conn, cursor, statement, parameters, *rest):
+        sent.append((statement, parameters))
+    event.listen(services.db.write_engine, "before_cursor_execute", seen)
+    try:
+        assert bulk.run_batch(services, job_id) == 10
+    finally:
+        event.remove(services.db.write_engine, "before_cursor_execute", seen)
+    return sent
+
+
+def test_asking_which_cadres_have_their_case_reads_only_their_cases(county, services):
+    """The question every batch asks (which of these cadres have their case of the process) is answered from
+    the (cadre, process) index, not by reading every case of the process: without statistics, which SQLite
+    keeps none of, the process_key index made a bulk start quadratic in the county (issue 14, target 4)."""
+    if not services.db.is_sqlite:
+        pytest.skip("SQLite's plan: PostgreSQL's planner follows its statistics, refreshed by the next test")
+    job = bulk.create_job(services, actor("org_dept"), "annual_assessment", {"year": 2026}, None, "field:year")
+    statement, parameters = next((statement, parameters) for statement, parameters in
+                                 _statements_of_a_batch(services, job["id"])
+                                 if " ".join(statement.split()).startswith("SELECT cases.cadre_id, cases.data FROM"))
+    with services.db.write_engine.connect() as connection:
+        plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
+                                                                           parameters))
+    assert "ix_cases_cadre_process (cadre_id=? AND process_key=?)" in plan, plan
+
+
+def test_a_long_job_refreshes_the_planners_statistics_of_the_tables_it_fills(county, services, monkeypatch):
+    """On PostgreSQL a job ANALYZEs cases and tasks each time it has opened another ANALYZE_EVERY cases, after
+    its batch commits: a plan made on a near-empty table would read the whole table in every batch."""
+    if services.db.is_sqlite:
+        pytest.skip("PostgreSQL only: SQLite keeps no planner statistics to refresh")
+    monkeypatch.setattr(bulk, "ANALYZE_EVERY", 15)
+    analysed = "SELECT relname, last_analyze FROM pg_stat_user_tables WHERE relname IN ('cases', 'tasks')"
+
+    def last_analysed() -> dict[str, object]:
+        with services.db.write_engine.connect() as connection:
+            return dict(connection.exec_driver_sql(analysed).all())
+    job = bulk.create_job(services, actor("org_dept"), "annual_assessment", {"year": 2026}, None, "field:year")
+    before = last_analysed()
+    assert bulk.run_batch(services, job["id"]) == 10  # 10 opened: under the mark, nothing refreshed
+    assert last_analysed() == before
+    assert bulk.run_batch(services, job["id"]) == 10  # 20: past 15, both tables analysed
+    after = last_analysed()
+    assert set(after) == {"cases", "tasks"} and all(after[name] != before.get(name) for name in after), after

@@ -201,7 +201,7 @@ def test_0020_takes_reporters_contacts_out_of_the_search_index(tmp_path: Path) -
         connection.execute(text("UPDATE cases SET search_text = search_text || ' 13800000000' WHERE id = :id"),
                            {"id": case_id})
         connection.execute(text("UPDATE alembic_version SET version_num = '0019'"))
-    upgrade(engine)
+    upgrade(engine, "0020")
     with engine.connect() as connection:
         indexed = connection.execute(text("SELECT search_text FROM cases WHERE id = :id"), {"id": case_id}).scalar()
     assert "13800000000" not in indexed and "道路问题" in indexed
