@@ -1,3 +1,12 @@
 """Fixtures of the API tests: see support.py (`services` of tests/conftest.py uses the `app` here)."""
 
-from tests.api.support import api, app, cadre, fast_api, fast_app, fast_services, template  # noqa: F401
+from tests.api.support import (  # noqa: F401
+    api,
+    app,
+    cadre,
+    fast_api,
+    fast_app,
+    fast_services,
+    patient_api,
+    template,
+)

@@ -249,6 +249,14 @@ def fast_api(fast_app: Flask, template: Template) -> CaseApi:
     return make_api(fast_app, template)
 
 
+@pytest.fixture
+def patient_api(fast_app: Flask, template: Template, tmp_path: Path) -> Iterator[CaseApi]:
+    """`fast_api`'s database seen through an app whose deadlines are 30 days: a case it moves has time."""
+    app = create_app(make_settings(tmp_path / "fast"))
+    yield make_api(app, template)
+    app.extensions["cadreflow"].db.dispose()
+
+
 # The error contract.
 
 CLIENT_ERRORS = {400, 401, 403, 404, 409, 413, 422}

@@ -124,13 +124,13 @@ def test_claim_of_another_roles_task_is_403(api, cadre):
     assert api.get(f"/api/tasks/{task_id}").json["assignee"] is None
 
 
-def test_overdue_filter(fast_api, fast_services):
+def test_overdue_filter(fast_api, patient_api, fast_services):
     """overdue=1 keeps the tasks past their due time (before and after the timer fires) and only those."""
     api = fast_api
     api.create_cadre("c1")
     late = admonishment_to_follow_up(api)
     fresh = start_admonishment(api)["id"]  # intake_review has no deadline
-    assert api.inbox("discipline", overdue=1) == []
+    waiting = admonishment_to_follow_up(patient_api)  # follow_up_review due in 30 days: never overdue here
     time.sleep(TIMER_WAIT)
     overdue = api.inbox("discipline", overdue=1)
     assert [(t["case_id"], t["element_id"]) for t in overdue] == [(late, "follow_up_review")]
@@ -138,7 +138,7 @@ def test_overdue_filter(fast_api, fast_services):
     fire_due_timers(fast_services)
     overdue = api.inbox("discipline", overdue=1)
     assert [(t["case_id"], t["element_id"], t["overdue"]) for t in overdue] == [(late, "follow_up_review", True)]
-    assert {t["case_id"] for t in api.inbox("discipline")} == {late, fresh}
+    assert {t["case_id"] for t in api.inbox("discipline")} == {late, fresh, waiting}
     assert api.inbox("discipline_head", overdue=1) == []
     assert elements(api.inbox("discipline_head")) == ["supervise_follow_up_review"]
     api.complete(late, "follow_up_review", rectified="yes")
