@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import event
 
 from tests.api.support import ACCOUNTABILITY, DEPARTURE, VETTING, assert_error
 from tests.policy.world import CADRE_OF, LONE_CADRE
+from tests.sql import statements_sent
 
 
 @pytest.fixture
@@ -71,18 +71,10 @@ def test_a_cases_comments_and_files_are_logged_like_its_detail(world, world_app)
 def test_the_cadre_list_logs_each_record_it_returns_in_one_insert(world, world_app):
     """GET /api/cadres returns full records (sanctions, audits, personal reports): one entry per cadre
     returned, written by a single INSERT however many there are; a caller's unreadable cadres are not named."""
-    api, inserts = world.api(world_app), []
-    engine = world_app.extensions["cadreflow"].db.write_engine
-
-    def count(_connection, _cursor, statement, _parameters, _context, _executemany):
-        if statement.lstrip().upper().startswith("INSERT INTO ACCESS_LOG"):
-            inserts.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
+    api = world.api(world_app)
+    with statements_sent(world_app.extensions["cadreflow"].db) as sent:
         listed = api.get("/api/cadres", as_="org_dept").json
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
+    inserts = [s for s in sent if s.starts("INSERT INTO access_log")]
     assert len(listed) == len([*CADRE_OF.values(), LONE_CADRE]) and len(inserts) == 1
     entries = log(api, username="org_dept")["items"]
     assert sorted(e["cadre_id"] for e in entries) == sorted(c["id"] for c in listed)

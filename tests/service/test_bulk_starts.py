@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from service.db.models import Notification
 from service.usecases import bulk, check
 from tests.conftest import actor
+from tests.sql import statements_sent
 
 
 @pytest.fixture
@@ -73,16 +74,12 @@ def test_the_command_shows_progress_and_ends_with_the_totals(county, app):
 def test_a_batch_stores_whole_cases_with_statements_that_do_not_grow_with_it(county, services, monkeypatch):
     """Cases opened together pass the whole-case check (state, tasks, chained history), carry their
     notifications and go on like any case; a batch of 20 sends as many SQL statements as one of 10."""
-    sent: list[str] = []
-    engines = {services.db.write_engine, services.db.read_engine}
-    for engine in engines:  # SQLite's two engines; on PostgreSQL both are one pool and the count only doubles
-        event.listen(engine, "before_cursor_execute", lambda conn, cursor, statement, *rest: sent.append(statement))
     counts = []
     for size, year in ((5, 2025), (10, 2026), (20, 2027)):  # the first batch warms the caches
         monkeypatch.setattr(bulk, "BATCH", size)
         job = bulk.create_job(services, actor("org_dept"), "annual_assessment", {"year": year}, None, "field:year")
-        sent.clear()
-        assert bulk.run_batch(services, job["id"]) == size
+        with statements_sent(services.db) as sent:
+            assert bulk.run_batch(services, job["id"]) == size
         counts.append(len(sent))
     assert counts[1] == counts[2], counts
     checked, faults = check.check_cases(services, grace_seconds=3600)
@@ -98,19 +95,6 @@ def test_a_batch_stores_whole_cases_with_statements_that_do_not_grow_with_it(cou
     assert county.post(f"/api/tasks/{task['id']}/complete", as_="org_dept", json={"data": votes}).status_code == 200
 
 
-def _statements_of_a_batch(services, job_id: int) -> list[tuple[str, object]]:
-    sent: list[tuple[str, object]] = []
-
-    def seen(conn, cursor, statement, parameters, *rest):
-        sent.append((statement, parameters))
-    event.listen(services.db.write_engine, "before_cursor_execute", seen)
-    try:
-        assert bulk.run_batch(services, job_id) == 10
-    finally:
-        event.remove(services.db.write_engine, "before_cursor_execute", seen)
-    return sent
-
-
 def test_asking_which_cadres_have_their_case_reads_only_their_cases(county, services):
     """The question every batch asks (which of these cadres have their case of the process) is answered from
     the (cadre, process) index, not by reading every case of the process: without statistics, which SQLite
@@ -118,9 +102,10 @@ def test_asking_which_cadres_have_their_case_reads_only_their_cases(county, serv
     if not services.db.is_sqlite:
         pytest.skip("SQLite's plan: PostgreSQL's planner follows its statistics, refreshed by the next test")
     job = bulk.create_job(services, actor("org_dept"), "annual_assessment", {"year": 2026}, None, "field:year")
-    statement, parameters = next((statement, parameters) for statement, parameters in
-                                 _statements_of_a_batch(services, job["id"])
-                                 if " ".join(statement.split()).startswith("SELECT cases.cadre_id, cases.data FROM"))
+    with statements_sent(services.db) as sent:
+        assert bulk.run_batch(services, job["id"]) == 10
+    statement, parameters = next(s for s in sent
+                                 if " ".join(s.statement.split()).startswith("SELECT cases.cadre_id, cases.data FROM"))
     with services.db.write_engine.connect() as connection:
         plan = " ".join(str(row[-1]) for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
                                                                            parameters))

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from service import create_app
 from service.db.models import Notification, TaskReminder
@@ -17,6 +17,7 @@ from service.worker import run_worker
 from tests.api.support import app_from_template, make_api, start_accountability
 from tests.conftest import actor, make_settings
 from tests.service.test_concurrency import race
+from tests.sql import statements_sent
 
 DISCIPLINE = ("discipline", "discipline2", "multi")
 
@@ -119,20 +120,6 @@ def _count(services, condition) -> int:
 
 
 def _selects_of(services, call) -> int:
-    seen: list[str] = []
-
-    def note(conn, cursor, statement, *args) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            seen.append(statement)
-
-    # On PostgreSQL the read engine is the write engine with options: its statements reach both listeners.
-    engines = {services.db.write_engine, services.db.read_engine} if services.db.is_sqlite else {
-        services.db.write_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", note)
-    try:
+    with statements_sent(services.db) as sent:
         assert call()
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", note)
-    return len(seen)
+    return sum(s.starts("SELECT") for s in sent)
