@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,13 +48,13 @@ def main() -> None:
     skip = {int(n) for n in args.skip.split(",") if n}
     lines = []
     if 1 not in skip:
-        raw, raw_cpu = bench_http.bench_raw_spiff(300)
         isolated = bench_http.bench_executor_step(args.cases)[1]
         for backend in ("sqlite", "postgres"):
-            http, cpu, floor = bench_http.bench_http(backend, args.cases)
+            (http, cpu, floor), (raw, raw_cpu), readings = bench_http.beside_raw(
+                partial(bench_http.bench_http, backend, args.cases))
             lines.append(f"1. completion over HTTP, {backend:8}: {http:6.2f} ms = {http / raw:5.1f}x the raw step "
-                         f"({raw:.2f} ms; CPU {cpu:.2f} vs {raw_cpu:.2f} ms = {cpu / raw_cpu:.1f}x)   "
-                         f"limit <= 6x: {verdict(http / raw <= 6)}\n"
+                         f"({raw:.2f} ms, the faster of {readings}; CPU {cpu:.2f} vs {raw_cpu:.2f} ms = "
+                         f"{cpu / raw_cpu:.1f}x)   limit <= 6x: {verdict(http / raw <= 6)}\n"
                          f"   {bench_http.split(raw, http, floor, isolated)}")
             print(lines[-1], flush=True)
         lines.append(f"   quoted: {QUOTED[1]}")
