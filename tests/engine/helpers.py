@@ -19,8 +19,8 @@ PROCESS_KEYS = ("pre_appointment_vetting", "admonishment", "departure_audit", "a
 DEADLINE_KEYS = ("public_notice", "inquiry_reply", "rectification", "audit_fieldwork",
                  "preliminary_verification", "investigation", "review", "disclosure")
 SLOW = "P30D"
-FAST = "PT0.2S"
-TIMER_WAIT = 0.3  # seconds to sleep so that a FAST timer is due
+FAST_SECONDS = 0.2  # a fast deadline's length
+TIMER_MARGIN = 0.1  # how long past a fast deadline a driver sleeps before it fires timers
 TODAY = "2026-11-29"
 CADRE_FACTS = {"promotion_ban_until": "", "today": TODAY, "open_accountability": False, "latest_grade": ""}
 
@@ -68,8 +68,8 @@ class FakeServices:
         return [data for op, _params, data in self.calls if op == operation]
 
 
-def deadlines(fast: tuple[str, ...] = ()) -> dict[str, str]:
-    return {key: FAST if key in fast else SLOW for key in DEADLINE_KEYS}
+def deadlines(fast: tuple[str, ...] = (), seconds: float = FAST_SECONDS) -> dict[str, str]:
+    return {key: f"PT{seconds:g}S" if key in fast else SLOW for key in DEADLINE_KEYS}
 
 
 def check_round_trip(runner: CaseRunner, definition: ProcessDefinition, step: Step) -> None:
@@ -88,10 +88,12 @@ def check_round_trip(runner: CaseRunner, definition: ProcessDefinition, step: St
 class Driver:
     """Drives one case of a definition step by step, checking a save/load round trip each time."""
 
-    def __init__(self, definition: ProcessDefinition, *, fast: tuple[str, ...] = (),
+    def __init__(self, definition: ProcessDefinition, *, fast: tuple[str, ...] = (), fast_seconds: float = FAST_SECONDS,
                  facts: dict[str, Any] | None = None, max_depth: int = 800, script_timeout: float = 1.0) -> None:
+        """`fast` deadlines last `fast_seconds`: longer where a step must surely land before one passes."""
         self.definition = definition
-        self.runner = CaseRunner(deadlines(fast), script_timeout=script_timeout, max_depth=max_depth)
+        self.runner = CaseRunner(deadlines(fast, fast_seconds), script_timeout=script_timeout, max_depth=max_depth)
+        self.timer_wait = fast_seconds + TIMER_MARGIN
         self.services = FakeServices(facts)
         self.step: Step | None = None
         self.steps: list[Step] = []
@@ -112,8 +114,8 @@ class Driver:
         return self._keep(self.runner.fire_timers(self.definition, self.state, self.services))
 
     def wait_and_fire(self) -> Step:
-        """Sleep until FAST timers are due, then fire them."""
-        time.sleep(TIMER_WAIT)
+        """Sleep until the fast timers are due, then fire them."""
+        time.sleep(self.timer_wait)
         return self.fire_timers()
 
     def message(self, name: str, **payload: Any) -> Step:
@@ -134,7 +136,7 @@ class Driver:
         return self.step.state
 
     def events(self) -> list[Any]:
-        """Every engine event of the case so far: on a slow machine a FAST timer may fire in the step before."""
+        """Every engine event of the case so far: on a slow machine a fast timer may fire in the step before."""
         return [event for step in self.steps for event in step.events]
 
     def open_ids(self) -> list[str]:

@@ -160,7 +160,7 @@ def test_inquiry_timer_then_closed(drive):
 
 def test_reply_in_time_disarms_inquiry_timer(drive):
     """A reply before the deadline: the timer never fires and the case stays on rectification_plan."""
-    driver = drive(KEY, fast=("inquiry_reply",))
+    driver = drive(KEY, fast=("inquiry_reply",), fast_seconds=2)  # the reply lands within 2 s, even on a busy machine
     driver.start(**START)
     driver.complete("intake_review", form="inquiry", reason="书面函询")
     driver.complete("record_inquiry_reply", reply="已说明")
