@@ -231,10 +231,13 @@ def cadre(api: CaseApi) -> dict:
     return api.create_cadre("c1")
 
 
+FAST_FOLDER = "fast"  # where fast_app keeps its database, which patient_api opens too
+
+
 @pytest.fixture
 def fast_app(template: Template, tmp_path: Path) -> Iterator[Flask]:
     """The app with every deadline one second."""
-    app = app_from_template(template, tmp_path / "fast", DEADLINES=FAST_DEADLINES)
+    app = app_from_template(template, tmp_path / FAST_FOLDER, DEADLINES=FAST_DEADLINES)
     yield app
     app.extensions["cadreflow"].db.dispose()
 
@@ -252,7 +255,7 @@ def fast_api(fast_app: Flask, template: Template) -> CaseApi:
 @pytest.fixture
 def patient_api(fast_app: Flask, template: Template, tmp_path: Path) -> Iterator[CaseApi]:
     """`fast_api`'s database seen through an app whose deadlines are 30 days: a case it moves has time."""
-    app = create_app(make_settings(tmp_path / "fast"))
+    app = create_app(make_settings(tmp_path / FAST_FOLDER))
     yield make_api(app, template)
     app.extensions["cadreflow"].db.dispose()
 
