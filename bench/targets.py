@@ -9,7 +9,7 @@
 
 Machines are shared and noisy: the figures are what this run measured, nothing is asserted.
 
-    python bench/targets.py [--cadres 100000] [--cases 100] [--per-client 40] [--skip 1,2,3,4]
+    python bench/targets.py [--cadres 100000] [--cases 100] [--per-client 160] [--skip 1,2,3,4]
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cadres", type=int, default=bench_bulk.FULL)
     parser.add_argument("--cases", type=int, default=100)
-    parser.add_argument("--per-client", type=int, default=40)
+    parser.add_argument("--per-client", type=int, default=bench_scale.PER_CLIENT)
     parser.add_argument("--skip", default="", help="comma-separated target numbers to leave out")
     args = parser.parse_args()
     skip = {int(n) for n in args.skip.split(",") if n}
