@@ -90,7 +90,7 @@ def _year_compliance(year: int, totals: dict[str, float]) -> dict[str, Any]:
 def import_csv(services: Services, actor: Actor, text: str) -> dict[str, Any]:
     """Import records from CSV (cadre_id,kind,date,amount,source); report each refused row and why."""
     policy.require(actor, "learning.write")
-    rows = list(csv.DictReader(io.StringIO(text)))
+    rows = _csv_rows(text)
     if not rows or set(CSV_COLUMNS[:4]) - set(rows[0]):
         raise Invalid("CSV needs the columns cadre_id, kind, date, amount[, source] (缺少必要列)",
                       {"file": f"需要列 (needs columns): {', '.join(CSV_COLUMNS)}"})
@@ -101,6 +101,16 @@ def import_csv(services: Services, actor: Actor, text: str) -> dict[str, Any]:
             report.append({"line": number, **_import_row(session, actor, row, known)})
     imported = sum(1 for r in report if r["status"] == "imported")
     return {"imported": imported, "refused": len(report) - imported, "rows": report}
+
+
+def _csv_rows(text: str) -> list[dict[str, Any]]:
+    reader = csv.DictReader(io.StringIO(text))
+    try:
+        return list(reader)
+    except csv.Error as exc:  # an overlong field, say: the file's fault, not ours
+        line = reader.reader.line_num  # DictReader's own line_num lags: it is set after a row is read
+        raise Invalid(f"the CSV cannot be read at line {line}: {exc} (CSV 第 {line} 行无法读取)",
+                      {"file": f"第 {line} 行无法读取 (line {line} unreadable)"}) from None
 
 
 def _import_row(session: Session, actor: Actor, row: dict[str, Any], known: set[str]) -> dict[str, Any]:

@@ -233,6 +233,15 @@ def test_csv_missing_columns_is_422(api, cadre, text):
     assert learning(api)["records"] == []
 
 
+def test_unreadable_csv_is_422_naming_its_line_and_imports_nothing(api, cadre):
+    """A cell past the CSV reader's field limit makes the file unreadable: 422 naming the line, not a 500;
+    the good row before it is not imported either (the file is read whole before anything is written)."""
+    text = HEADER + "c1,group_study_days,2025-03-01,5,县委党校\n" + f"c1,online_hours,2025-03-01,7,{'长' * 200_000}\n"
+    error = assert_error(import_csv(api, text), 422, fields={"file"})
+    assert "line 3" in error["fields"]["file"], error
+    assert learning(api)["records"] == []
+
+
 def test_csv_not_utf8_is_400(api, cadre):
     """A GBK-encoded CSV (not UTF-8) → 400; nothing imported."""
     text = HEADER + "c1,group_study_days,2025-03-01,5,县委党校\n"
