@@ -1,9 +1,23 @@
-"""Hostile request bodies shared by the error-contract tests: raw bytes no JSON parser should choke on, and
-JSON objects with every wrong type, size and encoding the API must refuse without a 500."""
+"""What the never-a-500 tests share: hostile request bodies (raw bytes no JSON parser should choke on, JSON
+objects with every wrong type, size and encoding), and a world to aim them at, one app with a value for
+every argument of every route in its URL map."""
 
 from __future__ import annotations
 
-from tests.api.support import ADMONISHMENT
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.routing import Rule
+
+from service.config import PROJECT_ROOT
+from service.usecases import logins, users
+from tests.api.support import ADMONISHMENT, CaseApi, Template, app_from_template, make_api, start_admonishment
+from tests.conftest import PASSWORD, ROLES
 
 ADMONISHMENT_START = {"trigger": "complaint", "summary": "反映问题"}
 
@@ -56,3 +70,57 @@ HOSTILE_JSON = {
                       "post_started_on": "2020-01-01"},
     "many-keys": {f"k{i}": i for i in range(5_000)},
 }
+
+# Forms drawn from a schema (cadre fields, process forms) name their inputs at run time.
+SCHEMA_FIELDS = {"id", "name", "post", "post_level", "post_started_on", "proposed_post", "selection_method",
+                 "trigger", "summary", "form", "data", "bpmn", "minutes", "plan", "talk_date", "amount", "date"}
+
+
+def template_field_names() -> set[str]:
+    """Every input name of every template, and the ones schema-drawn forms render."""
+    templates = (PROJECT_ROOT / "service").rglob("*.html")
+    found = {name for path in templates for name in re.findall(r'name="([a-z_]+)"', path.read_text("utf-8"))}
+    return (found | SCHEMA_FIELDS) - {"csrf_token"}
+
+
+@dataclass(frozen=True)
+class HostileWorld:
+    """A cadre `c1`, two admonishment cases waiting for intake_review (`cases`: the first is the one case
+    routes are sent to, the second holds the task the task routes are sent to, so a cancel spares it) and
+    `everyone`, a user holding every role, with two tokens (`leaving` is the one a logout may end)."""
+
+    app: Flask
+    api: CaseApi
+    values: dict[str, Any]
+    cases: tuple[int, int]
+
+    def url(self, rule: Rule, method: str) -> str:
+        """The rule's URL with this world's value for each argument; a new argument name fails loudly."""
+        missing = set(rule.arguments) - set(self.values)
+        assert not missing, f"{rule.rule}: give HostileWorld a value for {sorted(missing)}"
+        adapter = self.app.url_map.bind("localhost")
+        return str(adapter.build(rule.endpoint, {name: self.values[name] for name in rule.arguments}, method=method))
+
+
+def build_hostile_world(template: Template, folder: Path) -> HostileWorld:
+    app = app_from_template(template, folder)
+    api = make_api(app, template)
+    api.create_cadre("c1")
+    cases = (start_admonishment(api)["id"], start_admonishment(api)["id"])
+    services = app.extensions["cadreflow"]
+    users.create_user(services, "everyone", PASSWORD, list(ROLES))
+    for token in ("everyone", "leaving"):
+        api.tokens[token] = logins.issue_token(services, "everyone", PASSWORD)["token"]
+    values = {"case_id": cases[0], "task_id": api.open_task(cases[1], "intake_review")["id"], "cadre_id": "c1",
+              "key": ADMONISHMENT, "code": "org_dept", "username": "norole", "notification_id": 1,
+              "disclosure_id": 1, "attachment_id": 1, "job_id": 1, "version": 1, "kind": "case_summary",
+              "filename": "app.js"}
+    return HostileWorld(app, api, values, cases)
+
+
+@pytest.fixture(scope="module")
+def hostile_world(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HostileWorld]:
+    """One hostile world per test module (its tests may change it; other modules never see that)."""
+    world = build_hostile_world(template, tmp_path_factory.mktemp("hostile-world"))
+    yield world
+    world.app.extensions["cadreflow"].db.dispose()

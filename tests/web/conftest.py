@@ -1,4 +1,5 @@
-"""Fixtures of the web tests: tests/conftest.py's per-test app, and the API tests' template database for the
-tests that want one app per module (see tests/api/support.py)."""
+"""Fixtures of the web tests: tests/conftest.py's per-test app, the API tests' template database, and the
+hostile world the never-a-500 tests share (tests/api/hostile.py)."""
 
+from tests.api.hostile import hostile_world  # noqa: F401
 from tests.api.support import template  # noqa: F401

@@ -5,31 +5,16 @@ passes `cadreflow check` afterwards."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from service.config import PROJECT_ROOT
-from service.usecases import users
 from service.usecases.check import check_cases
 from service.usecases.forms import TEXT_LIMIT
-from tests.api.support import ADMONISHMENT, app_from_template, make_api, start_admonishment
-from tests.conftest import PASSWORD, ROLES
+from tests.api.hostile import template_field_names
+from tests.conftest import PASSWORD
 from tests.web.test_web_shell import csrf_token
 
-# Forms drawn from a schema (cadre fields, process forms) name their inputs at run time.
-SCHEMA_FIELDS = {"id", "name", "post", "post_level", "post_started_on", "proposed_post", "selection_method",
-                 "trigger", "summary", "form", "data", "bpmn", "minutes", "plan", "talk_date", "amount", "date"}
 # Ending the session goes last: after it the other routes would only redirect to the login page.
 LAST = ("/account/password", "/logout")
-
-
-def field_names() -> set[str]:
-    templates = (PROJECT_ROOT / "service").rglob("*.html")
-    found = {name for path in templates for name in re.findall(r'name="([a-z_]+)"', path.read_text("utf-8"))}
-    return (found | SCHEMA_FIELDS) - {"csrf_token"}
 
 
 def hostile_forms(fields: set[str]) -> dict[str, dict[str, Any]]:
@@ -54,20 +39,6 @@ def form_routes(app: Any) -> list[Any]:
                                            rule.rule))
 
 
-@pytest.fixture(scope="module")
-def target(template, tmp_path_factory) -> Iterator[tuple[Any, Any, dict[str, Any]]]:
-    app = app_from_template(template, tmp_path_factory.mktemp("hostile-forms"))
-    api = make_api(app, template)
-    api.create_cadre("c1")
-    case_id, task_case_id = start_admonishment(api)["id"], start_admonishment(api)["id"]  # a cancel spares the task
-    users.create_user(app.extensions["cadreflow"], "everyone", PASSWORD, list(ROLES))
-    values = {"case_id": case_id, "task_id": api.open_task(task_case_id, "intake_review")["id"], "cadre_id": "c1",
-              "key": ADMONISHMENT, "code": "org_dept", "username": "norole", "notification_id": 1,
-              "disclosure_id": 1}
-    yield app, app.test_client(), values
-    app.extensions["cadreflow"].db.dispose()
-
-
 def signed_in(client: Any) -> str:
     """Sign in as `everyone` unless the session still holds; the session's CSRF token."""
     if client.get("/account/password").status_code != 200:
@@ -77,17 +48,14 @@ def signed_in(client: Any) -> str:
     return csrf_token(client, "/account/password")
 
 
-def test_every_form_route_answers_hostile_forms_without_a_500(target):
-    app, client, values = target
+def test_every_form_route_answers_hostile_forms_without_a_500(hostile_world):
+    app, client = hostile_world.app, hostile_world.app.test_client()
     routes = form_routes(app)
     assert len(routes) >= 35 and routes[-1].rule == "/logout"  # the map was read, logout last
-    forms = hostile_forms(field_names())
+    forms = hostile_forms(template_field_names())
     server_errors = []
     for rule in routes:
-        missing = set(rule.arguments) - set(values)
-        assert not missing, f"{rule.rule}: give this test a value for {sorted(missing)}"
-        url = app.url_map.bind("localhost").build(rule.endpoint, {name: values[name] for name in rule.arguments},
-                                                  method="POST")
+        url = hostile_world.url(rule, "POST")
         for name, form in forms.items():
             token = signed_in(client)
             response = client.post(url, data={**form, "csrf_token": token})
