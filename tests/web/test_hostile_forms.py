@@ -68,3 +68,16 @@ def test_every_form_route_answers_hostile_forms_without_a_500(hostile_world):
     assert server_errors == []
     checked, faults = check_cases(app.extensions["cadreflow"])
     assert checked >= 1 and faults == []
+
+
+def test_every_form_route_refuses_a_post_without_its_csrf_token(hostile_world):
+    """Signed in, a form posted with no token or someone else's is refused before its route runs: 400."""
+    client = hostile_world.app.test_client()
+    signed_in(client)
+    stranger = csrf_token(hostile_world.app.test_client())  # a valid token of another session
+    for rule in form_routes(hostile_world.app):
+        url = hostile_world.url(rule, "POST")
+        for form in ({"reason": "x"}, {"reason": "x", "csrf_token": stranger}, {"csrf_token": ""}):
+            response = client.post(url, data=form)
+            assert response.status_code == 400 and "安全校验失败" in response.get_data(as_text=True), (url, form)
+    assert client.get("/inbox").status_code == 200  # still signed in: the refusals ended nothing
