@@ -42,6 +42,21 @@ def with_limits(schema: dict[str, Any]) -> dict[str, Any]:
     return {**schema, "properties": limited}
 
 
+def fit_text(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """`data` with every free text longer than its field in `schema` allows (`with_limits`) shortened to fit,
+    ending in "…". For the start data a step derives for a child case: a prefix and a parent's field at its
+    own limit (a public report takes 20,000 characters, an allegation 2,000) would otherwise refuse the
+    child, and with it the parent's whole step. The parent, linked to the child, keeps the whole text."""
+    properties = with_limits(schema).get("properties", {})
+    fitted = dict(data)
+    for name, value in data.items():
+        prop = properties.get(name) if isinstance(properties, dict) else None
+        limit = prop.get("maxLength") if isinstance(prop, dict) else None
+        if isinstance(value, str) and isinstance(limit, int) and limit > 0 and len(value) > limit:
+            fitted[name] = value[:limit - 1] + "…"
+    return fitted
+
+
 def primary_type(prop: dict[str, Any]) -> str | None:
     """The type a field is shown and typed as: its `type`, or of a list of types (["string", "null"], valid
     JSON Schema) the first that is not null."""

@@ -16,7 +16,7 @@ from workflows.engine import add_duration
 
 from . import policy
 from .context import SYSTEM, Actor, Services
-from .forms import validate_form
+from .forms import TEXT_LIMIT, validate_form
 from .stepper import start_in_session
 from .views import personal_report_view
 
@@ -71,6 +71,11 @@ def is_late(services: Services, event_on: date, reported_on: date) -> bool:
 
 
 def _summary(report: PersonalReport) -> str:
+    """The admonishment's summary: what was reported, its dates, and as much of the report's own text as fits
+    the admonishment's summary (a report at its own limit would otherwise refuse the case it must open)."""
     what = "应报告而未报告" if report.found_unreported else "逾期报告"
-    return (f"{what}{KINDS[report.kind]}：{report.summary}（变动日期 {report.event_on.isoformat()}，"
-            f"报告/发现日期 {report.reported_on.isoformat()}）")
+    head = f"{what}{KINDS[report.kind]}："
+    tail = f"（变动日期 {report.event_on.isoformat()}，报告/发现日期 {report.reported_on.isoformat()}）"
+    room = TEXT_LIMIT - len(head) - len(tail)
+    text = report.summary if len(report.summary) <= room else report.summary[:room - 1] + "…"
+    return head + text + tail

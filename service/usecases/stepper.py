@@ -26,7 +26,7 @@ from . import between, policy, queries, start_rules
 from .casehistory import child_opened, held, record
 from .context import SYSTEM, Actor, Services
 from .effects import CallOpener, Effects, service_handler
-from .forms import validate_form
+from .forms import fit_text, validate_form
 from .notifications import tasks_opened
 from .readmodel import NEW_CASES
 from .steps import apply_step, definition_of, run_engine
@@ -251,8 +251,10 @@ def plan_retry(services: Services, case: Case, step: Step) -> None:
 
 
 def child_starter(services: Services, session: Session) -> Callable[[Case, str, dict[str, Any], str | None], None]:
-    """Open the linked child cases a step asked for, in the same transaction."""
+    """Open the linked child cases a step asked for, in the same transaction; texts the step derived are
+    shortened to fit the child's start form (`fit_text`)."""
     def start_child(parent: Case, process: str, data: dict[str, Any], parent_task_id: str | None) -> None:
+        data = fit_text(services.definitions.get(newest_version(session, process)).start_form, data)
         child = start_in_session(services, session, SYSTEM, process, data.pop("cadre_id"), data, parent,
                                  parent_task_id)
         record(session, parent, SYSTEM.username, "child_started", None, {"child_case_id": child.id, "process": process})
@@ -268,7 +270,8 @@ def call_opener(services: Services, session: Session, effects: Effects, cadre_id
             raise Invalid(f"call activities nested deeper than {MAX_CALL_DEPTH} (调用层级过深)")
         definition = services.definitions.get(newest_version(session, process))
         wanted = definition.start_form.get("properties", {})
-        start_data = {name: value for name, value in data.items() if name in wanted and name != "cadre_id"}
+        start_data = fit_text(definition.start_form,
+                              {name: value for name, value in data.items() if name in wanted and name != "cadre_id"})
         start_data["cadre_id"] = cadre_id
         validate_form(definition.start_form, start_data, user_has_role_in(session))
         # Else the rule would refuse the child only after the step, failing the caller's whole completion.

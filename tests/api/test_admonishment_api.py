@@ -91,6 +91,21 @@ def test_escalation_opens_linked_accountability_case(api, cadre):
     assert (vetting["outcome"], vetting["data"]["ineligible_reason"]) == ("ineligible", "open_accountability")
 
 
+def test_escalating_a_case_whose_summary_is_at_its_limit_shortens_the_allegation(api, cadre):
+    """The allegation is 诫勉整改不到位： + the summary: at the summary's 2,000 characters it would pass the
+    allegation's 2,000 and refuse the head's escalation; it is shortened to fit, ending in …."""
+    case_id = api.start(ADMONISHMENT, "c1", as_="discipline", trigger="complaint", summary="长" * 2000)["id"]
+    api.complete(case_id, "intake_review", form="talk", reason="情况属实")
+    api.complete(case_id, "conduct_talk", talk_date="2024-05-01", minutes="谈话记录")
+    api.complete(case_id, "rectification_plan", plan="整改措施")
+    api.complete(case_id, "follow_up_review", rectified="no")
+    case = api.complete(case_id, "escalation_review", escalate=True, reason="拒不整改")
+    assert (case["status"], case["outcome"]) == ("completed", "escalated")
+    allegation = api.case(case["child_case_ids"][0])["data"]["allegation"]
+    assert allegation == "诫勉整改不到位：" + "长" * 1991 + "…"
+    assert api.case(case_id)["data"]["summary"] == "长" * 2000
+
+
 def test_timers_inquiry_timeout_and_follow_up_escalation(fast_api, fast_services):
     """No inquiry reply in time → escalation_review; slow follow-up → supervise task, original overdue."""
     api = fast_api

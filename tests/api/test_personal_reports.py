@@ -53,6 +53,20 @@ def test_a_late_report_opens_a_linked_admonishment(api, cadre):
     assert api.cadre()["personal_reports"][0]["case_id"] == created["case_id"]
 
 
+def test_a_late_report_at_its_length_limit_still_opens_its_admonishment(api, cadre):
+    """A summary of 2,000 characters (the report's limit) is shortened in the admonishment's summary, which
+    takes 2,000 too, and its dates are kept; the report keeps the whole text."""
+    day = today(api)
+    text = "购买住房一套，面积一百二十平方米，" * 118
+    text = text[:2000]
+    response = report(api, event_on=(day - timedelta(days=90)).isoformat(), summary=text)
+    assert response.status_code == 201, response.json
+    summary = api.case(response.json["case_id"])["data"]["summary"]
+    assert len(summary) == 2000 and summary.startswith("逾期报告") and "…（变动日期" in summary, summary[-60:]
+    assert summary.endswith(f"报告/发现日期 {day.isoformat()}）")
+    assert api.cadre()["personal_reports"][0]["summary"] == text
+
+
 def test_a_change_found_unreported_opens_an_admonishment(api, cadre):
     """found_unreported: true opens an admonishment even when found soon after the change."""
     created = report(api, kind="other", found_unreported=True, summary="配偶经商未报告").json

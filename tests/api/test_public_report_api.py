@@ -51,6 +51,19 @@ def test_triage_branches_and_the_reply(api, cadre, decision, extra, child, outco
     assert (case["status"], case["outcome"]) == ("completed", outcome)
 
 
+@pytest.mark.parametrize("decision", ["accountability", "admonishment"])
+def test_a_long_report_is_passed_on_shortened_and_kept_whole(api, cadre, decision):
+    """A report takes 20,000 characters, an allegation or a summary 2,000: the child gets 群众举报： and as
+    much of the report as fits, ending in …; the report keeps all of it."""
+    content = "反映某局长违规收受礼金。" * 1000
+    case_id = start_report(api, content=content)["id"]
+    case = api.complete(case_id, "triage_report", decision=decision, cadre_id="c1")
+    child = api.case(case["child_case_ids"][0])["data"]
+    passed = child["allegation" if decision == "accountability" else "summary"]
+    assert len(passed) == 2000 and passed == "群众举报：" + content[:1994] + "…"
+    assert api.case(case_id)["data"]["content"] == content
+
+
 @pytest.mark.parametrize(("data", "field"), [
     ({"decision": "accountability"}, "cadre_id"),
     ({"decision": "admonishment", "cadre_id": "nobody"}, "cadre_id"),

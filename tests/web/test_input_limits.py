@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from service.usecases.forms import TEXT_LIMIT, date_range
+from service.usecases.forms import TEXT_LIMIT, date_range, fit_text
 from tests.api.support import start_admonishment, start_vetting
 from tests.engine.bpmn_builder import KEY, form_schema, script_process
 from tests.web.test_web_shell import csrf_token, login
@@ -176,3 +176,15 @@ def test_a_field_of_a_list_of_types_shows_on_the_task_page_and_a_wrong_value_is_
                                                  page.get_data(as_text=True))
     refused = api.post(f"/api/tasks/{task['id']}/complete", as_="org_dept", json={"data": {"votes": "many"}})
     assert refused.status_code == 422 and refused.json["error"]["fields"]["votes"].startswith("类型应为整数或空值")
+
+
+def test_fit_text_shortens_only_free_text_past_its_limit():
+    schema = {"type": "object", "properties": {
+        "free": {"type": "string"}, "short": {"type": "string", "maxLength": 5},
+        "choice": {"type": "string", "enum": ["x" * 3000]}, "count": {"type": "integer"}}}
+    data = {"free": "长" * (TEXT_LIMIT + 1), "short": "abcdef", "choice": "x" * 3000, "count": 10 ** 30,
+            "unknown": "y" * 5000}
+    assert fit_text(schema, data) == {"free": "长" * (TEXT_LIMIT - 1) + "…", "short": "abcd…", "choice": "x" * 3000,
+                                      "count": 10 ** 30, "unknown": "y" * 5000}
+    at_limit = {"free": "长" * TEXT_LIMIT, "short": "abcde"}
+    assert fit_text(schema, at_limit) == at_limit
