@@ -8,6 +8,7 @@ import re
 import pytest
 from pypdf import PdfReader
 
+from service.config import PROJECT_ROOT
 from tests.api.support import (
     accountability_to_review,
     admonishment_to_follow_up,
@@ -160,3 +161,25 @@ def test_markup_in_case_data_is_printed_as_text_and_fetches_nothing(api, cadre):
     api.complete(case_id, "conduct_talk", talk_date="2024-05-01", minutes=minutes)
     text = pdf_text(api.get(f"/api/cases/{case_id}/documents/admonishment_record.pdf"))
     assert '<imgsrc="file:///etc/passwd"><b>谈话要点</b>' in text
+
+
+def test_a_text_at_its_limit_is_printed_whole_inside_its_cell(api, cadre):
+    """Minutes of 2,000 characters, a third of them one unbroken word: every character is printed, the word
+    wrapped inside its cell."""
+    case_id = start_admonishment(api)["id"]
+    api.complete(case_id, "intake_review", form="talk", reason="情况属实")
+    minutes = "x" * 700 + ("谈话指出其存在的问题，要求限期整改。" * 80)[:1300]
+    api.complete(case_id, "conduct_talk", talk_date="2024-05-01", minutes=minutes)
+    text = pdf_text(api.get(f"/api/cases/{case_id}/documents/admonishment_record.pdf"))
+    assert minutes in re.sub(r"第\d+页共\d+页", "", text)  # the cell runs over pages: their footers cut it
+
+
+def test_document_tables_are_laid_out_fixed():
+    """WeasyPrint measures every cell of an automatic table in time growing with the square of its text (a
+    ledger of 10 entries of 2,000 characters: 58 s, against 0.65 s fixed; bench/bench_documents.py): the
+    documents' tables take their widths from the first row, and no template undoes that."""
+    folder = PROJECT_ROOT / "service" / "web" / "templates" / "documents"
+    base = (folder / "_base.html").read_text("utf-8")
+    assert re.search(r"\btable \{[^}]*table-layout: fixed;", base)
+    others = [path for path in folder.glob("*.html") if path.name != "_base.html"]
+    assert others and all("table-layout" not in path.read_text("utf-8") for path in others)
