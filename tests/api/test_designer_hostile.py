@@ -11,7 +11,7 @@ import pytest
 
 from service.config import PROJECT_ROOT
 from tests.api.support import CLIENT_ERRORS, app_from_template, assert_error, make_api
-from tests.engine.bpmn_builder import decision_table, form_schema, script_process
+from tests.engine.bpmn_builder import KEY, decision_table, form_schema, named_chain, script_process
 
 BPMN_DIR = Path(PROJECT_ROOT) / "bpmn"
 UPLOAD_LIMIT = 60_000  # bytes: every shipped file fits, and tests can go past it cheaply
@@ -347,6 +347,30 @@ def test_runtime_incident_leaks_no_file_content(hostile_api, secret_file):
     assert started.status_code == 201 and started.json["status"] == "incident"
     assert "undefined_name" in started.json["incident"]["message"]
     assert_no_leak(started, token)
+
+
+# What a case stores of its diagram: PostgreSQL refuses a value longer than its column (SQLite never checks).
+
+@pytest.mark.parametrize("names", [{"element_id": "review_" + "x" * 94}, {"name": "长" * 201},
+                                   {"process_name": "长" * 201}, {"end_id": "end_" + "y" * 41}],
+                         ids=["element-id", "task-name", "process-name", "outcome"])
+def test_ids_and_names_too_long_to_store_are_refused_at_deploy(hostile_api, names):
+    """Each was deployed, then a 500 on PostgreSQL at the first step that stored it (or at deploy for the
+    process's name): now a 422 naming the element, on both backends."""
+    key = unique_key()
+    error = assert_error(deploy(hostile_api, key, named_chain(**names).replace(KEY.encode(), key.encode())), 422)
+    assert len(error["errors"]) == 1 and "characters; the limit is" in error["errors"][0]["message"], error
+    assert_still_serving(hostile_api, key)
+
+
+def test_an_assignee_from_case_data_too_long_to_store_is_an_incident(hostile_api):
+    """An assignee expression giving 150 characters puts no such assignee in a row: the start is refused as an
+    incident at the task, and no case is left behind (before: a 500 on PostgreSQL)."""
+    key = unique_key()
+    assert deploy(hostile_api, key, script_process("who = 'x' * 150", assignee="who", key=key)).status_code == 201
+    error = assert_error(hostile_api.post("/api/cases", json={"process": key, "cadre_id": "c1", "data": {}}), 409)
+    assert (error["code"], error["element_id"]) == ("incident", "review") and "150" in error["message"]
+    assert hostile_api.get("/api/cases", query_string={"process": key}).json["total"] == 0
 
 
 def test_deploy_still_validates_after_the_attacks(hostile_api):

@@ -120,6 +120,14 @@ def chain_process(tasks: list[tuple[str, str]], lanes: dict[str, list[str]], key
     return document("".join(body), lanes, key)
 
 
+def named_chain(element_id: str = "review", name: str = "任务", process_name: str = "测试流程",
+                end_id: str = "end_done") -> bytes:
+    """One user task in the org_dept lane, with the given ids and names."""
+    bpmn = chain_process([(element_id, form_schema())], {"org_dept": [element_id]}).decode()
+    bpmn = bpmn.replace('name="任务"', f'name="{name}"').replace('name="测试流程"', f'name="{process_name}"')
+    return bpmn.replace('"end_done"', f'"{end_id}"').encode()
+
+
 def decision_table(decision_id: str, input_expression: str, input_entry: str, output_entry: str) -> bytes:
     """A one-rule DMN table deciding `result` from one input."""
     return (

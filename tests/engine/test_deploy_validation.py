@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from tests.engine.bpmn_builder import KEY, chain_process, form_schema, line_of, script_process
+from tests.engine.bpmn_builder import KEY, chain_process, form_schema, line_of, named_chain, script_process
 from tests.engine.helpers import BPMN_DIR, PROCESS_KEYS, ROLES, compile_file, dmn_files
 from workflows.engine import DeploymentError, Problem, compile_process, decision_ids, referenced_decisions
+from workflows.engine.bounds import DeployLimits
 
 VETTING = BPMN_DIR / "pre_appointment_vetting.bpmn"
 
@@ -204,6 +205,30 @@ def test_missing_outcome_end_is_a_warning():
     definition = compile_process(KEY, bpmn, {}, ROLES)
     assert definition.warnings
     assert all(w.severity == "warning" for w in definition.warnings)
+
+
+# What a case stores of its diagram fits the columns it is stored in ---------------------------------
+
+
+@pytest.mark.parametrize(("bpmn", "element", "words"), [
+    (named_chain(element_id="review_" + "x" * 94), "review_" + "x" * 93, "an id of 101 characters"),
+    (named_chain(name="长" * 201), "review", "userTask name of 201 characters"),
+    (named_chain(process_name="长" * 201), KEY, "process name of 201 characters"),
+    (named_chain(end_id="end_" + "y" * 41), "end_" + "y" * 41, "has 41 characters; the limit is 40"),
+], ids=["element-id", "task-name", "process-name", "outcome"])
+def test_what_a_case_stores_must_fit_its_column(bpmn, element, words):
+    """PostgreSQL refuses a longer value at the first step that stores it (SQLite never checks): a task's
+    element id (100), a name (200), an outcome (40) are refused at deploy, naming the element (only at
+    deploy: a version deployed before the check still loads)."""
+    with pytest.raises(DeploymentError) as caught:
+        compile_process(KEY, bpmn, {}, ROLES, limits=DeployLimits())
+    problems = caught.value.problems
+    assert [(p.element_id, words in p.message) for p in problems] == [(element, True)], problems
+
+
+def test_names_and_ids_at_their_limits_deploy():
+    limits = named_chain(element_id="r" * 100, name="长" * 200, process_name="长" * 200, end_id="end_" + "y" * 40)
+    assert compile_process(KEY, limits, {}, ROLES, limits=DeployLimits()).key == KEY
 
 
 # DMN -------------------------------------------------------------------------------------------

@@ -160,6 +160,16 @@ def test_endless_condition_becomes_incident():
     assert incident.element_id == "gw_check"
 
 
+def test_an_assignee_longer_than_any_username_is_an_incident_at_its_task():
+    """An assignee expression giving 101 characters (from case data, say) is the diagram's incident at the
+    task, not a row PostgreSQL refuses; 100 characters is still an assignee (a user who may not exist yet)."""
+    incident, _step = start_incident(script_process("who = 'x' * 101", assignee="who"))
+    assert incident.element_id == "review" and "101" in incident.message
+    driver = Driver(compile_bpmn(script_process("who = 'x' * 100", assignee="who")))
+    step = driver.runner.start(driver.definition, {}, driver.services)
+    assert [task.assignee for task in step.open_tasks] == ["x" * 100]
+
+
 ENDLESS_CHILD = """
 import json, sys, time
 from workflows.engine import CaseRunner, Incident, compile_process

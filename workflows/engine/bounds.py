@@ -51,7 +51,7 @@ def bound_problems(root: etree._Element, dmn_roots: Mapping[str, etree._Element]
         problems.append(_too_many(f"{names['sequenceFlow']} sequence flows", limits.max_sequence_flows,
                                   "max_sequence_flows", "连线过多"))
     problems += _fan_out(elements, limits) + _nesting(elements, limits) + _code_sizes(elements, limits)
-    problems += _cardinalities(elements, limits) + _event_names(elements)
+    problems += _cardinalities(elements, limits) + _event_names(elements) + _stored_lengths(elements)
     for name, dmn in dmn_roots.items():
         problems += _dmn_bounds(name, dmn, limits)
     return problems
@@ -116,6 +116,35 @@ def _event_names(elements: Iterable[etree._Element]) -> list[Problem]:
                        f"{MAX_EVENT_NAME}", f"消息或信号名称过长，上限 {MAX_EVENT_NAME}", el.get("id"), el.sourceline)
             for el in elements if etree.QName(el).localname in ("message", "signal")
             and len(el.get("name", "")) > MAX_EVENT_NAME]
+
+
+# What a case stores of its diagram, in columns of these widths: a longer value would be refused by
+# PostgreSQL at the first step that stores it (SQLite does not check), so it is refused at deploy instead.
+MAX_ELEMENT_ID = 100  # a flow element's id: a task's element_id, a history entry's task
+MAX_ELEMENT_NAME = 200  # a flow element's name (a task's name), and the process's name
+MAX_OUTCOME = 40  # what follows `end_` in an end event's id: the case's outcome
+OUTCOME_PREFIX = "end_"  # an end event whose id starts so ends the case with the rest of its id as outcome
+
+
+def _stored_lengths(elements: Iterable[etree._Element]) -> list[Problem]:
+    problems = []
+    for el in elements:
+        kind, element_id, name = etree.QName(el).localname, el.get("id") or "", el.get("name") or ""
+        if kind not in _FLOW_NODES and kind != "process":
+            continue
+        if len(element_id) > MAX_ELEMENT_ID:
+            problems.append(Problem.of(f"an id of {len(element_id)} characters; the limit is {MAX_ELEMENT_ID}",
+                                       f"元素标识过长，上限 {MAX_ELEMENT_ID}", element_id[:MAX_ELEMENT_ID],
+                                       el.sourceline))
+        if len(name) > MAX_ELEMENT_NAME:
+            problems.append(Problem.of(f"{kind} name of {len(name)} characters; the limit is {MAX_ELEMENT_NAME}",
+                                       f"名称过长，上限 {MAX_ELEMENT_NAME}", element_id or None, el.sourceline))
+        outcome = element_id[len(OUTCOME_PREFIX):] if element_id.startswith(OUTCOME_PREFIX) else ""
+        if kind == "endEvent" and len(outcome) > MAX_OUTCOME:
+            problems.append(Problem.of(f"the outcome '{outcome[:50]}' has {len(outcome)} characters; the limit "
+                                       f"is {MAX_OUTCOME}", f"结局名称过长，上限 {MAX_OUTCOME}", element_id,
+                                       el.sourceline))
+    return problems
 
 
 def _owner_id(element: etree._Element) -> str | None:

@@ -31,7 +31,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.spiff.parser.process import VALIDATOR
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ManualTask, ServiceTask, UserTask
 
-from .bounds import DeployLimits, bound_problems
+from .bounds import OUTCOME_PREFIX, DeployLimits, bound_problems
 from .constructs import resolve_links, unsupported
 from .decisions import AGGREGATIONS, LIST_POLICIES, SINGLE_POLICIES
 from .dmn_checks import constraint, overlapping_rules, uncovered_example
@@ -50,7 +50,6 @@ START_FOR = f"{{{CADREFLOW_NS}}}startFor"
 _FORBIDDEN_MARKUP = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 _SUPERVISE_PREFIX = "supervise_"
 PERSON_TASKS = (UserTask, ManualTask)  # tasks a person completes: they need a lane (a user task, a form)
-OUTCOME_PREFIX = "end_"
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEv
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ScriptTask, ServiceTask
 from SpiffWorkflow.util.task import TaskState
 
-from .compiler import OUTCOME_PREFIX
+from .bounds import OUTCOME_PREFIX
 from .pruning import completed_elements
 from .types import Diagram, EngineEvent, Thrown, Wait
 

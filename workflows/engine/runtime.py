@@ -387,6 +387,9 @@ def _open_task(workflow: BpmnWorkflow, task: Any) -> OpenTask:
     )
 
 
+MAX_ASSIGNEE = 100  # characters a task's assignee is stored in (usernames take at most 32)
+
+
 def _assignee(workflow: BpmnWorkflow, task: Any) -> str | None:
     expression = (getattr(task.task_spec, "extensions", None) or {}).get("properties", {}).get("assignee")
     if not expression:
@@ -395,7 +398,11 @@ def _assignee(workflow: BpmnWorkflow, task: Any) -> str | None:
         value = workflow.script_engine.evaluate(task, expression)
     except Exception as exc:  # a failing assignee expression is the designer's incident, not a crash
         raise Incident(f"assignee expression failed (指派表达式执行失败): {exc}", task.task_spec.bpmn_id) from exc
-    return str(value) if value else None
+    assignee = str(value) if value else None
+    if assignee is not None and len(assignee) > MAX_ASSIGNEE:  # no username is this long: the diagram's fault
+        raise Incident(f"assignee expression gave {len(assignee)} characters, more than a username's "
+                       f"{MAX_ASSIGNEE} (指派表达式的结果过长，不是用户名)", task.task_spec.bpmn_id)
+    return assignee
 
 
 def _incident(exc: Exception, task: Any) -> Incident:
