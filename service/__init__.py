@@ -27,12 +27,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from .api import register_api
     from .cli import register_commands
+    from .inputs import register_input_checks
     from .portal import register_portal
     from .web import register_web
 
     register_api(app)
     register_web(app)
     register_portal(app)
+    register_input_checks(app)
     register_commands(app)
     return app
 

@@ -23,6 +23,7 @@ from service.errors import (
     Unauthorized,
     Unavailable,
 )
+from service.inputs import NUL, nul_refused
 
 STATUS = {BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, Invalid: 422,
           TooLarge: 413, TooManyAttempts: 429, Unavailable: 503}
@@ -54,15 +55,33 @@ def error_headers(error: ServiceError) -> dict[str, str]:
 
 def parse_json(raw: bytes) -> Any:
     """Decode a request body as JSON that is safe to store and echo (not too deep, no NaN, no lone
-    surrogates); 400 otherwise. Both the API and the public portal read their bodies so."""
+    surrogates, no NUL character); 400 otherwise. Both the API and the public portal read their bodies so."""
     try:
         body = json.loads(raw, parse_constant=_refuse_constant)
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
+        text = json.dumps(body, ensure_ascii=False)
+        text.encode("utf-8")
     except (ValueError, RecursionError):
         raise BadRequest("the body is not valid JSON (请求体不是有效的 JSON)") from None
     except UnicodeEncodeError:
         raise BadRequest("the body contains invalid Unicode (请求体含有无效的 Unicode 字符)") from None
+    if "\\u0000" in text and _holds_nul(body):  # the text test is cheap and rarely true; the walk decides
+        raise nul_refused()
     return body
+
+
+def _holds_nul(body: Any) -> bool:
+    """Whether a string anywhere in the decoded JSON (a key or a value) holds a NUL; iterative, as the body
+    may be as deep as the parser allowed."""
+    pending = [body]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str) and NUL in item:
+            return True
+        if isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+    return False
 
 
 def _refuse_constant(name: str) -> Any:

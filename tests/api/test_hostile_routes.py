@@ -50,8 +50,8 @@ def test_every_write_route_refuses_hostile_bodies_without_a_500(hostile_world):
                     bad_refusals.append((method, rule.rule, name, str(exc)[:200]))
             else:
                 accepted.add((method, rule.rule, name))
-    assert server_errors == []
-    assert bad_refusals == []
+    assert not server_errors, server_errors
+    assert not bad_refusals, bad_refusals
     # A route that reads no body may take any; one that reads a body takes only the empty object (a PATCH
     # changing nothing, a scan with its defaults), and refuses every other hostile body.
     assert {(method, rule) for method, rule, name in accepted if name != "json:empty"} <= BODYLESS, accepted
