@@ -448,20 +448,24 @@ def test_cadre_ids_that_cannot_be_part_of_a_url_are_refused(api):
     assert api.get("/api/cadres/ok-1.a_b").json["id"] == good["id"]
 
 
-@pytest.mark.parametrize(("method", "url", "kwargs"), [
+@pytest.mark.parametrize(("method", "url", "kwargs", "status", "field"), [
     ("POST", "/api/cadres", {"json": {"id": "c2", "name": "张\u0000三", "unit": "u", "post": "p", "post_level": "staff",
-                                      "post_started_on": "2020-01-01"}}),
+                                      "post_started_on": "2020-01-01"}}, 422, "name"),
     ("POST", "/api/cadres", {"json": {"id": "c2", "name": "张三", "unit": "u", "post": "p", "post_level": "staff",
-                                      "post_started_on": "2020-01-01", "x\u0000": 1}}),
+                                      "post_started_on": "2020-01-01", "x\u0000": 1}}, 422, "x\ufffd"),
     ("POST", "/api/cases", {"json": {"process": ADMONISHMENT, "cadre_id": "c1",
-                                     "data": {"trigger": "complaint", "summary": ["ok", {"deep": "a\u0000"}]}}}),
-    ("GET", "/api/cases", {"query_string": {"q": "a\u0000"}}),
-    ("GET", "/api/cadres/c1%00", {}),
-    ("POST", "/public/reports", {"json": {"subject_name": "a\u0000", "content": "x"}}),
+                                     "data": {"trigger": "complaint", "summary": ["ok", {"deep": "a\u0000"}]}}},
+     422, "deep"),
+    ("GET", "/api/cases", {"query_string": {"q": "a\u0000"}}, 400, "q"),
+    ("GET", "/api/cadres/c1%00", {}, 404, None),
+    ("POST", "/public/reports", {"json": {"subject_name": "a\u0000", "content": "x"}}, 422, "subject_name"),
 ], ids=["json-value", "json-key", "json-deep", "query", "path", "portal"])
-def test_a_nul_character_anywhere_is_400_and_stores_nothing(api, cadre, method, url, kwargs):
-    """PostgreSQL cannot store a NUL (it was a 500 there, and SQLite kept it): refused at the door."""
-    error = assert_error(api.call(method, url, "admin", **kwargs), 400, "bad_request")
-    assert "NUL" in error["message"]
+def test_a_nul_character_anywhere_is_refused_and_stores_nothing(api, cadre, method, url, kwargs, status, field):
+    """PostgreSQL cannot store a NUL (it was a 500 there, and SQLite kept it): refused at the door like the
+    part of the request it is in, the field named: a path like an unknown id, a query parameter as malformed,
+    a body's field as data that fails its form."""
+    error = assert_error(api.call(method, url, "admin", **kwargs), status, fields={field} if field else None)
+    if field:
+        assert "NUL" in error["message"] and "空字符" in error["fields"][field]
     assert api.get("/api/cadres/c2").status_code == 404
     assert api.get("/api/cases").json["total"] == 0

@@ -190,10 +190,11 @@ def test_a_page_post_with_a_non_ascii_challenge_is_an_invalid_proof(api, cadre):
     assert api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["total"] == 0
 
 
-def test_the_track_page_takes_a_code_with_a_nul_as_unknown(api):
+def test_the_track_page_refuses_a_code_with_a_nul(api):
+    """As every form field with a NUL (service/inputs.py): 422, the field named, never a 500."""
     client = api.client.application.test_client()
     response = track(client, "JB\x00", "x")
-    assert response.status_code == 404 and "查询码" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "空字符" in response.get_data(as_text=True)
 
 
 def test_public_forms_over_the_bound_are_413_before_the_csrf_check_reads_them(api):

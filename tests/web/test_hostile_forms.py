@@ -84,12 +84,12 @@ def test_every_form_route_refuses_a_post_without_its_csrf_token(hostile_world):
 
 
 def test_a_form_with_a_nul_character_is_refused_and_stores_nothing(hostile_world):
-    """A NUL in a page's form field (PostgreSQL cannot store one) is a 400 page, on every backend."""
+    """A NUL in a page's form field (PostgreSQL cannot store one) is a 422 page, on every backend."""
     client = hostile_world.app.test_client()
     token = signed_in(client)
     form = {"id": "c3", "name": "王\x00五", "unit": "县局", "post": "科长", "post_level": "middle",
             "post_started_on": "2020-01-01", "csrf_token": token}
     response = client.post("/cadres/new", data=form)
-    assert response.status_code == 400 and "空字符" in response.get_data(as_text=True)
+    assert response.status_code == 422 and "空字符" in response.get_data(as_text=True)
     assert hostile_world.api.get("/api/cadres/c3").status_code == 404
     assert client.post("/cadres/new", data={**form, "name": "王五"}).status_code == 302  # the same form, clean
