@@ -25,6 +25,9 @@ RuleCheck = Callable[[str, dict[str, Any]], bool]
 TEXT_LIMIT = 2000  # the length of a text field whose form sets no maxLength
 FIRST_DAY = date(1949, 10, 1)  # no date a form asks for lies before this one
 YEARS_AHEAD = 10  # nor more than this many years after today
+# The dates a query filter, a scan's day, a deadline or an absence may name: wider than a form's (a what-if
+# scan of 2040, a deadline of 2099), and far from where date arithmetic overflows (9999-12-31 plus a day).
+REACH = (FIRST_DAY, date(2999, 12, 31))
 
 
 def with_limits(schema: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +73,15 @@ def date_range(today: date | None = None) -> tuple[date, date]:
     """The dates a form accepts: from FIRST_DAY to YEARS_AHEAD years after today."""
     today = today or date.today()
     return FIRST_DAY, today.replace(year=today.year + YEARS_AHEAD, day=min(today.day, 28))
+
+
+def out_of_range(day: date, bounds: tuple[date, date] | None = None) -> str | None:
+    """Why a date cannot be meant (outside `bounds`, by default a form's `date_range()`), or None."""
+    first, last = bounds or date_range()
+    if first <= day <= last:
+        return None
+    first_on, last_on = first.isoformat(), last.isoformat()
+    return f"日期应在 {first_on} 至 {last_on} 之间 (must lie between {first_on} and {last_on})"
 
 
 def validate_form(schema: dict[str, Any], data: Any, user_has_role: UserHasRole,
@@ -132,7 +144,6 @@ def _message(error: ValidationError, schema: dict[str, Any]) -> str:
 
 def _date_errors(schema: dict[str, Any], data: dict[str, Any], known: dict[str, str]) -> dict[str, str]:
     """Dates that parse but cannot be meant (e.g. a talk on 2099-01-01): outside `date_range()`."""
-    first, last = date_range()
     errors = {}
     for name, prop in schema.get("properties", {}).items():
         value = data.get(name)
@@ -143,9 +154,8 @@ def _date_errors(schema: dict[str, Any], data: dict[str, Any], known: dict[str, 
         except ValueError:
             errors[name] = DATE_MESSAGE
             continue
-        if not first <= day <= last:
-            errors[name] = (f"日期应在 {first.isoformat()} 至 {last.isoformat()} 之间 "
-                            f"(must lie between {first.isoformat()} and {last.isoformat()})")
+        if (problem := out_of_range(day)) is not None:
+            errors[name] = problem
     return errors
 
 

@@ -469,3 +469,20 @@ def test_a_nul_character_anywhere_is_refused_and_stores_nothing(api, cadre, meth
         assert "NUL" in error["message"] and "空字符" in error["fields"][field]
     assert api.get("/api/cadres/c2").status_code == 404
     assert api.get("/api/cases").json["total"] == 0
+
+
+@pytest.mark.parametrize(("method", "url", "kwargs", "status", "field"), [
+    ("POST", "/api/early-warning-scan", {"json": {"on": "9999-12-31"}}, 422, "on"),
+    ("POST", "/api/rotation-scan", {"json": {"on": "0001-01-01"}}, 422, "on"),
+    ("PUT", "/api/me/substitute", {"json": {"username": "audit2", "until": "9999-12-31"}}, 422, "until"),
+    ("PUT", "/api/me/substitute", {"json": {"username": "audit2", "until": "9999-12-31T23:59:59"}}, 422, "until"),
+    ("GET", "/api/cases", {"query_string": {"created_to": "9999-12-31"}}, 400, "created_to"),
+    ("GET", "/api/cadres/c1/ledger", {"query_string": {"kind": "integrity", "from": "0001-01-01"}}, 400, "from"),
+], ids=["scan-on", "rotation-on", "substitute-until", "substitute-moment", "cases-created-to", "ledger-from"])
+def test_dates_no_one_can_mean_are_refused_before_any_arithmetic_overflows(api, cadre, method, url, kwargs,
+                                                                            status, field):
+    """9999-12-31 plus a day overflowed into a 500: a date given to a scan, a filter, a deadline or an
+    absence lies between 1949-10-01 and 2999-12-31 (a form's date, within ten years from today)."""
+    error = assert_error(api.call(method, url, "audit" if "substitute" in url else "admin", **kwargs), status,
+                         fields={field})
+    assert "1949-10-01" in error["fields"][field] and "2999-12-31" in error["fields"][field]

@@ -107,10 +107,10 @@ API_ROUTES: dict[str, Route] = {
     "cycle.import_learning": Route("POST", "/api/learning/import", by_role(holds("org_dept"), 422),
                                    body={"data": b"", "content_type": "text/csv"}),
     "cycle.rotation_scan": Route("POST", "/api/rotation-scan", by_role(holds("org_dept"), 200),
-                                 body={"json": {"on": "1900-01-01"}}),
+                                 body={"json": {"on": "1950-01-01"}}),  # a day nothing is due on
     "cycle.early_warning_scan": Route("POST", "/api/early-warning-scan",
                                       by_role(holds("discipline", "discipline_head"), 200),
-                                      body={"json": {"on": "1900-01-01"}}),
+                                      body={"json": {"on": "1950-01-01"}}),  # a day nothing is due on
     "cycle.watchlist": Route("GET", "/api/watchlist", by_role(holds("discipline", "discipline_head", "org_head"), 200)),
     "cycle.watch_history": Route("GET", "/api/watchlist/history",
                                  by_role(holds("discipline", "discipline_head", "org_head"), 200)),
