@@ -11,7 +11,7 @@ from typing import Any, overload
 from flask import request
 
 from service.errors import BadRequest, Invalid, ServiceError
-from service.usecases.forms import REACH, out_of_range
+from service.usecases.forms import within_reach
 
 MAX_ID = 2**31 - 1  # ids, version numbers and the like: beyond what the database's integer columns hold
 
@@ -69,9 +69,7 @@ def parse_date(name: str, raw: Any, error: type[ServiceError] = Invalid) -> date
         day = date.fromisoformat(raw)
     except (TypeError, ValueError):
         raise error(f"{name} must be a date (日期格式应为 YYYY-MM-DD)", {name: "日期格式应为 YYYY-MM-DD"}) from None
-    if (problem := out_of_range(day, REACH)) is not None:
-        raise error(f"{name} is out of range ({name} 超出范围)", {name: problem})
-    return day
+    return within_reach(day, name, error)
 
 
 def int_field(body: dict[str, Any], name: str) -> int | None:

@@ -19,7 +19,7 @@ from service.errors import Invalid
 
 from . import policy
 from .context import Actor, Services
-from .forms import REACH, out_of_range
+from .forms import within_reach
 from .reminders import local_zone
 from .views import iso
 
@@ -76,22 +76,17 @@ def parse_moment(value: Any, field: str, zone: ZoneInfo, end_of_day: bool) -> da
         try:
             if len(value.strip()) == 10:
                 day = date.fromisoformat(value.strip())
-                _check_range(day, field)
+                within_reach(day, field)
                 moment = datetime.combine(day + timedelta(days=1), time.min, zone) - timedelta(microseconds=1) \
                     if end_of_day else datetime.combine(day, time.min, zone)
                 return moment.astimezone(UTC)
             moment = datetime.fromisoformat(value.strip())
-            _check_range(moment.date(), field)
+            within_reach(moment.date(), field)
             return (moment if moment.tzinfo else moment.replace(tzinfo=zone)).astimezone(UTC)
         except ValueError:
             pass
     raise Invalid(f"{field} must be an ISO 8601 date or date-time ({field} 须为日期或时间，如 2026-12-31)",
                   {field: "须为 ISO 8601 日期或时间 (an ISO 8601 date or date-time)"})
-
-
-def _check_range(day: date, field: str) -> None:
-    if (problem := out_of_range(day, REACH)) is not None:
-        raise Invalid(f"{field} is out of range ({field} 超出范围)", {field: problem})
 
 
 def absence_view(row: Substitute) -> dict[str, Any]:

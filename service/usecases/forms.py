@@ -16,7 +16,7 @@ from typing import Any
 
 from jsonschema.exceptions import ValidationError
 
-from service.errors import Invalid
+from service.errors import Invalid, ServiceError
 from workflows.engine import form_validator
 
 UserHasRole = Callable[[str, str], bool]
@@ -55,9 +55,14 @@ def fit_text(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
     for name, value in data.items():
         prop = properties.get(name) if isinstance(properties, dict) else None
         limit = prop.get("maxLength") if isinstance(prop, dict) else None
-        if isinstance(value, str) and isinstance(limit, int) and limit > 0 and len(value) > limit:
-            fitted[name] = value[:limit - 1] + "…"
+        if isinstance(value, str) and isinstance(limit, int) and limit > 0:
+            fitted[name] = shorten(value, limit)
     return fitted
+
+
+def shorten(text: str, limit: int) -> str:
+    """`text` itself when it has at most `limit` characters, else its start ending in "…", `limit` in all."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 def primary_type(prop: dict[str, Any]) -> str | None:
@@ -82,6 +87,13 @@ def out_of_range(day: date, bounds: tuple[date, date] | None = None) -> str | No
         return None
     first_on, last_on = first.isoformat(), last.isoformat()
     return f"日期应在 {first_on} 至 {last_on} 之间 (must lie between {first_on} and {last_on})"
+
+
+def within_reach(day: date, name: str, error: type[ServiceError] = Invalid) -> date:
+    """`day`, if a query filter, a scan, a deadline or an absence may name it (REACH); else `error` naming it."""
+    if (problem := out_of_range(day, REACH)) is not None:
+        raise error(f"{name} is out of range ({name} 超出范围)", {name: problem})
+    return day
 
 
 def validate_form(schema: dict[str, Any], data: Any, user_has_role: UserHasRole,

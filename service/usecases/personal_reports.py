@@ -16,7 +16,7 @@ from workflows.engine import add_duration
 
 from . import policy
 from .context import SYSTEM, Actor, Services
-from .forms import TEXT_LIMIT, validate_form
+from .forms import TEXT_LIMIT, shorten, validate_form
 from .stepper import start_in_session
 from .views import personal_report_view
 
@@ -76,6 +76,4 @@ def _summary(report: PersonalReport) -> str:
     what = "应报告而未报告" if report.found_unreported else "逾期报告"
     head = f"{what}{KINDS[report.kind]}："
     tail = f"（变动日期 {report.event_on.isoformat()}，报告/发现日期 {report.reported_on.isoformat()}）"
-    room = TEXT_LIMIT - len(head) - len(tail)
-    text = report.summary if len(report.summary) <= room else report.summary[:room - 1] + "…"
-    return head + text + tail
+    return head + shorten(report.summary, TEXT_LIMIT - len(head) - len(tail)) + tail

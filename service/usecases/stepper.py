@@ -68,6 +68,8 @@ def start_in_session(services: Services, session: Session, actor: Actor, process
     the process's start rule takes the cadre's facts on: today, unless a scan runs for another day."""
     version = newest_version(session, process)
     definition = services.definitions.get(version)
+    if parent is not None:  # the parent's step derived these texts: shortened to fit the child's form
+        data = fit_text(definition.start_form, data)
     start_data = _start_data(session, actor, definition, cadre_id, data)
     (start_data,) = [_raise_if_error(checked) for checked in
                      start_rules.check(session, process, [start_data], on or services.today())]
@@ -251,10 +253,8 @@ def plan_retry(services: Services, case: Case, step: Step) -> None:
 
 
 def child_starter(services: Services, session: Session) -> Callable[[Case, str, dict[str, Any], str | None], None]:
-    """Open the linked child cases a step asked for, in the same transaction; texts the step derived are
-    shortened to fit the child's start form (`fit_text`)."""
+    """Open the linked child cases a step asked for, in the same transaction."""
     def start_child(parent: Case, process: str, data: dict[str, Any], parent_task_id: str | None) -> None:
-        data = fit_text(services.definitions.get(newest_version(session, process)).start_form, data)
         child = start_in_session(services, session, SYSTEM, process, data.pop("cadre_id"), data, parent,
                                  parent_task_id)
         record(session, parent, SYSTEM.username, "child_started", None, {"child_case_id": child.id, "process": process})

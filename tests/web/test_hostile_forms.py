@@ -10,8 +10,7 @@ from typing import Any
 from service.usecases.check import check_cases
 from service.usecases.forms import TEXT_LIMIT
 from tests.api.hostile import template_field_names
-from tests.conftest import PASSWORD
-from tests.web.test_web_shell import csrf_token
+from tests.web.test_web_shell import csrf_token, login
 
 # Ending the session goes last: after it the other routes would only redirect to the login page.
 LAST = ("/account/password", "/logout")
@@ -42,9 +41,7 @@ def form_routes(app: Any) -> list[Any]:
 def signed_in(client: Any) -> str:
     """Sign in as `everyone` unless the session still holds; the session's CSRF token."""
     if client.get("/account/password").status_code != 200:
-        response = client.post("/login", data={"username": "everyone", "password": PASSWORD,
-                                               "csrf_token": csrf_token(client)})
-        assert response.status_code == 302, response.get_data(as_text=True)[:300]
+        login(client, "everyone")
     return csrf_token(client, "/account/password")
 
 

@@ -9,8 +9,7 @@ import re
 
 from service.config import PROJECT_ROOT
 from tests.api.hostile import template_field_names
-from tests.conftest import PASSWORD
-from tests.web.test_web_shell import csrf_token
+from tests.web.test_web_shell import login
 
 VALUES: dict[str, str | list[str]] = {
     "empty": "", "negative": "-1", "zero": "0", "huge-int": "9" * 400, "float": "1.5", "nan": "nan",
@@ -29,9 +28,7 @@ def query_names() -> set[str]:
 def test_every_get_route_answers_hostile_query_strings_without_a_500(hostile_world):
     app, api = hostile_world.app, hostile_world.api
     client = api.client
-    response = client.post("/login", data={"username": "everyone", "password": PASSWORD,
-                                           "csrf_token": csrf_token(client)})
-    assert response.status_code == 302
+    login(client, "everyone")
     names = query_names()
     assert {"page", "per_page", "q", "year", "status"} <= names, names  # the source was read
     routes = [rule for rule in app.url_map.iter_rules() if "GET" in (rule.methods or ()) and rule.rule != "/logout"]
