@@ -1,6 +1,8 @@
 """Issue 14's four performance targets, each measured and printed beside its limit (`make bench`).
 
-  1. task completion over HTTP <= 6x the raw SpiffWorkflow step (bench_http.py), SQLite and PostgreSQL;
+  1. task completion over HTTP <= 6x the raw SpiffWorkflow step (bench_http.py), SQLite and PostgreSQL, and
+     beside it the floor no completion can go under (bench_floor.py: bare HTTP, isolated step, its SQL
+     on the bare driver);
   2. flat history: one step at loop pass 50 <= 1.2x pass 1 (bench_scale.py, part 3);
   3. throughput on PostgreSQL, 8 clients, 2 web processes >= 250 completions/s (bench_scale.py, part 1);
   4. bulk start of the annual assessment for 100,000 cadres on PostgreSQL < 5 minutes, and the inbox
@@ -22,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import bench_bulk, bench_http, bench_scale  # noqa: E402 - after the path is set
+from bench import bench_bulk, bench_floor, bench_http, bench_scale  # noqa: E402 - after the path is set
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1"
 # What issue 14 quoted when it set the targets (same machine kind; not measured by this script), printed
@@ -55,7 +57,8 @@ def main() -> None:
             lines.append(f"1. completion over HTTP, {backend:8}: {http:6.2f} ms = {http / raw:5.1f}x the raw step "
                          f"({raw:.2f} ms, the faster of {readings}; CPU {cpu:.2f} vs {raw_cpu:.2f} ms = "
                          f"{cpu / raw_cpu:.1f}x)   limit <= 6x: {verdict(http / raw <= 6)}\n"
-                         f"   {bench_http.split(raw, http, floor, isolated)}")
+                         f"   {bench_http.split(raw, http, floor, isolated)}\n"
+                         f"   {bench_floor.floor(backend, args.cases, isolated).words(raw)}")
             print(lines[-1], flush=True)
         lines.append(f"   quoted: {QUOTED[1]}")
     if 2 not in skip:
