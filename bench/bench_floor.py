@@ -41,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from bench import bench_http  # noqa: E402 - after the path is set
 from bench.bench_scale import CADRE, database, drop  # noqa: E402
 from bench.cluster import Client, free_port, wait_for_port  # noqa: E402
+from service.db.uow import SQLITE_PRAGMAS  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 PASSWORD = "bench-password"
@@ -157,7 +158,7 @@ def replay_sqlite(path: str, completions: list[Captured]) -> list[float]:
     """Each completion's statements through sqlite3 alone, with the service's pragmas; seconds each."""
     reader, writer = (sqlite3.connect(path, isolation_level=None, check_same_thread=False) for _ in range(2))
     for connection in (reader, writer):
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000"):
+        for pragma in SQLITE_PRAGMAS:
             connection.execute(f"PRAGMA {pragma}")
     times = []
     for completion in completions:
