@@ -24,6 +24,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
+from workflows.engine.bounds import MAX_ASSIGNEE, MAX_ELEMENT_ID, MAX_ELEMENT_NAME, MAX_OUTCOME
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite drops the zone)."""
@@ -57,9 +59,9 @@ class ProcessVersion(Base):
                       UniqueConstraint("process_key", "content_hash"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    process_key: Mapped[str] = mapped_column(String(100), index=True)
+    process_key: Mapped[str] = mapped_column(String(MAX_ELEMENT_ID), index=True)
     version: Mapped[int]
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(MAX_ELEMENT_NAME))
     bpmn_xml: Mapped[str] = mapped_column(Text, deferred=True)  # large: loaded only when read
     dmn_files: Mapped[dict[str, str]] = mapped_column(JSON, default=dict, deferred=True)
     content_hash: Mapped[str] = mapped_column(String(64))
@@ -174,12 +176,12 @@ class Case(Base):
                             postgresql_ops={"search_text": "gin_trgm_ops"}))
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    process_key: Mapped[str] = mapped_column(String(100), index=True)
+    process_key: Mapped[str] = mapped_column(String(MAX_ELEMENT_ID), index=True)
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
     # None only for a public report (信访举报) until its triage links the cadre it is about.
     cadre_id: Mapped[str | None] = mapped_column(ForeignKey("cadres.id"))
     status: Mapped[str] = mapped_column(String(20), index=True)  # open | completed | cancelled | incident
-    outcome: Mapped[str | None] = mapped_column(String(40))
+    outcome: Mapped[str | None] = mapped_column(String(MAX_OUTCOME))
     incident: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     parent_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -220,12 +222,12 @@ class Task(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
-    process_key: Mapped[str] = mapped_column(String(100))
+    process_key: Mapped[str] = mapped_column(String(MAX_ELEMENT_ID))
     process_version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"))
-    element_id: Mapped[str] = mapped_column(String(100))
-    name: Mapped[str] = mapped_column(String(200))
+    element_id: Mapped[str] = mapped_column(String(MAX_ELEMENT_ID))
+    name: Mapped[str] = mapped_column(String(MAX_ELEMENT_NAME))
     role: Mapped[str | None] = mapped_column(String(40))
-    assignee: Mapped[str | None] = mapped_column(String(100))
+    assignee: Mapped[str | None] = mapped_column(String(MAX_ASSIGNEE))
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | completed | cancelled
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -249,7 +251,7 @@ class HistoryEntry(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     actor: Mapped[str] = mapped_column(String(100))
     action: Mapped[str] = mapped_column(String(40))
-    task: Mapped[str | None] = mapped_column(String(100))
+    task: Mapped[str | None] = mapped_column(String(MAX_ELEMENT_ID))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     hash: Mapped[str] = mapped_column(String(64))  # over the above and the previous entry's hash
 
@@ -369,7 +371,7 @@ class ScheduledStart(Base):
 
     __tablename__ = "scheduled_starts"
 
-    process_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(MAX_ELEMENT_ID), primary_key=True)
     next_due: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_fired_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     interval: Mapped[str | None] = mapped_column(String(40))  # ISO 8601 duration between firings
@@ -383,7 +385,7 @@ class StartJob(Base):
     __tablename__ = "start_jobs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    process_key: Mapped[str] = mapped_column(String(100))
+    process_key: Mapped[str] = mapped_column(String(MAX_ELEMENT_ID))
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # start data shared by every case
     selector: Mapped[str | None] = mapped_column(Text)  # an expression over the cadre's fields
     dedupe: Mapped[str] = mapped_column(String(100), default="open")  # "open" | "field:<name>"
@@ -501,7 +503,7 @@ class ProcessStarter(Base):
 
     __tablename__ = "process_starters"
 
-    process_key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(MAX_ELEMENT_ID), primary_key=True)
     role: Mapped[str] = mapped_column(ForeignKey("roles.code"), primary_key=True)
 
 

@@ -118,11 +118,13 @@ def _event_names(elements: Iterable[etree._Element]) -> list[Problem]:
             and len(el.get("name", "")) > MAX_EVENT_NAME]
 
 
-# What a case stores of its diagram, in columns of these widths: a longer value would be refused by
-# PostgreSQL at the first step that stores it (SQLite does not check), so it is refused at deploy instead.
-MAX_ELEMENT_ID = 100  # a flow element's id: a task's element_id, a history entry's task
+# What a case stores of its diagram, and the widths of the columns it is stored in (service/db/models.py
+# declares them with these): a longer value would be refused by PostgreSQL at the first step that stores it
+# (SQLite does not check), so it is refused at deploy instead, or as the diagram's incident at run time.
+MAX_ELEMENT_ID = 100  # a flow element's or process's id: a task's element_id, a history entry's task, process keys
 MAX_ELEMENT_NAME = 200  # a flow element's name (a task's name), and the process's name
 MAX_OUTCOME = 40  # what follows `end_` in an end event's id: the case's outcome
+MAX_ASSIGNEE = 100  # what a task's assignee expression gives (usernames take at most 32)
 OUTCOME_PREFIX = "end_"  # an end event whose id starts so ends the case with the rest of its id as outcome
 
 

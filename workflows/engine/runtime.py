@@ -22,6 +22,7 @@ from SpiffWorkflow.spiff.specs.event_definitions import MessageEventDefinition, 
 from SpiffWorkflow.util.task import TaskState
 
 from . import serialization
+from .bounds import MAX_ASSIGNEE
 from .compiler import ProcessDefinition, supervised_element
 from .errors import (
     EngineError,
@@ -385,9 +386,6 @@ def _open_task(workflow: BpmnWorkflow, task: Any) -> OpenTask:
         role=spec.lane, assignee=_assignee(workflow, task), due_at=due_at(task),
         supervises=supervised_element(spec.bpmn_id),
     )
-
-
-MAX_ASSIGNEE = 100  # characters a task's assignee is stored in (usernames take at most 32)
 
 
 def _assignee(workflow: BpmnWorkflow, task: Any) -> str | None:
