@@ -39,11 +39,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import bench_http  # noqa: E402 - after the path is set
-from bench.bench_scale import CADRE, database, drop  # noqa: E402
+from bench.bench_scale import database, drop  # noqa: E402
 from bench.cluster import Client, free_port, wait_for_port  # noqa: E402
+from bench.profile_step import approval_app  # noqa: E402
 from service.db.uow import SQLITE_PRAGMAS  # noqa: E402
 
-BENCH = Path(__file__).resolve().parent
 PASSWORD = "bench-password"
 # A WSGI app that does what no completion can skip on the HTTP side: read and parse the JSON body, and
 # answer with a JSON reply of the completion's size. Served by waitress with the threads `serve` uses.
@@ -70,13 +70,8 @@ def bare_http(reply_bytes: int, rounds: int) -> float:
         try:
             wait_for_port(port, server, log)
             with Client([port], "a-token-of-the-usual-length-" + "x" * 20) as client:
-                for _ in range(20):
-                    client.call("POST", "/api/tasks/x/complete", bench_http.ANSWER)
-                times = []
-                for _ in range(rounds):
-                    began = time.perf_counter()
-                    client.call("POST", "/api/tasks/x/complete", bench_http.ANSWER)
-                    times.append(time.perf_counter() - began)
+                times = [bench_http.timed(client, "POST", "/api/tasks/x/complete", bench_http.ANSWER)
+                         for _ in range(20 + rounds)][20:]  # the first 20 warm the connection
         finally:
             server.kill()
             server.wait()
@@ -99,20 +94,14 @@ class _Undo(Exception):
 def capture_completions(url: str, cases: int) -> tuple[list[Captured], int]:
     """The statements of `cases` real completions through the app (test client), each rolled back, and the
     size of a completion's reply in bytes (taken from one more completion, committed)."""
-    from service import create_app
-    from service.cli import init_database
-    from service.usecases import processes, users
-    from service.usecases.context import SYSTEM
+    from service.usecases import users
 
-    app = create_app({"DATABASE_URL": url, "START_ROLES": {"approval": ["org_dept"]}, "EXECUTOR_WORKERS": 1})
+    app = approval_app(url)
     services = app.extensions["cadreflow"]
-    init_database(services)
-    processes.deploy_version(services, SYSTEM, "approval", (BENCH / "approval.bpmn").read_bytes(), {})
     users.create_user(services, "bench", PASSWORD, ["org_dept"])
     client = app.test_client()
     token = client.post("/api/auth/token", json={"username": "bench", "password": PASSWORD}).json["token"]
     headers = {"Authorization": f"Bearer {token}"}
-    client.post("/api/cadres", json=CADRE, headers=headers)
     task_ids = [client.post("/api/cases", json=bench_http.START, headers=headers).json["open_tasks"][0]["id"]
                 for _ in range(cases + 1)]
     reply = client.post(f"/api/tasks/{task_ids.pop()}/complete", json=bench_http.ANSWER, headers=headers)
@@ -183,8 +172,7 @@ def replay_postgres(url: str, completions: list[Captured], pipelined: bool = Fal
     the fewest round trips these statements could take."""
     import psycopg
 
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn, autocommit=True) as reader, psycopg.connect(dsn) as writer:
+    with psycopg.connect(_dsn(url), autocommit=True) as reader, psycopg.connect(_dsn(url)) as writer:
         times = []
         for completion in completions:
             began = time.perf_counter()
@@ -214,13 +202,17 @@ def _run(connection: Any, statement: str, parameters: Any) -> None:
         cursor.fetchall()
 
 
+def _dsn(url: str) -> str:
+    """psycopg's form of a SQLAlchemy PostgreSQL URL."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
 def commit_cost(url: str, rounds: int) -> float:
     """Median milliseconds of a COMMIT after one small write on PostgreSQL (the WAL flush every durable
     completion waits for; synchronous_commit as the server has it)."""
     import psycopg
 
-    dsn = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(dsn) as connection:
+    with psycopg.connect(_dsn(url)) as connection:
         connection.execute("CREATE TABLE bench_commit (id integer PRIMARY KEY)")
         connection.commit()
         times = []
@@ -293,7 +285,7 @@ def _check_replayed(url: str, completions: int) -> None:
     else:
         import psycopg
 
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        with psycopg.connect(_dsn(url)) as connection:
             found = connection.execute(completed).fetchone()[0]  # type: ignore[index]
     if found != completions:
         raise RuntimeError(f"the replay completed {found} tasks, not the {completions} captured: figures void")

@@ -70,7 +70,7 @@ def bench_http(backend: str, cases: int) -> tuple[float, float, float]:
                 cpu_before = tree_cpu_seconds(server.popen.pid)
                 times = [_complete(client, task_id) for task_id in task_ids[10:]]
                 cpu = (tree_cpu_seconds(server.popen.pid) - cpu_before) / len(times)
-                floor = [_timed(client, "GET", "/api/auth/me", None) for _ in range(cases)]
+                floor = [timed(client, "GET", "/api/auth/me", None) for _ in range(cases)]
         finally:
             cluster.stop()
             drop(url)
@@ -84,10 +84,10 @@ def _first_task(client: Client) -> str:
 
 
 def _complete(client: Client, task_id: str) -> float:
-    return _timed(client, "POST", f"/api/tasks/{task_id}/complete", ANSWER)
+    return timed(client, "POST", f"/api/tasks/{task_id}/complete", ANSWER)
 
 
-def _timed(client: Client, method: str, path: str, body: object) -> float:
+def timed(client: Client, method: str, path: str, body: object) -> float:
     began = time.perf_counter()
     status, answer, _ = client.call(method, path, body)
     elapsed = time.perf_counter() - began

@@ -20,6 +20,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from flask import Flask
 from sqlalchemy import event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +38,7 @@ CADRE = {"id": "B1", "name": "基准", "unit": "县局", "post": "副局长", "p
          "post_started_on": "2020-01-01"}
 
 
-def approval_services(url: str, executor_workers: int = 1):
+def approval_app(url: str, executor_workers: int = 1) -> Flask:
     """An app on `url` with the approval process deployed, org_dept allowed to start it, one cadre."""
     app = create_app({"DATABASE_URL": url, "START_ROLES": {"approval": ["org_dept"]},
                       "EXECUTOR_WORKERS": executor_workers})
@@ -45,7 +46,12 @@ def approval_services(url: str, executor_workers: int = 1):
     init_database(services)
     processes.deploy_version(services, SYSTEM, "approval", (BENCH / "approval.bpmn").read_bytes(), {})
     cadres.create_cadre(services, SYSTEM, CADRE)
-    return services
+    return app
+
+
+def approval_services(url: str, executor_workers: int = 1):
+    """The services of `approval_app(url)`."""
+    return approval_app(url, executor_workers).extensions["cadreflow"]
 
 
 def open_tasks(services, count: int) -> list[str]:
