@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from sqlalchemy import select
 
+from service.db.models import Case, Notification, Task, User, UserRole, utcnow
+from service.usecases.notifications import tasks_opened
 from tests.api.support import (
     CLIENT_ERRORS,
     USERS,
@@ -75,6 +78,35 @@ class TestWhoIsTold:
         head = notes(fast_api, "discipline_head")["items"]
         assert [(n["kind"], n["task_id"]) for n in head] == [("supervision", supervise["id"])]
         assert "督办" in head[0]["text_zh"] and "Supervise" in head[0]["text_en"]
+
+
+    def test_tasks_opened_together_tell_active_assignees_and_holders_and_mark_who_is_mailed(self, api, services,
+                                                                                             cadre):
+        """Three tasks opened in one step: the role's task tells its active holders (in the order of their ids), an
+        assigned task its assignee only while active; a notice is to be mailed to a holder with an address who
+        takes no daily digest, and to nobody else."""
+        case_id = start_accountability(api)["id"]
+        for name, change in (("discipline", {"email": "d@example.gov.cn"}), ("audit", {"active": False}),
+                             ("discipline2", {"email": "d2@example.gov.cn", "mail_digest": True})):
+            assert api.patch(f"/api/users/{name}", json=change).status_code == 200
+        with services.db.unit_of_work() as session:
+            case = session.get(Case, case_id)
+            opened = [Task(id=f"t-{to}", case_id=case_id, process_key=case.process_key, element_id="extra",
+                           process_version_id=case.process_version_id, name="额外", role=role, assignee=assignee,
+                           status="open", created_at=utcnow(), overdue=False)
+                      for to, role, assignee in (("role", "discipline", None), ("audit", "audit", "audit"),
+                                                 ("audit2", "audit", "audit2"))]
+            session.add_all(opened)
+            tasks_opened(session, case, opened)
+        with services.db.unit_of_work(write=False) as session:
+            told = session.execute(select(Notification.task_id, User.username, Notification.mail_status)
+                                   .join(User, User.id == Notification.user_id)
+                                   .where(Notification.task_id.like("t-%")).order_by(Notification.id)).all()
+            holders = list(session.scalars(select(User.username).join(UserRole, UserRole.user_id == User.id)
+                                           .where(UserRole.role == "discipline").order_by(User.id)))
+        mailed = {"discipline": "pending"}
+        assert told == [("t-audit2", "audit2", None)] + [("t-role", name, mailed.get(name)) for name in holders]
+        assert sorted(holders) == ["discipline", "discipline2", "multi"]
 
 
 class TestReading:
