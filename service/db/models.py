@@ -432,6 +432,9 @@ class AccessLogEntry(Base):
     what: Mapped[str] = mapped_column(String(20))
 
 
+NOTICE_TEXT = 500  # characters of a notification's text, in either language
+
+
 class Notification(Base):
     """A message for one user: a new task, one due soon or overdue, a supervision (督办)."""
 
@@ -449,8 +452,8 @@ class Notification(Base):
     kind: Mapped[str] = mapped_column(String(20))  # new_task | due_soon | overdue | supervision
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"))
-    text: Mapped[str] = mapped_column(String(500))  # Chinese
-    text_en: Mapped[str] = mapped_column(String(500))
+    text: Mapped[str] = mapped_column(String(NOTICE_TEXT))  # Chinese
+    text_en: Mapped[str] = mapped_column(String(NOTICE_TEXT))
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # pending: to be mailed (the user takes one mail per event); queued: in the mail outbox; skipped: mail off

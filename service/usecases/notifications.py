@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
-from service.db.models import Case, Notification, Task, User, UserRole, UTCDateTime, utcnow
+from service.db.models import NOTICE_TEXT, Case, Notification, Task, User, UserRole, UTCDateTime, utcnow
 from service.db.uow import rows_changed
 from service.errors import NotFound
 
@@ -69,7 +69,7 @@ def _new_task_notice_rows(tasks: list[Task], process: str) -> list[dict[str, Any
     """The parameters of `_NEW_TASK_NOTICES` for each new task."""
     rows = []
     for task in tasks:
-        zh, en = (text[:500] for text in new_task_texts(task, process))
+        zh, en = _stored(new_task_texts(task, process))
         rows.append({"n_task": task.id, "n_case": task.case_id, "n_role": task.role, "n_assignee": task.assignee,
                      "n_text": zh, "n_text_en": en, "n_at": utcnow()})
     return rows
@@ -117,9 +117,15 @@ def notify(session: Session, recipients: Iterable[Recipient], kind: str, task: T
 
 def notice(recipient: Recipient, kind: str, task: Task, texts: Texts) -> dict[str, Any]:
     """The columns of one notification about a task."""
-    zh, en = (text[:500] for text in texts)
+    zh, en = _stored(texts)
     return {"user_id": recipient.user_id, "kind": kind, "case_id": task.case_id, "task_id": task.id, "text": zh,
             "text_en": en, "at": utcnow(), "mail_status": "pending" if recipient.mails else None}
+
+
+def _stored(texts: Texts) -> Texts:
+    """A notice's texts cut to the width of their columns."""
+    zh, en = (text[:NOTICE_TEXT] for text in texts)
+    return zh, en
 
 
 def holders(session: Session, tasks: list[Task]) -> dict[str, list[Recipient]]:

@@ -79,7 +79,6 @@ class TestWhoIsTold:
         assert [(n["kind"], n["task_id"]) for n in head] == [("supervision", supervise["id"])]
         assert "督办" in head[0]["text_zh"] and "Supervise" in head[0]["text_en"]
 
-
     def test_tasks_opened_together_tell_active_assignees_and_holders_and_mark_who_is_mailed(self, api, services,
                                                                                              cadre):
         """Three tasks opened in one step: the role's task tells its active holders (in the order of their ids), an
