@@ -27,6 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from service.errors import Conflict
 
+from .credentials import LISTENER_NAME, CredentialCache
 from .schema import upgrade
 
 _AFTER_COMMIT = "cadreflow.after_commit"
@@ -38,7 +39,7 @@ M = TypeVar("M")
 class Database:
     """Engines and session factories for one database URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, credential_seconds: float = 0.0) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.write_engine = self._engine(url, immediate=True)
@@ -49,6 +50,9 @@ class Database:
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         self._writers = threading.RLock() if self.is_sqlite else contextlib.nullcontext()
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
+        # Who holds a token or session, kept between requests while changes are heard (PostgreSQL only).
+        self.credentials = CredentialCache(self._listening_connection, credential_seconds) \
+            if credential_seconds > 0 and not self.is_sqlite else None
 
     def _engine(self, url: str, immediate: bool) -> Engine:
         if not self.is_sqlite:
@@ -116,7 +120,23 @@ class Database:
         finally:
             session.close()
 
+    def credentials_changed(self, session: Session) -> None:
+        """Tokens, sessions, users or roles change in this transaction: forget the kept holders at its commit
+        (other processes hear of it from the database's triggers)."""
+        if self.credentials is not None:
+            self.after_commit(session, self.credentials.forget_all)
+
+    def _listening_connection(self) -> Any:
+        """A connection of its own, outside the pool, for the credential cache to LISTEN on."""
+        import psycopg
+
+        url = self.write_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return psycopg.connect(url, autocommit=True, application_name=LISTENER_NAME, keepalives=1,
+                               keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
+
     def dispose(self) -> None:
+        if self.credentials is not None:
+            self.credentials.close()
         self.write_engine.dispose()
         if self.is_sqlite:  # on PostgreSQL the read engine shares the write engine's pool
             self.read_engine.dispose()

@@ -124,7 +124,7 @@ def county_today(zone: ZoneInfo) -> Callable[[], date]:
 def build_services(settings: dict[str, Any]) -> Services:
     """Wire the database, the engine and the caches from settings."""
     services = Services(
-        db=Database(settings["DATABASE_URL"]),
+        db=Database(settings["DATABASE_URL"], float(settings.get("CREDENTIAL_CACHE_SECONDS") or 0)),
         runner=StepExecutor(shared_pool(pool_settings(settings)), settings["DEADLINES"],
                             float(settings["SCRIPT_TIMEOUT_SECONDS"]), int(settings["MAX_TASK_DEPTH"]),
                             float(settings["STEP_TIMEOUT_SECONDS"])),

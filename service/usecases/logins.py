@@ -2,7 +2,8 @@
 
 A client holds a random secret (a bearer token, or a web session id inside the signed session
 cookie); the database keeps only its SHA-256, in `api_tokens` or `web_sessions`. Each request costs
-one indexed lookup of that hash joined to its user and roles. Deleting the rows ends the logins:
+one indexed lookup of that hash joined to its user and roles; on PostgreSQL a web process keeps the
+answer until the database announces a change (service/db/credentials.py). Deleting the rows ends the logins:
 logout deletes its session, and `end_credentials` ends all of a user's (users.py calls it whenever
 a password, the roles or the active flag change), so nothing comes back on reactivation.
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
@@ -56,12 +57,14 @@ def end_web_session(services: Services, session_id: str) -> None:
     """Log out: the session's row goes, so its cookie opens nothing any more."""
     with services.db.unit_of_work() as session:
         session.execute(delete(WebSession).where(WebSession.token_hash == secret_hash(session_id)))
+        services.db.credentials_changed(session)
 
 
 def end_token(services: Services, token: str) -> None:
     """Log out of the API: the token's row goes, so it opens nothing any more."""
     with services.db.unit_of_work() as session:
         session.execute(delete(ApiToken).where(ApiToken.token_hash == secret_hash(token)))
+        services.db.credentials_changed(session)
 
 
 def renew_web_session(services: Services, session_id: str) -> str | None:
@@ -69,13 +72,15 @@ def renew_web_session(services: Services, session_id: str) -> str | None:
     with services.db.unit_of_work() as session:
         user_id = session.scalar(delete(WebSession).where(WebSession.token_hash == secret_hash(session_id))
                                  .returning(WebSession.user_id))
+        services.db.credentials_changed(session)
     if user_id is None:
         return None
     return _store(services, WebSession, user_id, float(services.settings["SESSION_TTL_HOURS"]))
 
 
-def end_credentials(session: Session, user_id: int, keep: str | None = None) -> None:
+def end_credentials(services: Services, session: Session, user_id: int, keep: str | None = None) -> None:
     """End every token and web session of a user, except the one whose secret is `keep`."""
+    services.db.credentials_changed(session)
     kept = secret_hash(keep) if keep else ""
     for model in (ApiToken, WebSession):
         session.execute(delete(model).where(model.user_id == user_id, model.token_hash != kept))
@@ -128,15 +133,25 @@ def _store(services: Services, model: type[ApiToken] | type[WebSession], user_id
 
 
 def _actor_holding(services: Services, model: type[ApiToken] | type[WebSession], secret: str) -> Actor | None:
-    """One indexed lookup: the secret's row, its active user and the user's roles."""
-    rows = services.db.read_rows(_HOLDER_OF[model], {"hash": secret_hash(secret), "now": utcnow()})
+    """One indexed lookup: the secret's row, its active user and the user's roles (on PostgreSQL kept between
+    requests until anything about logins changes, service/db/credentials.py)."""
+    key, cache = (model.__tablename__, secret_hash(secret)), services.db.credentials
+    if cache is not None and (kept := cache.get(key)) is not None:
+        return cast(Actor, kept)
+    generation = cache.generation() if cache is not None else None
+    now = utcnow()
+    rows = services.db.read_rows(_HOLDER_OF[model], {"hash": key[1], "now": now})
     if not rows:
-        return None
-    return Actor(rows[0].username, frozenset(row.role for row in rows if row.role))
+        return None  # a refused secret is never kept: the next request asks again
+    actor = Actor(rows[0].username, frozenset(row.role for row in rows if row.role))
+    if cache is not None:
+        cache.put(key, actor, generation, (rows[0].expires_at - now).total_seconds())
+    return actor
 
 
 # Built once: every request asks one of these, and building a statement costs more than running it.
-_HOLDER_OF = {model: select(User.username, UserRole.role).select_from(model).join(User, User.id == model.user_id)
+_HOLDER_OF = {model: select(User.username, UserRole.role, model.expires_at).select_from(model)
+              .join(User, User.id == model.user_id)
               .outerjoin(UserRole, UserRole.user_id == User.id)
               .where(model.token_hash == bindparam("hash"), model.expires_at > bindparam("now"), User.active.is_(True))
               for model in (ApiToken, WebSession)}

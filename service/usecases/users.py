@@ -69,7 +69,7 @@ def create_user(services: Services, username: str, password: str, roles: list[st
             session.flush()
         user.password_hash = generate_password_hash(password)
         _assign_roles(user, roles)
-        end_credentials(session, user.id)
+        end_credentials(services, session, user.id)
         return _view(user)
 
 
@@ -100,7 +100,7 @@ def update_user(services: Services, actor: Actor, username: str, roles: Any = No
     with services.db.unit_of_work() as session:
         user = _locked_user(session, username)
         if _apply(user, roles, active, password):
-            end_credentials(session, user.id)
+            end_credentials(services, session, user.id)
         apply_mail_settings(user, email, mail_digest)
         session.flush()
         _require_an_active_admin(session)
@@ -138,7 +138,7 @@ def change_password(services: Services, actor: Actor, old_password: Any, new_pas
                       {"old_password": "原密码不正确 (wrong password)"}) from None
     with services.db.unit_of_work() as session:
         session.get_one(User, user_id).password_hash = generate_password_hash(new_password)
-        end_credentials(session, user_id, keep)
+        end_credentials(services, session, user_id, keep)
 
 
 def _locked_user(session: Session, username: str) -> User:
