@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -44,9 +45,9 @@ class CredentialCache:
         self._entries: dict[Hashable, tuple[Any, float]] = {}  # key -> (answer, monotonic deadline)
         self._generation = 0  # moves on at every forgetting: an answer read before it is not kept
         self._listening = False
-        self._pid = 0  # the process whose thread listens (a fork inherits the memory, not the thread)
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread: threading.Thread | None = None  # started on first use
+        _CACHES.add(self)
 
     def get(self, key: Hashable) -> Any | None:
         """The answer kept for `key`, if one is and the cache may be trusted now."""
@@ -89,19 +90,23 @@ class CredentialCache:
         """Stop listening: the thread ends within a wake-up and closes its connection before this returns."""
         self._stop.set()
         self._set_listening(False)
-        if self._thread is not None and self._pid == os.getpid():
+        if self._thread is not None:
             self._thread.join(WAKE_SECONDS * 4)
 
     def _ready(self) -> bool:
-        """Whether this process listens, the listener started on first use (and again after a fork)."""
-        if self._pid != os.getpid() and not self._stop.is_set():
+        """Whether a listener runs in this process, started on first use."""
+        if self._thread is None and not self._stop.is_set():
             with self._lock:
-                if self._pid != os.getpid():
-                    self._pid, self._listening, self._entries = os.getpid(), False, {}
-                    self._generation += 1
+                if self._thread is None:
                     self._thread = threading.Thread(target=self._listen, name="credential-cache", daemon=True)
                     self._thread.start()
-        return self._pid == os.getpid()
+        return self._thread is not None
+
+    def _forked(self) -> None:
+        """In a forked child: the memory came along, the listening thread did not (nor a lock it held)."""
+        self._lock = threading.Lock()
+        self._entries, self._listening, self._thread = {}, False, None
+        self._generation += 1
 
     def _listen(self) -> None:
         while not self._stop.is_set():
@@ -130,3 +135,14 @@ class CredentialCache:
             self._listening = listening
             self._entries.clear()
             self._generation += 1
+
+
+_CACHES: weakref.WeakSet[CredentialCache] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for cache in list(_CACHES):
+        cache._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)  # gunicorn --preload forks an app built in its master

@@ -4,6 +4,7 @@ listen it keeps nothing. Two apps on one database stand for two web processes.""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -159,6 +160,22 @@ def test_an_answer_read_before_a_change_is_not_kept(processes):
     cache.put("short", "brief", cache.generation(), 0.05)  # its token expires sooner than the setting
     time.sleep(0.1)
     assert cache.get("short") is None
+
+
+def test_a_forked_process_trusts_nothing_it_inherited(processes):
+    """gunicorn --preload forks an app built in its master: the child has the memory, not the listener."""
+    _, second = processes
+    token = token_of(second, "org_dept")
+    assert kept(second, token)
+    cache = second.extensions["cadreflow"].db.credentials
+    key = ("api_tokens", logins.secret_hash(token))
+    assert cache.get(key) is not None
+    child = os.fork()
+    if child == 0:  # exits at once, touching no connection it inherited
+        os._exit(0 if cache.get(key) is None else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert cache.get(key) is not None  # the parent still listens and keeps it
 
 
 def test_sqlite_keeps_no_cache(tmp_path):
