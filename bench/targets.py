@@ -4,7 +4,8 @@
      beside it the floor no completion can go under (bench_floor.py: bare HTTP, isolated step, its SQL
      on the bare driver);
   2. flat history: one step at loop pass 50 <= 1.2x pass 1 (bench_scale.py, part 3);
-  3. throughput on PostgreSQL, 8 clients, 2 web processes >= 250 completions/s (bench_scale.py, part 1);
+  3. throughput on PostgreSQL, 8 clients, 2 web processes >= 250 completions/s (bench_scale.py, part 1), the
+     median of three runs;
   4. bulk start of the annual assessment for 100,000 cadres on PostgreSQL < 5 minutes, and the inbox
      at that size < 20 ms (bench_bulk.py). `--cadres` runs a smaller county; the time for 100,000 is
      then an extrapolation at the measured rate and printed as such.
@@ -34,6 +35,9 @@ QUOTED = {
     2: "issue 14 measured 2.2x (10.0 -> 21.4 ms from pass 1 to pass 50)",
     3: "the limit is Camunda 7's published rate of about 125 per core, on 2 cores",
 }
+
+
+THROUGHPUT_RUNS = 3
 
 
 def verdict(ok: bool) -> str:
@@ -68,9 +72,13 @@ def main() -> None:
                      f"= {ratio:.2f}x   limit <= 1.2x: {verdict(ratio <= 1.2)}\n   quoted: {QUOTED[2]}")
         print(lines[-1], flush=True)
     if 3 not in skip:
-        run = bench_scale.throughput("postgres", args.per_client, (2,), (8,))[2, 8]
-        lines.append(f"3. throughput, PostgreSQL, 2 web processes, 8 clients: {run.rate:.1f} completions/s   "
-                     f"limit >= 250/s: {verdict(run.rate >= 250)}\n"
+        # The rate moves with the minute on a shared host (212-283/s for one build within an hour): the median
+        # of three runs, each on a fresh cluster, decides, and all three are printed.
+        runs = sorted((bench_scale.throughput("postgres", args.per_client, (2,), (8,))[2, 8]
+                       for _ in range(THROUGHPUT_RUNS)), key=lambda run: run.rate)
+        run, rates = runs[len(runs) // 2], ", ".join(f"{each.rate:.1f}" for each in runs)
+        lines.append(f"3. throughput, PostgreSQL, 2 web processes, 8 clients: {run.rate:.1f} completions/s, the median "
+                     f"of {rates}   limit >= 250/s: {verdict(run.rate >= 250)}\n"
                      f"   why: {run.cpu_per_completion:.2f} ms CPU per completion ({', '.join(run.cpu_ms)}) caps "
                      f"{bench_scale.CORES} cores at {run.ceiling(bench_scale.CORES):.0f}/s\n   quoted: {QUOTED[3]}")
         print(lines[-1], flush=True)
