@@ -107,9 +107,10 @@ def make_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
     return {"DATABASE_URL": database_url(tmp_path), "SECRET_KEY": TEST_SECRET_KEY,
             "DEADLINES": SLOW_DEADLINES, "WORKER_POLL_SECONDS": 0.2,
             "ATTACHMENT_STORE": str(tmp_path / "attachments"),  # on PostgreSQL too: never the repository's instance/
-            # Off in tests' in-process apps, most never disposed (a listening connection each); on in
+            # On SQLite as shipped (it checks for changes before each use, no thread). Off in PostgreSQL's
+            # in-process apps, most never disposed (a listening connection each); on there in
             # tests/service/test_credential_cache.py and in the load test's web processes.
-            "CREDENTIAL_CACHE_SECONDS": 0,
+            "CREDENTIAL_CACHE_SECONDS": 0 if TEST_POSTGRES else 30,
             **overrides}
 
 

@@ -300,6 +300,17 @@ class WebSession(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class CredentialEpoch(Base):
+    """One row counting changes to logins, users and roles, moved by SQLite triggers (migration 0022): a web
+    process on SQLite keeps who holds a token only while this count stays put (service/db/credentials.py).
+    PostgreSQL announces the same changes with NOTIFY and leaves the row alone."""
+
+    __tablename__ = "credential_epoch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    changes: Mapped[int] = mapped_column(default=0)
+
+
 class InstanceSecret(Base):
     """Secrets an instance generates once and shares between its processes (the session signing key)."""
 

@@ -27,7 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from service.errors import Conflict
 
-from .credentials import LISTENER_NAME, CredentialCache
+from .credentials import LISTENER_NAME, CredentialCache, NotifiedCache, PolledCache
 from .schema import upgrade
 
 _AFTER_COMMIT = "cadreflow.after_commit"
@@ -50,9 +50,8 @@ class Database:
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
         self._writers = threading.RLock() if self.is_sqlite else contextlib.nullcontext()
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
-        # Who holds a token or session, kept between requests while changes are heard (PostgreSQL only).
-        self.credentials = CredentialCache(self._listening_connection, credential_seconds) \
-            if credential_seconds > 0 and not self.is_sqlite else None
+        # Who holds a token or session, kept between requests while every change to them is seen.
+        self.credentials = self._credential_cache(credential_seconds)
 
     def _engine(self, url: str, immediate: bool) -> Engine:
         if not self.is_sqlite:
@@ -122,9 +121,17 @@ class Database:
 
     def credentials_changed(self, session: Session) -> None:
         """Tokens, sessions, users or roles change in this transaction: forget the kept holders at its commit
-        (other processes hear of it from the database's triggers)."""
+        (other processes learn of it through the database's triggers)."""
         if self.credentials is not None:
             self.after_commit(session, self.credentials.forget_all)
+
+    def _credential_cache(self, seconds: float) -> CredentialCache | None:
+        if seconds <= 0:
+            return None
+        if not self.is_sqlite:
+            return NotifiedCache(self._listening_connection, seconds)
+        path = self.write_engine.url.database
+        return PolledCache(path, seconds) if path and path != ":memory:" else None
 
     def _listening_connection(self) -> Any:
         """A connection of its own, outside the pool, for the credential cache to LISTEN on."""

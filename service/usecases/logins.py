@@ -2,8 +2,8 @@
 
 A client holds a random secret (a bearer token, or a web session id inside the signed session
 cookie); the database keeps only its SHA-256, in `api_tokens` or `web_sessions`. Each request costs
-one indexed lookup of that hash joined to its user and roles; on PostgreSQL a web process keeps the
-answer until the database announces a change (service/db/credentials.py). Deleting the rows ends the logins:
+one indexed lookup of that hash joined to its user and roles, whose answer a web process keeps until
+logins, users or roles change anywhere (service/db/credentials.py). Deleting the rows ends the logins:
 logout deletes its session, and `end_credentials` ends all of a user's (users.py calls it whenever
 a password, the roles or the active flag change), so nothing comes back on reactivation.
 """
@@ -133,8 +133,8 @@ def _store(services: Services, model: type[ApiToken] | type[WebSession], user_id
 
 
 def _actor_holding(services: Services, model: type[ApiToken] | type[WebSession], secret: str) -> Actor | None:
-    """One indexed lookup: the secret's row, its active user and the user's roles (on PostgreSQL kept between
-    requests until anything about logins changes, service/db/credentials.py)."""
+    """One indexed lookup: the secret's row, its active user and the user's roles (kept between requests
+    until anything about logins changes, service/db/credentials.py)."""
     key, cache = (model.__tablename__, secret_hash(secret)), services.db.credentials
     if cache is not None and (kept := cache.get(key)) is not None:
         return cast(Actor, kept)

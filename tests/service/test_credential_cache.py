@@ -1,28 +1,32 @@
-"""On PostgreSQL a web process keeps who holds a token between requests, and forgets it whenever the database
-announces a change to logins, users or roles, from whichever process or SQL session it comes; while it cannot
-listen it keeps nothing. Two apps on one database stand for two web processes."""
+"""A web process keeps who holds a token between requests, and forgets it whenever a change to logins, users or
+roles is made, from whichever process or SQL session it comes: PostgreSQL announces it (NOTIFY), SQLite counts it
+(triggers and `PRAGMA data_version`). On PostgreSQL nothing is kept while the listener is down. Two apps on one
+database stand for two web processes."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy import update
 
 from service import create_app
 from service.db import credentials
-from service.db.credentials import LISTENER_NAME, CredentialCache
+from service.db.credentials import LISTENER_NAME, CredentialCache, NotifiedCache, PolledCache
+from service.db.models import ApiToken, utcnow
 from service.usecases import logins, users
 from service.usecases.context import Actor
 from tests.api.support import Template, app_from_template
 from tests.conftest import PASSWORD, TEST_POSTGRES, _database_name, _postgres_admin, make_settings
 from tests.sql import statements_sent
 
-pytestmark = pytest.mark.skipif(not TEST_POSTGRES, reason="PostgreSQL only: SQLite keeps no credential cache "
-                                                           "(set CADREFLOW_TEST_POSTGRES)")
+postgres_only = pytest.mark.skipif(not TEST_POSTGRES, reason="PostgreSQL only (set CADREFLOW_TEST_POSTGRES)")
 KEEP = {"CREDENTIAL_CACHE_SECONDS": 30}
 
 
@@ -62,7 +66,12 @@ def token_of(app: Flask, username: str) -> str:
 
 
 def sql(tmp_path: Path, statement: str, *parameters: object) -> None:
-    """Run a statement as an administrator's SQL session would, outside the service."""
+    """Run a statement (%s placeholders) as an administrator's SQL session would, outside the service."""
+    if not TEST_POSTGRES:
+        with sqlite3.connect(tmp_path / "db" / "test.sqlite3") as connection:
+            connection.execute(statement.replace("%s", "?"), parameters)
+        connection.close()
+        return
     import psycopg
 
     with psycopg.connect(f"{TEST_POSTGRES.replace('+psycopg', '')}/{_database_name(tmp_path / 'db')}",
@@ -116,20 +125,22 @@ def test_changes_made_in_sql_reach_every_process(processes, tmp_path):
     assert eventually(lambda: second.test_client().get("/api/auth/me", headers={
         "Authorization": f"Bearer {token}"}).json["roles"] == ["committee", "discipline"])
     assert kept(second, token)
-    sql(tmp_path, "UPDATE users SET active = false WHERE username = %s", "committee")
+    sql(tmp_path, "UPDATE users SET active = %s WHERE username = %s", False, "committee")
     assert eventually(lambda: me(second, token)[0] == 401)
 
 
-def test_a_kept_answer_ends_with_its_token(processes, tmp_path):
+def test_a_kept_answer_ends_with_its_token(processes):
     first, second = processes
     token = token_of(first, "org_head")
-    sql(tmp_path, "UPDATE api_tokens SET expires_at = now() + interval '1 second' WHERE token_hash = %s",
-        logins.secret_hash(token))
+    with first.extensions["cadreflow"].db.unit_of_work() as session:
+        session.execute(update(ApiToken).where(ApiToken.token_hash == logins.secret_hash(token))
+                        .values(expires_at=utcnow() + timedelta(seconds=1)))
     assert kept(second, token)
     time.sleep(1.2)
     assert me(second, token) == (401, True)
 
 
+@postgres_only
 def test_nothing_is_kept_while_not_listening(processes, tmp_path, monkeypatch):
     first, second = processes
     cache = second.extensions["cadreflow"].db.credentials
@@ -150,7 +161,7 @@ def test_an_answer_read_before_a_change_is_not_kept(processes):
     _, second = processes
     cache = second.extensions["cadreflow"].db.credentials
     assert isinstance(cache, CredentialCache)
-    assert eventually(lambda: cache.generation() is not None)
+    assert eventually(lambda: cache.generation() is not None)  # PostgreSQL: once listening
     before = cache.generation()
     cache.forget_all()  # a change heard while the answer was being read
     cache.put("key", "stale", before, 60)
@@ -178,7 +189,6 @@ def test_a_forked_process_trusts_nothing_it_inherited(processes):
     assert cache.get(key) is not None  # the parent still listens and keeps it
 
 
-def test_sqlite_keeps_no_cache(tmp_path):
-    app = create_app({**make_settings(tmp_path, **KEEP), "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}"})
-    assert app.extensions["cadreflow"].db.credentials is None
-    app.extensions["cadreflow"].db.dispose()
+def test_each_database_has_its_way_of_seeing_changes(processes):
+    cache = processes[0].extensions["cadreflow"].db.credentials
+    assert isinstance(cache, NotifiedCache if TEST_POSTGRES else PolledCache)
