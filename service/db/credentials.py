@@ -85,8 +85,12 @@ class CredentialCache:
 
     def forget_all(self) -> None:
         with self._lock:
-            self._entries.clear()
-            self._generation += 1
+            self._forget()
+
+    def _forget(self) -> None:
+        """Drop every answer and move the generation on, so none read before now is kept (lock held)."""
+        self._entries.clear()
+        self._generation += 1
 
     def close(self) -> None:
         self.forget_all()
@@ -97,8 +101,7 @@ class CredentialCache:
     def _forked(self) -> None:
         """In a forked child: the memory came along, no thread did (nor a lock one held): start afresh."""
         self._lock = threading.Lock()
-        self._entries = {}
-        self._generation += 1
+        self._forget()
 
 
 class NotifiedCache(CredentialCache):
@@ -157,8 +160,7 @@ class NotifiedCache(CredentialCache):
     def _set_listening(self, listening: bool) -> None:
         with self._lock:
             self._listening = listening
-            self._entries.clear()
-            self._generation += 1
+            self._forget()
 
 
 class PolledCache(CredentialCache):
