@@ -1,5 +1,6 @@
 """The executors' second wall: once confined, even plain Python (as if RestrictedPython had been
-escaped) cannot open a file, write one, reach the network, start a process, or grow without bound."""
+escaped) cannot open a file, write one, reach the network, start a process, reach into another
+process, or grow without bound."""
 
 from __future__ import annotations
 
@@ -32,6 +33,15 @@ ATTEMPTS = textwrap.dedent("""
     attempt("fork", os.fork)
     attempt("exec", lambda: os.execv("/bin/true", ["/bin/true"]))
     attempt("allocate_1gb", lambda: bytearray(1024 ** 3))
+    # The parent's descriptors (its database connection among them) through a pidfd.
+    attempt("pidfd_of_parent", lambda: os.pidfd_open(os.getppid()))
+
+    def shared_memory():
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.shmget(0, 4096, 0o1600) == -1:  # IPC_PRIVATE, IPC_CREAT | 0600
+            raise OSError(ctypes.get_errno(), "shmget")
+    attempt("system_v_shared_memory", shared_memory)
     os.write(1, json.dumps(results).encode())
 """)
 
@@ -59,7 +69,8 @@ def test_a_confined_process_can_do_none_of_it(tmp_path: Path, listener) -> None:
                          capture_output=True, text=True, timeout=60, env={})
     results = json.loads(run.stdout)
     assert {"rlimits", "seccomp"} <= set(results.pop("held")), run.stderr
-    assert set(results) == {"read_file", "write_file", "connect", "fork", "exec", "allocate_1gb"}
+    assert set(results) == {"read_file", "write_file", "connect", "fork", "exec", "allocate_1gb", "pidfd_of_parent",
+                            "system_v_shared_memory"}
     assert "succeeded" not in results.values(), results
     assert results["allocate_1gb"] == "MemoryError"
     assert not target.exists()

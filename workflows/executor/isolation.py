@@ -8,7 +8,8 @@ a way out of the first. Applied by the worker to itself once its imports are don
 - no network: a network namespace of its own (only an unconfigured loopback) where permitted;
 - the unprivileged `nobody` user when started as root, with no supplementary groups;
 - a seccomp filter: no sockets, no exec, no fork or threads, no opening of files at all, no
-  changes to the file system, no tracing of other processes.
+  changes to the file system, no tracing of other processes or taking their descriptors, signalling
+  them or attaching their shared memory.
 
 Each step reports whether it held, so tests and `cadreflow check` can see what is in force.
 """
@@ -39,8 +40,12 @@ DENIED_SYSCALLS = (
     "link", "linkat", "symlink", "symlinkat", "truncate", "chmod", "fchmod", "fchmodat", "chown", "fchown",
     "lchown", "fchownat", "utime", "utimes", "utimensat", "futimesat", "chdir", "fchdir", "chroot",
     "mount", "umount2", "pivot_root", "setxattr", "lsetxattr", "fsetxattr", "removexattr",
-    # other processes and the kernel
+    "open_tree", "move_mount", "fsopen", "fsmount", "fspick", "uselib", "mq_open",
+    # other processes and the kernel: a descriptor taken from the parent (pidfd_getfd) would be its
+    # database connection; System V shared memory is how other programs share theirs
     "ptrace", "process_vm_readv", "process_vm_writev", "kill", "tkill", "tgkill", "setns", "unshare",
+    "pidfd_open", "pidfd_getfd", "pidfd_send_signal", "kcmp", "process_madvise", "rt_sigqueueinfo",
+    "rt_tgsigqueueinfo", "move_pages", "migrate_pages", "shmget", "shmat", "msgget", "semget",
     "bpf", "perf_event_open", "io_uring_setup", "userfaultfd", "keyctl", "add_key", "request_key",
     "init_module", "finit_module", "delete_module", "kexec_load", "reboot", "swapon", "swapoff",
 )
