@@ -157,8 +157,8 @@ def case_filter(actor: Actor, reader: ColumnElement[str] | None = None) -> Colum
         return false()
     who = TABLE["case.read"].who
     clauses = []
-    if "@lane" in who:
-        lanes = select(ProcessLane.process_version_id).where(ProcessLane.role.in_(sorted(actor.roles)))
+    if "@lane" in who and (lane_roles := sorted(task_roles(actor))):
+        lanes = select(ProcessLane.process_version_id).where(ProcessLane.role.in_(lane_roles))
         clauses.append(Case.process_version_id.in_(lanes))
     if "@participant" in who:
         username = actor.username if reader is None else reader
@@ -192,6 +192,12 @@ def readable_case_ids(session: Session, actor: Actor, case_ids: Iterable[int | N
 
 # Tasks: readable with their case; acting on one follows the task's role and holder.
 
+def task_roles(actor: Actor) -> frozenset[str]:
+    """The caller's roles that a lane, and so a task, may be bound to: never one whose holders read no case, so a
+    lane named after one (deploy refuses it; an older version may have it) gives them neither cases nor tasks."""
+    return actor.roles - NOT_APPROVERS
+
+
 def task_filter(actor: Actor) -> ColumnElement[bool]:
     """The tasks the caller may read (those of the cases it may read), as a WHERE clause over `tasks`."""
     if reads_every_case(actor):
@@ -218,7 +224,7 @@ def may_act_on_task(actor: Actor, action: str, role: str | None, assignee: str |
     (`head_of` names a lane's head role; without it no head is assumed)."""
     if "admin" in actor.roles:
         return True
-    has_role = actor.has_any(role or "admin")
+    has_role = (role or "admin") in task_roles(actor)
     relations = {"@task_role": lambda: has_role, "@assignee": lambda: assignee == actor.username,
                  "@task_role_unclaimed": lambda: has_role and assignee is None,
                  "@lane_head": lambda: bool(role and head_of and head_of(role) in actor.roles)}
@@ -229,7 +235,7 @@ def task_action_filter(actor: Actor, action: str) -> ColumnElement[bool]:
     """The tasks the caller may claim, unclaim or complete, as a WHERE clause over `tasks` (for inboxes)."""
     if "admin" in actor.roles:
         return true()
-    roles = sorted(actor.roles)
+    roles = sorted(task_roles(actor))
     relations = {"@task_role": Task.role.in_(roles), "@assignee": Task.assignee == actor.username,
                  "@task_role_unclaimed": and_(Task.role.in_(roles), Task.assignee.is_(None))}
     return or_(false(), *(relations[entry] for entry in TABLE[action].who if entry in relations))
@@ -239,7 +245,7 @@ def require_task_action(session: Session, actor: Actor, action: str, task: Task)
     """Refuse (403) an action on a task that the task's role and holder do not allow."""
     if may_act_on_task(actor, action, task.role, task.assignee, head_role_of(session)):
         return
-    if task.assignee and actor.has_any(task.role or "admin") and action in ("task.claim", "task.complete",
+    if task.assignee and (task.role or "admin") in task_roles(actor) and action in ("task.claim", "task.complete",
                                                                              "task.return"):
         raise Forbidden(f"the task is held by {task.assignee} (任务已由 {task.assignee} 认领)")
     raise Forbidden(TABLE[action].refusal.format(role=task.role))

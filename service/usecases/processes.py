@@ -94,7 +94,7 @@ def _compiled(services: Services, actor: Actor, key: str, bpmn: bytes,
     dmns = _dmn_files(dmns)
     _check_size(services, bpmn, dmns)
     try:
-        definition = compile_process(key, bpmn, dmns, known_codes(services), operations=glue.SIGNATURES,
+        definition = compile_process(key, bpmn, dmns, roles_for_lanes(services), operations=glue.SIGNATURES,
                                      limits=DeployLimits(**services.settings["DEPLOY_LIMITS"]),
                                      processes=deployed_keys(services))
     except DeploymentError as exc:
@@ -157,6 +157,12 @@ def _plan_timer_start(services: Services, session: Session, version: ProcessVers
     except CaseIncident as exc:
         raise DeploymentRejected("the process does not validate (流程定义校验未通过)",
                                  [{"message": exc.message, "severity": "error"}]) from exc
+
+
+def roles_for_lanes(services: Services) -> list[str]:
+    """The roles a lane may name: every role whose holders may hold tasks (a designer's role may not, or a
+    designer could draw themselves into a lane and read that process's cases)."""
+    return [code for code in known_codes(services) if code not in policy.NOT_APPROVERS]
 
 
 def deployed_keys(services: Services) -> set[str]:

@@ -502,10 +502,11 @@ def _call_problems(task_specs: list[Any], processes: Collection[str], lines: Lin
 
 
 def _lane_problems(root: etree._Element, key: str, roles: set[str]) -> list[Problem]:
-    """Every lane of the process (nested, and in embedded subprocesses) names a known role: its name is the role."""
+    """Every lane of the process (nested, and in embedded subprocesses) names a role of `roles` (those that may
+    hold tasks): its name is the role."""
     known = ", ".join(sorted(roles))
-    return [Problem.of(f"lane '{name}' is not a known role; the roles are: {known}",
-                       f"泳道 {name} 不是已知角色，可用角色：{known}", lane.get("id"), lane.sourceline)
+    return [Problem.of(f"lane '{name}' is not a known role that may hold tasks; the roles are: {known}",
+                       f"泳道 {name} 不是可办理任务的已知角色，可用角色：{known}", lane.get("id"), lane.sourceline)
             for lane in _lanes_of(root, key) if (name := lane.get("name")) and name not in roles]
 
 
