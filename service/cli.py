@@ -135,19 +135,73 @@ def integrity_reports_command(year: int) -> None:
                + f"; {result['skipped']} cadre(s) already have one")
 
 
+KEY_FILE = click.option("--key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+                        help="A file holding the anchor's HMAC key; keep it apart from the database.")
+
+
 @click.command("check")
 @click.option("--grace", type=float, default=None, help="Seconds a timer may be overdue (default: the poll interval).")
+@click.option("--anchor", "anchor_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Also prove each case's history unchanged up to this anchor (`cadreflow anchor`).")
+@KEY_FILE
 @with_appcontext
-def check_command(grace: float | None) -> None:
-    """Check every case (state loads, tasks match, timers not overdue, history chain intact); exit 1 on a fault."""
+def check_command(grace: float | None, anchor_file: Path | None, key_file: Path | None) -> None:
+    """Check every case (state loads, tasks match, timers not overdue, history chain intact, and unchanged up to
+    an anchor when given); exit 1 on a fault, 2 when the anchor itself cannot be trusted."""
+    from .usecases.anchors import AnchorUnusable, anchor_faults
     from .usecases.check import check_cases
 
     checked, faults = check_cases(_services(), grace)
+    if anchor_file is not None:
+        try:
+            faults += anchor_faults(_services(), _read_anchor(anchor_file), _read_key(key_file))
+        except AnchorUnusable as exc:  # nothing can be proven by it: not the same as a fault found
+            click.echo(f"Error: {exc}", err=True)
+            raise SystemExit(2) from None
     for fault in faults:
         click.echo(fault, err=True)
     click.echo(f"{checked} case(s) checked, {len(faults)} fault(s)")
     if faults:
         raise SystemExit(1)
+
+
+@click.command("anchor")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
+              help="Write the anchor here (default: standard output).")
+@KEY_FILE
+@with_appcontext
+def anchor_command(out: Path | None, key_file: Path | None) -> None:
+    """Write every case's history head (id, sequence, hash) as a signed anchor, to keep outside the database."""
+    import json
+
+    from .usecases.anchors import take_anchor
+
+    text = json.dumps(take_anchor(_services(), _read_key(key_file)), separators=(",", ":")) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8")
+        click.echo(f"anchored {len(json.loads(text)['cases'])} case(s) in {out}", err=True)
+
+
+def _read_anchor(path: Path) -> object:
+    import json
+
+    from .usecases.anchors import AnchorUnusable
+
+    try:
+        return json.loads(path.read_bytes())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise AnchorUnusable(f"the anchor file is not JSON (锚点文件不是 JSON): {exc}") from None
+
+
+def _read_key(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    key = path.read_bytes().strip()
+    if len(key) < 16:
+        raise click.BadParameter("the key must hold at least 16 bytes (密钥至少 16 字节)", param_hint="--key-file")
+    return key
 
 
 @click.command("worker")
@@ -212,8 +266,8 @@ def bulk_start_command(process: str, data: str, selector: str | None, dedupe: st
 
 def register_commands(app: Flask) -> None:
     commands = (init_db_command, deploy_command, create_user_command, demo_command, rotation_scan_command,
-                check_command, worker_command, serve_command, bulk_start_command, integrity_reports_command,
-                early_warning_scan_command)
+                check_command, anchor_command, worker_command, serve_command, bulk_start_command,
+                integrity_reports_command, early_warning_scan_command)
     for command in commands:
         app.cli.add_command(command)
 

@@ -33,7 +33,7 @@ def check_cases(services: Services, grace_seconds: float | None = None) -> tuple
     faults: list[str] = []
     while True:
         with services.db.unit_of_work(write=False) as session:
-            _one_snapshot(session)
+            one_snapshot(session)
             batch = list(session.scalars(select(Case).where(Case.id > last_id).order_by(Case.id).limit(BATCH)))
             histories = _histories(session, batch)
             for case in batch:
@@ -45,7 +45,7 @@ def check_cases(services: Services, grace_seconds: float | None = None) -> tuple
         last_id = batch[-1].id
 
 
-def _one_snapshot(session: Session) -> None:
+def one_snapshot(session: Session) -> None:
     """Read the whole batch as of one moment."""
     # On PostgreSQL each statement would otherwise see newer commits, and a step committed between
     # reading a case row and its history would look like a forged entry.

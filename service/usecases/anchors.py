@@ -1,0 +1,112 @@
+"""Anchors of the history: what every case's hash chain said at one moment, kept outside the database.
+
+The chain shows any edit that was not carried through to the case's head, but it has no secret:
+whoever can write the tables can rewrite an entry, recompute every later hash and move the head
+along (docs/operations.md). An anchor closes that for the past: `cadreflow anchor` writes each
+case's head (id, sequence, hash) to a file the operator keeps where the database's writers cannot
+reach (write-once storage, another office), signed with a key kept apart from the database when
+one is given. `cadreflow check --anchor FILE` then finds, for each anchored case, its entry at the
+anchored sequence and compares hashes: since an entry's hash covers every entry before it, an equal
+hash there proves the case's history up to the anchor unchanged, and a differing or missing one
+names the case. Entries appended since the anchor are the service's ordinary work; they are left to
+the chain check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, tuple_
+
+from service.db.models import Case, HistoryEntry
+
+from .check import one_snapshot
+from .context import Services
+
+FORMAT = "cadreflow-anchor-1"
+BATCH = 500
+_HEX = re.compile(r"[0-9a-f]{64}")  # a SHA-256 (history hashes, the digest) or HMAC-SHA256 (the signature)
+
+
+class AnchorUnusable(ValueError):
+    """The anchor file cannot be checked against: not ours, altered, or its signature does not match."""
+
+
+def take_anchor(services: Services, key: bytes | None = None) -> dict[str, Any]:
+    """Every case's history head now, with a digest over them (and an HMAC of it under `key`)."""
+    with services.db.unit_of_work(write=False) as session:
+        one_snapshot(session)  # every head as of one moment
+        heads = [[case_id, seq, head] for case_id, seq, head in session.execute(
+            select(Case.id, Case.history_seq, Case.history_hash).where(Case.history_seq > 0).order_by(Case.id))]
+    anchor: dict[str, Any] = {"format": FORMAT, "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                              "cases": heads}
+    anchor["digest"] = _digest(anchor)
+    if key is not None:
+        anchor["signature"] = _sign(key, anchor["digest"])
+    return anchor
+
+
+def anchor_faults(services: Services, anchor: Any, key: bytes | None = None) -> list[str]:
+    """The anchored cases whose history up to the anchor is no longer what it was, each named; raises
+    AnchorUnusable when the anchor itself cannot be trusted (so nothing could be proven by it)."""
+    heads = _checked_heads(anchor, key)
+    faults: list[str] = []
+    for start in range(0, len(heads), BATCH):
+        faults.extend(_batch_faults(services, heads[start:start + BATCH]))
+    return faults
+
+
+def _checked_heads(anchor: Any, key: bytes | None) -> list[tuple[int, int, str]]:
+    if not isinstance(anchor, dict) or anchor.get("format") != FORMAT:
+        raise AnchorUnusable(f"not a CadreFlow anchor (format {FORMAT}) (不是本系统的履历锚点文件)")
+    cases = anchor.get("cases")
+    if not isinstance(cases, list) or not all(_is_head(item) for item in cases):
+        raise AnchorUnusable("the anchor's case list is malformed (锚点文件的案件列表格式错误)")
+    if not _is_hex(anchor.get("digest")) or not hmac.compare_digest(anchor["digest"], _digest(anchor)):
+        raise AnchorUnusable("the anchor file was altered: its digest does not match (锚点文件已被改动)")
+    if key is not None and not (_is_hex(anchor.get("signature"))
+                                and hmac.compare_digest(anchor["signature"], _sign(key, anchor["digest"]))):
+        raise AnchorUnusable("the anchor's signature does not match this key (锚点签名与密钥不符)")
+    return [(int(case_id), int(seq), str(head)) for case_id, seq, head in cases]
+
+
+def _is_head(item: Any) -> bool:
+    return (isinstance(item, list) and len(item) == 3 and all(type(n) is int and n > 0 for n in item[:2])
+            and _is_hex(item[2]))
+
+
+def _is_hex(value: Any) -> bool:
+    return isinstance(value, str) and _HEX.fullmatch(value) is not None
+
+
+def _batch_faults(services: Services, heads: list[tuple[int, int, str]]) -> Iterator[str]:
+    with services.db.unit_of_work(write=False) as session:
+        found = {(case_id, seq): entry_hash for case_id, seq, entry_hash in session.execute(
+            select(HistoryEntry.case_id, HistoryEntry.seq, HistoryEntry.hash).where(
+                tuple_(HistoryEntry.case_id, HistoryEntry.seq).in_([(case_id, seq) for case_id, seq, _ in heads])))}
+        existing = set(session.scalars(select(Case.id).where(Case.id.in_([case_id for case_id, _, _ in heads]))))
+    for case_id, seq, anchored in heads:
+        if case_id not in existing:
+            yield (f"case {case_id}: 锚定时存在的案件已不在库中 (the case, anchored at history entry {seq}, "
+                   "is gone from the database)")
+        elif (case_id, seq) not in found:
+            yield (f"case {case_id}: 锚定的第 {seq} 条履历已不存在 (history entry {seq}, anchored, is gone: "
+                   "entries were deleted)")
+        elif not hmac.compare_digest(found[case_id, seq], anchored):
+            yield (f"case {case_id}: 第 {seq} 条及之前的履历与锚点不符，锚定后被改写 (the history up to entry {seq} "
+                   "differs from the anchor: it was rewritten after the anchor was taken)")
+
+
+def _digest(anchor: dict[str, Any]) -> str:
+    covered = {"format": anchor.get("format"), "taken_at": anchor.get("taken_at"), "cases": anchor.get("cases")}
+    return hashlib.sha256(json.dumps(covered, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _sign(key: bytes, digest: str) -> str:
+    return hmac.new(key, b"cadreflow-anchor:" + digest.encode(), hashlib.sha256).hexdigest()
