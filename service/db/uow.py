@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, Executable, Row, Table, create_engine, event, text
-from sqlalchemy.exc import DisconnectionError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -108,6 +108,14 @@ class Database:
             session.rollback()
             raise Conflict("the case was changed by someone else; reload and retry "
                            "(案件已被他人修改，请刷新后重试)") from exc
+        except IntegrityError as exc:
+            session.rollback()
+            if not _lost_a_race(exc):
+                raise
+            # Two requests created the same record (or one removed what the other referred to) at the same
+            # moment: each checked first, but only the database's constraint saw both.
+            raise Conflict("this conflicts with a change made at the same moment; reload and retry "
+                           "(与同时发生的修改冲突，请刷新后重试)") from exc
         except OperationalError as exc:
             session.rollback()
             if "locked" in str(exc).lower():
@@ -147,6 +155,17 @@ class Database:
         self.write_engine.dispose()
         if self.is_sqlite:  # on PostgreSQL the read engine shares the write engine's pool
             self.read_engine.dispose()
+
+
+# SQLSTATEs of PostgreSQL and messages of SQLite for a unique key taken, or a referenced row gone, meanwhile.
+_RACE_STATES = frozenset({"23505", "23503"})
+_RACE_MESSAGES = ("UNIQUE constraint failed", "FOREIGN KEY constraint failed")
+
+
+def _lost_a_race(exc: IntegrityError) -> bool:
+    """Whether a constraint refused a write because of another transaction's (not a NOT NULL or CHECK: a bug)."""
+    state = getattr(exc.orig, "sqlstate", None)
+    return state in _RACE_STATES if state is not None else any(text in str(exc.orig) for text in _RACE_MESSAGES)
 
 
 IDLE_BEFORE_PING = 5.0  # seconds a pooled connection may rest before its next checkout checks it is alive

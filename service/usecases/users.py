@@ -56,13 +56,17 @@ def _password_problem(username: str, password: Any) -> str | None:
     return None
 
 
-def create_user(services: Services, username: str, password: str, roles: list[str]) -> dict[str, Any]:
-    """Create a user, or reset an existing user's password and roles (its logins end)."""
+def create_user(services: Services, username: str, password: str, roles: list[str],
+                replace: bool = True) -> dict[str, Any]:
+    """Create a user, or (`replace`) reset an existing user's password and roles (its logins end); without
+    `replace` an existing name is a conflict, decided in the writing transaction itself."""
     check_username(username)
     check_new_password(username, password)
     _require_known_roles(services, roles)
     with services.db.unit_of_work() as session:
         user = session.scalar(select(User).where(User.username == username))
+        if user is not None and not replace:
+            raise Conflict(f"user {username} exists already (用户名已存在)", {"username": "用户名已存在 (taken)"})
         if user is None:
             user = User(username=username, password_hash="", active=True)
             session.add(user)
@@ -78,11 +82,8 @@ def add_user(services: Services, actor: Actor, username: Any, password: Any, rol
     _require_admin(actor)
     check_username(username)
     check_new_password(username, password)
-    roles = _role_list(services, [] if roles is None else roles)
-    with services.db.unit_of_work(write=False) as session:
-        if session.scalar(select(User.id).where(User.username == username)) is not None:
-            raise Conflict(f"user {username} exists already (用户名已存在)", {"username": "用户名已存在 (taken)"})
-    return create_user(services, username, password, roles)
+    return create_user(services, username, password, _role_list(services, [] if roles is None else roles),
+                       replace=False)
 
 
 def update_user(services: Services, actor: Actor, username: str, roles: Any = None, active: Any = None,

@@ -1,0 +1,62 @@
+"""Creating the same record twice at once: one request wins, the other is told of the conflict (409), never a 500,
+and never a silent overwrite of what the winner created."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.db.models import Role, User
+from service.errors import Conflict, Unauthorized
+from service.usecases import cadres, logins, roles, users
+from tests.conftest import actor
+from tests.service.test_concurrency import race
+
+ADMIN, ORG = actor("admin"), actor("org_dept")
+CADRE = {"id": "race1", "name": "并发", "unit": "县局", "post": "副局长", "post_level": "leading",
+         "post_started_on": "2020-01-01"}
+
+
+def one_wins(results: list) -> list:
+    """Exactly one call succeeded and every other one lost with a Conflict; the winners' results."""
+    assert all(isinstance(result, Conflict) or not isinstance(result, Exception) for result in results), results
+    winners = [result for result in results if not isinstance(result, Exception)]
+    assert len(winners) == 1, results
+    return winners
+
+
+def test_two_admins_adding_one_username_do_not_overwrite_each_other(services):
+    results = race(*(lambda password=password, role=role: users.add_user(services, ADMIN, "twin", password, [role])
+                     for password, role in (("first-password-1", "audit"), ("second-password-2", "discipline"))))
+    (winner,) = one_wins(results)
+    password = "first-password-1" if winner["roles"] == ["audit"] else "second-password-2"
+    loser = "second-password-2" if password == "first-password-1" else "first-password-1"
+    assert logins.issue_token(services, "twin", password)["token"]
+    with pytest.raises(Unauthorized):  # the loser's password was never set
+        logins.issue_token(services, "twin", loser)
+
+
+@pytest.mark.parametrize("create", ["cadre", "role", "user"])
+def test_racing_creations_of_one_record_give_one_record_and_conflicts(services, create):
+    calls = {"cadre": lambda: cadres.create_cadre(services, ORG, dict(CADRE)),
+             "role": lambda: roles.create_role(services, ADMIN, "race_role", "并发角色", "race role"),
+             "user": lambda: users.add_user(services, ADMIN, "racer", "a-long-password-1", ["audit"])}
+    one_wins(race(*[calls[create]] * 4))
+
+
+def test_a_unique_key_taken_meanwhile_is_a_conflict_not_a_500(services):
+    """What the racing transactions meet on PostgreSQL, made certain: the constraint refuses the second row at
+    commit, after the use case's own check, and the unit of work reports a conflict."""
+    with services.db.unit_of_work() as session:
+        session.add(Role(code="dup_role", name_zh="甲", name_en="a"))
+    with pytest.raises(Conflict, match="same moment"), services.db.unit_of_work() as session:
+        session.add(Role(code="dup_role", name_zh="乙", name_en="b"))
+    with pytest.raises(Conflict), services.db.unit_of_work() as session:
+        session.add(User(username="admin", password_hash="x", active=True))
+        session.flush()
+
+
+def test_a_not_null_violation_is_still_a_bug_not_a_conflict(services):
+    from sqlalchemy.exc import IntegrityError
+
+    with pytest.raises(IntegrityError), services.db.unit_of_work() as session:
+        session.add(Role(code="no_name", name_zh=None, name_en="x"))
