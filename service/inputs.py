@@ -3,7 +3,8 @@
 A NUL has no place in any text CadreFlow keeps, and PostgreSQL refuses to store or compare one: a 500 at
 the first write or lookup, where SQLite would keep it. So it is refused at the door, the way each part of
 a request is refused when malformed: in the path like an unknown id (404), in the query as a malformed
-parameter (400), in a form field or a JSON body as data that fails its form (422), the field named.
+parameter (400), in a form field or a JSON body as data that fails its form (422), the field named. A raw
+body that a use case parses itself (the learning records' CSV) is checked there, with its line named.
 """
 
 from __future__ import annotations

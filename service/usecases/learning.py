@@ -104,6 +104,10 @@ def import_csv(services: Services, actor: Actor, text: str) -> dict[str, Any]:
 
 
 def _csv_rows(text: str) -> list[dict[str, Any]]:
+    if "\x00" in text:  # PostgreSQL refuses to store one (a 500 at commit), SQLite would keep it: the file's fault
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise Invalid(f"the CSV contains a NUL character at line {line} (CSV 第 {line} 行含有无效字符：空字符)",
+                      {"file": f"第 {line} 行含有空字符 (line {line} contains a NUL character)"})
     reader = csv.DictReader(io.StringIO(text))
     try:
         return list(reader)

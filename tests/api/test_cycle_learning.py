@@ -257,3 +257,15 @@ def test_csv_import_is_for_org_dept(api, cadre, user):
     """Other roles → 403, nothing imported."""
     assert_error(import_csv(api, HEADER + "c1,online_hours,2025-03-01,5,x\n", as_=user), 403)
     assert learning(api)["records"] == []
+
+
+def test_csv_import_refuses_a_file_with_a_nul_whole(api, cadre):
+    """A NUL in any cell (PostgreSQL cannot store one; SQLite would): 422 naming its line, and no row of the file
+    imported, as a text/csv body or as a multipart file."""
+    text = HEADER + "c1,online_hours,2025-03-01,2,good row\nc1,online_hours,2025-03-02,3,bad\x00source\n"
+    for response in (import_csv(api, text),
+                     api.post("/api/learning/import", as_="org_dept", content_type="multipart/form-data",
+                              data={"file": (io.BytesIO(text.encode()), "learning.csv")})):
+        body = assert_error(response, 422)
+        assert "line 3" in body["message"] and "NUL" in body["message"], body
+    assert learning(api)["records"] == []
