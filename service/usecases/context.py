@@ -127,7 +127,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         db=Database(settings["DATABASE_URL"], float(settings.get("CREDENTIAL_CACHE_SECONDS") or 0)),
         runner=StepExecutor(shared_pool(pool_settings(settings)), settings["DEADLINES"],
                             float(settings["SCRIPT_TIMEOUT_SECONDS"]), int(settings["MAX_TASK_DEPTH"]),
-                            float(settings["STEP_TIMEOUT_SECONDS"])),
+                            float(settings["STEP_TIMEOUT_SECONDS"]), max_state_kb=int(settings["MAX_CASE_STATE_KB"])),
         definitions=DefinitionCache(),
         settings=settings,
         rate_storage=open_storage(str(settings.get("RATE_LIMIT_STORAGE") or "memory://")),

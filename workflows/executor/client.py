@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
 
-from workflows.engine import Diagram, EngineError, Migration, ProcessDefinition, Step, TimerSchedule
+from workflows.engine import Diagram, EngineError, Incident, Migration, ProcessDefinition, Step, TimerSchedule
 from workflows.engine.sandbox import ServiceHandler, require_storable
 
 from .pool import ExecutorPool, Relay
@@ -22,9 +22,11 @@ class StepExecutor:
     """Runs engine operations in the pool's executors, within a time budget per step."""
 
     def __init__(self, pool: ExecutorPool, deadlines: Mapping[str, str], script_timeout: float = 1.0,
-                 max_depth: int = 800, step_timeout: float = 2.0, today: Callable[[], date] = date.today) -> None:
+                 max_depth: int = 800, step_timeout: float = 2.0, today: Callable[[], date] = date.today,
+                 max_state_kb: int = 2048) -> None:
         self.pool = pool
         self.step_timeout = step_timeout
+        self.max_state_bytes = max_state_kb * 1024
         self.today = today  # the day scripts' today() names: the service's (county) date, sent with each step
         self._settings = {"deadlines": dict(deadlines), "script_timeout": script_timeout, "max_depth": max_depth}
 
@@ -51,7 +53,7 @@ class StepExecutor:
         with self.pool.worker() as worker:
             header, body = worker.call({"type": "run", "settings": self._request_settings(), **request}, b"", relay,
                                        lambda content_hash: _files_of(process), self.step_timeout * max(1, len(starts)))
-        return decode_steps(header, body)
+        return [self._bounded(step) if isinstance(step, Step) else step for step in decode_steps(header, body)]
 
     def complete(self, process: ProcessDefinition, state: str, task_id: str, data: dict[str, Any],
                  services: ServiceHandler | None) -> Step:
@@ -144,7 +146,17 @@ class StepExecutor:
         request = {"op": op, "spec": _spec_ref(process), "args": args, "relay": services is not None}
         relay = (lambda name, params, data, _item: services(name, params, data)) if services is not None else None
         header, body = self._call(request, state, relay, _known(process))
-        return decode_step(header, body)
+        return self._bounded(decode_step(header, body))
+
+    def _bounded(self, step: Step) -> Step:
+        """The step, unless the state it would save is past the limit: designer code that grows case data
+        without end would otherwise fill the database and every page listing the case."""
+        size = len(step.state.encode())
+        if size > self.max_state_bytes:
+            raise Incident(f"the case's saved state would grow to {size // 1024} KB, more than the "
+                           f"{self.max_state_bytes // 1024} KB allowed (MAX_CASE_STATE_KB) "
+                           f"(案件数据将增至 {size // 1024} KB，超过上限 {self.max_state_bytes // 1024} KB)")
+        return step
 
     def _call(self, request: dict[str, Any], payload: bytes, services: Relay | None,
               specs: dict[str, ProcessDefinition]) -> tuple[dict[str, Any], bytes]:

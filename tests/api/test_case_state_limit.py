@@ -1,0 +1,55 @@
+"""Case data cannot grow without end: a step whose saved state would pass MAX_CASE_STATE_KB is refused as an
+incident (409) and nothing of it is stored, whether it starts a case or completes a task."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.support import app_from_template, assert_error, make_api
+from tests.engine.bpmn_builder import KEY, script_process
+
+LIMIT_KB = 64
+BLOAT = 'pad = "a" * 100000'  # about 100 KB of case data: over the limit set here, far under the default
+
+
+@pytest.fixture
+def small_api(template, tmp_path):
+    app = app_from_template(template, tmp_path / "small", MAX_CASE_STATE_KB=LIMIT_KB)
+    api = make_api(app, template)
+    api.create_cadre("c1")
+    yield api
+    app.extensions["cadreflow"].db.dispose()
+
+
+def deploy(api, bpmn: bytes) -> None:
+    response = api.post(f"/api/processes/{KEY}/versions", as_="designer", data=bpmn, content_type="application/xml")
+    assert response.status_code in (200, 201), response.json
+
+
+def case_count(api) -> int:
+    return api.get("/api/cases").json["total"]
+
+
+def test_a_start_that_would_store_too_much_is_refused_and_opens_nothing(small_api):
+    deploy(small_api, script_process(BLOAT))
+    before = case_count(small_api)
+    body = assert_error(small_api.post("/api/cases", as_="admin", json={"process": KEY, "cadre_id": "c1"}), 409)
+    assert f"more than the {LIMIT_KB} KB allowed" in body["message"], body
+    assert case_count(small_api) == before
+
+
+def test_a_completion_that_would_store_too_much_leaves_the_case_as_it_was(small_api):
+    deploy(small_api, script_process("x = 1", post_script=BLOAT))
+    case = small_api.start(KEY, "c1")
+    task = case["open_tasks"][0]
+    history = small_api.get(f"/api/cases/{case['id']}/history").json
+    refused = small_api.post(f"/api/tasks/{task['id']}/complete", as_="org_dept", json={"data": {"ok": True}})
+    assert "MAX_CASE_STATE_KB" in assert_error(refused, 409)["message"]
+    after = small_api.case(case["id"])
+    assert [t["id"] for t in after["open_tasks"]] == [task["id"]] and "pad" not in after["data"]
+    assert small_api.get(f"/api/cases/{case['id']}/history").json == history
+
+
+def test_the_same_process_runs_under_the_default_limit(api, cadre):
+    deploy(api, script_process(BLOAT))
+    assert len(api.start(KEY, "c1")["data"]["pad"]) == 100000
