@@ -11,6 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from service.db.models import Disclosure, DisclosureRating
+from service.errors import Conflict
 from service.usecases import bulk, proof
 from service.usecases.timers import fire_due_timers
 from tests.api.support import ADMONISHMENT, app_from_template, assert_error, hold_in_incident, make_api
@@ -251,8 +252,9 @@ def test_the_database_refuses_a_second_rating_from_one_address(app, api, cadre):
         stored = session.query(DisclosureRating).one()
         assert "203.0.113.1" not in stored.address_hash and len(stored.address_hash) == 64
         digest = stored.address_hash
-    with pytest.raises(IntegrityError), services.db.unit_of_work() as session:
+    with pytest.raises(Conflict) as refused, services.db.unit_of_work() as session:
         session.add(DisclosureRating(disclosure_id=disclosure_id, address_hash=digest, rating="dissatisfied"))
+    assert isinstance(refused.value.__cause__, IntegrityError)  # the constraint, reported as a 409
 
 
 @pytest.mark.parametrize(("body", "fields"), [
