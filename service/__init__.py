@@ -26,11 +26,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     _trust_proxies(app, int(settings.get("TRUSTED_PROXIES") or 0))
 
     from .api import register_api
+    from .api.auth import bound_strangers
     from .cli import register_commands
     from .inputs import register_input_checks
     from .portal import register_portal
     from .web import register_web
 
+    app.before_request(bound_strangers)  # first: before any other check reads a body
     register_api(app)
     register_web(app)
     register_portal(app)

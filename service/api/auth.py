@@ -7,11 +7,12 @@ from functools import wraps
 from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, request
+from flask_login import current_user
 
 from service import services_of
-from service.api import parse_json
+from service.api import is_api_path, parse_json
 from service.errors import BadRequest, Forbidden, Invalid, Unauthorized
-from service.portal import bounded
+from service.portal import bound_body, bounded
 from service.usecases import logins, users
 from service.usecases.context import Actor, Services
 
@@ -37,14 +38,34 @@ def json_body(allowed: set[str] | None = None) -> dict[str, Any]:
 
 def current_actor() -> Actor:
     """The caller of the bearer token (kept in `g.token`), or 401."""
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
+    if not request.headers.get("Authorization", "").startswith("Bearer "):
         raise Unauthorized("log in first: Authorization: Bearer <token> (请先登录)")
-    g.token = header[len("Bearer "):].strip()
-    actor = logins.actor_for_token(services(), g.token)
+    actor = token_holder()
     if actor is None:
         raise Unauthorized("the token is invalid or expired (令牌无效或已过期)")
     return actor
+
+
+def token_holder() -> Actor | None:
+    """Who holds the request's bearer token (None: no token, or one that is invalid or expired), asked once per
+    request: the check that bounds strangers' bodies asks before the view does."""
+    if "token_holder" not in g:
+        header = request.headers.get("Authorization", "")
+        g.token = header[len("Bearer "):].strip() if header.startswith("Bearer ") else ""
+        g.token_holder = logins.actor_for_token(services(), g.token) if g.token else None
+    holder: Actor | None = g.token_holder
+    return holder
+
+
+def bound_strangers() -> None:
+    """Before anything reads a body (the pages' CSRF check, the NUL check, a view): a request from nobody
+    logged in may send no more than the public portal's PUBLIC_MAX_BODY (413), whatever route it names; only a
+    signed-in caller may send an attachment's or a process's size."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    signed_in = token_holder() is not None if is_api_path(request.path) else current_user.is_authenticated
+    if not signed_in:
+        bound_body()
 
 
 def client_address() -> str:

@@ -7,6 +7,9 @@ import io
 import zipfile
 from urllib.parse import quote
 
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
+
 from tests.api.support import app_from_template, assert_error, make_api, start_accountability
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -27,6 +30,18 @@ def upload(api, case_id, content, name="材料.pdf", as_="discipline"):
 
 
 class TestAttachments:
+    def test_a_signed_in_reader_uploads_past_the_public_body_limit(self, api, cadre):
+        """Strangers may send at most PUBLIC_MAX_BODY (1 MB) anywhere; a signed-in reader of the case sends a
+        3 MB attachment (under MAX_ATTACHMENT_BYTES) through the same body checks."""
+        case_id = start_accountability(api)["id"]
+        large = PDF + b" " * 3_000_000
+        # Encoded here: the test client would spool a body this large to a file it never closes.
+        boundary, body = encode_multipart(MultiDict({"file": FileStorage(io.BytesIO(large), "材料.pdf")}))
+        response = api.post(f"/api/cases/{case_id}/attachments", as_="discipline", data=body,
+                            content_type=f"multipart/form-data; boundary={boundary}")
+        assert response.status_code == 201, response.json
+        assert response.json["size"] == len(large)
+
     def test_an_upload_is_stored_listed_downloaded_and_recorded(self, api, cadre):
         """A PDF: 201 with its fields; listed; the same bytes come back as a download; the history says so."""
         case_id = start_accountability(api)["id"]

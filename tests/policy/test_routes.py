@@ -7,12 +7,15 @@ unknown id), 403 for what its roles may not do, and never a 500.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from werkzeug.datastructures import FileStorage, MultiDict
+from werkzeug.test import encode_multipart
 
 from service.api import is_api_path
 from tests.api.support import ACCOUNTABILITY, ADMONISHMENT, DEPARTURE, VETTING, assert_error
@@ -495,6 +498,37 @@ def test_every_post_without_login_refuses_a_body_over_a_megabyte(world, tmp_path
                 problems.append(f"{endpoint} POST {path}: {response.status_code}")
             elif is_api_path(path):
                 assert_error(response, 413)
+    finally:
+        app.extensions["cadreflow"].db.dispose()
+    assert problems == [], "\n".join(problems)
+
+
+def _some_path(rule: Any) -> str:
+    """A concrete path of a URL rule: numbers for converters that want one, a word for the others."""
+    return re.sub(r"<(?:(\w+)(?:\([^)]*\))?:)?(\w+)>",
+                  lambda m: "1" if m.group(1) in ("int", "float") else "x", rule.rule)
+
+
+def test_nobody_logged_in_sends_more_than_a_megabyte_to_any_route(world, tmp_path):
+    """Every route that takes a body, and a route that does not exist, refuses a stranger's 1.2 MB multipart
+    form (no login, or a made-up token) with 413 before any check parses it: only a signed-in caller may send an
+    attachment's or a process's size."""
+    app = world.app(tmp_path / "strangers")
+    # A 1.2 MB file part: under MAX_CONTENT_LENGTH and the form parser's own limits (which bound text fields, not
+    # files), over PUBLIC_MAX_BODY. Encoded once, so no request of the test client spools it to disk.
+    boundary, body = encode_multipart(MultiDict({"file": FileStorage(io.BytesIO(b"\x00" * 1_200_000), "big.bin")}))
+    try:
+        problems = []
+        targets = [(method, _some_path(rule)) for rule in app.url_map.iter_rules()
+                   for method in sorted((rule.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"})]
+        for method, path in [*targets, ("POST", "/api/no/such/route"), ("POST", "/no/such/page")]:
+            for headers in ({}, {"Authorization": "Bearer made-up"}):
+                response = app.test_client().open(path, method=method, data=body, headers=headers,
+                                                  content_type=f"multipart/form-data; boundary={boundary}")
+                response.close()
+                if response.status_code != 413:
+                    problems.append(f"{method} {path} {headers}: {response.status_code}")
+        assert len(targets) > 50  # the whole URL map was walked
     finally:
         app.extensions["cadreflow"].db.dispose()
     assert problems == [], "\n".join(problems)
