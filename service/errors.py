@@ -36,6 +36,11 @@ class Conflict(ServiceError):
     code = "conflict"
 
 
+class WrittenMeanwhile(Conflict):
+    """A constraint refused a write because another transaction made the same one at the same moment (a unique
+    key taken, a referenced row gone): the unit of work's 409; callers for whom that race is expected catch it."""
+
+
 class TooLarge(ServiceError):
     """An upload over its size limit."""
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError,
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from service.errors import Conflict
+from service.errors import Conflict, WrittenMeanwhile
 
 from .credentials import LISTENER_NAME, CredentialCache, NotifiedCache, PolledCache
 from .schema import upgrade
@@ -114,8 +114,8 @@ class Database:
                 raise
             # Two requests created the same record (or one removed what the other referred to) at the same
             # moment: each checked first, but only the database's constraint saw both.
-            raise Conflict("this conflicts with a change made at the same moment; reload and retry "
-                           "(与同时发生的修改冲突，请刷新后重试)") from exc
+            raise WrittenMeanwhile("this conflicts with a change made at the same moment; reload and retry "
+                                   "(与同时发生的修改冲突，请刷新后重试)") from exc
         except OperationalError as exc:
             session.rollback()
             if "locked" in str(exc).lower():

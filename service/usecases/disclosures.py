@@ -16,11 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Select, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.db.models import Cadre, Case, Disclosure, DisclosureRating, utcnow
-from service.errors import Conflict, Invalid, NotFound
+from service.errors import Conflict, Invalid, NotFound, WrittenMeanwhile
 from service.ratelimit import address_key
 
 from . import policy, queries, views
@@ -107,7 +106,7 @@ def rate(services: Services, disclosure_id: int, body: Any, address: str, secret
                                          comment=comment))
             session.flush()
             return {"id": disclosure.id, "rating": rating, "tally": queries.disclosure_tally(session, disclosure.id)}
-    except IntegrityError:
+    except WrittenMeanwhile:  # the unique key on (disclosure, hashed address): rated before, or at the same moment
         raise Conflict("this address has already rated this disclosure (此网络地址已评议过该报告)") from None
 
 

@@ -17,7 +17,6 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import ColumnElement, Date, and_, case, delete, func, insert, literal, not_, select, true, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.db.models import (
@@ -32,7 +31,7 @@ from service.db.models import (
     WatchEntry,
 )
 from service.db.uow import rows_changed
-from service.errors import Conflict, ServiceError
+from service.errors import Conflict, ServiceError, WrittenMeanwhile
 
 from . import policy
 from .context import SYSTEM, Actor, Services
@@ -223,7 +222,7 @@ def run_daily_scan(services: Services, today: date | None = None) -> dict[str, A
         with services.db.unit_of_work() as session:
             if session.get(ScheduledRun, SCAN_NAME) is None:
                 session.add(ScheduledRun(name=SCAN_NAME, last_run_on=date.min))
-    except IntegrityError:
+    except WrittenMeanwhile:
         pass  # another worker created the marker at the same moment
     with services.db.unit_of_work() as session:
         claimed = rows_changed(session, update(ScheduledRun).where(

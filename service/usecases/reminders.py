@@ -13,11 +13,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, exists, func, not_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.db.models import MailItem, ProcessVersion, ScheduledRun, Task, TaskReminder, User, utcnow
 from service.db.uow import rows_changed
+from service.errors import WrittenMeanwhile
 
 from . import mailing
 from .context import Actor, Services
@@ -100,7 +100,7 @@ def ensure_marker(services: Services, name: str) -> None:
         with services.db.unit_of_work() as session:
             if session.get(ScheduledRun, name) is None:
                 session.add(ScheduledRun(name=name, last_run_on=date.min))
-    except IntegrityError:
+    except WrittenMeanwhile:
         pass  # another worker created it at the same moment
 
 

@@ -10,11 +10,11 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from service.db.models import Cadre, Case, ScheduledRun
 from service.db.uow import rows_changed
+from service.errors import WrittenMeanwhile
 
 from . import policy, queries, stepper  # the module, not its names: stepper's start rules read this module
 from .context import SYSTEM, Actor, Services
@@ -81,7 +81,7 @@ def run_daily_scan(services: Services, today: date | None = None) -> list[dict[s
         with services.db.unit_of_work() as session:
             if session.get(ScheduledRun, "rotation_scan") is None:
                 session.add(ScheduledRun(name="rotation_scan", last_run_on=date.min))
-    except IntegrityError:
+    except WrittenMeanwhile:
         pass  # another worker created the marker at the same moment
     with services.db.unit_of_work() as session:  # claim and scan commit together, or neither
         claimed = rows_changed(session, update(ScheduledRun).where(

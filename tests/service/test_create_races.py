@@ -60,3 +60,16 @@ def test_a_not_null_violation_is_still_a_bug_not_a_conflict(services):
 
     with pytest.raises(IntegrityError), services.db.unit_of_work() as session:
         session.add(Role(code="no_name", name_zh=None, name_en="x"))
+
+
+def test_workers_racing_to_create_a_job_marker_all_go_on(services):
+    """The daily scans claim their day on a `scheduled_runs` row that the first worker creates; workers that
+    create it at the same moment lose quietly (the race is expected), and every scan's claim then works."""
+    from service.usecases import early_warning, reminders, rotation
+
+    assert race(*[lambda: reminders.ensure_marker(services, "raced_marker")] * 4) == [None] * 4
+    outcomes = race(*[lambda: rotation.run_daily_scan(services)] * 3,
+                    *[lambda: early_warning.run_daily_scan(services)] * 3)
+    assert not any(isinstance(outcome, Exception) for outcome in outcomes), outcomes
+    assert sum(outcome is not None for outcome in outcomes[:3]) == 1  # one worker ran today's rotation scan
+    assert sum(outcome is not None for outcome in outcomes[3:]) == 1  # and one the early-warning scan
