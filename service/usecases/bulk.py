@@ -3,28 +3,36 @@
 A start job works through the cadres in id order, a batch per transaction: it can stop at any moment
 (a crash, a deploy) and the next worker pass resumes from its cursor; it never opens a second case
 for a cadre it already opened one for (`dedupe`: an open case of the process, or a case with the same
-value of a start field, such as the assessment `year`).
+value of a start field, such as the assessment `year`, equal as JSON: 2031 and 2031.0 are one year).
+A filter that cannot be evaluated is refused when the job is asked for; a batch that still fails as a
+whole (a filter failing on one cadre's fields, say) ends its job as `failed`, the error kept in `errors`,
+and the jobs after it go on.
 """
 
 from __future__ import annotations
 
-import json
+import logging
+from datetime import date
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.models import Cadre, Case, StartJob, Task, utcnow
-from service.errors import Invalid, NotFound, ServiceError
+from service.errors import Invalid, NotFound, ServiceError, Unavailable
+from workflows.engine import Incident
 
 from . import policy, queries, roles, views
 from .context import Actor, Services
+from .forms import primary_type
 from .stepper import newest_version, start_batch
 
 BATCH = 200
 ANALYZE_EVERY = 5_000  # cases a job opens between two refreshes of the planner's statistics (PostgreSQL)
 MAX_ERRORS = 20
 OPEN = "open"
+FAILED = "failed"  # a job whose batch failed as a whole (its error is the last of `errors`); nothing more is opened
+log = logging.getLogger(__name__)
 
 
 def create_job(services: Services, actor: Actor, process: Any, data: Any = None, selector: Any = None,
@@ -32,9 +40,10 @@ def create_job(services: Services, actor: Actor, process: Any, data: Any = None,
     """Ask for cases of `process` for every cadre `selector` picks (default: every cadre holding a post)."""
     _check(services, actor, process, data, selector, dedupe)
     with services.db.unit_of_work() as session:
-        newest_version(session, process)
-        job = StartJob(process_key=process, data=dict(data or {}), selector=selector or None, dedupe=dedupe,
-                       created_by=actor.username)
+        version = newest_version(session, process)
+        start_form = services.definitions.get(version).start_form
+        job = StartJob(process_key=process, data=_as_form_types(start_form, dict(data or {})),
+                       selector=selector or None, dedupe=dedupe, created_by=actor.username)
         session.add(job)
         session.flush()
         return job_view(job)
@@ -53,6 +62,43 @@ def _check(services: Services, actor: Actor, process: Any, data: Any, selector: 
     if fields:
         raise Invalid("invalid bulk start (批量发起参数有误)", fields)
     policy.require(actor, "case.start", roles.policy_tables(services), process)
+    if selector:
+        _check_filter(services, selector)
+
+
+def _check_filter(services: Services, selector: str) -> None:
+    """Refuse a filter that does not compile or evaluate: run it once, in the same sandbox as the job's batches,
+    on what it will see of the first cadre (or of a sample cadre in an empty county)."""
+    with services.db.unit_of_work(write=False) as session:
+        cadre = session.scalar(select(Cadre).order_by(Cadre.id).limit(1))
+        scope = _scope(cadre if cadre is not None else _sample())
+    try:
+        services.runner.select(selector, [scope])
+    except Incident as error:
+        raise Invalid("invalid bulk start (批量发起参数有误)", {"filter": _filter_problem(error)}) from error
+
+
+def _sample() -> Cadre:
+    """What a filter sees of a cadre when the county has none yet: a value of each field's kind."""
+    return Cadre(id="c0001", name="", unit="", post="", post_level="leading", post_started_on=date(2020, 1, 1),
+                 promotion_ban_until=date(2020, 1, 1))
+
+
+def _filter_problem(error: Incident) -> str:
+    detail = error.message.split("): ", 1)[-1] if error.message.startswith("filter expression failed") \
+        else error.message
+    return f"表达式无法执行 (the expression cannot be evaluated): {detail}"
+
+
+def _as_form_types(start_form: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """The shared start data with each whole number the start form types as an integer stored as one: the
+    form accepts 2031.0 for an integer, and every case of the job should carry the year 2031."""
+    properties = start_form.get("properties") if isinstance(start_form, dict) else None
+    if not isinstance(properties, dict):
+        return data
+    return {name: int(value) if isinstance(value, float) and value.is_integer()
+            and isinstance(prop := properties.get(name), dict) and primary_type(prop) == "integer" else value
+            for name, value in data.items()}
 
 
 def get_job(services: Services, actor: Actor, job_id: int) -> dict[str, Any]:
@@ -66,14 +112,20 @@ def get_job(services: Services, actor: Actor, job_id: int) -> dict[str, Any]:
 
 
 def run_jobs(services: Services, max_batches: int | None = None) -> int:
-    """Work off running jobs a batch at a time; returns how many cases were opened."""
+    """Work off running jobs a batch at a time; returns how many cases were opened. A job whose batch raises
+    something else than a refusal (the database, an executor that does not start) is logged and tried again
+    on the next pass; the jobs after it go on meanwhile."""
     opened, batches = 0, 0
     with services.db.unit_of_work(write=False) as session:
         running = list(session.scalars(select(StartJob.id).where(StartJob.status == "running").order_by(StartJob.id)))
     for job_id in running:
         while max_batches is None or batches < max_batches:
-            step = run_batch(services, job_id)
             batches += 1
+            try:
+                step = run_batch(services, job_id)
+            except Exception:
+                log.exception("bulk start job %s: its batch failed; the next pass tries it again", job_id)
+                break
             if step is None:
                 break
             opened += step
@@ -81,7 +133,39 @@ def run_jobs(services: Services, max_batches: int | None = None) -> int:
 
 
 def run_batch(services: Services, job_id: int) -> int | None:
-    """Open the cases of the job's next batch of cadres; None once the job is done."""
+    """Open the cases of the job's next batch of cadres; None once the job is done, or has failed: a batch
+    refused as a whole (its filter fails on a cadre, the engine fails the batch) opens nothing and ends the job
+    as `failed` with the error (a new job with the same dedupe goes on where it stopped)."""
+    try:
+        return _open_batch(services, job_id)
+    except Unavailable:
+        raise
+    except ServiceError as error:
+        _fail(services, job_id, error)
+        return None
+
+
+def _fail(services: Services, job_id: int, error: ServiceError) -> None:
+    with services.db.unit_of_work() as session:
+        job = session.scalar(select(StartJob).where(StartJob.id == job_id).with_for_update())
+        if job is None or job.status != "running":
+            return
+        cadre_id = error.cadre_id if isinstance(error, FilterFailed) else None
+        job.status, job.finished_at = FAILED, utcnow()
+        job.errors = [*job.errors, {"cadre_id": cadre_id, "error": error.message, "fields": error.fields}]
+
+
+class FilterFailed(Invalid):
+    """The job's filter fails on a cadre of its batch (`cadre_id`, when evaluating it alone fails too)."""
+
+    def __init__(self, cadre_id: str | None, error: Incident) -> None:
+        on = f" on cadre {cadre_id}" if cadre_id else ""
+        zh_on = f"对干部 {cadre_id} " if cadre_id else ""
+        super().__init__(f"the filter failed{on} (筛选表达式{zh_on}执行失败)", {"filter": _filter_problem(error)})
+        self.cadre_id = cadre_id
+
+
+def _open_batch(services: Services, job_id: int) -> int | None:
     with services.db.unit_of_work() as session:
         job = session.scalar(select(StartJob).where(StartJob.id == job_id).with_for_update())
         if job is None or job.status != "running":
@@ -124,18 +208,37 @@ def already_started(session: Session, process: str, cadre_ids: list[str], dedupe
         return set(session.scalars(select(Case.cadre_id).where(
             Case.process_key == process, Case.cadre_id.in_(cadre_ids), queries.unfinished())))
     field = dedupe.split(":", 1)[1]
-    wanted = json.dumps(data.get(field), sort_keys=True)
-    return {cadre_id for cadre_id, data in session.execute(query)
-            if json.dumps((data or {}).get(field), sort_keys=True) == wanted}
+    wanted = data.get(field)
+    return {cadre_id for cadre_id, data in session.execute(query) if _same(wanted, (data or {}).get(field))}
+
+
+def _same(one: Any, other: Any) -> bool:
+    """Equal as JSON values: the decoded values compared, as the integrity_report start rule's once a year does
+    (2031 and 2031.0 are one year, objects in any key order), except that true is not 1."""
+    return bool(one == other) and isinstance(one, bool) == isinstance(other, bool)
 
 
 def _chosen(services: Services, job: StartJob, cadres: list[Cadre], skip: set[str]) -> list[Cadre]:
-    job.skipped += len(skip)
     candidates = [cadre for cadre in cadres if cadre.id not in skip]
-    if not job.selector or not candidates:
-        return candidates
-    keep = services.runner.select(job.selector, [_scope(cadre) for cadre in candidates])
-    return [cadre for cadre, chosen in zip(candidates, keep, strict=True) if chosen]
+    if job.selector and candidates:
+        scopes = [_scope(cadre) for cadre in candidates]
+        try:
+            keep = services.runner.select(job.selector, scopes)
+        except Incident as error:
+            raise FilterFailed(_failing(services, job.selector, candidates, scopes), error) from error
+        candidates = [cadre for cadre, chosen in zip(candidates, keep, strict=True) if chosen]
+    job.skipped += len(skip)
+    return candidates
+
+
+def _failing(services: Services, selector: str, candidates: list[Cadre], scopes: list[dict[str, Any]]) -> str | None:
+    """The first cadre the filter fails on alone (to name it in the job's error), or None."""
+    for cadre, scope in zip(candidates, scopes, strict=True):
+        try:
+            services.runner.select(selector, [scope])
+        except Incident:
+            return cadre.id
+    return None
 
 
 def _scope(cadre: Cadre) -> dict[str, Any]:
