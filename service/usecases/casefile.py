@@ -150,15 +150,21 @@ def describe(schema: dict[str, Any], data: dict[str, Any]) -> list[dict[str, Any
     properties = schema.get("properties", {}) if isinstance(schema, dict) else {}
     names = [n for n in properties if n in data] + [n for n in data if n not in properties]
     names = [n for n in names if data[n] is not None]  # e.g. a public report's cadre, not linked yet
-    return [_field(name, properties.get(name) or {}, data[name]) for name in names]
+    return [_field(name, properties.get(name), data[name]) for name in names]
 
 
-def _field(name: str, prop: dict[str, Any], value: Any) -> dict[str, Any]:
+def _field(name: str, prop: Any, value: Any) -> dict[str, Any]:
+    """A boolean field schema (valid JSON Schema, skipped by the form) labels nothing; `x-enumNames` that do
+    not name every value (deploy refuses them now) show the value itself where they fall short."""
+    prop = prop if isinstance(prop, dict) else {}
+    values, labels = prop.get("enum"), prop.get("x-enumNames")
     display = value
-    labels = prop.get("x-enumNames")
-    if labels and value in prop.get("enum", []):
-        display = labels[prop["enum"].index(value)]
-    return {"name": name, "label": prop.get("title") or name, "value": value, "display": display}
+    if isinstance(values, list) and isinstance(labels, list) and value in values:
+        index = values.index(value)
+        display = labels[index] if index < len(labels) else value
+    title = prop.get("title")
+    return {"name": name, "label": title if isinstance(title, str) and title else name, "value": value,
+            "display": display}
 
 
 def linked_cases(session: Session, case: Case, actor: Actor) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from jsonschema.exceptions import ValidationError
+from referencing.exceptions import Unresolvable
 
 from service.errors import Invalid, ServiceError
 from workflows.engine import form_validator
@@ -104,7 +105,7 @@ def validate_form(schema: dict[str, Any], data: Any, user_has_role: UserHasRole,
         raise Invalid("data must be a JSON object (数据必须是 JSON 对象)", {"data": "必须是对象 (must be an object)"})
     fields: dict[str, str] = {}
     schema = with_limits(schema)
-    for error in form_validator(schema).iter_errors(data):
+    for error in _schema_errors(schema, data):
         for name in _fields_of(error):
             fields.setdefault(name, _message(error, schema))
     fields.update(_date_errors(schema, data, fields))
@@ -115,6 +116,19 @@ def validate_form(schema: dict[str, Any], data: Any, user_has_role: UserHasRole,
     if fields:
         raise Invalid("the form has errors (表单填写有误)", fields)
     return data
+
+
+BROKEN_FORM = ("此表单的结构有误，无法校验所填内容，请联系流程设计员 "
+               "(the form's schema is broken, so no data can be checked against it; ask the process designer)")
+
+
+def _schema_errors(schema: dict[str, Any], data: dict[str, Any]) -> list[ValidationError]:
+    """What JSON Schema finds wrong with `data`. Deploy refuses `$ref`s that loop or lead nowhere; of a form
+    deployed before it did, the data is refused with a message, never a 500."""
+    try:
+        return list(form_validator(schema).iter_errors(data))
+    except (Unresolvable, RecursionError):
+        raise Invalid("the form cannot be checked (表单无法校验)", {"_form": BROKEN_FORM}) from None
 
 
 def _fields_of(error: ValidationError) -> list[str]:
@@ -150,7 +164,8 @@ def _message(error: ValidationError, schema: dict[str, Any]) -> str:
     if kind in ("minimum", "exclusiveMinimum"):
         return f"不能小于 {value} (must be at least {value})"
     if kind == "pattern":  # a form may say in words what its pattern wants
-        return error.schema.get("x-pattern-message") or "格式不正确 (does not have the required format)"
+        said = error.schema.get("x-pattern-message")
+        return said if isinstance(said, str) and said else "格式不正确 (does not have the required format)"
     return f"{error.message}"
 
 
@@ -177,7 +192,8 @@ def _custom_errors(schema: dict[str, Any], data: dict[str, Any], user_has_role: 
     for name, prop in schema.get("properties", {}).items():
         role = prop.get("x-user-role") if isinstance(prop, dict) else None
         value = data.get(name)
-        if role and name not in known and isinstance(value, str) and not user_has_role(value, role):
+        if isinstance(role, str) and role and name not in known and isinstance(value, str) \
+                and not user_has_role(value, role):
             errors[name] = f"不是角色 {role} 的有效用户 (not an active user with role {role})"
     if not known:
         errors.update(_min_sum_errors(schema.get("x-min-sum"), data))

@@ -167,5 +167,5 @@ def _cadre_choices(services: Services, actor: Actor, form: dict[str, Any],
 def _user_choices(services: Services, form: dict[str, Any]) -> dict[str, list[str]]:
     """For fields naming a user of a role (`x-user-role`), the users who may be named."""
     roles = {name: prop["x-user-role"] for name, prop in form.get("properties", {}).items()
-             if isinstance(prop, dict) and prop.get("x-user-role")}
+             if isinstance(prop, dict) and isinstance(prop.get("x-user-role"), str) and prop["x-user-role"]}
     return {name: users.usernames_with_role(services, role) for name, role in roles.items()}

@@ -7,6 +7,7 @@ each problem naming the limit it passes.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from .errors import Problem
+from .schemas import expanded_size
 
 _FLOW_NODES = frozenset({
     "task", "userTask", "serviceTask", "scriptTask", "businessRuleTask", "manualTask", "sendTask", "receiveTask",
@@ -36,6 +38,7 @@ class DeployLimits:
     max_code_chars: int = 20_000  # one script, condition or DMN entry
     max_instances: int = 200  # a multi-instance task's literal cardinality
     max_dmn_rules: int = 500
+    max_form_nodes: int = 1000  # objects and arrays of one form schema with every $ref expanded in place
 
 
 def bound_problems(root: etree._Element, dmn_roots: Mapping[str, etree._Element],
@@ -52,6 +55,7 @@ def bound_problems(root: etree._Element, dmn_roots: Mapping[str, etree._Element]
                                   "max_sequence_flows", "连线过多"))
     problems += _fan_out(elements, limits) + _nesting(elements, limits) + _code_sizes(elements, limits)
     problems += _cardinalities(elements, limits) + _event_names(elements) + _stored_lengths(elements)
+    problems += _form_sizes(elements, limits)
     for name, dmn in dmn_roots.items():
         problems += _dmn_bounds(name, dmn, limits)
     return problems
@@ -104,6 +108,24 @@ def _cardinalities(elements: Iterable[etree._Element], limits: DeployLimits) -> 
         text = (el.text or "").strip()
         if etree.QName(el).localname == "loopCardinality" and text.isdigit() and int(text) > limits.max_instances:
             problems.append(_too_many(f"{text} instances", limits.max_instances, "max_instances", "多实例数量过多",
+                                      _owner_id(el), el.sourceline))
+    return problems
+
+
+def _form_sizes(elements: Iterable[etree._Element], limits: DeployLimits) -> list[Problem]:
+    """Forms whose `$ref`s expand past the limit: validating a start or a completion walks the expansion,
+    inside the step's write transaction. A form that does not parse is left to the compiler to report."""
+    problems = []
+    for el in elements:
+        if etree.QName(el).localname != "formSchema" or not el.text:
+            continue
+        try:
+            schema = json.loads(el.text)
+        except (ValueError, RecursionError):
+            continue
+        if expanded_size(schema, limits.max_form_nodes) > limits.max_form_nodes:
+            problems.append(_too_many(f"a form schema of more than {limits.max_form_nodes} nodes once its $refs "
+                                      "are expanded", limits.max_form_nodes, "max_form_nodes", "表单结构展开后过大",
                                       _owner_id(el), el.sourceline))
     return problems
 

@@ -140,7 +140,8 @@ def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Ite
     spec, subprocess_specs = _parse_spec(key, root, dmn_roots)
     task_specs = [ts for each in (spec, *subprocess_specs.values()) for ts in each.task_specs.values()]
     lines = {el.get("id"): el.sourceline for el in root.iter() if el.get("id")}
-    forms, start_form, form_problems = _collect_forms(root)
+    # Form rules added since a version was accepted apply at deploy only: a stored version still loads.
+    forms, start_form, form_problems = _collect_forms(root, deploying=limits is not None)
     problems = [problem for _, problem in missing] + form_problems
     problems += _lane_problems(root, key, set(roles)) if roles is not None else []
     problems += list(_spec_problems(task_specs, forms, lines))
@@ -285,14 +286,15 @@ def _process_name(root: etree._Element, key: str) -> str:
     return key
 
 
-def _collect_forms(root: etree._Element) -> tuple[dict[str, dict[str, Any]], dict[str, Any], list[Problem]]:
+def _collect_forms(root: etree._Element, deploying: bool = True) -> tuple[dict[str, dict[str, Any]], dict[str, Any],
+                                                                          list[Problem]]:
     forms: dict[str, dict[str, Any]] = {}
     start_form: dict[str, Any] = {"type": "object"}
     problems: list[Problem] = []
     for element in root.iterfind(".//bpmn:extensionElements/spiffworkflow:formSchema", NS):
         owner = element.getparent().getparent()
         owner_id = owner.get("id")
-        schema = _load_schema(element.text or "", owner_id, element.sourceline, problems)
+        schema = _load_schema(element.text or "", owner_id, element.sourceline, problems, deploying)
         if schema is None:
             continue
         if etree.QName(owner).localname == "startEvent":
@@ -302,7 +304,10 @@ def _collect_forms(root: etree._Element) -> tuple[dict[str, dict[str, Any]], dic
     return forms, start_form, problems
 
 
-def _load_schema(text: str, element_id: str | None, line: int | None, problems: list[Problem]) -> dict[str, Any] | None:
+def _load_schema(text: str, element_id: str | None, line: int | None, problems: list[Problem],
+                 deploying: bool = True) -> dict[str, Any] | None:
+    """The form schema, or None with its problems added. `deploying`: also the rules on reference shapes and
+    field keywords added after versions were stored (forms.py and the pages guard against what they refuse)."""
     try:
         schema = json.loads(text)
         Draft202012Validator.check_schema(schema)
@@ -313,7 +318,7 @@ def _load_schema(text: str, element_id: str | None, line: int | None, problems: 
     if not isinstance(schema, dict) or schema.get("type") != "object":
         problems.append(Problem.of("form schema must be an object schema", "表单必须是对象结构", element_id, line))
         return None
-    unsafe = schema_problems(schema)
+    unsafe = schema_problems(schema, strict=deploying)
     if unsafe:
         problems.extend(Problem(f"form schema (表单结构): {en} ({zh})", element_id, line, message_zh=f"表单结构：{zh}",
                                 message_en=f"form schema: {en}") for en, zh in unsafe)
@@ -326,7 +331,30 @@ def _load_schema(text: str, element_id: str | None, line: int | None, problems: 
     for rule in rules:
         problems.extend(_rule_problems(rule, element_id, line))
     problems.extend(_min_sum_problems(schema.get("x-min-sum"), element_id, line))
+    for name, prop in schema.get("properties", {}).items() if deploying else ():
+        problems.extend(_field_problems(name, prop, element_id, line))
     return schema
+
+
+def _field_problems(name: str, prop: Any, element_id: str | None, line: int | None) -> list[Problem]:
+    """A field's CadreFlow keywords have the shapes the forms and pages read: `x-user-role` a role's code,
+    `x-cadre` true or false, `x-enumNames` (when a list: the pages ignore any other value and show the values)
+    one text per `enum` value. A boolean field schema (valid JSON Schema) is accepted: the pages skip it, as
+    they skip every field that is not an object."""
+    if not isinstance(prop, dict):
+        return []
+    role, cadre, names = prop.get("x-user-role"), prop.get("x-cadre"), prop.get("x-enumNames")
+    if "x-user-role" in prop and not (isinstance(role, str) and role):
+        reason = ("x-user-role must be a role's code (a string)", "x-user-role 必须是角色代码（文字）")
+    elif "x-cadre" in prop and not isinstance(cadre, bool):
+        reason = ("x-cadre must be true or false", "x-cadre 必须是 true 或 false")
+    elif isinstance(names, list) and not all(isinstance(each, str) for each in names):
+        reason = ("x-enumNames must be a list of strings", "x-enumNames 必须是文字列表")
+    elif isinstance(names, list) and not (isinstance(prop.get("enum"), list) and len(prop["enum"]) == len(names)):
+        reason = ("x-enumNames must name each value of enum, in order", "x-enumNames 必须与 enum 的取值一一对应")
+    else:
+        return []
+    return [Problem.of(f"field {name!r}: {reason[0]}", f"字段 {name}：{reason[1]}", element_id, line)]
 
 
 def _rule_problems(rule: Any, element_id: str | None, line: int | None) -> list[Problem]:

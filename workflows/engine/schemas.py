@@ -4,13 +4,22 @@ jsonschema by default follows a `$ref` to `http://` and `file://` addresses and 
 with Python's backtracking `re`. Here nothing is ever fetched (a registry without retrieval; a
 `$ref` that is not local is refused at deploy) and patterns run on RE2, which is linear in the
 input, so no pattern can stall the service (one RE2 cannot compile is refused at deploy).
+
+A `$ref` must be a JSON pointer into the form itself ("#/$defs/x") that leads to a schema and never back
+into one containing it (a loop recurses without end on the same data), and keywords that move where a
+`$ref` resolves or which validator runs (`$id`, anchors, `$dynamicRef`, a `$schema` below the root, which
+would swap in jsonschema's own validator with Python's `re`) are refused. `expanded_size` counts what
+validation may walk with every `$ref` expanded in place, so deploy can bound it (DEPLOY_LIMITS.max_form_nodes):
+a few `$defs` that each refer twice to the next would otherwise cost 2**n.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+from urllib.parse import unquote
 
 import re2
 from jsonschema import Draft202012Validator, FormatChecker, validators
@@ -21,6 +30,8 @@ from referencing import Registry
 _NO_RETRIEVAL: Registry = Registry()  # knows no resource and retrieves none: a remote $ref is unresolvable
 _FORMATS = FormatChecker(formats=("date",))
 _REFERENCE_KEYWORDS = ("$ref", "$dynamicRef")
+# Keywords that change the base a `$ref` resolves against or name a target other than a JSON pointer.
+_SCOPE_KEYWORDS = ("$id", "$anchor", "$dynamicAnchor", "$dynamicRef")
 MAX_PATTERN_CHARS = 1000
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False  # a refused pattern is reported to the designer, not logged to stderr
@@ -62,21 +73,135 @@ def form_validator(schema: dict[str, Any]) -> Validator:
     return FormValidator(schema, registry=_NO_RETRIEVAL, format_checker=_FORMATS)
 
 
-def schema_problems(schema: Any) -> list[tuple[str, str]]:
-    """What makes a (well-formed) schema unsafe to accept (remote references, patterns RE2 refuses), in English
-    and in Chinese."""
+def schema_problems(schema: Any, strict: bool = True) -> list[tuple[str, str]]:
+    """What makes a (well-formed) schema unsafe to accept (remote, dangling or looping references, keywords
+    that move references or swap the validator, patterns RE2 refuses, an `x-pattern-message` that is not
+    text), in English and in Chinese."""
     problems: list[tuple[str, str]] = []
     for node in _subschemas(schema):
-        for keyword in _REFERENCE_KEYWORDS:
-            target = node.get(keyword)
-            if isinstance(target, str) and not target.startswith("#"):
-                problems.append((f"{keyword} {target!r} is not local; only '#/...' references are allowed",
-                                 f"只允许本地引用 #/...（{keyword} {target!r}）"))
+        problems += _keyword_problems(node, is_root=node is schema, strict=strict)
         patterns = [node["pattern"]] if isinstance(node.get("pattern"), str) else []
         if isinstance(node.get("patternProperties"), dict):
             patterns += list(node["patternProperties"])
         problems += [found for found in map(_pattern_problem, patterns) if found is not None]
+    if not strict:  # a stored version parsed again: only what was refused when it was accepted
+        return problems
+    expansion = _expand(schema, cap=0)
+    problems += [(f"$ref {ref!r} points to no schema of this form", f"引用 {ref!r} 指向的结构不存在")
+                 for ref in expansion.dangling]
+    problems += [(f"$ref {ref!r} loops back to a schema that contains it",
+                  f"引用 {ref!r} 循环引用了包含它的结构") for ref in expansion.loops]
     return problems
+
+
+def _keyword_problems(node: dict[str, Any], is_root: bool, strict: bool) -> list[tuple[str, str]]:
+    problems = []
+    for keyword in _REFERENCE_KEYWORDS:
+        target = node.get(keyword)
+        if isinstance(target, str) and not target.startswith("#"):
+            problems.append((f"{keyword} {target!r} is not local; only '#/...' references are allowed",
+                             f"只允许本地引用 #/...（{keyword} {target!r}）"))
+    if not strict:
+        return problems
+    moved = [keyword for keyword in _SCOPE_KEYWORDS if isinstance(node.get(keyword), str)]
+    if not is_root and isinstance(node.get("$schema"), str):  # below it jsonschema would run its own validator
+        moved.append("$schema")
+    problems += [(f"{keyword} is not allowed in a form (use '#/...' references only; $schema only at the top)",
+                  f"表单中不允许使用 {keyword}（只用 #/... 引用；$schema 只能写在最外层）") for keyword in moved]
+    if "pattern" in node and "x-pattern-message" in node and not isinstance(node["x-pattern-message"], str):
+        problems.append(("x-pattern-message must be a string", "x-pattern-message 必须是文字"))
+    return problems
+
+
+def expanded_size(schema: Any, cap: int) -> int:
+    """How many objects and arrays validation may walk with every `$ref` expanded in place, or a number past
+    `cap` once it is past it. Each node is counted once and its expansion remembered, so this is linear in
+    the document however many times the expansion repeats it. References that loop or lead nowhere add
+    nothing here (schema_problems refuses them)."""
+    return _expand(schema, cap).size
+
+
+@dataclass
+class _Expansion:
+    size: int = 0
+    loops: list[str] = field(default_factory=list)
+    dangling: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Frame:
+    node: Any
+    edges: list[tuple[Any, str | None]]
+    size: int = 1
+    next: int = 0
+
+
+def _expand(root: Any, cap: int) -> _Expansion:
+    """A depth-first walk over the containment tree plus every local `$ref` (iterative: a deep form must not
+    exhaust the stack). A `$ref` reaching a node still on the walk's path closes a loop."""
+    found = _Expansion()
+    if not isinstance(root, dict | list):
+        return found
+    sizes: dict[int, int] = {}  # id of a node (all alive inside `root`) -> its size, capped past `cap`
+    on_path: set[int] = {id(root)}
+    frames = [_Frame(root, _edges(root, root, found.dangling))]
+    while frames:
+        frame = frames[-1]
+        if frame.next < len(frame.edges):
+            child, ref = frame.edges[frame.next]
+            frame.next += 1
+            if id(child) in sizes:
+                frame.size += sizes[id(child)]
+            elif id(child) in on_path:
+                found.loops.append(ref or "")
+            else:
+                on_path.add(id(child))
+                frames.append(_Frame(child, _edges(child, root, found.dangling)))
+            continue
+        frames.pop()
+        on_path.discard(id(frame.node))
+        sizes[id(frame.node)] = size = min(frame.size, cap + 1)
+        if frames:
+            frames[-1].size += size
+    found.size = sizes[id(root)]
+    return found
+
+
+def _edges(node: Any, root: Any, dangling: list[str]) -> list[tuple[Any, str | None]]:
+    """A node's children that are objects or arrays, then what its local `$ref` points to."""
+    values = node.values() if isinstance(node, dict) else node
+    edges: list[tuple[Any, str | None]] = [(value, None) for value in values if isinstance(value, dict | list)]
+    for keyword in _REFERENCE_KEYWORDS:
+        ref = node.get(keyword) if isinstance(node, dict) else None
+        if not (isinstance(ref, str) and ref.startswith("#")):
+            continue  # a remote reference is refused on its own
+        target = _pointed(root, ref)
+        if target is _NOWHERE:
+            dangling.append(ref)
+        elif isinstance(target, dict):
+            edges.append((target, ref))
+    return edges
+
+
+_NOWHERE = object()
+
+
+def _pointed(root: Any, ref: str) -> Any:
+    """The schema a local `$ref` ("#" or "#/json/pointer", percent-encoded) names, as `referencing` resolves it
+    in a form without `$id` or anchors; _NOWHERE when it names none (or something that is not a schema)."""
+    fragment = unquote(ref[1:])
+    if fragment and not fragment.startswith("/"):
+        return _NOWHERE  # a plain-name fragment needs an anchor, and anchors are refused
+    node = root
+    for segment in fragment.split("/")[1:] if fragment else []:
+        segment = segment.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and segment in node:
+            node = node[segment]
+        elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
+            node = node[int(segment)]
+        else:
+            return _NOWHERE
+    return node if isinstance(node, dict | bool) else _NOWHERE
 
 
 def _pattern_problem(pattern: str) -> tuple[str, str] | None:
