@@ -25,6 +25,8 @@ from lxml import etree
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.dmn.engine.DMNEngine import DMNEngine
 
+from .errors import ScriptRefused
+
 LIST_POLICIES = ("COLLECT", "RULE ORDER", "OUTPUT ORDER")
 SINGLE_POLICIES = ("UNIQUE", "ANY", "FIRST", "PRIORITY")
 AGGREGATIONS: dict[str, Callable[[list[Any]], Any]] = {
@@ -55,6 +57,18 @@ class CaseDecisionEngine(DMNEngine):
         return [rule for rule in self.decision_table.rules if check(rule, task)]
 
     def result(self, task: Any) -> dict[str, Any]:
+        """The outputs, refused (an incident at the task) when a script's data would be: they go into case data."""
+        from .sandbox import require_json  # here: sandbox imports specs, which imports this module
+
+        outputs = self._outputs(task)
+        try:
+            require_json(outputs)
+        except ScriptRefused as exc:
+            raise WorkflowTaskException(f"decision '{self.decision_id}' gave a result that cannot be stored: {exc} "
+                                        "(决策表结果无法保存)", task=task) from None
+        return outputs
+
+    def _outputs(self, task: Any) -> dict[str, Any]:
         matched = self.decide(task)
         outputs = [rule.output_as_dict(task) for rule in matched]
         if self.policy in LIST_POLICIES:

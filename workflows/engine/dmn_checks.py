@@ -55,7 +55,13 @@ _FLIPPED = {ast.Lt: ast.Gt, ast.LtE: ast.GtE, ast.Gt: ast.Lt, ast.GtE: ast.LtE, 
 
 def constraint(entry: str | None) -> Constraint:
     """What an input entry admits, as far as it can be told without running it."""
-    text = (entry or "").strip()
+    try:
+        return _constraint((entry or "").strip())
+    except (RecursionError, MemoryError, ValueError, OverflowError):
+        return UNKNOWN  # too deep or too large to reason about; deploy's compile check names the rule
+
+
+def _constraint(text: str) -> Constraint:
     if text in ("", "-"):
         return ANY
     literal = _literal(text)
@@ -69,12 +75,15 @@ def constraint(entry: str | None) -> Constraint:
 
 
 _NONE = object()
+_EXACT = 2**53  # numbers are compared as floats: larger ones are left unanalysed, never misjudged
 
 
 def _literal(text: str) -> Any:
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return _NONE
+    if _is_number(value) and not abs(value) <= _EXACT:  # past float's exact integers, or not finite
         return _NONE
     return value if isinstance(value, str | int | float | bool) or value is None else _NONE
 

@@ -61,7 +61,7 @@ def _text(element: etree._Element) -> str:
     if element.tag in _JSON_TEXT and text:
         try:
             return json.dumps(json.loads(text), sort_keys=True, ensure_ascii=False)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read: compared as text
             return text
     return text
 
@@ -102,7 +102,7 @@ def _numbers(element: etree._Element) -> tuple[float, ...]:
     for name in ("x", "y", "width", "height"):
         try:
             values.append(round(float(element.get(name, "0"))))
-        except ValueError:
+        except (ValueError, OverflowError):  # not a number, NaN or infinite: drawn nowhere
             values.append(0)
     return tuple(values)
 

@@ -25,6 +25,7 @@ from . import serialization
 from .bounds import MAX_ASSIGNEE
 from .compiler import ProcessDefinition, supervised_element
 from .errors import (
+    DataRefused,
     EngineError,
     Incident,
     LoopLimitExceeded,
@@ -258,6 +259,7 @@ class CaseRunner:
         for task in ready_user_tasks(workflow):  # what their pre-scripts set
             merge_case_data(workflow, changed_data(task))
         events.extend(_escalations(workflow, ready_before))
+        _require_loadable(workflow)
         if incident is None and not errored(workflow):
             self._guard_depth(workflow)  # before pruning, which would hide a loop that spun inside this step
             prune(workflow, bool(process.event_subprocesses))
@@ -338,6 +340,15 @@ class CaseRunner:
             raise LoopLimitExceeded(
                 f"the case has looped too often (task depth {depth} > {self.max_depth}); "
                 "step refused so the case is not corrupted (流程循环次数过多)")
+
+
+def _require_loadable(workflow: BpmnWorkflow) -> None:
+    """The last check before a step is saved: case data a saved case could not be loaded with (or the API not
+    answer) refuses the step, whatever path brought it in; scripts, tables and services are refused earlier."""
+    try:
+        require_storable(workflow.data.get(CASE_DATA, {}))
+    except DataRefused as exc:
+        raise Incident(f"the step left case data that cannot be stored (步骤产生的案件数据无法保存): {exc}") from exc
 
 
 def _end_supervision(workflow: BpmnWorkflow, bpmn_id: str | None) -> None:

@@ -38,7 +38,7 @@ from RestrictedPython.Guards import (
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
-from .errors import DataRefused, ScriptRefused, ScriptTimeout
+from .errors import DataRefused, EngineError, ScriptRefused, ScriptTimeout
 from .specs import CALL_OPERATION
 
 MAX_RANGE = 100_000
@@ -110,14 +110,47 @@ def _pow(base: Any, exponent: Any, modulus: Any = None) -> Any:
     return pow(base, exponent, modulus)
 
 
-_WIDE_FORMAT = re.compile(r"%[-#0 +]*(\*|\d{5,})|%[-#0 +]*\d*\.(\*|\d{5,})")
-
-
 def _mod(left: Any, right: Any) -> Any:
-    """`%` formatting may not ask for huge or computed widths ('%0*d' % (10**9, 1))."""
-    if isinstance(left, str | bytes) and _WIDE_FORMAT.search(left if isinstance(left, str) else left.decode("latin-1")):
+    """`%` formatting may not ask for huge or computed widths ('%0*d' % (10**9, 1), '%(a)0999999999d')."""
+    if isinstance(left, str | bytes) and _too_wide(left if isinstance(left, str) else left.decode("latin-1")):
         raise ScriptRefused("%-format widths of 10000 or more, or *, are not allowed")
     return left % right
+
+
+_MAX_WIDTH_DIGITS = 4  # widths and precisions up to 9999
+
+
+def _too_wide(text: str) -> bool:
+    """Whether a %-format asks for a width or precision of `*` or 10000 or more, read as `%` reads it: an
+    optional `(key)` (parentheses nest), flags, width, `.precision`."""
+    at = text.find("%")
+    while at != -1:
+        at += 1
+        if text.startswith("(", at):
+            at = _after_key(text, at)
+        while at < len(text) and text[at] in "-#0 +":
+            at += 1
+        for _part in ("width", "precision"):
+            digits = at
+            while at < len(text) and text[at].isdigit():
+                at += 1
+            if text.startswith("*", at) or at - digits > _MAX_WIDTH_DIGITS:
+                return True
+            if not text.startswith(".", at):
+                break
+            at += 1
+        at = text.find("%", at + 1 if text.startswith("%", at) else at)
+    return False
+
+
+def _after_key(text: str, at: int) -> int:
+    """The index after a mapping key's closing parenthesis (nesting counted, as `%` does)."""
+    depth = 0
+    for index in range(at, len(text)):
+        depth += {"(": 1, ")": -1}.get(text[index], 0)
+        if depth == 0:
+            return index + 1
+    return len(text)
 
 
 def _lshift(value: Any, shift: Any) -> Any:
@@ -127,7 +160,9 @@ def _lshift(value: Any, shift: Any) -> Any:
 
 
 def _getattr(obj: Any, name: str, default: Any = None) -> Any:
-    if isinstance(obj, str | bytes) and name in _PADDING_METHODS:
+    # Through the type too: str.center('a', 10**9) pads as much as 'a'.center(10**9).
+    text_type = isinstance(obj, type) and issubclass(obj, str | bytes)
+    if (text_type or isinstance(obj, str | bytes)) and name in _PADDING_METHODS:
         raise ScriptRefused(f"str.{name} is not allowed (it can build unbounded strings)")
     if default is not None:
         return safer_getattr(obj, name, default)  # type: ignore[no-untyped-call]
@@ -199,6 +234,13 @@ def compile_script(source: str) -> Any:
     return result.code
 
 
+@lru_cache(maxsize=4096)
+def _reads_attributes(source: str) -> bool:
+    """Whether an expression reaches any attribute. Without one it calls only the sandbox's builtins, none of
+    which changes its arguments, so it may read case data uncopied (a DMN table evaluates one per cell)."""
+    return any(isinstance(node, ast.Attribute) for node in ast.walk(ast.parse(source.strip(), mode="eval")))
+
+
 def _is_data(name: str, value: Any, reserved: Mapping[str, Any]) -> bool:
     return not (name.startswith("_") or name in reserved or callable(value))
 
@@ -223,7 +265,10 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
 
     def evaluate(self, expression: str, context: dict[str, Any], external_context: dict[str, Any] | None = None) -> Any:
         code = compile_expression(expression)
-        scope = {**context, **(external_context or {}), **self.globals}
+        given = {**context, **(external_context or {})}
+        if _reads_attributes(expression):  # only a method (d.update, list.append) can change data in place
+            given = copy.deepcopy(given)
+        scope = {**given, **self.globals}
         return self._within_time_limit(lambda: eval(code, scope))
 
     def execute(self, script: str, context: dict[str, Any], external_context: dict[str, Any] | None = None) -> bool:
@@ -232,7 +277,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         self._within_time_limit(lambda: exec(code, scope))
         reserved = {**self.globals, **(external_context or {})}
         result = {k: v for k, v in scope.items() if _is_data(k, v, reserved)}
-        _require_json(result)
+        require_json(result)
         context.clear()
         context.update(result)
         return True
@@ -266,24 +311,49 @@ def _peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def _require_json(data: dict[str, Any]) -> None:
+def require_json(data: dict[str, Any]) -> None:
+    """Refuse (ScriptRefused) data designer code produced that a case cannot store."""
+    require_storable(data, ScriptRefused)
     try:
         json.dumps(data)
     except (TypeError, ValueError) as exc:
-        raise ScriptRefused(f"script produced data that is not JSON: {exc}") from exc
-    require_storable(data)
+        raise ScriptRefused(f"data that is not JSON (数据不是 JSON): {exc}") from exc
 
 
-def require_storable(data: Any) -> None:
-    """Refuse data a saved case could not be loaded with (the serializer's reserved key, at any depth)."""
-    if isinstance(data, dict):
-        if RESERVED_KEY in data:
-            raise DataRefused(f"data may not use the key '{RESERVED_KEY}' (不能使用保留字段 {RESERVED_KEY})")
-        for value in data.values():
-            require_storable(value)
-    elif isinstance(data, list):
-        for value in data:
-            require_storable(value)
+MAX_STORED_INT = 2**63  # beyond, an integer is no count or amount of a case (and 10**5000 cannot even be printed)
+MAX_DATA_DEPTH = 64  # nesting of lists and objects; loading a saved case recurses once per level
+_UNSTORABLE_TEXT = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL text refuses it), lone surrogates (no UTF-8)
+
+
+def require_storable(data: Any, refusal: type[EngineError] = DataRefused) -> None:
+    """Refuse what JSON would take but the saved case or the API could not: the serializer's reserved key (it
+    reads such a dict as one of its objects, and the case never loads again), integers past MAX_STORED_INT,
+    NaN and infinities (no JSON), NUL and lone surrogates, nesting past MAX_DATA_DEPTH. Walked without
+    recursion; other types (a date, a set) are left to the JSON encoder."""
+    pending: list[tuple[Any, int]] = [(data, 0)]
+    while pending:
+        value, depth = pending.pop()
+        problem = _unstorable(value, depth)
+        if problem is not None:
+            raise refusal(problem)
+        if isinstance(value, dict):
+            pending += [(key, depth) for key in value] + [(item, depth + 1) for item in value.values()]
+        elif isinstance(value, list | tuple):
+            pending += [(item, depth + 1) for item in value]
+
+
+def _unstorable(value: Any, depth: int) -> str | None:
+    if isinstance(value, dict | list | tuple) and depth >= MAX_DATA_DEPTH:
+        return f"data nested deeper than {MAX_DATA_DEPTH} levels (数据嵌套超过 {MAX_DATA_DEPTH} 层)"
+    if isinstance(value, dict) and RESERVED_KEY in value:
+        return f"data may not use the key '{RESERVED_KEY}' (不能使用保留字段 {RESERVED_KEY})"
+    if isinstance(value, int) and not -MAX_STORED_INT < value < MAX_STORED_INT:
+        return f"an integer of {value.bit_length()} bits is too large to store (整数过大，无法保存)"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN and infinite numbers cannot be stored (不能保存 NaN 或无穷大)"
+    if isinstance(value, str) and _UNSTORABLE_TEXT.search(value):
+        return "text with a NUL character or a lone surrogate cannot be stored (文本含有无法保存的字符)"
+    return None
 
 
 class CaseScriptEngine(PythonScriptEngine):
