@@ -255,12 +255,18 @@ def bulk_start_command(process: str, data: str, selector: str | None, dedupe: st
         shared = json.loads(data)
     except ValueError as exc:
         raise click.BadParameter("not JSON", param_hint="--data") from exc
-    job = bulk.create_job(_services(), SYSTEM, process, shared, selector, dedupe)
+    try:
+        job = bulk.create_job(_services(), SYSTEM, process, shared, selector, dedupe)
+    except ServiceError as exc:
+        fields = "; ".join(f"{name}: {problem}" for name, problem in (exc.fields or {}).items())
+        raise click.ClickException(f"{exc.message}{' — ' + fields if fields else ''}") from exc
     while bulk.run_batch(_services(), job["id"]) is not None:
         progress = bulk.get_job(_services(), SYSTEM, job["id"])
         click.echo(f"opened {progress['opened']}, skipped {progress['skipped']}, failed {progress['failed']} "
                    f"(up to cadre {progress['cursor']})")
     done = bulk.get_job(_services(), SYSTEM, job["id"])
+    if done["status"] == bulk.FAILED:
+        raise click.ClickException(f"the job failed after {done['opened']} opened: {done['errors'][-1]['error']}")
     click.echo(f"done: {done['opened']} opened, {done['skipped']} skipped, {done['failed']} failed")
 
 

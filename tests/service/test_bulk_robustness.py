@@ -54,7 +54,7 @@ def test_a_filter_that_cannot_be_evaluated_is_refused_when_the_job_is_asked_for(
     assert set(refused.value.fields or {}) == {"filter"}
     result = app.test_cli_runner().invoke(args=["bulk-start", "annual_assessment", "--data", '{"year": 2026}',
                                                 "--for", expression])
-    assert result.exit_code != 0 and isinstance(result.exception, Invalid), result.output
+    assert result.exit_code == 1 and "filter: 表达式无法执行" in result.output, result.output  # a message, no traceback
     assert _jobs(services) == 0
     assert bulk.run_jobs(services) == 0 and _years(services) == {}
 
@@ -143,3 +143,13 @@ def test_an_assessment_stored_with_2031_0_counts_for_a_job_of_2031(county, servi
     done = bulk.get_job(services, actor("org_dept"), job["id"])
     assert (done["opened"], done["skipped"]) == (24, 1), done
     assert len(_years(services)["k000"]) == 1
+
+
+def test_the_command_says_when_its_job_failed(county, app):
+    """`cadreflow bulk-start` runs the job itself: when a batch fails as a whole it exits 1 saying why, after the
+    progress of the batches before it, not 'done'."""
+    result = app.test_cli_runner().invoke(args=["bulk-start", "annual_assessment", "--data", '{"year": 2028}',
+                                                "--for", 'post_level == "leading" and 1 / (id != "k015") > 0'])
+    assert result.exit_code == 1, result.output
+    assert "opened 10" in result.output and "the job failed after 10 opened" in result.output, result.output
+    assert "k015" in result.output and "done:" not in result.output
