@@ -59,6 +59,12 @@ def bulk_start_progress(job_id: int) -> Any:
     return jsonify(bulk.get_job(services(), g.actor, job_id))
 
 
+@bp.post("/bulk-starts/<int(max=2147483647):job_id>/cancel")
+@requires()
+def bulk_start_cancel(job_id: int) -> Any:
+    return jsonify(bulk.cancel_job(services(), g.actor, job_id))
+
+
 @bp.post("/cadres/<cadre_id>/learning")
 @requires()
 def add_learning(cadre_id: str) -> Any:

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.models import Cadre, Case, StartJob, Task, utcnow
-from service.errors import Invalid, NotFound, ServiceError, Unavailable
+from service.errors import Conflict, Invalid, NotFound, ServiceError, Unavailable
 from workflows.engine import Incident
 
 from . import policy, queries, roles, views
@@ -32,6 +32,7 @@ ANALYZE_EVERY = 5_000  # cases a job opens between two refreshes of the planner'
 MAX_ERRORS = 20
 OPEN = "open"
 FAILED = "failed"  # a job whose batch failed as a whole (its error is the last of `errors`); nothing more is opened
+CANCELLED = "cancelled"  # stopped by a person; the cases it opened stay
 log = logging.getLogger(__name__)
 
 
@@ -108,6 +109,21 @@ def get_job(services: Services, actor: Actor, job_id: int) -> dict[str, Any]:
         if job is None or not policy.allows(actor, "case.start", roles.tables_in(session, services.settings),
                                                   job.process_key):
             raise NotFound(f"start job {job_id} not found (批量发起任务不存在)")
+        return job_view(job)
+
+
+def cancel_job(services: Services, actor: Actor, job_id: int) -> dict[str, Any]:
+    """Stop a running job (the roles that may start its process): the cases it opened stay, no further batch
+    runs. Taken under the job's row lock, so a batch running meanwhile commits first; 409 once the job ended."""
+    with services.db.unit_of_work() as session:
+        job = session.scalar(select(StartJob).where(StartJob.id == job_id).with_for_update())
+        if job is None or not policy.allows(actor, "case.start", roles.tables_in(session, services.settings),
+                                            job.process_key):
+            raise NotFound(f"start job {job_id} not found (批量发起任务不存在)")
+        if job.status != "running":
+            raise Conflict(f"the job has already ended: {job.status} (批量发起任务已结束)")
+        job.status, job.finished_at = CANCELLED, utcnow()
+        log.info("bulk start job %s cancelled by %s after %s opened", job_id, actor.username, job.opened)
         return job_view(job)
 
 

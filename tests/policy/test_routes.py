@@ -169,6 +169,7 @@ API_ROUTES: dict[str, Route] = {
     "cycle.bulk_start": Route("POST", "/api/bulk-starts", by_role(holds("org_dept"), 202),
                               body={"json": {"process": VETTING, "filter": "False"}}),
     "cycle.bulk_start_progress": Route("GET", "/api/bulk-starts/999999", lambda user, _: 404),
+    "cycle.bulk_start_cancel": Route("POST", "/api/bulk-starts/999999/cancel", lambda user, _: 404),
     "users.index": Route("GET", "/api/users", by_role(holds(), 200)),
     "users.create": Route("POST", "/api/users", by_role(holds(), 422), body={"json": {}}),
     "users.update": Route("PATCH", "/api/users/audit2", by_role(holds(), {200, 422}), body={"json": {}}),

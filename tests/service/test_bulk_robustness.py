@@ -153,3 +153,21 @@ def test_the_command_says_when_its_job_failed(county, app):
     assert result.exit_code == 1, result.output
     assert "opened 10" in result.output and "the job failed after 10 opened" in result.output, result.output
     assert "k015" in result.output and "done:" not in result.output
+
+
+def test_a_running_job_can_be_cancelled_by_its_starters_and_opens_nothing_more(county, services):
+    """POST /api/bulk-starts/<id>/cancel: the cases of the batches already run stay, no later batch opens one;
+    a second cancel is a 409; a role that may not start the process does not see the job (404)."""
+    job = county.post("/api/bulk-starts", as_="org_dept",
+                      json={"process": "annual_assessment", "filter": LEADING, "data": {"year": 2029}}).json
+    assert bulk.run_batch(services, job["id"]) is not None  # one batch of 10
+    assert county.post(f"/api/bulk-starts/{job['id']}/cancel", as_="audit").status_code == 404
+    cancelled = county.post(f"/api/bulk-starts/{job['id']}/cancel", as_="org_dept")
+    assert cancelled.status_code == 200, cancelled.json
+    assert (cancelled.json["status"], cancelled.json["opened"]) == ("cancelled", 10)
+    assert cancelled.json["finished_at"]
+    assert bulk.run_jobs(services) == 0
+    assert len(_years(services)) == 10
+    again = county.post(f"/api/bulk-starts/{job['id']}/cancel", as_="org_dept")
+    assert again.status_code == 409 and "cancelled" in again.json["error"]["message"]
+    assert county.post("/api/bulk-starts/999999/cancel", as_="org_dept").status_code == 404
