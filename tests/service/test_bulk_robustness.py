@@ -16,15 +16,6 @@ from workflows.engine import EngineError
 LEADING = 'post_level == "leading"'
 
 
-@pytest.fixture
-def county(api, monkeypatch):
-    """25 leading cadres, 5 staff; batches of 10, so a job takes several passes."""
-    monkeypatch.setattr(bulk, "BATCH", 10)
-    for number in range(30):
-        api.create_cadre(f"k{number:03}", post_level="leading" if number < 25 else "staff")
-    return api
-
-
 def _jobs(services) -> int:
     with services.db.unit_of_work(write=False) as session:
         return session.scalar(select(func.count()).select_from(StartJob)) or 0

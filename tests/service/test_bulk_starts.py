@@ -11,15 +11,6 @@ from tests.conftest import actor
 from tests.sql import statements_sent
 
 
-@pytest.fixture
-def county(api, monkeypatch):
-    """25 leading cadres, 5 staff; batches of 10, so a job takes several passes."""
-    monkeypatch.setattr(bulk, "BATCH", 10)
-    for number in range(30):
-        api.create_cadre(f"k{number:03}", post_level="leading" if number < 25 else "staff")
-    return api
-
-
 def test_an_assessment_opens_once_per_cadre_and_year_across_batches_and_reruns(county, services):
     """The year's assessment for leading cadres: 25 cases; the same job again opens nothing; another year does."""
     job = bulk.create_job(services, actor("org_dept"), "annual_assessment", {"year": 2026},

@@ -13,7 +13,7 @@ from sqlalchemy import update
 from service.db.chain import GENESIS, entry_hash
 from service.db.models import Case
 from service.usecases.anchors import AnchorUnusable, anchor_faults, take_anchor
-from tests.service.test_history_chain import HISTORY, faults_of, history_rows, tamper, three_cases  # noqa: F401
+from tests.service.test_history_chain import HISTORY, faults_of, history_rows, tamper
 
 KEY = b"an anchor key kept off the database server"
 
@@ -38,7 +38,7 @@ def rewrite_consistently(services, case_id: int) -> None:
         connection.execute(update(Case.__table__).where(Case.__table__.c.id == case_id).values(history_hash=previous))
 
 
-def test_a_consistent_rewrite_passes_the_chain_and_is_named_by_the_anchor(services, three_cases):  # noqa: F811
+def test_a_consistent_rewrite_passes_the_chain_and_is_named_by_the_anchor(services, three_cases):
     anchor = take_anchor(services, KEY)
     assert [head[0] for head in anchor["cases"]] == three_cases
     assert anchor_faults(services, anchor, KEY) == []
@@ -49,7 +49,7 @@ def test_a_consistent_rewrite_passes_the_chain_and_is_named_by_the_anchor(servic
     assert len(faults) == 1 and faults[0].startswith(f"case {victim}: ") and "rewritten" in faults[0]
 
 
-def test_entries_added_after_the_anchor_are_ordinary_work(api, services, three_cases):  # noqa: F811
+def test_entries_added_after_the_anchor_are_ordinary_work(api, services, three_cases):
     anchor = take_anchor(services)
     case_id = three_cases[0]
     task = next(iter(api.get(f"/api/cases/{case_id}").get_json()["open_tasks"]), None)
@@ -58,7 +58,7 @@ def test_entries_added_after_the_anchor_are_ordinary_work(api, services, three_c
     assert anchor_faults(services, anchor) == []
 
 
-def test_deleted_entries_and_deleted_cases_are_named(services, three_cases):  # noqa: F811
+def test_deleted_entries_and_deleted_cases_are_named(services, three_cases):
     anchor = take_anchor(services)
     first, second = three_cases[0], three_cases[1]
     last = history_rows(services, first)[-1]
@@ -74,7 +74,7 @@ def test_deleted_entries_and_deleted_cases_are_named(services, three_cases):  # 
 
 
 @pytest.mark.parametrize("alteration", ["hash", "case", "signature", "format", "malformed"])
-def test_an_altered_anchor_proves_nothing(services, three_cases, alteration):  # noqa: F811
+def test_an_altered_anchor_proves_nothing(services, three_cases, alteration):
     """Whoever rewrites history would rewrite the anchor to match: its digest, and with a key its signature,
     make that show; a file that is not an anchor at all is refused the same way."""
     anchor = take_anchor(services, KEY)
@@ -95,7 +95,7 @@ def test_an_altered_anchor_proves_nothing(services, three_cases, alteration):  #
         anchor_faults(services, anchor, KEY)
 
 
-def test_without_a_key_the_digest_still_catches_careless_edits(services, three_cases):  # noqa: F811
+def test_without_a_key_the_digest_still_catches_careless_edits(services, three_cases):
     anchor = take_anchor(services)
     assert "signature" not in anchor
     anchor["cases"][0][1] += 1
@@ -103,7 +103,7 @@ def test_without_a_key_the_digest_still_catches_careless_edits(services, three_c
         anchor_faults(services, anchor)
 
 
-def test_cli_anchor_then_check_exits_one_naming_the_case_and_two_on_a_forged_anchor(app, services, three_cases,  # noqa: F811
+def test_cli_anchor_then_check_exits_one_naming_the_case_and_two_on_a_forged_anchor(app, services, three_cases,
                                                                                      tmp_path: Path):
     runner = app.test_cli_runner()
     key_file, anchor_file = tmp_path / "anchor.key", tmp_path / "heads.json"

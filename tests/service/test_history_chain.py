@@ -15,7 +15,7 @@ from service.db.models import Case, HistoryEntry
 from service.usecases import check, tasks
 from service.usecases.casehistory import lock_case, record
 from service.usecases.check import check_cases
-from tests.api.support import admonishment_to_follow_up, start_admonishment, start_vetting
+from tests.api.support import admonishment_to_follow_up, start_vetting
 from tests.conftest import actor
 from tests.service.test_concurrency import race
 
@@ -52,20 +52,6 @@ def tamper(services, statements: list, refused: bool = True) -> None:
             connection.execute(text("DROP TRIGGER history_no_delete"))
         for statement in statements:
             connection.execute(statement)
-
-
-@pytest.fixture
-def three_cases(api, cadre) -> list[int]:
-    """Three admonishment cases with a claim and completions in their history, faultless to begin with."""
-    case_ids = []
-    for _ in range(3):
-        case_id = start_admonishment(api)["id"]
-        task = api.open_task(case_id, "intake_review")
-        assert api.post(f"/api/tasks/{task['id']}/claim", as_="discipline").status_code == 200
-        api.complete(case_id, "intake_review", form="talk", reason="情况属实，约谈")
-        api.complete(case_id, "conduct_talk", talk_date="2024-05-01", minutes="谈话记录")
-        case_ids.append(case_id)
-    return case_ids
 
 
 def by_id(row):
