@@ -151,13 +151,15 @@ def check_command(grace: float | None, anchor_file: Path | None, key_file: Path 
     from .usecases.anchors import AnchorUnusable, anchor_faults
     from .usecases.check import check_cases
 
-    checked, faults = check_cases(_services(), grace)
-    if anchor_file is not None:
+    faults: list[str] = []
+    if anchor_file is not None:  # first: an anchor that proves nothing stops before the whole database is read
         try:
-            faults += anchor_faults(_services(), _read_anchor(anchor_file), _read_key(key_file))
+            faults = anchor_faults(_services(), _read_anchor(anchor_file), _read_key(key_file))
         except AnchorUnusable as exc:  # nothing can be proven by it: not the same as a fault found
             click.echo(f"Error: {exc}", err=True)
             raise SystemExit(2) from None
+    checked, case_faults = check_cases(_services(), grace)
+    faults = case_faults + faults
     for fault in faults:
         click.echo(fault, err=True)
     click.echo(f"{checked} case(s) checked, {len(faults)} fault(s)")
@@ -176,12 +178,13 @@ def anchor_command(out: Path | None, key_file: Path | None) -> None:
 
     from .usecases.anchors import take_anchor
 
-    text = json.dumps(take_anchor(_services(), _read_key(key_file)), separators=(",", ":")) + "\n"
+    anchor = take_anchor(_services(), _read_key(key_file))
+    text = json.dumps(anchor, separators=(",", ":")) + "\n"
     if out is None:
         click.echo(text, nl=False)
     else:
         out.write_text(text, encoding="utf-8")
-        click.echo(f"anchored {len(json.loads(text)['cases'])} case(s) in {out}", err=True)
+        click.echo(f"anchored {len(anchor['cases'])} case(s) in {out}", err=True)
 
 
 def _read_anchor(path: Path) -> object:

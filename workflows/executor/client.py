@@ -53,7 +53,8 @@ class StepExecutor:
         with self.pool.worker() as worker:
             header, body = worker.call({"type": "run", "settings": self._request_settings(), **request}, b"", relay,
                                        lambda content_hash: _files_of(process), self.step_timeout * max(1, len(starts)))
-        return [self._bounded(step) if isinstance(step, Step) else step for step in decode_steps(header, body)]
+        return [self._bounded(step, len(step.state.encode())) if isinstance(step, Step) else step
+                for step in decode_steps(header, body)]
 
     def complete(self, process: ProcessDefinition, state: str, task_id: str, data: dict[str, Any],
                  services: ServiceHandler | None) -> Step:
@@ -146,12 +147,11 @@ class StepExecutor:
         request = {"op": op, "spec": _spec_ref(process), "args": args, "relay": services is not None}
         relay = (lambda name, params, data, _item: services(name, params, data)) if services is not None else None
         header, body = self._call(request, state, relay, _known(process))
-        return self._bounded(decode_step(header, body))
+        return self._bounded(decode_step(header, body), len(body))  # the payload is the state, encoded
 
-    def _bounded(self, step: Step) -> Step:
-        """The step, unless the state it would save is past the limit: designer code that grows case data
-        without end would otherwise fill the database and every page listing the case."""
-        size = len(step.state.encode())
+    def _bounded(self, step: Step, size: int) -> Step:
+        """The step, unless the state it would save (`size` bytes) is past the limit: designer code that grows
+        case data without end would otherwise fill the database and every page listing the case."""
         if size > self.max_state_bytes:
             raise Incident(f"the case's saved state would grow to {size // 1024} KB, more than the "
                            f"{self.max_state_bytes // 1024} KB allowed (MAX_CASE_STATE_KB) "
