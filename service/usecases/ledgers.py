@@ -3,7 +3,11 @@
 Integrity (廉政): sanctions, accountability cases, departure audits with findings, personal reports made
 late or found unreported, public reports linked to the cadre. Conduct (作风): admonishments, assessment
 grades, 述职述廉 results, learning compliance by year, rotation reviews. Entries are `{on, kind, summary,
-codes, case_id?}`, newest first; a case the caller may not read is left unlinked (the entry stays).
+codes, case_id?}`, newest first. An entry that is a case (an admonishment, a public report, an audit's
+findings, …) tells of that case's data and state, so it is left out when the caller may not read the case
+(need to know: lists leave out what their reader may not read); an entry from the cadre's own record (a
+sanction, a personal report, a grade, a 述职述廉 result, learning), which the caller reads with the cadre,
+stays, without a link to a case it may not read.
 
 A summary is for people, so it names every code in words: a process's own fields (an admonishment's
 `trigger`, a public report's `channel`, …) by the option titles of the case's deployed forms, the codes the
@@ -32,6 +36,8 @@ KIND_NAMES = {"integrity": "廉政台账", "conduct": "作风台账"}
 TYPES = {"integrity": ("sanction", "accountability", "audit_finding", "public_report", "personal_report"),
          "conduct": ("admonishment", "assessment", "integrity_review", "learning", "rotation_review")}
 ENTRY_TYPES = (*TYPES["integrity"], *TYPES["conduct"])
+# Entries read from a case itself, not from the cadre's record: shown only to readers of that case.
+CASE_ENTRIES = frozenset({"accountability", "audit_finding", "public_report", "admonishment", "rotation_review"})
 FINDINGS = ("minor", "major")  # departure-audit findings that are entries (none is not a finding)
 
 
@@ -90,8 +96,8 @@ def ledger_items(services: Services, session: Session, actor: Actor, cadre: Cadr
     readable = policy.readable_case_ids(session, actor, [c.id for c in cases])
     words = Words(services, label or _code)
     items = (_integrity if kind == "integrity" else _conduct)(session, cadre, cases, words)
-    items = [{**item, "case_id": item.get("case_id") if item.get("case_id") in readable else None}
-             for item in items]
+    items = [{**item, "case_id": item["case_id"] if item["case_id"] in readable else None}
+             for item in items if item["case_id"] in readable or item["kind"] not in CASE_ENTRIES]
     return sorted(items, key=lambda item: (item["on"], item.get("case_id") or 0), reverse=True)
 
 

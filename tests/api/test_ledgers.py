@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from service.usecases import early_warning
 from service.usecases.context import SYSTEM
-from tests.api.support import assert_error, sanction, start_accountability, start_admonishment
+from tests.api.support import assert_error, sanction, start_accountability, start_admonishment, start_departure
 from tests.api.test_cycle_assessment import incompetent_case
 from tests.api.test_documents import pdf_text
 from tests.api.test_early_warning import public_report
@@ -80,6 +80,25 @@ def test_outsiders_get_404_like_an_unknown_cadre(api, cadre):
     assert_error(ledger(api, "integrity", as_="designer"), 404)
     assert_error(ledger(api, "integrity", cadre_id="nobody"), 404)
     assert_error(api.get("/api/cadres/c1/ledger.pdf", as_="designer", query_string={"kind": "conduct"}), 404)
+
+
+def test_a_case_its_reader_may_not_read_is_no_entry(api, cadre):
+    """`audit` reads c1 through a departure audit only: the ledgers tell it nothing of c1's other cases (an
+    admonishment, a whistle-blower's report, an accountability case), as the case list does not; the sanction,
+    part of the cadre's record it reads, stays without a link to its case."""
+    departure = start_departure(api)
+    start_admonishment(api)
+    public_report(api)
+    sanctioned = sanction(api, "public_apology")
+    assert_error(api.get(f"/api/cases/{sanctioned['id']}", as_="audit"), 404)
+    assert [case["id"] for case in api.get("/api/cases", as_="audit").json["items"]] == [departure["id"]]
+    integrity = ledger(api, "integrity", as_="audit").json["items"]
+    assert [(item["kind"], item["case_id"]) for item in integrity] == [("sanction", None)]
+    assert ledger(api, "conduct", as_="audit").json["items"] == []
+    printed = pdf_text(api.get("/api/cadres/c1/ledger.pdf", as_="audit", query_string={"kind": "conduct"}))
+    assert "诫勉" not in printed
+    everything = {item["kind"] for kind in ("integrity", "conduct") for item in ledger(api, kind).json["items"]}
+    assert everything == {"sanction", "accountability", "public_report", "admonishment"}
 
 
 def test_the_ledger_prints_as_pdf(api, cadre):
