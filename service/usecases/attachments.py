@@ -1,20 +1,24 @@
 """Files on a case: upload (type read from the content, size bounded), list, download under the case's read policy.
 
 The bytes go to the file store (service/filestore.py) under their SHA-256; the row and the history
-entry are written in one transaction under the case's lock.
+entry are written in one transaction under the case's lock. Nothing attached is ever removed (it is part of
+the case's record), so what one case may hold and what one user may add in a day are bounded too: else one
+reader of one case could fill the store's disk.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import timedelta
 from typing import Any
 
 import filetype
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from service.db.models import Attachment, Case, utcnow
-from service.errors import Invalid, NotFound, TooLarge
+from service.errors import Invalid, NotFound, TooLarge, TooManyAttempts
 
 from . import access_log, policy
 from .casehistory import lock_case, record
@@ -37,6 +41,7 @@ EXTENSIONS = {
     TEXT: (".txt", ".md", ".log"),  # not .csv: a spreadsheet would run what a formula in it says
 }
 ALLOWED_TYPES = frozenset(EXTENSIONS) - {TEXT}
+UPLOAD_WINDOW = timedelta(days=1)  # MAX_DAILY_UPLOAD_BYTES counts what a user attached in this time
 _UNSAFE_NAME = re.compile(r"[\x00-\x1f\x7f/\\\"<>|:*?]")
 
 
@@ -86,6 +91,7 @@ def add_attachment(services: Services, actor: Actor, case_id: int, filename: Any
         content_type = _checked(services, content)
         assert content is not None  # _checked refused a missing file
         case = lock_case(session, case_id)
+        _check_quotas(services, session, actor, case.id, len(content))
         row = Attachment(case_id=case.id, filename=named_for(clean_filename(filename), content_type),
                          content_type=content_type,
                          size=len(content), sha256=services.files.put(content), uploaded_by=actor.username,
@@ -112,6 +118,39 @@ def _checked(services: Services, content: bytes | None) -> str:
                       "(仅支持 PDF、图片、Office 文档和文本)",
                       {"file": "不支持的文件类型 (unsupported file type)"})
     return content_type
+
+
+def _check_quotas(services: Services, session: Session, actor: Actor, case_id: int, size: int) -> None:
+    """Refuse an upload past what its case may hold (413) or its uploader may add in a day (429, with when to retry).
+    Under the case's lock the case's total is exact; one user's uploads to several cases at once may pass the
+    daily total by the few files in flight."""
+    per_case = int(services.settings["MAX_CASE_ATTACHMENT_BYTES"])
+    held = session.scalar(select(func.coalesce(func.sum(Attachment.size), 0)).where(Attachment.case_id == case_id))
+    if (held or 0) + size > per_case:
+        raise TooLarge(f"the case's attachments would pass {per_case} bytes together "
+                       f"(本案附件总量将超过 {per_case} 字节上限)")
+    per_day = int(services.settings["MAX_DAILY_UPLOAD_BYTES"])
+    if size > per_day:  # would never fit, however long one waited
+        raise TooLarge(f"the file is larger than the daily upload limit of {per_day} bytes "
+                       f"(文件超过每日上传 {per_day} 字节上限)")
+    since = utcnow() - UPLOAD_WINDOW
+    recent = session.execute(select(Attachment.at, Attachment.size).where(
+        Attachment.uploaded_by == actor.username, Attachment.at > since).order_by(Attachment.at)).all()
+    total = sum(row.size for row in recent)
+    if total + size <= per_day:
+        return
+    # Retry once enough of the window's uploads, oldest first, have left it for this one to fit (size <= per_day:
+    # with all of them gone it fits).
+    left = total
+    fits_at = recent[-1].at + UPLOAD_WINDOW
+    for upload in recent:
+        left -= upload.size
+        if left + size <= per_day:
+            fits_at = upload.at + UPLOAD_WINDOW
+            break
+    wait = max(1, int((fits_at - utcnow()).total_seconds()) + 1)
+    raise TooManyAttempts(f"you attached {per_day} bytes in the last 24 hours; retry in {wait} s "
+                          f"(24 小时内上传附件已达 {per_day} 字节上限，请 {wait} 秒后重试)", wait)
 
 
 def list_attachments(services: Services, actor: Actor, case_id: int) -> list[dict[str, Any]]:

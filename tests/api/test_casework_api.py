@@ -97,6 +97,31 @@ class TestAttachments:
         finally:
             app.extensions["cadreflow"].db.dispose()
 
+    def test_what_a_case_holds_and_a_user_adds_in_a_day_is_bounded(self, template, tmp_path, cadre):
+        """Nothing attached is deleted, so one reader must not fill the disk: past MAX_CASE_ATTACHMENT_BYTES on one
+        case 413, past MAX_DAILY_UPLOAD_BYTES of one user's uploads in 24 hours 429 with Retry-After; another
+        user still uploads, and a refused upload leaves no row and no history entry."""
+        app = app_from_template(template, tmp_path / "quota", MAX_CASE_ATTACHMENT_BYTES=3 * len(PDF),
+                                MAX_DAILY_UPLOAD_BYTES=5 * len(PDF))
+        try:
+            api = make_api(app, template)
+            api.create_cadre("c1")
+            first, second = start_accountability(api)["id"], start_accountability(api)["id"]
+            for _ in range(3):
+                assert upload(api, first, PDF).status_code == 201
+            assert_error(upload(api, first, PDF), 413)
+            assert upload(api, second, PDF).status_code == 201
+            assert upload(api, second, PDF).status_code == 201
+            refused = upload(api, second, PDF)
+            assert_error(refused, 429)
+            assert 0 < int(refused.headers["Retry-After"]) <= 24 * 3600 + 1
+            assert upload(api, second, PDF, as_="discipline2").status_code == 201
+            assert len(api.get(f"/api/cases/{first}/attachments").json) == 3
+            assert len(api.get(f"/api/cases/{second}/attachments").json) == 3
+            assert [e["action"] for e in api.history(second)].count("attach") == 3
+        finally:
+            app.extensions["cadreflow"].db.dispose()
+
     def test_who_may_not_read_the_case_gets_404_for_its_files(self, api, cadre):
         """An outsider role (audit owns no lane of accountability), a designer: 404 to download, list or upload."""
         case_id = start_accountability(api)["id"]
