@@ -8,6 +8,7 @@ views turn it into a PDF with the templates under `web/templates/documents/`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,19 @@ from workflows.glue.common import add_months
 from . import access_log, casefile, policy, views
 from .context import Actor, Services
 from .reminders import local_zone
+
+# A printed text keeps its paragraphs, but a run of blank lines prints as one, and past this many line breaks the
+# rest run on: 2,000 characters of bare line breaks were a 189-page PDF that took the server seconds to print.
+MAX_PRINTED_LINES = 100
+_BLANK_RUN = re.compile(r"\n(?:[^\S\n]*\n)+")
+
+
+def printable(text: str) -> str:
+    """A text as a document prints it: blank runs as one blank line, at most MAX_PRINTED_LINES lines."""
+    lines = _BLANK_RUN.sub("\n\n", text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
+    if len(lines) > MAX_PRINTED_LINES:
+        lines[MAX_PRINTED_LINES - 1:] = [" ".join(lines[MAX_PRINTED_LINES - 1:])]
+    return "\n".join(lines)
 
 
 def _always(_data: dict[str, Any]) -> bool:
@@ -105,7 +119,10 @@ def _content(services: Services, session: Session, case: Case, name: str, kind: 
     for form_name, field in kind.fields:
         if field in case.data:
             form = definition.start_form if form_name == "start" else definition.forms.get(form_name, {})
-            fields[field] = casefile.describe(form, {field: case.data[field]})[0]
+            described = casefile.describe(form, {field: case.data[field]})[0]
+            if isinstance(described.get("display"), str):
+                described = {**described, "display": printable(described["display"])}
+            fields[field] = described
     cadre = casefile.cadre_brief(session, case.cadre_id) or {}
     return {"kind": name, "title": kind.title, "case_id": case.id, "status": case.status, "outcome": case.outcome,
             "cadre": cadre, "fields": fields, "county": str(services.settings.get("COUNTY") or ""),

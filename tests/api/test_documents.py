@@ -183,3 +183,34 @@ def test_document_tables_are_laid_out_fixed():
     assert re.search(r"\btable \{[^}]*table-layout: fixed;", base)
     others = [path for path in folder.glob("*.html") if path.name != "_base.html"]
     assert others and all("table-layout" not in path.read_text("utf-8") for path in others)
+
+
+def test_line_breaks_cannot_stretch_a_document_over_pages(api, cadre):
+    """Audit finding: minutes of 2,000 bare line breaks printed as 189 pages, seconds of a web process each time.
+    A run of blank lines prints as one, and past MAX_PRINTED_LINES lines the rest runs on: the record fits on a
+    page or two, every character of the text still printed."""
+    case_id = start_admonishment(api)["id"]
+    api.complete(case_id, "intake_review", form="talk", reason="\n" * 1998 + "受理")
+    minutes = "".join(f"第{n}点\n" for n in range(400))[:2000]
+    api.complete(case_id, "conduct_talk", talk_date="2024-05-01", minutes=minutes)
+    response = api.get(f"/api/cases/{case_id}/documents/admonishment_record.pdf")
+    assert len(PdfReader(io.BytesIO(response.data)).pages) <= 8  # 100 lines of minutes take about three
+    text = pdf_text(response)
+    listed = [line for line in minutes.split("\n") if line]  # the lines past the 100th run on, wrapped anywhere
+    assert len(listed) > 200 and "受理" in text and all(line in text for line in listed[:99] + listed[-1:])
+
+
+def test_a_busy_printer_answers_503_and_prints_again_once_free(api, cadre):
+    """A process prints PDF_RENDERS_AT_ONCE documents at a time: a request that cannot get a turn within
+    PDF_WAIT_SECONDS is a 503 (nothing else waits on it), and the next one, with the printer free, prints."""
+    from service.printing import _PRINTER, _printer_turn
+
+    case_id = admonishment_to_follow_up(api)
+    app = api.client.application
+    app.extensions["cadreflow"].settings["PDF_WAIT_SECONDS"] = 0.05
+    url = f"/api/cases/{case_id}/documents/admonishment_record.pdf"
+    with app.test_request_context(), _printer_turn():  # someone else is printing
+        assert app.extensions[_PRINTER]._value == 0
+        assert_error(api.get(url, as_="discipline"), 503)
+    assert app.extensions[_PRINTER]._value == 1
+    assert "诫勉谈话记录" in pdf_text(api.get(url, as_="discipline"))
