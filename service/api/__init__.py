@@ -25,6 +25,7 @@ from service.errors import (
 )
 from service.inputs import refuse_nul_in_json
 
+UNAVAILABLE_RETRY_SECONDS = 2  # a restarting database or store: worth one more try a moment later
 STATUS = {BadRequest: 400, Unauthorized: 401, Forbidden: 403, NotFound: 404, Conflict: 409, Invalid: 422,
           TooLarge: 413, TooManyAttempts: 429, Unavailable: 503}
 
@@ -49,8 +50,10 @@ def error_body(error: ServiceError) -> dict[str, Any]:
 
 
 def error_headers(error: ServiceError) -> dict[str, str]:
-    """Headers an error answer needs: when to try again after a 429."""
-    return {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyAttempts) else {}
+    """Headers an error answer needs: when to try again after a 429, or a 503 (something down for a moment)."""
+    if isinstance(error, TooManyAttempts):
+        return {"Retry-After": str(error.retry_after)}
+    return {"Retry-After": str(UNAVAILABLE_RETRY_SECONDS)} if isinstance(error, Unavailable) else {}
 
 
 def parse_json(raw: bytes) -> Any:

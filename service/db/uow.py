@@ -21,11 +21,11 @@ from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, Executable, Row, Table, create_engine, event, text
-from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from service.errors import Conflict, WrittenMeanwhile
+from service.errors import Conflict, ServiceError, Unavailable, WrittenMeanwhile
 
 from .credentials import LISTENER_NAME, CredentialCache, NotifiedCache, PolledCache
 from .schema import upgrade
@@ -75,8 +75,14 @@ class Database:
     def read_rows(self, statement: Executable, parameters: Mapping[str, Any]) -> Sequence[Row[Any]]:
         """The rows of one read statement, on a bare connection: for a lookup every request makes (who holds
         this token), where setting up and tearing down an ORM session costs more than the query itself."""
-        with self.read_engine.connect() as connection:
-            return connection.execute(statement, parameters).all()
+        try:
+            with self.read_engine.connect() as connection:
+                return connection.execute(statement, parameters).all()
+        except DBAPIError as exc:
+            meaning = _meaning(exc) if unreachable(exc) else None
+            if meaning is None:
+                raise
+            raise meaning from exc
 
     def refresh_statistics(self, *models: type[Any]) -> None:
         """Let PostgreSQL's planner see the rows a bulk job has just written (ANALYZE). Autovacuum analyses a
@@ -104,23 +110,12 @@ class Database:
             session.commit()
             for callback in session.info.pop(_AFTER_COMMIT, []):
                 callback()
-        except StaleDataError as exc:
+        except SQLAlchemyError as exc:
             session.rollback()
-            raise Conflict("the case was changed by someone else; reload and retry "
-                           "(案件已被他人修改，请刷新后重试)") from exc
-        except IntegrityError as exc:
-            session.rollback()
-            if not _lost_a_race(exc):
+            meaning = _meaning(exc)
+            if meaning is None:
                 raise
-            # Two requests created the same record (or one removed what the other referred to) at the same
-            # moment: each checked first, but only the database's constraint saw both.
-            raise WrittenMeanwhile("this conflicts with a change made at the same moment; reload and retry "
-                                   "(与同时发生的修改冲突，请刷新后重试)") from exc
-        except OperationalError as exc:
-            session.rollback()
-            if "locked" in str(exc).lower():
-                raise Conflict("the database is busy; retry (数据库繁忙，请重试)") from exc
-            raise
+            raise meaning from exc
         except BaseException:
             session.rollback()
             raise
@@ -166,6 +161,41 @@ def _lost_a_race(exc: IntegrityError) -> bool:
     """Whether a constraint refused a write because of another transaction's (not a NOT NULL or CHECK: a bug)."""
     state = getattr(exc.orig, "sqlstate", None)
     return state in _RACE_STATES if state is not None else any(text in str(exc.orig) for text in _RACE_MESSAGES)
+
+
+# SQLSTATE classes and codes of a server that cannot be reached or is going away: connection exceptions (08...),
+# an administrator's or a crash's shutdown, a server still starting.
+_GONE_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def unreachable(exc: DBAPIError) -> bool:
+    """Whether a failure is the database being out of reach (restarting, down, the network), not the statement:
+    the request can be retried as it is in a moment. Checked in a writing transaction too: a connection lost
+    there loses the transaction, never half of it."""
+    if exc.connection_invalidated:
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    if isinstance(state, str) and state:
+        return state.startswith(_GONE_STATES)
+    # psycopg reports a failure to connect (refused, reset, a server shutting down) with no SQLSTATE.
+    return isinstance(exc, OperationalError) and type(exc.orig).__module__.startswith("psycopg")
+
+
+def _meaning(exc: SQLAlchemyError) -> ServiceError | None:
+    """What a failed transaction means to its caller, when it is not a bug (None: a bug, raised as it is)."""
+    if isinstance(exc, StaleDataError):
+        return Conflict("the case was changed by someone else; reload and retry (案件已被他人修改，请刷新后重试)")
+    if isinstance(exc, IntegrityError):
+        # Two requests created the same record (or one removed what the other referred to) at the same moment:
+        # each checked first, but only the database's constraint saw both.
+        return WrittenMeanwhile("this conflicts with a change made at the same moment; reload and retry "
+                                "(与同时发生的修改冲突，请刷新后重试)") if _lost_a_race(exc) else None
+    if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
+        return Conflict("the database is busy; retry (数据库繁忙，请重试)")
+    if isinstance(exc, DBAPIError) and unreachable(exc):
+        return Unavailable("the database cannot be reached right now; retry in a moment "
+                           "(数据库暂时无法连接，请稍后重试)")
+    return None
 
 
 IDLE_BEFORE_PING = 5.0  # seconds a pooled connection may rest before its next checkout checks it is alive
