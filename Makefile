@@ -80,12 +80,14 @@ test: lint browser postgres redis
 	CADREFLOW_TEST_POSTGRES=$(POSTGRES) $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not load"
 	CADREFLOW_TEST_POSTGRES=$(POSTGRES) $(PYTEST) -m load
 
-# The scaled setup on one machine: 2 gunicorn workers and 2 timer workers sharing PostgreSQL.
-scaled: setup postgres
+# The scaled setup on one machine: 2 gunicorn workers and 2 timer workers sharing PostgreSQL, and Redis for the
+# login and portal limits (in memory, each web process would give an attacker its own allowance).
+scaled: setup postgres redis
 	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$(SCALED_DB)'" | grep -q 1 || \
 		psql -h 127.0.0.1 -U postgres -qc 'CREATE DATABASE "$(SCALED_DB)"'
 	CADREFLOW_DATABASE_URL=$(POSTGRES)/$(SCALED_DB) $(BIN)/cadreflow demo
-	CADREFLOW_DATABASE_URL=$(POSTGRES)/$(SCALED_DB) bash -c 'trap "kill 0" EXIT; \
+	CADREFLOW_DATABASE_URL=$(POSTGRES)/$(SCALED_DB) CADREFLOW_RATE_LIMIT_STORAGE=redis://127.0.0.1:6379/0 \
+		bash -c 'trap "kill 0" EXIT; \
 		$(BIN)/cadreflow worker & $(BIN)/cadreflow worker & \
 		$(BIN)/gunicorn --workers 2 --threads 4 --bind $(HOST):$(PORT) "service:create_app()"'
 

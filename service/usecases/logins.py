@@ -21,7 +21,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from service.db.models import ApiToken, User, UserRole, WebSession, utcnow
 from service.errors import Invalid, TooManyAttempts, Unauthorized
-from service.ratelimit import Throttle
+from service.ratelimit import Throttle, address_key
 
 from .context import Actor, Services
 
@@ -118,8 +118,9 @@ def _login_throttle(services: Services) -> Throttle:
 
 
 def _throttle_keys(username: str, address: str) -> list[str]:
-    """Failures count per username and, when known, per client address."""
-    return [f"user:{username}", *([f"address:{address}"] if address else [])]
+    """Failures count per username and, when known, per client address (an IPv6 address by its /64, which one
+    subscriber holds whole: single addresses would let it guess from a fresh one each time)."""
+    return [f"user:{username}", *([f"address:{address_key(address)}"] if address else [])]
 
 
 def _store(services: Services, model: type[ApiToken] | type[WebSession], user_id: int, hours: float) -> str:

@@ -236,6 +236,14 @@ class TestThrottling:
         assert_error(login(api, "org_dept", PASSWORD, "10.1.1.1"), 429)
         assert login(api, "org_dept", PASSWORD, "10.1.1.2").status_code == 200
 
+    def test_an_ipv6_network_counts_as_one_address(self, api):
+        """Audit finding: one subscriber's /64 guessed from a fresh address each time, never throttled. Its
+        addresses count together; another /64 is another client."""
+        for attempt in range(10):
+            assert_error(login(api, f"ghost{attempt}", "wrong-password", f"2001:db8:0:1::{attempt + 1:x}"), 401)
+        assert_error(login(api, "org_dept", PASSWORD, "2001:db8:0:1::ff"), 429)
+        assert login(api, "org_dept", PASSWORD, "2001:db8:0:2::1").status_code == 200
+
     def test_successes_and_malformed_bodies_do_not_count(self, api):
         """Only wrong passwords count: good logins and 422s do not use up the allowance."""
         for _ in range(12):
