@@ -68,6 +68,7 @@ def create_user(services: Services, username: str, password: str, roles: list[st
         if user is not None and not replace:
             raise Conflict(f"user {username} exists already (用户名已存在)", {"username": "用户名已存在 (taken)"})
         if user is None:
+            _require_distinct(session, username)
             user = User(username=username, password_hash="", active=True)
             session.add(user)
             session.flush()
@@ -75,6 +76,18 @@ def create_user(services: Services, username: str, password: str, roles: list[st
         _assign_roles(user, roles)
         end_credentials(services, session, user.id)
         return _view(user)
+
+
+def _require_distinct(session: Session, username: str) -> None:
+    """A new name must not pass for another in a list of people: no other user's name differing only in letter
+    case (`Admin` beside `admin`), and no dot at either end (`org_head.` beside `org_head`)."""
+    if username != username.strip("."):
+        raise Invalid("a username may not begin or end with a dot (用户名不能以点开头或结尾)",
+                      {"username": "不能以点开头或结尾 (no dot at either end)"})
+    lookalike = session.scalar(select(User.username).where(func.lower(User.username) == username.lower()))
+    if lookalike is not None:
+        raise Conflict(f"user {lookalike} exists already; names may not differ in letter case alone "
+                       f"(已有用户 {lookalike}，用户名不能仅大小写不同)", {"username": "用户名已存在 (taken)"})
 
 
 def add_user(services: Services, actor: Actor, username: Any, password: Any, roles: Any) -> dict[str, Any]:

@@ -149,6 +149,19 @@ class TestUsersApi:
         assert_error(api.post("/api/users", json={"username": "audit", "password": NEW_PASSWORD, "roles": []}), 409)
         assert login(api, "audit").status_code == 200
 
+    def test_a_name_that_passes_for_another_is_refused(self, api):
+        """Audit finding: `Admin`, `admin.` and `org_head.` were created beside `admin` and `org_head`, to appear
+        in pickers and histories as them. Letter case alone is 409, a dot at either end 422; nothing is created."""
+        for lookalike in ("Admin", "ORG_HEAD", "Audit"):
+            refused = api.post("/api/users", json={"username": lookalike, "password": NEW_PASSWORD, "roles": []})
+            assert "username" in assert_error(refused, 409)["fields"]
+        for dotted in ("admin.", ".org_head", "new.user."):
+            refused = api.post("/api/users", json={"username": dotted, "password": NEW_PASSWORD, "roles": []})
+            assert "username" in assert_error(refused, 422)["fields"]
+        assert len(api.get("/api/users").json) == len(USERS)
+        created = api.post("/api/users", json={"username": "zhang.san", "password": NEW_PASSWORD, "roles": []})
+        assert created.status_code == 201, created.json
+
     @pytest.mark.parametrize(("body", "field"), [
         ({"roles": "admin"}, "roles"), ({"roles": ["nope"]}, "roles"), ({"active": "false"}, "active"),
         ({"active": 0}, "active"), ({"password": "short"}, "password"), ({"password": "audit"}, "password"),
