@@ -24,6 +24,19 @@ from .mailing import apply_mail_settings, check_mail_settings, mail_settings_vie
 from .roles import known_codes
 
 MIN_PASSWORD = 10
+MIN_DISTINCT = 4  # different characters in a password: `aaaaaaaaaa` or `1212121212` is guessed first
+# The passwords of 10 or more characters that lists of leaked passwords put first, here and abroad: the first a
+# guesser tries, whatever the length rule says.
+COMMON_PASSWORDS = frozenset({
+    "1234567890", "0123456789", "0987654321", "9876543210", "1234567890a", "a1234567890", "123456789a", "a123456789",
+    "1234567890q", "qwertyuiop", "qwerty1234", "qwerty12345", "qwerty123456", "1qaz2wsx3edc", "1q2w3e4r5t",
+    "1q2w3e4r5t6y", "q1w2e3r4t5", "q1w2e3r4t5y6", "zaq12wsxcde3", "asdfghjkl;", "zxcvbnm123", "password12",
+    "password123", "password1234", "passw0rd123", "p@ssw0rd123", "p@ssword123", "iloveyou12", "iloveyou123",
+    "abc1234567", "abcd123456", "abcd1234567", "abcde12345", "admin12345", "admin123456", "administrator",
+    "woaini1314", "woaini520", "woaini5201314", "5201314520", "1314520520", "5201314woaini", "qq123456789",
+    "aa123456789", "aa12345678", "zhang123456", "wang123456", "li123456789", "changeme123", "welcome123",
+    "123123123123", "1231231231", "1122334455", "1111122222", "1357924680", "147258369a", "147258369147",
+})
 MAX_PASSWORD = 128  # hashing a megabyte-long password on every attempt would be a cheap denial of service
 MAX_USERNAME = 32
 _USERNAME = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_USERNAME}}}")
@@ -39,7 +52,8 @@ def check_username(username: Any) -> str:
 
 
 def check_new_password(username: str, password: Any, field: str = "password") -> str:
-    """The one password policy (CLI, API, admin page, own change): 10–128 characters, not the username."""
+    """The one password policy (CLI, API, admin page, own change): 10–128 characters, neither holding the
+    username nor among the passwords guessed first (a common one, or one of fewer than 4 different characters)."""
     problem = _password_problem(username, password)
     if problem is not None:
         raise Invalid(f"the password is not acceptable (密码不符合要求): {problem}", {field: problem})
@@ -51,8 +65,13 @@ def _password_problem(username: str, password: Any) -> str | None:
         return f"至少 {MIN_PASSWORD} 个字符 (at least {MIN_PASSWORD} characters)"
     if len(password) > MAX_PASSWORD:
         return f"至多 {MAX_PASSWORD} 个字符 (at most {MAX_PASSWORD} characters)"
-    if password.strip().casefold() == username.casefold():
+    folded = password.strip().casefold()
+    if folded == username.casefold():
         return "不能与用户名相同 (must differ from the username)"
+    if len(username) >= 3 and username.casefold() in folded:
+        return "不能包含用户名 (must not contain the username)"
+    if len(set(folded)) < MIN_DISTINCT or folded in COMMON_PASSWORDS:
+        return "过于简单，容易被猜中 (too easy to guess: a common password, or too few different characters)"
     return None
 
 
