@@ -16,7 +16,7 @@ def test_two_admins_demoting_each_other_at_once_leave_one_admin(services):
     for round_number in range(ROUNDS):
         users.update_user(services, boss, "admin", roles=["admin"])
         if round_number == 0:
-            users.add_user(services, boss, "admin2", "admin2-password", ["admin"])
+            users.add_user(services, boss, "admin2", "second-boss-pw", ["admin"])
         else:
             users.update_user(services, boss, "admin2", roles=["admin"])
         results = race(lambda: users.update_user(services, boss, "admin", roles=["audit"]),
