@@ -44,7 +44,7 @@ from bench.cluster import Client, free_port, wait_for_port  # noqa: E402
 from bench.profile_step import approval_app  # noqa: E402
 from service.db.uow import SQLITE_PRAGMAS  # noqa: E402
 
-PASSWORD = "bench-password"
+PASSWORD = "measure-only-pw"
 # A WSGI app that does what no completion can skip on the HTTP side: read and parse the JSON body, and
 # answer with a JSON reply of the completion's size. Served by waitress with the threads `serve` uses.
 BARE_SERVER = """

@@ -48,7 +48,7 @@ def approval_cluster(url: str, workdir: Path) -> Cluster:
     cluster = Cluster(url, workdir, {"START_ROLES": json.dumps({"approval": ["org_dept"]})})
     cluster.cli("init-db")
     cluster.cli("deploy", str(APPROVAL))
-    cluster.cli("create-user", "bench", "--password", "bench-password", "--role", "org_dept")
+    cluster.cli("create-user", "bench", "--password", "measure-only-pw", "--role", "org_dept")
     return cluster
 
 

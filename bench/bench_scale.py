@@ -101,7 +101,7 @@ def throughput(backend: str, per_client: int, worker_counts: tuple[int, ...] = (
         url = database(backend, Path(workdir))
         cluster = Cluster(url, Path(workdir))
         cluster.cli("init-db")
-        cluster.cli("create-user", "bench", "--password", "bench-password", "--role", "org_dept")
+        cluster.cli("create-user", "bench", "--password", "measure-only-pw", "--role", "org_dept")
         try:
             for workers in worker_counts:
                 web = cluster.web(workers=workers, threads=4)
@@ -123,7 +123,7 @@ def throughput(backend: str, per_client: int, worker_counts: tuple[int, ...] = (
 
 def login(port: int) -> str:
     with Client([port]) as client:
-        return client.call("POST", "/api/auth/token", {"username": "bench", "password": "bench-password"})[1]["token"]
+        return client.call("POST", "/api/auth/token", {"username": "bench", "password": "measure-only-pw"})[1]["token"]
 
 
 def run_clients(port: int, token: str, clients: int, per_client: int, server_pid: int) -> Run:
@@ -268,7 +268,7 @@ def step_cost_by_history() -> dict[int, float]:
         from service.usecases import cadres, users
 
         init_database(services)
-        users.create_user(services, "auditor", "bench-password", ["audit"])
+        users.create_user(services, "auditor", "measure-only-pw", ["audit"])
         admin = Actor("admin", frozenset({"admin"}))
         cadres.create_cadre(services, admin, CADRE)
         case = cases.start_case(services, admin, "departure_audit", "B1",
