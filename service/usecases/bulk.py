@@ -7,6 +7,11 @@ value of a start field, such as the assessment `year`, equal as JSON: 2031 and 2
 A filter that cannot be evaluated is refused when the job is asked for; a batch that still fails as a
 whole (a filter failing on one cadre's fields, say) ends its job as `failed`, the error kept in `errors`,
 and the jobs after it go on.
+
+Deduping looks at every case of the process, also those the job's author may not read, so a job must not
+become a way to learn of them: the filter chooses first and only chosen cadres are deduped, `field:` names a
+field of the start form, and whoever does not read every case of the process sees how many chosen cadres
+have their case now (`settled`), not how many were opened and how many had one already.
 """
 
 from __future__ import annotations
@@ -43,11 +48,12 @@ def create_job(services: Services, actor: Actor, process: Any, data: Any = None,
     with services.db.unit_of_work() as session:
         version = newest_version(session, process)
         start_form = services.definitions.get(version).start_form
+        _check_dedupe_field(start_form, dedupe)
         job = StartJob(process_key=process, data=_as_form_types(start_form, dict(data or {})),
                        selector=selector or None, dedupe=dedupe, created_by=actor.username)
         session.add(job)
         session.flush()
-        return job_view(job)
+        return job_view(job, policy.reads_every_case_of(session, actor, job.process_key))
 
 
 def _check(services: Services, actor: Actor, process: Any, data: Any, selector: Any, dedupe: Any) -> None:
@@ -65,6 +71,15 @@ def _check(services: Services, actor: Actor, process: Any, data: Any, selector: 
     policy.require(actor, "case.start", roles.policy_tables(services), process)
     if selector:
         _check_filter(services, selector)
+
+
+def _check_dedupe_field(start_form: dict[str, Any], dedupe: str) -> None:
+    """`field:<name>` dedupes on a field of the process's start form (the value the job gives every case), never on
+    any other key of a case's data, which would ask of cases the author may not read what they hold."""
+    properties = start_form.get("properties") if isinstance(start_form, dict) else None
+    if dedupe.startswith("field:") and dedupe.split(":", 1)[1] not in (properties or {}):
+        raise Invalid("invalid bulk start (批量发起参数有误)",
+                      {"dedupe": '"field:<字段>" 须为发起表单中的字段 (a field of the start form)'})
 
 
 def _check_filter(services: Services, selector: str) -> None:
@@ -109,7 +124,7 @@ def get_job(services: Services, actor: Actor, job_id: int) -> dict[str, Any]:
         if job is None or not policy.allows(actor, "case.start", roles.tables_in(session, services.settings),
                                                   job.process_key):
             raise NotFound(f"start job {job_id} not found (批量发起任务不存在)")
-        return job_view(job)
+        return job_view(job, policy.reads_every_case_of(session, actor, job.process_key))
 
 
 def cancel_job(services: Services, actor: Actor, job_id: int) -> dict[str, Any]:
@@ -124,7 +139,7 @@ def cancel_job(services: Services, actor: Actor, job_id: int) -> dict[str, Any]:
             raise Conflict(f"the job has already ended: {job.status} (批量发起任务已结束)")
         job.status, job.finished_at = CANCELLED, utcnow()
         log.info("bulk start job %s cancelled by %s after %s opened", job_id, actor.username, job.opened)
-        return job_view(job)
+        return job_view(job, policy.reads_every_case_of(session, actor, job.process_key))
 
 
 def run_jobs(services: Services, max_batches: int | None = None) -> int:
@@ -190,7 +205,10 @@ def _open_batch(services: Services, job_id: int) -> int | None:
         if not cadres:
             job.status, job.finished_at = "done", utcnow()
             return None
-        chosen = _chosen(services, job, cadres, _already(session, job, [c.id for c in cadres]))
+        chosen = _chosen(services, job, cadres)
+        already = _already(session, job, [c.id for c in chosen])
+        job.skipped += len(already)
+        chosen = [cadre for cadre in chosen if cadre.id not in already]
         actor = Actor(job.created_by, frozenset({"admin"}))  # the job's author was checked when it was made
         results = start_batch(services, session, actor, job.process_key, [(c.id, dict(job.data)) for c in chosen])
         opened_before = job.opened
@@ -234,8 +252,9 @@ def _same(one: Any, other: Any) -> bool:
     return bool(one == other) and isinstance(one, bool) == isinstance(other, bool)
 
 
-def _chosen(services: Services, job: StartJob, cadres: list[Cadre], skip: set[str]) -> list[Cadre]:
-    candidates = [cadre for cadre in cadres if cadre.id not in skip]
+def _chosen(services: Services, job: StartJob, cadres: list[Cadre]) -> list[Cadre]:
+    """The cadres of a batch the job's filter picks (all of them without one)."""
+    candidates = cadres
     if job.selector and candidates:
         scopes = [_scope(cadre) for cadre in candidates]
         try:
@@ -243,7 +262,6 @@ def _chosen(services: Services, job: StartJob, cadres: list[Cadre], skip: set[st
         except Incident as error:
             raise FilterFailed(_failing(services, job.selector, candidates, scopes), error) from error
         candidates = [cadre for cadre, chosen in zip(candidates, keep, strict=True) if chosen]
-    job.skipped += len(skip)
     return candidates
 
 
@@ -273,8 +291,11 @@ def _count(job: StartJob, cadre: Cadre, result: Case | ServiceError) -> None:
         job.errors = [*job.errors, {"cadre_id": cadre.id, "error": result.message, "fields": result.fields}]
 
 
-def job_view(job: StartJob) -> dict[str, Any]:
+def job_view(job: StartJob, reads_its_cases: bool) -> dict[str, Any]:
+    """A job's progress; how many of its cadres had their case already only for who reads every case of its
+    process (`reads_its_cases`): for anyone else that split would tell of cases it may not read."""
     return {"id": job.id, "process": job.process_key, "data": job.data, "filter": job.selector,
-            "dedupe": job.dedupe, "status": job.status, "opened": job.opened, "skipped": job.skipped,
+            "dedupe": job.dedupe, "status": job.status, "settled": job.opened + job.skipped,
+            "opened": job.opened if reads_its_cases else None, "skipped": job.skipped if reads_its_cases else None,
             "failed": job.failed, "errors": job.errors, "cursor": job.cursor, "created_by": job.created_by,
             "created_at": views.iso(job.created_at), "finished_at": views.iso(job.finished_at)}

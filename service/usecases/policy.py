@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, selec
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.db.models import Cadre, Case, CaseParticipant, ProcessLane, ProcessStarter, Role, Task
+from service.db.models import Cadre, Case, CaseParticipant, ProcessLane, ProcessStarter, ProcessVersion, Role, Task
 from service.errors import Forbidden, NotFound
 
 from .context import Actor
@@ -164,6 +164,19 @@ def case_filter(actor: Actor, reader: ColumnElement[str] | None = None) -> Colum
         username = actor.username if reader is None else reader
         clauses.append(Case.id.in_(select(CaseParticipant.case_id).where(CaseParticipant.username == username)))
     return or_(false(), *clauses)
+
+
+def reads_every_case_of(session: Session, actor: Actor, process: str) -> bool:
+    """Whether the caller reads every case of a process, whatever its participants: it reads every case, or a
+    role of it owns a lane in every deployed version of the process."""
+    if reads_every_case(actor):
+        return True
+    lane_roles = sorted(task_roles(actor))
+    if not lane_roles:
+        return False
+    laned = select(ProcessLane.process_version_id).where(ProcessLane.role.in_(lane_roles))
+    unread = select(ProcessVersion.id).where(ProcessVersion.process_key == process, ProcessVersion.id.not_in(laned))
+    return session.scalar(unread.limit(1)) is None
 
 
 def readable_case(session: Session, actor: Actor, case_id: int) -> Case:

@@ -162,3 +162,33 @@ def test_a_running_job_can_be_cancelled_by_its_starters_and_opens_nothing_more(c
     again = county.post(f"/api/bulk-starts/{job['id']}/cancel", as_="org_dept")
     assert again.status_code == 409 and "cancelled" in again.json["error"]["message"]
     assert county.post("/api/bulk-starts/999999/cancel", as_="org_dept").status_code == 404
+
+
+def test_a_job_tells_its_author_nothing_of_cases_it_may_not_read(county, services):
+    """Audit finding: org_dept, which may start admonishments but reads none, asked for a job whose filter chose
+    nobody and learnt from `skipped` how many cadres had an open admonishment, and from `field:<any key>` what
+    they held, without opening a case. Now only chosen cadres are deduped, `field:` names a
+    start-form field, and the split of opened and already-there is for readers of every case of the process."""
+    for cadre_id in ("k001", "k002"):
+        start = county.post("/api/cases", as_="discipline", json={
+            "process": "admonishment", "cadre_id": cadre_id, "data": {"trigger": "complaint", "summary": "反映问题"}})
+        assert start.status_code == 201, start.json
+    assert county.get("/api/cases", as_="org_dept").json["items"] == []  # org_dept reads no admonishment
+    refused = county.post("/api/bulk-starts", as_="org_dept", json={
+        "process": "admonishment", "data": {"minutes": "谈话"}, "dedupe": "field:minutes"})  # a later task's field
+    assert "dedupe" in refused.json["error"]["fields"], refused.json
+    probe = county.post("/api/bulk-starts", as_="org_dept", json={
+        "process": "admonishment", "filter": 'id == "nobody"', "data": {"trigger": "complaint", "summary": "查"},
+        "dedupe": "open"})
+    assert probe.status_code == 202, probe.json
+    bulk.run_jobs(services)
+    job = county.get(f"/api/bulk-starts/{probe.json['id']}", as_="org_dept").json
+    assert job["status"] == "done" and job["settled"] == 0 and job["opened"] is None and job["skipped"] is None
+    chosen = county.post("/api/bulk-starts", as_="org_dept", json={
+        "process": "admonishment", "filter": 'id in ("k001", "k003")', "data": {"trigger": "complaint",
+                                                                                "summary": "查"}, "dedupe": "open"})
+    bulk.run_jobs(services)
+    seen_by_author = county.get(f"/api/bulk-starts/{chosen.json['id']}", as_="org_dept").json
+    assert (seen_by_author["settled"], seen_by_author["opened"], seen_by_author["skipped"]) == (2, None, None)
+    seen_by_discipline = county.get(f"/api/bulk-starts/{chosen.json['id']}", as_="discipline").json
+    assert (seen_by_discipline["opened"], seen_by_discipline["skipped"]) == (1, 1)
