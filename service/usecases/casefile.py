@@ -57,11 +57,28 @@ def history(session: Session, case_id: int, actor: Actor,
     for entry in entries:
         entry["fields"] = _entry_fields(definition, entry)
         entry["reasons"] = reasons_in(entry["detail"] or {}) if entry["action"] == "automatic" else []
-    children = [(e["detail"] or {}).get("child_case_id") for e in entries if e["action"] == "child_started"]
-    readable = policy.readable_case_ids(session, actor, children)
-    for entry in entries:  # a started child case is linked only when the actor may read it
-        child = (entry["detail"] or {}).get("child_case_id")
-        entry["linked_case"] = child if child in readable else None
+    for entry in unlinked_unreadable(session, actor, entries):  # a started child case is linked when readable
+        entry["linked_case"] = (entry["detail"] or {}).get("child_case_id") if entry["action"] == "child_started" \
+            else None
+    return entries
+
+
+LINKS = ("parent_case_id", "child_case_id")  # history details naming another case
+
+
+def unlinked_unreadable(session: Session, actor: Actor, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """History views without the ids of linked cases the actor may not read (the case view leaves those links out
+    too): such an id becomes null and is named in the entry's `redacted`."""
+    named = [detail.get(key) for entry in entries if isinstance(detail := entry["detail"], dict) for key in LINKS]
+    readable = policy.readable_case_ids(session, actor, [n for n in named if isinstance(n, int)])
+    for entry in entries:
+        detail = entry["detail"]
+        if not isinstance(detail, dict):
+            continue
+        hidden = [key for key in LINKS if detail.get(key) is not None and detail[key] not in readable]
+        if hidden:
+            entry["detail"] = {**detail, **dict.fromkeys(hidden), "redacted": sorted({*detail.get("redacted", []),
+                                                                                     *hidden})}
     return entries
 
 

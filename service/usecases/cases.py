@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from service.db.models import Case, HistoryEntry, Task
 from service.errors import Conflict, Invalid
 
-from . import access_log, policy, queries, roles, search, views
+from . import access_log, casefile, policy, queries, roles, search, views
 from .casehistory import lock_case
 from .context import Actor, Services
 from .forms import TEXT_LIMIT
@@ -83,7 +83,7 @@ def case_history(services: Services, actor: Actor, case_id: int) -> list[dict[st
         entries = session.scalars(select(HistoryEntry).where(HistoryEntry.case_id == case.id)
                                   .order_by(HistoryEntry.id))
         hidden = views.hidden_fields(case, actor)
-        return [views.history_view(entry, hidden) for entry in entries]
+        return casefile.unlinked_unreadable(session, actor, [views.history_view(entry, hidden) for entry in entries])
 
     return access_log.read_case(services, actor, case_id, "history", read)
 

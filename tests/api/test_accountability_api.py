@@ -9,6 +9,7 @@ import pytest
 from tests.api.support import (
     DEPARTURE,
     accountability_to_review,
+    assert_error,
     fire_after_deadline,
     six_months_after,
     start_accountability,
@@ -190,3 +191,23 @@ def test_verification_and_investigation_escalate_to_discipline_head(fast_api, fa
     assert api.get(f"/api/tasks/{urging}").json["status"] == "cancelled"
     case = api.complete(investigating, "committee_review", decision="approve")
     assert (case["status"], case["outcome"], case["open_tasks"]) == ("completed", "sanctioned", [])
+
+
+def test_a_history_names_no_linked_case_its_reader_may_not_read(api, cadre):
+    """Audit finding: the case views left out links to cases the reader may not read, but the history still
+    named them: the committee read the id of the departure audit its removal opened, the audit team the id of the
+    accountability case behind it. Such an id is null and named in `redacted`; discipline reads both."""
+    case_id = accountability_to_review(api, "minor", "none")
+    api.complete(case_id, "committee_review", decision="adjust", final_sanction="removal")
+    (child_id,) = api.case(case_id)["child_case_ids"]
+    assert_error(api.get(f"/api/cases/{child_id}", as_="committee"), 404)
+    assert_error(api.get(f"/api/cases/{case_id}", as_="audit"), 404)
+    started = [e for e in api.get(f"/api/cases/{case_id}/history", as_="committee").json
+               if e["action"] == "child_started"]
+    assert [(e["detail"]["child_case_id"], e["detail"]["redacted"]) for e in started] == [(None, ["child_case_id"])]
+    opened = api.get(f"/api/cases/{child_id}/history", as_="audit").json[0]
+    assert opened["action"] == "start" and opened["detail"]["parent_case_id"] is None
+    assert "parent_case_id" in opened["detail"]["redacted"]
+    whole = api.get(f"/api/cases/{case_id}/history", as_="discipline").json
+    assert [e["detail"]["child_case_id"] for e in whole if e["action"] == "child_started"] == [child_id]
+    assert api.get(f"/api/cases/{child_id}/history", as_="discipline").json[0]["detail"]["parent_case_id"] == case_id
