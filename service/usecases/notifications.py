@@ -34,6 +34,7 @@ from service.db.models import NOTICE_TEXT, Case, Notification, Task, User, UserR
 from service.db.uow import rows_changed
 from service.errors import NotFound
 
+from . import policy
 from .context import Actor, Services
 from .views import MAX_ID, iso
 
@@ -215,7 +216,7 @@ def list_notifications(services: Services, actor: Actor, unread_only: bool = Fal
         total = session.scalar(select(func.count()).select_from(query.subquery()))
         rows = list(session.scalars(query.order_by(Notification.id.desc()).offset((page - 1) * per_page)
                                     .limit(per_page)))
-        tasks = _tasks(session, {row.task_id for row in rows if row.task_id})
+        tasks = _tasks(session, actor, {row.task_id for row in rows if row.task_id})
         return {"items": [notification_view(row, tasks.get(row.task_id or ""), actor) for row in rows],
                 "total": total, "unread": _unread(session, user_id), "page": page, "per_page": per_page}
 
@@ -232,7 +233,8 @@ def mark_read(services: Services, actor: Actor, notification_id: int) -> dict[st
     with services.db.unit_of_work() as session:
         row = _own(session, actor, notification_id)
         row.read_at = row.read_at or utcnow()
-        return notification_view(row, session.get(Task, row.task_id) if row.task_id else None, actor)
+        return notification_view(row, _tasks(session, actor, {row.task_id} if row.task_id else set()).get(
+            row.task_id or ""), actor)
 
 
 def mark_all_read(services: Services, actor: Actor) -> int:
@@ -288,5 +290,10 @@ def _unread(session: Session, user_id: int) -> int:
         Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
 
 
-def _tasks(session: Session, task_ids: set[str]) -> dict[str, Task]:
-    return {t.id: t for t in session.scalars(select(Task).where(Task.id.in_(task_ids)))} if task_ids else {}
+def _tasks(session: Session, actor: Actor, task_ids: set[str]) -> dict[str, Task]:
+    """The notified tasks the actor may still read (a notice outlives the roles that brought it: a task of a case
+    the actor reads no longer shows whether it is open, nor links to it)."""
+    if not task_ids:
+        return {}
+    readable = select(Task).join(Case, Case.id == Task.case_id).where(Task.id.in_(task_ids), policy.case_filter(actor))
+    return {t.id: t for t in session.scalars(readable)}

@@ -16,6 +16,7 @@ from tests.api.support import (
     departure_to_fieldwork,
     fire_after_deadline,
     start_accountability,
+    start_departure,
 )
 from tests.api.test_errors import HOSTILE_RAW
 
@@ -147,6 +148,22 @@ class TestReading:
         assert notes(api, "discipline2")["items"][0]["task_state"] == "todo"
         api.complete(case["id"], "preliminary_verification", as_="discipline2", founded=False)
         assert notes(api, "discipline")["items"][0]["task_state"] == "closed"
+
+    def test_a_notice_tells_nothing_of_a_case_its_reader_may_no_longer_read(self, api, services, cadre):
+        """Audit finding: a user who lost the role of a notified task still saw, through the notice, whether the
+        task was open or closed. Its notices stay (they are its own), but link to nothing and show no state."""
+        from service.usecases import notifications
+        from service.usecases.context import Actor
+
+        case_id = start_departure(api)["id"]  # assign_audit_team open: audit_head is told
+        was = Actor("audit_head", frozenset({"audit_head"}))
+        now = Actor("audit_head", frozenset({"committee"}))  # reads no departure audit
+        (before,) = notifications.list_notifications(services, was)["items"]
+        assert (before["case_id"], before["task_state"], before["openable"]) == (case_id, "todo", True)
+        (after,) = notifications.list_notifications(services, now)["items"]
+        assert (after["case_id"], after["task_state"], after["openable"]) == (case_id, None, False)
+        marked = notifications.mark_read(services, now, after["id"])
+        assert (marked["task_state"], marked["openable"], marked["read"]) == (None, False, True)
 
 
 class TestRefusals:
