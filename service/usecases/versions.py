@@ -195,10 +195,13 @@ def retry_case(services: Services, actor: Actor, case_id: int) -> dict[str, Any]
         if case.status != "incident":
             raise Conflict(f"case {case_id} has no incident (案件没有故障)")
         entry: Entry = (actor.username, "retry", (case.incident or {}).get("element_id"), {})
+        planned = case.retry_at
         try:
             run_step(services, session, case, services.runner.retry, entry)
         except TaskNotReady as exc:
             raise Conflict(str(exc)) from exc
+        if case.status == "incident" and planned is not None:
+            case.retry_at = planned  # a person's failed try does not put off the automatic one already planned
         return views.case_view(services, session, case, actor)
 
 

@@ -82,3 +82,35 @@ def test_a_script_failure_is_not_retried(api):
     services = api.client.application.extensions["cadreflow"]
     assert case["status"] == "incident" and incidents.retry_due(services) == 0
     assert [e for e in api.history(case["id"]) if e["action"] == "retry"] == []
+
+
+def test_a_persons_failed_retry_does_not_put_off_the_automatic_one(template, tmp_path, monkeypatch):
+    """Audit finding: each failing retry by a person planned the automatic retry anew, a full delay later, so
+    retrying by hand again and again kept the automatic retry from ever running. It keeps its time now."""
+    from sqlalchemy import select
+
+    from service.db.models import Case
+
+    app = app_from_template(template, tmp_path / "patient", INCIDENT_RETRIES=2, INCIDENT_RETRY_SECONDS=600)
+    try:
+        api = make_api(app, template)
+        api.create_cadre("c1")
+        body = start() + SERVICE + user("a") + end() + chain("start", "lookup", "a", "end")
+        assert api.post("/api/processes/flaky/versions", as_="designer", data=definitions(
+            "flaky", body, {"org_dept": ["a"]}), content_type="application/xml").status_code == 201
+        failing(10, monkeypatch)
+        services = app.extensions["cadreflow"]
+        case_id = api.start("flaky")["id"]
+
+        def planned():
+            with services.db.unit_of_work(write=False) as session:
+                return session.scalar(select(Case.retry_at).where(Case.id == case_id))
+        first = planned()
+        assert first is not None
+        for _ in range(3):
+            retried = api.post(f"/api/cases/{case_id}/retry", as_="admin")
+            assert retried.status_code == 200 and retried.json["status"] == "incident"
+        assert planned() == first
+        assert [e["action"] for e in api.history(case_id)].count("retry") == 3
+    finally:
+        app.extensions["cadreflow"].db.dispose()
