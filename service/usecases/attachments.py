@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import filetype
@@ -133,24 +133,25 @@ def _check_quotas(services: Services, session: Session, actor: Actor, case_id: i
     if size > per_day:  # would never fit, however long one waited
         raise TooLarge(f"the file is larger than the daily upload limit of {per_day} bytes "
                        f"(文件超过每日上传 {per_day} 字节上限)")
-    since = utcnow() - UPLOAD_WINDOW
     recent = session.execute(select(Attachment.at, Attachment.size).where(
-        Attachment.uploaded_by == actor.username, Attachment.at > since).order_by(Attachment.at)).all()
-    total = sum(row.size for row in recent)
-    if total + size <= per_day:
-        return
-    # Retry once enough of the window's uploads, oldest first, have left it for this one to fit (size <= per_day:
-    # with all of them gone it fits).
-    left = total
-    fits_at = recent[-1].at + UPLOAD_WINDOW
-    for upload in recent:
-        left -= upload.size
+        Attachment.uploaded_by == actor.username, Attachment.at > utcnow() - UPLOAD_WINDOW).order_by(Attachment.at))
+    wait = _seconds_until_it_fits([(row.at, row.size) for row in recent], size, per_day)
+    if wait:
+        raise TooManyAttempts(f"you attached {per_day} bytes in the last 24 hours; retry in {wait} s "
+                              f"(24 小时内上传附件已达 {per_day} 字节上限，请 {wait} 秒后重试)", wait)
+
+
+def _seconds_until_it_fits(recent: list[tuple[datetime, int]], size: int, per_day: int) -> int:
+    """0 when `size` more fits in the day's uploads (`recent`, oldest first); else the seconds until enough of them,
+    oldest first, have left the window (with all gone it fits: size <= per_day)."""
+    left = sum(sized for _, sized in recent)
+    if left + size <= per_day:
+        return 0
+    for at, sized in recent:
+        left -= sized
         if left + size <= per_day:
-            fits_at = upload.at + UPLOAD_WINDOW
-            break
-    wait = max(1, int((fits_at - utcnow()).total_seconds()) + 1)
-    raise TooManyAttempts(f"you attached {per_day} bytes in the last 24 hours; retry in {wait} s "
-                          f"(24 小时内上传附件已达 {per_day} 字节上限，请 {wait} 秒后重试)", wait)
+            return max(1, int((at + UPLOAD_WINDOW - utcnow()).total_seconds()) + 1)
+    raise AssertionError("a file no larger than the daily limit fits once the window is empty")
 
 
 def list_attachments(services: Services, actor: Actor, case_id: int) -> list[dict[str, Any]]:
