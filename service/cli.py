@@ -78,7 +78,11 @@ def demo_command(reset_passwords: bool) -> None:
 
     services = _services()
     init_database(services)
-    for line in load_demo(services, reset_passwords):
+    try:
+        lines = load_demo(services, reset_passwords)
+    except ServiceError as error:
+        raise click.ClickException(error.message) from error
+    for line in lines:
         click.echo(line)
 
 

@@ -6,7 +6,10 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from service.db.models import Cadre
+from sqlalchemy import func, select
+
+from service.db.models import Cadre, Case
+from service.errors import Conflict
 from service.usecases import cadres, cases, early_warning, personal_reports, roles, tasks, users
 from service.usecases.context import Actor, Services
 
@@ -29,21 +32,30 @@ DEMO_CADRES = [
 def load_demo(services: Services, reset_passwords: bool = False) -> list[str]:
     """Create demo users, cadres and cases; returns lines to print (with the passwords it set).
 
-    A demo user that exists already keeps its password (people may have changed it) unless
-    `reset_passwords` asks for new ones."""
+    The demo loads into an empty database, or again into one it loaded: a database holding cadres or cases of
+    its own is refused before anything is written (a Conflict). A demo user that exists already keeps its
+    password (people may have changed it) unless `reset_passwords` asks for new ones; an account of a demo
+    user's name that holds other roles than that one is not the demo's, and is never touched."""
+    loaded = _already_loaded(services)
+    if not loaded:
+        _require_no_records(services)
     lines = ["demo users (username / password / roles):"]
-    existing = set(users.existing_usernames(services))
+    existing = users.existing_accounts(services)
     for role in roles.known_codes(services):
-        if role in existing and not reset_passwords:
-            lines.append(f"  {role:16} {'(unchanged)':14} {role}")
+        if role in existing and (not reset_passwords or existing[role] != {role}):
+            kept = "(unchanged)" if existing[role] == {role} else "(kept)"
+            lines.append(f"  {role:16} {kept:14} {','.join(sorted(existing[role])) or '-'}")
             continue
         password = secrets.token_urlsafe(9)
         users.create_user(services, role, password, [role])
         lines.append(f"  {role:16} {password:14} {role}")
+    if any(role in existing and existing[role] != {role} for role in roles.known_codes(services)):
+        lines.append("(kept): an account of that name holding other roles is not the demo's and was left alone "
+                     "(同名但角色不同的账户不是演示账户，未作改动)")
     if existing and not reset_passwords:
         lines.append("existing demo users keep their passwords (演示用户保留原密码); "
                      "`cadreflow demo --reset-passwords` sets new ones")
-    if _already_loaded(services):
+    if loaded:
         lines.append("demo cadres and cases exist already")
         return lines
     org = _actor("org_dept")
@@ -55,8 +67,22 @@ def load_demo(services: Services, reset_passwords: bool = False) -> list[str]:
 
 
 def _already_loaded(services: Services) -> bool:
+    """Whether the demo loaded this database: every demo cadre is there under its demo name."""
     with services.db.unit_of_work(write=False) as session:
-        return session.get(Cadre, DEMO_CADRES[0]["id"]) is not None
+        found = {cadre.id: cadre.name for cadre in session.scalars(
+            select(Cadre).where(Cadre.id.in_([c["id"] for c in DEMO_CADRES])))}
+    return found == {c["id"]: c["name"] for c in DEMO_CADRES}
+
+
+def _require_no_records(services: Services) -> None:
+    """Refuse a database that holds cadres or cases the demo did not make: its data would mix with theirs."""
+    with services.db.unit_of_work(write=False) as session:
+        held = {what: session.scalar(select(func.count()).select_from(model)) or 0
+                for what, model in (("cadres", Cadre), ("cases", Case))}
+    if any(held.values()):
+        raise Conflict(f"this database holds {held['cadres']} cadre(s) and {held['cases']} case(s) the demo did "
+                       "not load; the demo loads only into an empty database "
+                       "(数据库中已有非演示数据，演示数据只能载入空数据库)")
 
 
 def _actor(role: str) -> Actor:

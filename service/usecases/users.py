@@ -197,10 +197,11 @@ def list_users(services: Services, actor: Actor) -> list[dict[str, Any]]:
         return [_view(user) for user in session.scalars(select(User).order_by(User.username))]
 
 
-def existing_usernames(services: Services) -> list[str]:
-    """Every account's username (the demo loader leaves existing accounts' passwords alone)."""
+def existing_accounts(services: Services) -> dict[str, frozenset[str]]:
+    """Every account's username and roles (the demo loader leaves existing accounts alone, unless they are its own
+    and a reset is asked for)."""
     with services.db.unit_of_work(write=False) as session:
-        return list(session.scalars(select(User.username)))
+        return {user.username: frozenset(user.role_keys) for user in session.scalars(select(User))}
 def active_usernames(services: Services) -> list[str]:
     """Every active user with at least one role, by name (who may stand in for someone)."""
     with services.db.unit_of_work(write=False) as session:

@@ -32,3 +32,36 @@ def test_a_second_demo_run_keeps_passwords_and_a_reset_replaces_them(fast_servic
     assert reset["org_dept"] not in ("(unchanged)", first["org_dept"])
     with pytest.raises(ServiceError):
         logins.verify_password(fast_services, "org_dept", first["org_dept"])
+
+
+def test_a_database_with_records_of_its_own_is_refused_before_anything_is_written(fast_services, fast_app) -> None:
+    """Audit finding: `cadreflow demo` on a county's real database created accounts and cadres, then stopped on
+    a cadre id of its own with a traceback. It now refuses first, saying why, and writes nothing."""
+    from service.usecases import cadres, users
+    from service.usecases.context import SYSTEM
+
+    cadres.create_cadre(fast_services, SYSTEM, {"id": "c003", "name": "真实干部", "unit": "县局", "post": "局长",
+                                                "post_level": "leading", "post_started_on": "2020-01-01"})
+    accounts = users.existing_accounts(fast_services)
+    with pytest.raises(ServiceError) as refused:
+        load_demo(fast_services, reset_passwords=True)
+    assert "empty database" in refused.value.message
+    result = fast_app.test_cli_runner().invoke(args=["demo"])
+    assert result.exit_code == 1 and "empty database" in result.output and "Traceback" not in result.output
+    assert users.existing_accounts(fast_services) == accounts
+    assert [c["id"] for c in cadres.list_cadres(fast_services, SYSTEM, what=None)] == ["c003"]
+
+
+def test_a_reset_never_touches_an_account_that_is_not_the_demos(fast_services) -> None:
+    """An `admin` that also holds discipline_head is a person's account, not the demo's: a reset leaves its roles
+    and password alone (it was given discipline_head and a new password, never printed, before)."""
+    from service.usecases import users
+    from service.usecases.context import SYSTEM
+    from tests.conftest import PASSWORD
+
+    users.update_user(fast_services, SYSTEM, "admin", roles=["admin", "discipline_head"])
+    lines = load_demo(fast_services, reset_passwords=True)
+    assert _passwords(lines)["admin"] == "(kept)"
+    assert users.existing_accounts(fast_services)["admin"] == {"admin", "discipline_head"}
+    assert logins.verify_password(fast_services, "admin", PASSWORD)[1].username == "admin"
+    assert _passwords(lines)["org_dept"] not in ("(unchanged)", "(kept)")
