@@ -1,4 +1,5 @@
-"""Consistency check of every case: the history's hash chain, the saved state, the task read model, timers.
+"""Consistency check of every case: the history's hash chain, the saved state, the task read model, timers,
+and the records the history vouches for (who completed each task, each attachment, each comment).
 
 Used by `cadreflow check` after a crash, a restore or a load test: it reads everything and
 changes nothing, and reports each fault with the case it concerns. Cases are read in batches,
@@ -7,7 +8,7 @@ each batch's history in one query, so a large database costs a few queries per b
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
@@ -16,9 +17,10 @@ from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from service.db.chain import GENESIS, entry_hash
-from service.db.models import Case, HistoryEntry, Task
+from service.db.models import Attachment, Case, Comment, HistoryEntry, Task
 from workflows.engine import EngineError, Step
 
+from .comments import text_digest
 from .context import Services
 from .steps import definition_of
 
@@ -36,8 +38,11 @@ def check_cases(services: Services, grace_seconds: float | None = None) -> tuple
             one_snapshot(session)
             batch = list(session.scalars(select(Case).where(Case.id > last_id).order_by(Case.id).limit(BATCH)))
             histories = _histories(session, batch)
+            records = _records(session, batch)
             for case in batch:
-                found = _case_faults(services, session, case, histories.get(case.id, []), grace)
+                history = histories.get(case.id, [])
+                found = [*_case_faults(services, session, case, history, grace),
+                         *_record_faults(history, {kind: rows.get(case.id, []) for kind, rows in records.items()})]
                 faults.extend(f"case {case.id}: {fault}" for fault in found)
         if not batch:
             return checked, faults
@@ -128,7 +133,50 @@ def _chain_faults(case: Case, history: list[Row[Any]]) -> Iterator[str]:
 def _history_faults(session: Session, case: Case, history: list[Row[Any]]) -> Iterator[str]:
     if not history or history[0].action != "start":
         yield "history does not begin with its start"
-    recorded = {e.detail.get("task_id") for e in history if e.action == "complete"}
-    completed = set(session.scalars(select(Task.id).where(Task.case_id == case.id, Task.status == "completed")))
-    for task_id in sorted(completed - recorded):
-        yield f"task {task_id} completed without a history entry"
+
+
+# The rows the history vouches for, each read for a whole batch of cases in one query.
+RECORDS: dict[str, tuple[Any, ...]] = {"tasks": (Task.case_id, Task.id, Task.completed_by),
+           "attachments": (Attachment.case_id, Attachment.id, Attachment.filename, Attachment.size, Attachment.sha256),
+           "comments": (Comment.case_id, Comment.id, Comment.author, Comment.text)}
+
+
+def _records(session: Session, batch: list[Case]) -> dict[str, dict[int, list[Row[Any]]]]:
+    if not batch:
+        return {}
+    found: dict[str, dict[int, list[Row[Any]]]] = {}
+    for kind, columns in RECORDS.items():
+        query = select(*columns).where(columns[0].between(batch[0].id, batch[-1].id))
+        if kind == "tasks":
+            query = query.where(Task.status == "completed")
+        found[kind] = {}
+        for row in session.execute(query):
+            found[kind].setdefault(row[0], []).append(row)
+    return found
+
+
+def _record_faults(history: list[Row[Any]], records: dict[str, list[Row[Any]]]) -> Iterator[str]:
+    """Rows that say what no entry of the chained history says: a completed task, an attachment or a comment
+    added, removed or rewritten behind the service's back (the chain vouches for the entries, these for the rows)."""
+    entries = {action: {e.detail.get(key): e for e in history if e.action == action and isinstance(e.detail, dict)}
+               for action, key in (("complete", "task_id"), ("attach", "attachment_id"), ("comment", "comment_id"))}
+    yield from _vouched("task", records["tasks"], entries["complete"],
+                        lambda row, e: row.completed_by == e.actor)
+    yield from _vouched("attachment", records["attachments"], entries["attach"],
+                        lambda row, e: (row.filename, row.size, row.sha256) == (
+                            e.detail.get("filename"), e.detail.get("size"), e.detail.get("sha256")))
+    yield from _vouched("comment", records["comments"], entries["comment"],
+                        lambda row, e: row.author == e.actor and e.detail.get("text_sha256") in (
+                            None, text_digest(row.text)))  # comments from before the digest was kept: author only
+
+
+def _vouched(kind: str, rows: list[Row[Any]], entries: dict[Any, Row[Any]],
+             agrees: Callable[[Row[Any], Row[Any]], bool]) -> Iterator[str]:
+    by_id = {row.id: row for row in rows}
+    for row_id in sorted(set(by_id) - set(entries), key=str):
+        yield f"{kind} {row_id} has no history entry (记录无对应履历，可能被伪造)"
+    for row_id in sorted(set(entries) - set(by_id), key=str):
+        yield f"the history records {kind} {row_id}, which is gone (履历所载记录已不存在，可能被删除)"
+    for row_id in sorted(set(by_id) & set(entries), key=str):
+        if not agrees(by_id[row_id], entries[row_id]):
+            yield f"{kind} {row_id} differs from its history entry (记录与履历不符，可能被改动)"

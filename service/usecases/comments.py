@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import select
@@ -28,7 +29,9 @@ def add_comment(services: Services, actor: Actor, case_id: int, text: Any) -> di
         row = Comment(case_id=case.id, author=actor.username, text=text.strip(), at=utcnow())
         session.add(row)
         session.flush()
-        record(session, case, actor.username, "comment", None, {"comment_id": row.id})
+        # The text's digest, so `cadreflow check` finds a comment rewritten after the fact.
+        record(session, case, actor.username, "comment", None,
+               {"comment_id": row.id, "text_sha256": text_digest(row.text)})
         return comment_view(row)
 
 
@@ -54,3 +57,8 @@ def case_comments(session: Session, case_id: int) -> list[dict[str, Any]]:
 
 def comment_view(row: Comment) -> dict[str, Any]:
     return {"id": row.id, "case_id": row.case_id, "author": row.author, "text": row.text, "at": iso(row.at)}
+
+
+def text_digest(text: str) -> str:
+    """The SHA-256 of a comment's text, as its history entry keeps it."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -218,4 +218,6 @@ def test_cli_check_exits_non_zero_naming_the_tampered_case(app, services, three_
     result = runner.invoke(args=["check", "--grace", "3600"])
     assert result.exit_code == 1
     assert f"case {victim}: " in result.stderr and "altered" in result.stderr
-    assert "3 case(s) checked, 1 fault(s)" in result.stdout
+    # The forged actor breaks the chain, and no longer matches who completed the task by its row.
+    assert "differs from its history entry" in result.stderr
+    assert "3 case(s) checked, 2 fault(s)" in result.stdout

@@ -1,0 +1,68 @@
+"""`cadreflow check` holds the rows the history vouches for to their entries: who completed each task, each
+attachment and each comment. An insider with SQL rewriting one of those rows (the chain alone never sees them)
+is named, as is a row deleted or one added behind the service's back."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from sqlalchemy import delete, insert, select, update
+
+from service.db.models import Attachment, Comment, Notification, Task, TaskReminder, utcnow
+from service.usecases.check import check_cases
+from tests.api.support import start_admonishment
+
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+@pytest.fixture
+def case_id(api, cadre) -> int:
+    """An admonishment with a completed task, a file and a comment: a clean check to begin with."""
+    case_id = start_admonishment(api)["id"]
+    api.complete(case_id, "intake_review", form="talk", reason="情况属实，约谈")
+    attached = api.post(f"/api/cases/{case_id}/attachments", as_="discipline",
+                        data={"file": (io.BytesIO(PDF), "材料.pdf")}, content_type="multipart/form-data")
+    assert attached.status_code == 201, attached.json
+    commented = api.post(f"/api/cases/{case_id}/comments", as_="discipline", json={"text": "建议从轻处理"})
+    assert commented.status_code == 201, commented.json
+    return case_id
+
+
+def _sql(services, statements) -> None:
+    with services.db.unit_of_work() as session:
+        for statement in statements if isinstance(statements, list) else [statements]:
+            session.execute(statement)
+
+
+def _completed_task_deleted(case_id: int) -> list:
+    """The completed task's row and what refers to it (its notices and reminders), as a forger would."""
+    done = select(Task.id).where(Task.case_id == case_id, Task.status == "completed").scalar_subquery()
+    return [delete(Notification).where(Notification.task_id.in_(done)),
+            delete(TaskReminder).where(TaskReminder.task_id.in_(done)),
+            delete(Task).where(Task.case_id == case_id, Task.status == "completed")]
+
+
+FORGERIES = {
+    "completed by someone else": (lambda case_id: update(Task).where(
+        Task.case_id == case_id, Task.status == "completed").values(completed_by="org_head"), "differs"),
+    "completed task deleted": (_completed_task_deleted, "is gone"),
+    "attachment renamed": (lambda case_id: update(Attachment).where(
+        Attachment.case_id == case_id).values(filename="换过.pdf"), "differs"),
+    "attachment deleted": (lambda case_id: delete(Attachment).where(Attachment.case_id == case_id), "is gone"),
+    "comment rewritten": (lambda case_id: update(Comment).where(
+        Comment.case_id == case_id).values(text="建议从重处分"), "differs"),
+    "comment deleted": (lambda case_id: delete(Comment).where(Comment.case_id == case_id), "is gone"),
+    "comment slipped in": (lambda case_id: insert(Comment).values(
+        case_id=case_id, author="discipline_head", text="同意", at=utcnow()), "has no history entry"),
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+def test_a_row_changed_behind_the_services_back_is_named(services, case_id, forgery):
+    assert check_cases(services, 3600) == (1, [])
+    statement, phrase = FORGERIES[forgery]
+    _sql(services, statement(case_id))
+    checked, faults = check_cases(services, 3600)
+    assert checked == 1 and faults and all(f.startswith(f"case {case_id}: ") for f in faults), faults
+    assert any(phrase in fault for fault in faults), faults
