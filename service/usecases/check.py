@@ -136,7 +136,7 @@ def _history_faults(session: Session, case: Case, history: list[Row[Any]]) -> It
 
 
 # The rows the history vouches for, each read for a whole batch of cases in one query.
-RECORDS: dict[str, tuple[Any, ...]] = {"tasks": (Task.case_id, Task.id, Task.completed_by),
+RECORDS: dict[str, tuple[Any, ...]] = {"tasks": (Task.case_id, Task.id, Task.status, Task.completed_by),
            "attachments": (Attachment.case_id, Attachment.id, Attachment.filename, Attachment.size, Attachment.sha256),
            "comments": (Comment.case_id, Comment.id, Comment.author, Comment.text)}
 
@@ -147,8 +147,6 @@ def _records(session: Session, batch: list[Case]) -> dict[str, dict[int, list[Ro
     found: dict[str, dict[int, list[Row[Any]]]] = {}
     for kind, columns in RECORDS.items():
         query = select(*columns).where(columns[0].between(batch[0].id, batch[-1].id))
-        if kind == "tasks":
-            query = query.where(Task.status == "completed")
         found[kind] = {}
         for row in session.execute(query):
             found[kind].setdefault(row[0], []).append(row)
@@ -160,8 +158,10 @@ def _record_faults(history: list[Row[Any]], records: dict[str, list[Row[Any]]]) 
     added, removed or rewritten behind the service's back (the chain vouches for the entries, these for the rows)."""
     entries = {action: {e.detail.get(key): e for e in history if e.action == action and isinstance(e.detail, dict)}
                for action, key in (("complete", "task_id"), ("attach", "attachment_id"), ("comment", "comment_id"))}
-    yield from _vouched("task", records["tasks"], entries["complete"],
-                        lambda row, e: row.completed_by == e.actor)
+    # A returned task opens again under its id, its `complete` entry staying: only completed rows need one, and
+    # only a missing row is gone.
+    yield from _vouched("task", [row for row in records["tasks"] if row.status == "completed"], entries["complete"],
+                        lambda row, e: row.completed_by == e.actor, {row.id for row in records["tasks"]})
     yield from _vouched("attachment", records["attachments"], entries["attach"],
                         lambda row, e: (row.filename, row.size, row.sha256) == (
                             e.detail.get("filename"), e.detail.get("size"), e.detail.get("sha256")))
@@ -171,11 +171,13 @@ def _record_faults(history: list[Row[Any]], records: dict[str, list[Row[Any]]]) 
 
 
 def _vouched(kind: str, rows: list[Row[Any]], entries: dict[Any, Row[Any]],
-             agrees: Callable[[Row[Any], Row[Any]], bool]) -> Iterator[str]:
+             agrees: Callable[[Row[Any], Row[Any]], bool], present: set[Any] | None = None) -> Iterator[str]:
+    """Faults of `rows` against the `entries` vouching for them, by id (`present`: the ids that exist at all,
+    when more exist than `rows`)."""
     by_id = {row.id: row for row in rows}
     for row_id in sorted(set(by_id) - set(entries), key=str):
         yield f"{kind} {row_id} has no history entry (记录无对应履历，可能被伪造)"
-    for row_id in sorted(set(entries) - set(by_id), key=str):
+    for row_id in sorted(set(entries) - (set(by_id) if present is None else present), key=str):
         yield f"the history records {kind} {row_id}, which is gone (履历所载记录已不存在，可能被删除)"
     for row_id in sorted(set(by_id) & set(entries), key=str):
         if not agrees(by_id[row_id], entries[row_id]):

@@ -66,3 +66,22 @@ def test_a_row_changed_behind_the_services_back_is_named(services, case_id, forg
     checked, faults = check_cases(services, 3600)
     assert checked == 1 and faults and all(f.startswith(f"case {case_id}: ") for f in faults), faults
     assert any(phrase in fault for fault in faults), faults
+
+
+def test_a_returned_task_and_its_second_completion_are_no_fault(api, services, cadre):
+    """A return opens the earlier task again under its id while its `complete` entry stays; completed again, by
+    someone else, its row follows the newer entry. Neither is a forgery."""
+    from tests.api.test_return_api import send_back
+    from tests.engine.test_returns import with_return
+
+    deployed = api.post("/api/processes/admonishment/versions", as_="designer",
+                        data=with_return("admonishment", "conduct_talk"), content_type="application/xml")
+    assert deployed.status_code == 201, deployed.json
+    case_id = start_admonishment(api)["id"]
+    intake = api.open_task(case_id, "intake_review")
+    assert api.complete_raw(intake["id"], "discipline2", {"form": "talk", "reason": "属实"}).status_code == 200
+    assert send_back(api, api.open_task(case_id, "conduct_talk")["id"], "discipline").status_code == 200
+    assert check_cases(services, 3600) == (1, [])  # reopened: its complete entry has an open row
+    assert api.post(f"/api/tasks/{intake['id']}/unclaim", as_="discipline2").status_code == 200
+    assert api.complete_raw(intake["id"], "discipline", {"form": "talk", "reason": "补充后属实"}).status_code == 200
+    assert check_cases(services, 3600) == (1, [])
