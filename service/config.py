@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from workflows.engine import add_duration
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = PROJECT_ROOT / "config" / "defaults.toml"
@@ -16,6 +21,22 @@ MIN_SECRET_KEY = 32
 # Keys published in examples and earlier defaults: anyone can sign a session cookie with them.
 PLACEHOLDER_KEYS = frozenset({"change-me-in-production", "change-me", "changeme", "secret", "secret-key",
                               "dev", "development", "test", "testing", "ui-test-secret", "your-secret-key"})
+# A number setting must be above 0 (a lifetime, window, interval, limit or size of 0 makes nothing work), except
+# these, where 0 has a meaning of its own. Negative numbers are always refused.
+ZERO_ALLOWED = frozenset({
+    "CREDENTIAL_CACHE_SECONDS",  # keep no credentials
+    "TRUSTED_PROXIES",  # trust no X-Forwarded-* header
+    "PUBLIC_POW_BITS",  # no proof of work
+    "EXECUTOR_WORKERS",  # start executors only when a step needs one
+    "INCIDENT_RETRIES", "INCIDENT_RETRY_SECONDS",  # no automatic retry; retry at the next poll
+    "PDF_WAIT_SECONDS",  # a busy printer answers 503 at once
+    "NOTIFY_DUE_SOON_HOURS",  # no "due soon" notice
+    "MAIL_DIGEST_HOUR",  # midnight
+})
+# A browser solves PUBLIC_POW_BITS in JavaScript: 16 bits take a phone about a second and each bit doubles it, so
+# 24 take it minutes, near what a reporter waits and inside PUBLIC_POW_TTL's default 15; more locks the public out.
+MAX_POW_BITS = 24
+AT_MOST = {"PUBLIC_POW_BITS": MAX_POW_BITS, "MAIL_DIGEST_HOUR": 23, "SMTP_PORT": 65535}
 
 
 class SettingsError(ValueError):
@@ -38,7 +59,73 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         instance.mkdir(exist_ok=True)
         settings["DATABASE_URL"] = f"sqlite:///{instance / 'cadreflow.sqlite3'}"
     settings["BPMN_DIR"] = str((PROJECT_ROOT / settings["BPMN_DIR"]).resolve())
+    check_settings(settings)
     return settings
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Refuse at start, naming the key, a setting the service would only fail on later (a 500, a crashed worker,
+    a case stuck on its timer): each keeps its default's kind (number, true/false, table, list) and range, every
+    deadline is a duration the engine reads, and TIMEZONE is a zone."""
+    for key, default in _read_toml(DEFAULTS).items():
+        _check_kind(key, settings.get(key), default)
+    for name, duration in settings["DEADLINES"].items():
+        _check_duration(f"DEADLINES.{name}", duration)
+    _check_zone(settings.get("TIMEZONE"))
+
+
+def _check_kind(key: str, value: Any, default: Any) -> None:
+    """`value` is of the kind of `default` (a number in range; tables entry by entry); strings are not checked."""
+    if isinstance(default, dict):
+        _require(isinstance(value, dict), key, value, "a table, like its default", "应为表")
+        for name, inner in default.items():
+            if name in value:
+                _check_kind(f"{key}.{name}", value[name], inner)
+    elif isinstance(default, list):
+        _require(isinstance(value, list), key, value, "a list", "应为列表")
+    elif isinstance(default, bool):
+        _require(isinstance(value, bool), key, value, "true or false", "应为 true 或 false")
+    elif isinstance(default, int | float):
+        _check_number(key, value, whole=isinstance(default, int))
+
+
+def _check_number(key: str, value: Any, whole: bool) -> None:
+    if whole:
+        _require(isinstance(value, int) and not isinstance(value, bool), key, value, "a whole number", "应为整数")
+    else:
+        _require(isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value),
+                 key, value, "a number", "应为数字")
+    short = key.rsplit(".", 1)[-1]
+    if short in ZERO_ALLOWED:
+        _require(value >= 0, key, value, "0 or more", "不得为负数")
+    else:
+        _require(value > 0, key, value, "more than 0", "应大于 0")
+    highest = AT_MOST.get(key)
+    if highest is not None:
+        _require(value <= highest, key, value, f"at most {highest}", f"不得大于 {highest}")
+
+
+def _check_duration(key: str, value: Any) -> None:
+    """An ISO 8601 duration as the engine's timers read it (P5D, PT12H; "" and "P" name no time: refused)."""
+    try:
+        usable = isinstance(value, str) and any(c.isdigit() for c in value) \
+            and bool(add_duration(datetime.now(UTC), value))
+    except Exception:  # SpiffWorkflow's parser raises a bare Exception("Invalid duration"); a huge one overflows
+        usable = False
+    _require(usable, key, value, "an ISO 8601 duration such as P5D or PT12H", "应为 ISO 8601 时长，如 P5D")
+
+
+def _check_zone(value: Any) -> None:
+    try:
+        known = isinstance(value, str) and bool(ZoneInfo(value))
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # unknown; not a name; a name too long for a file
+        known = False
+    _require(known, "TIMEZONE", value, "a time zone name such as Asia/Shanghai", "应为时区名称，如 Asia/Shanghai")
+
+
+def _require(condition: bool, key: str, value: Any, what: str, chinese: str) -> None:
+    if not condition:
+        raise SettingsError(f"{key} must be {what}, not {value!r:.60} ({key} {chinese})")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

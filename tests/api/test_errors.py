@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -66,12 +67,18 @@ def test_bad_token_is_401(api, header):
 
 
 def test_expired_token_is_401(template, tmp_path):
-    """A token past its lifetime is 401."""
-    app = app_from_template(template, tmp_path / "expiring", TOKEN_TTL_HOURS=-1)
+    """A token past its lifetime is 401 (its lifetime moved into the past: TOKEN_TTL_HOURS must be above 0)."""
+    from sqlalchemy import update
+
+    from service.db.models import ApiToken, utcnow
+
+    app = app_from_template(template, tmp_path / "expiring")
     try:
         client = app.test_client()
         login = client.post("/api/auth/token", json={"username": "admin", "password": "pw-for-tests"})
         assert login.status_code == 200
+        with app.extensions["cadreflow"].db.unit_of_work() as session:
+            session.execute(update(ApiToken).values(expires_at=utcnow() - timedelta(seconds=1)))
         response = client.get("/api/cases", headers={"Authorization": f"Bearer {login.json['token']}"})
         assert_error(response, 401, "unauthorized")
     finally:
