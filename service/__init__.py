@@ -9,6 +9,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_settings, secret_key
 from .converters import BoundedInteger
+from .db.instance_key import existing_key
 from .usecases.context import Services, build_services
 
 
@@ -17,8 +18,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     settings = load_settings(overrides)
     app = Flask(__name__, instance_relative_config=False)
     app.url_map.converters["int"] = BoundedInteger  # before any route: an id past its max is a plain 404
-    # An empty key is filled in on first use with the instance's generated key (service/db/instance_key.py).
-    app.config.update(SECRET_KEY=secret_key(settings) or None, JSON_SORT_KEYS=False,
+    # No SECRET_KEY: the instance's generated key (service/db/instance_key.py), read now if its file is there (a
+    # broken one refuses the start), else made on first use.
+    app.config.update(SECRET_KEY=secret_key(settings) or existing_key(settings["DATABASE_URL"]), JSON_SORT_KEYS=False,
                       MAX_CONTENT_LENGTH=_max_body(settings))
     app.config["CADREFLOW"] = settings
     app.extensions["cadreflow"] = build_services(settings)

@@ -18,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import make_url
 
+from service.config import MIN_SECRET_KEY, SettingsError
+
 from .models import InstanceSecret
 from .uow import Database
 
@@ -46,12 +48,39 @@ def _new_key() -> str:
     return secrets.token_urlsafe(48)
 
 
+def existing_key(url: str) -> str | None:
+    """The key a SQLite database's file already holds, read at start so that a broken file stops the service
+    there (BrokenKeyFile) instead of failing every request; None when there is no file yet (made at first use)
+    or the key lives elsewhere (PostgreSQL, in memory)."""
+    path = key_file(url) if make_url(url).get_backend_name() == "sqlite" else None
+    return _read_key(path) if path is not None and os.path.lexists(path) else None
+
+
+class BrokenKeyFile(SettingsError):
+    """The instance's key file holds no usable key: the service refuses to start."""
+
+    def __init__(self, path: Path, problem: str) -> None:
+        super().__init__(
+            f"the instance key file {path} {problem}: delete it and a new key is made at the next start (everybody "
+            f"is logged out and signs in again) (实例密钥文件 {path} 无效：删除后下次启动会生成新密钥，"
+            "所有用户需重新登录)")
+
+
 def _file_key(path: Path) -> str:
     if not path.exists():
         _publish(path, _new_key())
-    key = path.read_text(encoding="ascii").strip()
-    if len(key) < 32:
-        raise RuntimeError(f"{path} holds no usable key; delete it to have a new one made (密钥文件无效)")
+    return _read_key(path)
+
+
+def _read_key(path: Path) -> str:
+    try:
+        key = path.read_text(encoding="ascii").strip()
+    except UnicodeDecodeError:
+        raise BrokenKeyFile(path, "is not text") from None
+    except OSError as error:  # a folder in its place, a file this user may not read
+        raise BrokenKeyFile(path, f"cannot be read ({error.strerror})") from None
+    if len(key) < MIN_SECRET_KEY or not key.isprintable():
+        raise BrokenKeyFile(path, f"holds no key of at least {MIN_SECRET_KEY} printable characters")
     return key
 
 

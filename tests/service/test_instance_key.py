@@ -13,6 +13,7 @@ import pytest
 
 from service import create_app
 from service.cli import init_database
+from service.config import SettingsError
 from service.db.instance_key import instance_key, key_file
 from service.db.uow import Database
 from service.usecases import users
@@ -110,3 +111,37 @@ def test_the_cli_refuses_to_start_with_the_old_placeholder(tmp_path):
                           env=env, capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode != 0 and "SECRET_KEY" in done.stderr and "Traceback" not in done.stderr
+
+
+BROKEN_KEYS = {"too short": lambda path: path.write_text("short"), "binary": lambda path: path.write_bytes(
+    bytes(range(256)) * 2), "control characters": lambda path: path.write_text("\x00" * 48),
+               "a folder": lambda path: path.mkdir()}
+
+
+@pytest.mark.parametrize("breaking", BROKEN_KEYS.values(), ids=BROKEN_KEYS.keys())
+def test_a_broken_key_file_refuses_the_start_naming_the_file(tmp_path, breaking):
+    """Not `serving` and then a 500 on every request: create_app refuses, naming the file and what to do."""
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    breaking(key_file(url))
+    with pytest.raises(SettingsError, match=re.escape(str(key_file(url))) + ".*delete it"):
+        create_app(make_settings(tmp_path, DATABASE_URL=url, SECRET_KEY=""))
+
+
+def test_a_present_key_file_is_read_at_start(tmp_path):
+    """A good file is the app's key from the start; a set SECRET_KEY still wins over it."""
+    url, kept = f"sqlite:///{tmp_path / 'x.sqlite3'}", "k" * 20 + "0123456789abcdefghij\n"
+    key_file(url).write_text(kept)
+    assert create_app(make_settings(tmp_path, DATABASE_URL=url, SECRET_KEY="")).secret_key == kept.strip()
+    assert create_app(make_settings(tmp_path, DATABASE_URL=url)).secret_key != kept.strip()
+
+
+def test_the_cli_refuses_to_serve_with_a_broken_key_file(tmp_path):
+    """`cadreflow serve` on a database whose key file is a folder exits at once, naming it, no traceback."""
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    key_file(url).mkdir()
+    env = {**os.environ, "CADREFLOW_DATABASE_URL": url, "CADREFLOW_SECRET_KEY": ""}
+    done = subprocess.run([sys.executable, "-c", "from service.cli import main; main()", "serve", "--port", "1"],
+                          env=env, capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode != 0 and "Traceback" not in done.stderr and "serving" not in done.stdout
+    assert f"refusing to start: the instance key file {key_file(url)} cannot be read" in done.stderr
