@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from workflows.engine import add_duration
 
+from .private_files import private_dir
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULTS = PROJECT_ROOT / "config" / "defaults.toml"
 ENV_PREFIX = "CADREFLOW_"
@@ -56,7 +58,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     _merge(settings, dict(overrides or {}))
     if not settings.get("DATABASE_URL"):
         instance = PROJECT_ROOT / "instance"
-        instance.mkdir(exist_ok=True)
+        private_dir(instance)  # the database, its key and attachments: the service's user alone may read them
         settings["DATABASE_URL"] = f"sqlite:///{instance / 'cadreflow.sqlite3'}"
     settings["BPMN_DIR"] = str((PROJECT_ROOT / settings["BPMN_DIR"]).resolve())
     check_settings(settings)

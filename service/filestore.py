@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from .config import PROJECT_ROOT, SettingsError
 from .errors import Unavailable
+from .private_files import private_dir, tighten
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -51,12 +52,14 @@ class DirectoryStore:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+        for folder in (root, *_subfolders(root)):  # made readable to all by an earlier version: tightened
+            tighten(folder)
 
     def put(self, content: bytes) -> str:
         digest = hashlib.sha256(content).hexdigest()
         path = self._path(digest)
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_dir(path.parent)  # the files are 0600 (mkstemp), and the folders that list them 0700
             handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
             try:
                 with os.fdopen(handle, "wb") as out:
@@ -75,6 +78,13 @@ class DirectoryStore:
     def _path(self, sha256: str) -> Path:
         digest = _checked_digest(sha256)
         return self.root / digest[:2] / digest
+
+
+def _subfolders(root: Path) -> list[Path]:
+    try:
+        return [entry for entry in root.iterdir() if entry.is_dir()]
+    except OSError:  # no folder yet (made 0700 at the first file), or not ours to list
+        return []
 
 
 def _checked_digest(sha256: str) -> str:

@@ -18,14 +18,17 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, Engine, Executable, Row, Table, create_engine, event, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from service.errors import Conflict, ServiceError, Unavailable, WrittenMeanwhile
+from service.private_files import private_file, tighten
 
 from .credentials import LISTENER_NAME, CredentialCache, NotifiedCache, PolledCache
 from .schema import upgrade
@@ -42,6 +45,8 @@ class Database:
     def __init__(self, url: str, credential_seconds: float = 0.0) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            _keep_sqlite_files_private(url)
         self.write_engine = self._engine(url, immediate=True)
         # Reading on PostgreSQL runs in autocommit: at READ COMMITTED every statement takes its own snapshot
         # inside a transaction too, so BEGIN and COMMIT would only add two round trips to every read.
@@ -223,6 +228,19 @@ def _ping_when_idle(engine: Engine) -> None:
 
 # Every SQLite connection's settings (bench/bench_floor.py opens bare connections with them too).
 SQLITE_PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=30000")
+
+
+def _keep_sqlite_files_private(url: str) -> None:
+    """The database file made 0600 before SQLite first opens it (SQLite gives its -wal and -shm files the database
+    file's mode), and those files of an earlier, world-readable start tightened."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if path.parent.is_dir():  # else SQLite reports the missing folder itself, as before
+        private_file(path)
+    for suffix in ("-wal", "-shm", "-journal"):
+        tighten(path.with_name(path.name + suffix))
 
 
 def _configure_sqlite(engine: Engine, begin: str) -> None:
