@@ -155,6 +155,9 @@ def check_command(grace: float | None, anchor_file: Path | None, key_file: Path 
     from .usecases.anchors import AnchorUnusable, anchor_faults
     from .usecases.check import check_cases
 
+    if key_file is not None and anchor_file is None:  # not ignored: the operator believes a signature was checked
+        raise click.UsageError("--key-file checks an anchor's signature: give --anchor too "
+                               "(--key-file 用于核验锚点签名，须同时给出 --anchor)")
     faults: list[str] = []
     if anchor_file is not None:  # first: an anchor that proves nothing stops before the whole database is read
         try:

@@ -70,6 +70,9 @@ def _checked_heads(anchor: Any, key: bytes | None) -> list[tuple[int, int, str]]
         raise AnchorUnusable("the anchor's case list is malformed (锚点文件的案件列表格式错误)")
     if not _is_hex(anchor.get("digest")) or not hmac.compare_digest(anchor["digest"], _digest(anchor)):
         raise AnchorUnusable("the anchor file was altered: its digest does not match (锚点文件已被改动)")
+    if key is None and "signature" in anchor:  # its digest is unkeyed: whoever forged the heads recomputed it
+        raise AnchorUnusable("the anchor is signed: checking it needs its key (--key-file) "
+                             "(锚点已签名，须提供其密钥方可核验)")
     if key is not None and not (_is_hex(anchor.get("signature"))
                                 and hmac.compare_digest(anchor["signature"], _sign(key, anchor["digest"]))):
         raise AnchorUnusable("the anchor's signature does not match this key (锚点签名与密钥不符)")

@@ -131,3 +131,38 @@ def test_cli_anchor_then_check_exits_one_naming_the_case_and_two_on_a_forged_anc
     assert runner.invoke(args=check).exit_code == 2
     key_file.write_bytes(b"short")
     assert runner.invoke(args=["anchor", "--key-file", str(key_file)]).exit_code == 2
+
+
+def test_a_signed_anchor_proves_nothing_without_its_key(services, three_cases):
+    """Whoever rewrites history and the anchor's heads recomputes the unkeyed digest too: only the signature shows
+    it, so a signed anchor checked without its key would pass any forgery."""
+    anchor = take_anchor(services, KEY)
+    victim = three_cases[0]
+    rewrite_consistently(services, victim)
+    from service.usecases import anchors
+
+    anchor["cases"][0][2] = history_rows(services, victim)[anchor["cases"][0][1] - 1].hash
+    anchor["digest"] = anchors._digest(anchor)
+    with pytest.raises(AnchorUnusable, match="needs its key"):
+        anchor_faults(services, anchor)
+    with pytest.raises(AnchorUnusable, match="signature does not match"):
+        anchor_faults(services, anchor, KEY)
+
+
+def refused(result, exit_code: int) -> str:
+    """A refusal said in a message, not a traceback: the command exits `exit_code`; its stderr."""
+    assert result.exit_code == exit_code, result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    return result.stderr
+
+
+def test_cli_check_of_a_signed_anchor_needs_its_key_and_a_key_needs_an_anchor(app, three_cases, tmp_path: Path):
+    runner = app.test_cli_runner()
+    key_file, anchor_file = tmp_path / "anchor.key", tmp_path / "heads.json"
+    key_file.write_bytes(KEY)
+    assert runner.invoke(args=["anchor", "--key-file", str(key_file), "--out", str(anchor_file)]).exit_code == 0
+    unkeyed = refused(runner.invoke(args=["check", "--grace", "3600", "--anchor", str(anchor_file)]), 2)
+    assert "needs its key (--key-file)" in unkeyed
+    without_anchor = refused(runner.invoke(args=["check", "--grace", "3600", "--key-file", str(key_file)]), 2)
+    assert "--key-file" in without_anchor and "--anchor" in without_anchor and "case(s) checked" not in without_anchor
+
