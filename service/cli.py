@@ -185,13 +185,41 @@ def anchor_command(out: Path | None, key_file: Path | None) -> None:
 
     from .usecases.anchors import take_anchor
 
-    anchor = take_anchor(_services(), _read_key(key_file))
+    key = _read_key(key_file)
+    if out is not None:
+        _refuse_existing(out)  # before the whole database is read
+    anchor = take_anchor(_services(), key)
     text = json.dumps(anchor, separators=(",", ":")) + "\n"
     if out is None:
         click.echo(text, nl=False)
     else:
-        out.write_text(text, encoding="utf-8")
+        _write_once(out, text)
         click.echo(f"anchored {len(anchor['cases'])} case(s) in {out}", err=True)
+
+
+def _refuse_existing(path: Path) -> None:
+    if path.exists():
+        raise click.ClickException(f"{path} exists: an anchor is written once, never replaced; choose a new name "
+                                   f"({path} 已存在：锚点只写一次，不可覆盖，请换一个文件名)")
+
+
+def _write_once(path: Path, text: str) -> None:
+    """`text` in a new file at `path`, whole or not at all: written to a temporary file in the same folder, then
+    renamed into place (a crash or a full disk never leaves half an anchor under the anchor's name)."""
+    import os
+
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with temporary.open("x", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        _refuse_existing(path)  # again: another anchor may have taken the name while the database was read
+        os.replace(temporary, path)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc} (无法写入锚点文件)") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _read_anchor(path: Path) -> object:

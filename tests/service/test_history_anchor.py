@@ -3,7 +3,10 @@ check, and `cadreflow check --anchor` still names the case; the anchor file itse
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -166,3 +169,29 @@ def test_cli_check_of_a_signed_anchor_needs_its_key_and_a_key_needs_an_anchor(ap
     without_anchor = refused(runner.invoke(args=["check", "--grace", "3600", "--key-file", str(key_file)]), 2)
     assert "--key-file" in without_anchor and "--anchor" in without_anchor and "case(s) checked" not in without_anchor
 
+
+def test_cli_anchor_is_written_once_and_whole(app, three_cases, tmp_path: Path, monkeypatch):
+    """An existing anchor is never replaced; a folder that does not exist is a message; a write that fails
+    leaves no file under the anchor's name, nor a temporary one."""
+    runner = app.test_cli_runner()
+    folder = tmp_path / "anchors"
+    folder.mkdir()
+    anchor_file = folder / "heads.json"
+    assert runner.invoke(args=["anchor", "--out", str(anchor_file)]).exit_code == 0
+    first = anchor_file.read_bytes()
+    assert json.loads(first)["cases"]
+    again = refused(runner.invoke(args=["anchor", "--out", str(anchor_file)]), 1)
+    assert "exists" in again and "written once" in again
+    assert anchor_file.read_bytes() == first
+    missing = refused(runner.invoke(args=["anchor", "--out", str(folder / "nowhere" / "x.json")]), 1)
+    assert "cannot write" in missing and "No such file or directory" in missing
+    assert [path.name for path in folder.iterdir()] == ["heads.json"]
+
+    monkeypatch.setattr(os, "replace", partial(fail, OSError(errno.ENOSPC, "No space left on device")))
+    full = refused(runner.invoke(args=["anchor", "--out", str(folder / "full.json")]), 1)
+    assert "No space left on device" in full
+    assert [path.name for path in folder.iterdir()] == ["heads.json"]
+
+
+def fail(error: Exception, *_args) -> None:
+    raise error
