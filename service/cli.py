@@ -15,6 +15,7 @@ from service import services_of
 from .errors import ServiceError
 from .usecases import processes, users
 from .usecases.context import SYSTEM, Services
+from .usecases.forms import REACH, out_of_range
 from .usecases.roles import seed as seed_roles
 
 
@@ -87,11 +88,14 @@ def demo_command(reset_passwords: bool) -> None:
 
 
 def _day_option(on: str | None) -> date | None:
-    """The `--on YYYY-MM-DD` of a scan command; None means today."""
+    """The `--on YYYY-MM-DD` of a scan command, within the dates the API lets a scan name; None means today."""
     try:
-        return date.fromisoformat(on) if on else None
+        day = date.fromisoformat(on) if on else None
     except ValueError as exc:
         raise click.BadParameter("use YYYY-MM-DD", param_hint="--on") from exc
+    if day is not None and (problem := out_of_range(day, REACH)) is not None:
+        raise click.BadParameter(problem, param_hint="--on")
+    return day
 
 
 @click.command("rotation-scan")
