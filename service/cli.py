@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from datetime import date
 from pathlib import Path
@@ -11,6 +12,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
 from service import services_of
+from workflows.engine import DeploymentError
 
 from .errors import ServiceError
 from .usecases import processes, users
@@ -52,6 +54,11 @@ def deploy_command(paths: tuple[Path, ...]) -> None:
             click.echo(f"  {problem.get('element_id') or '-'} line {problem.get('line') or '-'}: {problem['message']}",
                        err=True)
         raise click.ClickException(exc.message) from exc
+    except DeploymentError as exc:  # a file unreadable before any process in it is named (encoding, DOCTYPE, syntax)
+        raise click.ClickException(str(exc)) from None
+    if not results:
+        raise click.ClickException("nothing to deploy: no executable process in a .bpmn file among the paths "
+                                   "(没有可部署的流程：所给路径中没有含可执行流程的 .bpmn 文件)")
     for version, created in results:
         click.echo(f"{version['key']} v{version['version']} " + ("deployed" if created else "unchanged"))
 
@@ -147,8 +154,18 @@ KEY_FILE = click.option("--key-file", type=click.Path(exists=True, dir_okay=Fals
                         help="A file holding the anchor's HMAC key; keep it apart from the database.")
 
 
+GRACE_LIMIT = 365 * 24 * 3600  # a timer a year overdue is a fault whatever the grace; and no date overflows
+
+
+def _not_nan(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and math.isnan(value):  # NaN is neither below nor above a range's bounds
+        raise click.BadParameter("must be a number (必须是数字)")
+    return value
+
+
 @click.command("check")
-@click.option("--grace", type=float, default=None, help="Seconds a timer may be overdue (default: the poll interval).")
+@click.option("--grace", type=click.FloatRange(0, GRACE_LIMIT), default=None, callback=_not_nan,
+              help="Seconds a timer may be overdue (default: the poll interval).")
 @click.option("--anchor", "anchor_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Also prove each case's history unchanged up to this anchor (`cadreflow anchor`).")
 @KEY_FILE
@@ -260,11 +277,13 @@ def worker_command(once: bool) -> None:
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1")
-@click.option("--port", default=8000, type=int)
-@click.option("--threads", default=8, type=int)
+@click.option("--port", default=8000, type=click.IntRange(1, 65535))
+@click.option("--threads", default=8, type=click.IntRange(1, 256))  # 0 would leave every request unanswered
 @with_appcontext
 def serve_command(host: str, port: int, threads: int) -> None:
     """Serve the web app with an in-process timer worker (the one-machine default)."""
+    import logging
+
     import waitress
 
     from .request_log import RequestLog, log_to_stderr
@@ -272,13 +291,18 @@ def serve_command(host: str, port: int, threads: int) -> None:
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
     _services().db.create_schema()
-    start_worker_thread(_services())
-    click.echo(f"CadreFlow serving on http://{host}:{port}/ (timer worker running)")
     # waitress drops X-Forwarded-* by default; with TRUSTED_PROXIES set, the app's ProxyFix reads them instead.
     trusting = int(app.config["CADREFLOW"].get("TRUSTED_PROXIES") or 0) > 0
+    try:  # listen first: an address that cannot be served is said before any timer fires
+        server = waitress.create_server(RequestLog(app), host=host, port=port, threads=threads, ident="cadreflow",
+                                        clear_untrusted_proxy_headers=not trusting)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"cannot listen on {host} port {port}: {exc} (无法在该地址和端口监听)") from None
+    start_worker_thread(_services())
+    click.echo(f"CadreFlow serving on http://{host}:{port}/ (timer worker running)")
+    logging.basicConfig()  # as waitress.serve did: waitress's own warnings and errors reach stderr
     log_to_stderr()
-    waitress.serve(RequestLog(app), host=host, port=port, threads=threads, ident="cadreflow",
-                   clear_untrusted_proxy_headers=not trusting)
+    server.run()
 
 
 @click.command("bulk-start")
