@@ -174,7 +174,7 @@ class TestComments:
         listed = api.get(f"/api/cases/{case_id}/comments", as_="committee").json
         assert [(c["author"], c["text"]) for c in listed] == [("discipline_head", "请加快核实")]
         assert [e["detail"] for e in api.history(case_id) if e["action"] == "comment"] == [
-            {"comment_id": response.json["id"]}]
+            {"comment_id": response.json["id"], "text_sha256": hashlib.sha256("请加快核实".encode()).hexdigest()}]
 
     def test_bad_comments_and_outsiders_are_refused(self, api, cadre):
         case_id = start_accountability(api)["id"]
