@@ -49,7 +49,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
                   environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Merge the layers of configuration into one dictionary."""
     environ = os.environ if environ is None else environ
-    settings = _read_toml(DEFAULTS)
+    defaults = _read_toml(DEFAULTS)
+    settings = dict(defaults)  # a shallow copy is enough: _merge replaces values, it never edits a table in place
     if environ.get("CADREFLOW_CONFIG"):
         _merge(settings, _read_toml(Path(environ["CADREFLOW_CONFIG"])))
     for name, raw in environ.items():
@@ -61,15 +62,15 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         private_dir(instance)  # the database, its key and attachments: the service's user alone may read them
         settings["DATABASE_URL"] = f"sqlite:///{instance / 'cadreflow.sqlite3'}"
     settings["BPMN_DIR"] = str((PROJECT_ROOT / settings["BPMN_DIR"]).resolve())
-    check_settings(settings)
+    check_settings(settings, defaults)
     return settings
 
 
-def check_settings(settings: Mapping[str, Any]) -> None:
+def check_settings(settings: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
     """Refuse at start, naming the key, a setting the service would only fail on later (a 500, a crashed worker,
     a case stuck on its timer): each keeps its default's kind (number, true/false, table, list) and range, every
     deadline is a duration the engine reads, and TIMEZONE is a zone."""
-    for key, default in _read_toml(DEFAULTS).items():
+    for key, default in defaults.items():
         _check_kind(key, settings.get(key), default)
     for name, duration in settings["DEADLINES"].items():
         _check_duration(f"DEADLINES.{name}", duration)
