@@ -40,16 +40,17 @@ def load_demo(services: Services, reset_passwords: bool = False) -> list[str]:
     if not loaded:
         _require_no_records(services)
     lines = ["demo users (username / password / roles):"]
-    existing = users.existing_accounts(services)
-    for role in roles.known_codes(services):
-        if role in existing and (not reset_passwords or existing[role] != {role}):
-            kept = "(unchanged)" if existing[role] == {role} else "(kept)"
+    existing, codes = users.existing_accounts(services), roles.known_codes(services)
+    not_ours = {role for role in codes if role in existing and existing[role] != {role}}
+    for role in codes:
+        if role in existing and (not reset_passwords or role in not_ours):
+            kept = "(kept)" if role in not_ours else "(unchanged)"
             lines.append(f"  {role:16} {kept:14} {','.join(sorted(existing[role])) or '-'}")
             continue
         password = secrets.token_urlsafe(9)
         users.create_user(services, role, password, [role])
         lines.append(f"  {role:16} {password:14} {role}")
-    if any(role in existing and existing[role] != {role} for role in roles.known_codes(services)):
+    if not_ours:
         lines.append("(kept): an account of that name holding other roles is not the demo's and was left alone "
                      "(同名但角色不同的账户不是演示账户，未作改动)")
     if existing and not reset_passwords:
