@@ -12,6 +12,7 @@ from sqlalchemy import delete, insert, select, update
 from service.db.models import Attachment, Comment, Notification, Task, TaskReminder, utcnow
 from service.usecases.check import check_cases
 from tests.api.support import start_admonishment
+from tests.api.test_return_api import returnable, send_back  # noqa: F401 - the fixture, used below
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
@@ -68,20 +69,12 @@ def test_a_row_changed_behind_the_services_back_is_named(services, case_id, forg
     assert any(phrase in fault for fault in faults), faults
 
 
-def test_a_returned_task_and_its_second_completion_are_no_fault(api, services, cadre):
+def test_a_returned_task_and_its_second_completion_are_no_fault(api, services, returnable):  # noqa: F811
     """A return opens the earlier task again under its id while its `complete` entry stays; completed again, by
     someone else, its row follows the newer entry. Neither is a forgery."""
-    from tests.api.test_return_api import send_back
-    from tests.engine.test_returns import with_return
-
-    deployed = api.post("/api/processes/admonishment/versions", as_="designer",
-                        data=with_return("admonishment", "conduct_talk"), content_type="application/xml")
-    assert deployed.status_code == 201, deployed.json
-    case_id = start_admonishment(api)["id"]
-    intake = api.open_task(case_id, "intake_review")
-    assert api.complete_raw(intake["id"], "discipline2", {"form": "talk", "reason": "属实"}).status_code == 200
+    case_id, intake_id = returnable
     assert send_back(api, api.open_task(case_id, "conduct_talk")["id"], "discipline").status_code == 200
     assert check_cases(services, 3600) == (1, [])  # reopened: its complete entry has an open row
-    assert api.post(f"/api/tasks/{intake['id']}/unclaim", as_="discipline2").status_code == 200
-    assert api.complete_raw(intake["id"], "discipline", {"form": "talk", "reason": "补充后属实"}).status_code == 200
+    assert api.post(f"/api/tasks/{intake_id}/unclaim", as_="discipline2").status_code == 200
+    assert api.complete_raw(intake_id, "discipline", {"form": "talk", "reason": "补充后属实"}).status_code == 200
     assert check_cases(services, 3600) == (1, [])
