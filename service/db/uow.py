@@ -31,6 +31,7 @@ from service.errors import Conflict, ServiceError, Unavailable, WrittenMeanwhile
 from service.private_files import private_file, tighten
 
 from .credentials import LISTENER_NAME, CredentialCache, NotifiedCache, PolledCache
+from .direct import write_before_flush
 from .schema import upgrade
 
 _AFTER_COMMIT = "cadreflow.after_commit"
@@ -53,6 +54,7 @@ class Database:
         self.read_engine = self._engine(url, immediate=False) if self.is_sqlite else \
             self.write_engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write = sessionmaker(self.write_engine, expire_on_commit=False)
+        event.listen(self._write, "before_flush", write_before_flush)  # a step's rows on the bare driver
         self._writers = threading.RLock() if self.is_sqlite else contextlib.nullcontext()
         self._read = sessionmaker(self.read_engine, expire_on_commit=False)
         # Who holds a token or session, kept between requests while every change to them is seen.

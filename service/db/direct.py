@@ -1,0 +1,281 @@
+"""The writes every step makes, sent on the bare driver: SQL compiled once by SQLAlchemy, run without its
+per-statement machinery.
+
+A completion changes its case row, closes a task, opens the next and appends a history entry. Through the ORM's
+unit of work and Core each of those statements costs 60-120 µs of Python (its cache key, execution context,
+result object, the flush's bookkeeping) against 10-40 µs in the driver: most of a completion's database time.
+Before each flush (`write_before_flush`, installed on the writing sessions by uow.py) the session's changed
+cases and tasks and its new task rows and history entries are written here, and their objects marked as written,
+so the unit of work finds nothing left of them. Every other model, and the first insert of a case (whose id the
+database gives), stay with the unit of work.
+
+What SQLAlchemy would send is what is sent: each statement is compiled by SQLAlchemy for the connection's
+dialect, its values go through their column types' bind processors, a case's update checks and moves its version
+column as the ORM's versioning does (StaleDataError when another transaction moved it), and driver errors are
+raised as SQLAlchemy's `DBAPIError`s, so the unit of work reports them as before. `before_cursor_execute` listeners
+(the tests' and benchmarks' statement counters) see each statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Column, Connection, Table, bindparam, insert, inspect, update
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.sql import ClauseElement
+
+from .models import Case, HistoryEntry, Task
+
+# Rows appended in bulk (a batch of new cases) go through Core's multi-row INSERT, which beats the driver's
+# executemany there; a step's one or two rows do not.
+LARGEST_DIRECT_BATCH = 8
+
+M = TypeVar("M")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    sql: str
+    names: tuple[str, ...]  # bind names, in the order of a positional driver's parameters
+    positional: bool
+    required: frozenset[str]  # the names each run must give; the others are the statement's own values
+    fixed: Mapping[str, Any]
+    processors: Mapping[str, Callable[[Any], Any]]
+    results: tuple[Callable[[Any], Any] | None, ...]  # per column of a query's rows
+
+    def parameters(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        if missing := self.required - values.keys():
+            raise KeyError(f"no value for {sorted(missing)}")
+        given = {**self.fixed, **values}
+        processed = {name: (self.processors[name](given[name]) if name in self.processors else given[name])
+                     for name in self.names}
+        return [processed[name] for name in self.names] if self.positional else processed
+
+    def row(self, raw: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(value if process is None else process(value) for value, process in zip(raw, self.results,
+                                                                                                  strict=True))
+
+
+class DirectStatement:
+    """A statement compiled once per dialect and run on the driver's own cursor."""
+
+    def __init__(self, statement: ClauseElement) -> None:
+        self.statement = statement
+        self._compiled: dict[int, _Compiled] = {}
+
+    def run(self, connection: Connection, values: Sequence[Mapping[str, Any]]) -> int:
+        """Run for each set of values (one execute, or one executemany); returns the rows it touched."""
+        return self._execute(connection, values, lambda cursor, _compiled: int(cursor.rowcount))
+
+    def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        """A query's rows, each value as its column's type reads it (as SQLAlchemy's result would give it)."""
+        return self._execute(connection, [values],
+                             lambda cursor, compiled: [compiled.row(raw) for raw in cursor.fetchall()])
+
+    def _execute(self, connection: Connection, values: Sequence[Mapping[str, Any]],
+                 read: Callable[[Any, _Compiled], R]) -> R:
+        dialect = connection.dialect
+        compiled = self._compiled.get(id(dialect)) or self._compile(dialect)
+        parameters = [compiled.parameters(one) for one in values]
+        dbapi_connection = connection.connection
+        cursor = dbapi_connection.cursor()
+        many = len(parameters) > 1
+        try:
+            if connection.dispatch.before_cursor_execute:  # only statement counters listen: free otherwise
+                connection.dispatch.before_cursor_execute(connection, cursor, compiled.sql,
+                                                          parameters if many else parameters[0], None, many)
+            if many:
+                cursor.executemany(compiled.sql, parameters)
+            else:
+                cursor.execute(compiled.sql, parameters[0])
+            return read(cursor, compiled)
+        except dialect.loaded_dbapi.Error as exc:
+            gone = dialect.is_disconnect(exc, dbapi_connection, cursor)
+            if gone:
+                connection.invalidate(exc)
+            raise DBAPIError.instance(compiled.sql, parameters, exc, dialect.loaded_dbapi.Error,
+                                      connection_invalidated=gone, dialect=dialect) from exc
+        finally:
+            cursor.close()
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self.statement.compile(dialect=dialect)
+        required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
+        # The statement as the driver gets it, an IN over a list given when it was built written out in full.
+        state = compiled.construct_expanded_state({name: None for name in required}, escape_names=False)
+        types = {name: bind.type for name, bind in compiled.binds.items()}
+        for name, bind in compiled.binds.items():
+            if bind.expanding:
+                types.update((expanded, bind.type) for expanded in state.parameters if expanded.startswith(f"{name}_"))
+        names = tuple(state.positiontup) if state.positiontup is not None else tuple(state.parameters)
+        fixed = {name: value for name, value in state.parameters.items() if name not in required}
+        processors = {name: processor for name in names
+                      if (processor := types[name].dialect_impl(dialect).bind_processor(dialect)) is not None}
+        selected = getattr(self.statement, "selected_columns", ())
+        results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
+        result = self._compiled[id(dialect)] = _Compiled(state.statement, names, bool(compiled.positional), required,
+                                                         fixed, processors, results)
+        return result
+
+
+def loaded_columns(model: type[Any]) -> tuple[Column[Any], ...]:
+    """The columns a query of `model` loads at once (not its deferred ones), in the order of its table."""
+    return _loaded_columns(model)
+
+
+@lru_cache(maxsize=64)
+def _loaded_columns(model: type[Any]) -> tuple[Column[Any], ...]:
+    return tuple(cast(Column[Any], attribute.columns[0]) for attribute in inspect(model).column_attrs
+                 if not attribute.deferred)
+
+
+def read_values(model: type[Any], row: Sequence[Any], start: int = 0) -> dict[str, Any]:
+    """The values of `model`'s `loaded_columns` in a row that selected them from `start` on, by attribute name."""
+    return {column.key: value for column, value in zip(_loaded_columns(model), row[start:], strict=False)}
+
+
+def as_read(session: Session, model: type[M], values: dict[str, Any]) -> M:
+    """A row read on the bare driver as the session's object of it: the object the session already holds,
+    refreshed to these values (as a query with populate_existing refreshes it), or a new one, held as read.
+    Columns not in `values` load when first used, as deferred ones do."""
+    mapper = inspect(model)
+    key = mapper.identity_key_from_primary_key([values[column.key] for column in mapper.primary_key])
+    held = session.identity_map.get(key)
+    if held is not None:
+        for name, value in values.items():
+            set_committed_value(held, name, value)
+        return cast(M, held)
+    # As the ORM's own loader builds a row: no constructor, no attribute events (nothing is tracked before the
+    # row is held as read).
+    row = mapper.class_manager.new_instance()
+    row.__dict__.update(values)
+    make_transient_to_detached(row)
+    session.add(row)
+    return cast(M, row)
+
+
+# Models whose rows this module writes, and for each the version column its updates check, if any.
+DIRECT_MODELS: dict[type[Any], str | None] = {Case: "version", Task: None, HistoryEntry: None}
+_APPENDED = (HistoryEntry, Task)  # new rows written here, in this order
+
+
+def write_before_flush(session: Session, _context: Any, _instances: Any) -> None:
+    """Write the session's changed cases and tasks and its new task rows and history entries (of cases already
+    in the database) before the unit of work flushes the rest."""
+    changed = [row for row in session.dirty if type(row) in DIRECT_MODELS]
+    new_cases = {row.id for row in session.new if isinstance(row, Case)}
+    appended = [row for row in session.new if type(row) in _APPENDED and row.case_id is not None
+                and row.case_id not in new_cases]
+    if not changed and not appended:
+        return
+    connection = session.connection()
+    for row in changed:
+        _write_changes(session, connection, row)
+    for model in _APPENDED:
+        rows = [row for row in appended if type(row) is model]
+        if rows:
+            _insert(session, connection, model, rows)
+
+
+def _write_changes(session: Session, connection: Connection, row: Any) -> None:
+    """UPDATE the row's changed columns (a versioned row: only at the version it was read at, and moved on)."""
+    state = inspect(row)
+    table = _table(type(row))
+    changes = {}
+    for key in sorted(set(table.c.keys()) - state.unmodified):
+        history = state.attrs[key].history
+        if history.added and not (history.deleted and table.c[key].type.compare_values(history.added[0],
+                                                                                       history.deleted[0])):
+            changes[key] = history.added[0]
+    if not changes:
+        return
+    version = DIRECT_MODELS[type(row)]
+    key = _primary_key(table)
+    values = {**changes, "_key": getattr(row, key)}
+    if version is not None:
+        values["_version"] = getattr(row, version)
+        values[version] = values["_version"] + 1
+    if _update_statement(table, tuple(changes), version).run(connection, [values]) != 1:
+        raise StaleDataError(f"UPDATE statement on table '{table.name}' expected to update 1 row(s); 0 were matched.")
+    if version is not None:
+        set_committed_value(row, version, values[version])
+    _mark_written(session, row)
+
+
+def _mark_written(session: Session, row: Any) -> None:
+    """Let the session hold the row as it now is in the database, with no change left for its flush. This is
+    what the unit of work does to the rows it has just written; the public way (expunge the row, make it
+    transient, then detached, add it back) walks every relationship's cascade twice, at several times the cost."""
+    state = inspect(row)
+    state._commit_all(state.dict, session.identity_map)
+
+
+@lru_cache(maxsize=256)
+def _update_statement(table: Table, columns: tuple[str, ...], version: str | None) -> DirectStatement:
+    key = _primary_key(table)
+    statement = update(table).where(table.c[key] == bindparam("_key"))
+    if version is not None:
+        statement = statement.where(table.c[version] == bindparam("_version"))
+        columns = (*columns, version)
+    return DirectStatement(statement.values({name: bindparam(name) for name in columns}))
+
+
+def _insert(session: Session, connection: Connection, model: type[Any], rows: list[Any]) -> None:
+    """INSERT new rows in the order they were added; those with a key of their own then stay in the session as
+    written rows (the same objects), the others (history entries, whose ids nobody reads) leave it."""
+    table = _table(model)
+    columns = _insert_columns(table)
+    values = [{name: _value(row, table, name) for name in columns} for row in rows]
+    for row in rows:
+        session.expunge(row)
+    if len(values) > LARGEST_DIRECT_BATCH:
+        connection.execute(insert(table), values)
+    else:
+        _insert_statement(table).run(connection, values)
+    if _primary_key(table) in columns:  # a key of its own: the same object is the written row from now on
+        for row, written in zip(rows, values, strict=True):
+            for name in written.keys() - row.__dict__.keys():  # else expired: read again on first use
+                set_committed_value(row, name, written[name])
+            make_transient_to_detached(row)
+            session.add(row)
+
+
+def _value(row: Any, table: Table, name: str) -> Any:
+    """A new row's value of a column: as set, else the column's Python default, else NULL."""
+    if name in row.__dict__:
+        return row.__dict__[name]
+    default = table.c[name].default
+    if default is None:
+        return None
+    return default.arg(None) if default.is_callable else default.arg
+
+
+@lru_cache(maxsize=16)
+def _insert_columns(table: Table) -> tuple[str, ...]:
+    """The columns an INSERT names: all but a key the database numbers."""
+    return tuple(column.key for column in table.c if column is not table.autoincrement_column)
+
+
+@lru_cache(maxsize=16)
+def _insert_statement(table: Table) -> DirectStatement:
+    return DirectStatement(insert(table).values({name: bindparam(name) for name in _insert_columns(table)}))
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+def _primary_key(table: Table) -> str:
+    (column,) = table.primary_key.columns
+    return str(column.key)
+
