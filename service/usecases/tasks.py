@@ -9,7 +9,8 @@ from typing import Any
 from sqlalchemy import BindParameter, Select, bindparam, exists, or_, select
 from sqlalchemy.orm import Session
 
-from service.db.models import Case, CaseParticipant, Task, utcnow
+from service.db.direct import DirectStatement, as_read, loaded_columns, read_values
+from service.db.models import Case, CaseParticipant, ProcessVersion, Task, utcnow
 from service.db.uow import existing
 from service.errors import Conflict, NotFound
 from workflows.engine import TaskNotReady
@@ -119,39 +120,46 @@ def locked_task(session: Session, actor: Actor, task_id: str, completing: bool =
     """A task the actor may read (else 404) and its case, the case locked first so every change to it and
     its history is serialised: the case is found through the task and locked in one statement, then the
     task is read under that lock. `completing`: the step that follows only closes and opens tasks (no task
-    reopened, as a return does), so it may take the open tasks read here as the case's."""
-    # populate_existing: a case read earlier in this session must not keep its pre-lock history head.
-    case = session.scalar(_lock_through_task(actor.roles), {"task_id": task_id, "reader": actor.username},
-                          execution_options={"populate_existing": True})
-    if case is None:
+    reopened, as a return does), so it may take the open tasks read here as the case's. Both statements run
+    on the bare driver (service/db/direct.py): every action on a task sends them."""
+    connection = session.connection()
+    found = _lock_through_task(actor.roles).rows(connection, {"task_id": task_id, "reader": actor.username})
+    if not found:
         raise NotFound(f"task {task_id} not found (任务不存在)")
+    # Refreshed if the session held it: a case read earlier must not keep its pre-lock history head.
+    version = as_read(session, ProcessVersion, read_values(ProcessVersion, found[0], len(loaded_columns(Case))))
+    case = as_read(session, Case, {**read_values(Case, found[0]), "process_version": version})
     # Under the lock, in one statement: the task, the case's other open tasks (the step's sync reuses them),
     # whether the actor is already a participant and whether the case has child cases (the reply lists them).
-    rows = session.execute(_TASKS_UNDER_LOCK, {"case_id": case.id, "task_id": task_id, "username": actor.username},
-                           execution_options={"populate_existing": True}).all()
-    task = next((row.Task for row in rows if row.Task.id == task_id), None)
+    rows = _TASKS_UNDER_LOCK.rows(connection, {"case_id": case.id, "task_id": task_id, "username": actor.username})
+    tasks = [as_read(session, Task, read_values(Task, row)) for row in rows]
+    task = next((row for row in tasks if row.id == task_id), None)
     if task is None:
         raise LookupError(f"task {task_id} vanished under its case's lock")
-    if rows[0].participant:
+    participant, has_children = rows[0][-2:]
+    if participant:
         policy.known_participant(session, case.id, actor.username)
-    remember_locked(session, case, [row.Task for row in rows] if completing else None, rows[0].has_children)
+    remember_locked(session, case, tasks if completing else None, bool(has_children))
     return task, held(session, case)
 
 
 @lru_cache(maxsize=256)
-def _lock_through_task(roles: frozenset[str]) -> Select[Case]:
-    """The statement finding a task's case, if readable, and locking it, for callers holding these roles
-    (built once per set of roles: building a statement costs more than running it)."""
+def _lock_through_task(roles: frozenset[str]) -> DirectStatement:
+    """The statement finding a task's case with its process version, if readable, and locking it, for callers
+    holding these roles (built once per set of roles: building a statement costs more than running it)."""
     of_task = select(Task.case_id).where(Task.id == bindparam("task_id")).scalar_subquery()
     readable = policy.case_filter(Actor("", roles), reader=bindparam("reader"))
-    return select(Case).where(Case.id == of_task, readable).with_for_update(of=Case)
+    return DirectStatement(select(*loaded_columns(Case), *loaded_columns(ProcessVersion))
+                           .join_from(Case, ProcessVersion, Case.process_version_id == ProcessVersion.id)
+                           .where(Case.id == of_task, readable).with_for_update(of=Case))
 
 
 _CASE_ID: BindParameter[int] = bindparam("case_id")
-_TASKS_UNDER_LOCK = select(  # built once: every action on a task reads this
-    Task, exists().where(CaseParticipant.case_id == _CASE_ID, CaseParticipant.username == bindparam("username"))
+_TASKS_UNDER_LOCK = DirectStatement(select(  # built once: every action on a task reads this
+    *loaded_columns(Task),
+    exists().where(CaseParticipant.case_id == _CASE_ID, CaseParticipant.username == bindparam("username"))
     .label("participant"), exists().where(Case.parent_case_id == _CASE_ID).label("has_children")).where(
-    Task.case_id == _CASE_ID, or_(Task.id == bindparam("task_id"), Task.status == "open"))
+    Task.case_id == _CASE_ID, or_(Task.id == bindparam("task_id"), Task.status == "open")))
 
 
 def _why_not_claimable(task: Task) -> str:
