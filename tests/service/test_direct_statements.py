@@ -1,0 +1,134 @@
+"""service/db/direct.py: the rows a step writes, and those a task action locks, on the bare driver.
+
+What it writes must be byte for byte what SQLAlchemy writes, its refusals must reach callers as before (a
+stale case a Conflict, a taken key a WrittenMeanwhile), and what it reads must be what the ORM reads.
+"""
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.orm import Session
+
+from service.db.models import Case, HistoryEntry, Task
+from service.errors import Conflict, NotFound, WrittenMeanwhile
+from service.usecases.casehistory import lock_case, record
+from service.usecases.context import Actor
+from service.usecases.tasks import locked_task
+from tests.api.support import start_admonishment
+from tests.sql import statements_sent
+
+MOMENT = datetime(2026, 12, 6, 3, 4, 5, 678901, tzinfo=UTC)
+DISCIPLINE = Actor("discipline", frozenset({"discipline"}))
+
+
+def raw_row(session: Session, table: str, where: str, **values: Any) -> dict[str, str | None]:
+    """A row as the database holds it, every column but its id cast to text (no type of SQLAlchemy's reads it)."""
+    columns = [name for name in session.execute(text(f"SELECT * FROM {table} LIMIT 0")).keys() if name != "id"]
+    casts = ", ".join(f"CAST({name} AS TEXT)" for name in columns)
+    return dict(zip(columns, session.execute(text(f"SELECT {casts} FROM {table} WHERE {where}"), values).one(),
+                    strict=True))
+
+
+def task_values(case: Case, task_id: str) -> dict[str, Any]:
+    return {"id": task_id, "case_id": case.id, "process_key": case.process_key,
+            "process_version_id": case.process_version_id, "element_id": "conduct_talk", "name": "谈话「甲」",
+            "role": "discipline", "assignee": None, "status": "open", "created_at": MOMENT,
+            "due_at": MOMENT + timedelta(days=3), "overdue": True, "completed_by": None, "completed_at": None}
+
+
+def test_rows_written_directly_are_what_sqlalchemy_writes(app, api, cadre):
+    services = app.extensions["cadreflow"]
+    first, second = (start_admonishment(api)["id"] for _ in range(2))
+    detail = {"说明": "群众反映", "nested": [1, 2.5, None, True], "at": "2026-12-06"}
+    with services.db.unit_of_work() as session:
+        case = lock_case(session, first)
+        session.add(Task(**task_values(case, "direct-task")))  # through direct.py at the flush
+        record(session, case, "discipline", "note", None, detail)
+        case.data, case.next_timer_due = {"摘要": "直写", "n": 1}, MOMENT
+        session.flush()
+        other = session.get(Case, second)
+        session.execute(insert(Task), [task_values(case, "core-task")])  # through SQLAlchemy's Core
+        session.execute(insert(HistoryEntry), [{"case_id": second, "seq": 99, "at": MOMENT, "actor": "discipline",
+                                                "action": "note", "task": None, "detail": detail, "hash": "h"}])
+        session.execute(update(Case).where(Case.id == second).values(data={"摘要": "直写", "n": 1},
+                                                                     next_timer_due=MOMENT))
+        direct_entry = session.scalar(select(HistoryEntry.seq).where(HistoryEntry.case_id == first)
+                                      .order_by(HistoryEntry.seq.desc()).limit(1))
+        assert other is not None
+    with services.db.unit_of_work() as session:
+        assert raw_row(session, "tasks", "id = 'direct-task'") == raw_row(session, "tasks", "id = 'core-task'")
+        direct_history = raw_row(session, "history", "case_id = :case AND seq = :seq", case=first, seq=direct_entry)
+        core_history = raw_row(session, "history", "case_id = :case AND seq = 99", case=second)
+        for column in ("actor", "action", "task", "detail"):  # the same words and JSON text
+            assert direct_history[column] == core_history[column]
+        assert re.sub(r"\d", "0", direct_history["at"]) == re.sub(r"\d", "0", core_history["at"])  # time format
+        columns = "data, next_timer_due"
+        direct_case = session.execute(text(f"SELECT {columns} FROM cases WHERE id = :id"), {"id": first}).one()
+        core_case = session.execute(text(f"SELECT {columns} FROM cases WHERE id = :id"), {"id": second}).one()
+        assert tuple(direct_case) == tuple(core_case)
+
+
+def test_a_case_changed_meanwhile_is_a_conflict_and_nothing_is_written(app, api, cadre):
+    services = app.extensions["cadreflow"]
+    case_id = start_admonishment(api)["id"]
+    with pytest.raises(Conflict), services.db.unit_of_work() as session:
+        case = lock_case(session, case_id)
+        # Another writer moved the version on (what a lost lock would let happen).
+        session.execute(text("UPDATE cases SET version = version + 1 WHERE id = :id"), {"id": case_id})
+        case.data = {"overwritten": True}
+        record(session, case, "discipline", "note", None, {})
+    with services.db.unit_of_work(write=False) as session:
+        assert session.get(Case, case_id).data != {"overwritten": True}
+        assert [entry["action"] for entry in api.history(case_id)] == ["start"]
+
+
+def test_a_taken_task_id_is_written_meanwhile_and_the_transaction_is_undone(app, api, cadre):
+    services = app.extensions["cadreflow"]
+    case_id = start_admonishment(api)["id"]
+    taken = api.open_task(case_id, "intake_review")["id"]
+    with pytest.raises(WrittenMeanwhile), services.db.unit_of_work() as session:
+        case = lock_case(session, case_id)
+        record(session, case, "discipline", "note", None, {"written": "never"})
+        session.add(Task(**task_values(case, taken)))
+    assert [entry["action"] for entry in api.history(case_id)] == ["start"]
+
+
+def test_statement_counters_see_what_is_sent_directly(app, api, cadre):
+    services = app.extensions["cadreflow"]
+    case_id = start_admonishment(api)["id"]
+    with statements_sent(services.db) as sent:
+        api.complete(case_id, "intake_review", form="talk", reason="情况属实")
+    assert sum(statement.starts("UPDATE cases") for statement in sent) == 1
+    assert sum(statement.starts("INSERT INTO history") for statement in sent) == 1
+    assert sum(statement.starts("UPDATE tasks") for statement in sent) == 1
+    assert sum(statement.starts("INSERT INTO tasks") for statement in sent) == 1
+
+
+def test_a_case_the_session_held_is_read_again_under_its_lock(app, api, cadre):
+    services = app.extensions["cadreflow"]
+    case_id = start_admonishment(api)["id"]
+    task_id = api.open_task(case_id, "intake_review")["id"]
+    with services.db.unit_of_work() as session:
+        early = session.get(Case, case_id)
+        held_task = session.get(Task, task_id)
+        assert early is not None and held_task is not None
+        seq = early.history_seq
+        session.execute(text("UPDATE cases SET history_seq = history_seq + 5 WHERE id = :id"), {"id": case_id})
+        session.execute(text("UPDATE tasks SET assignee = 'someone' WHERE id = :id"), {"id": task_id})
+        task, case = locked_task(session, DISCIPLINE, task_id)
+        assert case is early and case.history_seq == seq + 5  # the session's object, as the database has it
+        assert task is held_task and task.assignee == "someone"
+        assert case.process_version.process_key == "admonishment"
+        assert case.process_version.bpmn_xml.lstrip().startswith("<")  # a deferred column loads when used
+        session.rollback()
+
+
+def test_a_task_of_a_case_the_actor_may_not_read_is_not_found(app, api, cadre):
+    services = app.extensions["cadreflow"]
+    case_id = start_admonishment(api)["id"]
+    task_id = api.open_task(case_id, "intake_review")["id"]
+    with pytest.raises(NotFound), services.db.unit_of_work() as session:
+        locked_task(session, Actor("stranger", frozenset({"audit"})), task_id)
