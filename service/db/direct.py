@@ -18,7 +18,8 @@ raised as SQLAlchemy's `DBAPIError`s, so the unit of work reports them as before
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar, cast
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from .models import Case, HistoryEntry, Task
 
@@ -38,7 +40,6 @@ from .models import Case, HistoryEntry, Task
 LARGEST_DIRECT_BATCH = 8
 
 M = TypeVar("M")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,58 @@ class _Compiled:
                                                                                                   strict=True))
 
 
+class Sent:
+    """A statement sent on a driver cursor: what it did, read once."""
+
+    def __init__(self, connection: Connection, cursor: Any, compiled: _Compiled, parameters: list[Any]) -> None:
+        self.connection, self.cursor, self.compiled, self.parameters = connection, cursor, compiled, parameters
+
+    def touched(self) -> int:
+        """How many rows it inserted, changed or deleted."""
+        with self.failing_as_sqlalchemy(), closing(self.cursor):
+            return int(self.cursor.rowcount)
+
+    def rows(self) -> list[tuple[Any, ...]]:
+        """The rows it selected, each value as its column's type reads it."""
+        with self.failing_as_sqlalchemy(), closing(self.cursor):
+            return [self.compiled.row(raw) for raw in self.cursor.fetchall()]
+
+    @contextmanager
+    def failing_as_sqlalchemy(self) -> Iterator[None]:
+        """The driver's errors raised as SQLAlchemy raises them (a lost connection invalidated), so the unit of
+        work tells a constraint's refusal or an unreachable database apart as it does for its own statements."""
+        try:
+            yield
+        except self.connection.dialect.loaded_dbapi.Error as exc:
+            self.cursor.close()
+            raise _as_sqlalchemy(self.connection, exc, self.compiled.sql, self.parameters, self.cursor) from exc
+
+
+@contextmanager
+def pipelined(connection: Connection) -> Iterator[None]:
+    """Statements sent inside go to PostgreSQL together and their outcomes come back together, in one round trip
+    (psycopg's pipeline mode; read each with `Sent` after the block). On SQLite, whose statements make no trip,
+    they simply run one by one."""
+    start = getattr(connection.connection.driver_connection, "pipeline", None)
+    if start is None:
+        yield
+        return
+    try:
+        with start():
+            yield
+    except connection.dialect.loaded_dbapi.Error as exc:
+        raise _as_sqlalchemy(connection, exc, "(a pipeline)", [], None) from exc
+
+
+def _as_sqlalchemy(connection: Connection, exc: Exception, sql: str, parameters: list[Any], cursor: Any) -> Exception:
+    dialect = connection.dialect
+    gone = bool(dialect.is_disconnect(cast(Any, exc), connection.connection, cursor))
+    if gone:
+        connection.invalidate(exc)
+    return cast(Exception, DBAPIError.instance(sql, parameters, exc, dialect.loaded_dbapi.Error,
+                                               connection_invalidated=gone, dialect=dialect))
+
+
 class DirectStatement:
     """A statement compiled once per dialect and run on the driver's own cursor."""
 
@@ -73,41 +126,32 @@ class DirectStatement:
 
     def run(self, connection: Connection, values: Sequence[Mapping[str, Any]]) -> int:
         """Run for each set of values (one execute, or one executemany); returns the rows it touched."""
-        return self._execute(connection, values, lambda cursor, _compiled: int(cursor.rowcount))
+        return self.send(connection, values).touched()
 
     def rows(self, connection: Connection, values: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         """A query's rows, each value as its column's type reads it (as SQLAlchemy's result would give it)."""
-        return self._execute(connection, [values],
-                             lambda cursor, compiled: [compiled.row(raw) for raw in cursor.fetchall()])
+        return self.send(connection, [values]).rows()
 
-    def _execute(self, connection: Connection, values: Sequence[Mapping[str, Any]],
-                 read: Callable[[Any, _Compiled], R]) -> R:
+    def send(self, connection: Connection, values: Sequence[Mapping[str, Any]]) -> Sent:
+        """Send the statement for each set of values; its outcome is read from what this returns (inside
+        `pipelined`, once the pipeline has gone)."""
         dialect = connection.dialect
         compiled = self._compiled.get(id(dialect)) or self._compile(dialect)
         parameters = [compiled.parameters(one) for one in values]
-        dbapi_connection = connection.connection
-        cursor = dbapi_connection.cursor()
+        sent = Sent(connection, connection.connection.cursor(), compiled, parameters)
         many = len(parameters) > 1
-        try:
+        with sent.failing_as_sqlalchemy():
             if connection.dispatch.before_cursor_execute:  # only statement counters listen: free otherwise
-                connection.dispatch.before_cursor_execute(connection, cursor, compiled.sql,
+                connection.dispatch.before_cursor_execute(connection, sent.cursor, compiled.sql,
                                                           parameters if many else parameters[0], None, many)
             if many:
-                cursor.executemany(compiled.sql, parameters)
+                sent.cursor.executemany(compiled.sql, cast(Any, parameters))
             else:
-                cursor.execute(compiled.sql, parameters[0])
-            return read(cursor, compiled)
-        except dialect.loaded_dbapi.Error as exc:
-            gone = dialect.is_disconnect(exc, dbapi_connection, cursor)
-            if gone:
-                connection.invalidate(exc)
-            raise DBAPIError.instance(compiled.sql, parameters, exc, dialect.loaded_dbapi.Error,
-                                      connection_invalidated=gone, dialect=dialect) from exc
-        finally:
-            cursor.close()
+                sent.cursor.execute(compiled.sql, parameters[0])
+        return sent
 
     def _compile(self, dialect: Dialect) -> _Compiled:
-        compiled = self.statement.compile(dialect=dialect)
+        compiled = cast(SQLCompiler, self.statement.compile(dialect=dialect))
         required = frozenset(name for name, bind in compiled.binds.items() if bind.required)
         # The statement as the driver gets it, an IN over a list given when it was built written out in full.
         state = compiled.construct_expanded_state({name: None for name in required}, escape_names=False)
@@ -126,20 +170,21 @@ class DirectStatement:
         return result
 
 
+_LOADED_COLUMNS: dict[type[Any], tuple[Column[Any], ...]] = {}
+
+
 def loaded_columns(model: type[Any]) -> tuple[Column[Any], ...]:
-    """The columns a query of `model` loads at once (not its deferred ones), in the order of its table."""
-    return _loaded_columns(model)
-
-
-@lru_cache(maxsize=64)
-def _loaded_columns(model: type[Any]) -> tuple[Column[Any], ...]:
-    return tuple(cast(Column[Any], attribute.columns[0]) for attribute in inspect(model).column_attrs
-                 if not attribute.deferred)
+    """The columns a query of `model` loads at once (not its deferred ones), in the order of its mapping."""
+    columns = _LOADED_COLUMNS.get(model)
+    if columns is None:
+        columns = _LOADED_COLUMNS[model] = tuple(cast(Column[Any], attribute.columns[0])
+                                                 for attribute in inspect(model).column_attrs if not attribute.deferred)
+    return columns
 
 
 def read_values(model: type[Any], row: Sequence[Any], start: int = 0) -> dict[str, Any]:
     """The values of `model`'s `loaded_columns` in a row that selected them from `start` on, by attribute name."""
-    return {column.key: value for column, value in zip(_loaded_columns(model), row[start:], strict=False)}
+    return {column.key: value for column, value in zip(loaded_columns(model), row[start:], strict=False)}
 
 
 def as_read(session: Session, model: type[M], values: dict[str, Any]) -> M:
@@ -169,7 +214,7 @@ _APPENDED = (HistoryEntry, Task)  # new rows written here, in this order
 
 def write_before_flush(session: Session, _context: Any, _instances: Any) -> None:
     """Write the session's changed cases and tasks and its new task rows and history entries (of cases already
-    in the database) before the unit of work flushes the rest."""
+    in the database) before the unit of work flushes the rest: on PostgreSQL in one round trip."""
     changed = [row for row in session.dirty if type(row) in DIRECT_MODELS]
     new_cases = {row.id for row in session.new if isinstance(row, Case)}
     appended = [row for row in session.new if type(row) in _APPENDED and row.case_id is not None
@@ -177,16 +222,26 @@ def write_before_flush(session: Session, _context: Any, _instances: Any) -> None
     if not changed and not appended:
         return
     connection = session.connection()
-    for row in changed:
-        _write_changes(session, connection, row)
-    for model in _APPENDED:
-        rows = [row for row in appended if type(row) is model]
-        if rows:
-            _insert(session, connection, model, rows)
+    batches = [(model, rows) for model in _APPENDED if (rows := [row for row in appended if type(row) is model])]
+    small = [(model, rows) for model, rows in batches if len(rows) <= LARGEST_DIRECT_BATCH]
+    with pipelined(connection):
+        updates = [(row, sent) for row in changed if (sent := _send_changes(session, connection, row)) is not None]
+        inserts = [_insert_statement(_table(model)).send(connection, _inserted(session, model, rows))
+                   for model, rows in small]
+    for model, rows in batches:  # Core's multi-row INSERT reads its outcome at once: never inside a pipeline
+        if len(rows) > LARGEST_DIRECT_BATCH:
+            connection.execute(insert(_table(model)), _inserted(session, model, rows))
+    for sent in inserts:
+        sent.touched()
+    for row, sent in updates:
+        if sent.touched() != 1:  # the row's version moved on since it was read: another writer's change
+            raise StaleDataError(f"UPDATE statement on table '{_table(type(row)).name}' expected to update 1 row(s); "
+                                 "0 were matched.")
 
 
-def _write_changes(session: Session, connection: Connection, row: Any) -> None:
-    """UPDATE the row's changed columns (a versioned row: only at the version it was read at, and moved on)."""
+def _send_changes(session: Session, connection: Connection, row: Any) -> Sent | None:
+    """Send the UPDATE of the row's changed columns (a versioned row: only at the version it was read at, and
+    moved on), and hold the row as written; None when nothing changed."""
     state = inspect(row)
     table = _table(type(row))
     changes = {}
@@ -196,18 +251,17 @@ def _write_changes(session: Session, connection: Connection, row: Any) -> None:
                                                                                        history.deleted[0])):
             changes[key] = history.added[0]
     if not changes:
-        return
+        return None
     version = DIRECT_MODELS[type(row)]
-    key = _primary_key(table)
-    values = {**changes, "_key": getattr(row, key)}
+    values = {**changes, "_key": getattr(row, _primary_key(table))}
     if version is not None:
         values["_version"] = getattr(row, version)
         values[version] = values["_version"] + 1
-    if _update_statement(table, tuple(changes), version).run(connection, [values]) != 1:
-        raise StaleDataError(f"UPDATE statement on table '{table.name}' expected to update 1 row(s); 0 were matched.")
+    sent = _update_statement(table, tuple(changes), version).send(connection, [values])
     if version is not None:
         set_committed_value(row, version, values[version])
     _mark_written(session, row)
+    return sent
 
 
 def _mark_written(session: Session, row: Any) -> None:
@@ -228,31 +282,29 @@ def _update_statement(table: Table, columns: tuple[str, ...], version: str | Non
     return DirectStatement(statement.values({name: bindparam(name) for name in columns}))
 
 
-def _insert(session: Session, connection: Connection, model: type[Any], rows: list[Any]) -> None:
-    """INSERT new rows in the order they were added; those with a key of their own then stay in the session as
-    written rows (the same objects), the others (history entries, whose ids nobody reads) leave it."""
+def _inserted(session: Session, model: type[Any], rows: list[Any]) -> list[dict[str, Any]]:
+    """The values to INSERT for new rows, in the order they were added; those with a key of their own then stay
+    in the session as written rows (the same objects), the others (history entries, whose ids nobody reads)
+    leave it."""
     table = _table(model)
     columns = _insert_columns(table)
     values = [{name: _value(row, table, name) for name in columns} for row in rows]
     for row in rows:
         session.expunge(row)
-    if len(values) > LARGEST_DIRECT_BATCH:
-        connection.execute(insert(table), values)
-    else:
-        _insert_statement(table).run(connection, values)
     if _primary_key(table) in columns:  # a key of its own: the same object is the written row from now on
         for row, written in zip(rows, values, strict=True):
             for name in written.keys() - row.__dict__.keys():  # else expired: read again on first use
                 set_committed_value(row, name, written[name])
             make_transient_to_detached(row)
             session.add(row)
+    return values
 
 
 def _value(row: Any, table: Table, name: str) -> Any:
     """A new row's value of a column: as set, else the column's Python default, else NULL."""
     if name in row.__dict__:
         return row.__dict__[name]
-    default = table.c[name].default
+    default = cast(Any, table.c[name].default)  # a ColumnDefault: a value, or a callable given the context
     if default is None:
         return None
     return default.arg(None) if default.is_callable else default.arg

@@ -30,6 +30,7 @@ from sqlalchemy import (
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
+from service.db.direct import DirectStatement
 from service.db.models import NOTICE_TEXT, Case, Notification, Task, User, UserRole, UTCDateTime, utcnow
 from service.db.uow import rows_changed
 from service.errors import NotFound
@@ -63,7 +64,7 @@ def tasks_opened(session: Session, case: Case, tasks: Iterable[Task]) -> None:
     plain = [t for t in opened if not (t.element_id.startswith(SUPERVISE) and _supervision(session, t, process))]
     if plain:  # the statement finds each task's people and writes their notices (a bulk start: a batch's)
         session.flush()  # the new tasks' rows first: the notices refer to them
-        session.execute(_NEW_TASK_NOTICES, _new_task_notice_rows(plain, process))
+        _NEW_TASK_NOTICES.run(session.connection(), _new_task_notice_rows(plain, process))
 
 
 def _new_task_notice_rows(tasks: list[Task], process: str) -> list[dict[str, Any]]:
@@ -95,7 +96,8 @@ def _new_task_notices() -> Insert:
     return insert(cast(Table, Notification.__table__)).from_select(columns, select(*chosen.c).order_by(chosen.c.id))
 
 
-_NEW_TASK_NOTICES = _new_task_notices()  # built once: every step that opens a task runs it
+# Built once, and sent on the bare driver (service/db/direct.py): every step that opens a task runs it.
+_NEW_TASK_NOTICES = DirectStatement(_new_task_notices())
 
 
 def _supervision(session: Session, task: Task, process: str) -> bool:

@@ -30,6 +30,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, selec
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from service.db.direct import DirectStatement
 from service.db.models import Cadre, Case, CaseParticipant, ProcessLane, ProcessStarter, ProcessVersion, Role, Task
 from service.errors import Forbidden, NotFound
 
@@ -322,15 +323,17 @@ def note_participant(session: Session, case_id: int, username: str) -> None:
     known = session.info.setdefault(KNOWN_PARTICIPANTS, set())
     if username == "system" or (case_id, username) in known:
         return
-    session.execute(_ADD_PARTICIPANT[session.get_bind().dialect.name], {"username": username, "case_id": case_id})
+    connection = session.connection()
+    _ADD_PARTICIPANT[connection.dialect.name].run(connection, [{"username": username, "case_id": case_id}])
     known.add((case_id, username))
 
 
-# Built once: one of these runs on nearly every step a person takes. On the table, not the mapped class: a Core
-# insert skips the ORM's bulk-insert machinery (and its autoflush), which cost more than the statement itself.
+# Built once, and sent on the bare driver (service/db/direct.py): one of these runs on nearly every step a person
+# takes, and nothing pending in the session needs writing before it.
 _ADD_PARTICIPANT = {
-    name: dialect.insert(CaseParticipant.__table__).values(username=bindparam("username"), case_id=bindparam("case_id"))
-    .on_conflict_do_nothing() for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+    name: DirectStatement(dialect.insert(CaseParticipant.__table__).values(
+        username=bindparam("username"), case_id=bindparam("case_id")).on_conflict_do_nothing())
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
 def known_participant(session: Session, case_id: int, username: str) -> None:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, exists, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, exists, or_, select
+from sqlalchemy.orm import Session, aliased
 
-from service.db.direct import DirectStatement, as_read, loaded_columns, read_values
+from service.db.direct import DirectStatement, as_read, loaded_columns, pipelined, read_values
 from service.db.models import Case, CaseParticipant, ProcessVersion, Task, utcnow
 from service.db.uow import existing
 from service.errors import Conflict, NotFound
@@ -123,15 +123,18 @@ def locked_task(session: Session, actor: Actor, task_id: str, completing: bool =
     reopened, as a return does), so it may take the open tasks read here as the case's. Both statements run
     on the bare driver (service/db/direct.py): every action on a task sends them."""
     connection = session.connection()
-    found = _lock_through_task(actor.roles).rows(connection, {"task_id": task_id, "reader": actor.username})
+    # Both in one round trip on PostgreSQL: the server runs the second once the first holds the lock.
+    with pipelined(connection):
+        locking = _lock_through_task(actor.roles).send(connection, [{"task_id": task_id, "reader": actor.username}])
+        # Under the lock, in one statement: the task, the case's other open tasks (the step's sync reuses them),
+        # whether the actor is already a participant and whether the case has child cases (the reply lists them).
+        reading = _TASKS_UNDER_LOCK.send(connection, [{"task_id": task_id, "username": actor.username}])
+    found, rows = locking.rows(), reading.rows()
     if not found:
         raise NotFound(f"task {task_id} not found (任务不存在)")
     # Refreshed if the session held it: a case read earlier must not keep its pre-lock history head.
     version = as_read(session, ProcessVersion, read_values(ProcessVersion, found[0], len(loaded_columns(Case))))
     case = as_read(session, Case, {**read_values(Case, found[0]), "process_version": version})
-    # Under the lock, in one statement: the task, the case's other open tasks (the step's sync reuses them),
-    # whether the actor is already a participant and whether the case has child cases (the reply lists them).
-    rows = _TASKS_UNDER_LOCK.rows(connection, {"case_id": case.id, "task_id": task_id, "username": actor.username})
     tasks = [as_read(session, Task, read_values(Task, row)) for row in rows]
     task = next((row for row in tasks if row.id == task_id), None)
     if task is None:
@@ -154,12 +157,13 @@ def _lock_through_task(roles: frozenset[str]) -> DirectStatement:
                            .where(Case.id == of_task, readable).with_for_update(of=Case))
 
 
-_CASE_ID: BindParameter[int] = bindparam("case_id")
+_THE_TASK = aliased(Task)
+_TASK_CASE = select(_THE_TASK.case_id).where(_THE_TASK.id == bindparam("task_id")).scalar_subquery()
 _TASKS_UNDER_LOCK = DirectStatement(select(  # built once: every action on a task reads this
     *loaded_columns(Task),
-    exists().where(CaseParticipant.case_id == _CASE_ID, CaseParticipant.username == bindparam("username"))
-    .label("participant"), exists().where(Case.parent_case_id == _CASE_ID).label("has_children")).where(
-    Task.case_id == _CASE_ID, or_(Task.id == bindparam("task_id"), Task.status == "open")))
+    exists().where(CaseParticipant.case_id == _TASK_CASE, CaseParticipant.username == bindparam("username"))
+    .label("participant"), exists().where(Case.parent_case_id == _TASK_CASE).label("has_children")).where(
+    Task.case_id == _TASK_CASE, or_(Task.id == bindparam("task_id"), Task.status == "open")))
 
 
 def _why_not_claimable(task: Task) -> str:
