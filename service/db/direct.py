@@ -241,11 +241,15 @@ def write_before_flush(session: Session, _context: Any, _instances: Any) -> None
 
 def _send_changes(session: Session, connection: Connection, row: Any) -> Sent | None:
     """Send the UPDATE of the row's changed columns (a versioned row: only at the version it was read at, and
-    moved on), and hold the row as written; None when nothing changed."""
+    moved on), and hold the row as written; None when there is nothing to send, or a change only the unit of
+    work knows how to write."""
     state = inspect(row)
     table = _table(type(row))
+    modified = set(state.manager) - state.unmodified
+    if modified - set(table.c.keys()):
+        return None  # a relationship changed: the unit of work, which keeps its key columns in step, writes the row
     changes = {}
-    for key in sorted(set(table.c.keys()) - state.unmodified):
+    for key in sorted(modified):
         history = state.attrs[key].history
         if history.added and not (history.deleted and table.c[key].type.compare_values(history.added[0],
                                                                                        history.deleted[0])):
