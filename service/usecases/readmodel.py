@@ -87,10 +87,14 @@ def _mark_overdue(rows: Iterable[Task], elements: Iterable[str], now: datetime) 
 
 
 def _keep_open(row: Task, case: Case, task: OpenTask) -> None:
-    """A task still open: after a migration it belongs to the new version; an extension only moves it later."""
-    row.process_version_id, row.name, row.role = case.process_version_id, task.name, task.role
+    """A task still open: after a migration it belongs to the new version; an extension only moves it later.
+    Only what differs is set: a row set to its own values would still be looked over by the next flush."""
     engine_due = parse_time(task.due_at)
-    row.due_at = max(engine_due, row.due_at) if engine_due and row.due_at else engine_due or row.due_at
+    wanted = {"process_version_id": case.process_version_id, "name": task.name, "role": task.role,
+              "due_at": max(engine_due, row.due_at) if engine_due and row.due_at else engine_due or row.due_at}
+    for name, value in wanted.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
 
 
 def open_task_rows(session: Session, case: Case) -> list[Task] | None:
