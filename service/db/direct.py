@@ -18,7 +18,7 @@ raised as SQLAlchemy's `DBAPIError`s, so the unit of work reports them as before
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -122,7 +122,7 @@ class DirectStatement:
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._compiled: dict[int, _Compiled] = {}
+        self._compiled: dict[Hashable, _Compiled] = {}
 
     def run(self, connection: Connection, values: Sequence[Mapping[str, Any]]) -> int:
         """Run for each set of values (one execute, or one executemany); returns the rows it touched."""
@@ -136,7 +136,7 @@ class DirectStatement:
         """Send the statement for each set of values; its outcome is read from what this returns (inside
         `pipelined`, once the pipeline has gone)."""
         dialect = connection.dialect
-        compiled = self._compiled.get(id(dialect)) or self._compile(dialect)
+        compiled = self._compiled.get(_kind(dialect)) or self._compile(dialect)
         parameters = [compiled.parameters(one) for one in values]
         sent = Sent(connection, connection.connection.cursor(), compiled, parameters)
         many = len(parameters) > 1
@@ -165,7 +165,7 @@ class DirectStatement:
                       if (processor := types[name].dialect_impl(dialect).bind_processor(dialect)) is not None}
         selected = getattr(self.statement, "selected_columns", ())
         results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in selected)
-        result = self._compiled[id(dialect)] = _Compiled(state.statement, names, bool(compiled.positional), required,
+        result = self._compiled[_kind(dialect)] = _Compiled(state.statement, names, bool(compiled.positional), required,
                                                          fixed, processors, results)
         return result
 
@@ -185,6 +185,12 @@ def loaded_columns(model: type[Any]) -> tuple[Column[Any], ...]:
 def read_values(model: type[Any], row: Sequence[Any], start: int = 0) -> dict[str, Any]:
     """The values of `model`'s `loaded_columns` in a row that selected them from `start` on, by attribute name."""
     return {column.key: value for column, value in zip(loaded_columns(model), row[start:], strict=False)}
+
+
+def _kind(dialect: Dialect) -> Hashable:
+    """What a statement's compiled form depends on: the dialect and driver, and the server's version (several
+    engines, of several databases, may live in one process; an id could be reused)."""
+    return type(dialect), dialect.paramstyle, dialect.server_version_info
 
 
 def as_read(session: Session, model: type[M], values: dict[str, Any]) -> M:
