@@ -187,6 +187,13 @@ def read_values(model: type[Any], row: Sequence[Any], start: int = 0) -> dict[st
     return {column.key: value for column, value in zip(loaded_columns(model), row[start:], strict=False)}
 
 
+def settle(session: Session) -> None:
+    """Before a statement sent here reads or refers to rows: write what the session holds pending first, as the
+    ORM's autoflush does before its own statements (unless autoflush is off, as in `no_autoflush`)."""
+    if session.autoflush:
+        session.flush()
+
+
 def _kind(dialect: Dialect) -> Hashable:
     """What a statement's compiled form depends on: the dialect and driver, and the server's version (several
     engines, of several databases, may live in one process; an id could be reused)."""
@@ -220,35 +227,43 @@ _APPENDED = (HistoryEntry, Task)  # new rows written here, in this order
 
 def write_before_flush(session: Session, _context: Any, _instances: Any) -> None:
     """Write the session's changed cases and tasks and its new task rows and history entries (of cases already
-    in the database) before the unit of work flushes the rest: on PostgreSQL in one round trip."""
-    changed = [row for row in session.dirty if type(row) in DIRECT_MODELS]
+    in the database) before the unit of work flushes the rest: on PostgreSQL in one round trip. Everything is
+    read off the objects first, so nothing loads while the pipeline waits. Inside a savepoint the unit of work
+    writes everything: its bookkeeping, not this, undoes a savepoint's rows in the session when it is rolled
+    back (the unit of work of uow.py closes its session after any rollback)."""
+    if session.in_nested_transaction():
+        return
+    updates = [(row, change) for row in session.dirty if type(row) in DIRECT_MODELS
+               if (change := _changes(row)) is not None]
     new_cases = {row.id for row in session.new if isinstance(row, Case)}
     appended = [row for row in session.new if type(row) in _APPENDED and row.case_id is not None
                 and row.case_id not in new_cases]
-    if not changed and not appended:
+    if not updates and not appended:
         return
     connection = session.connection()
-    batches = [(model, rows) for model in _APPENDED if (rows := [row for row in appended if type(row) is model])]
-    small = [(model, rows) for model, rows in batches if len(rows) <= LARGEST_DIRECT_BATCH]
+    batches = [(model, _inserted(session, model, rows)) for model in _APPENDED
+               if (rows := [row for row in appended if type(row) is model])]
+    for row, _ in updates:
+        _mark_written(session, row)
     with pipelined(connection):
-        updates = [(row, sent) for row in changed if (sent := _send_changes(session, connection, row)) is not None]
-        inserts = [_insert_statement(_table(model)).send(connection, _inserted(session, model, rows))
-                   for model, rows in small]
-    for model, rows in batches:  # Core's multi-row INSERT reads its outcome at once: never inside a pipeline
-        if len(rows) > LARGEST_DIRECT_BATCH:
-            connection.execute(insert(_table(model)), _inserted(session, model, rows))
-    for sent in inserts:
+        sent_updates = [(row, statement.send(connection, [values])) for row, (statement, values) in updates]
+        sent_inserts = [_insert_statement(_table(model)).send(connection, values)
+                        for model, values in batches if len(values) <= LARGEST_DIRECT_BATCH]
+    for model, values in batches:  # Core's multi-row INSERT reads its outcome at once: never inside a pipeline
+        if len(values) > LARGEST_DIRECT_BATCH:
+            connection.execute(insert(_table(model)), values)
+    for sent in sent_inserts:
         sent.touched()
-    for row, sent in updates:
+    for row, sent in sent_updates:
         if sent.touched() != 1:  # the row's version moved on since it was read: another writer's change
             raise StaleDataError(f"UPDATE statement on table '{_table(type(row)).name}' expected to update 1 row(s); "
                                  "0 were matched.")
 
 
-def _send_changes(session: Session, connection: Connection, row: Any) -> Sent | None:
-    """Send the UPDATE of the row's changed columns (a versioned row: only at the version it was read at, and
-    moved on), and hold the row as written; None when there is nothing to send, or a change only the unit of
-    work knows how to write."""
+def _changes(row: Any) -> tuple[DirectStatement, dict[str, Any]] | None:
+    """The UPDATE of the row's changed columns and its values (a versioned row: only at the version it was read at,
+    and moved on; the row's version is moved on in memory too); None when there is nothing to write, or a change
+    only the unit of work knows how to write."""
     state = inspect(row)
     table = _table(type(row))
     modified = set(state.manager) - state.unmodified
@@ -267,11 +282,8 @@ def _send_changes(session: Session, connection: Connection, row: Any) -> Sent | 
     if version is not None:
         values["_version"] = getattr(row, version)
         values[version] = values["_version"] + 1
-    sent = _update_statement(table, tuple(changes), version).send(connection, [values])
-    if version is not None:
         set_committed_value(row, version, values[version])
-    _mark_written(session, row)
-    return sent
+    return _update_statement(table, tuple(changes), version), values
 
 
 def _mark_written(session: Session, row: Any) -> None:

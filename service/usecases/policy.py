@@ -30,7 +30,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, selec
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.db.direct import DirectStatement
+from service.db.direct import DirectStatement, settle
 from service.db.models import Cadre, Case, CaseParticipant, ProcessLane, ProcessStarter, ProcessVersion, Role, Task
 from service.errors import Forbidden, NotFound
 
@@ -323,6 +323,7 @@ def note_participant(session: Session, case_id: int, username: str) -> None:
     known = session.info.setdefault(KNOWN_PARTICIPANTS, set())
     if username == "system" or (case_id, username) in known:
         return
+    settle(session)  # the case, if new in this transaction, before the row that refers to it
     connection = session.connection()
     _ADD_PARTICIPANT[connection.dialect.name].run(connection, [{"username": username, "case_id": case_id}])
     known.add((case_id, username))

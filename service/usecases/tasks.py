@@ -8,8 +8,9 @@ from typing import Any
 
 from sqlalchemy import Select, bindparam, exists, or_, select
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
-from service.db.direct import DirectStatement, as_read, loaded_columns, pipelined, read_values
+from service.db.direct import DirectStatement, as_read, loaded_columns, pipelined, read_values, settle
 from service.db.models import Case, CaseParticipant, ProcessVersion, Task, utcnow
 from service.db.uow import existing
 from service.errors import Conflict, NotFound
@@ -122,6 +123,7 @@ def locked_task(session: Session, actor: Actor, task_id: str, completing: bool =
     task is read under that lock. `completing`: the step that follows only closes and opens tasks (no task
     reopened, as a return does), so it may take the open tasks read here as the case's. Both statements run
     on the bare driver (service/db/direct.py): every action on a task sends them."""
+    settle(session)  # a change pending on an object read below would be lost to the refresh
     connection = session.connection()
     # Both in one round trip on PostgreSQL: the server runs the second once the first holds the lock.
     with pipelined(connection):
@@ -133,8 +135,8 @@ def locked_task(session: Session, actor: Actor, task_id: str, completing: bool =
     if not found:
         raise NotFound(f"task {task_id} not found (任务不存在)")
     # Refreshed if the session held it: a case read earlier must not keep its pre-lock history head.
-    version = as_read(session, ProcessVersion, read_values(ProcessVersion, found[0], len(loaded_columns(Case))))
-    case = as_read(session, Case, {**read_values(Case, found[0]), "process_version": version})
+    case = as_read(session, Case, read_values(Case, found[0]))
+    _attach_version(session, case, read_values(ProcessVersion, found[0], len(loaded_columns(Case))))
     tasks = [as_read(session, Task, read_values(Task, row)) for row in rows]
     task = next((row for row in tasks if row.id == task_id), None)
     if task is None:
@@ -146,6 +148,15 @@ def locked_task(session: Session, actor: Actor, task_id: str, completing: bool =
     return task, held(session, case)
 
 
+def _attach_version(session: Session, case: Case, values: dict[str, Any]) -> None:
+    """The case's process version, read with it. None when the case moved to another version while this
+    waited for its lock (PostgreSQL then checks the locked row's new values against the version row it had
+    joined before, which no longer matches): that version is then looked up."""
+    version = as_read(session, ProcessVersion, values) if values["id"] is not None else \
+        existing(session, ProcessVersion, case.process_version_id)
+    set_committed_value(case, "process_version", version)
+
+
 @lru_cache(maxsize=256)
 def _lock_through_task(roles: frozenset[str]) -> DirectStatement:
     """The statement finding a task's case with its process version, if readable, and locking it, for callers
@@ -153,7 +164,7 @@ def _lock_through_task(roles: frozenset[str]) -> DirectStatement:
     of_task = select(Task.case_id).where(Task.id == bindparam("task_id")).scalar_subquery()
     readable = policy.case_filter(Actor("", roles), reader=bindparam("reader"))
     return DirectStatement(select(*loaded_columns(Case), *loaded_columns(ProcessVersion))
-                           .join_from(Case, ProcessVersion, Case.process_version_id == ProcessVersion.id)
+                           .outerjoin_from(Case, ProcessVersion, Case.process_version_id == ProcessVersion.id)
                            .where(Case.id == of_task, readable).with_for_update(of=Case))
 
 

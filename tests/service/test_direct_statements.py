@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
-from service.db.models import Case, HistoryEntry, Task
+from service.db.direct import as_read, loaded_columns, read_values
+from service.db.models import Case, HistoryEntry, ProcessVersion, Task
 from service.errors import Conflict, NotFound, WrittenMeanwhile
 from service.usecases.casehistory import lock_case, record
 from service.usecases.context import Actor
-from service.usecases.tasks import locked_task
+from service.usecases.tasks import _attach_version, locked_task
 from tests.api.support import start_admonishment
 from tests.sql import statements_sent
 
@@ -139,3 +140,32 @@ def test_a_task_of_a_case_the_actor_may_not_read_is_not_found(app, api, cadre):
     task_id = api.open_task(case_id, "intake_review")["id"]
     with pytest.raises(NotFound), services.db.unit_of_work() as session:
         locked_task(session, Actor("stranger", frozenset({"audit"})), task_id)
+
+
+def test_a_change_pending_on_a_held_task_is_written_before_the_lock_reads_it_again(app, api, cadre):
+    services = app.extensions["cadreflow"]
+    case_id = start_admonishment(api)["id"]
+    task_id = api.open_task(case_id, "intake_review")["id"]
+    with services.db.unit_of_work() as session:
+        held_task = session.get(Task, task_id)
+        assert held_task is not None
+        held_task.assignee = "discipline"
+        task, _ = locked_task(session, DISCIPLINE, task_id)
+        assert task is held_task and task.assignee == "discipline"
+    assert api.open_task(case_id, "intake_review")["assignee"] == "discipline"
+
+
+def test_a_case_whose_version_row_did_not_join_gets_its_version_looked_up(app, api, cadre):
+    """What a migration committed while the lock waited leaves: the locked row's new version id, no version
+    columns beside it (PostgreSQL rechecks the join against the version row it had read before)."""
+    services = app.extensions["cadreflow"]
+    case_id = start_admonishment(api)["id"]
+    with services.db.unit_of_work() as session:
+        case = session.get(Case, case_id)
+        assert case is not None
+        expected = case.process_version
+        session.expunge_all()
+        values = read_values(Case, [getattr(case, column.key) for column in loaded_columns(Case)])
+        fresh = as_read(session, Case, values)
+        _attach_version(session, fresh, {column.key: None for column in loaded_columns(ProcessVersion)})
+        assert fresh.process_version.id == expected.id and fresh.process_version in session
