@@ -1,19 +1,25 @@
-"""The writes every step makes, sent on the bare driver: SQL compiled once by SQLAlchemy, run without its
+"""The statements every step sends, on the bare driver: SQL compiled once by SQLAlchemy, run without its
 per-statement machinery.
 
-A completion changes its case row, closes a task, opens the next and appends a history entry. Through the ORM's
-unit of work and Core each of those statements costs 60-120 µs of Python (its cache key, execution context,
-result object, the flush's bookkeeping) against 10-40 µs in the driver: most of a completion's database time.
-Before each flush (`write_before_flush`, installed on the writing sessions by uow.py) the session's changed
-cases and tasks and its new task rows and history entries are written here, and their objects marked as written,
-so the unit of work finds nothing left of them. Every other model, and the first insert of a case (whose id the
-database gives), stay with the unit of work.
+A completion locks its case, reads the tasks under the lock, changes the case row, closes a task, opens the next
+and appends a history entry. Through the ORM and Core each of those statements costs 60-120 µs of Python (its cache
+key, execution context, result object, the flush's bookkeeping) against 10-40 µs in the driver: most of a
+completion's database time. Here:
+
+- before each flush (`write_before_flush`, installed on the writing sessions by uow.py) the session's changed cases
+  and tasks and its new task rows and history entries are written, and their objects held as written, so the unit
+  of work finds nothing left of them; every other model, a case's first insert (its id comes from the database)
+  and a row whose relationship changed stay with the unit of work;
+- `DirectStatement` runs any statement (`rows` for a query, whose rows `as_read` turns into the session's objects
+  as the ORM's loader would), and `pipelined` sends several to PostgreSQL in one round trip;
+- `settle` writes what the session holds pending before such a statement, as the ORM's autoflush would.
 
 What SQLAlchemy would send is what is sent: each statement is compiled by SQLAlchemy for the connection's
 dialect, its values go through their column types' bind processors, a case's update checks and moves its version
 column as the ORM's versioning does (StaleDataError when another transaction moved it), and driver errors are
-raised as SQLAlchemy's `DBAPIError`s, so the unit of work reports them as before. `before_cursor_execute` listeners
-(the tests' and benchmarks' statement counters) see each statement.
+raised as SQLAlchemy's `DBAPIError`s, so the unit of work reports them as before. `before_cursor_execute` and
+`after_cursor_execute` listeners (the tests' and benchmarks' statement counters) see each statement, without an
+execution context; SQLAlchemy's own echo logging does not.
 """
 
 from __future__ import annotations
@@ -148,6 +154,9 @@ class DirectStatement:
                 sent.cursor.executemany(compiled.sql, cast(Any, parameters))
             else:
                 sent.cursor.execute(compiled.sql, parameters[0])
+            if connection.dispatch.after_cursor_execute:  # sent, not yet answered inside a pipeline
+                connection.dispatch.after_cursor_execute(connection, sent.cursor, compiled.sql,
+                                                         parameters if many else parameters[0], None, many)
         return sent
 
     def _compile(self, dialect: Dialect) -> _Compiled:
