@@ -330,7 +330,7 @@ def note_participant(session: Session, case_id: int, username: str) -> None:
 
 
 # Built once, and sent on the bare driver (service/db/direct.py): one of these runs on nearly every step a person
-# takes, and nothing pending in the session needs writing before it.
+# takes.
 _ADD_PARTICIPANT = {
     name: DirectStatement(dialect.insert(CaseParticipant.__table__).values(
         username=bindparam("username"), case_id=bindparam("case_id")).on_conflict_do_nothing())

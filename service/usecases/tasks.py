@@ -149,9 +149,9 @@ def locked_task(session: Session, actor: Actor, task_id: str, completing: bool =
 
 
 def _attach_version(session: Session, case: Case, values: dict[str, Any]) -> None:
-    """The case's process version, read with it. None when the case moved to another version while this
-    waited for its lock (PostgreSQL then checks the locked row's new values against the version row it had
-    joined before, which no longer matches): that version is then looked up."""
+    """The case's process version, read with it; looked up instead when its columns came back empty: the case
+    moved to another version while the lock waited, and PostgreSQL checked the locked row's new values against
+    the version row it had joined before, which no longer matches."""
     version = as_read(session, ProcessVersion, values) if values["id"] is not None else \
         existing(session, ProcessVersion, case.process_version_id)
     set_committed_value(case, "process_version", version)
