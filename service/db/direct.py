@@ -50,6 +50,9 @@ M = TypeVar("M")
 
 @dataclass(frozen=True)
 class _Compiled:
+    """A statement as one kind of dialect's driver takes it: its SQL, how values become its parameters, and how
+    a query's raw values become its columns' values."""
+
     sql: str
     names: tuple[str, ...]  # bind names, in the order of a positional driver's parameters
     positional: bool
