@@ -25,6 +25,13 @@ MOMENT = datetime(2026, 12, 6, 3, 4, 5, 678901, tzinfo=UTC)
 DISCIPLINE = Actor("discipline", frozenset({"discipline"}))
 
 
+@pytest.fixture
+def intake(api, cadre) -> tuple[int, str]:
+    """An admonishment case (of the `cadre`) and its open intake task."""
+    case_id = start_admonishment(api)["id"]
+    return case_id, api.open_task(case_id, "intake_review")["id"]
+
+
 def raw_row(session: Session, table: str, where: str, **values: Any) -> dict[str, str | None]:
     """A row as the database holds it, every column but its id cast to text (no type of SQLAlchemy's reads it)."""
     result = session.execute(text(f"SELECT * FROM {table} LIMIT 0"))
@@ -47,8 +54,7 @@ def task_values(case: Case, task_id: str) -> dict[str, Any]:
             "due_at": MOMENT + timedelta(days=3), "overdue": True, "completed_by": None, "completed_at": None}
 
 
-def test_rows_written_directly_are_what_sqlalchemy_writes(app, api, cadre):
-    services = app.extensions["cadreflow"]
+def test_rows_written_directly_are_what_sqlalchemy_writes(services, api, cadre):
     first, second = (start_admonishment(api)["id"] for _ in range(2))
     detail = {"说明": "群众反映", "nested": [1, 2.5, None, True], "at": "2026-12-06"}
     with services.db.unit_of_work() as session:
@@ -79,8 +85,7 @@ def test_rows_written_directly_are_what_sqlalchemy_writes(app, api, cadre):
         assert tuple(direct_case) == tuple(core_case)
 
 
-def test_a_case_changed_meanwhile_is_a_conflict_and_nothing_is_written(app, api, cadre):
-    services = app.extensions["cadreflow"]
+def test_a_case_changed_meanwhile_is_a_conflict_and_nothing_is_written(services, api, cadre):
     case_id = start_admonishment(api)["id"]
     with pytest.raises(Conflict), services.db.unit_of_work() as session:
         case = lock_case(session, case_id)
@@ -93,10 +98,8 @@ def test_a_case_changed_meanwhile_is_a_conflict_and_nothing_is_written(app, api,
         assert [entry["action"] for entry in api.history(case_id)] == ["start"]
 
 
-def test_a_taken_task_id_is_written_meanwhile_and_the_transaction_is_undone(app, api, cadre):
-    services = app.extensions["cadreflow"]
-    case_id = start_admonishment(api)["id"]
-    taken = api.open_task(case_id, "intake_review")["id"]
+def test_a_taken_task_id_is_written_meanwhile_and_the_transaction_is_undone(services, api, intake):
+    case_id, taken = intake
     with pytest.raises(WrittenMeanwhile), services.db.unit_of_work() as session:
         case = lock_case(session, case_id)
         record(session, case, "discipline", "note", None, {"written": "never"})
@@ -104,8 +107,7 @@ def test_a_taken_task_id_is_written_meanwhile_and_the_transaction_is_undone(app,
     assert [entry["action"] for entry in api.history(case_id)] == ["start"]
 
 
-def test_statement_counters_see_what_is_sent_directly(app, api, cadre):
-    services = app.extensions["cadreflow"]
+def test_statement_counters_see_what_is_sent_directly(services, api, cadre):
     case_id = start_admonishment(api)["id"]
     with statements_sent(services.db) as sent:
         api.complete(case_id, "intake_review", form="talk", reason="情况属实")
@@ -115,10 +117,8 @@ def test_statement_counters_see_what_is_sent_directly(app, api, cadre):
     assert sum(statement.starts("INSERT INTO tasks") for statement in sent) == 1
 
 
-def test_a_case_the_session_held_is_read_again_under_its_lock(app, api, cadre):
-    services = app.extensions["cadreflow"]
-    case_id = start_admonishment(api)["id"]
-    task_id = api.open_task(case_id, "intake_review")["id"]
+def test_a_case_the_session_held_is_read_again_under_its_lock(services, api, intake):
+    case_id, task_id = intake
     with services.db.unit_of_work() as session:
         early = session.get(Case, case_id)
         held_task = session.get(Task, task_id)
@@ -134,18 +134,14 @@ def test_a_case_the_session_held_is_read_again_under_its_lock(app, api, cadre):
         session.rollback()
 
 
-def test_a_task_of_a_case_the_actor_may_not_read_is_not_found(app, api, cadre):
-    services = app.extensions["cadreflow"]
-    case_id = start_admonishment(api)["id"]
-    task_id = api.open_task(case_id, "intake_review")["id"]
+def test_a_task_of_a_case_the_actor_may_not_read_is_not_found(services, intake):
+    _, task_id = intake
     with pytest.raises(NotFound), services.db.unit_of_work() as session:
         locked_task(session, Actor("stranger", frozenset({"audit"})), task_id)
 
 
-def test_a_change_pending_on_a_held_task_is_written_before_the_lock_reads_it_again(app, api, cadre):
-    services = app.extensions["cadreflow"]
-    case_id = start_admonishment(api)["id"]
-    task_id = api.open_task(case_id, "intake_review")["id"]
+def test_a_change_pending_on_a_held_task_is_written_before_the_lock_reads_it_again(services, api, intake):
+    case_id, task_id = intake
     with services.db.unit_of_work() as session:
         held_task = session.get(Task, task_id)
         assert held_task is not None
@@ -155,10 +151,9 @@ def test_a_change_pending_on_a_held_task_is_written_before_the_lock_reads_it_aga
     assert api.open_task(case_id, "intake_review")["assignee"] == "discipline"
 
 
-def test_a_case_whose_version_row_did_not_join_gets_its_version_looked_up(app, api, cadre):
+def test_a_case_whose_version_row_did_not_join_gets_its_version_looked_up(services, api, cadre):
     """What a migration committed while the lock waited leaves: the locked row's new version id, no version
     columns beside it (PostgreSQL rechecks the join against the version row it had read before)."""
-    services = app.extensions["cadreflow"]
     case_id = start_admonishment(api)["id"]
     with services.db.unit_of_work() as session:
         case = session.get(Case, case_id)
