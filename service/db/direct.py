@@ -223,13 +223,17 @@ def as_read(session: Session, model: type[M], values: dict[str, Any]) -> M:
         for name, value in values.items():
             set_committed_value(held, name, value)
         return cast(M, held)
-    # As the ORM's own loader builds a row: no constructor, no attribute events (nothing is tracked before the
-    # row is held as read).
-    row = mapper.class_manager.new_instance()
-    row.__dict__.update(values)
+    # As the ORM's own loader builds a row: no constructor, no attribute events.
+    return cast(M, _hold_as_read(session, mapper.class_manager.new_instance(), values))
+
+
+def _hold_as_read(session: Session, row: Any, values: dict[str, Any]) -> Any:
+    """A row not in the session (new, or taken out of it) held by it as just read with these values: its identity
+    from its key, no change left for a flush; a column not among them loads when first used."""
+    row.__dict__.update(values)  # unseen by attribute events: the history they would keep is reset below anyway
     make_transient_to_detached(row)
     session.add(row)
-    return cast(M, row)
+    return row
 
 
 # Models whose rows this module writes, and for each the version column its updates check, if any.
@@ -327,10 +331,7 @@ def _inserted(session: Session, model: type[Any], rows: list[Any]) -> list[dict[
         session.expunge(row)
     if _primary_key(table) in columns:  # a key of its own: the same object is the written row from now on
         for row, written in zip(rows, values, strict=True):
-            for name in written.keys() - row.__dict__.keys():  # else expired: read again on first use
-                set_committed_value(row, name, written[name])
-            make_transient_to_detached(row)
-            session.add(row)
+            _hold_as_read(session, row, written)  # every column given: none is read again on first use
     return values
 
 
