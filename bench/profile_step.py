@@ -1,8 +1,8 @@
 """Profile one task completion of the minimal approval process through the use case (no HTTP).
 
-Counts the SQL statements each completion sends (SQLAlchemy `before_cursor_execute` events) and
-prints the top of a cProfile of `--rounds` completions, so a change to the hot path can be judged
-by what it removes. Not a test: it asserts nothing.
+Counts the SQL statements each completion sends (SQLAlchemy `before_cursor_execute` events), on PostgreSQL also
+its round trips (libpq's trace), and prints the top of a cProfile of `--rounds` completions, so a change to the
+hot path can be judged by what it removes. Not a test: it asserts nothing.
 
     python bench/profile_step.py [--rounds 300] [--database sqlite|postgresql+psycopg://postgres@127.0.0.1]
                                  [--statements] [--top 30]
@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import nullcontext
 from pathlib import Path
 
 from flask import Flask
@@ -31,6 +32,7 @@ from service import create_app  # noqa: E402
 from service.cli import init_database  # noqa: E402
 from service.usecases import cadres, cases, processes, tasks  # noqa: E402
 from service.usecases.context import SYSTEM, Actor  # noqa: E402
+from tests.sql import round_trips  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
 ORG = Actor("bench", frozenset({"org_dept"}))
@@ -92,8 +94,11 @@ def main() -> None:
             ids = ids[:21 + half]
             counter = StatementCounter({services.db.write_engine, services.db.read_engine} if services.db.is_sqlite
                                        else {services.db.write_engine})  # PG: reads share the write pool
-            tasks.complete_task(services, ORG, ids[20], {"approve": True})
+            with nullcontext([]) if services.db.is_sqlite else round_trips(services.db) as ends:
+                tasks.complete_task(services, ORG, ids[20], {"approve": True})
             one = list(counter.statements)
+            if ends:
+                print(f"{backend}: {len(ends)} round trips per completion, each ended by: {'; '.join(ends)}")
             profile, times = cProfile.Profile(), []
             for task_id in ids[21:]:
                 began = time.perf_counter()

@@ -1,7 +1,9 @@
-"""The SQL statements a piece of code sends, caught with SQLAlchemy's `before_cursor_execute` event."""
+"""The SQL statements a piece of code sends, caught with SQLAlchemy's `before_cursor_execute` event, and on
+PostgreSQL the round trips they take."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, NamedTuple
@@ -38,3 +40,30 @@ def statements_sent(db: Database) -> Iterator[list[Sent]]:
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", note)
+
+
+@contextmanager
+def round_trips(db: Database) -> Iterator[list[str]]:
+    """What ended each round trip to PostgreSQL while the block ran ("Sync" for an extended query or a pipeline,
+    `Query "COMMIT"` for a simple one), read from libpq's trace of every connection checked out meanwhile;
+    filled in when the block ends. PostgreSQL only: SQLite makes no trips."""
+    ends: list[str] = []
+    with tempfile.TemporaryFile("w+") as trace:
+        def start(dbapi: Any, *_rest: Any) -> None:
+            dbapi.pgconn.trace(trace.fileno())
+
+        def stop(dbapi: Any, *_rest: Any) -> None:
+            dbapi.pgconn.untrace()
+
+        event.listen(db.write_engine, "checkout", start)
+        event.listen(db.write_engine, "checkin", stop)
+        try:
+            yield ends
+        finally:
+            event.remove(db.write_engine, "checkout", start)
+            event.remove(db.write_engine, "checkin", stop)
+        trace.seek(0)
+        for line in trace:  # timestamp, direction, length, message, its fields
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) > 3 and fields[1] == "F" and fields[3].split()[0] in ("Sync", "Query"):
+                ends.append(" ".join(field.strip() for field in fields[3:]))

@@ -12,6 +12,8 @@ completion's database time. Here:
   and a row whose relationship changed stay with the unit of work;
 - `DirectStatement` runs any statement (`rows` for a query, whose rows `as_read` turns into the session's objects
   as the ORM's loader would), and `pipelined` sends several to PostgreSQL in one round trip;
+- `flush_then` runs a statement that refers to rows the flush writes (new tasks' notices) right after it, in the
+  flush's own round trip when this module wrote all of it;
 - `settle` writes what the session holds pending before such a statement, as the ORM's autoflush would.
 
 What SQLAlchemy would send is what is sent: each statement is compiled by SQLAlchemy for the connection's
@@ -206,6 +208,21 @@ def settle(session: Session) -> None:
         session.flush()
 
 
+_AFTER_WRITES = "cadreflow.direct.after_writes"  # statements waiting for the flush under way, and their values
+
+
+def flush_then(session: Session, statement: DirectStatement, values: Sequence[Mapping[str, Any]]) -> None:
+    """Flush the session, then run the statement for each set of values: for a statement referring to the rows
+    the flush writes. When `write_before_flush` writes all of the flush, the statement joins its round trip."""
+    session.info[_AFTER_WRITES] = [(statement, values)]
+    try:
+        session.flush()
+    finally:
+        left = session.info.pop(_AFTER_WRITES, [])
+    for waiting, its_values in left:
+        waiting.run(session.connection(), its_values)
+
+
 def _kind(dialect: Dialect) -> Hashable:
     """What a statement's compiled form depends on: the dialect and driver, and the server's version (several
     engines, of several databases, may live in one process; an id could be reused)."""
@@ -261,10 +278,14 @@ def write_before_flush(session: Session, _context: Any, _instances: Any) -> None
                if (rows := [row for row in appended if type(row) is model])]
     for row, _ in updates:
         _mark_written(session, row)
+    # Statements waiting for this flush (`flush_then`) follow the writes in their round trip, unless the unit of
+    # work has rows of its own to write after these: they may refer to those.
+    following = session.info.pop(_AFTER_WRITES, []) if not _left_for_unit_of_work(session, batches) else []
     with pipelined(connection):
         sent_updates = [(row, statement.send(connection, [values])) for row, (statement, values) in updates]
         sent_inserts = [_insert_statement(_table(model)).send(connection, values)
                         for model, values in batches if len(values) <= LARGEST_DIRECT_BATCH]
+        sent_inserts += [statement.send(connection, values) for statement, values in following]
     for model, values in batches:  # Core's multi-row INSERT reads its outcome at once: never inside a pipeline
         if len(values) > LARGEST_DIRECT_BATCH:
             connection.execute(insert(_table(model)), values)
@@ -274,6 +295,13 @@ def write_before_flush(session: Session, _context: Any, _instances: Any) -> None
         if sent.touched() != 1:  # the row's version moved on since it was read: another writer's change
             raise StaleDataError(f"UPDATE statement on table '{_table(type(row)).name}' expected to update 1 row(s); "
                                  "0 were matched.")
+
+
+def _left_for_unit_of_work(session: Session, batches: list[tuple[type[Any], list[dict[str, Any]]]]) -> bool:
+    """Whether the unit of work writes anything after this module's writes: a batch too large for them, a row
+    of another kind or a case's first insert, a deletion, a change only it knows how to write."""
+    return (any(len(values) > LARGEST_DIRECT_BATCH for _, values in batches) or bool(session.new)
+            or bool(session.deleted) or any(session.is_modified(row) for row in session.dirty))
 
 
 def _changes(row: Any) -> tuple[DirectStatement, dict[str, Any]] | None:

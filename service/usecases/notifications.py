@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
-from service.db.direct import DirectStatement
+from service.db.direct import DirectStatement, flush_then
 from service.db.models import NOTICE_TEXT, Case, Notification, Task, User, UserRole, UTCDateTime, utcnow
 from service.db.uow import rows_changed
 from service.errors import NotFound
@@ -63,8 +63,8 @@ def tasks_opened(session: Session, case: Case, tasks: Iterable[Task]) -> None:
     process = case.process_version.name
     plain = [t for t in opened if not (t.element_id.startswith(SUPERVISE) and _supervision(session, t, process))]
     if plain:  # the statement finds each task's people and writes their notices (a bulk start: a batch's)
-        session.flush()  # the new tasks' rows first: the notices refer to them
-        _NEW_TASK_NOTICES.run(session.connection(), _new_task_notice_rows(plain, process))
+        # After the new tasks' rows, which the notices refer to: on PostgreSQL in the same round trip.
+        flush_then(session, _NEW_TASK_NOTICES, _new_task_notice_rows(plain, process))
 
 
 def _new_task_notice_rows(tasks: list[Task], process: str) -> list[dict[str, Any]]:

@@ -26,11 +26,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, Connection, String, and_, bindparam, exists, false, or_, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from service.db.direct import DirectStatement, settle
+from service.db.direct import DirectStatement, Sent, settle
 from service.db.models import Cadre, Case, CaseParticipant, ProcessLane, ProcessStarter, ProcessVersion, Role, Task
 from service.errors import Forbidden, NotFound
 
@@ -334,6 +334,23 @@ def note_participant(session: Session, case_id: int, username: str) -> None:
 _ADD_PARTICIPANT = {
     name: DirectStatement(dialect.insert(CaseParticipant.__table__).values(
         username=bindparam("username"), case_id=bindparam("case_id")).on_conflict_do_nothing())
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+
+
+def send_participation(connection: Connection, task_id: str, username: str) -> Sent | None:
+    """Send, unread, the statement noting the user as a participant of the task's case (none for the system):
+    for `locked_task` to put in the round trip that locks the case. Whoever sends it takes part in the
+    transaction's outcome: a task not found or an action refused rolls the row back with the rest."""
+    if username == "system":
+        return None
+    return _ADD_PARTICIPANT_OF_TASK[connection.dialect.name].send(connection, [{"username": username,
+                                                                               "task_id": task_id}])
+
+
+_ADD_PARTICIPANT_OF_TASK = {
+    name: DirectStatement(dialect.insert(CaseParticipant.__table__).from_select(
+        ["username", "case_id"], select(bindparam("username", type_=String), Task.case_id)
+        .where(Task.id == bindparam("task_id", type_=String))).on_conflict_do_nothing())
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 

@@ -70,12 +70,11 @@ def read_task(services: Services, actor: Actor, task_id: str) -> tuple[dict[str,
 def claim_task(services: Services, actor: Actor, task_id: str) -> dict[str, Any]:
     """Take an open task of one's role so nobody else completes it."""
     with services.db.unit_of_work() as session:
-        task, case = locked_task(session, actor, task_id)
+        task, case = locked_task(session, actor, task_id, taking_part=True)
         policy.require_task_action(session, actor, "task.claim", task)
         if task.status != "open" or task.assignee not in (None, actor.username):
             raise Conflict(_why_not_claimable(task))
         task.assignee = actor.username
-        policy.note_participant(session, case.id, actor.username)
         record(session, case, actor.username, "claim", task.element_id, {"task_id": task_id})
         return views.task_view(services, session, task)
 
@@ -95,7 +94,7 @@ def unclaim_task(services: Services, actor: Actor, task_id: str) -> dict[str, An
 def complete_task(services: Services, actor: Actor, task_id: str, data: Any) -> dict[str, Any]:
     """Complete an open task with its form data and run the case on; returns the case."""
     with services.db.unit_of_work() as session:
-        task, case = locked_task(session, actor, task_id, completing=True)
+        task, case = locked_task(session, actor, task_id, completing=True, taking_part=True)
         if task.status != "open":
             raise Conflict("the task was already completed (任务已被办理)")
         if case.status != "open":
@@ -105,7 +104,6 @@ def complete_task(services: Services, actor: Actor, task_id: str, data: Any) -> 
         definition = definition_of(services, case)
         fields = validate_form(definition.forms.get(task.element_id, {}), data, user_has_role_in(session),
                                rule_checker(services), case.data, cadre_exists_in(session))
-        policy.note_participant(session, case.id, actor.username)  # first: its statement then flushes nothing
         task.status, task.completed_by, task.completed_at = "completed", actor.username, utcnow()
         try:
             run_step(services, session, case,
@@ -117,21 +115,27 @@ def complete_task(services: Services, actor: Actor, task_id: str, data: Any) -> 
         return views.case_view(services, session, case, actor, open_tasks=open_task_rows(session, case))
 
 
-def locked_task(session: Session, actor: Actor, task_id: str, completing: bool = False) -> tuple[Task, Case]:
+def locked_task(session: Session, actor: Actor, task_id: str, completing: bool = False,
+                taking_part: bool = False) -> tuple[Task, Case]:
     """A task the actor may read (else 404) and its case, the case locked first so every change to it and
     its history is serialised: the case is found through the task and locked in one statement, then the
     task is read under that lock. `completing`: the step that follows only closes and opens tasks (no task
-    reopened, as a return does), so it may take the open tasks read here as the case's. Both statements run
-    on the bare driver (service/db/direct.py): every action on a task sends them."""
+    reopened, as a return does), so it may take the open tasks read here as the case's. `taking_part`: the
+    action makes the actor a participant of the case (a claim, a completion), noted under the lock too; an
+    action refused after this rolls it back with everything else. The statements run on the bare driver
+    (service/db/direct.py): every action on a task sends them."""
     settle(session)  # a change pending on an object read below would be lost to the refresh
     connection = session.connection()
-    # Both in one round trip on PostgreSQL: the server runs the second once the first holds the lock.
+    # In one round trip on PostgreSQL: the server runs the others once the first holds the lock.
     with pipelined(connection):
         locking = _lock_through_task(actor.roles).send(connection, [{"task_id": task_id, "reader": actor.username}])
         # Under the lock, in one statement: the task, the case's other open tasks (the step's sync reuses them),
         # whether the actor is already a participant and whether the case has child cases (the reply lists them).
         reading = _TASKS_UNDER_LOCK.send(connection, [{"task_id": task_id, "username": actor.username}])
+        noting = policy.send_participation(connection, task_id, actor.username) if taking_part else None
     found, rows = locking.rows(), reading.rows()
+    if noting is not None:
+        noting.touched()
     if not found:
         raise NotFound(f"task {task_id} not found (任务不存在)")
     # Refreshed if the session held it: a case read earlier must not keep its pre-lock history head.
@@ -142,7 +146,7 @@ def locked_task(session: Session, actor: Actor, task_id: str, completing: bool =
     if task is None:
         raise LookupError(f"task {task_id} vanished under its case's lock")
     participant, has_children = rows[0][-2:]
-    if participant:
+    if participant or noting is not None:
         policy.known_participant(session, case.id, actor.username)
     remember_locked(session, case, tasks if completing else None, bool(has_children))
     return task, held(session, case)

@@ -12,14 +12,15 @@ import pytest
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
-from service.db.direct import as_read, loaded_columns, read_values
-from service.db.models import Case, HistoryEntry, ProcessVersion, Task
-from service.errors import Conflict, NotFound, WrittenMeanwhile
+from service.db.direct import LARGEST_DIRECT_BATCH, as_read, loaded_columns, read_values
+from service.db.models import Case, CaseParticipant, HistoryEntry, Notification, ProcessVersion, Task
+from service.errors import Conflict, Invalid, NotFound, WrittenMeanwhile
 from service.usecases.casehistory import lock_case, record
 from service.usecases.context import Actor
-from service.usecases.tasks import _attach_version, locked_task
+from service.usecases.notifications import tasks_opened
+from service.usecases.tasks import _attach_version, complete_task, locked_task
 from tests.api.support import start_admonishment
-from tests.sql import statements_sent
+from tests.sql import round_trips, statements_sent
 
 MOMENT = datetime(2026, 12, 6, 3, 4, 5, 678901, tzinfo=UTC)
 DISCIPLINE = Actor("discipline", frozenset({"discipline"}))
@@ -164,3 +165,46 @@ def test_a_case_whose_version_row_did_not_join_gets_its_version_looked_up(servic
         fresh = as_read(session, Case, values)
         _attach_version(session, fresh, {column.key: None for column in loaded_columns(ProcessVersion)})
         assert fresh.process_version.id == expected.id and fresh.process_version in session
+
+
+def participants(services, case_id: int) -> set[str]:
+    with services.db.unit_of_work(write=False) as session:
+        return set(session.scalars(select(CaseParticipant.username).where(CaseParticipant.case_id == case_id)))
+
+
+def test_a_completion_notes_its_participant_under_the_lock_and_a_refused_one_does_not(services, intake):
+    case_id, task_id = intake
+    before = participants(services, case_id)
+    assert "discipline" not in before
+    with pytest.raises(Invalid):  # the participant's row was sent with the lock: undone with the rest
+        complete_task(services, DISCIPLINE, task_id, {"form": "no such form"})
+    assert participants(services, case_id) == before
+    complete_task(services, DISCIPLINE, task_id, {"form": "talk", "reason": "情况属实"})
+    assert participants(services, case_id) == before | {"discipline"}
+
+
+def test_notices_of_tasks_the_unit_of_work_writes_are_written_after_them(services, api, cadre):
+    """A batch too large for direct.py goes through Core after its writes: the notices referring to its rows
+    (a foreign key) must wait for it rather than join direct.py's round trip."""
+    case_id = start_admonishment(api)["id"]
+    with services.db.unit_of_work() as session:
+        case = lock_case(session, case_id)
+        batch = [Task(**task_values(case, f"batch-{n}")) for n in range(LARGEST_DIRECT_BATCH + 1)]
+        session.add_all(batch)
+        tasks_opened(session, case, batch)
+    with services.db.unit_of_work(write=False) as session:
+        noticed = set(session.scalars(select(Notification.task_id).where(Notification.task_id.like("batch-%"))))
+    assert noticed == {task.id for task in batch}
+
+
+def test_a_completion_takes_four_round_trips_on_postgresql(services, api, cadre):
+    """BEGIN (psycopg waits for it), the lock with the tasks under it and the participant, the step's writes with
+    the new task's notices, COMMIT."""
+    if services.db.is_sqlite:
+        pytest.skip("SQLite's statements make no round trips; this runs on the suite's PostgreSQL pass")
+    case_id = start_admonishment(api)["id"]
+    task_id = api.open_task(case_id, "intake_review")["id"]
+    with round_trips(services.db) as ends, statements_sent(services.db) as sent:
+        complete_task(services, DISCIPLINE, task_id, {"form": "talk", "reason": "情况属实"})
+    assert sum(statement.starts("INSERT INTO notifications") for statement in sent) == 1
+    assert ends == ["Sync", "Sync", "Sync", 'Query "COMMIT"']
