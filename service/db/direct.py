@@ -27,7 +27,7 @@ execution context; SQLAlchemy's own echo logging does not.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, TypeVar, cast
@@ -35,7 +35,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import Column, Connection, Table, bindparam, insert, inspect, update
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm import PassiveFlag, Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import ClauseElement
@@ -84,23 +84,29 @@ class Sent:
 
     def touched(self) -> int:
         """How many rows it inserted, changed or deleted."""
-        with self.failing_as_sqlalchemy(), closing(self.cursor):
+        try:
             return int(self.cursor.rowcount)
+        except self.connection.dialect.loaded_dbapi.Error as exc:
+            raise self.failed(exc) from exc
+        finally:
+            self.cursor.close()
 
     def rows(self) -> list[tuple[Any, ...]]:
         """The rows it selected, each value as its column's type reads it."""
-        with self.failing_as_sqlalchemy(), closing(self.cursor):
-            return [self.compiled.row(raw) for raw in self.cursor.fetchall()]
-
-    @contextmanager
-    def failing_as_sqlalchemy(self) -> Iterator[None]:
-        """The driver's errors raised as SQLAlchemy raises them (a lost connection invalidated), so the unit of
-        work tells a constraint's refusal or an unreachable database apart as it does for its own statements."""
         try:
-            yield
+            return [self.compiled.row(raw) for raw in self.cursor.fetchall()]
         except self.connection.dialect.loaded_dbapi.Error as exc:
+            raise self.failed(exc) from exc
+        finally:
             self.cursor.close()
-            raise _as_sqlalchemy(self.connection, exc, self.compiled.sql, self.parameters, self.cursor) from exc
+
+    def failed(self, exc: Exception) -> Exception:
+        """The driver's error as SQLAlchemy raises it (a lost connection invalidated), so the unit of work tells a
+        constraint's refusal or an unreachable database apart as it does for its own statements; the cursor
+        closed. (Plain try blocks where this is used: a context manager per statement costs more than the
+        statement's own Python.)"""
+        self.cursor.close()
+        return _as_sqlalchemy(self.connection, exc, self.compiled.sql, self.parameters, self.cursor)
 
 
 @contextmanager
@@ -151,7 +157,7 @@ class DirectStatement:
         parameters = [compiled.parameters(one) for one in values]
         sent = Sent(connection, connection.connection.cursor(), compiled, parameters)
         many = len(parameters) > 1
-        with sent.failing_as_sqlalchemy():
+        try:
             if connection.dispatch.before_cursor_execute:  # only statement counters listen: free otherwise
                 connection.dispatch.before_cursor_execute(connection, sent.cursor, compiled.sql,
                                                           parameters if many else parameters[0], None, many)
@@ -162,6 +168,8 @@ class DirectStatement:
             if connection.dispatch.after_cursor_execute:  # sent, not yet answered inside a pipeline
                 connection.dispatch.after_cursor_execute(connection, sent.cursor, compiled.sql,
                                                          parameters if many else parameters[0], None, many)
+        except dialect.loaded_dbapi.Error as exc:
+            raise sent.failed(exc) from exc
         return sent
 
     def _compile(self, dialect: Dialect) -> _Compiled:
@@ -310,12 +318,13 @@ def _changes(row: Any) -> tuple[DirectStatement, dict[str, Any]] | None:
     only the unit of work knows how to write."""
     state = inspect(row)
     table = _table(type(row))
-    modified = set(state.manager) - state.unmodified
-    if modified - set(table.c.keys()):
+    modified = state.committed_state.keys()  # each attribute set since it was loaded, with the value it had then
+    if modified - table.c.keys():
         return None  # a relationship changed: the unit of work, which keeps its key columns in step, writes the row
     changes = {}
     for key in sorted(modified):
-        history = state.attrs[key].history
+        # What `state.attrs[key].history` gives, without building an attribute state for every column first.
+        history = state.get_history(key, PassiveFlag.PASSIVE_NO_INITIALIZE)
         if history.added and not (history.deleted and table.c[key].type.compare_values(history.added[0],
                                                                                        history.deleted[0])):
             changes[key] = history.added[0]
