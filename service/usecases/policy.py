@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, String, and_, bindparam, exists, false, or_, select, true
@@ -337,21 +338,26 @@ _ADD_PARTICIPANT = {
     for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
 
 
-def send_participation(connection: Connection, task_id: str, username: str) -> Sent | None:
-    """Send, unread, the statement noting the user as a participant of the task's case (none for the system):
-    for `locked_task` to put in the round trip that locks the case. Whoever sends it takes part in the
-    transaction's outcome: a task not found or an action refused rolls the row back with the rest."""
-    if username == "system":
+def send_participation(connection: Connection, actor: Actor, task_id: str) -> Sent | None:
+    """Send, unread, the statement noting the actor as a participant of the task's case (none for the system),
+    for `locked_task` to put in the round trip that locks the case. It writes only where the actor may read the
+    case, the rule the lock applies: a task the actor may not read gets no row, not even one later rolled back.
+    An action refused afterwards rolls the row back with everything else."""
+    if actor.username == "system":
         return None
-    return _ADD_PARTICIPANT_OF_TASK[connection.dialect.name].send(connection, [{"username": username,
-                                                                               "task_id": task_id}])
+    statement = _participation_through_task(connection.dialect.name, actor.roles)
+    return statement.send(connection, [{"username": actor.username, "task_id": task_id}])
 
 
-_ADD_PARTICIPANT_OF_TASK = {
-    name: DirectStatement(dialect.insert(CaseParticipant.__table__).from_select(
-        ["username", "case_id"], select(bindparam("username", type_=String), Task.case_id)
-        .where(Task.id == bindparam("task_id", type_=String))).on_conflict_do_nothing())
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+@lru_cache(maxsize=256)
+def _participation_through_task(dialect_name: str, roles: frozenset[str]) -> DirectStatement:
+    """The INSERT of a participant through a task, for callers holding these roles (built once per set)."""
+    username = bindparam("username", type_=String)
+    readable = exists().where(Case.id == Task.case_id, case_filter(Actor("", roles), reader=username))
+    chosen = select(username, Task.case_id).where(Task.id == bindparam("task_id", type_=String), readable)
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}[dialect_name]
+    return DirectStatement(dialect.insert(CaseParticipant.__table__).from_select(["username", "case_id"], chosen)
+                           .on_conflict_do_nothing())
 
 
 def known_participant(session: Session, case_id: int, username: str) -> None:

@@ -132,7 +132,7 @@ def locked_task(session: Session, actor: Actor, task_id: str, completing: bool =
         # Under the lock, in one statement: the task, the case's other open tasks (the step's sync reuses them),
         # whether the actor is already a participant and whether the case has child cases (the reply lists them).
         reading = _TASKS_UNDER_LOCK.send(connection, [{"task_id": task_id, "username": actor.username}])
-        noting = policy.send_participation(connection, task_id, actor.username) if taking_part else None
+        noting = policy.send_participation(connection, actor, task_id) if taking_part else None
     found, rows = locking.rows(), reading.rows()
     if noting is not None:
         noting.touched()

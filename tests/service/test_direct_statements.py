@@ -208,3 +208,13 @@ def test_a_completion_takes_four_round_trips_on_postgresql(services, api, cadre)
         complete_task(services, DISCIPLINE, task_id, {"form": "talk", "reason": "情况属实"})
     assert sum(statement.starts("INSERT INTO notifications") for statement in sent) == 1
     assert ends == ["Sync", "Sync", "Sync", 'Query "COMMIT"']
+
+
+def test_a_task_the_actor_may_not_read_gets_no_participant_row_even_inside_the_transaction(services, intake):
+    case_id, task_id = intake
+    with services.db.unit_of_work() as session:
+        with pytest.raises(NotFound):
+            locked_task(session, Actor("stranger", frozenset({"audit"})), task_id, taking_part=True)
+        assert session.scalar(select(CaseParticipant.username).where(
+            CaseParticipant.case_id == case_id, CaseParticipant.username == "stranger")) is None
+        session.rollback()
