@@ -287,8 +287,9 @@ def write_before_flush(session: Session, _context: Any, _instances: Any) -> None
     for row, _ in updates:
         _mark_written(session, row)
     # Statements waiting for this flush (`flush_then`) follow the writes in their round trip, unless the unit of
-    # work has rows of its own to write after these: they may refer to those.
-    following = session.info.pop(_AFTER_WRITES, []) if not _left_for_unit_of_work(session, batches) else []
+    # work has rows of its own to write after these: they may refer to those. Asked only when one waits.
+    following = session.info.pop(_AFTER_WRITES) if session.info.get(_AFTER_WRITES) \
+        and not _left_for_unit_of_work(session, batches) else []
     with pipelined(connection):
         sent_updates = [(row, statement.send(connection, [values])) for row, (statement, values) in updates]
         sent_inserts = [_insert_statement(_table(model)).send(connection, values)

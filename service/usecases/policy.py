@@ -332,10 +332,11 @@ def note_participant(session: Session, case_id: int, username: str) -> None:
 
 # Built once, and sent on the bare driver (service/db/direct.py): one of these runs on nearly every step a person
 # takes.
+_UPSERTING = {"postgresql": postgresql, "sqlite": sqlite}  # dialects whose INSERT takes ON CONFLICT DO NOTHING
 _ADD_PARTICIPANT = {
     name: DirectStatement(dialect.insert(CaseParticipant.__table__).values(
         username=bindparam("username"), case_id=bindparam("case_id")).on_conflict_do_nothing())
-    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))}
+    for name, dialect in _UPSERTING.items()}
 
 
 def send_participation(connection: Connection, actor: Actor, task_id: str) -> Sent | None:
@@ -355,9 +356,8 @@ def _participation_through_task(dialect_name: str, roles: frozenset[str]) -> Dir
     username = bindparam("username", type_=String)
     readable = exists().where(Case.id == Task.case_id, case_filter(Actor("", roles), reader=username))
     chosen = select(username, Task.case_id).where(Task.id == bindparam("task_id", type_=String), readable)
-    dialect = {"postgresql": postgresql, "sqlite": sqlite}[dialect_name]
-    return DirectStatement(dialect.insert(CaseParticipant.__table__).from_select(["username", "case_id"], chosen)
-                           .on_conflict_do_nothing())
+    inserting = _UPSERTING[dialect_name].insert(CaseParticipant.__table__)
+    return DirectStatement(inserting.from_select(["username", "case_id"], chosen).on_conflict_do_nothing())
 
 
 def known_participant(session: Session, case_id: int, username: str) -> None:

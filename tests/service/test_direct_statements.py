@@ -197,13 +197,12 @@ def test_notices_of_tasks_the_unit_of_work_writes_are_written_after_them(service
     assert noticed == {task.id for task in batch}
 
 
-def test_a_completion_takes_four_round_trips_on_postgresql(services, api, cadre):
+def test_a_completion_takes_four_round_trips_on_postgresql(services, intake):
     """BEGIN (psycopg waits for it), the lock with the tasks under it and the participant, the step's writes with
     the new task's notices, COMMIT."""
     if services.db.is_sqlite:
         pytest.skip("SQLite's statements make no round trips; this runs on the suite's PostgreSQL pass")
-    case_id = start_admonishment(api)["id"]
-    task_id = api.open_task(case_id, "intake_review")["id"]
+    _, task_id = intake
     with round_trips(services.db) as ends, statements_sent(services.db) as sent:
         complete_task(services, DISCIPLINE, task_id, {"form": "talk", "reason": "情况属实"})
     assert sum(statement.starts("INSERT INTO notifications") for statement in sent) == 1
