@@ -2,7 +2,7 @@
 
   1. task completion over HTTP <= 6x the raw SpiffWorkflow step (bench_http.py), SQLite and PostgreSQL, and
      beside it the floor no completion can go under (bench_floor.py: bare HTTP, isolated step, its SQL
-     on the bare driver);
+     on the bare driver with the step between the reads under the lock and the writes);
   2. flat history: one step at loop pass 50 <= 1.2x pass 1 (bench_scale.py, part 3);
   3. throughput on PostgreSQL, 8 clients, 2 web processes >= 250 completions/s (bench_scale.py, part 1), the
      median of three runs;
