@@ -2,7 +2,8 @@
 
   1. task completion over HTTP <= 6x the raw SpiffWorkflow step (bench_http.py), SQLite and PostgreSQL, and
      beside it the floor no completion can go under (bench_floor.py: bare HTTP, isolated step, its SQL
-     on the bare driver with the step between the reads under the lock and the writes);
+     on the bare driver with the step between the reads under the lock and the writes), and where the time
+     goes inside the service, phase by phase (phases.py);
   2. flat history: one step at loop pass 50 <= 1.2x pass 1 (bench_scale.py, part 3);
   3. throughput on PostgreSQL, 8 clients, 2 web processes >= 250 completions/s (bench_scale.py, part 1), the
      median of three runs;
@@ -25,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import bench_bulk, bench_floor, bench_http, bench_scale  # noqa: E402 - after the path is set
+from bench import bench_bulk, bench_floor, bench_http, bench_scale, phases  # noqa: E402 - after the path is set
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1"
 # What issue 14 quoted when it set the targets (same machine kind; not measured by this script), printed
@@ -62,7 +63,8 @@ def main() -> None:
                          f"({raw:.2f} ms, the faster of {readings}; CPU {cpu:.2f} vs {raw_cpu:.2f} ms = "
                          f"{cpu / raw_cpu:.1f}x)   limit <= 6x: {verdict(http / raw <= 6)}\n"
                          f"   {bench_http.split(raw, http, floor, isolated)}\n"
-                         f"   {bench_floor.floor(backend, args.cases, isolated).words(raw)}")
+                         f"   {bench_floor.floor(backend, args.cases, isolated).words(raw)}\n"
+                         f"   in process, phase by phase: {phases.words(phases.phases(backend, 3 * args.cases))}")
             print(lines[-1], flush=True)
         lines.append(f"   quoted: {QUOTED[1]}")
     if 2 not in skip:

@@ -1,0 +1,134 @@
+"""Where one task completion's time goes inside the service, phase by phase (issue 14, target 1's why).
+
+Completions of the minimal approval process (bench/approval.bpmn) through the Flask app (its test client,
+so no HTTP), each phase timed by the wall clock around the function that does it: the request around the
+use case (Flask, the token check, parsing and writing JSON, the request log's hooks), the case's lock and the
+reads under it, the form check, the engine step in its executor, storing the step (the flush of its writes),
+building the reply, the commit, and the use case's remaining Python. Timers, not a profiler: a profiler
+inflates Python several times more than the waits on the database and the executor, and so misplaces the
+shares. The phases are means over the completions (the slowest tenth left out), so they add up to the
+whole. Not a test: it asserts nothing.
+
+    python bench/phases.py [--cases 300] [--backends sqlite,postgres]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import bench_http  # noqa: E402 - after the path is set
+from bench.bench_scale import database, drop  # noqa: E402
+from bench.profile_step import approval_app  # noqa: E402
+from service.usecases import stepper, tasks, views  # noqa: E402
+
+PASSWORD = "measure-only-pw"
+# (phase, owner, attribute): the function whose wall time is the phase, as the code that calls it finds it.
+TIMED = (("lock and reads under it", tasks, "locked_task"), ("form check", tasks, "validate_form"),
+         ("storing the step", stepper, "store_step"), ("the reply", views, "case_view"),
+         ("commit", Session, "commit"))
+WARM_UP = 20
+
+
+class Stopwatches:
+    """Per completion, the seconds spent in each phase."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, float]] = []
+
+    def timed(self, phase: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                if self.rows:
+                    row = self.rows[-1]
+                    row[phase] = row.get(phase, 0.0) + time.perf_counter() - began
+        return run
+
+    def means(self) -> dict[str, float]:
+        """Milliseconds per phase, the mean over the completions, the slowest tenth (by their whole) left out."""
+        kept = sorted(self.rows, key=lambda row: row["request"])[:max(1, len(self.rows) * 9 // 10)]
+        return {phase: sum(row.get(phase, 0.0) for row in kept) / len(kept) * 1000 for phase in self.rows[0]}
+
+
+@contextmanager
+def patched(watches: Stopwatches, app: Any) -> Iterator[None]:
+    """Every phase's function wrapped in its stopwatch while the block runs (the engine step: the app's own
+    executor client)."""
+    runner = app.extensions["cadreflow"].runner
+    originals = [(owner, name, getattr(owner, name)) for _, owner, name in TIMED]
+    originals += [(runner, "complete", runner.complete), (app, "wsgi_app", app.wsgi_app),
+                  (tasks, "complete_task", tasks.complete_task)]
+    try:
+        for phase, owner, name in TIMED:
+            setattr(owner, name, watches.timed(phase, getattr(owner, name)))
+        runner.complete = watches.timed("engine step (isolated executor)", runner.complete)
+        app.wsgi_app = watches.timed("request", app.wsgi_app)
+        tasks.complete_task = watches.timed("use case", tasks.complete_task)
+        yield
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+
+
+def phases(backend: str, cases: int) -> dict[str, float]:
+    """Milliseconds per phase of a completion on `backend`, with the framework and the use case's rest derived."""
+    with tempfile.TemporaryDirectory() as workdir:
+        url = database(backend, Path(workdir))
+        try:
+            app = approval_app(url)
+            services = app.extensions["cadreflow"]
+            from service.usecases import users
+
+            users.create_user(services, "bench", PASSWORD, ["org_dept"])
+            client = app.test_client()
+            token = client.post("/api/auth/token", json={"username": "bench", "password": PASSWORD}).json["token"]
+            headers = {"Authorization": f"Bearer {token}"}
+            task_ids = [client.post("/api/cases", json=bench_http.START, headers=headers).json["open_tasks"][0]["id"]
+                        for _ in range(cases + WARM_UP)]
+            watches = Stopwatches()
+            with patched(watches, app):
+                for number, task_id in enumerate(task_ids):
+                    watches.rows.append({})
+                    reply = client.post(f"/api/tasks/{task_id}/complete", json=bench_http.ANSWER, headers=headers)
+                    assert reply.status_code == 200, reply.json
+                    if number < WARM_UP:  # caches, the executor and the connection warm up first
+                        watches.rows.clear()
+            services.db.dispose()
+        finally:
+            drop(url)
+    means = watches.means()
+    inner = sum(value for phase, value in means.items() if phase not in ("request", "use case"))
+    return {"Flask, token, JSON": means["request"] - means["use case"], **{
+        phase: value for phase, value in means.items() if phase not in ("request", "use case")},
+        "the use case's own Python": means["use case"] - inner, "in all": means["request"]}
+
+
+def words(figures: dict[str, float]) -> str:
+    return ", ".join(f"{phase} {value:.2f} ms" for phase, value in figures.items())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=300)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    for backend in args.backends.split(","):
+        print(f"  {backend:8}: {words(phases(backend, args.cases))}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
