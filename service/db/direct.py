@@ -385,8 +385,14 @@ def _value(row: Any, table: Table, name: str) -> Any:
 
 @lru_cache(maxsize=16)
 def _insert_columns(table: Table) -> tuple[str, ...]:
-    """The columns an INSERT names: all but a key the database numbers."""
-    return tuple(column.key for column in table.c if column is not table.autoincrement_column)
+    """The columns an INSERT names: all but a key the database numbers. A column the database fills by its own
+    default is refused: every row of a batch names every column, so a row that left it unset would write NULL
+    over that default (`_value` knows only the model's Python defaults)."""
+    columns = tuple(column for column in table.c if column is not table.autoincrement_column)
+    if unfilled := [column.key for column in columns if column.server_default is not None and column.default is None]:
+        raise TypeError(f"{table.name}: {', '.join(unfilled)} take a database default but no Python default; rows "
+                        "written here would store NULL instead (give the model a Python default too)")
+    return tuple(column.key for column in columns)
 
 
 @lru_cache(maxsize=16)

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from service.db.direct import LARGEST_DIRECT_BATCH, as_read, loaded_columns, read_values
+from service.db.direct import LARGEST_DIRECT_BATCH, _insert_columns, as_read, loaded_columns, read_values
 from service.db.models import Case, CaseParticipant, HistoryEntry, Notification, ProcessVersion, Task
 from service.errors import Conflict, Invalid, NotFound, WrittenMeanwhile
 from service.usecases.casehistory import lock_case, record
@@ -217,3 +217,14 @@ def test_a_task_the_actor_may_not_read_gets_no_participant_row_even_inside_the_t
         assert session.scalar(select(CaseParticipant.username).where(
             CaseParticipant.case_id == case_id, CaseParticipant.username == "stranger")) is None
         session.rollback()
+
+
+def test_a_table_whose_column_only_the_database_fills_is_refused_before_any_row_is_written():
+    filled_by_database = Table("filled", MetaData(), Column("id", Integer, primary_key=True),
+                               Column("kind", String, server_default="plain"))
+    with pytest.raises(TypeError, match="kind take a database default"):
+        _insert_columns(filled_by_database)
+    both = Table("both", MetaData(), Column("id", Integer, primary_key=True),
+                 Column("kind", String, default="plain", server_default="plain"))
+    assert _insert_columns(both) == ("kind",)
+    assert "created_at" in _insert_columns(Task.__table__)  # the models written here pass
