@@ -45,10 +45,9 @@ sys.path.insert(0, str(ROOT))
 from bench import bench_http  # noqa: E402 - after the path is set
 from bench.bench_scale import database, drop  # noqa: E402
 from bench.cluster import Client, free_port, wait_for_port  # noqa: E402
-from bench.profile_step import approval_app  # noqa: E402
+from bench.profile_step import signed_in_client  # noqa: E402
 from service.db.uow import SQLITE_PRAGMAS  # noqa: E402
 
-PASSWORD = "measure-only-pw"
 # A WSGI app that does what no completion can skip on the HTTP side: read and parse the JSON body, and
 # answer with a JSON reply of the completion's size. Served by waitress with the threads `serve` uses.
 BARE_SERVER = """
@@ -99,16 +98,8 @@ class _Undo(Exception):
 def capture_completions(url: str, cases: int) -> tuple[list[Captured], int]:
     """The statements of `cases` real completions through the app (test client), each rolled back, and the
     size of a completion's reply in bytes (taken from one more completion, committed)."""
-    from service.usecases import users
-
-    app = approval_app(url)
+    app, client, headers, task_ids = signed_in_client(url, cases + 1)
     services = app.extensions["cadreflow"]
-    users.create_user(services, "bench", PASSWORD, ["org_dept"])
-    client = app.test_client()
-    token = client.post("/api/auth/token", json={"username": "bench", "password": PASSWORD}).json["token"]
-    headers = {"Authorization": f"Bearer {token}"}
-    task_ids = [client.post("/api/cases", json=bench_http.START, headers=headers).json["open_tasks"][0]["id"]
-                for _ in range(cases + 1)]
     reply = client.post(f"/api/tasks/{task_ids.pop()}/complete", json=bench_http.ANSWER, headers=headers)
     assert reply.status_code == 200, reply.json
     captured: list[Captured] = []

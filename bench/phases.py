@@ -30,10 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 from bench import bench_http  # noqa: E402 - after the path is set
 from bench.bench_scale import database, drop  # noqa: E402
-from bench.profile_step import approval_app  # noqa: E402
+from bench.profile_step import signed_in_client  # noqa: E402
 from service.usecases import stepper, tasks, views  # noqa: E402
 
-PASSWORD = "measure-only-pw"
 # (phase, owner, attribute): the function whose wall time is the phase, as the code that calls it finds it.
 TIMED = (("lock and reads under it", tasks, "locked_task"), ("form check", tasks, "validate_form"),
          ("storing the step", stepper, "store_step"), ("the reply", views, "case_view"),
@@ -89,16 +88,7 @@ def phases(backend: str, cases: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as workdir:
         url = database(backend, Path(workdir))
         try:
-            app = approval_app(url)
-            services = app.extensions["cadreflow"]
-            from service.usecases import users
-
-            users.create_user(services, "bench", PASSWORD, ["org_dept"])
-            client = app.test_client()
-            token = client.post("/api/auth/token", json={"username": "bench", "password": PASSWORD}).json["token"]
-            headers = {"Authorization": f"Bearer {token}"}
-            task_ids = [client.post("/api/cases", json=bench_http.START, headers=headers).json["open_tasks"][0]["id"]
-                        for _ in range(cases + WARM_UP)]
+            app, client, headers, task_ids = signed_in_client(url, cases + WARM_UP)
             watches = Stopwatches()
             with patched(watches, app):
                 for number, task_id in enumerate(task_ids):
@@ -107,7 +97,7 @@ def phases(backend: str, cases: int) -> dict[str, float]:
                     assert reply.status_code == 200, reply.json
                     if number < WARM_UP:  # caches, the executor and the connection warm up first
                         watches.rows.clear()
-            services.db.dispose()
+            app.extensions["cadreflow"].db.dispose()
         finally:
             drop(url)
     means = watches.means()

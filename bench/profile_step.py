@@ -22,19 +22,22 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import event
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_scale import database, drop  # noqa: E402 - after the path is set
+from bench import bench_http  # noqa: E402 - after the path is set
+from bench.bench_scale import database, drop  # noqa: E402
 from service import create_app  # noqa: E402
 from service.cli import init_database  # noqa: E402
-from service.usecases import cadres, cases, processes, tasks  # noqa: E402
+from service.usecases import cadres, cases, processes, tasks, users  # noqa: E402
 from service.usecases.context import SYSTEM, Actor  # noqa: E402
 from tests.sql import round_trips  # noqa: E402
 
 BENCH = Path(__file__).resolve().parent
+PASSWORD = "measure-only-pw"
 ORG = Actor("bench", frozenset({"org_dept"}))
 CADRE = {"id": "B1", "name": "基准", "unit": "县局", "post": "副局长", "post_level": "leading",
          "post_started_on": "2020-01-01"}
@@ -49,6 +52,19 @@ def approval_app(url: str, executor_workers: int = 1) -> Flask:
     processes.deploy_version(services, SYSTEM, "approval", (BENCH / "approval.bpmn").read_bytes(), {})
     cadres.create_cadre(services, SYSTEM, CADRE)
     return app
+
+
+def signed_in_client(url: str, cases_to_open: int) -> tuple[Flask, FlaskClient, dict[str, str], list[str]]:
+    """`approval_app(url)`, its test client, the bearer header of a user of org_dept logged in through the API, and
+    the first task of each of `cases_to_open` cases that user opened there: what a completion over the app needs."""
+    app = approval_app(url)
+    users.create_user(app.extensions["cadreflow"], "bench", PASSWORD, ["org_dept"])
+    client = app.test_client()
+    token = client.post("/api/auth/token", json={"username": "bench", "password": PASSWORD}).json["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    task_ids = [client.post("/api/cases", json=bench_http.START, headers=headers).json["open_tasks"][0]["id"]
+                for _ in range(cases_to_open)]
+    return app, client, headers, task_ids
 
 
 def approval_services(url: str, executor_workers: int = 1):
