@@ -7,9 +7,11 @@ reads under it, the form check, the engine step in its executor, storing the ste
 building the reply, the commit, and the use case's remaining Python. Timers, not a profiler: a profiler
 inflates Python several times more than the waits on the database and the executor, and so misplaces the
 shares. The phases are means over the completions (the slowest tenth left out), so they add up to the
-whole. Not a test: it asserts nothing.
+whole. `--step-in-process` measures what the engine step's isolation costs: the same completions with the
+step run by a CaseRunner in the benchmark's own process, which the service never does (designer code runs
+only in the sandbox's executors). Not a test: it asserts nothing.
 
-    python bench/phases.py [--cases 300] [--backends sqlite,postgres]
+    python bench/phases.py [--cases 300] [--backends sqlite,postgres] [--step-in-process]
 """
 
 from __future__ import annotations
@@ -32,12 +34,15 @@ from bench import bench_http  # noqa: E402 - after the path is set
 from bench.bench_scale import database, drop  # noqa: E402
 from bench.profile_step import signed_in_client  # noqa: E402
 from service.usecases import stepper, tasks, views  # noqa: E402
+from workflows.engine import CaseRunner  # noqa: E402
 
 # (phase, owner, attribute): the function whose wall time is the phase, as the code that calls it finds it.
 TIMED = (("lock and reads under it", tasks, "locked_task"), ("form check", tasks, "validate_form"),
          ("storing the step", stepper, "store_step"), ("the reply", views, "case_view"),
          ("commit", Session, "commit"))
 WARM_UP = 20
+ISOLATED_STEP = "engine step (isolated executor)"
+IN_PROCESS_STEP = "engine step (in this process)"
 
 
 class Stopwatches:
@@ -64,17 +69,21 @@ class Stopwatches:
 
 
 @contextmanager
-def patched(watches: Stopwatches, app: Any) -> Iterator[None]:
+def patched(watches: Stopwatches, app: Any, step_in_process: bool = False) -> Iterator[None]:
     """Every phase's function wrapped in its stopwatch while the block runs (the engine step: the app's own
-    executor client)."""
-    runner = app.extensions["cadreflow"].runner
+    executor client, or with `step_in_process` a CaseRunner in this process in its place)."""
+    services = app.extensions["cadreflow"]
+    runner = services.runner
     originals = [(owner, name, getattr(owner, name)) for _, owner, name in TIMED]
     originals += [(runner, "complete", runner.complete), (app, "wsgi_app", app.wsgi_app),
                   (tasks, "complete_task", tasks.complete_task)]
+    step, phase_of_step = runner.complete, ISOLATED_STEP
+    if step_in_process:
+        step, phase_of_step = CaseRunner(services.settings["DEADLINES"]).complete, IN_PROCESS_STEP
     try:
         for phase, owner, name in TIMED:
             setattr(owner, name, watches.timed(phase, getattr(owner, name)))
-        runner.complete = watches.timed("engine step (isolated executor)", runner.complete)
+        runner.complete = watches.timed(phase_of_step, step)
         app.wsgi_app = watches.timed("request", app.wsgi_app)
         tasks.complete_task = watches.timed("use case", tasks.complete_task)
         yield
@@ -83,14 +92,15 @@ def patched(watches: Stopwatches, app: Any) -> Iterator[None]:
             setattr(owner, name, original)
 
 
-def phases(backend: str, cases: int) -> dict[str, float]:
-    """Milliseconds per phase of a completion on `backend`, with the framework and the use case's rest derived."""
+def phases(backend: str, cases: int, step_in_process: bool = False) -> dict[str, float]:
+    """Milliseconds per phase of a completion on `backend`, with the framework and the use case's rest derived;
+    with `step_in_process`, the engine step run in this process instead of the isolated executor."""
     with tempfile.TemporaryDirectory() as workdir:
         url = database(backend, Path(workdir))
         try:
             app, client, headers, task_ids = signed_in_client(url, cases + WARM_UP)
             watches = Stopwatches()
-            with patched(watches, app):
+            with patched(watches, app, step_in_process):
                 for number, task_id in enumerate(task_ids):
                     watches.rows.append({})
                     reply = client.post(f"/api/tasks/{task_id}/complete", json=bench_http.ANSWER, headers=headers)
@@ -115,9 +125,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=300)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--step-in-process", action="store_true", help="also time the step run in this process")
     args = parser.parse_args()
     for backend in args.backends.split(","):
         print(f"  {backend:8}: {words(phases(backend, args.cases))}", flush=True)
+        if args.step_in_process:
+            print(f"  {'':8}  {words(phases(backend, args.cases, step_in_process=True))}", flush=True)
 
 
 if __name__ == "__main__":

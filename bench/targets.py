@@ -2,8 +2,9 @@
 
   1. task completion over HTTP <= 6x the raw SpiffWorkflow step (bench_http.py), SQLite and PostgreSQL, and
      beside it the floor no completion can go under (bench_floor.py: bare HTTP, isolated step, its SQL
-     on the bare driver with the step between the reads under the lock and the writes), and where the time
-     goes inside the service, phase by phase (phases.py);
+     on the bare driver with the step between the reads under the lock and the writes), where the time
+     goes inside the service, phase by phase (phases.py), and what the step's isolation costs (the same
+     phases with the step run in the benchmark's own process, which the service never does);
   2. flat history: one step at loop pass 50 <= 1.2x pass 1 (bench_scale.py, part 3);
   3. throughput on PostgreSQL, 8 clients, 2 web processes >= 250 completions/s (bench_scale.py, part 1), the
      median of three runs;
@@ -45,6 +46,15 @@ def verdict(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
 
+def isolation_cost(isolated: dict[str, float], in_process: dict[str, float], http: float, raw: float) -> str:
+    """What running the engine step in its isolated executor costs a completion, and the ratio target 1 would read
+    without it (the service never runs it in process: designer code runs only in the sandbox)."""
+    cost = isolated["in all"] - in_process["in all"]
+    return (f"the step's isolation: {cost:.2f} ms of the completion ({isolated['in all']:.2f} ms in process with the "
+            f"step in its executor, {in_process['in all']:.2f} ms with it run in the benchmark's process); "
+            f"without it the completion would read about {(http - cost) / raw:.1f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cadres", type=int, default=bench_bulk.FULL)
@@ -59,12 +69,15 @@ def main() -> None:
         for backend in ("sqlite", "postgres"):
             (http, cpu, floor), (raw, raw_cpu), readings = bench_http.beside_raw(
                 partial(bench_http.bench_http, backend, args.cases))
+            isolated_phases = phases.phases(backend, 3 * args.cases)
+            in_process_phases = phases.phases(backend, 3 * args.cases, step_in_process=True)
             lines.append(f"1. completion over HTTP, {backend:8}: {http:6.2f} ms = {http / raw:5.1f}x the raw step "
                          f"({raw:.2f} ms, the faster of {readings}; CPU {cpu:.2f} vs {raw_cpu:.2f} ms = "
                          f"{cpu / raw_cpu:.1f}x)   limit <= 6x: {verdict(http / raw <= 6)}\n"
                          f"   {bench_http.split(raw, http, floor, isolated)}\n"
                          f"   {bench_floor.floor(backend, args.cases, isolated).words(raw)}\n"
-                         f"   in process, phase by phase: {phases.words(phases.phases(backend, 3 * args.cases))}")
+                         f"   in process, phase by phase: {phases.words(isolated_phases)}\n"
+                         f"   {isolation_cost(isolated_phases, in_process_phases, http, raw)}")
             print(lines[-1], flush=True)
         lines.append(f"   quoted: {QUOTED[1]}")
     if 2 not in skip:
