@@ -28,11 +28,11 @@ from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, String, and_, bindparam, exists, false, or_, select, true
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.db.direct import DirectStatement, Sent, settle
 from service.db.models import Cadre, Case, CaseParticipant, ProcessLane, ProcessStarter, ProcessVersion, Role, Task
+from service.db.uow import insert_skipping_duplicates
 from service.errors import Forbidden, NotFound
 
 from .context import Actor
@@ -332,11 +332,10 @@ def note_participant(session: Session, case_id: int, username: str) -> None:
 
 # Built once, and sent on the bare driver (service/db/direct.py): one of these runs on nearly every step a person
 # takes.
-_UPSERTING = {"postgresql": postgresql, "sqlite": sqlite}  # dialects whose INSERT takes ON CONFLICT DO NOTHING
 _ADD_PARTICIPANT = {
-    name: DirectStatement(dialect.insert(CaseParticipant.__table__).values(
-        username=bindparam("username"), case_id=bindparam("case_id")).on_conflict_do_nothing())
-    for name, dialect in _UPSERTING.items()}
+    name: DirectStatement(insert_skipping_duplicates(name, CaseParticipant.__table__).values(
+        username=bindparam("username"), case_id=bindparam("case_id")))
+    for name in ("postgresql", "sqlite")}
 
 
 def send_participation(connection: Connection, actor: Actor, task_id: str) -> Sent | None:
@@ -356,8 +355,8 @@ def _participation_through_task(dialect_name: str, roles: frozenset[str]) -> Dir
     username = bindparam("username", type_=String)
     readable = exists().where(Case.id == Task.case_id, case_filter(Actor("", roles), reader=username))
     chosen = select(username, Task.case_id).where(Task.id == bindparam("task_id", type_=String), readable)
-    inserting = _UPSERTING[dialect_name].insert(CaseParticipant.__table__)
-    return DirectStatement(inserting.from_select(["username", "case_id"], chosen).on_conflict_do_nothing())
+    inserting = insert_skipping_duplicates(dialect_name, CaseParticipant.__table__)
+    return DirectStatement(inserting.from_select(["username", "case_id"], chosen))
 
 
 def known_participant(session: Session, case_id: int, username: str) -> None:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from service.db.models import ProcessStarter, ProcessVersion, Role
+from service.db.uow import insert_skipping_duplicates
 from service.errors import Conflict, Invalid, NotFound
 
 from . import casefile, policy
@@ -122,17 +122,17 @@ def _seed(session: Session, settings: Mapping[str, Any]) -> bool:
     if session.scalar(select(Role.code).limit(1)) is not None:
         return False
     found = from_settings(settings)
-    insert = (postgresql if session.get_bind().dialect.name == "postgresql" else sqlite).insert
+    dialect = session.get_bind().dialect.name
     rows = [{"code": r.code, "name_zh": r.name_zh, "name_en": r.name_en} for r in found.roles.values()]
     if rows:
-        session.execute(insert(Role).values(rows).on_conflict_do_nothing())
+        session.execute(insert_skipping_duplicates(dialect, Role).values(rows))
     for role in found.roles.values():
         if role.head_role:
             session.execute(update(Role).where(Role.code == role.code, Role.head_role.is_(None))
                             .values(head_role=role.head_role))
     starters = [{"process_key": key, "role": role} for key, roles in found.starters.items() for role in roles]
     if starters:
-        session.execute(insert(ProcessStarter).values(starters).on_conflict_do_nothing())
+        session.execute(insert_skipping_duplicates(dialect, ProcessStarter).values(starters))
     return True
 
 
