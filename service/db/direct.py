@@ -109,6 +109,9 @@ class Sent:
         return _as_sqlalchemy(self.connection, exc, self.compiled.sql, self.parameters, self.cursor)
 
 
+_PIPELINE = "cadreflow.pipeline"  # in a connection's info while `pipelined` runs: the statements sent in it
+
+
 @contextmanager
 def pipelined(connection: Connection) -> Iterator[None]:
     """Statements sent inside go to PostgreSQL together and their outcomes come back together, in one round trip
@@ -118,11 +121,27 @@ def pipelined(connection: Connection) -> Iterator[None]:
     if start is None:
         yield
         return
+    sent: list[Sent] = []
+    info = connection.info  # held: a connection lost in the pipeline answers no more questions
+    info[_PIPELINE] = sent
     try:
         with start():
             yield
     except connection.dialect.loaded_dbapi.Error as exc:
-        raise _as_sqlalchemy(connection, exc, "(a pipeline)", [], None) from exc
+        raise _pipeline_failed(connection, exc, sent) from exc
+    finally:
+        info.pop(_PIPELINE, None)
+
+
+def _pipeline_failed(connection: Connection, exc: Exception, sent: list[Sent]) -> Exception:
+    """A pipeline's error as SQLAlchemy raises it, naming the statements the pipeline sent so far, in order: the
+    driver raises a refusal when it next reads results, while sending a later statement or at the end, and does
+    not say which statement it was (the database's message names the table or constraint). Their cursors are
+    closed: nothing more is read from them."""
+    for one in sent:
+        one.cursor.close()
+    statements = "; ".join(one.compiled.sql for one in sent)
+    return _as_sqlalchemy(connection, exc, f"(a pipeline of: {statements})" if sent else "(a pipeline)", [], None)
 
 
 def _as_sqlalchemy(connection: Connection, exc: Exception, sql: str, parameters: list[Any], cursor: Any) -> Exception:
@@ -156,6 +175,9 @@ class DirectStatement:
         compiled = self._compiled.get(_kind(dialect)) or self._compile(dialect)
         parameters = [compiled.parameters(one) for one in values]
         sent = Sent(connection, connection.connection.cursor(), compiled, parameters)
+        pipeline = connection.info.get(_PIPELINE)
+        if pipeline is not None:
+            pipeline.append(sent)
         many = len(parameters) > 1
         try:
             if connection.dispatch.before_cursor_execute:  # only statement counters listen: free otherwise
@@ -168,8 +190,8 @@ class DirectStatement:
             if connection.dispatch.after_cursor_execute:  # sent, not yet answered inside a pipeline
                 connection.dispatch.after_cursor_execute(connection, sent.cursor, compiled.sql,
                                                          parameters if many else parameters[0], None, many)
-        except dialect.loaded_dbapi.Error as exc:
-            raise sent.failed(exc) from exc
+        except dialect.loaded_dbapi.Error as exc:  # in a pipeline, maybe an earlier statement's refusal
+            raise (sent.failed(exc) if pipeline is None else _pipeline_failed(connection, exc, pipeline)) from exc
         return sent
 
     def _compile(self, dialect: Dialect) -> _Compiled:

@@ -10,9 +10,18 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from service.db.direct import LARGEST_DIRECT_BATCH, _insert_columns, as_read, loaded_columns, read_values
+from service.db.direct import (
+    LARGEST_DIRECT_BATCH,
+    DirectStatement,
+    _insert_columns,
+    as_read,
+    loaded_columns,
+    pipelined,
+    read_values,
+)
 from service.db.models import Case, CaseParticipant, HistoryEntry, Notification, ProcessVersion, Task
 from service.errors import Conflict, Invalid, NotFound, WrittenMeanwhile
 from service.usecases.casehistory import lock_case, record
@@ -207,6 +216,28 @@ def test_a_completion_takes_four_round_trips_on_postgresql(services, intake):
         complete_task(services, DISCIPLINE, task_id, {"form": "talk", "reason": "情况属实"})
     assert sum(statement.starts("INSERT INTO notifications") for statement in sent) == 1
     assert ends == ["Sync", "Sync", "Sync", 'Query "COMMIT"']
+
+
+def test_a_statement_refused_in_a_pipeline_is_named_in_the_error_and_nothing_it_sent_is_kept(services, intake):
+    """On PostgreSQL the refusal arrives while a later statement is sent or when the pipeline ends: the error names
+    the statements sent in it (the driver cannot say which one failed), not just the one being sent; on SQLite,
+    the statement itself. Either way the unit of work reports a conflict and keeps nothing."""
+    case_id, _ = intake
+    adding = DirectStatement(insert(CaseParticipant.__table__))
+    reading = DirectStatement(select(Case.id).where(Case.id == case_id))
+    with pytest.raises(WrittenMeanwhile) as refused, services.db.unit_of_work() as session:
+        connection = session.connection()
+        with pipelined(connection):
+            adding.send(connection, [{"username": "twice", "case_id": case_id}])
+            adding.send(connection, [{"username": "twice", "case_id": case_id}])
+            reading.send(connection, [{}])
+    cause = refused.value.__cause__
+    assert isinstance(cause, IntegrityError)
+    statement = cause.statement or ""
+    assert "INSERT INTO case_participants" in statement
+    if not services.db.is_sqlite:
+        assert statement.startswith("(a pipeline of: ") and "SELECT cases.id" in statement
+    assert "twice" not in participants(services, case_id)
 
 
 def test_a_task_the_actor_may_not_read_gets_no_participant_row_even_inside_the_transaction(services, intake):
