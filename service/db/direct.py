@@ -121,16 +121,17 @@ def pipelined(connection: Connection) -> Iterator[None]:
     if start is None:
         yield
         return
-    sent: list[Sent] = []
     info = connection.info  # held: a connection lost in the pipeline answers no more questions
-    info[_PIPELINE] = sent
+    outermost = _PIPELINE not in info  # psycopg nests pipelines: an inner one's statements are the outer one's too
+    sent: list[Sent] = info.setdefault(_PIPELINE, [])
     try:
         with start():
             yield
     except connection.dialect.loaded_dbapi.Error as exc:
         raise _pipeline_failed(connection, exc, sent) from exc
     finally:
-        info.pop(_PIPELINE, None)
+        if outermost:
+            info.pop(_PIPELINE, None)
 
 
 def _pipeline_failed(connection: Connection, exc: Exception, sent: list[Sent]) -> Exception:
