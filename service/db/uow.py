@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, Engine, Executable, Row, Table, create_engine, event, text
+from sqlalchemy import CursorResult, Engine, Executable, FromClause, Insert, Row, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError, SQLAlchemyError
@@ -269,10 +269,11 @@ def existing(session: Session, model: type[M], key: Any) -> M:
 
 
 # The two databases' own INSERT, which alone takes ON CONFLICT; keyed by dialect name.
-_INSERTS: dict[str, Callable[[Any], Any]] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_INSERTS: dict[str, Callable[[Any], postgresql.Insert | sqlite.Insert]] = {"postgresql": postgresql.insert,
+                                                                           "sqlite": sqlite.insert}
 
 
-def insert_skipping_duplicates(dialect_name: str, table: Any) -> Any:
+def insert_skipping_duplicates(dialect_name: str, table: FromClause | type[Any]) -> Insert:
     """An INSERT into `table` that leaves out rows whose key is already there (ON CONFLICT DO NOTHING), in the
     SQL of the named dialect: concurrent writers of the same rows (seeding, noting a participant) both succeed."""
     return _INSERTS[dialect_name](table).on_conflict_do_nothing()
