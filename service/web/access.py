@@ -10,13 +10,14 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
 
-from flask import Flask, abort, current_app, g, request
-from flask.sessions import SecureCookieSessionInterface
+from flask import Flask, Request, abort, current_app, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user, login_required
 from itsdangerous import URLSafeTimedSerializer
 
 from service import services_of
+from service.api import is_api_path
 from service.db.instance_key import instance_key
 from service.usecases import logins, policy, roles
 from service.usecases.context import Actor, Services
@@ -82,7 +83,14 @@ def init_login(app: Flask) -> None:
 
 class InstanceKeySessions(SecureCookieSessionInterface):
     """Signed cookie sessions whose key, when SECRET_KEY is unset, is the instance's generated one, and whose
-    cookie is Secure whenever the request came over https."""
+    cookie is Secure whenever the request came over https. JSON requests (the API, the portal's JSON) get none:
+    they authenticate by bearer token or not at all, so a session cookie sent with them is never read, signed or
+    set (a write to their session fails loudly instead of logging someone in by cookie)."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if is_api_path(request.path):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:

@@ -318,6 +318,21 @@ class TestHeaders:
 class TestTransportSecurity:
     """Over https (directly or at a trusted proxy) the cookies are Secure and HSTS is sent; over plain http neither."""
 
+    def test_json_answers_neither_read_nor_set_the_session_cookie(self, client):
+        """The API authenticates by bearer token only: a logged-in browser's cookie opens nothing there, and its
+        answers set no cookie and do not vary by one (nothing of the session is read for them)."""
+        login(client, "audit")
+        assert logged_in(client)
+        assert client.get("/api/auth/me").status_code == 401
+        token = api_token(client, "audit")
+        for answer in (client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}),
+                       client.get("/api/tasks", headers={"Authorization": f"Bearer {token}"}),
+                       client.get("/api/no-such-route")):
+            assert answer.status_code in (200, 404), answer.get_data(as_text=True)
+            assert "Set-Cookie" not in answer.headers
+            assert "Cookie" not in answer.headers.get("Vary", "")
+        assert logged_in(client)  # the pages' session is untouched by the API's answers
+
     def log_in_and_switch_language(self, client, base_url: str = "http://localhost", proto: str = "") -> list:
         """Log in as audit, then switch to English: the two answers that set cookies."""
         # Over https the CSRF check also wants a same-site Referer, as browsers send it.
