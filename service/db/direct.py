@@ -21,7 +21,8 @@ dialect, its values go through their column types' bind processors, a case's upd
 column as the ORM's versioning does (StaleDataError when another transaction moved it), and driver errors are
 raised as SQLAlchemy's `DBAPIError`s, so the unit of work reports them as before. `before_cursor_execute` and
 `after_cursor_execute` listeners (the tests' and benchmarks' statement counters) see each statement, without an
-execution context; SQLAlchemy's own echo logging does not.
+execution context; SQLAlchemy's echo logging (`echo=True`, or its `sqlalchemy.engine` logger at INFO) logs each
+with its parameters, marked `[direct]` where SQLAlchemy's own say how they were cached.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.util import _repr_params
 
 from .models import Case, HistoryEntry, Task
 
@@ -154,6 +156,13 @@ def _as_sqlalchemy(connection: Connection, exc: Exception, sql: str, parameters:
                                                connection_invalidated=gone, dialect=dialect))
 
 
+def _echo(connection: Connection, sql: str, parameters: list[Any], many: bool) -> None:
+    """Log a statement as SQLAlchemy's echo logs its own: the SQL, then its parameters shortened as it shortens
+    them (a case's saved state would fill pages)."""
+    connection._log_info(sql)
+    connection._log_info("[direct] %r", _repr_params(parameters if many else parameters[0], batches=10, ismulti=many))
+
+
 class DirectStatement:
     """A statement compiled once per dialect and run on the driver's own cursor."""
 
@@ -181,6 +190,8 @@ class DirectStatement:
             pipeline.append(sent)
         many = len(parameters) > 1
         try:
+            if connection._echo:  # SQLAlchemy's SQL logging is on: these show beside its own statements
+                _echo(connection, compiled.sql, parameters, many)
             if connection.dispatch.before_cursor_execute:  # only statement counters listen: free otherwise
                 connection.dispatch.before_cursor_execute(connection, sent.cursor, compiled.sql,
                                                           parameters if many else parameters[0], None, many)

@@ -4,6 +4,7 @@ What it writes must be byte for byte what SQLAlchemy writes, its refusals must r
 stale case a Conflict, a taken key a WrittenMeanwhile), and what it reads must be what the ORM reads.
 """
 
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -261,3 +262,18 @@ def test_a_table_whose_column_only_the_database_fills_is_refused_before_any_row_
                  Column("kind", String, default="plain", server_default="plain"))
     assert _insert_columns(both) == ("kind",)
     assert "created_at" in _insert_columns(Task.__table__)  # the models written here pass
+
+
+def test_sqlalchemys_sql_logging_shows_the_statements_sent_directly_with_their_parameters(services, api, cadre,
+                                                                                           caplog):
+    case_id = start_admonishment(api)["id"]
+    task_id = api.open_task(case_id, "intake_review")["id"]
+    services.db.dispose()  # a connection takes the logger's level when it is checked out
+    with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
+        api.complete(case_id, "intake_review", form="talk", reason="情况属实")
+    logged = [record.getMessage() for record in caplog.records if record.name.startswith("sqlalchemy.engine")]
+    assert any(line.startswith("UPDATE cases") for line in logged)
+    assert any(line.startswith("INSERT INTO history") for line in logged)
+    direct = [line for line in logged if line.startswith("[direct] ")]
+    assert any(task_id in line for line in direct)  # the lock's and the task's parameters name the task
+    assert all(len(line) < 2000 for line in direct)  # the case's saved state is shortened, not logged whole
