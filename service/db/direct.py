@@ -22,7 +22,8 @@ column as the ORM's versioning does (StaleDataError when another transaction mov
 raised as SQLAlchemy's `DBAPIError`s, so the unit of work reports them as before. `before_cursor_execute` and
 `after_cursor_execute` listeners (the tests' and benchmarks' statement counters) see each statement, without an
 execution context; SQLAlchemy's echo logging (`echo=True`, or its `sqlalchemy.engine` logger at INFO) logs each
-with its parameters, marked `[direct]` where SQLAlchemy's own say how they were cached.
+with its parameters (unless the engine hides them, as the service's do), marked `[direct]` where SQLAlchemy's own
+say how they were cached.
 """
 
 from __future__ import annotations
@@ -153,14 +154,19 @@ def _as_sqlalchemy(connection: Connection, exc: Exception, sql: str, parameters:
     if gone:
         connection.invalidate(exc)
     return cast(Exception, DBAPIError.instance(sql, parameters, exc, dialect.loaded_dbapi.Error,
+                                               hide_parameters=connection.engine.hide_parameters,
                                                connection_invalidated=gone, dialect=dialect))
 
 
 def _echo(connection: Connection, sql: str, parameters: list[Any], many: bool) -> None:
     """Log a statement as SQLAlchemy's echo logs its own: the SQL, then its parameters shortened as it shortens
-    them (a case's saved state would fill pages)."""
+    them (a case's saved state would fill pages), or only that they are hidden when the engine hides them."""
     connection._log_info(sql)
-    connection._log_info("[direct] %r", _repr_params(parameters if many else parameters[0], batches=10, ismulti=many))
+    if connection.engine.hide_parameters:
+        connection._log_info("[direct] [SQL parameters hidden due to hide_parameters=True]")
+    else:
+        connection._log_info("[direct] %r", _repr_params(parameters if many else parameters[0], batches=10,
+                                                         ismulti=many))
 
 
 class DirectStatement:

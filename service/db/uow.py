@@ -62,11 +62,13 @@ class Database:
         self.credentials = self._credential_cache(credential_seconds)
 
     def _engine(self, url: str, immediate: bool) -> Engine:
+        # hide_parameters: a statement's values (case data, personal reports, password and token hashes) never reach
+        # a log line or an error's text, which end up in places with fewer readers' checks than the database.
         if not self.is_sqlite:
-            engine = create_engine(url, pool_size=10, max_overflow=10)
+            engine = create_engine(url, pool_size=10, max_overflow=10, hide_parameters=True)
             _ping_when_idle(engine)
             return engine
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True)
         _configure_sqlite(engine, "BEGIN IMMEDIATE" if immediate else "BEGIN")
         return engine
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert, select, text, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, create_engine, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -264,16 +264,38 @@ def test_a_table_whose_column_only_the_database_fills_is_refused_before_any_row_
     assert "created_at" in _insert_columns(Task.__table__)  # the models written here pass
 
 
-def test_sqlalchemys_sql_logging_shows_the_statements_sent_directly_with_their_parameters(services, api, cadre,
-                                                                                           caplog):
+def test_sql_logging_shows_the_statements_sent_directly_and_never_their_values(services, api, cadre, caplog):
+    """The service's engines hide parameters: SQL logging, when on, shows every statement of a completion, those
+    sent on the bare driver too, and none of the case's data or the actor's name."""
     case_id = start_admonishment(api)["id"]
-    task_id = api.open_task(case_id, "intake_review")["id"]
+    api.open_task(case_id, "intake_review")
     services.db.dispose()  # a connection takes the logger's level when it is checked out
     with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"):
-        api.complete(case_id, "intake_review", form="talk", reason="情况属实")
+        api.complete(case_id, "intake_review", form="talk", reason="情况属实，需谈话")
     logged = [record.getMessage() for record in caplog.records if record.name.startswith("sqlalchemy.engine")]
     assert any(line.startswith("UPDATE cases") for line in logged)
     assert any(line.startswith("INSERT INTO history") for line in logged)
-    direct = [line for line in logged if line.startswith("[direct] ")]
-    assert any(task_id in line for line in direct)  # the lock's and the task's parameters name the task
-    assert all(len(line) < 2000 for line in direct)  # the case's saved state is shortened, not logged whole
+    assert "[direct] [SQL parameters hidden due to hide_parameters=True]" in logged
+    assert not [line for line in logged if "情况属实" in line or "'discipline'" in line]
+
+
+def test_an_engine_showing_parameters_logs_direct_ones_shortened(tmp_path, caplog):
+    engine = create_engine(f"sqlite:///{tmp_path / 'shown.db'}")
+    table = Table("notes", MetaData(), Column("id", Integer, primary_key=True), Column("body", String))
+    table.metadata.create_all(engine)
+    with caplog.at_level(logging.INFO, logger="sqlalchemy.engine"), engine.begin() as connection:
+        DirectStatement(insert(table)).run(connection, [{"id": 1, "body": "甲" * 5000}])
+    direct = [record.getMessage() for record in caplog.records if record.getMessage().startswith("[direct] ")]
+    assert len(direct) == 1 and "甲甲甲" in direct[0] and len(direct[0]) < 1000
+    engine.dispose()
+
+
+def test_a_refused_direct_statement_names_no_value_in_its_error(services, api, intake):
+    """A driver error raised through direct.py carries the statement, not its values (the engine hides them)."""
+    case_id, task_id = intake
+    with pytest.raises(WrittenMeanwhile) as refused, services.db.unit_of_work() as session:
+        case = lock_case(session, case_id)
+        session.add(Task(**{**task_values(case, task_id), "name": "秘密的任务名"}))  # the intake task's id: taken
+    error = refused.value.__cause__
+    assert isinstance(error, IntegrityError) and "INSERT INTO tasks" in str(error)
+    assert "秘密的任务名" not in str(error)
