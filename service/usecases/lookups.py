@@ -10,6 +10,7 @@ from service.db.models import Cadre
 
 from . import casefile, policy, processes, roles
 from .context import Actor, Services
+from .start_rules import DECISION_ONLY
 
 
 def cadre_choices(services: Services, actor: Actor, cadre_id: str) -> list[tuple[str, str]]:
@@ -40,7 +41,7 @@ def start_options(services: Services, actor: Actor, process: str | None,
     (the cadre is picked by a typeahead, not from a list of all)."""
     tables = roles.policy_tables(services)
     startable = [(key, name) for key, name in process_choices(services)
-                 if policy.allows(actor, "case.start", tables, key)]
+                 if key not in DECISION_ONLY and policy.allows(actor, "case.start", tables, key)]
     chosen = process if process in dict(startable) else None
     form = processes.get_process(services, actor, chosen)["start_form"] if chosen else None
     return {"processes": startable, "process": chosen, "form": form,

@@ -10,6 +10,8 @@ the case: a person (`POST /api/cases`), a bulk start, a scan, another case (docs
 - `integrity_report`: for `leading` cadres only (422), never twice for a cadre and year (409; a cancelled case
   does not count).
 - `public_report` (and any process of `steps.CADRE_FROM_TASK`): no cadre at the start (422); triage links one.
+- `early_warning` (any process of `DECISION_ONLY`): never a case (422), whoever asks, admin included; the
+  early-warning scan runs it through the executor for its decision table and stores nothing of it.
 
 A rule sees a batch of starts at once (a bulk start checks its cadres in a fixed number of queries) and
 answers, for each, the start data to use or the error that refuses it. It locks the cadres it reads, so two
@@ -32,6 +34,9 @@ from . import queries, rotation
 from .steps import CADRE_FROM_TASK
 
 Start = dict[str, Any]  # a new case's start data, `cadre_id` included
+# Processes run only for their decision table (the early-warning scan, early_warning.py): started as a case, one
+# would run its table on start data lacking the scan's signals and stop in an incident.
+DECISION_ONLY = frozenset({"early_warning"})
 Checked = Start | ServiceError
 Rule = Callable[[Session, list[Start], date], list[Checked]]
 
@@ -98,6 +103,11 @@ def _no_cadre_yet(session: Session, starts: list[Start], on: date) -> list[Check
         {"cadre_id": "发起时不填，由登记分流关联 (leave empty: triage links the cadre)"}) for start in starts]
 
 
+def _never_a_case(session: Session, starts: list[Start], on: date) -> list[Checked]:
+    message = "this process is run by the early-warning scan and opens no case (预警研判由预警排查运行，不开立案件)"
+    return [Invalid(message, {"process": "不能作为案件发起 (cannot be started as a case)"}) for _ in starts]
+
+
 def _locked_cadres(session: Session, starts: list[Start]) -> dict[str, Cadre]:
     """The cadres the starts name, row-locked in id order (so concurrent starts cannot deadlock)."""
     ids = sorted({start["cadre_id"] for start in starts if isinstance(start.get("cadre_id"), str)})
@@ -119,4 +129,5 @@ def _case(case_id: int | None) -> str:
 
 
 RULES: dict[str, Rule] = {"rotation_review": _rotation_review, INTEGRITY: _integrity_report,
-                          **dict.fromkeys(CADRE_FROM_TASK, _no_cadre_yet)}
+                          **dict.fromkeys(CADRE_FROM_TASK, _no_cadre_yet),
+                          **dict.fromkeys(DECISION_ONLY, _never_a_case)}

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from service.db.models import Case
-from service.usecases import early_warning
-from service.usecases.context import SYSTEM
+from service.usecases import early_warning, lookups
+from service.usecases.context import SYSTEM, Actor
 from tests.api.support import ADMONISHMENT, assert_error, hold_in_incident
 
 REPORT = {"channel": "hotline", "subject_name": "张三", "subject_unit": "县发改局", "category": "inaction",
@@ -358,3 +358,18 @@ def test_a_narrower_reader_sees_only_units_whose_every_cadre_it_reads(api, cadre
     assert body["units"] == ["县发改局"] and {i["unit"] for i in body["items"]} == {"县发改局"}
     everyone = early_warning.watch_history(services(api), actor("discipline"))
     assert set(everyone["units"]) == {"县发改局", "县交通局", "县审计局"}
+
+
+@pytest.mark.parametrize("data", [{}, {"reports_12m": 5, "late_reports_12m": 0}])
+def test_the_decision_process_opens_no_case_whoever_starts_it(api, cadre, data):
+    """docs/processes.md: `early_warning` carries the scan's table and never opens a case. Started by an admin (who
+    passes every role check) it would run the table on data without the scan's signals: a case in an incident."""
+    started = api.post("/api/cases", as_="admin", json={"process": early_warning.PROCESS, "cadre_id": "c1",
+                                                         "data": data})
+    assert_error(started, 422, fields={"process"})
+    job = api.post("/api/bulk-starts", as_="admin", json={"process": early_warning.PROCESS})
+    assert_error(job, 422, fields={"process"})
+    with services(api).db.unit_of_work(write=False) as session:
+        assert session.scalars(select(Case.id).where(Case.process_key == early_warning.PROCESS)).all() == []
+    offered = lookups.start_options(services(api), Actor("admin", frozenset({"admin"})), None)["processes"]
+    assert early_warning.PROCESS not in dict(offered) and ADMONISHMENT in dict(offered)
