@@ -264,6 +264,26 @@ def test_migrated_case_runs_on_the_new_version_and_is_in_history(api, cadre):
     assert (case["status"], case["outcome"], case["process_version"]) == ("completed", "done", 2)
 
 
+def test_a_migrated_case_keeps_its_claims_and_deadlines_an_extended_one_too(api, cadre):
+    """Moving to a new version neither restarts a deadline from the migration nor undoes an extension: the
+    engine's timer, the task's due date and its holder stay as they were."""
+    case_id = start_admonishment(api)["id"]
+    api.complete(case_id, "intake_review", form="inquiry", reason="书面函询")
+    task = api.open_task(case_id, "record_inquiry_reply")
+    assert api.case(case_id)["next_timer_due"] == task["due_at"] is not None
+    assert api.post(f"/api/tasks/{task['id']}/claim", as_="discipline").status_code == 200
+    extended = api.post(f"/api/tasks/{task['id']}/extend", as_="discipline_head",
+                        json={"until": "2099-01-01", "reason": "材料需补充"})
+    assert extended.status_code == 200, extended.json
+    due = extended.json["due_at"]
+    deployed(deploy(api, ADMONISHMENT, admonishment_variant("二")), 2)
+    moved = migrate(api, case_id)
+    assert moved.status_code == 200, moved.json
+    assert moved.json["case"]["next_timer_due"] == due
+    after = api.open_task(case_id, "record_inquiry_reply")
+    assert (after["id"], after["assignee"], after["due_at"]) == (task["id"], "discipline", due)
+
+
 def test_migrating_one_case_leaves_the_others_on_their_version(api, cadre):
     """Two cases on v1, v2 deployed, one migrated: it runs v2's extra task, the other finishes on v1."""
     deployed(deploy(api, KEY, chain("a")), 1)

@@ -1,18 +1,31 @@
-"""Extending a task (延期): its deadline timers fire later.
+"""Deadlines: extending a task (延期) makes its deadline timers fire later; migrating a case keeps them.
 
 A task's deadline is the boundary timer on it (bpmn/CONVENTIONS.md: a non-interrupting timer leading to
 `supervise_<task>`). Extending moves the waiting date and duration timers on the task's boundary to the new
 time, so the escalation (督办) follows the new deadline; cycle timers keep their rhythm.
+
+SpiffWorkflow's migration resets every waiting task, and a reset timer counts its duration again from the
+moment of the migration: each deadline would move later, and an extension would be lost. `kept_timers` and
+`restore_timers` around the migration give each waiting timer that survives it, still a timer of the same
+kind, the time it had (as other engines keep a timer's due date when an instance moves to a new version).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
+from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.util.task import TaskState
+
+from .reading import is_timer, tasks_in
+
+# A waiting timer before a migration: the kind of its event definition, and what it had counted (its due time, a
+# cycle's position, whether it fired).
+KeptTimer = tuple[type, dict[str, Any]]
 
 
 def postpone_timers(task: Any, until: str) -> None:
@@ -35,3 +48,18 @@ def _later(moment: datetime, value: str) -> bool:
     except ValueError:
         return False
     return current.tzinfo is not None and moment > current
+
+
+def kept_timers(workflow: BpmnWorkflow) -> dict[UUID, KeptTimer]:
+    """The waiting timers of a case, by task id, as they stand before a migration resets them."""
+    return {task.id: (type(definition), dict(task.internal_data)) for task in tasks_in(workflow, TaskState.WAITING)
+            if is_timer(definition := getattr(task.task_spec, "event_definition", None))}
+
+
+def restore_timers(workflow: BpmnWorkflow, kept: dict[UUID, KeptTimer]) -> None:
+    """After a migration: each timer kept, still waiting and of the same kind (a duration is not a cycle's
+    position), counts as it did; one the new version made of another kind starts afresh."""
+    for task in tasks_in(workflow, TaskState.WAITING):
+        before = kept.get(task.id)
+        if before is not None and type(getattr(task.task_spec, "event_definition", None)) is before[0]:
+            task.internal_data = dict(before[1])

@@ -120,7 +120,10 @@ def due_at(task: Any) -> str | None:
 
 
 def next_timer_due(workflow: BpmnWorkflow) -> str | None:
-    dues = [timer_value(task) for task in tasks_in(workflow, TaskState.WAITING)]
+    """When the timer worker should next fire the case's timers. A timer that came due during a step is READY,
+    not run: SpiffWorkflow's `do_engine_steps` looks at the clock after its last run. Its time, now past, is
+    counted too, so the worker fires it at its next pass instead of never."""
+    dues = [timer_value(task) for task in tasks_in(workflow, TaskState.WAITING, TaskState.READY)]
     set_dues = [d for d in dues if d]
     return min(set_dues) if set_dues else None
 

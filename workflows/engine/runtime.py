@@ -34,7 +34,7 @@ from .errors import (
     NotWaiting,
     TaskNotReady,
 )
-from .extending import postpone_timers
+from .extending import kept_timers, postpone_timers, restore_timers
 from .pruning import prune
 from .reading import (
     CASE_DATA,
@@ -309,7 +309,9 @@ class CaseRunner:
                                    "(迁移后进行中的任务将消失)")
         if dry_run:
             return Migration(removed, changed, None)
+        timers = kept_timers(workflow)
         migrate_workflow(diff, workflow, target.spec)
+        restore_timers(workflow, timers)  # the reset re-counted every deadline from now
         workflow.subprocess_specs = target.subprocess_specs
         return Migration(removed, changed, self._advance(target, workflow, None, lambda: None))
 
