@@ -18,7 +18,7 @@ from service.db.models import User, UserRole
 from service.errors import Conflict, Invalid, NotFound, Unauthorized
 
 from . import policy
-from .context import Actor, Services
+from .context import SYSTEM, Actor, Services
 from .logins import end_credentials, verify_password
 from .mailing import apply_mail_settings, check_mail_settings, mail_settings_view
 from .roles import known_codes
@@ -99,10 +99,14 @@ def create_user(services: Services, username: str, password: str, roles: list[st
 
 def _require_distinct(session: Session, username: str) -> None:
     """A new name must not pass for another in a list of people: no other user's name differing only in letter
-    case (`Admin` beside `admin`), and no dot at either end (`org_head.` beside `org_head`)."""
+    case (`Admin` beside `admin`), no dot at either end (`org_head.` beside `org_head`), and not the name the
+    history gives the service's own actions (`system`)."""
     if username != username.strip("."):
         raise Invalid("a username may not begin or end with a dot (用户名不能以点开头或结尾)",
                       {"username": "不能以点开头或结尾 (no dot at either end)"})
+    if username.lower() == SYSTEM.username:  # the history's actor for what the service does by itself
+        raise Invalid(f"the username {username} is reserved for the service's own actions (该用户名为系统保留)",
+                      {"username": "系统保留 (reserved)"})
     lookalike = session.scalar(select(User.username).where(func.lower(User.username) == username.lower()))
     if lookalike is not None:
         raise Conflict(f"user {lookalike} exists already; names may not differ in letter case alone "

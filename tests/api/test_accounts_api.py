@@ -167,6 +167,16 @@ class TestUsersApi:
         created = api.post("/api/users", json={"username": "zhang.san", "password": NEW_PASSWORD, "roles": []})
         assert created.status_code == 201, created.json
 
+    def test_the_services_own_name_is_reserved(self, api):
+        """The history names the service's own steps (timers, retries, child cases) `system`: a person named so,
+        in any letter case, would pass for them there, and would never be noted as a case's participant."""
+        for name in ("system", "System", "SYSTEM"):
+            refused = api.post("/api/users", json={"username": name, "password": NEW_PASSWORD, "roles": ["audit"]})
+            assert assert_error(refused, 422)["fields"]["username"] == "系统保留 (reserved)"
+        assert len(api.get("/api/users").json) == len(USERS)
+        created = api.post("/api/users", json={"username": "system2", "password": NEW_PASSWORD, "roles": []})
+        assert created.status_code == 201, created.json
+
     @pytest.mark.parametrize(("body", "field"), [
         ({"roles": "admin"}, "roles"), ({"roles": ["nope"]}, "roles"), ({"active": "false"}, "active"),
         ({"active": 0}, "active"), ({"password": "short"}, "password"), ({"password": "audit"}, "password"),
@@ -342,6 +352,7 @@ class TestCommandLine:
         (["long_enough", "--password", "LONG_ENOUGH", "--role", "audit"], "must differ from the username"),
         (["bad/name", "--password", NEW_PASSWORD, "--role", "audit"], "letters, digits"),
         (["x" * 33, "--password", NEW_PASSWORD, "--role", "audit"], "letters, digits"),
+        (["system", "--password", NEW_PASSWORD, "--role", "audit"], "reserved"),
     ])
     def test_create_user_follows_the_same_rules(self, app, api, args, message):
         """`cadreflow create-user` refuses what the API refuses, saying why, and creates nothing."""
