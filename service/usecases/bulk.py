@@ -12,6 +12,10 @@ Deduping looks at every case of the process, also those the job's author may not
 become a way to learn of them: the filter chooses first and only chosen cadres are deduped, `field:` names a
 field of the start form, and whoever does not read every case of the process sees how many chosen cadres
 have their case now (`settled`), not how many were opened and how many had one already.
+
+Each batch opens its cases as the job's author is then: a job outlives neither the author's account nor the
+author's right to start the process. Deactivating the account or taking the role away ends the job as
+`failed` at its next batch, as it ends the author's logins; the cases opened before stay.
 """
 
 from __future__ import annotations
@@ -23,12 +27,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Cadre, Case, StartJob, Task, utcnow
-from service.errors import Conflict, Invalid, NotFound, ServiceError, Unavailable
+from service.db.models import Cadre, Case, StartJob, Task, User, utcnow
+from service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError, Unavailable
 from workflows.engine import Incident
 
 from . import policy, queries, roles, views
-from .context import Actor, Services
+from .context import SYSTEM, Actor, Services
 from .forms import primary_type
 from .start_rules import DECISION_ONLY
 from .stepper import newest_version, start_batch
@@ -204,6 +208,7 @@ def _open_batch(services: Services, job_id: int) -> int | None:
         job = session.scalar(select(StartJob).where(StartJob.id == job_id).with_for_update())
         if job is None or job.status != "running":
             return None
+        author = _author(services, session, job)
         cadres = _next_cadres(session, job)
         if not cadres:
             job.status, job.finished_at = "done", utcnow()
@@ -212,8 +217,7 @@ def _open_batch(services: Services, job_id: int) -> int | None:
         already = _already(session, job, [c.id for c in chosen])
         job.skipped += len(already)
         chosen = [cadre for cadre in chosen if cadre.id not in already]
-        actor = Actor(job.created_by, frozenset({"admin"}))  # the job's author was checked when it was made
-        results = start_batch(services, session, actor, job.process_key, [(c.id, dict(job.data)) for c in chosen])
+        results = start_batch(services, session, author, job.process_key, [(c.id, dict(job.data)) for c in chosen])
         opened_before = job.opened
         for cadre, result in zip(chosen, results, strict=True):
             _count(job, cadre, result)
@@ -221,6 +225,20 @@ def _open_batch(services: Services, job_id: int) -> int | None:
         if opened_before // ANALYZE_EVERY < job.opened // ANALYZE_EVERY:  # the tables it fills grew a lot
             services.db.after_commit(session, lambda: services.db.refresh_statistics(Case, Task))
         return sum(isinstance(result, Case) for result in results)
+
+
+def _author(services: Services, session: Session, job: StartJob) -> Actor:
+    """The job's author as an actor now; refused (the job then fails) once the account is inactive or gone, or
+    none of its roles may start the process any more."""
+    if job.created_by == SYSTEM.username:  # a timer start's job, or `cadreflow bulk-start`
+        return SYSTEM
+    user = session.scalar(select(User).where(User.username == job.created_by, User.active.is_(True)))
+    author = Actor(user.username, frozenset(user.role_keys)) if user is not None else None
+    if author is None or not policy.allows(author, "case.start", roles.tables_in(session, services.settings),
+                                           job.process_key):
+        raise Forbidden(f"the job's author {job.created_by} may no longer start {job.process_key} "
+                        f"(批量发起人 {job.created_by} 已无权发起该流程)")
+    return author
 
 
 def _next_cadres(session: Session, job: StartJob) -> list[Cadre]:

@@ -121,3 +121,34 @@ def test_a_long_job_refreshes_the_planners_statistics_of_the_tables_it_fills(cou
     assert bulk.run_batch(services, job["id"]) == 10  # 20: past 15, both tables analysed
     after = last_analysed()
     assert set(after) == {"cases", "tasks"} and all(after[name] != before.get(name) for name in after), after
+
+
+@pytest.mark.parametrize("revoke", [{"active": False}, {"roles": ["audit"]}], ids=["deactivated", "role-taken-away"])
+def test_a_job_stops_when_its_author_may_no_longer_start_the_process(county, services, revoke):
+    """A job outlives neither its author's account nor the author's right to start the process: the next batch
+    ends it as failed, saying why, and the cases it opened before stay. Before, every batch ran as an admin."""
+    job = county.post("/api/bulk-starts", as_="org_dept", json={"process": "annual_assessment",
+                                                                 "data": {"year": 2026}, "dedupe": "field:year"}).json
+    assert bulk.run_batch(services, job["id"]) == 10
+    cursor = bulk.get_job(services, actor("admin"), job["id"])["cursor"]
+    assert county.patch("/api/users/org_dept", as_="admin", json=revoke).status_code == 200
+    assert bulk.run_batch(services, job["id"]) is None
+    ended = bulk.get_job(services, actor("admin"), job["id"])
+    assert (ended["status"], ended["opened"], ended["cursor"]) == ("failed", 10, cursor)
+    assert "org_dept" in ended["errors"][-1]["error"] and "annual_assessment" in ended["errors"][-1]["error"]
+    listed = county.get("/api/cases", as_="admin", query_string={"process": "annual_assessment"}).json
+    assert listed["total"] == 10
+    bulk.run_jobs(services)
+    assert county.get("/api/cases", as_="admin", query_string={"process": "annual_assessment"}).json["total"] == 10
+
+
+def test_a_job_goes_on_as_its_author_holds_the_right_still(county, services):
+    """The author's roles, not an admin's, open the cases: a change that leaves the starter role keeps the job."""
+    job = county.post("/api/bulk-starts", as_="org_dept", json={"process": "annual_assessment",
+                                                                 "data": {"year": 2026}, "dedupe": "field:year"}).json
+    assert bulk.run_batch(services, job["id"]) == 10
+    assert county.patch("/api/users/org_dept", as_="admin", json={"roles": ["org_dept", "audit"]}).status_code == 200
+    bulk.run_jobs(services)
+    done = bulk.get_job(services, actor("admin"), job["id"])
+    assert (done["status"], done["opened"], done["failed"]) == ("done", 30, 0)
+
