@@ -195,6 +195,25 @@ def check_command(grace: float | None, anchor_file: Path | None, key_file: Path 
         raise SystemExit(1)
 
 
+@click.command("resync-timers")
+@with_appcontext
+def resync_timers_command() -> None:
+    """Set each open case's next timer due time to its engine's where they differ (what `check` reports as
+    "differs from the engine's"), so the worker fires its timers; exit 1 when a case's state does not load."""
+    from .usecases.timers import resync_timer_dues
+
+    read, found = resync_timer_dues(_services())
+    for item in found:
+        if item.error is not None:
+            click.echo(f"case {item.case_id}: {item.error}", err=True)
+        else:
+            click.echo(f"case {item.case_id}: next_timer_due {item.stored} -> {item.engine}")
+    resynced = sum(item.error is None for item in found)
+    click.echo(f"{read} open case(s) read, {resynced} due time(s) set (已校正 {resynced} 个定时到期时间)")
+    if resynced < len(found):
+        raise SystemExit(1)
+
+
 @click.command("anchor")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
               help="Write the anchor here (default: standard output).")
@@ -338,7 +357,7 @@ def bulk_start_command(process: str, data: str, selector: str | None, dedupe: st
 
 def register_commands(app: Flask) -> None:
     commands = (init_db_command, deploy_command, create_user_command, demo_command, rotation_scan_command,
-                check_command, anchor_command, worker_command, serve_command, bulk_start_command,
+                check_command, resync_timers_command, anchor_command, worker_command, serve_command, bulk_start_command,
                 integrity_reports_command, early_warning_scan_command)
     for command in commands:
         app.cli.add_command(command)

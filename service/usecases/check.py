@@ -92,7 +92,8 @@ def _timer_faults(case: Case, step: Step, grace: timedelta) -> Iterator[str]:
         return
     due = datetime.fromisoformat(step.next_timer_due) if step.next_timer_due else None
     if due != case.next_timer_due:
-        yield f"next_timer_due {case.next_timer_due} differs from the engine's {due}"
+        yield (f"next_timer_due {case.next_timer_due} differs from the engine's {due} "
+               "(`cadreflow resync-timers` sets it)")
     if due is not None and due < datetime.now(UTC) - grace:
         yield f"timer overdue since {due.isoformat()} (more than {grace.total_seconds():g} s)"
 

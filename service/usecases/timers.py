@@ -1,8 +1,10 @@
-"""Fire due timers: each case in its own transaction, each timer exactly once."""
+"""Fire due timers: each case in its own transaction, each timer exactly once; and set again the due time the
+worker finds them by, where a case's stored one has drifted from its engine's (`cadreflow resync-timers`)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -10,10 +12,13 @@ from sqlalchemy.orm import Session
 
 from service.db.models import Case
 from service.errors import CaseIncident, Conflict, ServiceError
+from workflows.engine import EngineError
 
 from .casehistory import held, lock_case
 from .context import Services
+from .readmodel import parse_time
 from .stepper import hold_as_incident, run_step
+from .steps import definition_of
 
 log = logging.getLogger(__name__)
 
@@ -67,3 +72,59 @@ def fire_timers_of(services: Services, session: Session, case: Case) -> None:
         run_step(services, session, case, services.runner.fire_timers)
     except CaseIncident as failure:
         hold_as_incident(session, case, failure)
+
+
+RESYNC_BATCH = 200
+
+
+@dataclass(frozen=True)
+class Resynced:
+    """One open case whose stored `next_timer_due` differed from its engine's: set to `engine` (or, with `error`,
+    left alone because its saved state does not load)."""
+
+    case_id: int
+    stored: datetime | None
+    engine: datetime | None
+    error: str | None = None
+
+
+def resync_timer_dues(services: Services) -> tuple[int, list[Resynced]]:
+    """Set each open case's `next_timer_due` to the engine's where they differ; returns how many open cases were
+    read, and what was set or could not be read. The worker finds due cases by that column alone, so a stale
+    one leaves a deadline unfired for ever (say, a timer an older release's migration left fired but not run);
+    the timer then fires through the worker as any other, with its history entry. Cases are read in batches
+    without a lock; each one that differs is locked and read again before it is written."""
+    read, last_id, found = 0, 0, []
+    while batch := _open_cases_after(services, last_id):
+        read += len(batch)
+        last_id = batch[-1].id
+        for case in batch:
+            due, error = _engine_due(services, case)
+            if error is not None:
+                found.append(Resynced(case.id, case.next_timer_due, None, error))
+            elif due != case.next_timer_due and (fixed := _resync(services, case.id)) is not None:
+                found.append(fixed)
+    return read, found
+
+
+def _open_cases_after(services: Services, last_id: int) -> list[Case]:
+    with services.db.unit_of_work(write=False) as session:
+        return list(session.scalars(select(Case).where(Case.status == "open", Case.id > last_id)
+                                    .order_by(Case.id).limit(RESYNC_BATCH)))
+
+
+def _engine_due(services: Services, case: Case) -> tuple[datetime | None, str | None]:
+    try:
+        return parse_time(services.runner.inspect(definition_of(services, case), case.state).next_timer_due), None
+    except EngineError as exc:
+        return None, f"saved state does not load (案件状态无法载入): {exc}"
+
+
+def _resync(services: Services, case_id: int) -> Resynced | None:
+    with services.db.unit_of_work() as session:
+        case = lock_case(session, case_id)
+        due, error = _engine_due(services, case)
+        if case.status != "open" or error is not None or due == case.next_timer_due:
+            return None  # a step moved it meanwhile, and stored the engine's time itself
+        stored, case.next_timer_due = case.next_timer_due, due
+        return Resynced(case_id, stored, due)

@@ -1,16 +1,18 @@
 """`cadreflow check` names a case whose timer the worker cannot see: one left fired but not run, with no next
 timer due stored (what a migration made after the timer's time stored before the engine counted such timers),
-a case that would never move on by itself."""
+a case that would never move on by itself; `cadreflow resync-timers` sets the due time again, and the worker
+then fires the timer as any other."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
-from service.db.models import Case
+from service.db.models import Case, HistoryEntry
 from service.usecases.check import check_cases
+from service.usecases.timers import fire_due_timers
 from tests.api.support import start_admonishment
 
 READY = 16  # SpiffWorkflow's TaskState.READY as saved states hold it (only workflows/engine imports the engine)
@@ -26,7 +28,9 @@ def fired_but_not_run(state: str, element_id: str, at: datetime) -> str:
     return json.dumps(saved)
 
 
-def test_a_timer_fired_but_not_run_with_no_next_timer_due_is_named(api, services, cadre):
+def stuck_case(api, services) -> tuple[int, datetime]:
+    """An admonishment at its written inquiry whose reply deadline fired a day ago and was left not run, with
+    no next timer due stored; and when it fired."""
     case_id = start_admonishment(api)["id"]
     api.complete(case_id, "intake_review", form="inquiry", reason="书面函询")
     assert check_cases(services, 3600) == (1, [])
@@ -35,7 +39,43 @@ def test_a_timer_fired_but_not_run_with_no_next_timer_due_is_named(api, services
         at = datetime.now(UTC) - timedelta(days=1)
         stuck = fired_but_not_run(case.state, "timer_record_inquiry_reply", at)
         session.execute(update(Case).where(Case.id == case_id).values(state=stuck, next_timer_due=None))
+    return case_id, at
+
+
+def test_a_timer_fired_but_not_run_with_no_next_timer_due_is_named(api, services, cadre):
+    case_id, at = stuck_case(api, services)
     checked, faults = check_cases(services, 3600)
     assert checked == 1
-    assert f"case {case_id}: next_timer_due None differs from the engine's {at}" in faults, faults
+    assert (f"case {case_id}: next_timer_due None differs from the engine's {at} (`cadreflow resync-timers` sets it)"
+            in faults), faults
     assert any(fault.startswith(f"case {case_id}: timer overdue since") for fault in faults), faults
+
+
+def test_resync_timers_sets_the_due_time_and_the_worker_then_fires_the_timer(app, api, services, cadre):
+    case_id, at = stuck_case(api, services)
+    other = start_admonishment(api)["id"]  # in step with its engine: left alone
+    assert fire_due_timers(services) == 0  # the worker cannot see the stuck one
+    result = app.test_cli_runner().invoke(args=["resync-timers"])
+    assert result.exit_code == 0, result.output
+    assert f"case {case_id}: next_timer_due None -> {at}" in result.output
+    assert f"case {other}:" not in result.output and "2 open case(s) read, 1 due time(s) set" in result.output
+    assert not [fault for fault in check_cases(services, 3600)[1] if "differs from the engine's" in fault]
+    assert fire_due_timers(services) == 1
+    with services.db.unit_of_work(write=False) as session:
+        actions = list(session.scalars(select(HistoryEntry.action).where(HistoryEntry.case_id == case_id)
+                                       .order_by(HistoryEntry.seq)))
+    assert actions[-1] == "timer", actions
+    assert check_cases(services, 3600) == (2, [])
+    again = app.test_cli_runner().invoke(args=["resync-timers"])
+    assert again.exit_code == 0 and "2 open case(s) read, 0 due time(s) set" in again.output
+
+
+def test_resync_timers_names_a_case_whose_state_does_not_load_and_exits_1(app, api, services, cadre):
+    case_id = start_admonishment(api)["id"]
+    with services.db.unit_of_work() as session:
+        session.execute(update(Case).where(Case.id == case_id).values(state='{"not": "a workflow"}'))
+    result = app.test_cli_runner().invoke(args=["resync-timers"])
+    assert result.exit_code == 1
+    assert f"case {case_id}: saved state does not load" in result.output
+    with services.db.unit_of_work(write=False) as session:
+        assert session.get(Case, case_id).state == '{"not": "a workflow"}'
