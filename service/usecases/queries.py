@@ -64,6 +64,8 @@ def disclosure_comments(session: Session, disclosure_id: int, limit: int | None 
         DisclosureRating.disclosure_id == disclosure_id, DisclosureRating.comment.is_not(None),
         DisclosureRating.comment != "").order_by(DisclosureRating.id).limit(limit)
     return [{"rating": rating, "comment": comment} for rating, comment in session.execute(query)]
+
+
 def substitutes_now(session: Session, usernames: Iterable[str], now: datetime) -> dict[str, str]:
     """For those of the users who are away now, who stands in for them, while that substitute is active (one
     query)."""

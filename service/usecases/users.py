@@ -206,6 +206,8 @@ def existing_accounts(services: Services) -> dict[str, frozenset[str]]:
     and a reset is asked for)."""
     with services.db.unit_of_work(write=False) as session:
         return {user.username: frozenset(user.role_keys) for user in session.scalars(select(User))}
+
+
 def active_usernames(services: Services) -> list[str]:
     """Every active user with at least one role, by name (who may stand in for someone)."""
     with services.db.unit_of_work(write=False) as session:
