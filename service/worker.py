@@ -7,7 +7,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from .usecases import bulk, delivery, early_warning, incidents, schedules
+from .usecases import bulk, delivery, early_warning, health, incidents, schedules
 from .usecases.context import Services
 from .usecases.reminders import Reminders
 from .usecases.rotation import run_daily_scan
@@ -31,6 +31,7 @@ def run_worker(services: Services, stop: threading.Event, once: bool = False) ->
         if scanned_on != today and _stage("daily scans", _daily_scans, services) is not None:
             scanned_on = today  # each once a day across workers; a failed scan is tried again next poll
         _stage("reminders", lambda _services: reminders.tick(), services)  # notices falling due, digest, e-mail
+        _stage("heartbeat", health.note_poll, services)  # readiness and the dashboard show when this last ran
         if once or stop.wait(interval):
             return moved
 

@@ -101,6 +101,7 @@ def register_api(app: Flask) -> None:
         cycle,
         disclosures,
         docs,
+        health,
         notifications,
         processes,
         roles,
@@ -109,7 +110,7 @@ def register_api(app: Flask) -> None:
     )
 
     for module in (absence, access_log, auth, cadres, cases, casework, cycle, processes, tasks, users, roles,
-                   notifications, disclosures, docs):
+                   notifications, disclosures, docs, health):
         app.register_blueprint(module.bp, url_prefix="/api")
     app.register_blueprint(disclosures.public, url_prefix="/public")
     app.after_request(_api_headers)

@@ -335,6 +335,15 @@ class LearningRecord(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class WorkerHeartbeat(Base):
+    """When a worker last finished a poll (any worker: one row), so people can see that deadlines are enforced."""
+
+    __tablename__ = "worker_heartbeat"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    polled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class ScheduledRun(Base):
     """When a daily job last ran, so several workers run it once a day between them."""
 

@@ -282,6 +282,8 @@ PUBLIC: dict[str, tuple[str, str, dict[str, Any], int | set[int]]] = {
     "auth.token": ("POST", "/api/auth/token", {"json": {}}, 422),
     "api_docs.openapi": ("GET", "/api/openapi.json", {}, 200),  # the API's description is not confidential
     "api_docs.page": ("GET", "/api/docs", {}, 200),
+    "health.alive": ("GET", "/api/health", {}, 200),  # a load balancer's checks: "ok" or "failed", no more
+    "health.ready": ("GET", "/api/ready", {}, 200),
     "disclosures_public_api.public_list": ("GET", "/public/disclosures", {}, 200),
     "disclosures_public_api.public_get": ("GET", "/public/disclosures/999999", {}, 404),
     "disclosures_public_api.rate": ("POST", "/public/disclosures/999999/ratings",
