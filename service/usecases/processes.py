@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -203,13 +203,27 @@ def deploy_directory(services: Services, actor: Actor, folder: Path) -> list[tup
 def deploy_files(services: Services, actor: Actor, paths: list[Path]) -> list[tuple[dict[str, Any], bool]]:
     """Deploy every .bpmn among the paths, each with the .dmn files among them that it calls."""
     dmn_files = {p.name: p.read_bytes() for p in paths if p.suffix == ".dmn"}
+    bpmn_files = [(p, p.read_bytes()) for p in paths if p.suffix == ".bpmn"]
+    for name, content, read in [*((name, c, decision_ids) for name, c in dmn_files.items()),
+                                *((path.name, c, process_ids) for path, c in bpmn_files)]:
+        _readable(name, content, read)
     results = []
-    for _path, bpmn in _callees_first([(p, p.read_bytes()) for p in paths if p.suffix == ".bpmn"]):
+    for _path, bpmn in _callees_first(bpmn_files):
         wanted = referenced_decisions(bpmn)
         dmns = {name: content for name, content in dmn_files.items() if decision_ids(content) & wanted}
         for key in process_ids(bpmn):
             results.append(deploy_version(services, actor, key, bpmn, dmns))
     return results
+
+
+def _readable(name: str, content: bytes, read: Callable[[bytes], Any]) -> None:
+    """Refuse, naming the file, one that cannot be read at all (its encoding, a DOCTYPE, broken XML), before any
+    file is deployed."""
+    try:
+        read(content)
+    except DeploymentError as exc:
+        problems = _problem_views(exc.problems, content)
+        raise DeploymentRejected(f"{name}: the file cannot be read (文件无法读取)", problems) from exc
 
 
 def _callees_first(files: list[tuple[Path, bytes]]) -> list[tuple[Path, bytes]]:

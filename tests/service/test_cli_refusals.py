@@ -54,7 +54,18 @@ def test_deploy_of_an_unreadable_file_says_why(app, tmp_path: Path, name, conten
     path = tmp_path / name
     path.write_bytes(content)
     output = refused(app.test_cli_runner().invoke(args=["deploy", str(path)]), 1)
-    assert said in output
+    assert said in output and f"{name}: the file cannot be read" in output
+
+
+def test_deploy_names_the_unreadable_file_among_many_and_deploys_none(app, api, tmp_path: Path):
+    """Of a folder of good files and one that cannot be read, the one is named, and no process is deployed."""
+    good = Path(__file__).resolve().parents[2] / "bpmn" / "admonishment.bpmn"
+    (tmp_path / "a_good.bpmn").write_bytes(good.read_bytes())
+    (tmp_path / "b_broken.dmn").write_bytes("<definitions name='é'/>".encode("latin-1"))
+    versions = {p["key"]: p["version"] for p in api.get("/api/processes", as_="admin").json}
+    output = refused(app.test_cli_runner().invoke(args=["deploy", str(tmp_path)]), 1)
+    assert "b_broken.dmn: the file cannot be read" in output and "UTF-8" in output
+    assert {p["key"]: p["version"] for p in api.get("/api/processes", as_="admin").json} == versions
 
 
 @pytest.mark.parametrize("paths", [["/dev/null"], ["notes.txt"], ["folder"], ["no_process.bpmn"]])
