@@ -54,7 +54,7 @@ def deploy_command(paths: tuple[Path, ...]) -> None:
             click.echo(f"  {problem.get('element_id') or '-'} line {problem.get('line') or '-'}: {problem['message']}",
                        err=True)
         raise click.ClickException(exc.message) from exc
-    except DeploymentError as exc:  # a file unreadable before any process in it is named (encoding, DOCTYPE, syntax)
+    except DeploymentError as exc:  # not expected: deploy_files reads every file first and names the unreadable one
         raise click.ClickException(str(exc)) from None
     if not results:
         raise click.ClickException("nothing to deploy: no executable process in a .bpmn file among the paths "
