@@ -10,6 +10,8 @@ every poll, and readiness and the inspectors' dashboard show how long ago that w
 from __future__ import annotations
 
 import logging
+import time
+import weakref
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +28,10 @@ from .views import iso
 log = logging.getLogger(__name__)
 LATE_AFTER = timedelta(minutes=5)  # a poll busy with a large bulk start or the daily scans takes a minute or two
 POLLS_LATE = 10  # ... or this many poll intervals, if longer
+EXECUTOR_CHECK_SECONDS = 1.0  # how long an executor check's answer stands: callers need no login, and must not be
+# able to keep the executors, which every case's steps need, busy with checks
+_executor_answers: weakref.WeakKeyDictionary[Any, tuple[float, str]] = weakref.WeakKeyDictionary()
+clock = time.monotonic  # what the executor's answers are timed by
 
 
 def note_poll(services: Services) -> None:
@@ -52,8 +58,7 @@ def worker_state(services: Services, now: datetime | None = None) -> dict[str, A
 def readiness(services: Services) -> tuple[bool, dict[str, Any]]:
     """Whether this process can serve, each part's "ok" or "failed", and the worker's state (which does not decide
     it: a web process serves cases while the worker is down)."""
-    checks = {"database": _passes("database", lambda: _schema_at_head(services)),
-              "executor": _passes("executor", lambda: services.runner.check_rule("True", {}) is True)}
+    checks = {"database": _passes("database", lambda: _schema_at_head(services)), "executor": _executor(services)}
     ready = all(value == "ok" for value in checks.values())
     worker = _worker_or_unknown(services) if checks["database"] == "ok" else {"state": "unknown", "last_poll": None}
     return ready, {"status": "ready" if ready else "unavailable", "checks": checks, "worker": worker}
@@ -67,6 +72,17 @@ def _schema_at_head(services: Services) -> bool:
                     found, head_revision())
         return False
     return True
+
+
+def _executor(services: Services) -> str:
+    """Whether the step executor runs a step, asked at most once per EXECUTOR_CHECK_SECONDS in this process."""
+    now = clock()
+    kept = _executor_answers.get(services.runner)
+    if kept is not None and now - kept[0] < EXECUTOR_CHECK_SECONDS:
+        return kept[1]
+    answer = _passes("executor", lambda: services.runner.check_rule("True", {}) is True)
+    _executor_answers[services.runner] = (now, answer)
+    return answer
 
 
 def _passes(name: str, check: Callable[[], bool]) -> str:

@@ -76,6 +76,18 @@ def test_an_executor_that_cannot_run_a_step_is_not_ready(client, services, monke
     assert response.json["checks"] == {"database": "ok", "executor": "failed"}
 
 
+def test_a_burst_of_readiness_checks_runs_the_executor_once_a_second(client, services, monkeypatch):
+    """Anyone may ask, so asking must not keep the executors (which every step needs) busy with checks."""
+    asked = []
+    real = services.runner.check_rule
+    monkeypatch.setattr(services.runner, "check_rule", lambda *args: asked.append(args) or real(*args))
+    monkeypatch.setattr(health, "clock", lambda: 1000.0)
+    assert all(client.get("/api/ready").status_code == 200 for _ in range(20))
+    assert len(asked) == 1
+    monkeypatch.setattr(health, "clock", lambda: 1000.0 + health.EXECUTOR_CHECK_SECONDS)
+    assert client.get("/api/ready").status_code == 200 and len(asked) == 2
+
+
 def test_the_dashboard_warns_while_no_worker_polls(client, services):
     login(client, "discipline")
     page = client.get("/dashboard").get_data(as_text=True)
