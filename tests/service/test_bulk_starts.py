@@ -123,13 +123,19 @@ def test_a_long_job_refreshes_the_planners_statistics_of_the_tables_it_fills(cou
     assert set(after) == {"cases", "tasks"} and all(after[name] != before.get(name) for name in after), after
 
 
+def org_dept_job_one_batch_in(county, services) -> dict:
+    """org_dept's job for the year's assessments of all 30 cadres, its first batch of 10 opened."""
+    job = county.post("/api/bulk-starts", as_="org_dept", json={"process": "annual_assessment",
+                                                                 "data": {"year": 2026}, "dedupe": "field:year"}).json
+    assert bulk.run_batch(services, job["id"]) == 10
+    return job
+
+
 @pytest.mark.parametrize("revoke", [{"active": False}, {"roles": ["audit"]}], ids=["deactivated", "role-taken-away"])
 def test_a_job_stops_when_its_author_may_no_longer_start_the_process(county, services, revoke):
     """A job outlives neither its author's account nor the author's right to start the process: the next batch
     ends it as failed, saying why, and the cases it opened before stay. Before, every batch ran as an admin."""
-    job = county.post("/api/bulk-starts", as_="org_dept", json={"process": "annual_assessment",
-                                                                 "data": {"year": 2026}, "dedupe": "field:year"}).json
-    assert bulk.run_batch(services, job["id"]) == 10
+    job = org_dept_job_one_batch_in(county, services)
     cursor = bulk.get_job(services, actor("admin"), job["id"])["cursor"]
     assert county.patch("/api/users/org_dept", as_="admin", json=revoke).status_code == 200
     assert bulk.run_batch(services, job["id"]) is None
@@ -144,9 +150,7 @@ def test_a_job_stops_when_its_author_may_no_longer_start_the_process(county, ser
 
 def test_a_job_goes_on_as_its_author_holds_the_right_still(county, services):
     """The author's roles, not an admin's, open the cases: a change that leaves the starter role keeps the job."""
-    job = county.post("/api/bulk-starts", as_="org_dept", json={"process": "annual_assessment",
-                                                                 "data": {"year": 2026}, "dedupe": "field:year"}).json
-    assert bulk.run_batch(services, job["id"]) == 10
+    job = org_dept_job_one_batch_in(county, services)
     assert county.patch("/api/users/org_dept", as_="admin", json={"roles": ["org_dept", "audit"]}).status_code == 200
     bulk.run_jobs(services)
     done = bulk.get_job(services, actor("admin"), job["id"])
