@@ -12,6 +12,7 @@ import waitress
 
 from service import worker
 from tests.e2e.support import CLI, server_env
+from tests.engine.helpers import BPMN_DIR
 
 
 def refused(result, exit_code: int) -> str:
@@ -59,7 +60,7 @@ def test_deploy_of_an_unreadable_file_says_why(app, tmp_path: Path, name, conten
 
 def test_deploy_names_the_unreadable_file_among_many_and_deploys_none(app, api, tmp_path: Path):
     """Of a folder of good files and one that cannot be read, the one is named, and no process is deployed."""
-    good = Path(__file__).resolve().parents[2] / "bpmn" / "admonishment.bpmn"
+    good = BPMN_DIR / "admonishment.bpmn"
     (tmp_path / "a_good.bpmn").write_bytes(good.read_bytes())
     (tmp_path / "b_broken.dmn").write_bytes("<definitions name='é'/>".encode("latin-1"))
     versions = {p["key"]: p["version"] for p in api.get("/api/processes", as_="admin").json}
