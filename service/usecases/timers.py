@@ -95,22 +95,21 @@ def resync_timer_dues(services: Services) -> tuple[int, list[Resynced]]:
     the timer then fires through the worker as any other, with its history entry. Cases are read in batches
     without a lock; each one that differs is locked and read again before it is written."""
     read, last_id, found = 0, 0, []
-    while batch := _open_cases_after(services, last_id):
-        read += len(batch)
-        last_id = batch[-1].id
-        for case in batch:
-            due, error = _engine_due(services, case)
-            if error is not None:
-                found.append(Resynced(case.id, case.next_timer_due, None, error))
-            elif due != case.next_timer_due and (fixed := _resync(services, case.id)) is not None:
-                found.append(fixed)
-    return read, found
-
-
-def _open_cases_after(services: Services, last_id: int) -> list[Case]:
-    with services.db.unit_of_work(write=False) as session:
-        return list(session.scalars(select(Case).where(Case.status == "open", Case.id > last_id)
-                                    .order_by(Case.id).limit(RESYNC_BATCH)))
+    while True:
+        with services.db.unit_of_work(write=False) as session:  # inspected while attached: its version loads
+            batch = list(session.scalars(select(Case).where(Case.status == "open", Case.id > last_id)
+                                         .order_by(Case.id).limit(RESYNC_BATCH)))
+            differing = []
+            for case in batch:
+                due, error = _engine_due(services, case)
+                if error is not None:
+                    found.append(Resynced(case.id, case.next_timer_due, None, error))
+                elif due != case.next_timer_due:
+                    differing.append(case.id)
+        if not batch:
+            return read, found
+        read, last_id = read + len(batch), batch[-1].id
+        found.extend(fixed for case_id in differing if (fixed := _resync(services, case_id)) is not None)
 
 
 def _engine_due(services: Services, case: Case) -> tuple[datetime | None, str | None]:
