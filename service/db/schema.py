@@ -32,9 +32,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 @cache
 def head_revision() -> str:
     """The newest migration this code carries (read once)."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    head = ScriptDirectory.from_config(config).get_current_head()
+    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
     assert head is not None, "service/db/migrations has no revision"
     return head
 
