@@ -22,6 +22,7 @@ from workflows.engine import EngineError, Step
 
 from .comments import text_digest
 from .context import Services
+from .readmodel import parse_time
 from .steps import definition_of
 
 BATCH = 200
@@ -90,7 +91,7 @@ def _task_faults(session: Session, case: Case, step: Step) -> Iterator[str]:
 def _timer_faults(case: Case, step: Step, grace: timedelta) -> Iterator[str]:
     if case.status != "open":
         return
-    due = datetime.fromisoformat(step.next_timer_due) if step.next_timer_due else None
+    due = parse_time(step.next_timer_due)
     if due != case.next_timer_due:
         yield (f"next_timer_due {case.next_timer_due} differs from the engine's {due} "
                "(`cadreflow resync-timers` sets it)")
