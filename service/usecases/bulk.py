@@ -34,7 +34,7 @@ from workflows.engine import Incident
 from . import policy, queries, roles, views
 from .context import SYSTEM, Actor, Services
 from .forms import primary_type
-from .start_rules import DECISION_ONLY
+from .start_rules import DECISION_ONLY, NEVER_A_CASE
 from .stepper import newest_version, start_batch
 
 BATCH = 200
@@ -66,7 +66,7 @@ def _check(services: Services, actor: Actor, process: Any, data: Any, selector: 
     if not isinstance(process, str) or not process:
         fields["process"] = "必填 (required)"
     elif process in DECISION_ONLY:  # every start would be refused: no job for it
-        fields["process"] = "不能作为案件发起 (cannot be started as a case)"
+        fields["process"] = NEVER_A_CASE
     if data is not None and not isinstance(data, dict):
         fields["data"] = "必须是对象 (must be an object)"
     if selector is not None and (not isinstance(selector, str) or len(selector) > 2000):

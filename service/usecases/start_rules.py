@@ -37,6 +37,7 @@ Start = dict[str, Any]  # a new case's start data, `cadre_id` included
 # Processes run only for their decision table (the early-warning scan, early_warning.py): started as a case, one
 # would run its table on start data lacking the scan's signals and stop in an incident.
 DECISION_ONLY = frozenset({"early_warning"})
+NEVER_A_CASE = "不能作为案件发起 (cannot be started as a case)"  # what the `process` field of such a start is told
 Checked = Start | ServiceError
 Rule = Callable[[Session, list[Start], date], list[Checked]]
 
@@ -105,7 +106,7 @@ def _no_cadre_yet(session: Session, starts: list[Start], on: date) -> list[Check
 
 def _never_a_case(session: Session, starts: list[Start], on: date) -> list[Checked]:
     message = "this process is run by the early-warning scan and opens no case (预警研判由预警排查运行，不开立案件)"
-    return [Invalid(message, {"process": "不能作为案件发起 (cannot be started as a case)"}) for _ in starts]
+    return [Invalid(message, {"process": NEVER_A_CASE}) for _ in starts]
 
 
 def _locked_cadres(session: Session, starts: list[Start]) -> dict[str, Cadre]:
