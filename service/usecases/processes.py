@@ -204,9 +204,10 @@ def deploy_files(services: Services, actor: Actor, paths: list[Path]) -> list[tu
     """Deploy every .bpmn among the paths, each with the .dmn files among them that it calls."""
     dmn_files = {p.name: p.read_bytes() for p in paths if p.suffix == ".dmn"}
     bpmn_files = [(p, p.read_bytes()) for p in paths if p.suffix == ".bpmn"]
-    for name, content, read in [*((name, c, decision_ids) for name, c in dmn_files.items()),
-                                *((path.name, c, process_ids) for path, c in bpmn_files)]:
-        _readable(name, content, read)
+    for name, content in dmn_files.items():
+        _readable(name, content, decision_ids)
+    for path, content in bpmn_files:
+        _readable(path.name, content, process_ids)
     results = []
     for _path, bpmn in _callees_first(bpmn_files):
         wanted = referenced_decisions(bpmn)
