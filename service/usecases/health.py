@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from service.db.models import WorkerHeartbeat, utcnow
 from service.db.schema import current_revision, head_revision
@@ -47,10 +48,15 @@ def worker_state(services: Services, now: datetime | None = None) -> dict[str, A
     """When a worker last finished a poll, and whether that is `ok`, `late` (deadlines may be going unenforced)
     or `never` (no worker has run on this database)."""
     with services.db.unit_of_work(write=False) as session:
-        polled_at = session.scalar(select(WorkerHeartbeat.polled_at).where(WorkerHeartbeat.id == 1))
+        return worker_state_in(session, services.settings, now)
+
+
+def worker_state_in(session: Session, settings: Mapping[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """`worker_state` inside a unit of work already open (a page built in one)."""
+    polled_at = session.scalar(select(WorkerHeartbeat.polled_at).where(WorkerHeartbeat.id == 1))
     if polled_at is None:
         return {"state": "never", "last_poll": None}
-    late_after = max(LATE_AFTER, timedelta(seconds=POLLS_LATE * float(services.settings["WORKER_POLL_SECONDS"])))
+    late_after = max(LATE_AFTER, timedelta(seconds=POLLS_LATE * float(settings["WORKER_POLL_SECONDS"])))
     late = (now or utcnow()) - polled_at > late_after
     return {"state": "late" if late else "ok", "last_poll": iso(polled_at)}
 

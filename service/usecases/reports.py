@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import Case, Task
 
-from . import casefile, policy, queries
+from . import casefile, health, policy, queries
 from .context import Actor, Services
 
 Clause = ColumnElement[bool]
@@ -26,7 +26,8 @@ SLOWEST_STEPS = 12
 
 
 def dashboard(services: Services, actor: Actor, months: int = MONTHS) -> dict[str, Any]:
-    """The four charts of the dashboard and its headline numbers, over the cases the actor may read."""
+    """The four charts of the dashboard and its headline numbers, over the cases the actor may read; and whether a
+    worker polls (`health.worker_state`), without which no deadline moves."""
     policy.require(actor, "report.dashboard")
     now = datetime.now(UTC)
     cases, tasks = policy.case_filter(actor), policy.task_filter(actor)
@@ -38,7 +39,8 @@ def dashboard(services: Services, actor: Actor, months: int = MONTHS) -> dict[st
                 "per_month": cases_per_month(session, _month_keys(services.today(), months), cases),
                 "step_days": average_days_per_step(session, names, tasks),
                 "totals": {"open": sum(r["count"] for r in by_process),
-                           "overdue": sum(r["count"] for r in overdue)}}
+                           "overdue": sum(r["count"] for r in overdue)},
+                "worker": health.worker_state_in(session, services.settings, now)}
 
 
 def open_cases_by_process(session: Session, names: dict[str, str], readable: Clause) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, render_template, request
 
 from service.labels import label
-from service.usecases import early_warning, health, reports
+from service.usecases import early_warning, reports
 
 from .access import actor, area_required, services
 from .views import arg, date_arg
@@ -22,7 +22,7 @@ HISTORY_DAYS = 91  # the watch list chart's period unless the form asks for anot
 def index() -> Any:
     data = reports.dashboard(services(), actor())
     data["overdue_by_role"] = [{**row, "name": label("role", row["role"])} for row in data["overdue_by_role"]]
-    return render_template("dashboard.html", data=data, worker=health.worker_state(services()))
+    return render_template("dashboard.html", data=data)
 
 
 @bp.get("/watchlist")
