@@ -32,7 +32,7 @@ from service.errors import Conflict, Forbidden, Invalid, NotFound, ServiceError,
 from workflows.engine import Incident
 
 from . import policy, queries, roles, views
-from .context import SYSTEM, Actor, Services
+from .context import SYSTEM, Actor, Services, actor_of
 from .forms import primary_type
 from .start_rules import DECISION_ONLY, NEVER_A_CASE
 from .stepper import newest_version, start_batch
@@ -233,7 +233,7 @@ def _author(services: Services, session: Session, job: StartJob) -> Actor:
     if job.created_by == SYSTEM.username:  # a timer start's job, or `cadreflow bulk-start`
         return SYSTEM
     user = session.scalar(select(User).where(User.username == job.created_by, User.active.is_(True)))
-    author = Actor(user.username, frozenset(user.role_keys)) if user is not None else None
+    author = actor_of(user) if user is not None else None
     if author is None or not policy.allows(author, "case.start", roles.tables_in(session, services.settings),
                                            job.process_key):
         raise Forbidden(f"the job's author {job.created_by} may no longer start {job.process_key} "

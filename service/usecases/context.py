@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from limits.storage import Storage
 from sqlalchemy.orm import Session
 
-from service.db.models import ProcessVersion
+from service.db.models import ProcessVersion, User
 from service.db.uow import Database, existing
 from service.filestore import DirectoryStore, FileStore, store_from_settings
 from service.mail import Mailer, mailer_from_settings
@@ -34,6 +34,12 @@ class Actor:
 
 
 SYSTEM = Actor("system", frozenset({"admin"}))
+
+
+def actor_of(user: User) -> Actor:
+    """An account as an actor: its name and the roles it holds now."""
+    return Actor(user.username, frozenset(user.role_keys))
+
 # The display name of a code from one of the UI's tables (`label("sanction", "removal")`): passed in by the
 # HTTP layer, which owns the translatable names, to use cases that write codes into words.
 Label = Callable[[str, str | None], str]

@@ -23,7 +23,7 @@ from service.db.models import ApiToken, User, UserRole, WebSession, utcnow
 from service.errors import Invalid, TooManyAttempts, Unauthorized
 from service.ratelimit import Throttle, address_key
 
-from .context import Actor, Services
+from .context import Actor, Services, actor_of
 
 # A fixed hash to compare against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = generate_password_hash("not a password")
@@ -102,7 +102,7 @@ def verify_password(services: Services, username: Any, password: Any, address: s
         user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
         if check_password_hash(user.password_hash if user else _DUMMY_HASH, password) and user is not None:
             throttle.give_back(*keys)  # a right password is no failure
-            return user.id, Actor(user.username, frozenset(user.role_keys))
+            return user.id, actor_of(user)
     raise Unauthorized(WRONG)
 
 

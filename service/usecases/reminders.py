@@ -20,7 +20,7 @@ from service.db.uow import rows_changed
 from service.errors import WrittenMeanwhile
 
 from . import mailing
-from .context import Actor, Services
+from .context import Services, actor_of
 from .notifications import due_soon_texts, holders, notify, overdue_texts
 from .policy import task_action_filter
 from .queries import is_overdue, overdue
@@ -144,7 +144,7 @@ def queue_digests(services: Services, now: datetime | None = None) -> int | None
 
 def _digest(services: Services, session: Session, user: User, now: datetime, zone: ZoneInfo) -> MailItem | None:
     """One user's digest: how many tasks are open, overdue and due soon, and the most urgent of them."""
-    actor = Actor(user.username, frozenset(user.role_keys))
+    actor = actor_of(user)
     mine = select(Task).where(Task.status == "open", task_action_filter(actor, "task.complete"))
     total = _count(session, mine)
     if not total:
