@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 from bench.cluster import tree_cpu_seconds  # noqa: E402 - after the path is set
 from service import create_app  # noqa: E402
 from service.cli import init_database  # noqa: E402
-from service.usecases import bulk, tasks  # noqa: E402
+from service.usecases import bulk, tasks, users  # noqa: E402
 from service.usecases.context import Actor  # noqa: E402
 
 ORG = Actor("org_dept", frozenset({"org_dept"}))
@@ -135,6 +135,8 @@ def prepared(server: str, cadres: int):
     app = create_app({"DATABASE_URL": url, "EXECUTOR_WORKERS": 2})
     services = app.extensions["cadreflow"]
     init_database(services)
+    # Each batch runs as its author's account as it stands then: the author must be a real org_dept user.
+    users.create_user(services, ORG.username, "measure-only-pw", sorted(ORG.roles))
     add_cadres(url, cadres)
     return url, services
 
@@ -145,7 +147,12 @@ def bulk_figures(server: str, cadres: int) -> dict[str, float]:
     url, services = prepared(server, cadres)
     try:
         seconds, cpu = run_halves(services, cadres)
-        opened = sum(bulk.get_job(services, ORG, job_id)["opened"] for job_id in (1, 2))
+        jobs = [bulk.get_job(services, ORG, job_id) for job_id in (1, 2)]
+        unfinished = [job for job in jobs if job["status"] != "done"]
+        if unfinished:  # a figure for a job that stopped would be a rate of nothing
+            raise SystemExit(f"bulk start job {unfinished[0]['id']} ended {unfinished[0]['status']}: "
+                             f"{unfinished[0]['errors'][-1:]}")
+        opened = sum(job["opened"] for job in jobs)
         with services.db.write_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("ANALYZE"))
         inbox, inbox_cpu = inbox_ms(services)
