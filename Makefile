@@ -76,9 +76,9 @@ redis:
 TEST_WORKERS ?= 3
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
 test: lint browser postgres redis
-	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not load"
-	CADREFLOW_TEST_POSTGRES=$(POSTGRES) $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not load"
-	CADREFLOW_TEST_POSTGRES=$(POSTGRES) $(PYTEST) -m load
+	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not load and not bench"
+	CADREFLOW_TEST_POSTGRES=$(POSTGRES) $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not load and not bench"
+	CADREFLOW_TEST_POSTGRES=$(POSTGRES) $(PYTEST) -m "load or bench"
 
 # The scaled setup on one machine: 2 gunicorn workers and 2 timer workers sharing PostgreSQL, and Redis for the
 # login and portal limits (in memory, each web process would give an attacker its own allowance).
