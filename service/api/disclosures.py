@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
-from service.portal import bound_body
+from service.portal import bound_body, signing_key
 from service.usecases import disclosures
 
 from .auth import json_body, requires, services
@@ -51,7 +51,6 @@ def public_get(disclosure_id: int) -> Any:
 @public.post("/disclosures/<int(max=2147483647):disclosure_id>/ratings")
 def rate(disclosure_id: int) -> Any:
     body = json_body()
-    # The session interface has filled in the instance's key by now when SECRET_KEY is unset.
-    rated = disclosures.rate(services(), disclosure_id, body, request.remote_addr or "",
-                             str(current_app.secret_key or ""))
+    # signing_key: this JSON request opens no session, so nothing may have loaded the instance's key yet.
+    rated = disclosures.rate(services(), disclosure_id, body, request.remote_addr or "", signing_key())
     return jsonify(rated), 201

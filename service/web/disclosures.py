@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from service.api import error_headers
 from service.errors import Conflict, Invalid, TooManyAttempts
-from service.portal import bound_body
+from service.portal import bound_body, signing_key
 from service.usecases import disclosures
 
 from .access import action_required, actor, area_required, services
@@ -36,7 +36,7 @@ def show(disclosure_id: int) -> Any:
 def rate(disclosure_id: int) -> Any:
     body = {"rating": request.form.get("rating", ""), "comment": request.form.get("comment", "")}
     try:
-        disclosures.rate(services(), disclosure_id, body, request.remote_addr or "", str(current_app.secret_key or ""))
+        disclosures.rate(services(), disclosure_id, body, request.remote_addr or "", signing_key())
     except Invalid as error:
         return _public_page(disclosure_id, body, error.fields), 422
     except TooManyAttempts as error:

@@ -418,3 +418,19 @@ def test_simultaneous_ratings_from_one_address_count_once(app, api, cadre):
         outcomes = sorted(pool.map(one, range(8)))
     assert outcomes == ["refused"] * 7 + ["stored"]
     assert api.get(f"/api/disclosures/{disclosure_id}", as_="org_head").json["tally"]["total"] == 1
+
+
+def test_an_address_rates_once_whether_or_not_a_page_has_loaded_the_instance_key(template, tmp_path):
+    """Without SECRET_KEY the ratings' address hash is keyed with the instance's key from the first request on:
+    a JSON rating before any page was served (the API opens no session) is the same voter as one after."""
+    app = app_from_template(template, tmp_path / "keyless", SECRET_KEY="")
+    try:
+        api = make_api(app, template)
+        api.create_cadre("c1")
+        disclosure_id = disclosed(api, open_year(api).json["opened"][0])
+        assert rate(api, disclosure_id, "dissatisfied").status_code == 201
+        assert api.client.get(f"/disclosures/{disclosure_id}").status_code == 200  # a page: its session loads the key
+        assert_error(rate(api, disclosure_id, "dissatisfied"), 409)
+        assert api.get(f"/api/disclosures/{disclosure_id}", as_="org_head").json["tally"]["total"] == 1
+    finally:
+        app.extensions["cadreflow"].db.dispose()
