@@ -63,7 +63,7 @@ def read_task(services: Services, actor: Actor, task_id: str) -> tuple[dict[str,
     with services.db.unit_of_work(write=False) as session:
         task = policy.readable_task(session, actor, task_id)
         case = existing(session, Case, task.case_id)
-        context = views.task_context(session, case, task.element_id, services.today())
+        context = views.task_context(session, case, task.element_id, services.today(), actor)
         return {**views.task_view(services, session, task), "context": context}, case.cadre_id
 
 

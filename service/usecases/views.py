@@ -53,8 +53,9 @@ def case_view(services: Services, session: Session, case: Case, actor: Actor,
     if with_tasks:
         tasks = open_tasks if open_tasks is not None else session.scalars(
             select(Task).where(Task.case_id == case.id, Task.status == "open").order_by(Task.created_at, Task.id))
+        today = services.today()
         view["open_tasks"] = [{**task_view(services, session, t),
-                               "context": task_context(session, case, t.element_id, services.today())} for t in tasks]
+                               "context": task_context(session, case, t.element_id, today, actor)} for t in tasks]
     return view
 
 
@@ -96,15 +97,16 @@ def history_view(entry: HistoryEntry, hidden: frozenset[str] = frozenset()) -> d
     return view
 
 
-def task_context(session: Session, case: Case, element_id: str, today: date) -> dict[str, Any]:
+def task_context(session: Session, case: Case, element_id: str, today: date, actor: Actor) -> dict[str, Any]:
     """What a person needs beside a task's form: the cadre's study record for an assessment, and the
-    cadre's personal-matters reports of the last year for vetting's org_head_review (docs/processes.md §9)."""
+    cadre's personal-matters reports of the last year for vetting's org_head_review (docs/processes.md §9), each
+    linked to its admonishment only when `actor` may read that case."""
     if case.cadre_id is None:  # a public report before triage names its cadre
         return {}
     if case.process_key == "annual_assessment":
         return {"learning": learning.yearly_compliance(session, case.cadre_id, case.data.get("year"))}
     if case.process_key == "pre_appointment_vetting" and element_id == "org_head_review":
-        return {"personal_reports": personal_reports_of(session, case.cadre_id, today - RECENT_REPORTS)}
+        return {"personal_reports": personal_reports_of(session, actor, case.cadre_id, today - RECENT_REPORTS)}
     return {}
 
 
@@ -132,21 +134,23 @@ def cadre_view(session: Session, cadre: Cadre, actor: Actor) -> dict[str, Any]:
         "cases": [{"id": c.id, "process": c.process_key, "status": c.status, "outcome": c.outcome}
                   for c in cases],
         "learning": learning.yearly_compliance(session, cadre.id),
-        "personal_reports": [{**r, "case_id": case_ref(r["case_id"]) if r["case_id"] else None}
-                             for r in personal_reports_of(session, cadre.id)],
+        "personal_reports": personal_reports_of(session, actor, cadre.id),
     }
 
 
 RECENT_REPORTS = timedelta(days=365)  # the reports vetting's org_head_review shows beside its form
 
 
-def personal_reports_of(session: Session, cadre_id: str, since: date | None = None) -> list[dict[str, Any]]:
-    """A cadre's personal-matters reports, newest change first (those reported on or after `since`)."""
+def personal_reports_of(session: Session, actor: Actor, cadre_id: str,
+                        since: date | None = None) -> list[dict[str, Any]]:
+    """A cadre's personal-matters reports, newest change first (those reported on or after `since`); the
+    admonishment a report opened is linked only for a caller who may read it (the report itself stays)."""
     query = select(PersonalReport).where(PersonalReport.cadre_id == cadre_id)
     if since is not None:
         query = query.where(PersonalReport.reported_on >= since)
-    rows = session.scalars(query.order_by(PersonalReport.event_on.desc(), PersonalReport.id.desc()))
-    return [personal_report_view(r) for r in rows]
+    rows = list(session.scalars(query.order_by(PersonalReport.event_on.desc(), PersonalReport.id.desc())))
+    readable = policy.readable_case_ids(session, actor, [r.case_id for r in rows])
+    return [{**personal_report_view(r), "case_id": r.case_id if r.case_id in readable else None} for r in rows]
 
 
 def personal_report_view(report: PersonalReport) -> dict[str, Any]:

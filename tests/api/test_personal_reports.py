@@ -117,3 +117,22 @@ def test_org_head_review_shows_the_reports_of_the_last_year(api, cadre):
     assert task["context"]["personal_reports"] == [recent]
     shown = api.get(f"/api/tasks/{task['id']}", as_="org_head").json
     assert shown["context"]["personal_reports"] == [recent]
+
+
+def test_org_head_review_links_no_admonishment_its_readers_may_not_read(api, cadre):
+    """A late report beside org_head_review keeps its record but not the id of the admonishment it opened, which
+    the vetting case's readers (org_head, org_dept, committee) may not read: the same 404-or-nothing as the cadre."""
+    day = today(api)
+    late = report(api, event_on=(day - timedelta(days=90)).isoformat()).json
+    assert late["case_id"] is not None
+    assert_error(api.get(f"/api/cases/{late['case_id']}", as_="org_head"), 404)
+    case = finish_opinions(api, start_vetting(api)["id"])
+    task = api.open_task(case["id"], "org_head_review")
+    for role in ("org_head", "org_dept", "committee"):
+        shown = api.get(f"/api/tasks/{task['id']}", as_=role).json["context"]["personal_reports"]
+        assert shown == [{**late, "case_id": None}], role
+        listed = next(t for t in api.get(f"/api/cases/{case['id']}", as_=role).json["open_tasks"]
+                      if t["id"] == task["id"])
+        assert listed["context"]["personal_reports"] == [{**late, "case_id": None}], role
+    shown = api.get(f"/api/tasks/{task['id']}", as_="discipline").json["context"]["personal_reports"]
+    assert shown == [late]
