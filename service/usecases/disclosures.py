@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from datetime import datetime
 from typing import Any
 
@@ -25,13 +24,12 @@ from service.ratelimit import address_key
 from . import policy, queries, views
 from .bulk import already_started
 from .context import Actor, Services
-from .portal import count_public_post
+from .portal import MARKUP, count_public_post
 from .reminders import local_date
 from .stepper import start_batch
 
 PROCESS = "integrity_report"
 MAX_COMMENT = 2000
-_HTML = re.compile(r"<\s*[a-zA-Z/!?]")
 _GONE = "this disclosure is not found or its period is over (公示不存在或已结束)"
 
 
@@ -121,8 +119,8 @@ def _rating_input(body: Any) -> tuple[str, str | None]:
         fields["comment"] = "须为文本 (must be text)"
     elif comment and len(comment) > MAX_COMMENT:
         fields["comment"] = f"不超过 {MAX_COMMENT} 字 (at most {MAX_COMMENT} characters)"
-    elif comment and _HTML.search(comment):
-        fields["comment"] = "不接受 HTML (no HTML)"
+    elif comment and MARKUP.search(comment):  # plain text, as the portal's reports: no tag, no entity
+        fields["comment"] = "只接受纯文本，不能含 HTML (plain text only, no HTML)"
     elif comment and "\x00" in comment:  # PostgreSQL refuses NUL in text (a 500), SQLite would keep it
         fields["comment"] = "含有无效字符 (invalid characters)"
     unknown = set(body) - {"rating", "comment"}

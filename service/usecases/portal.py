@@ -38,7 +38,7 @@ CATEGORIES = {"decision_failure": "决策严重失误", "supervision_failure": "
               "other": "其他"}
 MAX_CONTENT, MAX_NAME, MAX_UNIT, MAX_CONTACT = 20_000, 100, 200, 200
 # Markup of any kind: a tag, a closing tag, a comment or declaration, an entity. Reports are plain text.
-_HTML = re.compile(r"<\s*[A-Za-z/!?]|&(#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
+MARKUP = re.compile(r"<\s*[A-Za-z/!?]|&(#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed from paper
 STATUSES = {"received": "已受理，待分流", "processing": "办理中", "replied": "已答复", "closed": "已办结"}
 _CODE = re.compile(f"JB[{_CODE_ALPHABET}]{{10}}")  # what `_hand_out` makes
@@ -305,7 +305,7 @@ def _text_problem(value: Any, required: bool, limit: int | None) -> str | None:
         return "不能为空 (must not be empty)"
     if limit is not None and len(value) > limit:
         return f"不能超过 {limit} 字 (at most {limit} characters)"
-    if _HTML.search(value):
+    if MARKUP.search(value):
         return "只接受纯文本，不能含 HTML (plain text only, no HTML)"
     if "\x00" in value:
         return "含有无效字符 (invalid characters)"

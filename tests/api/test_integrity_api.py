@@ -262,12 +262,14 @@ def test_the_database_refuses_a_second_rating_from_one_address(app, api, cadre):
     ({}, {"rating"}),
     ({"rating": "satisfied", "comment": 5}, {"comment"}),
     ({"rating": "satisfied", "comment": "<script>alert(1)</script>"}, {"comment"}),
+    ({"rating": "satisfied", "comment": "&lt;script&gt;alert(1)&#60;/script&#x3e;"}, {"comment"}),  # entities too
     ({"rating": "satisfied", "comment": "很" * 2001}, {"comment"}),
     ({"rating": "satisfied", "extra": 1}, {"extra"}),
     ({"rating": "satisfied", "comment": "好\u0000"}, {"comment"}),  # PostgreSQL refuses NUL in text
 ])
 def test_bad_ratings_are_422_and_not_stored(api, cadre, body, fields):
-    """A rating outside the three values, a non-text, HTML, NUL or too long comment, unknown fields: 422."""
+    """A rating outside the three values, a non-text, markup (a tag or an entity), NUL or too long comment,
+    unknown fields: 422."""
     disclosure_id = disclosed(api, open_year(api).json["opened"][0])
     response = api.client.post(f"/public/disclosures/{disclosure_id}/ratings", json=body)
     assert_error(response, 422, fields=fields)
