@@ -8,6 +8,7 @@ from flask import Blueprint, render_template
 
 from service.usecases import portal
 from service.web.access import actor, area_required
+from service.web.views import int_arg
 
 from . import no_store, services
 
@@ -18,8 +19,7 @@ bp.after_request(no_store)  # reporters' names and contacts, whoever asks and wh
 @bp.get("/reports")
 @area_required("reports")
 def index() -> Any:
-    return render_template("portal/staff_inbox.html", reports=portal.report_inbox(services(), actor()),
-                           objections=portal.objections(services(), actor()))
+    return render_template("portal/staff_inbox.html", **portal.triage_inbox(services(), actor(), int_arg("page", 1)))
 
 
 @bp.get("/reports/<int(max=2147483647):case_id>")

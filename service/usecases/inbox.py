@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, select
 from sqlalchemy import case as sql_case
 from sqlalchemy.orm import Session
 
@@ -33,7 +33,7 @@ def inbox(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str
         # Outer join: a public report has no cadre until its triage links one.
         query = _filtered(every.add_columns(Case.cadre_id, Cadre.name).join(Case, Case.id == Task.case_id)
                           .outerjoin(Cadre, Cadre.id == Case.cadre_id), filters, actor, now)
-        total = _count(session, query)
+        total = queries.count(session, query)
         pages = max(1, -(-total // per_page))
         page = min(max(filters.get("page") or 1, 1), pages)
         rows = session.execute(query.order_by(*_order(filters.get("sort") or "due", process_names))
@@ -43,7 +43,7 @@ def inbox(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str
                             cadre_name if cadre_id else subjects.get(task.case_id), process_names, now)
                  for task, cadre_id, cadre_name in rows]
         filtered = any(filters.get(name) for name in ("process", "cadre_id", "mine", "due"))
-        all_total = _count(session, every) if filtered else total
+        all_total = queries.count(session, every) if filtered else total
         shown = every.subquery()
         keys = session.scalars(select(shown.c.process_key).distinct())
     return {"items": items, "total": total, "all_total": all_total, "page": page, "pages": pages,
@@ -78,10 +78,6 @@ def _filtered(query: Select[Any], filters: dict[str, Any], actor: Actor, now: da
     elif due == "none":
         query = query.where(Task.due_at.is_(None))
     return query
-
-
-def _count(session: Session, query: Select[Any]) -> int:
-    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
 
 
 def _order(sort: str, process_names: dict[str, str]) -> tuple[Any, ...]:

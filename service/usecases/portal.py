@@ -151,28 +151,42 @@ def object_to_notice(services: Services, case_id: Any, data: Any, admission: Adm
 
 # Staff: the triage inbox and a report's file.
 
-def report_inbox(services: Services, actor: Actor) -> list[dict[str, Any]]:
-    """Open reports, oldest first, with where each stands (discipline roles)."""
+def triage_inbox(services: Services, actor: Actor, page: int = 1) -> dict[str, Any]:
+    """The discipline roles' triage page in one read: a page of open reports, oldest first, with where each
+    stands, and the newest objections. Paged in SQL: a flood of anonymous reports must not slow the page."""
     policy.require(actor, "report.inbox")
     with services.db.unit_of_work(write=False) as session:
-        rows = session.scalars(select(Case).where(Case.process_key == PROCESS, Case.status == "open",
-                                                  policy.case_filter(actor)).order_by(Case.id))
-        return [_report_row(session, case) for case in rows]
+        query = select(Case).where(Case.process_key == PROCESS, Case.status == "open",
+                                   policy.case_filter(actor)).order_by(Case.id)
+        cases, where = queries.page_of(session, query, page, INBOX_PAGE)
+        tasks = _open_tasks(session, [case.id for case in cases])
+        return {"reports": {**where, "items": [_report_row(case, tasks.get(case.id, [])) for case in cases]},
+                "objections": _objections(session, actor)}
 
 
-def objections(services: Services, actor: Actor) -> list[dict[str, Any]]:
-    """Objections to public notices, newest first, with the objector's contact (discipline roles only)."""
-    policy.require(actor, "report.inbox")
+INBOX_PAGE = 50  # reports on one page of the triage inbox
+
+
+def _open_tasks(session: Session, case_ids: list[int]) -> dict[int, list[Task]]:
+    """The open tasks of these cases, by case, oldest first."""
+    by_case: dict[int, list[Task]] = {}
+    for task in session.scalars(select(Task).where(Task.case_id.in_(case_ids), Task.status == "open")
+                                .order_by(Task.created_at)):
+        by_case.setdefault(task.case_id, []).append(task)
+    return by_case
+
+
+def _objections(session: Session, actor: Actor) -> list[dict[str, Any]]:
+    """The 200 newest objections to public notices, with the objector's contact (discipline roles only)."""
     contacts = policy.allows(actor, "reporter.contact")
-    with services.db.unit_of_work(write=False) as session:
-        rows = session.execute(select(PublicReport, Case, Cadre).join(Case, Case.id == PublicReport.case_id)
-                               .join(Cadre, Cadre.id == Case.cadre_id)
-                               .where(PublicReport.kind == "objection", policy.case_filter(actor))
-                               .order_by(PublicReport.id.desc()).limit(200))
-        return [{"tracking_code": report.tracking_code, "case_id": case.id, "cadre_name": cadre.name,
-                 "proposed_post": case.data.get("proposed_post", ""), "content": report.content,
-                 "contact": report.contact if contacts else None, "received_at": views.iso(report.created_at),
-                 "case_status": case.status} for report, case, cadre in rows]
+    rows = session.execute(select(PublicReport, Case, Cadre).join(Case, Case.id == PublicReport.case_id)
+                           .join(Cadre, Cadre.id == Case.cadre_id)
+                           .where(PublicReport.kind == "objection", policy.case_filter(actor))
+                           .order_by(PublicReport.id.desc()).limit(200))
+    return [{"tracking_code": report.tracking_code, "case_id": case.id, "cadre_name": cadre.name,
+             "proposed_post": case.data.get("proposed_post", ""), "content": report.content,
+             "contact": report.contact if contacts else None, "received_at": views.iso(report.created_at),
+             "case_status": case.status} for report, case, cadre in rows]
 
 
 def report_file(services: Services, actor: Actor, case_id: int) -> dict[str, Any]:
@@ -185,9 +199,8 @@ def report_file(services: Services, actor: Actor, case_id: int) -> dict[str, Any
         report = session.scalar(select(PublicReport).where(PublicReport.case_id == case.id,
                                                            PublicReport.kind == "report"))
         entries = casefile.history(session, case.id, actor)
-        open_tasks = session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")
-                                     .order_by(Task.created_at))
-        row = _report_row(session, case)
+        open_tasks = _open_tasks(session, [case.id]).get(case.id, [])
+        row = _report_row(case, open_tasks)
         file = {**row, "contact": case.data.get("contact") if policy.allows(actor, "reporter.contact") else None,
                 "content": case.data.get("content", ""), "data": _public_fields(case.data),
                 "tracking_code": report.tracking_code if report else None,
@@ -201,9 +214,9 @@ def report_file(services: Services, actor: Actor, case_id: int) -> dict[str, Any
     return file
 
 
-def _report_row(session: Session, case: Case) -> dict[str, Any]:
+def _report_row(case: Case, tasks: list[Task]) -> dict[str, Any]:
+    """A report in the triage inbox: what it names, and where it stands by its open `tasks`."""
     data = case.data or {}
-    tasks = list(session.scalars(select(Task).where(Task.case_id == case.id, Task.status == "open")))
     return {"id": case.id, "channel": data.get("channel"), "subject_name": data.get("subject_name"),
             "subject_unit": data.get("subject_unit"), "category": data.get("category"),
             "category_name": CATEGORIES.get(str(data.get("category")), data.get("category")),

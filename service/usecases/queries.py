@@ -13,6 +13,21 @@ from service.db.models import Case, DisclosureRating, ProcessVersion, Substitute
 from service.errors import BadRequest
 
 
+def count(session: Session, query: Select[Any]) -> int:
+    """How many rows `query` selects."""
+    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
+
+
+def page_of(session: Session, query: Select[Any], page: int, per_page: int) -> tuple[list[Any], dict[str, int]]:
+    """One page of `query`'s rows (it sets their order), the page asked for brought within 1..pages, and
+    where that page stands: total, page, pages, per_page."""
+    total = count(session, query)
+    pages = max(1, -(-total // per_page))
+    page = min(max(page, 1), pages)
+    rows = list(session.scalars(query.offset((page - 1) * per_page).limit(per_page)))
+    return rows, {"total": total, "page": page, "pages": pages, "per_page": per_page}
+
+
 def newest_version(session: Session, process_key: str) -> ProcessVersion | None:
     """The newest deployed version of a process, if it has any."""
     return session.scalar(select(ProcessVersion).where(ProcessVersion.process_key == process_key)

@@ -9,10 +9,9 @@ however many workers run. The digest is claimed once a day like the rotation sca
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, exists, func, not_, select, update
+from sqlalchemy import ColumnElement, exists, not_, select, update
 from sqlalchemy.orm import Session
 
 from service.db.models import MailItem, ProcessVersion, ScheduledRun, Task, TaskReminder, User, utcnow
@@ -23,7 +22,7 @@ from . import mailing
 from .context import Services, actor_of
 from .notifications import due_soon_texts, holders, notify, overdue_texts
 from .policy import task_action_filter
-from .queries import is_overdue, overdue
+from .queries import count, is_overdue, overdue
 
 SCAN, DIGEST = "task_reminders", "mail_digest"
 BATCH = 500  # tasks per kind per scan: a first scan over years of overdue tasks stays a short transaction
@@ -146,22 +145,18 @@ def _digest(services: Services, session: Session, user: User, now: datetime, zon
     """One user's digest: how many tasks are open, overdue and due soon, and the most urgent of them."""
     actor = actor_of(user)
     mine = select(Task).where(Task.status == "open", task_action_filter(actor, "task.complete"))
-    total = _count(session, mine)
+    total = count(session, mine)
     if not total:
         return None
     soon = now + timedelta(hours=float(services.settings.get("NOTIFY_DUE_SOON_HOURS") or 24))
-    counts = {"total": total, "overdue": _count(session, mine.where(overdue(now))),
-              "soon": _count(session, mine.where(Task.due_at <= soon, not_(overdue(now))))}
+    counts = {"total": total, "overdue": count(session, mine.where(overdue(now))),
+              "soon": count(session, mine.where(Task.due_at <= soon, not_(overdue(now))))}
     tasks = list(session.scalars(mine.order_by(Task.due_at.asc().nulls_last(), Task.created_at, Task.id)
                                  .limit(DIGEST_ITEMS)))
     names = process_names(session, tasks)
     items = [_digest_item(services, t, names[t.process_version_id], now, zone) for t in tasks]
     return MailItem(user_id=user.id, kind="digest", subject=_digest_subject(counts),
                     body=_digest_body(services, user.username, counts, items))
-
-
-def _count(session: Session, query: Any) -> int:
-    return session.scalar(select(func.count()).select_from(query.subquery())) or 0
 
 
 def _digest_item(services: Services, task: Task, process: str, now: datetime, zone: ZoneInfo) -> tuple[str, str]:

@@ -8,6 +8,7 @@ import re
 from service.usecases import proof
 from tests.api.support import vetting_to_notice
 from tests.conftest import PASSWORD
+from tests.sql import statements_sent
 
 FORM = {"subject_name": "张三", "subject_unit": "县交通局局长", "category": "inaction",
         "content": "道路问题长期不予处理。", "contact": "13800000000"}
@@ -205,3 +206,26 @@ def test_public_forms_over_the_bound_are_413_before_the_csrf_check_reads_them(ap
     for url in ("/report", "/notices/1/objections", "/disclosures/1", "/login"):
         response = client.post(url, data=body, content_type="multipart/form-data; boundary=b")
         assert response.status_code == 413, (url, response.status_code)
+
+
+def test_the_triage_inbox_is_paged_in_sql_with_the_same_reads_whatever_its_size(api, cadre):
+    """A flood of anonymous reports must not slow the discipline roles' page: 50 a page, oldest first, and the
+    page's statements do not grow with the reports on it (each row's open tasks are read for all at once)."""
+    for n in range(53):
+        api.post("/api/cases", as_="discipline", json={"process": "public_report", "data": {
+            "channel": "hotline", "subject_name": f"被举报人{n:02d}", "subject_unit": "县水务局", "category": "other",
+            "content": "电话反映问题"}})
+    staff = api.client.application.test_client()
+    login(staff, "discipline")
+    db = api.client.application.extensions["cadreflow"].db
+    staff.get("/reports?page=2")  # the session's and the roles' caches are filled before counting
+    with statements_sent(db) as first_page:
+        html = staff.get("/reports").get_data(as_text=True)
+    listed = re.findall(r"被举报人(\d\d)", html)
+    assert listed == [f"{n:02d}" for n in range(50)] and 'rel="next"' in html and "第 1 / 2 页" in html
+    with statements_sent(db) as last_page:
+        html = staff.get("/reports?page=2").get_data(as_text=True)
+    assert re.findall(r"被举报人(\d\d)", html) == ["50", "51", "52"] and 'rel="prev"' in html
+    assert len(first_page) == len(last_page)  # 50 rows or 3, the same reads
+    beyond = staff.get("/reports?page=9").get_data(as_text=True)  # a page past the end shows the last one
+    assert re.findall(r"被举报人(\d\d)", beyond) == ["50", "51", "52"]
