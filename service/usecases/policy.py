@@ -9,7 +9,9 @@
   MESSAGE_ROLES, SIGNAL_ROLES from settings): callers pass `roles.policy_tables(...)`;
 - a relation between the caller and the resource: `@lane` (one of its roles owns a lane of the case's
   process version), `@participant` (it claimed, completed, was assigned or was delegated one of its
-  tasks; starting a case is not enough: a starter without a lane of it hands it over), `@task_role` (it
+  tasks; starting a case is not enough: a starter without a lane of it hands it over; only for a caller
+  holding a role that may hold tasks: an assignee expression is designer code, and a designer reads no case
+  even when a diagram names it), `@task_role` (it
   holds the task's role), `@assignee` (it holds the task),
   `@task_role_unclaimed` (it holds the task's role and nobody holds the task), `@lane_head` (it holds the
   head role of the task's lane, `roles.head_role`);
@@ -155,11 +157,12 @@ def case_filter(actor: Actor, reader: ColumnElement[str] | None = None) -> Colum
     in a statement built once for every caller holding the same roles (a bound parameter)."""
     if reads_every_case(actor):
         return true()
-    if not actor.roles:
+    lane_roles = sorted(task_roles(actor))
+    if not lane_roles:  # no role, or only roles that read no case: not even one a diagram named it assignee in
         return false()
     who = TABLE["case.read"].who
     clauses = []
-    if "@lane" in who and (lane_roles := sorted(task_roles(actor))):
+    if "@lane" in who:
         lanes = select(ProcessLane.process_version_id).where(ProcessLane.role.in_(lane_roles))
         clauses.append(Case.process_version_id.in_(lanes))
     if "@participant" in who:

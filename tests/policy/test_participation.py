@@ -88,3 +88,19 @@ def test_claiming_makes_a_user_a_participant_who_keeps_reading_after_losing_the_
     assert_error(api.get(f"/api/cases/{untouched}", as_="org_dept2"), 404, "not_found")
     ids = {c["id"] for c in api.get("/api/cases", as_="org_dept2", query_string={"process": VETTING}).json["items"]}
     assert ids == {claimed}
+
+
+def test_a_designer_a_diagram_names_as_assignee_reads_no_case(api, cadre):
+    """docs/api.md: designers read no case. An assignee expression is designer code: a version whose task is
+    assigned to a designer does not let it read the cases it opens (case, task, history, files: 404 like an
+    unknown id), nor complete the task or be linked to it by its notification."""
+    deploy(api, "sandbox_case", script_process(assignee="reviewer"))
+    case_id = api.start("sandbox_case", "c1", reviewer="designer")["id"]
+    task = api.open_task(case_id, "review")
+    assert task["assignee"] == "designer"
+    for url in (f"/api/cases/{case_id}", f"/api/cases/{case_id}/history", f"/api/cases/{case_id}/attachments",
+                f"/api/tasks/{task['id']}"):
+        assert_error(api.get(url, as_="designer"), 404, "not_found")
+    assert_error(api.complete_raw(task["id"], "designer", {"ok": True}), 404, "not_found")
+    notices = api.get("/api/notifications", as_="designer").json["items"]
+    assert [(n["task_id"], n["openable"]) for n in notices] == [(task["id"], False)]
