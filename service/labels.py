@@ -57,7 +57,7 @@ READS = {
     "case_page": _l("案件页面"), "task_page": _l("任务页面"), "cadre_page": _l("干部页面"),
     "document": _l("案件文书"), "comments": _l("案件意见（接口）"), "attachments": _l("附件列表（接口）"),
     "attachment": _l("附件下载"), "cadre_list": _l("干部名单（接口）"), "ledger": _l("干部台账"),
-    "report_page": _l("举报页面"),
+    "report_page": _l("举报页面"), "documents": _l("案件文书列表（接口）"), "disclosure": _l("述职述廉公示详情"),
 }
 # What a diff names: BPMN element types, what changed about an element, and how.
 ELEMENT_KINDS = {

@@ -21,7 +21,7 @@ from service.db.models import Cadre, Case, Disclosure, DisclosureRating, utcnow
 from service.errors import Conflict, Invalid, NotFound, WrittenMeanwhile
 from service.ratelimit import address_key
 
-from . import policy, queries, views
+from . import access_log, policy, queries, views
 from .bulk import already_started
 from .context import Actor, Services
 from .portal import MARKUP, count_public_post
@@ -159,7 +159,8 @@ def staff_list(services: Services, actor: Actor, year: int | None = None) -> lis
 
 
 def staff_get(services: Services, actor: Actor, disclosure_id: int) -> dict[str, Any]:
-    """One disclosure with its tally and every comment (404 when its case may not be read)."""
+    """One disclosure with its tally and every comment (404 when its case may not be read); its reports are the
+    case's data, so the read is logged like the case's (`disclosure`)."""
     with services.db.unit_of_work(write=False) as session:
         disclosure = session.get(Disclosure, disclosure_id)
         case = session.scalar(select(Case).where(Case.id == disclosure.case_id, policy.case_filter(actor))) \
@@ -167,9 +168,11 @@ def staff_get(services: Services, actor: Actor, disclosure_id: int) -> dict[str,
         if disclosure is None or case is None:
             raise NotFound(f"disclosure {disclosure_id} not found (公示不存在)")
         view = _staff_view(session, disclosure, case, session.get_one(Cadre, disclosure.cadre_id))
-        return {**view, "duty_report": case.data.get("duty_report", ""),
-                "integrity_report": case.data.get("integrity_report", ""),
-                "comments": queries.disclosure_comments(session, disclosure.id)}
+        view |= {"duty_report": case.data.get("duty_report", ""),
+                 "integrity_report": case.data.get("integrity_report", ""),
+                 "comments": queries.disclosure_comments(session, disclosure.id)}
+    access_log.note(services, actor, "disclosure", view["case_id"], view["cadre_id"])
+    return view
 
 
 def of_case(session: Session, case: Case) -> dict[str, Any] | None:

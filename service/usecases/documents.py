@@ -23,7 +23,7 @@ from workflows.engine.timing import add_duration
 from workflows.glue.accountability import PROMOTION_BAN_MONTHS
 from workflows.glue.common import add_months
 
-from . import access_log, casefile, policy, views
+from . import access_log, casefile, views
 from .context import Actor, Services
 from .reminders import local_zone
 
@@ -77,9 +77,8 @@ KINDS: dict[str, Kind] = {
 
 
 def list_documents(services: Services, actor: Actor, case_id: int) -> list[dict[str, str]]:
-    """The documents the case has the data for so far: `[{kind, title}]`."""
-    with services.db.unit_of_work(write=False) as session:
-        return available(session, policy.readable_case(session, actor, case_id))
+    """The documents the case has the data for so far: `[{kind, title}]` (how far it went: logged, `documents`)."""
+    return access_log.read_case(services, actor, case_id, "documents", available)
 
 
 def available(session: Session, case: Case) -> list[dict[str, str]]:

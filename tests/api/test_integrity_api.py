@@ -328,6 +328,18 @@ def test_staff_reads_follow_the_policy(api, cadre):
     assert api.get("/api/disclosures", as_="org_head", query_string={"year": 2025}).json["items"] == []
 
 
+def test_a_staff_read_of_a_disclosure_is_logged_as_a_read_of_its_case(api, cadre):
+    """Its reports are the case's data: the read is in the access log (`disclosure`, naming case and cadre), as
+    every read of a case's detail is; a refused one (404) is not."""
+    case_id = open_year(api).json["opened"][0]
+    disclosure_id = disclosed(api, case_id)
+    assert api.get(f"/api/disclosures/{disclosure_id}", as_="committee").status_code == 200
+    assert_error(api.get(f"/api/disclosures/{disclosure_id}", as_="audit"), 404)
+    log = api.get("/api/access-log", as_="discipline_head", query_string={"username": "committee"}).json["items"]
+    assert [(e["what"], e["case_id"], e["cadre_id"]) for e in log] == [("disclosure", case_id, "c1")]
+    assert api.get("/api/access-log", as_="discipline_head", query_string={"username": "audit"}).json["total"] == 0
+
+
 @pytest.mark.parametrize(("ratings", "outcome"), [
     (["satisfied", "satisfied", "dissatisfied"], "satisfactory"),
     (["satisfied", "dissatisfied", "dissatisfied"], "dissatisfied"),

@@ -68,6 +68,17 @@ def test_a_cases_comments_and_files_are_logged_like_its_detail(world, world_app)
         ("attachments", case_id, CADRE_OF[VETTING]), ("comments", case_id, CADRE_OF[VETTING])]
 
 
+def test_listing_a_cases_documents_is_logged_like_its_detail(world, world_app):
+    """GET /api/cases/<id>/documents tells how far a case went (which of its documents exist): a read of the case,
+    one entry naming its cadre; a refused one (404) none."""
+    api, case_id = world.api(world_app), world.cases[VETTING]
+    assert api.get(f"/api/cases/{case_id}/documents", as_="committee").json == []
+    assert api.get(f"/api/cases/{world.cases[ACCOUNTABILITY]}/documents", as_="org_head").status_code == 404
+    assert [(e["what"], e["case_id"], e["cadre_id"]) for e in log(api, username="committee")["items"]] == [
+        ("documents", case_id, CADRE_OF[VETTING])]
+    assert log(api, username="org_head")["total"] == 0
+
+
 def test_the_cadre_list_logs_each_record_it_returns_in_one_insert(world, world_app):
     """GET /api/cadres returns full records (sanctions, audits, personal reports): one entry per cadre
     returned, written by a single INSERT however many there are; a caller's unreadable cadres are not named."""
