@@ -139,7 +139,8 @@ def _history_faults(session: Session, case: Case, history: list[Row[Any]]) -> It
 
 # The rows the history vouches for, each read for a whole batch of cases in one query.
 RECORDS: dict[str, tuple[Any, ...]] = {"tasks": (Task.case_id, Task.id, Task.status, Task.completed_by),
-           "attachments": (Attachment.case_id, Attachment.id, Attachment.filename, Attachment.size, Attachment.sha256),
+           "attachments": (Attachment.case_id, Attachment.id, Attachment.filename, Attachment.size, Attachment.sha256,
+                           Attachment.uploaded_by),
            "comments": (Comment.case_id, Comment.id, Comment.author, Comment.text)}
 
 
@@ -165,8 +166,8 @@ def _record_faults(history: list[Row[Any]], records: dict[str, list[Row[Any]]]) 
     yield from _vouched("task", [row for row in records["tasks"] if row.status == "completed"], entries["complete"],
                         lambda row, e: row.completed_by == e.actor, {row.id for row in records["tasks"]})
     yield from _vouched("attachment", records["attachments"], entries["attach"],
-                        lambda row, e: (row.filename, row.size, row.sha256) == (
-                            e.detail.get("filename"), e.detail.get("size"), e.detail.get("sha256")))
+                        lambda row, e: (row.filename, row.size, row.sha256, row.uploaded_by) == (
+                            e.detail.get("filename"), e.detail.get("size"), e.detail.get("sha256"), e.actor))
     yield from _vouched("comment", records["comments"], entries["comment"],
                         lambda row, e: row.author == e.actor and e.detail.get("text_sha256") in (
                             None, text_digest(row.text)))  # comments from before the digest was kept: author only

@@ -50,6 +50,8 @@ FORGERIES = {
     "completed task deleted": (_completed_task_deleted, "is gone"),
     "attachment renamed": (lambda case_id: update(Attachment).where(
         Attachment.case_id == case_id).values(filename="换过.pdf"), "differs"),
+    "attachment re-attributed": (lambda case_id: update(Attachment).where(
+        Attachment.case_id == case_id).values(uploaded_by="org_head"), "differs"),
     "attachment deleted": (lambda case_id: delete(Attachment).where(Attachment.case_id == case_id), "is gone"),
     "comment rewritten": (lambda case_id: update(Comment).where(
         Comment.case_id == case_id).values(text="建议从重处分"), "differs"),
