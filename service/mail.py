@@ -66,6 +66,10 @@ class SmtpMailer:
                 if self.settings.user:
                     smtp.login(self.settings.user, self.settings.password)
                 smtp.send_message(message)
+        except (smtplib.SMTPHeloError, smtplib.SMTPAuthenticationError, smtplib.SMTPSenderRefused) as exc:
+            # The server refuses this service, whatever the mail (a login or sender a setting must fix): never
+            # a reason to give the mail up, nor every other mail of the queue after it.
+            raise MailError(f"{exc.smtp_code} {_text(exc.smtp_error)}") from exc
         except smtplib.SMTPResponseException as exc:
             raise MailError(f"{exc.smtp_code} {_text(exc.smtp_error)}", permanent=500 <= exc.smtp_code < 600) from exc
         except smtplib.SMTPRecipientsRefused as exc:

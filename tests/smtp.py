@@ -34,12 +34,14 @@ class Received:
 
 
 class SmtpServer:
-    """Accepts every mail (addresses in `refuse` get a permanent 550), until stopped."""
+    """Accepts every mail (addresses in `refuse` get a permanent 550; every sender does while `refuse_sender`
+    is set, as a relay does that does not let this sender through), until stopped."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.received: list[Received] = []
         self.refuse: set[str] = set()
+        self.refuse_sender = False
         self._controller: Controller | None = None
 
     def start(self) -> SmtpServer:
@@ -63,6 +65,14 @@ class SmtpServer:
         while len(self.received) < count and time.monotonic() < deadline:
             time.sleep(0.05)
         return list(self.received)
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802 - aiosmtpd hook
+                          mail_options: list[str]) -> str:
+        if self.refuse_sender:
+            return "550 5.7.1 sender not permitted to relay"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,  # noqa: N802 - aiosmtpd hook
                           rcpt_options: list[str]) -> str:

@@ -138,6 +138,20 @@ def test_a_refused_recipient_is_given_up_and_the_others_still_go(world, smtp):
     assert len(smtp.received) == 1
 
 
+def test_a_server_refusing_the_sender_keeps_every_mail_for_later(world, smtp):
+    """A 5xx for the sender (a relay that does not let MAIL_FROM through, a setting to fix) says nothing of any one
+    mail: every mail waits and goes once the server takes the sender again, none is given up for it."""
+    services, api = world
+    smtp.refuse_sender = True
+    start_accountability(api)
+    Reminders(services).tick()
+    assert smtp.received == [] and {m.status for m in mails(services)} == {"pending"}
+    smtp.refuse_sender = False
+    Reminders(services).tick(datetime.now(SHANGHAI) + timedelta(hours=2))
+    assert sorted(r.rcpt_tos[0] for r in smtp.received) == ["discipline2@example.gov.cn", "discipline@example.gov.cn"]
+    assert {m.status for m in mails(services)} == {"sent"}
+
+
 def test_retries_grow_and_end(services):
     """30 s after the first failure, doubling, at most an hour between tries."""
     assert [mailing.retry_delay(n).total_seconds() for n in (1, 2, 3, 8, 20)] == [30, 60, 120, 3600, 3600]
