@@ -249,7 +249,10 @@ def _next_cadres(session: Session, job: StartJob) -> list[Cadre]:
 
 
 def _already(session: Session, job: StartJob, cadre_ids: list[str]) -> set[str]:
-    """Cadres of the batch that have their case already (so a job run twice opens nothing twice)."""
+    """Cadres of the batch that have their case already (so a job run twice opens nothing twice). Their rows are
+    locked first, in id order: a batch of another job for the same cadres, run at the same moment by another
+    process, then waits for this one's cases instead of finding none yet and opening them again."""
+    session.execute(select(Cadre.id).where(Cadre.id.in_(cadre_ids)).order_by(Cadre.id).with_for_update())
     return already_started(session, job.process_key, cadre_ids, job.dedupe, job.data)
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
+
 import pytest
 from sqlalchemy import func, select
 
 from service.db.models import Notification
 from service.usecases import bulk, check
 from tests.conftest import actor
+from tests.service.test_concurrency import race
 from tests.sql import statements_sent
 
 
@@ -156,3 +160,24 @@ def test_a_job_goes_on_as_its_author_holds_the_right_still(county, services):
     done = bulk.get_job(services, actor("admin"), job["id"])
     assert (done["status"], done["opened"], done["failed"]) == ("done", 30, 0)
 
+
+def test_two_jobs_of_one_year_running_at_once_open_one_assessment_per_cadre(county, services, monkeypatch):
+    """The same bulk start asked for twice (twice in the page, or the command beside the worker), their batches run
+    by two processes at once: each cadre still gets one assessment of the year. Both batches reading which cadres
+    have their case before either commits would open it twice; the second waits for the first's cadres instead."""
+    jobs = [bulk.create_job(services, actor("org_dept"), "annual_assessment", {"year": 2026},
+                            'post_level == "leading"', "field:year")["id"] for _ in range(2)]
+    both_read = threading.Barrier(2, timeout=3)
+    real = bulk.already_started
+
+    def read_then_meet(*args):
+        found = real(*args)
+        # Let the other batch read too, if it can, before this one opens its cases; it cannot while it waits for
+        # this one's cadres, and the barrier then breaks.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait()
+        return found
+    monkeypatch.setattr(bulk, "already_started", read_then_meet)
+    assert sum(race(*(lambda job=job: bulk.run_batch(services, job) for job in jobs))) == 10
+    listed = county.get("/api/cases", query_string={"process": "annual_assessment", "per_page": 100}).json
+    assert sorted(case["cadre_id"] for case in listed["items"]) == [f"k{n:03}" for n in range(10)]
