@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.models import Case
-from service.errors import CaseIncident, Conflict, ServiceError
+from service.errors import CaseIncident, Conflict, ServiceError, Unavailable
 from workflows.engine import EngineError
 
 from .casehistory import held, lock_case
@@ -38,6 +38,8 @@ def fire_due_timers(services: Services, now: datetime | None = None) -> int:
         try:
             fired += fire_case_timers(services, case_id)
         except Conflict as exc:  # another worker took it, or an automatic step failed
+            log.warning("timers of case %s not fired: %s", case_id, exc.message)
+        except Unavailable as exc:  # the database, not the step: the case stays due for the next poll
             log.warning("timers of case %s not fired: %s", case_id, exc.message)
         except ServiceError as exc:  # the step refused what it made: hold the case, it would fail at every poll
             log.warning("timers of case %s failed: %s", case_id, exc.message)

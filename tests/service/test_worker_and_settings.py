@@ -96,3 +96,27 @@ def test_one_case_whose_timer_step_fails_holds_back_no_other(fast_api, fast_serv
             assert held["status"] == "incident" and "定时步骤失败" in held["incident"]["message"]
         else:
             assert held["status"] == "open"
+
+
+def test_a_database_out_of_reach_during_a_timer_step_holds_no_case(fast_api, fast_services, monkeypatch) -> None:
+    """The database failing over while a timer step commits is no refusal of the step: the case stays open, out
+    of no poll, and its timer fires at the next one (held as an incident, it would wait for a person)."""
+    from service.errors import Unavailable
+    from service.usecases import timers
+    from tests.api.support import TIMER_WAIT, start_accountability
+
+    fast_api.create_cadre("c1")
+    case_id = start_accountability(fast_api, "c1")["id"]
+    real_step = timers.run_step
+
+    def unreachable(*args):
+        raise Unavailable("the database cannot be reached right now")
+    monkeypatch.setattr(timers, "run_step", unreachable)
+    time.sleep(TIMER_WAIT)
+    assert timers.fire_due_timers(fast_services) == 0
+    assert fast_api.case(case_id)["status"] == "open"
+    monkeypatch.setattr(timers, "run_step", real_step)
+    recorded = len(fast_api.history(case_id))
+    assert timers.fire_due_timers(fast_services) == 1
+    assert len(fast_api.history(case_id)) > recorded
+
