@@ -50,9 +50,16 @@ def fire_due_timers(services: Services, now: datetime | None = None) -> int:
 
 
 def _hold(services: Services, case_id: int, message: str) -> None:
+    """Hold a case whose timer step was refused, unless it moved on meanwhile (a person completed, cancelled or
+    retried it between the refused step's rollback and this lock): only a case still open and due is held."""
     with services.db.unit_of_work() as session:
-        hold_as_incident(session, lock_case(session, case_id),
-                         CaseIncident(f"timer step failed (定时步骤失败): {message}", None, None))
+        case = lock_case(session, case_id)
+        if _due(case, datetime.now(UTC)):
+            hold_as_incident(session, case, CaseIncident(f"timer step failed (定时步骤失败): {message}", None, None))
+
+
+def _due(case: Case, now: datetime) -> bool:
+    return case.status == "open" and case.next_timer_due is not None and case.next_timer_due <= now
 
 
 def fire_case_timers(services: Services, case_id: int) -> int:

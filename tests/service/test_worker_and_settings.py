@@ -120,3 +120,32 @@ def test_a_database_out_of_reach_during_a_timer_step_holds_no_case(fast_api, fas
     assert timers.fire_due_timers(fast_services) == 1
     assert len(fast_api.history(case_id)) > recorded
 
+
+def test_a_case_that_moved_on_before_its_failed_timer_step_is_held_is_left_as_it_is(fast_api, fast_services,
+                                                                                   monkeypatch) -> None:
+    """A timer step refused, then a person cancels the case before the worker holds it: the hold finds the case
+    no longer open with its timer due and leaves it cancelled (not an incident over a finished case)."""
+    from service.errors import Invalid
+    from service.usecases import timers
+    from service.usecases.check import check_cases
+    from tests.api.support import TIMER_WAIT, start_accountability
+
+    fast_api.create_cadre("c1")
+    case_id = start_accountability(fast_api, "c1")["id"]
+
+    def refused(*args):
+        raise Invalid("the step made what cannot be stored")
+    real_fire = timers.fire_case_timers
+
+    def cancelled_meanwhile(services, failing_id):
+        try:
+            return real_fire(services, failing_id)
+        finally:
+            cases.cancel_case(services, actor("admin"), failing_id, "撤销")
+    monkeypatch.setattr(timers, "run_step", refused)
+    monkeypatch.setattr(timers, "fire_case_timers", cancelled_meanwhile)
+    time.sleep(TIMER_WAIT)
+    assert timers.fire_due_timers(fast_services) == 0
+    assert fast_api.case(case_id)["status"] == "cancelled"
+    assert [entry["action"] for entry in fast_api.history(case_id)][-1] == "cancel"
+    assert check_cases(fast_services, 3600) == (1, [])
