@@ -37,25 +37,28 @@ def fire_due_timers(services: Services, now: datetime | None = None) -> int:
     for case_id in due_case_ids(services, now):
         try:
             fired += fire_case_timers(services, case_id)
+        except CaseIncident as failure:  # nothing coherent to store: held with the state it had, the step undone
+            log.warning("timers of case %s failed: %s", case_id, failure.message)
+            _hold(services, case_id, failure)
         except Conflict as exc:  # another worker took it, or an automatic step failed
             log.warning("timers of case %s not fired: %s", case_id, exc.message)
         except Unavailable as exc:  # the database, not the step: the case stays due for the next poll
             log.warning("timers of case %s not fired: %s", case_id, exc.message)
         except ServiceError as exc:  # the step refused what it made: hold the case, it would fail at every poll
             log.warning("timers of case %s failed: %s", case_id, exc.message)
-            _hold(services, case_id, exc.message)
+            _hold(services, case_id, CaseIncident(f"timer step failed (定时步骤失败): {exc.message}", None, None))
         except Exception:  # one case's failure must not hold back the timers of every case due after it
             log.exception("timers of case %s failed", case_id)
     return fired
 
 
-def _hold(services: Services, case_id: int, message: str) -> None:
-    """Hold a case whose timer step was refused, unless it moved on meanwhile (a person completed, cancelled or
-    retried it between the refused step's rollback and this lock): only a case still open and due is held."""
+def _hold(services: Services, case_id: int, failure: CaseIncident) -> None:
+    """Hold a case whose timer step failed, unless it moved on meanwhile (a person completed, cancelled or
+    retried it between the failed step's rollback and this lock): only a case still open and due is held."""
     with services.db.unit_of_work() as session:
         case = lock_case(session, case_id)
         if _due(case, datetime.now(UTC)):
-            hold_as_incident(session, case, CaseIncident(f"timer step failed (定时步骤失败): {message}", None, None))
+            hold_as_incident(session, case, failure)
 
 
 def _due(case: Case, now: datetime) -> bool:
@@ -75,12 +78,11 @@ def fire_case_timers(services: Services, case_id: int) -> int:
 
 
 def fire_timers_of(services: Services, session: Session, case: Case) -> None:
-    """Fire the due timers of a case already locked in this session; a step that fails with nothing
-    to save holds the case as an incident instead of being tried again at every poll."""
-    try:
-        run_step(services, session, case, services.runner.fire_timers)
-    except CaseIncident as failure:
-        hold_as_incident(session, case, failure)
+    """Fire the due timers of a case already locked in this session. A step that fails with nothing coherent to
+    save (CaseIncident) may have stored part of itself by then (a child case that cannot start fails while its
+    caller's step is being stored): it is raised, the transaction rolled back whole, and the worker holds the case
+    as an incident in a transaction of its own instead of trying it again at every poll."""
+    run_step(services, session, case, services.runner.fire_timers)
 
 
 RESYNC_BATCH = 200
