@@ -4,15 +4,18 @@ other failure, the incident stays for a person (fix, deploy, migrate, retry)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from service.db.models import Case, utcnow
-from service.errors import Conflict
+from service.errors import CaseIncident, Conflict
 from workflows.engine import TaskNotReady
 
 from .casehistory import lock_case, record
 from .context import SYSTEM, Services
-from .stepper import run_step
+from .stepper import Entry, plan_next_retry, run_step
 
 
 def retry_due(services: Services, limit: int = 100) -> int:
@@ -27,15 +30,41 @@ def _retry(services: Services, case_id: int) -> int:
     try:
         with services.db.unit_of_work() as session:
             case = lock_case(session, case_id)
-            if case.status != "incident" or case.retry_at is None or case.retry_at > utcnow():
+            if not _due(case):
                 return 0  # retried meanwhile
             case.retry_attempts += 1
-            run_step(services, session, case, services.runner.retry,
-                     (SYSTEM.username, "retry", (case.incident or {}).get("element_id"),
-                      {"attempt": case.retry_attempts, "automatic": True}))
-            if case.status == "incident" and case.retry_at is None:
-                record(session, case, SYSTEM.username, "retries_exhausted", (case.incident or {}).get("element_id"),
-                       {"attempts": case.retry_attempts})
+            run_step(services, session, case, services.runner.retry, _entry(case, {}))
+            _note_exhausted(session, case)
             return int(case.status != "incident")
+    except CaseIncident as failure:  # stopped with nothing to store (its time limit): an attempt all the same
+        _count_stopped(services, case_id, failure)
+        return 0
     except (Conflict, TaskNotReady):
         return 0
+
+
+def _count_stopped(services: Services, case_id: int, failure: CaseIncident) -> None:
+    """Count a retry that stopped with nothing to store, and plan the next one (or none, once they are spent)."""
+    with services.db.unit_of_work() as session:
+        case = lock_case(session, case_id)
+        if not _due(case):
+            return
+        case.retry_attempts += 1
+        record(session, case, *_entry(case, {"stopped": failure.message}))
+        plan_next_retry(services, case)
+        _note_exhausted(session, case)
+
+
+def _due(case: Case) -> bool:
+    return case.status == "incident" and case.retry_at is not None and case.retry_at <= utcnow()
+
+
+def _entry(case: Case, detail: dict[str, Any]) -> Entry:
+    return (SYSTEM.username, "retry", (case.incident or {}).get("element_id"),
+            {"attempt": case.retry_attempts, "automatic": True, **detail})
+
+
+def _note_exhausted(session: Session, case: Case) -> None:
+    if case.status == "incident" and case.retry_at is None:
+        record(session, case, SYSTEM.username, "retries_exhausted", (case.incident or {}).get("element_id"),
+               {"attempts": case.retry_attempts})

@@ -244,7 +244,12 @@ def plan_retry(services: Services, case: Case, step: Step) -> None:
         if case.retry_attempts or case.retry_at:  # unchanged values are not set: each costs the commit a flush
             case.retry_attempts, case.retry_at = 0, None
         return
-    retryable = step.incident is not None and step.incident.retryable
+    plan_next_retry(services, case, step.incident is not None and step.incident.retryable)
+
+
+def plan_next_retry(services: Services, case: Case, retryable: bool = True) -> None:
+    """Set when an incident is retried next automatically: after a delay doubling with each attempt, never once
+    INCIDENT_RETRIES attempts are spent (or the failure is not one to retry)."""
     if not retryable or case.retry_attempts >= int(services.settings["INCIDENT_RETRIES"]):
         case.retry_at = None
         return

@@ -114,3 +114,25 @@ def test_a_persons_failed_retry_does_not_put_off_the_automatic_one(template, tmp
         assert [e["action"] for e in api.history(case_id)].count("retry") == 3
     finally:
         app.extensions["cadreflow"].db.dispose()
+
+
+def test_a_retry_stopped_at_its_time_limit_still_counts(api, monkeypatch):
+    """An automatic retry whose step is stopped (the records system hangs past the executor's time limit) has
+    nothing to store, but it was an attempt: the case runs out of its INCIDENT_RETRIES like any other, instead of
+    being tried again, for the whole time limit, at every poll for ever."""
+    from workflows.engine import Incident
+
+    failing(10, monkeypatch)
+    services = api.client.application.extensions["cadreflow"]
+    case = api.start("flaky")
+    tries = [0]
+
+    def stopped(*args):
+        tries[0] += 1
+        raise Incident("the step ran past its time limit of 5 s and was stopped (步骤执行超时)")
+    monkeypatch.setattr(services.runner, "retry", stopped)
+    for _ in range(5):
+        assert incidents.retry_due(services) == 0
+    assert tries[0] == 2 and api.case(case["id"])["status"] == "incident"
+    history = [e["action"] for e in api.history(case["id"])]
+    assert history.count("retry") == 2 and history[-1] == "retries_exhausted"
