@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import false, or_, select, update
@@ -97,12 +98,23 @@ def _settle(services: Services, item_id: int, delivered: list[int], kind: str) -
         if item is None:
             return bool(delivered)
         item.attempts += 1
-        if delivered or kind == SIGNAL or item.attempts >= MAX_ATTEMPTS:
+        if delivered or kind == SIGNAL or (item.attempts >= MAX_ATTEMPTS and not _caller_in_incident(session, item)):
             session.delete(item)
         else:
-            item.next_attempt_at = utcnow() + FIRST_RETRY * 2 ** (item.attempts - 1)
+            item.next_attempt_at = utcnow() + min(FIRST_RETRY * 2 ** (item.attempts - 1), LONGEST_RETRY)
             item.last_error = "no receiver took it yet (尚无案件接收)"
     return bool(delivered)
+
+
+LONGEST_RETRY = timedelta(minutes=10)
+
+
+def _caller_in_incident(session: Session, item: OutboxItem) -> bool:
+    """Whether the item is a child case's end for a caller stopped in an incident: the caller takes it once a
+    person has resolved the incident, however long that takes, and without it would wait for the child for ever."""
+    if item.kind != CALL_DONE or item.target_case_id is None:
+        return False
+    return session.scalar(select(Case.status).where(Case.id == item.target_case_id)) == "incident"
 
 
 def broadcast_signal(services: Services, name: str, payload: Any) -> int:
