@@ -47,3 +47,34 @@ def deliver_now(services) -> None:
     with services.db.unit_of_work() as session:
         session.execute(update(OutboxItem).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
     delivery.deliver_due(services)
+
+
+def test_a_caller_whose_step_on_its_childs_end_is_stopped_is_held_and_goes_on_after_a_retry(api, monkeypatch):  # noqa: F811
+    """The caller's step on its child's end is stopped (past the executor's time limit) at every attempt: the caller
+    is held as an incident for a person, as a timer step's case is, rather than left open waiting for an end the
+    outbox gives up; retried by a person, it takes the child's end and goes on."""
+    from workflows.engine import Incident
+
+    caller_body = (start() + '<bpmn:callActivity id="call" calledElement="called"/>' + user("a") + end()
+                   + chain("start", "call", "a", "end"))
+    for key, body, lanes in (("called", start() + user("c") + terminate("approved")
+                              + chain("start", "c", "end_approved"), {"org_dept": ["c"]}),
+                             ("caller", caller_body, {"org_dept": ["a"]})):
+        response = api.post(f"/api/processes/{key}/versions", as_="designer", data=definitions(key, body, lanes),
+                            content_type="application/xml")
+        assert response.status_code == 201, response.get_json()
+    caller = api.start("caller")
+    services = api.client.application.extensions["cadreflow"]
+
+    def stopped(*args):
+        raise Incident("the step ran past its time limit of 5 s and was stopped (步骤执行超时)")
+    monkeypatch.setattr(services.runner, "resume_call", stopped)
+    api.complete(caller["child_case_ids"][0], "c", as_="org_dept", ok=True)
+    for _ in range(delivery.MAX_ATTEMPTS + 2):
+        deliver_now(services)
+    assert api.case(caller["id"])["status"] == "incident"
+    monkeypatch.undo()
+    assert api.post(f"/api/cases/{caller['id']}/retry", as_="admin").status_code == 200
+    deliver_now(services)
+    after = api.case(caller["id"])
+    assert (after["status"], [t["element_id"] for t in after["open_tasks"]]) == ("open", ["a"]), after
