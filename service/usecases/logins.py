@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.orm import Session
@@ -30,17 +30,28 @@ _DUMMY_HASH = generate_password_hash("not a password")
 WRONG = "wrong username or password (用户名或密码错误)"
 
 
+class Checked(NamedTuple):
+    """A password found right: whose it is, and the stored hash it matched (a login is stored only while the
+    user still has that hash)."""
+
+    user_id: int
+    actor: Actor
+    password_hash: str
+
+
 def issue_token(services: Services, username: Any, password: Any, address: str = "") -> dict[str, Any]:
     """Check a password (throttled) and hand out a bearer token."""
-    user_id, actor = verify_password(services, username, password, address)
-    token = _store(services, ApiToken, user_id, float(services.settings["TOKEN_TTL_HOURS"]))
+    checked = verify_password(services, username, password, address)
+    token = _store(services, ApiToken, checked.user_id, float(services.settings["TOKEN_TTL_HOURS"]), checked)
+    actor = checked.actor
     return {"token": token, "user": {"username": actor.username, "roles": sorted(actor.roles)}}
 
 
 def open_web_session(services: Services, username: Any, password: Any, address: str = "") -> tuple[str, Actor]:
     """Check a password (throttled) and open a web session; (its id for the cookie, the actor)."""
-    user_id, actor = verify_password(services, username, password, address)
-    return _store(services, WebSession, user_id, float(services.settings["SESSION_TTL_HOURS"])), actor
+    checked = verify_password(services, username, password, address)
+    hours = float(services.settings["SESSION_TTL_HOURS"])
+    return _store(services, WebSession, checked.user_id, hours, checked), checked.actor
 
 
 def actor_for_token(services: Services, token: str) -> Actor | None:
@@ -86,8 +97,8 @@ def end_credentials(services: Services, session: Session, user_id: int, keep: st
         session.execute(delete(model).where(model.user_id == user_id, model.token_hash != kept))
 
 
-def verify_password(services: Services, username: Any, password: Any, address: str = "") -> tuple[int, Actor]:
-    """(user id, actor) when the password is right; counts failures per username and address (429 past the limit)."""
+def verify_password(services: Services, username: Any, password: Any, address: str = "") -> Checked:
+    """Whose the password is, when it is right; counts failures per username and address (429 past the limit)."""
     if not isinstance(username, str) or not isinstance(password, str):
         raise Invalid("username and password are required (用户名和密码必填)",
                       {"username": "必填 (required)", "password": "必填 (required)"})
@@ -102,7 +113,7 @@ def verify_password(services: Services, username: Any, password: Any, address: s
         user = session.scalar(select(User).where(User.username == username, User.active.is_(True)))
         if check_password_hash(user.password_hash if user else _DUMMY_HASH, password) and user is not None:
             throttle.give_back(*keys)  # a right password is no failure
-            return user.id, actor_of(user)
+            return Checked(user.id, actor_of(user), user.password_hash)
     raise Unauthorized(WRONG)
 
 
@@ -123,14 +134,27 @@ def _throttle_keys(username: str, address: str) -> list[str]:
     return [f"user:{username}", *([f"address:{address_key(address)}"] if address else [])]
 
 
-def _store(services: Services, model: type[ApiToken] | type[WebSession], user_id: int, hours: float) -> str:
-    """A new random secret stored hashed for the user; that user's expired ones are swept on the way."""
+def _store(services: Services, model: type[ApiToken] | type[WebSession], user_id: int, hours: float,
+           checked: Checked | None = None) -> str:
+    """A new random secret stored hashed for the user; that user's expired ones are swept on the way. A login
+    (`checked`) is stored only if the user is still active with the password it checked: a password change or
+    deactivation that committed after the check ended the user's logins, and this one must not slip in after it."""
     secret = secrets.token_urlsafe(32)
     now = utcnow()
     with services.db.unit_of_work() as session:
+        if checked is not None and not _still_valid(session, checked):
+            raise Unauthorized(WRONG)
         session.execute(delete(model).where(model.user_id == user_id, model.expires_at < now))
         session.add(model(token_hash=secret_hash(secret), user_id=user_id, expires_at=now + timedelta(hours=hours)))
     return secret
+
+
+def _still_valid(session: Session, checked: Checked) -> bool:
+    """Whether the user is active with the checked password hash, its row locked until the commit (PostgreSQL;
+    SQLite's writers queue anyway), so no change to it commits between this check and the login it lets in."""
+    found = session.scalar(select(User.id).where(User.id == checked.user_id, User.active.is_(True),
+                                                 User.password_hash == checked.password_hash).with_for_update())
+    return found is not None
 
 
 def _actor_holding(services: Services, model: type[ApiToken] | type[WebSession], secret: str) -> Actor | None:

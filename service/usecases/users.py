@@ -169,7 +169,7 @@ def change_password(services: Services, actor: Actor, old_password: Any, new_pas
         raise Invalid("the new password must differ (新密码不能与原密码相同)",
                       {"new_password": "须与原密码不同 (must differ from the old one)"})
     try:
-        user_id, _ = verify_password(services, actor.username, old_password, address)
+        user_id = verify_password(services, actor.username, old_password, address).user_id
     except Unauthorized:
         raise Invalid("the current password is wrong (原密码不正确)",
                       {"old_password": "原密码不正确 (wrong password)"}) from None

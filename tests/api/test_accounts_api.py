@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+from service.usecases import logins, users
+from service.usecases.context import Actor
 from tests.api.support import CLIENT_ERRORS, USERS, app_from_template, assert_error, make_api
 from tests.api.test_errors import HOSTILE_JSON, HOSTILE_RAW
 from tests.conftest import PASSWORD
@@ -233,6 +235,24 @@ class TestEndingTokens:
         token = fresh_token(api, "audit2")
         api.patch("/api/users/audit2", json={"password": NEW_PASSWORD})
         assert not works(api, token)
+
+    @pytest.mark.parametrize("change", [{"password": NEW_PASSWORD}, {"active": False}])
+    def test_a_login_checked_just_before_a_change_gets_no_token(self, api, monkeypatch, change):
+        """Whoever holds the old password and asks for tokens without pause always has a check in flight: one
+        that passed just before a password reset or a deactivation committed must not be handed a token that
+        outlives it (nor one that a reactivation brings back)."""
+        services, check = api.client.application.extensions["cadreflow"], logins.check_password_hash
+
+        def check_then_change(stored: str, password: str) -> bool:
+            right = check(stored, password)
+            monkeypatch.setattr(logins, "check_password_hash", check)
+            users.update_user(services, Actor("admin", frozenset({"admin"})), "audit2", **change)
+            return right
+
+        monkeypatch.setattr(logins, "check_password_hash", check_then_change)
+        response = login(api, "audit2")
+        api.patch("/api/users/audit2", json={"active": True})
+        assert_error(response, 401)
 
     def test_logging_out_ends_the_calling_token_only(self, api):
         """DELETE /api/auth/token: 204, that token is 401 from then on (a second logout too), the user's other
