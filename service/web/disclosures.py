@@ -11,13 +11,14 @@ from flask_babel import lazy_gettext as _l
 
 from service.api import error_headers
 from service.errors import Conflict, Invalid, TooManyAttempts
-from service.portal import bound_body, signing_key
+from service.portal import bound_body, no_store, signing_key
 from service.usecases import disclosures
 
 from .access import action_required, actor, area_required, services
 
 public = Blueprint("public_disclosures", __name__)
 public.before_request(bound_body)  # no login: bodies bounded like the portal's (413)
+public.after_request(no_store)  # a portal page: a rater's comment and thanks stay on no shared PC or proxy
 bp = Blueprint("integrity_pages", __name__)
 RATINGS = {"satisfied": _l("满意"), "basically_satisfied": _l("基本满意"), "dissatisfied": _l("不满意")}
 

@@ -53,6 +53,18 @@ def test_rating_through_the_form_once_per_address(client, api):
     assert api.get(f"/api/disclosures/{disclosure_id}", as_="org_head").json["tally"]["dissatisfied"] == 1
 
 
+def test_the_public_pages_are_kept_by_no_browser_or_proxy(client, api):
+    """Like the portal's other pages: a rater's comment, shown back when the form is refused, and the thanks for
+    a rating are kept by no shared office PC or proxy, errors included."""
+    _case_id, disclosure_id = disclosed(api)
+    url = f"/disclosures/{disclosure_id}"
+    token = csrf_token(client, url)
+    refused = client.post(url, data={"rating": "", "comment": "办事拖拉", "csrf_token": token})
+    assert refused.status_code == 422 and "办事拖拉" in refused.get_data(as_text=True)
+    for answer in (refused, client.get("/disclosures"), client.get(url), client.get("/disclosures/999")):
+        assert answer.headers.get("Cache-Control") == "no-store", answer.request.path
+
+
 def test_a_comment_with_a_nul_is_422(client, api):
     """PostgreSQL refuses NUL in text: the form names the comment (422), nothing is stored."""
     _case_id, disclosure_id = disclosed(api)
