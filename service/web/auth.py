@@ -6,7 +6,7 @@ import math
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -99,9 +99,9 @@ def _change_password(old: str, new: str) -> None:
 def switch_language() -> Any:
     lang = request.form.get("lang", i18n.DEFAULT)
     response = redirect(safe_next(request.form.get("next")) or url_for("web_auth.home"))
-    if lang in i18n.LANGUAGES:
-        response.set_cookie(i18n.COOKIE, lang, max_age=LANG_MAX_AGE, httponly=True, samesite="Lax",
-                            secure=request.is_secure)
+    if lang in i18n.LANGUAGES:  # Secure exactly when the session cookie is (https, or SESSION_COOKIE_SECURE)
+        secure = current_app.session_interface.get_cookie_secure(current_app)
+        response.set_cookie(i18n.COOKIE, lang, max_age=LANG_MAX_AGE, httponly=True, samesite="Lax", secure=secure)
     return response
 
 

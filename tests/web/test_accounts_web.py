@@ -362,6 +362,17 @@ class TestTransportSecurity:
     def test_plain_http_sets_neither(self, client):
         self.assert_secure(self.log_in_and_switch_language(client), False)
 
+    def test_session_cookie_secure_marks_both_cookies_on_plain_http_too(self, accounts_template, tmp_path):
+        """SESSION_COOKIE_SECURE = true, for a proxy that does not pass the scheme on: the session and the language
+        cookie are Secure although the request came over http (no HSTS: that needs https)."""
+        app = app_from_template(accounts_template, tmp_path / "forced", SESSION_COOKIE_SECURE=True)
+        try:
+            login_answer, lang_answer = self.log_in_and_switch_language(app.test_client())
+            assert "; Secure" in self.cookie(login_answer, "session")
+            assert "; Secure" in self.cookie(lang_answer, "lang")
+        finally:
+            app.extensions["cadreflow"].db.dispose()
+
     @pytest.mark.parametrize(("trusted", "secure"), [(1, True), (0, False)])
     def test_https_at_the_proxy_counts_only_when_the_proxy_is_trusted(self, accounts_template, tmp_path, trusted,
                                                                       secure):
