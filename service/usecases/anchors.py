@@ -28,6 +28,7 @@ from service.db.models import Case, HistoryEntry
 
 from .check import one_snapshot
 from .context import Services
+from .views import MAX_ID
 
 FORMAT = "cadreflow-anchor-1"
 BATCH = 500
@@ -80,7 +81,7 @@ def _checked_heads(anchor: Any, key: bytes | None) -> list[tuple[int, int, str]]
 
 
 def _is_head(item: Any) -> bool:
-    return (isinstance(item, list) and len(item) == 3 and all(type(n) is int and n > 0 for n in item[:2])
+    return (isinstance(item, list) and len(item) == 3 and all(type(n) is int and 0 < n <= MAX_ID for n in item[:2])
             and _is_hex(item[2]))
 
 

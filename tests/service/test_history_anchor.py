@@ -76,7 +76,7 @@ def test_deleted_entries_and_deleted_cases_are_named(services, three_cases):
     assert "is gone: entries were deleted" in faults[0] and "gone from the database" in faults[1]
 
 
-@pytest.mark.parametrize("alteration", ["hash", "case", "signature", "format", "malformed"])
+@pytest.mark.parametrize("alteration", ["hash", "case", "signature", "format", "malformed", "beyond an id"])
 def test_an_altered_anchor_proves_nothing(services, three_cases, alteration):
     """Whoever rewrites history would rewrite the anchor to match: its digest, and with a key its signature,
     make that show; a file that is not an anchor at all is refused the same way."""
@@ -92,6 +92,15 @@ def test_an_altered_anchor_proves_nothing(services, three_cases, alteration):
         anchor["signature"] = "f" * 64
     elif alteration == "format":
         anchor["format"] = "something else"
+    elif alteration == "beyond an id":  # numbers no id column holds (the database would refuse the lookup)
+        from service.usecases import anchors
+
+        anchor["cases"][0] = [2**70, 1, anchor["cases"][0][2]]
+        anchor["digest"] = anchors._digest(anchor)
+        anchor.pop("signature")
+        with pytest.raises(AnchorUnusable, match="malformed"):
+            anchor_faults(services, anchor)
+        return
     else:
         anchor["cases"][0] = [three_cases[0], "1", "x"]
     with pytest.raises(AnchorUnusable):
