@@ -83,6 +83,11 @@ HOSTILE = {  # name: (start form, task form, what the problem says)
     "pattern-message-not-text": ({"type": "object", "properties": {"a": {"type": "string", "pattern": "^a",
                                                                          "x-pattern-message": ["?"]}}}, None,
                                  "x-pattern-message must be a string"),
+    # Before: deployed; a start answering `results` with text made every completion of the case fail, and a form
+    # asking for `typename` could never be sent (the serializer's key is refused in case data).
+    "results-field": ({"type": "object", "properties": {"results": {"type": "string"}}}, None, "reserved"),
+    "task-results-field": (None, task_form(results={"type": "string"}), "reserved"),
+    "task-typename-field": (None, task_form(typename={"type": "string"}), "reserved"),
 }
 
 

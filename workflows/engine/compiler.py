@@ -37,7 +37,7 @@ from .decisions import AGGREGATIONS, LIST_POLICIES, SINGLE_POLICIES
 from .dmn_checks import constraint, overlapping_rules, uncovered_example
 from .errors import DeploymentError, Problem, ScriptRefused
 from .returns import return_problems, returnable_tasks
-from .sandbox import compile_expression, compile_script
+from .sandbox import RESERVED_KEY, compile_expression, compile_script
 from .schemas import schema_problems
 from .specs import CaseParser, LinkedCallActivity
 
@@ -50,6 +50,9 @@ START_FOR = f"{{{CADREFLOW_NS}}}startFor"
 _FORBIDDEN_MARKUP = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
 _SUPERVISE_PREFIX = "supervise_"
 PERSON_TASKS = (UserTask, ManualTask)  # tasks a person completes: they need a lane (a user task, a form)
+# Case data keys a form field may not take: `results` holds every task's answers (a field of that name would replace
+# the map, and every later completion fails on it), RESERVED_KEY the serializer reads (the form could never be sent).
+RESERVED_FIELDS = ("results", RESERVED_KEY)
 
 
 @dataclass(frozen=True)
@@ -341,6 +344,9 @@ def _field_problems(name: str, prop: Any, element_id: str | None, line: int | No
     `x-cadre` true or false, `x-enumNames` (when a list: the pages ignore any other value and show the values)
     one text per `enum` value. A boolean field schema (valid JSON Schema) is accepted: the pages skip it, as
     they skip every field that is not an object."""
+    if name in RESERVED_FIELDS:
+        return [Problem.of(f"field {name!r}: the name is reserved for the engine's own case data; rename the field",
+                           f"字段 {name}：该名称为系统保留的案件数据，请改名", element_id, line)]
     if not isinstance(prop, dict):
         return []
     role, cadre, names = prop.get("x-user-role"), prop.get("x-cadre"), prop.get("x-enumNames")
