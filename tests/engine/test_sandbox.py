@@ -220,6 +220,21 @@ def test_run_time_refusals_become_incidents(script):
     assert incident.message
 
 
+@pytest.mark.parametrize("script", [
+    "raise SystemExit(3)",
+    "raise KeyboardInterrupt",
+    "raise GeneratorExit",
+    "raise BaseException('x')",
+    "raise ValueError.mro()[-2]('x')",  # BaseException, reached through an allowed class
+])
+def test_exceptions_that_are_not_errors_stop_only_the_script(script):
+    """Before: SystemExit and its kin passed every `except Exception` on the way out; in an executor the process
+    exited and the step failed as a crash, naming no element."""
+    incident, _step = start_incident(script_process(script))
+    assert incident.element_id == "run_script", incident
+    assert "not allowed" in incident.message, incident
+
+
 @pytest.mark.parametrize("script", ["x = getattr(1, '__class__')", "x = getattr(1, '__cl' + 'ass__')"])
 def test_dunder_by_name_never_runs(script):
     """Reaching a dunder through getattr is refused at deploy or at run time, never executed."""

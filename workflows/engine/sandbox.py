@@ -303,6 +303,10 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         sys.settrace(tracer)
         try:
             return run()
+        except Exception:
+            raise
+        except BaseException as exc:  # SystemExit and its kin would pass every `except Exception` out of the step
+            raise ScriptRefused(f"raising {type(exc).__name__} is not allowed in scripts") from None
         finally:
             sys.settrace(previous)
 
