@@ -37,6 +37,11 @@ EngineCall = Callable[[ProcessDefinition, str, ServiceHandler], Step]
 Entry = tuple[str, str, str | None, dict[str, Any]]  # actor, action, task, detail
 Result = TypeVar("Result")
 MAX_CALL_DEPTH = 5  # call activities calling call activities: enough for any real process, bounded
+# Cases call activities may open below one case in one transaction. The depth alone bounds nothing: a process
+# calling itself three times at once opened 363 cases in one start, ten times 111,110. A multi-instance call's
+# largest literal cardinality (DEPLOY_LIMITS.max_instances) fits.
+MAX_CALLED_CASES = 200
+_CALLED = "cadreflow.called_cases"  # session.info: id of the case a call tree hangs from -> cases opened below it
 
 
 def run_step(services: Services, session: Session, case: Case, call: EngineCall, entry: Entry | None = None,
@@ -44,7 +49,8 @@ def run_step(services: Services, session: Session, case: Case, call: EngineCall,
     """Run `call` on a locked case and store the step; `entry` is the caller's own history entry."""
     effects = Effects(session, services.today(), case.id)
     handler = service_handler(case.process_key, effects, call_opener(services, session, effects, case.cadre_id,
-                                                                     call_depth(session, case) + 1))
+                                                                     call_depth(session, case) + 1,
+                                                                     call_root(session, case)))
     step = run_engine(lambda: call(definition or definition_of(services, case), case.state, handler))
     store_step(services, session, case, step, entry, effects)
     return step
@@ -75,7 +81,9 @@ def start_in_session(services: Services, session: Session, actor: Actor, process
                      start_rules.check(session, process, [start_data], on or services.today())]
     effects = Effects(session, services.today())
     depth = call_depth(session, parent) + 1 if parent is not None and parent_task_id else 0
-    handler = service_handler(process, effects, call_opener(services, session, effects, cadre_id, depth + 1))
+    # The tree a called case's calls count against; a new case's own first step is bounded by its diagram.
+    root = call_root(session, parent) if parent is not None and parent_task_id else None
+    handler = service_handler(process, effects, call_opener(services, session, effects, cadre_id, depth + 1, root))
     step = run_engine(lambda: services.runner.start(definition, start_data, handler))
     return _store_new_case(services, session, actor, version, start_data, step, effects, parent, parent_task_id)
 
@@ -266,13 +274,15 @@ def child_starter(services: Services, session: Session) -> Callable[[Case, str, 
     return start_child
 
 
-def call_opener(services: Services, session: Session, effects: Effects, cadre_id: Any, depth: int) -> CallOpener:
+def call_opener(services: Services, session: Session, effects: Effects, cadre_id: Any, depth: int,
+                root: Case | None = None) -> CallOpener:
     """What a call activity does: check the called process's start form and start rule now (a refusal is the
     caller's incident, at the call activity, which a person can see and retry), and open the child once the
     caller's step is stored."""
     def open_call(process: str, task_id: str, data: dict[str, Any]) -> None:
         if depth > MAX_CALL_DEPTH:
             raise Invalid(f"call activities nested deeper than {MAX_CALL_DEPTH} (调用层级过深)")
+        _count_call(session, root)
         definition = services.definitions.get(newest_version(session, process))
         wanted = definition.start_form.get("properties", {})
         start_data = fit_text(definition.start_form,
@@ -283,6 +293,27 @@ def call_opener(services: Services, session: Session, effects: Effects, cadre_id
         _raise_if_error(start_rules.check(session, process, [start_data], services.today())[0])
         effects.start_child_case(process, start_data, task_id)
     return open_call
+
+
+def _count_call(session: Session, root: Case | None) -> None:
+    """Count a case a call activity opens below `root` in this transaction; refused past MAX_CALLED_CASES."""
+    if root is None:
+        return
+    counts = session.info.setdefault(_CALLED, {})
+    counts[root.id] = counts.get(root.id, 0) + 1
+    if counts[root.id] > MAX_CALLED_CASES:
+        raise Invalid(f"call activities below case {root.id} opened more than {MAX_CALLED_CASES} cases in one step "
+                      f"(一次调用产生的子案件超过 {MAX_CALLED_CASES} 个)")
+
+
+def call_root(session: Session, case: Case) -> Case:
+    """The case at the top of the callers waiting for this one (itself when nobody called it)."""
+    current = case
+    for _ in range(MAX_CALL_DEPTH + 1):
+        if not (current.parent_task_id and current.parent_case_id):
+            break
+        current = existing(session, Case, current.parent_case_id)
+    return current
 
 
 def call_depth(session: Session, case: Case) -> int:

@@ -1,0 +1,47 @@
+"""Call activities a designer draws: however they call each other, one step opens a bounded number of cases."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from service.db.models import Case
+from service.usecases.stepper import MAX_CALLED_CASES
+from tests.api.support import app_from_template, make_api
+from tests.conformance.bpmn import definitions, end, flow, start
+
+FAN_OUT = 3
+
+
+@pytest.fixture
+def calls_app(template, tmp_path):
+    app = app_from_template(template, tmp_path / "calls")
+    yield app
+    app.extensions["cadreflow"].db.dispose()
+
+
+def calling_itself(key: str, times: int) -> bytes:
+    """start → a parallel split into `times` call activities, each calling this very process → join → end."""
+    calls = "".join(f'<bpmn:callActivity id="call{i}" calledElement="{key}"/>' for i in range(times))
+    branches = "".join(flow("split", f"call{i}") + flow(f"call{i}", "join") for i in range(times))
+    return definitions(key, start() + '<bpmn:parallelGateway id="split"/>' + calls + '<bpmn:parallelGateway id="join"/>'
+                       + end() + flow("start", "split") + branches + flow("join", "end"))
+
+
+def test_a_process_calling_itself_at_once_opens_a_bounded_tree(calls_app, template):
+    """Before: one start opened 1 + 3 + 9 + 27 + 81 + 243 cases in one transaction (depth 5 was the only bound);
+    with ten calls at once it would have been 111,111. Past the bound a call is an incident at its element."""
+    api = make_api(calls_app, template)
+    api.create_cadre("c1")
+    key = "calls_itself"
+    deployed = api.post(f"/api/processes/{key}/versions", as_="designer", data=calling_itself(key, FAN_OUT),
+                        content_type="application/xml")
+    assert deployed.status_code == 201, deployed.json
+    assert api.post("/api/cases", as_="admin", json={"process": key, "cadre_id": "c1", "data": {}}).status_code == 201
+    services = calls_app.extensions["cadreflow"]
+    with services.db.unit_of_work(write=False) as session:
+        cases = session.scalar(select(func.count()).select_from(Case).where(Case.process_key == key))
+        refused = [case.incident["message"] for case in session.scalars(select(Case).where(
+            Case.process_key == key, Case.status == "incident"))]
+    assert cases <= 1 + FAN_OUT + MAX_CALLED_CASES, cases
+    assert any(f"more than {MAX_CALLED_CASES} cases" in message for message in refused), refused[:3]
