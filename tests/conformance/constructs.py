@@ -541,6 +541,23 @@ def _timer_boundary_keep(d: Driver, key: str) -> None:
     assert d.open(case_id) == ["a", "x"]
 
 
+@refuses(
+    "timer cycle inside a case",
+    "boundary events",
+    "only a timer start event of the process repeats: use a duration timer, or loop back through a timer catch event",
+    "b",
+    "timer cycle",
+    "duration timer",
+)
+def _timer_cycle_in_case(key: str) -> bytes:
+    cycle = ('<bpmn:timerEventDefinition id="tc"><bpmn:timeCycle>"R3/P1D"</bpmn:timeCycle>'
+             "</bpmn:timerEventDefinition>")
+    body = (start() + user("a") + f'<bpmn:boundaryEvent id="b" attachedToRef="a" cancelActivity="false">{cycle}'
+            "</bpmn:boundaryEvent>" + user("x") + end("e1") + end("e2") + chain("start", "a", "e1")
+            + chain("b", "x", "e2"))
+    return definitions(key, body, lane("a", "x"))
+
+
 @runs("message boundary, interrupting", "boundary events", "the message interrupts the task")
 def _message_boundary(d: Driver, key: str) -> None:
     case_id = _on_task(d, key, message_ref(f"{key}_stop"), True, message(f"{key}_stop"))

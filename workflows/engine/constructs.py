@@ -44,6 +44,14 @@ SIGNAL_START = (
     "流程不支持信号启动事件（信号不指明干部），请改用消息启动事件（POST /api/messages，含 cadre_id）或定时启动事件")
 
 
+CYCLE_IN_CASE = (
+    "timer cycle inside a case (only a timer start event of the process repeats; a cycle on a boundary, catch "
+    "or event-subprocess start event would never fire); use a duration timer, or loop back through a timer "
+    "catch event",
+    "仅流程的定时启动事件支持循环定时，案件内（边界、捕获或事件子流程启动事件上）的循环定时器永远不会触发；"
+    "请改用时长定时器，或经定时捕获事件循环")
+
+
 def unsupported(root: etree._Element) -> list[Problem]:
     """Every element of the document that CadreFlow refuses, named with what to use instead."""
     problems = []
@@ -52,19 +60,29 @@ def unsupported(root: etree._Element) -> list[Problem]:
             continue
         name = etree.QName(element).localname
         owner = element if name in REFUSED_ELEMENTS else element.getparent()
-        reason = REFUSED_ELEMENTS.get(name) or REFUSED_DEFINITIONS.get(name) or _signal_start(element)
+        reason = REFUSED_ELEMENTS.get(name) or REFUSED_DEFINITIONS.get(name) or _signal_start(element) \
+            or _cycle_in_case(element)
         if reason is not None and owner is not None:
             problems.append(Problem.of(f"not supported: {reason[0]}", reason[1], owner.get("id"), owner.sourceline))
     return problems
 
 
 def _signal_start(element: etree._Element) -> tuple[str, str] | None:
-    parent = element.getparent()
-    if etree.QName(element).localname != "signalEventDefinition" or parent is None:
+    if etree.QName(element).localname != "signalEventDefinition":
         return None
-    is_process_start = etree.QName(parent).localname == "startEvent" and \
-        etree.QName(parent.getparent()).localname == "process"
-    return SIGNAL_START if is_process_start else None
+    return SIGNAL_START if _is_process_start(element.getparent()) else None
+
+
+def _cycle_in_case(element: etree._Element) -> tuple[str, str] | None:
+    """A timerEventDefinition with a timeCycle, unless its event is a start event of the process itself."""
+    if etree.QName(element).localname != "timerEventDefinition" or element.find("bpmn:timeCycle", NS) is None:
+        return None
+    return None if _is_process_start(element.getparent()) else CYCLE_IN_CASE
+
+
+def _is_process_start(event: etree._Element | None) -> bool:
+    return event is not None and etree.QName(event).localname == "startEvent" and \
+        etree.QName(event.getparent()).localname == "process"
 
 
 def resolve_links(root: etree._Element) -> list[Problem]:
