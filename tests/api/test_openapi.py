@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import yaml
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from referencing import Registry, Resource
@@ -13,7 +14,7 @@ from referencing.jsonschema import DRAFT202012
 
 from service.api.docs import METHODS, OPENAPI, openapi_document
 from service.usecases import proof
-from tests.api.support import vetting_to_notice
+from tests.api.support import start_vetting, vetting_to_notice
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 JSON_PREFIXES = ("/api/", "/public/")  # the portal's pages (/report, /notices, /disclosures) are not in it
@@ -132,6 +133,47 @@ def test_public_answers_match_their_schemas(api, cadre):
     check(client.get(f"/public/disclosures/{disclosure['id']}"), path, "get", "200")
     check(client.post(f"/public/disclosures/{disclosure['id']}/ratings", json={"rating": "satisfied"}),
           f"{path}/ratings", "post", "201")
+
+
+def test_no_key_is_written_twice():
+    """A key given twice in one mapping is silently the last one to a YAML reader: one schema name for two
+    shapes (a role code and a role record) made every task's `role` an object."""
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def mapping(loader, node):
+        keys = [loader.construct_object(key, deep=True) for key, _ in node.value]
+        assert len(keys) == len(set(keys)), sorted({k for k in keys if keys.count(k) > 1})
+        return loader.construct_mapping(node, deep=True)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    yaml.load(OPENAPI.read_text(encoding="utf-8"), Loader=Strict)  # a SafeLoader: builds plain data only
+
+
+def test_staff_answers_match_their_schemas(api, cadre):
+    """Answers of /api whose shape clients rely on are what the document says: a case with its open tasks,
+    a task, a user, opening the year's 述职述廉 ({opened: [case id]}), ending an absence (204, no body)."""
+    document = openapi_document()
+
+    def check(response, path, method, status):
+        assert response.status_code == int(status), response.get_data(as_text=True)[:300]
+        assert status in document["paths"][path][method]["responses"], (path, method, status)
+        if response.mimetype == "application/json":
+            errors = list(answer_schema(document, path, method, status).iter_errors(response.json))
+            assert errors == [], (path, [(list(error.absolute_path), error.message) for error in errors])
+        return response.json
+
+    case = start_vetting(api)
+    check(api.get(f"/api/cases/{case['id']}"), "/api/cases/{case_id}", "get", "200")
+    task = case["open_tasks"][0]
+    check(api.get(f"/api/tasks/{task['id']}", as_="org_dept"), "/api/tasks/{task_id}", "get", "200")
+    check(api.get("/api/tasks", as_="org_dept"), "/api/tasks", "get", "200")
+    check(api.get("/api/users"), "/api/users", "get", "200")
+    check(api.get("/api/roles"), "/api/roles", "get", "200")
+    check(api.post("/api/integrity-reports", as_="org_dept", json={"year": 2026}), "/api/integrity-reports",
+          "post", "200")
+    api.put("/api/me/substitute", as_="discipline", json={"username": "discipline2", "until": "2030-01-01"})
+    check(api.call("DELETE", "/api/me/substitute", as_="discipline"), "/api/me/substitute", "delete", "204")
 
 
 def test_path_parameters_are_declared(document):
