@@ -12,7 +12,7 @@ import pytest
 
 from service.config import PROJECT_ROOT
 from tests.api.support import ACCOUNTABILITY, ADMONISHMENT, accountability_to_review, assert_error, start_admonishment
-from tests.engine.bpmn_builder import KEY, chain_process, document, form_schema
+from tests.engine.bpmn_builder import KEY, chain_process, document, form_schema, user_task
 
 BPMN_DIR = Path(PROJECT_ROOT) / "bpmn"
 SANCTION_DMN = (BPMN_DIR / "sanction_ladder.dmn").read_bytes()
@@ -244,6 +244,52 @@ def test_migration_refused_when_the_open_tasks_id_is_renamed(api, cadre):
     assert_error(migrate(api, case_id, dry_run=True), 409)
     assert_error(migrate(api, case_id), 409)
     assert api.case(case_id)["process_version"] == 1 and api.open_elements(case_id) == ["intake_review"]
+
+
+def test_migration_refused_when_the_target_removes_a_step_the_case_still_holds(api, cadre):
+    """A target without a step the case completed and still keeps (what its last step hangs from, for returning)
+    → 409, dry run included: stored, the case would fail to load at every later step. A step it left behind
+    may go."""
+    deployed(deploy(api, KEY, chain("a", "b", "c", "d")), 1)
+    case_id = start_sandbox(api)["id"]
+    api.complete(case_id, "a", ok=True)
+    deployed(deploy(api, KEY, chain("b", "c", "d")), 2)
+    for dry_run in (True, False):
+        refused = assert_error(migrate(api, case_id, dry_run=dry_run), 409)
+        assert "removed: a " in refused["message"], refused
+    assert api.case(case_id)["process_version"] == 1 and "migrate" not in actions(api, case_id)
+    api.complete(case_id, "b", ok=True)
+    api.complete(case_id, "c", ok=True)
+    moved = migrate(api, case_id)
+    assert moved.status_code == 200, moved.json
+    assert api.complete(case_id, "d", ok=True)["outcome"] == "done"
+
+
+def test_migration_refused_when_the_target_removes_a_task_of_a_finished_subprocess(api, cadre):
+    """An embedded subprocess the case finished keeps its tasks in the case's state: a target whose subprocess
+    lost one of them → 409, and the case goes on on its version."""
+    deployed(deploy(api, KEY, with_subprocess("s1", "s2")), 1)
+    case_id = start_sandbox(api)["id"]
+    api.complete(case_id, "s1", ok=True)
+    api.complete(case_id, "s2", ok=True)
+    deployed(deploy(api, KEY, with_subprocess("s1")), 2)
+    for dry_run in (True, False):
+        assert "s2" in assert_error(migrate(api, case_id, dry_run=dry_run), 409)["message"]
+    assert api.complete(case_id, "b", ok=True)["outcome"] == "done"
+
+
+def with_subprocess(*inner):
+    """start → embedded subprocess `sub` (its user tasks `inner`) → user task `b` → end_done, all org_dept."""
+    flows = "".join(f'<bpmn:sequenceFlow id="sf_{a}" sourceRef="{a}" targetRef="{b}"/>'
+                    for a, b in zip(["s_start", *inner], [*inner, "s_end"], strict=True))
+    body = ('<bpmn:startEvent id="start"/><bpmn:subProcess id="sub" name="子流程"><bpmn:startEvent id="s_start"/>'
+            + "".join(user_task(i, form_schema()) for i in inner) + f'<bpmn:endEvent id="s_end"/>{flows}'
+            "</bpmn:subProcess>" + user_task("b", form_schema())
+            + '<bpmn:endEvent id="end_done"><bpmn:terminateEventDefinition id="term"/></bpmn:endEvent>'
+            '<bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="sub"/>'
+            '<bpmn:sequenceFlow id="f2" sourceRef="sub" targetRef="b"/>'
+            '<bpmn:sequenceFlow id="f3" sourceRef="b" targetRef="end_done"/>')
+    return document(body, {"org_dept": [*inner, "sub", "b"]})
 
 
 def test_migrated_case_runs_on_the_new_version_and_is_in_history(api, cadre):

@@ -62,6 +62,7 @@ from .specs import CHILD_OUTCOME, LinkedCallActivity
 from .subprocesses import EventSubprocesses
 from .timing import schedule_of
 from .types import Diagram, EngineEvent, IncidentInfo, Migration, OpenTask, Step, Thrown, TimerSchedule
+from .versions import lost_elements
 
 
 class CaseRunner:
@@ -307,12 +308,16 @@ class CaseRunner:
         if open_removed:
             raise MigrationRefused(f"open elements would disappear: {', '.join(open_removed)} "
                                    "(迁移后进行中的任务将消失)")
-        if dry_run:
-            return Migration(removed, changed, None)
         timers = kept_timers(workflow)
         migrate_workflow(diff, workflow, target.spec)
         restore_timers(workflow, timers)  # the reset re-counted every deadline from now
         workflow.subprocess_specs = target.subprocess_specs
+        lost = lost_elements(workflow, target)
+        if lost:  # stored, the case would fail to load at every later step: refused whole, dry run included
+            raise MigrationRefused(f"the case still holds elements the target version removed: {', '.join(lost)} "
+                                   "(目标版本删除了本案仍保留的已办环节，迁移后案件将无法继续办理)")
+        if dry_run:
+            return Migration(removed, changed, None)
         return Migration(removed, changed, self._advance(target, workflow, None, lambda: None))
 
     def _step(self, workflow: BpmnWorkflow, events: list[EngineEvent], incident: IncidentInfo | None = None,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.util.diff import SpecDiff
 
 from . import serialization
@@ -27,3 +30,19 @@ def diff_versions(old: ProcessDefinition, new: ProcessDefinition) -> VersionDiff
         if old_forms[element_id] != new_forms[element_id]:
             changed[element_id] = tuple(sorted({*changed.get(element_id, ()), "form"}))
     return VersionDiff(added=tuple(added), removed=tuple(removed), changed=dict(sorted(changed.items())))
+
+
+def lost_elements(workflow: BpmnWorkflow, target: ProcessDefinition) -> list[str]:
+    """The elements of tasks a case moved to `target` still holds that `target` has no spec for (a finished step
+    kept so it can be returned to, a finished subprocess's tasks): saved, such a case would never load again."""
+    lost = _without_spec(workflow.tasks.values(), target.spec)
+    for sub in workflow.subprocesses.values():
+        holder = workflow.get_task_from_id(sub.parent_task_id)
+        lost |= _without_spec(sub.tasks.values(), target.subprocess_specs.get(holder.task_spec.spec))
+    return sorted(lost)
+
+
+def _without_spec(tasks: Any, spec: Any) -> set[str]:
+    """Loading a task looks its spec up by name in its process's spec (serialization.py)."""
+    return {task.task_spec.bpmn_id or task.task_spec.name for task in tasks
+            if spec is None or task.task_spec.name not in spec.task_specs}
