@@ -278,6 +278,26 @@ def test_migration_refused_when_the_target_removes_a_task_of_a_finished_subproce
     assert api.complete(case_id, "b", ok=True)["outcome"] == "done"
 
 
+def test_a_case_inside_an_embedded_subprocess_migrates_with_it(api, cadre):
+    """A case whose open task lies inside an embedded subprocess moves (it was refused as if that task would
+    disappear): the task keeps its id and holder and takes the new name, and the step the target adds runs."""
+    deployed(deploy(api, KEY, with_subprocess("s1", "s2")), 1)
+    case_id = start_sandbox(api)["id"]
+    task = api.open_task(case_id, "s1")
+    assert api.post(f"/api/tasks/{task['id']}/claim", as_="org_dept").status_code == 200
+    renamed = with_subprocess("s1", "s3", "s2").replace('name="任务"'.encode(), 'name="核实"'.encode())
+    deployed(deploy(api, KEY, renamed), 2)
+    assert migrate(api, case_id, dry_run=True).status_code == 200
+    moved = migrate(api, case_id)
+    assert moved.status_code == 200, moved.json
+    after = api.open_task(case_id, "s1")
+    assert (after["id"], after["assignee"], after["name"]) == (task["id"], "org_dept", "核实")
+    for element in ("s1", "s3", "s2"):
+        assert api.open_elements(case_id) == [element]
+        api.complete(case_id, element, ok=True)
+    assert api.complete(case_id, "b", ok=True)["outcome"] == "done"
+
+
 def with_subprocess(*inner):
     """start → embedded subprocess `sub` (its user tasks `inner`) → user task `b` → end_done, all org_dept."""
     flows = "".join(f'<bpmn:sequenceFlow id="sf_{a}" sourceRef="{a}" targetRef="{b}"/>'

@@ -39,7 +39,6 @@ from .pruning import prune
 from .reading import (
     CASE_DATA,
     OPEN_STATES,
-    all_tasks,
     changed_data,
     correlations_of,
     deepest,
@@ -298,18 +297,20 @@ class CaseRunner:
                 dry_run: bool) -> Migration:
         """Move a case to another version; refused when an open task would disappear."""
         workflow = self._load(process, state)
-        diff, _ = diff_workflow(serialization.registry(), workflow, target.spec, target.subprocess_specs)
-        removed = tuple(sorted({t.task_spec.bpmn_id for t in diff.removed if t.task_spec.bpmn_id}))
-        changed = tuple(sorted({t.task_spec.bpmn_id for t in diff.changed if t.task_spec.bpmn_id}))
-        target_ids = {ts.bpmn_id for ts in target.spec.task_specs.values() if ts.bpmn_id}
-        open_removed = sorted({t.task_spec.bpmn_id or t.task_spec.name for t in all_tasks(workflow)
-                               if t.state in OPEN_STATES and t.task_spec.bpmn_id not in target_ids
-                               and (t.task_spec.bpmn_id or t in diff.removed)})
+        diff, sub_diffs = diff_workflow(serialization.registry(), workflow, target.spec, target.subprocess_specs)
+        parts = [(workflow, diff, target.spec), *((sub, sub_diffs[sub_id], target.subprocess_specs.get(sub.spec.name))
+                                                  for sub_id, sub in workflow.subprocesses.items())]
+        diffs = [part_diff for _, part_diff, _ in parts if part_diff is not None]
+        removed = tuple(sorted({t.task_spec.bpmn_id for d in diffs for t in d.removed if t.task_spec.bpmn_id}))
+        changed = tuple(sorted({t.task_spec.bpmn_id for d in diffs for t in d.changed if t.task_spec.bpmn_id}))
+        open_removed = sorted({name for part in parts for name in _open_removed(*part)})
         if open_removed:
             raise MigrationRefused(f"open elements would disappear: {', '.join(open_removed)} "
                                    "(迁移后进行中的任务将消失)")
         timers = kept_timers(workflow)
-        migrate_workflow(diff, workflow, target.spec)
+        for part, part_diff, spec in parts:  # an embedded subprocess's tasks move with their process
+            if part_diff is not None:
+                migrate_workflow(part_diff, part, spec)
         restore_timers(workflow, timers)  # the reset re-counted every deadline from now
         workflow.subprocess_specs = target.subprocess_specs
         lost = lost_elements(workflow, target)
@@ -347,6 +348,14 @@ class CaseRunner:
             raise LoopLimitExceeded(
                 f"the case has looped too often (task depth {depth} > {self.max_depth}); "
                 "step refused so the case is not corrupted (流程循环次数过多)")
+
+
+def _open_removed(part: Any, diff: Any, spec: Any) -> set[str]:
+    """The open elements of one (sub)process a migration to `spec` would drop (an open task's id is the contract)."""
+    ids = {ts.bpmn_id for ts in spec.task_specs.values() if ts.bpmn_id} if spec is not None else set()
+    return {t.task_spec.bpmn_id or t.task_spec.name for t in part.tasks.values()
+            if t.state in OPEN_STATES and t.task_spec.bpmn_id not in ids
+            and (t.task_spec.bpmn_id or diff is None or t in diff.removed)}
 
 
 def _require_loadable(workflow: BpmnWorkflow) -> None:
