@@ -17,6 +17,7 @@ from .casehistory import SYSTEM_NAME, childless, record
 from .notifications import tasks_opened
 from .policy import note_participant
 from .queries import holders_now
+from .users import user_has_role_in
 
 OPEN_TASKS = "cadreflow.open_tasks"  # case id -> its open task rows, as the last step stored them
 NEW_CASES = "cadreflow.new_cases"  # ids of the cases this transaction created
@@ -36,6 +37,7 @@ def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce
     holding = holders_now(session, {(t.assignee, t.role) for t in step.open_tasks if t.id not in rows and t.assignee},
                           now)
     opened: list[Task] = []
+    moved: list[Task] = []  # held tasks a migration put in another lane
     for task in step.open_tasks:
         if (row := rows.get(task.id)) is None:
             assignee = holding[(task.assignee, task.role)] if task.assignee else None
@@ -49,8 +51,9 @@ def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce
             if assignee != task.assignee:  # its assignee is away (absence.py): the substitute holds it
                 record(session, case, SYSTEM_NAME, "substitute", task.element_id,
                        {"task_id": task.id, "instead_of": task.assignee, "to": assignee})
-        else:
-            _keep_open(row, case, task)
+        elif _keep_open(row, case, task) and row.assignee:
+            moved.append(row)
+    _release_outside_lane(session, case, moved)
     _mark_overdue(rows.values(), step.overdue_elements, now)
     still_open = [row for row in rows.values() if row.status == "open"] + opened
     session.info.setdefault(OPEN_TASKS, {})[case.id] = sorted(still_open, key=lambda t: (t.created_at, t.id))
@@ -86,15 +89,29 @@ def _mark_overdue(rows: Iterable[Task], elements: Iterable[str], now: datetime) 
             row.overdue = True
 
 
-def _keep_open(row: Task, case: Case, task: OpenTask) -> None:
+def _keep_open(row: Task, case: Case, task: OpenTask) -> bool:
     """A task still open: after a migration it belongs to the new version; an extension only moves it later.
-    Only what differs is set: a row set to its own values would still be looked over by the next flush."""
+    Only what differs is set: a row set to its own values would still be looked over by the next flush.
+    True when its lane (role) changed."""
     engine_due = parse_time(task.due_at)
     wanted = {"process_version_id": case.process_version_id, "name": task.name, "role": task.role,
               "due_at": max(engine_due, row.due_at) if engine_due and row.due_at else engine_due or row.due_at}
+    moved = row.role != task.role
     for name, value in wanted.items():
         if getattr(row, name) != value:
             setattr(row, name, value)
+    return moved
+
+
+def _release_outside_lane(session: Session, case: Case, rows: list[Task]) -> None:
+    """A held task the new version put in another lane goes back to that lane when its holder lacks the lane's
+    role: holding it would let them complete a step of a role they do not have (a reassignment refuses them)."""
+    has_role = user_has_role_in(session)
+    for row in rows:
+        if row.assignee and not (has_role(row.assignee, row.role or "admin") or has_role(row.assignee, "admin")):
+            record(session, case, SYSTEM_NAME, "unclaim", row.element_id,
+                   {"task_id": row.id, "from": row.assignee, "role": row.role})
+            row.assignee = None
 
 
 def open_task_rows(session: Session, case: Case) -> list[Task] | None:

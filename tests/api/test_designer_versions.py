@@ -350,6 +350,24 @@ def test_a_migrated_case_keeps_its_claims_and_deadlines_an_extended_one_too(api,
     assert (after["id"], after["assignee"], after["due_at"]) == (task["id"], "discipline", due)
 
 
+def test_a_holder_without_the_role_of_the_lane_a_migration_moves_the_task_to_gives_it_back(api, cadre):
+    """v2 moves the open task from the org_dept lane to org_head's: org_dept, who had claimed it, no longer holds
+    it (recorded) and may not complete it; an org_head holder would have kept it."""
+    deployed(deploy(api, KEY, chain_process([("a", form_schema())], {"org_dept": ["a"]})), 1)
+    case_id = start_sandbox(api)["id"]
+    task = api.open_task(case_id, "a")
+    assert api.post(f"/api/tasks/{task['id']}/claim", as_="org_dept").status_code == 200
+    deployed(deploy(api, KEY, chain_process([("a", form_schema())], {"org_head": ["a"]})), 2)
+    assert migrate(api, case_id).status_code == 200
+    after = api.open_task(case_id, "a")
+    assert (after["id"], after["role"], after["assignee"]) == (task["id"], "org_head", None)
+    released = [e for e in api.history(case_id) if e["action"] == "unclaim"]
+    assert [(e["actor"], e["detail"]["from"]) for e in released] == [("system", "org_dept")]
+    assert_error(api.complete_raw(task["id"], "org_dept", {"ok": True}), {403, 404})
+    assert api.post(f"/api/tasks/{task['id']}/claim", as_="org_head").status_code == 200
+    assert api.complete_raw(task["id"], "org_head", {"ok": True}).status_code == 200
+
+
 def test_migrating_one_case_leaves_the_others_on_their_version(api, cadre):
     """Two cases on v1, v2 deployed, one migrated: it runs v2's extra task, the other finishes on v1."""
     deployed(deploy(api, KEY, chain("a")), 1)
