@@ -52,6 +52,8 @@ def extend_task(services: Services, actor: Actor, task_id: str, until: Any, reas
     with services.db.unit_of_work() as session:
         task, case = locked_task(session, actor, task_id)
         _require_open(task)
+        if case.status != "open":  # its step would clear an incident that waits for a person (steps._set_status)
+            raise Conflict(f"case {case.id} is {case.status} (案件当前状态不允许延期)")
         policy.require_task_action(session, actor, "task.extend", task)
         reason = _reason(reason)
         due = absence.parse_moment(until, "until", reminders.local_zone(services), end_of_day=True)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from service.errors import CaseIncident
+from service.usecases.casehistory import lock_case
+from service.usecases.stepper import hold_as_incident
 from tests.api.support import (
     assert_error,
     departure_to_fieldwork,
@@ -97,6 +100,18 @@ class TestExtend:
         assert_error(extend(api, task["id"], "admin", reason=" "), 422, fields={"reason"})
         earlier = (datetime.fromisoformat(task["due_at"]) - timedelta(days=1)).isoformat()
         assert_error(extend(api, task["id"], "admin", until=earlier), 422, fields={"until"})
+
+    def test_a_case_held_in_an_incident_is_not_extended(self, api, services, cadre):
+        """A case held for a person (its step stopped whole, e.g. an executor killed) stays held: extending one of
+        its tasks is 409, where its step cleared the incident, left nothing to retry and put the case back in the
+        timer scan to fail again."""
+        case_id, task = verification(api)
+        with services.db.unit_of_work() as session:
+            hold_as_incident(session, lock_case(session, case_id), CaseIncident("executor killed", None, None))
+        assert_error(extend(api, task["id"], "discipline_head"), 409)
+        case = api.case(case_id)
+        assert (case["status"], case["incident"]["message"]) == ("incident", "executor killed")
+        assert api.open_task(case_id, "preliminary_verification")["due_at"] == task["due_at"]
 
     def test_the_lane_head_is_the_role_catalogs_head_role(self, api, cadre):
         """Who heads a lane is data (/api/roles): moved to another role, the old head may no longer extend."""
