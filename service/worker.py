@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import date
 
 from .usecases import bulk, delivery, early_warning, health, incidents, schedules
 from .usecases.context import Services
@@ -17,10 +18,23 @@ log = logging.getLogger(__name__)
 BATCHES_PER_POLL = 50  # start-job batches per poll, so timers and messages are not kept waiting
 
 
+def _rotation_scan(services: Services) -> None:
+    run_daily_scan(services)
+
+
+def _early_warning_scan(services: Services) -> None:
+    early_warning.run_daily_scan(services)
+
+
+# Each a stage of its own: one scan failing at every poll must not keep the county from the other.
+DAILY_SCANS = (("rotation scan", _rotation_scan), ("early-warning scan", _early_warning_scan))
+
+
 def run_worker(services: Services, stop: threading.Event, once: bool = False) -> int:
     """Fire due timers every poll interval until `stop` is set (or once); returns cases moved."""
     interval = float(services.settings["WORKER_POLL_SECONDS"])
-    moved, scanned_on, reminders = 0, None, Reminders(services)
+    moved, reminders = 0, Reminders(services)
+    scanned_on: dict[str, date] = {}  # per daily scan, the day this worker last saw it run or claimed
     while True:
         moved += _stage("timers", fire_due_timers, services) or 0
         moved += _stage("messages", delivery.deliver_due, services) or 0
@@ -28,8 +42,9 @@ def run_worker(services: Services, stop: threading.Event, once: bool = False) ->
         moved += _stage("incident retries", incidents.retry_due, services) or 0
         moved += _stage("bulk starts", lambda s: bulk.run_jobs(s, max_batches=BATCHES_PER_POLL), services) or 0
         today = services.today()
-        if scanned_on != today and _stage("daily scans", _daily_scans, services) is not None:
-            scanned_on = today  # each once a day across workers; a failed scan is tried again next poll
+        for name, scan in DAILY_SCANS:  # each once a day across workers; a failed scan is tried again next poll
+            if scanned_on.get(name) != today and _stage(name, scan, services) is not None:
+                scanned_on[name] = today
         _stage("reminders", lambda _services: reminders.tick(), services)  # notices falling due, digest, e-mail
         _stage("heartbeat", health.note_poll, services)  # readiness and the dashboard show when this last ran
         if once or stop.wait(interval):
@@ -44,11 +59,6 @@ def _stage(name: str, action: Callable[[Services], int | None], services: Servic
     except Exception:
         log.exception("worker stage failed: %s", name)
         return None
-
-
-def _daily_scans(services: Services) -> None:
-    run_daily_scan(services)
-    early_warning.run_daily_scan(services)
 
 
 def start_worker_thread(services: Services) -> tuple[threading.Thread, threading.Event]:

@@ -266,6 +266,23 @@ def test_the_worker_runs_the_daily_scan(api, cadre):
     assert len(early_talks(api)) == 1
 
 
+def test_a_failing_rotation_scan_does_not_keep_the_early_warning_scan_from_running(api, cadre, monkeypatch):
+    """The two daily scans are apart: a rotation scan failing at every poll (say, a new rotation_review version
+    whose start form asks for a field the scan does not give) must not leave the county without early warning."""
+    import threading
+
+    from service.usecases import rotation
+    from service.worker import run_worker
+
+    def broken(*_args):
+        raise RuntimeError("rotation scan broken")
+    for _ in range(3):
+        public_report(api)
+    monkeypatch.setattr(rotation, "_scan", broken)
+    run_worker(services(api), threading.Event(), once=True)
+    assert [c["status"] for c in early_talks(api)] == ["open"]
+
+
 # The watch list's history (watch_counts): what each scan found, per unit and level.
 
 def history(api, as_="discipline", **query):
