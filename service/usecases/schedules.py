@@ -10,7 +10,7 @@ never a second open case of that process for a cadre.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import select
@@ -63,7 +63,7 @@ def _fire(services: Services, process_key: str, now: datetime) -> int:
         fired = row.next_due.astimezone(services.zone)
         session.add(StartJob(process_key=process_key, data=_trigger_data(definition.start_form, fired),
                              selector=definition.start_for, dedupe="open", created_by=SYSTEM.username))
-        row.last_fired_at, row.next_due = now, _next(row)
+        row.last_fired_at, row.next_due = now, _next(row, services.zone)
         return 1
 
 
@@ -74,14 +74,16 @@ def _trigger_data(start_form: dict[str, Any], fired: datetime) -> dict[str, Any]
     return {name: value for name, value in facts.items() if name in start_form.get("properties", {})}
 
 
-def _next(row: ScheduledStart) -> datetime | None:
-    """The firing after this one, or None when the schedule is over."""
+def _next(row: ScheduledStart, zone: tzinfo) -> datetime | None:
+    """The firing after this one, or None when the schedule is over. The interval is added on the county's
+    calendar: a month after midnight of 1 February there is 1 March, where in UTC (31 January, 16:00) it would be
+    January's 31 days later, the 4th."""
     if row.interval is None or (row.remaining is not None and row.remaining <= 0) or row.next_due is None:
         return None
     if row.remaining is not None:
         row.remaining -= 1
     try:
-        return add_duration(row.next_due, row.interval)
+        return add_duration(row.next_due.astimezone(zone), row.interval)
     except (OverflowError, ValueError):  # past the year 9999, or an interval stored before deploy refused it
         log.warning("timer start of %s ends: its next firing cannot be computed", row.process_key)
         return None

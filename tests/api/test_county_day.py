@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from service import create_app
-from service.db.models import Case
+from service.db.models import Case, ScheduledStart
 from service.usecases import bulk, schedules
 from service.usecases.context import county_today
 from tests.api.test_early_warning import public_report
@@ -74,6 +74,26 @@ def test_a_schedule_firing_at_the_countys_new_year_opens_cases_of_the_new_year(a
     bulk.run_jobs(services)
     opened = api.get("/api/cases", query_string={"process": key}).json["items"]
     assert [api.get(f"/api/cases/{case['id']}").json["data"]["year"] for case in opened] == [2027]
+
+
+def test_a_monthly_schedule_fires_on_the_first_of_each_month_in_the_county(api, services):
+    """A cycle at midnight of the 1st in Shanghai: the month added is the county's, not UTC's (where midnight of
+    1 February is still 31 January, and a month added to it is January's 31 days: 4 March, not 1 March)."""
+    monthly = ('<bpmn:timerEventDefinition id="monthly"><bpmn:timeCycle>"R/2027-01-01T00:00:00+08:00/P1M"'
+               "</bpmn:timeCycle></bpmn:timerEventDefinition>")
+    key = "county_monthly"
+    body = start(definition=monthly) + user("a") + end() + chain("start", "a", "end")
+    deployed = api.post(f"/api/processes/{key}/versions", as_="designer", data=definitions(key, body, {LANE: ["a"]}),
+                        content_type="application/xml")
+    assert deployed.status_code == 201, deployed.json
+    firings = []
+    for _ in range(4):
+        with services.db.unit_of_work(write=False) as session:
+            due = session.scalar(select(ScheduledStart.next_due).where(ScheduledStart.process_key == key))
+        firings.append(due.astimezone(services.zone).isoformat())
+        assert schedules.fire_due(services, now=due) == 1
+    assert firings == ["2027-01-01T00:00:00+08:00", "2027-02-01T00:00:00+08:00", "2027-03-01T00:00:00+08:00",
+                       "2027-04-01T00:00:00+08:00"]
 
 
 def test_the_ledger_dates_a_report_by_the_countys_calendar(api, services, cadre):
