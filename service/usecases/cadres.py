@@ -41,8 +41,9 @@ AUDITED_LEVEL = "leading"  # seed 三(三): 先审计，后离任, for leading c
 
 
 def departure_audit_cleared(session: Session, cadre: Cadre) -> bool:
-    """Whether a departure audit of the cadre's current post has cleared (recorded since it began)."""
-    since = [ClearedAudit.cleared_on >= cadre.post_started_on] if cadre.post_started_on else []
+    """Whether a departure audit of the cadre's current post has cleared (recorded after the day it began: the
+    audit of the post left clears on the day the new one begins, and is no audit of the new one)."""
+    since = [ClearedAudit.cleared_on > cadre.post_started_on] if cadre.post_started_on else []
     return bool(session.scalar(select(exists().where(ClearedAudit.cadre_id == cadre.id, *since))))
 
 

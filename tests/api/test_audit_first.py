@@ -65,6 +65,19 @@ def test_vetting_appoint_of_a_sitting_leading_cadre_waits_for_the_audit(api, cad
     assert cadre["post"] == "县发改局局长" and cadre["post_started_on"] == today.isoformat()
 
 
+def test_the_audit_of_the_post_left_does_not_clear_the_post_taken_the_same_day(api, cadre):
+    """The audit of the old post clears on the day the new post begins: the new post is not audited by it, so
+    the cadre's next appointment waits for an audit of its own (else every cadre appointed through the
+    audit-first path would leave its new post, at any later time, without one)."""
+    first = appoint_at_committee(api)
+    run_audit(api, the_audit(api, first["id"])["id"], "approve")
+    assert api.cadre()["post"] == "县发改局局长"
+    second = appoint_at_committee(api, post="县委常委")
+    assert (second["status"], second["outcome"]) == ("open", None)
+    assert the_audit(api, second["id"])["data"]["departure_reason"] == "promotion"
+    assert api.cadre()["post"] == "县发改局局长"
+
+
 def test_vetting_held_audit_ends_held_and_keeps_the_post(api, cadre):
     """The audit ends held → the vetting ends held; the cadre keeps the old post."""
     case = appoint_at_committee(api)
