@@ -40,7 +40,15 @@ def plan(services: Services, session: Session, version: ProcessVersion) -> None:
     row = row or ScheduledStart(process_key=version.process_key)
     row.next_due = datetime.fromisoformat(schedule.first)
     row.interval, row.remaining = schedule.interval, schedule.repetitions
+    _skip_fired(row, services.zone)
     session.add(row)
+
+
+def _skip_fired(row: ScheduledStart, zone: tzinfo) -> None:
+    """A new version goes on from the process's last firing: those due by then have fired already (a label fixed
+    in February must not fire the New Year's start again, opening a second case for every cadre)."""
+    while row.last_fired_at is not None and row.next_due is not None and row.next_due <= row.last_fired_at:
+        row.next_due = _next(row, zone)
 
 
 def fire_due(services: Services, now: datetime | None = None) -> int:

@@ -46,6 +46,23 @@ def test_an_hourly_or_longer_cycle_deploys_and_ends_after_its_repetitions(api, s
     assert fired == [1, 1, 0]
 
 
+@pytest.mark.parametrize(("kind", "value", "next_due"), [
+    ("timeDate", '"2027-01-01T00:00:00+08:00"', None),
+    ("timeCycle", '"R/2027-01-01T00:00:00+08:00/P1Y"', datetime(2027, 12, 31, 16, tzinfo=UTC)),
+])
+def test_a_new_version_goes_on_from_the_last_firing_and_fires_none_again(api, services, kind, value, next_due):
+    """A designer fixes a label in February: the New Year firing does not come again (a case for every cadre
+    whose first one is closed by then); a cycle's next firing stays next New Year."""
+    new_year = datetime(2026, 12, 31, 16, 1, tzinfo=UTC)
+    assert deploy(api, "yearly", timer_process("yearly", kind, value)).status_code == 201
+    assert schedules.fire_due(services, now=new_year) == 1
+    assert deploy(api, "yearly", timer_process("yearly", kind, value, task="b")).status_code == 201
+    assert schedules.fire_due(services, now=datetime(2027, 2, 1, tzinfo=UTC)) == 0
+    with services.db.unit_of_work(write=False) as session:
+        assert session.scalar(select(ScheduledStart.next_due).where(ScheduledStart.process_key == "yearly")) \
+            == next_due
+
+
 def test_a_next_firing_past_the_calendar_ends_the_schedule_not_the_worker(api, services):
     """A schedule stored before deploy refused such cycles: it fires what is due, then ends."""
     assert deploy(api, "cyclic", timer_process("cyclic", "timeCycle", '"R/2020-01-01T00:00:00Z/P1D"')).status_code \
