@@ -4,6 +4,7 @@ other failure, the incident stays for a person (fix, deploy, migrate, retry)."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import select
@@ -16,6 +17,8 @@ from workflows.engine import TaskNotReady
 from .casehistory import lock_case, record
 from .context import SYSTEM, Services
 from .stepper import Entry, plan_next_retry, run_step
+
+log = logging.getLogger(__name__)
 
 
 def retry_due(services: Services, limit: int = 100) -> int:
@@ -40,6 +43,9 @@ def _retry(services: Services, case_id: int) -> int:
         _count_stopped(services, case_id, failure)
         return 0
     except (Conflict, TaskNotReady):
+        return 0
+    except Exception:  # one case's failure must not hold back the retries of every incident due after it
+        log.exception("retry of case %s failed", case_id)
         return 0
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import workflows.glue as glue
+from service.errors import Invalid
 from service.usecases import incidents
 from tests.api.support import app_from_template, make_api
 from tests.conformance.bpmn import chain, definitions, end, start, user
@@ -136,3 +137,20 @@ def test_a_retry_stopped_at_its_time_limit_still_counts(api, monkeypatch):
     assert tries[0] == 2 and api.case(case["id"])["status"] == "incident"
     history = [e["action"] for e in api.history(case["id"])]
     assert history.count("retry") == 2 and history[-1] == "retries_exhausted"
+
+
+def test_one_case_whose_retry_raises_holds_back_no_other(api, monkeypatch):
+    """A retry that fails with what the pass does not expect (a step refused as stored, a bug) is logged: the
+    incidents due after it are still retried, at this pass and at every pass it keeps failing."""
+    failing(2, monkeypatch)
+    services = api.client.application.extensions["cadreflow"]
+    stuck, other = api.start("flaky"), api.start("flaky")
+    real = incidents.run_step
+
+    def refused(services, session, case, *args, **kwargs):
+        if case.id == stuck["id"]:
+            raise Invalid("the step made what its form refuses (步骤结果不合表单)", {})
+        return real(services, session, case, *args, **kwargs)
+    monkeypatch.setattr(incidents, "run_step", refused)
+    assert incidents.retry_due(services) == 1
+    assert (api.case(stuck["id"])["status"], api.case(other["id"])["status"]) == ("incident", "open")
