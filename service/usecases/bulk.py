@@ -107,6 +107,14 @@ def _sample() -> Cadre:
                  promotion_ban_until=date(2020, 1, 1))
 
 
+def sample_scopes() -> list[dict[str, Any]]:
+    """What a filter may see of a cadre: each field set, and a departed cadre never banned (no post, its start
+    and ban null), as every county comes to have."""
+    departed = Cadre(id="c0002", name="", unit="", post="", post_level="staff", post_started_on=None,
+                     promotion_ban_until=None)
+    return [_scope(_sample()), _scope(departed)]
+
+
 def _filter_problem(error: Incident) -> str:
     detail = error.message.split("): ", 1)[-1] if error.message.startswith("filter expression failed") \
         else error.message

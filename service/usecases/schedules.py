@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from service.db.models import ProcessVersion, ScheduledStart, StartJob, utcnow
 from workflows.engine import add_duration
 
-from . import queries
+from . import bulk, queries
 from .context import SYSTEM, Services
 from .steps import run_engine
 
@@ -34,6 +34,8 @@ def plan(services: Services, session: Session, version: ProcessVersion) -> None:
         if row is not None:
             session.delete(row)
         return
+    if definition.start_for:  # failing on one cadre, it would open no case for anyone at every firing
+        run_engine(lambda: services.runner.select(definition.start_for or "", bulk.sample_scopes()))
     schedule = run_engine(lambda: services.runner.timer_schedule(definition))
     if schedule is None:
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
+from xml.sax.saxutils import escape
 
 import pytest
 from sqlalchemy import select
@@ -98,3 +99,18 @@ def test_one_failing_stage_does_not_stop_the_others(api, services, monkeypatch):
     monkeypatch.setattr(schedules, "fire_due", broken)
     run_worker(services, threading.Event(), once=True)
     assert api.get(f"/api/bulk-starts/{job.json['id']}", as_="org_dept").json["opened"] == 1
+
+
+def with_filter(key: str, expression: str) -> bytes:
+    return timer_process(key, "timeDate", '"2020-01-01T00:00:00+08:00"').replace(
+        b'isExecutable="true">', b'isExecutable="true" xmlns:cadreflow="http://cadreflow.example/schema/1.0" '
+        b'cadreflow:startFor="' + escape(expression, {'"': "&quot;"}).encode() + b'">', 1)
+
+
+def test_a_filter_failing_on_a_departed_cadre_is_refused_at_deploy(api, services):
+    """A departed cadre has no post start: compared with a date, the filter fails on that cadre, and the whole
+    firing's job with it, so no cadre of the county gets a case. Refused at deploy; guarded, it deploys."""
+    problem = assert_error(deploy(api, "tenure", with_filter("tenure", 'post_started_on <= "2016-01-01"')), 422)
+    assert "筛选表达式执行失败" in problem["errors"][0]["message"]
+    guarded = with_filter("tenure", 'post != "" and post_started_on <= "2016-01-01"')
+    assert deploy(api, "tenure", guarded).status_code == 201
