@@ -22,8 +22,15 @@ def arg(name: str, choices: tuple[str, ...] | None = None) -> str | None:
 
 
 def int_arg(name: str, default: int, maximum: int = 10_000) -> int:
-    raw = request.args.get(name, "")
-    return min(max(int(raw), 1), maximum) if raw.isdigit() else default
+    """A number query parameter (a page) within [1, maximum]; `default` when absent or not a number."""
+    value = plain_int(request.args.get(name, ""))
+    return default if value is None else min(max(value, 1), maximum)
+
+
+def plain_int(raw: str) -> int | None:
+    """`raw` as an integer when it is at most 18 ASCII digits, else None: `str.isdigit` also holds for "²" and for
+    thousands of digits, which `int` refuses (a 500)."""
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
 
 
 def date_arg(name: str) -> date | None:
