@@ -11,7 +11,7 @@ from service.errors import Invalid
 from service.usecases import processes, versions
 
 from .access import actor, area_required, services
-from .views import int_arg
+from .views import int_arg, plain_int
 
 bp = Blueprint("design_versions", __name__, url_prefix="/designer")
 MAX_VERSION = 2**31 - 1
@@ -58,6 +58,7 @@ def _version_field(name: str) -> int | None:
     raw = request.form.get(name, "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_VERSION:
+    version = plain_int(raw)
+    if version is None or not 1 <= version <= MAX_VERSION:
         raise Invalid(f"{name} must be a version number ({name} 必须是版本号)", {name: raw[:20]})
-    return int(raw)
+    return version

@@ -156,6 +156,8 @@ class TestMigratePage:
         assert post(designer, "/designer/admonishment/migrate", {"to": "9", "action": "dry_run"}).status_code == 404
         assert post(designer, "/designer/admonishment/migrate",
                     {"to": "99999999999999999999", "action": "dry_run"}).status_code == 422
+        for odd in ("²", "9" * 5000):  # str.isdigit holds for both; int refuses them
+            assert post(designer, "/designer/admonishment/migrate", {"to": odd, "action": "dry_run"}).status_code == 422
 
 
 def test_a_preview_of_odd_but_valid_schemas_never_fails(designer):
