@@ -58,6 +58,11 @@ HOSTILE = {  # name: (start form, task form, what the problem says)
     "ref-id-remote": ({"type": "object", "properties": {"a": {"$id": "http://example.org/x", "$ref": "#/foo"}}}, None,
                       "$id is not allowed"),
     "task-ref-nowhere": (None, task_form(a={"$ref": "#/$defs/none"}), "points to no schema"),
+    # str.isdigit holds for "²" and for thousands of digits, which int refuses: no list index either way
+    "ref-superscript-index": ({"type": "object", "allOf": [{"type": "object"}],
+                               "properties": {"a": {"$ref": "#/allOf/²"}}}, None, "points to no schema"),
+    "ref-huge-index": ({"type": "object", "allOf": [{"type": "object"}],
+                        "properties": {"a": {"$ref": "#/allOf/" + "9" * 5000}}}, None, "points to no schema"),
     "task-ref-loop": (None, task_form(a={"type": "object", "properties": {"b": {"$ref": "#/properties/a"}}}),
                       "loops back"),
     "doubling-14": (doubling(14), None, "DEPLOY_LIMITS.max_form_nodes"),

@@ -197,11 +197,16 @@ def _pointed(root: Any, ref: str) -> Any:
         segment = segment.replace("~1", "/").replace("~0", "~")
         if isinstance(node, dict) and segment in node:
             node = node[segment]
-        elif isinstance(node, list) and segment.isdigit() and int(segment) < len(node):
-            node = node[int(segment)]
+        elif isinstance(node, list) and (index := _list_index(segment)) is not None and index < len(node):
+            node = node[index]
         else:
             return _NOWHERE
     return node if isinstance(node, dict | bool) else _NOWHERE
+
+
+def _list_index(segment: str) -> int | None:
+    """A JSON pointer's array index: ASCII digits only (str.isdigit also holds for "²", which int refuses)."""
+    return int(segment) if segment.isascii() and segment.isdigit() and len(segment) <= 9 else None
 
 
 def _pattern_problem(pattern: str) -> tuple[str, str] | None:
