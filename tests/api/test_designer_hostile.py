@@ -296,6 +296,30 @@ def test_hostile_code_is_refused_wherever_it_sits(hostile_api, place):
     assert_still_serving(hostile_api, key)
 
 
+def multi_instance(key: str, cardinality: str, condition: str = "") -> bytes:
+    """A process whose one task runs once per `cardinality`, ending early on `condition` (the conformance suite's
+    ballot)."""
+    from tests.conformance.bpmn import chain, definitions, end, start
+    from tests.conformance.constructs import _ballot, lane
+
+    body = start() + _ballot(False, condition, cardinality) + end() + chain("start", "ballot", "end")
+    return definitions(key, body, lane("ballot"))
+
+
+@pytest.mark.parametrize("cardinality, condition, says", [
+    ("²", "", "loop cardinality does not compile"),  # str.isdigit holds for "²", which int refuses: was a 500
+    ("9" * 5000, "", "999999999999… instances"),  # too many digits for int: was a 500
+    ("len(voters", "", "loop cardinality does not compile"),
+    ("3", "__import__('os')", "completion condition does not compile"),
+])
+def test_a_multi_instance_task_s_expressions_are_checked_at_deploy(hostile_api, cardinality, condition, says):
+    key = unique_key()
+    response = deploy(hostile_api, key, multi_instance(key, cardinality, condition))
+    assert_error(response, 422)
+    assert says in str(response.json), response.json
+    assert_still_serving(hostile_api, key)
+
+
 # Hostile code that compiles: contained at run time as an incident.
 
 RUNTIME_CONTAINED = {

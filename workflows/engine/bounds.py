@@ -106,8 +106,11 @@ def _cardinalities(elements: Iterable[etree._Element], limits: DeployLimits) -> 
     problems = []
     for el in elements:
         text = (el.text or "").strip()
-        if etree.QName(el).localname == "loopCardinality" and text.isdigit() and int(text) > limits.max_instances:
-            problems.append(_too_many(f"{text} instances", limits.max_instances, "max_instances", "多实例数量过多",
+        # str.isdigit holds for "²" and for thousands of digits too, which int refuses: ASCII, and a count's length.
+        many = text.isascii() and text.isdigit() and (len(text) > 9 or int(text) > limits.max_instances)
+        if etree.QName(el).localname == "loopCardinality" and many:
+            shown = text if len(text) <= 12 else f"{text[:12]}…"
+            problems.append(_too_many(f"{shown} instances", limits.max_instances, "max_instances", "多实例数量过多",
                                       _owner_id(el), el.sourceline))
     return problems
 

@@ -28,6 +28,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
 )
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
 from SpiffWorkflow.spiff.parser.process import VALIDATOR
 from SpiffWorkflow.spiff.specs.defaults import BusinessRuleTask, ManualTask, ServiceTask, UserTask
 
@@ -419,7 +420,8 @@ def _spec_problems(task_specs: list[Any], forms: dict[str, Any], lines: Lines) -
 
 _ZH_LABELS = {"condition": "条件", "prescript": "前置脚本", "postscript": "后置脚本", "script": "脚本",
               "timer": "计时器", "assignee": "指派人", "service parameter": "服务参数", "DMN input": "DMN 输入",
-              "DMN rule": "DMN 规则", "input": "输入", "output": "输出"}
+              "DMN rule": "DMN 规则", "input": "输入", "output": "输出", "loop cardinality": "多实例数量",
+              "completion condition": "完成条件", "loop condition": "循环条件"}
 _ZH_LABEL = re.compile("|".join(sorted(map(re.escape, _ZH_LABELS), key=len, reverse=True)))
 
 
@@ -574,6 +576,16 @@ def _code_of(ts: Any) -> Iterator[tuple[str, str, Any]]:
         yield "assignee", assignee, compile_expression
     if isinstance(ts, BusinessRuleTask):
         yield from _dmn_code(ts)
+    yield from _loop_code(ts)
+
+
+def _loop_code(ts: Any) -> Iterator[tuple[str, str, Any]]:
+    """A multi-instance task's cardinality and completion condition, a standard loop's condition."""
+    if isinstance(ts, MultiInstanceTask):
+        yield from (("loop cardinality", ts.cardinality, compile_expression),) if ts.cardinality else ()
+        yield from (("completion condition", ts.condition, compile_expression),) if ts.condition else ()
+    elif isinstance(ts, LoopTask) and getattr(ts, "condition", None):
+        yield "loop condition", ts.condition, compile_expression
 
 
 def _timer_code(definition: Any) -> Iterator[tuple[str, str, Any]]:
