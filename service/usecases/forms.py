@@ -161,12 +161,18 @@ def _message(error: ValidationError, schema: dict[str, Any]) -> str:
         return f"取值无效，可选：{options} (must be one of: {options})"
     if kind == "maxLength":
         return f"最多 {value} 个字符 (at most {value} characters)"
-    if kind in ("minimum", "exclusiveMinimum"):
+    if kind == "minimum":
         return f"不能小于 {value} (must be at least {value})"
+    if kind == "exclusiveMinimum":
+        return f"应大于 {value} (must be greater than {value})"
+    if kind == "maximum":
+        return f"不能大于 {value} (must be at most {value})"
+    if kind == "exclusiveMaximum":
+        return f"应小于 {value} (must be less than {value})"
     if kind == "pattern":  # a form may say in words what its pattern wants
         said = error.schema.get("x-pattern-message")
         return said if isinstance(said, str) and said else "格式不正确 (does not have the required format)"
-    return f"{error.message}"
+    return f"不符合表单要求 ({error.message})"  # JSON Schema says what in English only
 
 
 def _date_errors(schema: dict[str, Any], data: dict[str, Any], known: dict[str, str]) -> dict[str, str]:

@@ -100,3 +100,21 @@ def test_a_list_of_types_is_shown_typed_and_limited_by_its_first_type_that_is_no
     assert errors_of(NULLABLE, {"votes": None, "flag": None, "note": None}) == {}
     assert errors_of(NULLABLE, {"votes": "many"}) == {"votes": "类型应为整数或空值 (must be of type integer or null)"}
     assert errors_of(NULLABLE, {"note": "x" * (TEXT_LIMIT + 1)})["note"].startswith(f"最多 {TEXT_LIMIT} 个字符")
+
+
+BOUNDED = {"type": "object", "properties": {"year": {"type": "integer", "minimum": 2000, "maximum": 2100},
+                                            "days": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 10},
+                                            "code": {"const": "x"}}}
+
+
+def test_every_bound_is_refused_in_both_languages(app):
+    """A year past its `maximum` (the annual assessment's start form), a day count at an exclusive bound or any
+    other keyword is refused with a message in the user's language, never jsonschema's English alone; an
+    exclusive minimum says the bound itself is refused."""
+    assert errors_of(BOUNDED, {"year": 2200}) == {"year": "不能大于 2100 (must be at most 2100)"}
+    assert errors_of(BOUNDED, {"days": 0}) == {"days": "应大于 0 (must be greater than 0)"}
+    assert errors_of(BOUNDED, {"days": 10}) == {"days": "应小于 10 (must be less than 10)"}
+    errors = errors_of(BOUNDED, {"code": "y"})
+    for language, wanted in (("zh", "不符合表单要求"), ("en", "'x' was expected")):
+        with app.test_request_context(headers={"Cookie": f"lang={language}"}):
+            assert {f.name: f.error for f in fields_of(BOUNDED, errors=errors)}["code"] == wanted
