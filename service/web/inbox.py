@@ -8,7 +8,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import login_required
 
-from service.errors import Conflict, Invalid
+from service.errors import CaseIncident, Conflict, Invalid
 from service.usecases import inbox, tasks, taskwork
 
 from .access import actor, area_required, services
@@ -84,6 +84,8 @@ def complete(task_id: str) -> Any:
         tasks.complete_task(services(), actor(), task_id, parse_submission(task["form"], request.form))
     except Invalid as error:
         return _task_page(task_id, request.form, error.fields or {"_form": error.message}, status=422)
+    except CaseIncident as error:  # a form rule failed to run: nothing saved, the task still open for a retry
+        return _task_page(task_id, request.form, {"_form": error.message}, status=409)
     except Conflict as error:
         return render_error(409, localize(error.message), TASK_TAKEN)
     flash(_("已办理：%(name)s（案件 #%(case)s）", name=task["name"], case=task["case_id"]), "success")

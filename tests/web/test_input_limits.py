@@ -188,3 +188,25 @@ def test_fit_text_shortens_only_free_text_past_its_limit():
                                       "count": 10 ** 30, "unknown": "y" * 5000}
     at_limit = {"free": "长" * TEXT_LIMIT, "short": "abcde"}
     assert fit_text(schema, at_limit) == at_limit
+
+
+def test_a_completion_its_automatic_step_fails_on_keeps_what_was_typed(api, client):
+    """A form rule fails to evaluate on the submitted data (an incident, nothing saved, the task still open): the
+    form comes back with the input kept and the failure above it, not the page saying someone else handled it."""
+    form = {"type": "object", "properties": {"votes": {"type": "integer", "title": "票数"},
+                                             "note": {"type": "string", "title": "备注"}},
+            "x-validate": [{"expr": "1 / votes > 0", "field": "votes", "message": "票数应为正 (votes > 0)"}]}
+    bpmn = script_process("x = 1").replace(form_schema().encode(), form_schema(form).encode())
+    deployed = api.post(f"/api/processes/{KEY}/versions", as_="designer", data=bpmn, content_type="application/xml")
+    assert deployed.status_code == 201, deployed.json
+    api.create_cadre("c1")
+    case = api.post("/api/cases", json={"process": KEY, "cadre_id": "c1", "data": {}})
+    task = api.get(f"/api/cases/{case.json['id']}").json["open_tasks"][0]
+    login(client, "org_dept")
+    token = csrf_token(client, f"/tasks/{task['id']}")
+    response = client.post(f"/tasks/{task['id']}/complete", data={"csrf_token": token, "votes": "0",
+                                                                  "note": "谈话记录已核对"})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 409 and "此任务刚刚已由他人办理" not in html
+    assert "谈话记录已核对" in html and re.search(r'name="votes" value="0"', html) and "自动步骤执行失败" in html
+    assert api.get(f"/api/cases/{case.json['id']}").json["open_tasks"][0]["id"] == task["id"]
