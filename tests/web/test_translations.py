@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from pathlib import Path
 
 from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 
+from service.web.i18n import localize
+
 WEB = Path(__file__).resolve().parents[2] / "service" / "web"
 PORTAL = WEB.parent / "portal"  # the public portal's pages share the UI's catalogue
 METHODS = [("**.py", "python"), ("templates/**.html", "jinja2")]
 KEYWORDS = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None}
+BPMN = WEB.parents[1] / "bpmn"
+CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 def test_every_ui_string_has_an_english_translation():
@@ -21,3 +28,24 @@ def test_every_ui_string_has_an_english_translation():
         catalog = read_po(handle)
     translated = {m.id for m in catalog if m.id and m.string}
     assert sorted(found - translated) == [], "run `make translations` and translate the new entries"
+
+
+def shipped_form_messages() -> list[str]:
+    """The messages the shipped forms give a user: `x-min-sum`, `x-validate` and `x-pattern-message`."""
+    messages = []
+    for path in sorted(BPMN.glob("*.bpmn")):
+        for text in re.findall(r"<spiffworkflow:formSchema>(.*?)</spiffworkflow:formSchema>", path.read_text(), re.S):
+            schema = json.loads(html.unescape(text))
+            messages += [schema["x-min-sum"]["message"]] if "x-min-sum" in schema else []
+            messages += [rule["message"] for rule in schema.get("x-validate", [])]
+            messages += [prop["x-pattern-message"] for prop in schema.get("properties", {}).values()
+                         if "x-pattern-message" in prop]
+    return messages
+
+
+def test_every_message_of_a_shipped_form_has_an_english_half(app):
+    """A form's own refusal (votes adding up to nothing) reads in English in the English UI, as jsonschema's do."""
+    messages = shipped_form_messages()
+    assert messages
+    with app.test_request_context(headers={"Cookie": "lang=en"}):
+        assert [m for m in messages if CJK.search(localize(m))] == []
