@@ -147,10 +147,16 @@ TYPE_NAMES = {"integer": "整数", "number": "数字", "string": "文字", "bool
 # Messages that depend on nothing but the keyword (the only format checked is `date`).
 _FIXED = {"required": "必填 (required)", "additionalProperties": "不是此表单的字段 (not a field of this form)",
           "minLength": "不能为空 (must not be empty)", "format": DATE_MESSAGE}
+# Messages that name the keyword's bound.
+_BOUNDS = {"maxLength": "最多 {0} 个字符 (at most {0} characters)", "minimum": "不能小于 {0} (must be at least {0})",
+           "exclusiveMinimum": "应大于 {0} (must be greater than {0})", "maximum": "不能大于 {0} (must be at most {0})",
+           "exclusiveMaximum": "应小于 {0} (must be less than {0})"}
 
 
 def _message(error: ValidationError, schema: dict[str, Any]) -> str:
     kind, value = error.validator, error.validator_value
+    if kind == "minLength" and isinstance(value, int) and value > 1:  # longer than empty, still too short
+        return f"至少 {value} 个字符 (at least {value} characters)"
     if kind in _FIXED:
         return _FIXED[kind]
     if kind == "type":  # one type, or a list of them
@@ -159,16 +165,8 @@ def _message(error: ValidationError, schema: dict[str, Any]) -> str:
     if kind == "enum":
         options = ", ".join(map(str, value))
         return f"取值无效，可选：{options} (must be one of: {options})"
-    if kind == "maxLength":
-        return f"最多 {value} 个字符 (at most {value} characters)"
-    if kind == "minimum":
-        return f"不能小于 {value} (must be at least {value})"
-    if kind == "exclusiveMinimum":
-        return f"应大于 {value} (must be greater than {value})"
-    if kind == "maximum":
-        return f"不能大于 {value} (must be at most {value})"
-    if kind == "exclusiveMaximum":
-        return f"应小于 {value} (must be less than {value})"
+    if kind in _BOUNDS:
+        return _BOUNDS[kind].format(value)
     if kind == "pattern":  # a form may say in words what its pattern wants
         said = error.schema.get("x-pattern-message")
         return said if isinstance(said, str) and said else "格式不正确 (does not have the required format)"

@@ -118,3 +118,11 @@ def test_every_bound_is_refused_in_both_languages(app):
     for language, wanted in (("zh", "不符合表单要求"), ("en", "'x' was expected")):
         with app.test_request_context(headers={"Cookie": f"lang={language}"}):
             assert {f.name: f.error for f in fields_of(BOUNDED, errors=errors)}["code"] == wanted
+
+
+def test_a_text_shorter_than_its_minimum_length_is_told_the_length():
+    """`minLength` above 1 (a designer's form): "ab" is not empty, so the message names the length wanted."""
+    schema = {"type": "object", "properties": {"code": {"type": "string", "minLength": 5},
+                                               "name": {"type": "string", "minLength": 1}}}
+    assert errors_of(schema, {"code": "ab", "name": ""}) == {"code": "至少 5 个字符 (at least 5 characters)",
+                                                             "name": "不能为空 (must not be empty)"}
