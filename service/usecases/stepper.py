@@ -48,9 +48,9 @@ def run_step(services: Services, session: Session, case: Case, call: EngineCall,
              definition: ProcessDefinition | None = None) -> Step:
     """Run `call` on a locked case and store the step; `entry` is the caller's own history entry."""
     effects = Effects(session, services.today(), case.id)
-    handler = service_handler(case.process_key, effects, call_opener(services, session, effects, case.cadre_id,
-                                                                     call_depth(session, case) + 1,
-                                                                     call_root(session, case)))
+    depth, root = call_chain(session, case)
+    handler = service_handler(case.process_key, effects,
+                              call_opener(services, session, effects, case.cadre_id, depth + 1, root))
     step = run_engine(lambda: call(definition or definition_of(services, case), case.state, handler))
     store_step(services, session, case, step, entry, effects)
     return step
@@ -80,9 +80,12 @@ def start_in_session(services: Services, session: Session, actor: Actor, process
     (start_data,) = [_raise_if_error(checked) for checked in
                      start_rules.check(session, process, [start_data], on or services.today())]
     effects = Effects(session, services.today())
-    depth = call_depth(session, parent) + 1 if parent is not None and parent_task_id else 0
-    # The tree a called case's calls count against; a new case's own first step is bounded by its diagram.
-    root = call_root(session, parent) if parent is not None and parent_task_id else None
+    # A called case sits one below its caller, and its calls count against the caller's tree; a case nobody
+    # waits for is a tree of its own, whose first step is bounded by its diagram.
+    depth, root = 0, None
+    if parent is not None and parent_task_id:
+        above, root = call_chain(session, parent)
+        depth = above + 1
     handler = service_handler(process, effects, call_opener(services, session, effects, cadre_id, depth + 1, root))
     step = run_engine(lambda: services.runner.start(definition, start_data, handler))
     return _store_new_case(services, session, actor, version, start_data, step, effects, parent, parent_task_id)
@@ -306,23 +309,15 @@ def _count_call(session: Session, root: Case | None) -> None:
                       f"(一次调用产生的子案件超过 {MAX_CALLED_CASES} 个)")
 
 
-def call_root(session: Session, case: Case) -> Case:
-    """The case at the top of the callers waiting for this one (itself when nobody called it)."""
-    current = case
-    for _ in range(MAX_CALL_DEPTH + 1):
-        if not (current.parent_task_id and current.parent_case_id):
-            break
-        current = existing(session, Case, current.parent_case_id)
-    return current
-
-
-def call_depth(session: Session, case: Case) -> int:
-    """How many callers above this case wait for it (0 for a case nobody called)."""
-    depth, current = 0, case
-    while current.parent_task_id and current.parent_case_id and depth <= MAX_CALL_DEPTH:
-        current = existing(session, Case, current.parent_case_id)
+def call_chain(session: Session, case: Case) -> tuple[int, Case]:
+    """How many callers above this case wait for it, and the one at the top (0 and the case itself when nobody
+    called it), in one walk up the chain: a step of a called case needs both, its depth against MAX_CALL_DEPTH
+    and its tree against MAX_CALLED_CASES. The walk stops one caller past the depth bound, which it then refuses."""
+    depth, top = 0, case
+    while top.parent_task_id and top.parent_case_id and depth <= MAX_CALL_DEPTH:
+        top = existing(session, Case, top.parent_case_id)
         depth += 1
-    return depth
+    return depth, top
 
 
 def newest_version(session: Session, process: str) -> ProcessVersion:

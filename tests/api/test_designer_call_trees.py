@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from service.db.models import Case
-from service.usecases.stepper import MAX_CALLED_CASES
+from service.usecases.stepper import MAX_CALL_DEPTH, MAX_CALLED_CASES
 from tests.api.support import app_from_template, make_api
 from tests.conformance.bpmn import definitions, end, flow, start
 
@@ -45,3 +45,30 @@ def test_a_process_calling_itself_at_once_opens_a_bounded_tree(calls_app, templa
             Case.process_key == key, Case.status == "incident"))]
     assert cases <= 1 + FAN_OUT + MAX_CALLED_CASES, cases
     assert any(f"more than {MAX_CALLED_CASES} cases" in message for message in refused), refused[:3]
+
+
+def test_a_chain_of_calls_stops_at_the_depth_bound_on_start_and_on_retry(calls_app, template):
+    """A process calling itself once opens one case below another until MAX_CALL_DEPTH callers wait: the deepest
+    case's call is its incident at the call activity. A retry of that case (a step of a called case, which counts
+    its callers anew) is refused at the same bound, and opens nothing."""
+    api = make_api(calls_app, template)
+    api.create_cadre("c1")
+    key = "calls_itself_once"
+    deployed = api.post(f"/api/processes/{key}/versions", as_="designer", data=calling_itself(key, 1),
+                        content_type="application/xml")
+    assert deployed.status_code == 201, deployed.json
+    assert api.post("/api/cases", as_="admin", json={"process": key, "cadre_id": "c1", "data": {}}).status_code == 201
+    chain = called_chain(calls_app, key)
+    assert len(chain) == 1 + MAX_CALL_DEPTH and [status for _, status, _ in chain[:-1]] == ["open"] * MAX_CALL_DEPTH
+    deepest, status, message = chain[-1]
+    assert status == "incident" and f"nested deeper than {MAX_CALL_DEPTH}" in message
+    retried = api.post(f"/api/cases/{deepest}/retry", as_="admin")
+    assert retried.status_code == 200 and retried.json["status"] == "incident", retried.json
+    assert called_chain(calls_app, key) == chain
+
+
+def called_chain(app, key: str) -> list[tuple[int, str, str]]:
+    """Each case of the process, its status and its incident's message, from the top of the chain down."""
+    with app.extensions["cadreflow"].db.unit_of_work(write=False) as session:
+        return [(case.id, case.status, (case.incident or {}).get("message", ""))
+                for case in session.scalars(select(Case).where(Case.process_key == key).order_by(Case.id))]
