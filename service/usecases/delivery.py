@@ -20,7 +20,7 @@ from workflows.engine import NotWaiting, Step
 from .between import CALL_DONE, FIRST_RETRY, LEASE, MAX_ATTEMPTS, MESSAGE, SIGNAL, wait_key
 from .casehistory import lock_case
 from .context import SYSTEM, Services
-from .stepper import hold_as_incident, run_step
+from .stepper import hold_if, run_step
 
 log = logging.getLogger(__name__)
 
@@ -87,21 +87,14 @@ def _deliver_to(services: Services, case_id: int, kind: str, name: str, payload:
         return False
     except CaseIncident as failure:  # stopped with nothing to store: held for a person, as a timer step's case is
         log.warning("case %s did not take a %s: %s", case_id, kind, failure.message)
-        _hold(services, case_id, failure)
+        # It would fail so at every attempt until the outbox gave the item up, and be left waiting for it; held,
+        # a call's end waits for it (`_caller_in_incident`). Only a case still open is held.
+        hold_if(services, case_id, failure, lambda case: case.status == "open")
         return False
     except Conflict as exc:  # busy or failing: counted as not delivered, tried again later
         log.warning("case %s did not take a %s: %s", case_id, kind, exc.message)
         return False
     return True
-
-
-def _hold(services: Services, case_id: int, failure: CaseIncident) -> None:
-    """Hold an open case whose step on what it was sent stopped: it would fail so at every attempt until the
-    outbox gave the item up, and be left waiting for it. A call's end then waits for it (`_caller_in_incident`)."""
-    with services.db.unit_of_work() as session:
-        case = lock_case(session, case_id)
-        if case.status == "open":
-            hold_as_incident(session, case, failure)
 
 
 def _settle(services: Services, item_id: int, delivered: list[int], kind: str) -> bool:

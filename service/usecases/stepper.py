@@ -23,7 +23,7 @@ from workflows.engine import EngineError, ProcessDefinition, Step
 from workflows.engine.sandbox import ServiceHandler
 
 from . import between, policy, queries, start_rules
-from .casehistory import child_opened, held, record
+from .casehistory import child_opened, held, lock_case, record
 from .context import SYSTEM, Actor, Services
 from .effects import CallOpener, Effects, service_handler
 from .forms import fit_text, validate_form
@@ -334,3 +334,12 @@ def hold_as_incident(session: Session, case: Case, failure: CaseIncident) -> Non
     case.status = "incident"
     case.incident = {"message": failure.message, "element_id": failure.element_id, "line": failure.line}
     record(session, case, SYSTEM.username, "incident", failure.element_id, case.incident)
+
+
+def hold_if(services: Services, case_id: int, failure: CaseIncident, still: Callable[[Case], bool]) -> None:
+    """Hold a case as an incident in a transaction of its own, after its failed step was rolled back, if `still`
+    says so once it is locked again: a person may have moved it on between the rollback and this lock."""
+    with services.db.unit_of_work() as session:
+        case = lock_case(session, case_id)
+        if still(case):
+            hold_as_incident(session, case, failure)

@@ -17,7 +17,7 @@ from workflows.engine import EngineError
 from .casehistory import held, lock_case
 from .context import Services
 from .readmodel import parse_time
-from .stepper import hold_as_incident, run_step
+from .stepper import hold_if, run_step
 from .steps import definition_of
 
 log = logging.getLogger(__name__)
@@ -39,30 +39,24 @@ def fire_due_timers(services: Services, now: datetime | None = None) -> int:
             fired += fire_case_timers(services, case_id)
         except CaseIncident as failure:  # nothing coherent to store: held with the state it had, the step undone
             log.warning("timers of case %s failed: %s", case_id, failure.message)
-            _hold(services, case_id, failure)
+            hold_if(services, case_id, failure, _still_due)
         except Conflict as exc:  # another worker took it, or an automatic step failed
             log.warning("timers of case %s not fired: %s", case_id, exc.message)
         except Unavailable as exc:  # the database, not the step: the case stays due for the next poll
             log.warning("timers of case %s not fired: %s", case_id, exc.message)
         except ServiceError as exc:  # the step refused what it made: hold the case, it would fail at every poll
             log.warning("timers of case %s failed: %s", case_id, exc.message)
-            _hold(services, case_id, CaseIncident(f"timer step failed (定时步骤失败): {exc.message}", None, None))
+            hold_if(services, case_id, CaseIncident(f"timer step failed (定时步骤失败): {exc.message}", None, None),
+                    _still_due)
         except Exception:  # one case's failure must not hold back the timers of every case due after it
             log.exception("timers of case %s failed", case_id)
     return fired
 
 
-def _hold(services: Services, case_id: int, failure: CaseIncident) -> None:
-    """Hold a case whose timer step failed, unless it moved on meanwhile (a person completed, cancelled or
-    retried it between the failed step's rollback and this lock): only a case still open and due is held."""
-    with services.db.unit_of_work() as session:
-        case = lock_case(session, case_id)
-        if _due(case, datetime.now(UTC)):
-            hold_as_incident(session, case, failure)
-
-
-def _due(case: Case, now: datetime) -> bool:
-    return case.status == "open" and case.next_timer_due is not None and case.next_timer_due <= now
+def _still_due(case: Case) -> bool:
+    """Whether a case whose timer step failed is still to be held: only one still open and due, not one a person
+    completed, cancelled or retried between the failed step's rollback and the hold's lock."""
+    return case.status == "open" and case.next_timer_due is not None and case.next_timer_due <= datetime.now(UTC)
 
 
 def fire_case_timers(services: Services, case_id: int) -> int:
