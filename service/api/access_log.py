@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify
 from service.usecases import access_log
 
 from .auth import requires, services
-from .params import MAX_ID, int_arg, text_arg
+from .params import MAX_ID, api_page, int_arg, text_arg
 
 bp = Blueprint("access_log", __name__)
 
@@ -20,5 +20,4 @@ def index() -> Any:
     filters = {"case_id": int_arg("case_id", maximum=MAX_ID), "cadre_id": text_arg("cadre_id"),
                "username": text_arg("username"), "page": int_arg("page", 1),
                "per_page": int_arg("per_page", access_log.PER_PAGE, maximum=500)}
-    page = access_log.read_log(services(), g.actor, filters)
-    return jsonify({key: page[key] for key in ("items", "total", "page", "per_page")})
+    return jsonify(api_page(access_log.read_log(services(), g.actor, filters)))

@@ -10,7 +10,7 @@ from service.printing import pdf_response
 from service.usecases import cases, documents, messages, versions
 
 from .auth import json_body, requires, services
-from .params import choice_arg, date_arg, flag_arg, int_arg, int_field, text_arg
+from .params import api_page, choice_arg, date_arg, flag_arg, int_arg, int_field, text_arg
 
 bp = Blueprint("cases", __name__)
 
@@ -30,7 +30,7 @@ def index() -> Any:
                "cadre_id": text_arg("cadre_id"), "outcome": text_arg("outcome"), "overdue": flag_arg("overdue"),
                "created_from": date_arg("created_from"), "created_to": date_arg("created_to"),
                "q": text_arg("q"), "page": int_arg("page", 1), "per_page": int_arg("per_page", 50, maximum=500)}
-    return jsonify(cases.list_cases(services(), g.actor, filters))
+    return jsonify(api_page(cases.list_cases(services(), g.actor, filters)))
 
 
 @bp.get("/cases/<int(max=2147483647):case_id>")

@@ -9,7 +9,7 @@ from flask import Blueprint, g, jsonify
 from service.usecases import mailing, notifications
 
 from .auth import json_body, requires, services
-from .params import flag_arg, int_arg
+from .params import api_page, flag_arg, int_arg
 
 bp = Blueprint("notifications", __name__)
 
@@ -17,8 +17,8 @@ bp = Blueprint("notifications", __name__)
 @bp.get("/notifications")
 @requires()
 def index() -> Any:
-    return jsonify(notifications.list_notifications(
-        services(), g.actor, flag_arg("unread"), int_arg("page", 1), int_arg("per_page", 20, maximum=100)))
+    return jsonify(api_page(notifications.list_notifications(
+        services(), g.actor, flag_arg("unread"), int_arg("page", 1), int_arg("per_page", 20, maximum=100))))
 
 
 @bp.post("/notifications/<int(max=2147483647):notification_id>/read")

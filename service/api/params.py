@@ -35,6 +35,12 @@ def int_arg(name: str, default: int | None = None, minimum: int = 1, maximum: in
     return value
 
 
+def api_page(page: dict[str, Any]) -> dict[str, Any]:
+    """A use case's page of a list as the API answers it: without `pages`, the web pager's, which the API's lists
+    never sent (API.md lists what they answer)."""
+    return {key: value for key, value in page.items() if key != "pages"}
+
+
 def flag_arg(name: str) -> bool:
     return request.args.get(name, "").lower() in ("1", "true", "yes")
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from service.db.models import AccessLogEntry, Case, utcnow
 
-from . import policy
+from . import policy, queries
 from .context import Actor, Services
 
 PER_PAGE = 50
@@ -51,7 +51,8 @@ def note_many(services: Services, actor: Actor, what: str, cadre_ids: list[str])
 
 
 def read_log(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str, Any]:
-    """One page of the log, newest first, filtered by case, cadre and username (discipline_head, admin)."""
+    """One page of the log, newest first, filtered by case, cadre and username (discipline_head, admin); a page past
+    the last is empty."""
     policy.require(actor, "access_log.read")
     query = select(AccessLogEntry)
     for column in ("case_id", "cadre_id", "username"):
@@ -59,10 +60,8 @@ def read_log(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[
             query = query.where(getattr(AccessLogEntry, column) == filters[column])
     page, per_page = filters.get("page") or 1, filters.get("per_page") or PER_PAGE
     with services.db.unit_of_work(write=False) as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = session.scalars(query.order_by(AccessLogEntry.id.desc()).offset((page - 1) * per_page).limit(per_page))
-        return {"items": [entry_view(row) for row in rows], "total": total, "page": page, "per_page": per_page,
-                "pages": max(1, -(-total // per_page))}
+        rows, where = queries.page_of(session, query.order_by(AccessLogEntry.id.desc()), page, per_page, clamp=False)
+        return {"items": [entry_view(row) for row in rows], **where}
 
 
 def entry_view(entry: AccessLogEntry) -> dict[str, Any]:

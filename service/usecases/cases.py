@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.models import Case, HistoryEntry, Task
@@ -44,7 +44,7 @@ def get_case(services: Services, actor: Actor, case_id: int) -> dict[str, Any]:
 
 
 def list_cases(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str, Any]:
-    """The cases the actor may read that match the filters, newest first, one page at a time."""
+    """The cases the actor may read that match the filters, newest first, one page at a time (past the last: empty)."""
     policy.require(actor, "case.list")
     query = select(Case).where(policy.case_filter(actor))
     if filters.get("process"):
@@ -65,12 +65,10 @@ def list_cases(services: Services, actor: Actor, filters: dict[str, Any]) -> dic
         now = datetime.now(UTC)
         overdue = select(Task.case_id).where(queries.overdue(now))
         query = query.where(Case.id.in_(overdue))
-    page, per_page = filters["page"], filters["per_page"]
     with services.db.unit_of_work(write=False) as session:
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = session.scalars(query.order_by(Case.id.desc()).offset((page - 1) * per_page).limit(per_page))
-        return {"items": [views.case_view(services, session, case, actor, with_tasks=False) for case in rows],
-                "total": total, "page": page, "per_page": per_page}
+        rows, where = queries.page_of(session, query.order_by(Case.id.desc()), filters["page"], filters["per_page"],
+                                      clamp=False)
+        return {"items": [views.case_view(services, session, case, actor, with_tasks=False) for case in rows], **where}
 
 
 def _day_start(day: date) -> datetime:

@@ -33,21 +33,17 @@ def inbox(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str
         # Outer join: a public report has no cadre until its triage links one.
         query = _filtered(every.add_columns(Case.cadre_id, Cadre.name).join(Case, Case.id == Task.case_id)
                           .outerjoin(Cadre, Cadre.id == Case.cadre_id), filters, actor, now)
-        total = queries.count(session, query)
-        pages = max(1, -(-total // per_page))
-        page = min(max(filters.get("page") or 1, 1), pages)
-        rows = session.execute(query.order_by(*_order(filters.get("sort") or "due", process_names))
-                               .offset((page - 1) * per_page).limit(per_page)).all()
+        rows, where = queries.page_of(session, query.order_by(*_order(filters.get("sort") or "due", process_names)),
+                                      filters.get("page") or 1, per_page, rows=True)
         subjects = _report_subjects(session, [task.case_id for task, cadre_id, _ in rows if cadre_id is None])
         items = [_inbox_row(views.task_view(services, session, task), cadre_id,
                             cadre_name if cadre_id else subjects.get(task.case_id), process_names, now)
                  for task, cadre_id, cadre_name in rows]
         filtered = any(filters.get(name) for name in ("process", "cadre_id", "mine", "due"))
-        all_total = queries.count(session, every) if filtered else total
+        all_total = queries.count(session, every) if filtered else where["total"]
         shown = every.subquery()
         keys = session.scalars(select(shown.c.process_key).distinct())
-    return {"items": items, "total": total, "all_total": all_total, "page": page, "pages": pages,
-            "per_page": per_page,
+    return {"items": items, **where, "all_total": all_total,
             "processes": sorted(((key, process_names.get(key, key)) for key in keys), key=lambda p: p[1]),
             "cadre_chosen": lookups.cadre_label(services, actor, filters.get("cadre_id"))}
 

@@ -35,7 +35,7 @@ from service.db.models import NOTICE_TEXT, Case, Notification, Task, User, UserR
 from service.db.uow import rows_changed
 from service.errors import NotFound
 
-from . import policy
+from . import policy, queries
 from .context import Actor, Services
 from .views import MAX_ID, iso
 
@@ -208,19 +208,17 @@ def supervising_texts(task: Task, urged: Task, process: str) -> Texts:
 
 def list_notifications(services: Services, actor: Actor, unread_only: bool = False, page: int = 1,
                        per_page: int = 20) -> dict[str, Any]:
-    """The actor's notifications, newest first, a page at a time, with how many are unread."""
+    """The actor's notifications, newest first, a page at a time (past the last: empty), with how many are unread."""
     per_page = min(max(per_page, 1), MAX_PER_PAGE)
     with services.db.unit_of_work(write=False) as session:
         user_id = _user_id(session, actor)
         query = select(Notification).where(Notification.user_id == user_id)
         if unread_only:
             query = query.where(Notification.read_at.is_(None))
-        total = session.scalar(select(func.count()).select_from(query.subquery()))
-        rows = list(session.scalars(query.order_by(Notification.id.desc()).offset((page - 1) * per_page)
-                                    .limit(per_page)))
+        rows, where = queries.page_of(session, query.order_by(Notification.id.desc()), page, per_page, clamp=False)
         tasks = _tasks(session, actor, {row.task_id for row in rows if row.task_id})
         return {"items": [notification_view(row, tasks.get(row.task_id or ""), actor) for row in rows],
-                "total": total, "unread": _unread(session, user_id), "page": page, "per_page": per_page}
+                "unread": _unread(session, user_id), **where}
 
 
 def unread_count(services: Services, actor: Actor) -> int:

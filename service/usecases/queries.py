@@ -18,14 +18,18 @@ def count(session: Session, query: Select[Any]) -> int:
     return session.scalar(select(func.count()).select_from(query.order_by(None).subquery())) or 0
 
 
-def page_of(session: Session, query: Select[Any], page: int, per_page: int) -> tuple[list[Any], dict[str, int]]:
-    """One page of `query`'s rows (it sets their order), the page asked for brought within 1..pages, and
-    where that page stands: total, page, pages, per_page."""
+def page_of(session: Session, query: Select[Any], page: int, per_page: int, *, clamp: bool = True,
+            rows: bool = False) -> tuple[list[Any], dict[str, int]]:
+    """One page of `query`'s rows (it sets their order) and where that page stands: total, page, pages, per_page.
+    A page past the last is the last one (`clamp`), or else empty as asked, as the lists of the API answer it;
+    either way a page below 1 is the first. `rows`: whole rows of a query of several columns, not the first one's
+    values."""
     total = count(session, query)
     pages = max(1, -(-total // per_page))
-    page = min(max(page, 1), pages)
-    rows = list(session.scalars(query.offset((page - 1) * per_page).limit(per_page)))
-    return rows, {"total": total, "page": page, "pages": pages, "per_page": per_page}
+    page = min(max(page, 1), pages) if clamp else max(page, 1)
+    window = query.offset((page - 1) * per_page).limit(per_page)
+    found = session.execute(window).all() if rows else session.scalars(window).all()
+    return list(found), {"total": total, "page": page, "pages": pages, "per_page": per_page}
 
 
 def newest_version(session: Session, process_key: str) -> ProcessVersion | None:

@@ -53,7 +53,6 @@ def track_cases(services: Services, actor: Actor, filters: dict[str, Any],
                       "process_name": process_names.get(case["process"], case["process"]),
                       "overdue": case["id"] in overdue, "waiting": waits.get(case["id"], [])}
                      for case in page["items"]]
-    page["pages"] = max(1, -(-page["total"] // page["per_page"]))
     page["cadre_links"] = policy.reads_cadres_of_readable_cases(actor)
     return page
 

@@ -22,7 +22,6 @@ PER_PAGE = 20
 def index() -> Any:
     unread = flag("unread")
     result = notifications.list_notifications(services(), actor(), unread, int_arg("page", 1), PER_PAGE)
-    result["pages"] = max(1, -(-result["total"] // PER_PAGE))
     return render_template("notifications.html", result=result, unread=unread,
                            query={"unread": "1"} if unread else {})
 

@@ -195,6 +195,13 @@ def test_case_list_pages(api):
     assert len(seen) == len(set(seen)) and set(seen) == ids
 
 
+def test_case_list_page_past_the_end_is_empty_as_asked(api):
+    """A page past the last answers no cases and the page asked for (not the last page, unlike the web inbox), in
+    the list's documented keys only."""
+    make_mixed_cases(api)
+    assert listed(api, per_page=2, page=9) == {"items": [], "total": 5, "page": 9, "per_page": 2}
+
+
 def test_case_list_rejects_bad_parameters(api):
     """A bad status, page or per_page is a 400 naming the parameter (API.md: 400 malformed), never a 500."""
     for params, field in (({"status": "weird"}, "status"), ({"page": "abc"}, "page"), ({"page": 0}, "page"),

@@ -137,6 +137,9 @@ class TestReading:
         pages = [notes(api, "discipline", per_page=2, page=p) for p in (1, 2, 3)]
         assert [[n["case_id"] for n in p["items"]] for p in pages] == [ids[:0:-1], ids[:1], []]
         assert all(p["total"] == 3 for p in pages)
+        # Past the end: empty, and the page asked for (not the last), in the documented keys only.
+        assert notes(api, "discipline", per_page=2, page=9) == {"items": [], "total": 3, "unread": 3, "page": 9,
+                                                                "per_page": 2}
 
     def test_task_state_follows_the_task(self, api, cadre):
         """Once the task is completed, its notification says closed; another holder's claim says held."""

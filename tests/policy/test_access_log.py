@@ -56,6 +56,8 @@ def test_the_log_filters_by_case_cadre_and_user_and_pages(world, world_app):
     assert log(api, username="nobody") == {"items": [], "total": 0, "page": 1, "per_page": 50}
     first, second = log(api, page=1, per_page=2), log(api, page=2, per_page=2)
     assert len(first["items"]) == 2 and first["items"] != second["items"] and first["total"] == second["total"]
+    beyond = -(-first["total"] // 2) + 1  # a page past the last: empty, the page asked for, no `pages`
+    assert log(api, page=beyond, per_page=2) == {"items": [], "total": first["total"], "page": beyond, "per_page": 2}
 
 
 def test_a_cases_comments_and_files_are_logged_like_its_detail(world, world_app):

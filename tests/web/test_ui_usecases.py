@@ -46,6 +46,8 @@ def test_tracker_marks_names_and_exports_csv_without_formulas(services, api, vet
     csv_text = tracker.cases_csv(services, actor("discipline"), {})
     assert csv_text.startswith("\ufeff案件编号,流程代码") and len(csv_text.strip().splitlines()) == 4
     assert "'=HYPERLINK()" in csv_text
+    beyond = tracker.track_cases(services, actor("discipline"), {"page": 9, "per_page": 2})
+    assert (beyond["items"], beyond["total"], beyond["page"], beyond["pages"]) == ([], 3, 9, 2)  # past the end: empty
 
 
 def test_case_file_has_diagram_history_and_links(services, vetting):
