@@ -28,6 +28,7 @@ FIRST_RETRY = timedelta(seconds=5)
 LEASE = timedelta(minutes=2)  # how long one deliverer holds an item before another may try it
 CALL_DONE, MESSAGE, SIGNAL = "call_done", "message", "signal"
 FINISHED = ("completed", "cancelled")
+WITHDRAWN = "cadreflow.withdrawn"  # session.info: ids of called cases ended because their caller left the call
 
 
 MAX_WAIT_KEY = 500  # characters of case_waits.correlation
@@ -54,7 +55,7 @@ def after_step(services: Services, session: Session, case: Case, step: Step) -> 
     posted = [OutboxItem(kind=event.kind, source_case_id=case.id, name=event.name,
                          payload={"payload": event.payload, "correlations": list(event.correlations),
                                   "cadre_id": case.cadre_id}) for event in step.thrown]
-    if case.parent_task_id and case.status in FINISHED:
+    if case.parent_task_id and case.status in FINISHED and case.id not in session.info.get(WITHDRAWN, ()):
         outcome = case.outcome if case.status == "completed" else "cancelled"
         posted.append(OutboxItem(kind=CALL_DONE, source_case_id=case.id, target_case_id=case.parent_case_id,
                                  payload={"task_id": case.parent_task_id, "outcome": outcome}))

@@ -57,13 +57,14 @@ def history(session: Session, case_id: int, actor: Actor,
     for entry in entries:
         entry["fields"] = _entry_fields(definition, entry)
         entry["reasons"] = reasons_in(entry["detail"] or {}) if entry["action"] == "automatic" else []
-    for entry in unlinked_unreadable(session, actor, entries):  # a started child case is linked when readable
-        entry["linked_case"] = (entry["detail"] or {}).get("child_case_id") if entry["action"] == "child_started" \
+    for entry in unlinked_unreadable(session, actor, entries):  # a child case is linked when readable
+        entry["linked_case"] = (entry["detail"] or {}).get("child_case_id") if entry["action"] in CHILD_ACTIONS \
             else None
     return entries
 
 
 LINKS = ("parent_case_id", "child_case_id")  # history details naming another case
+CHILD_ACTIONS = ("child_started", "child_cancelled")  # entries about one child case
 
 
 def unlinked_unreadable(session: Session, actor: Actor, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from . import access_log, casefile, policy, queries, roles, search, views
 from .casehistory import lock_case
 from .context import Actor, Services
 from .forms import TEXT_LIMIT
-from .stepper import run_step, start_in_session
+from .stepper import cancel_in_session, start_in_session
 from .steps import definition_of
 
 CASE_STATUSES = ("open", "completed", "cancelled", "incident")
@@ -110,9 +110,7 @@ def cancel_case(services: Services, actor: Actor, case_id: int, reason: Any) -> 
         policy.check_case(session, actor, case_id)
         case = lock_case(session, case_id)
         _require_open(case)
-        case.status = "cancelled"
-        run_step(services, session, case, lambda definition, state, _: services.runner.cancel(definition, state),
-                 (actor.username, "cancel", None, {"reason": reason}))
+        cancel_in_session(services, session, case, (actor.username, "cancel", None, {"reason": reason}))
         return views.case_view(services, session, case, actor)
 
 

@@ -63,8 +63,41 @@ def store_step(services: Services, session: Session, case: Case, step: Step, ent
         record(session, case, *entry)
     apply_step(session, case, step, effects or Effects(session, services.today(), case.id),
                child_starter(services, session))
+    withdraw_left_calls(services, session, case, step)
     between.after_step(services, session, case, step)
     plan_retry(services, case, step)
+
+
+def cancel_in_session(services: Services, session: Session, case: Case, entry: Entry) -> None:
+    """Cancel a locked open case (or one in incident) and its open tasks; `entry` says who and why."""
+    case.status = "cancelled"
+    run_step(services, session, case, lambda definition, state, _: services.runner.cancel(definition, state), entry)
+
+
+LIVE = ("open", "incident")  # a case that has not ended
+WITHDRAWN_CHILD = ("调用本案的上级案件 #{0} 已离开调用环节，不再等待本案结果，本案随之撤销 "
+                   "(calling case #{0} left the call activity and no longer waits for this case: withdrawn with it)")
+WITHDRAWN_BY_CALLER = ("本案已离开调用环节，被调用的关联案件随之撤销 "
+                       "(this case left the call activity: the called case is withdrawn)")
+
+
+def withdraw_left_calls(services: Services, session: Session, case: Case, step: Step) -> None:
+    """Cancel the called cases `case` no longer waits for: the step left their call activity (a return, a cancel,
+    an interrupting event or a terminate end). Each ends through a step of its own in this transaction, so the
+    cases it calls follow it; its end is sent to nobody (between.after_step), since nobody waits for it."""
+    if not step.left_calls:
+        return
+    left = list(session.scalars(select(Case.id).where(
+        Case.parent_case_id == case.id, Case.parent_task_id.in_(step.left_calls), Case.status.in_(LIVE))
+        .order_by(Case.id)))
+    for child in (lock_case(session, child_id) for child_id in left):
+        if child.status not in LIVE:  # ended meanwhile, before its lock was taken
+            continue
+        session.info.setdefault(between.WITHDRAWN, set()).add(child.id)
+        cancel_in_session(services, session, child, (SYSTEM.username, "cancel", None, {
+            "reason": WITHDRAWN_CHILD.format(case.id), "parent_case_id": case.id}))
+        record(session, case, SYSTEM.username, "child_cancelled", None,
+               {"child_case_id": child.id, "process": child.process_key, "reason": WITHDRAWN_BY_CALLER})
 
 
 def start_in_session(services: Services, session: Session, actor: Actor, process: str, cadre_id: Any,

@@ -68,7 +68,8 @@ def apply_step(session: Session, case: Case, step: Step, effects: Effects,
     for deferred in effects.deferred:
         deferred(case)
     for process, data, parent_task_id in effects.children:
-        start_child(case, process, data, parent_task_id)
+        if parent_task_id is None or parent_task_id in step.calls:  # else the step left that call as it reached it
+            start_child(case, process, data, parent_task_id)
 
 
 # Processes whose cadre a task names, never the start (a public report's triage, §7; start_rules.py refuses

@@ -29,6 +29,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from .bounds import OUTCOME_PREFIX
 from .pruning import completed_elements
+from .specs import LinkedCallActivity
 from .types import Diagram, EngineEvent, Thrown, Wait
 
 CASE_DATA = "case_data"
@@ -52,6 +53,12 @@ def ready_user_tasks(workflow: BpmnWorkflow) -> list[Any]:
 
 def errored(workflow: BpmnWorkflow) -> list[Any]:
     return tasks_in(workflow, TaskState.ERROR)
+
+
+def waiting_calls(workflow: BpmnWorkflow) -> frozenset[str]:
+    """The ids of the call activity tasks waiting for their child case (STARTED until the child's end comes)."""
+    return frozenset(str(task.id) for task in tasks_in(workflow, TaskState.STARTED)
+                     if isinstance(task.task_spec, LinkedCallActivity))
 
 
 def finished(workflow: BpmnWorkflow) -> bool:

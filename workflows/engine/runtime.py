@@ -53,6 +53,7 @@ from .reading import (
     ready_user_tasks,
     tasks_in,
     thrown,
+    waiting_calls,
     waits,
 )
 from .returns import previous_person_task, reset_to
@@ -157,7 +158,8 @@ class CaseRunner:
         def resume() -> None:
             task.internal_data[CHILD_OUTCOME] = outcome
             task._set_state(TaskState.READY)
-        return self._advance(process, workflow, services, resume)
+        # The resumed call leaves its wait because its child ended: no child is left behind by it.
+        return self._advance(process, workflow, services, resume, waiting_before=waiting_calls(workflow) - {task_id})
 
     def return_task(self, process: ProcessDefinition, state: str, task_id: str,
                     services: ServiceHandler | None) -> Step:
@@ -206,8 +208,9 @@ class CaseRunner:
     def cancel(self, process: ProcessDefinition, state: str) -> Step:
         """Cancel every open path of the case."""
         workflow = self._load(process, state)
+        waiting_before = waiting_calls(workflow)
         workflow.cancel()
-        return self._step(workflow, [])
+        return self._step(workflow, [], waiting_before=waiting_before)
 
     def inspect(self, process: ProcessDefinition, state: str) -> Step:
         """Read a case's current step without running anything."""
@@ -236,7 +239,11 @@ class CaseRunner:
         return task
 
     def _advance(self, process: ProcessDefinition, workflow: BpmnWorkflow, services: ServiceHandler | None,
-                 action: Callable[[], None], opening: bool = False) -> Step:
+                 action: Callable[[], None], opening: bool = False,
+                 waiting_before: frozenset[str] | None = None) -> Step:
+        """Run `action` and the engine after it; `waiting_before`: the calls waiting before the operation began
+        (default: now), so the step names the calls it left."""
+        waiting_before = waiting_calls(workflow) if waiting_before is None else waiting_before
         workflow.script_engine = self._engine(services)
         ready_before = {t.id for t in ready_user_tasks(workflow)}
         completed_before = {t.id for t in tasks_in(workflow, TaskState.COMPLETED)}
@@ -263,7 +270,7 @@ class CaseRunner:
         if incident is None and not errored(workflow):
             self._guard_depth(workflow)  # before pruning, which would hide a loop that spun inside this step
             prune(workflow, bool(process.event_subprocesses))
-        return self._step(workflow, events, incident, outgoing)
+        return self._step(workflow, events, incident, outgoing, waiting_before)
 
     def _run_engine(self, workflow: BpmnWorkflow, event_subprocesses: EventSubprocesses, current: list[Any],
                     opening: bool) -> None:
@@ -297,6 +304,7 @@ class CaseRunner:
                 dry_run: bool) -> Migration:
         """Move a case to another version; refused when an open task would disappear."""
         workflow = self._load(process, state)
+        waiting_before = waiting_calls(workflow)
         diff, sub_diffs = diff_workflow(serialization.registry(), workflow, target.spec, target.subprocess_specs)
         parts = [(workflow, diff, target.spec), *((sub, sub_diffs[sub_id], target.subprocess_specs.get(sub.spec.name))
                                                   for sub_id, sub in workflow.subprocesses.items())]
@@ -319,12 +327,14 @@ class CaseRunner:
                                    "(目标版本删除了本案仍保留的已办环节，迁移后案件将无法继续办理)")
         if dry_run:
             return Migration(removed, changed, None)
-        return Migration(removed, changed, self._advance(target, workflow, None, lambda: None))
+        return Migration(removed, changed, self._advance(target, workflow, None, lambda: None,
+                                                         waiting_before=waiting_before))
 
     def _step(self, workflow: BpmnWorkflow, events: list[EngineEvent], incident: IncidentInfo | None = None,
-              outgoing: tuple[Thrown, ...] = ()) -> Step:
+              outgoing: tuple[Thrown, ...] = (), waiting_before: frozenset[str] = frozenset()) -> Step:
         self._guard_depth(workflow)
         completed = finished(workflow)
+        calls = waiting_calls(workflow)
         try:
             state = serialization.dump(workflow)
         except (TypeError, ValueError) as exc:
@@ -339,6 +349,7 @@ class CaseRunner:
             incident=incident,
             failed_elements=tuple(t.task_spec.bpmn_id or t.task_spec.name for t in errored(workflow)),
             waits=() if completed else waits(workflow), thrown=outgoing,
+            calls=tuple(sorted(calls)), left_calls=tuple(sorted(waiting_before - calls)),
         )
 
     def _guard_depth(self, workflow: BpmnWorkflow) -> None:

@@ -83,6 +83,10 @@ class Step:
     diagram: Diagram = Diagram((), ())  # elements passed and current, for the case's diagram
     waits: tuple[Wait, ...] = ()  # messages and signals the case now waits for
     thrown: tuple[Thrown, ...] = ()  # messages and signals the step threw for other cases
+    calls: tuple[str, ...] = ()  # ids of the call activity tasks now waiting for their child case
+    # Ids of the call activity tasks that waited for their child case before the step and no longer do (left by a
+    # return, a cancel, an interrupting event, a terminate end): their child cases have nobody waiting for them.
+    left_calls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,8 @@ def encode_step(step: Step) -> tuple[dict[str, Any], bytes]:
     return fields, step.state.encode()
 
 
-_STEP_VALUES = ("completed", "outcome", "data", "next_timer_due", "overdue_elements", "failed_elements")
+_STEP_VALUES = ("completed", "outcome", "data", "next_timer_due", "overdue_elements", "failed_elements", "calls",
+                "left_calls")
 
 
 def decode_step(fields: dict[str, Any], state: bytes) -> Step:
@@ -123,6 +124,7 @@ def decode_step(fields: dict[str, Any], state: bytes) -> Step:
                         for w in fields["waits"]),
             thrown=tuple(Thrown(str(t["kind"]), str(t["name"]), t["payload"], tuple(map(str, t["correlations"])))
                          for t in fields["thrown"]),
+            calls=tuple(map(str, fields["calls"])), left_calls=tuple(map(str, fields["left_calls"])),
         )
     except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
         raise ProtocolViolation(f"malformed step: {exc!r}") from None
