@@ -64,7 +64,7 @@ def history(session: Session, case_id: int, actor: Actor,
 
 
 LINKS = ("parent_case_id", "child_case_id")  # history details naming another case
-CHILD_ACTIONS = ("child_started", "child_cancelled")  # entries about one child case
+CHILD_ACTIONS = ("child_started", "child_cancelled", "call_result_dropped")  # entries about one child case
 
 
 def unlinked_unreadable(session: Session, actor: Actor, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,8 +17,8 @@ from service.db.uow import rows_changed
 from service.errors import CaseIncident, Conflict, NotFound
 from workflows.engine import NotWaiting, Step
 
-from .between import CALL_DONE, FIRST_RETRY, LEASE, MAX_ATTEMPTS, MESSAGE, SIGNAL, wait_key
-from .casehistory import lock_case
+from .between import CALL_DONE, FINISHED, FIRST_RETRY, LEASE, MAX_ATTEMPTS, MESSAGE, SIGNAL, wait_key
+from .casehistory import lock_case, record
 from .context import SYSTEM, Services
 from .stepper import hold_if, run_step
 
@@ -49,7 +49,7 @@ def _deliver_one(services: Services, item_id: int) -> bool:
         item = session.get(OutboxItem, item_id) if leased == 1 else None
         if item is None:
             return False  # delivered meanwhile, or another worker holds it
-        kind, name, payload = item.kind, item.name, dict(item.payload)
+        kind, name, payload = item.kind, item.name, {**item.payload, "source_case_id": item.source_case_id}
         targets = [item.target_case_id] if item.target_case_id else _receivers(session, item)
     delivered = [case_id for case_id in targets if _deliver_to(services, case_id, kind, name, payload)]
     return _settle(services, item_id, delivered, kind)
@@ -80,9 +80,16 @@ def _deliver_to(services: Services, case_id: int, kind: str, name: str, payload:
     try:
         with services.db.unit_of_work() as session:
             case = lock_case(session, case_id)
+            if kind == CALL_DONE and case.status in FINISHED:
+                return _drop_result(session, case, payload)
             if case.status != "open":
                 return False
-            run_step(services, session, case, calls[kind], (SYSTEM.username, kind, None, detail))
+            try:
+                run_step(services, session, case, calls[kind], (SYSTEM.username, kind, None, detail))
+            except NotWaiting:
+                if kind != CALL_DONE:
+                    raise
+                return _drop_result(session, case, payload)
     except (NotWaiting, NotFound):
         return False
     except CaseIncident as failure:  # stopped with nothing to store: held for a person, as a timer step's case is
@@ -94,6 +101,19 @@ def _deliver_to(services: Services, case_id: int, kind: str, name: str, payload:
     except Conflict as exc:  # busy or failing: counted as not delivered, tried again later
         log.warning("case %s did not take a %s: %s", case_id, kind, exc.message)
         return False
+    return True
+
+
+DROPPED = ("本案已不再等待该关联案件的结果（已离开调用环节或已结束），结果未采用 "
+           "(this case no longer waits for that case's result: it left the call activity or has ended; not taken)")
+
+
+def _drop_result(session: Session, case: Case, payload: dict[str, Any]) -> bool:
+    """Settle a called case's end that reached a caller no longer waiting at that call (the child ended just as the
+    caller moved on, or was left open before callers withdrew their children): never applied to another task,
+    noted in the caller's history."""
+    record(session, case, SYSTEM.username, "call_result_dropped", None, {
+        "child_case_id": payload.get("source_case_id"), "outcome": payload["outcome"], "reason": DROPPED})
     return True
 
 

@@ -1,14 +1,16 @@
 """A case that leaves a call activity while its called child case runs takes the child (and the child's own
 called cases) with it: the child ends as cancelled, its open tasks closed, both histories saying why, in the
-caller's own transaction."""
+caller's own transaction. A child's end that reaches a caller no longer waiting for it is dropped with a note."""
 
 from __future__ import annotations
 
-import pytest
-from sqlalchemy import select
+from datetime import timedelta
 
-from service.db.models import Case, OutboxItem
-from service.usecases import check
+import pytest
+from sqlalchemy import select, update
+
+from service.db.models import Case, OutboxItem, utcnow
+from service.usecases import check, delivery
 from tests.api.support import fire_after_deadline
 from tests.api.test_audit_first import POST, appoint_at_committee, the_audit
 from tests.conformance.bpmn import (
@@ -57,6 +59,13 @@ def assert_withdrawn(api, child_id: int, caller_id: int) -> None:
     assert [e["detail"]["child_case_id"] for e in noted] == [child_id], noted
     assert "撤销" in noted[0]["detail"]["reason"] and "withdrawn" in noted[0]["detail"]["reason"]
     assert check.check_cases(api.client.application.extensions["cadreflow"])[1] == []
+
+
+def deliver_now(services) -> None:
+    """The worker's delivery pass, as if every item's wait before its next attempt had passed."""
+    with services.db.unit_of_work() as session:
+        session.execute(update(OutboxItem).values(next_attempt_at=utcnow() - timedelta(seconds=1)))
+    delivery.deliver_due(services)
 
 
 def outbox(services) -> list[OutboxItem]:
@@ -210,3 +219,29 @@ def test_a_migration_that_would_drop_a_running_call_is_refused_and_one_keeping_i
     assert api.case(child["id"])["status"] == "open"
     api.complete(child["id"], "c", ok=True)
     assert api.open_elements(caller["id"]) == ["a"]
+
+
+@pytest.mark.parametrize("caller_status", ["open", "cancelled"])
+def test_a_childs_end_for_a_caller_no_longer_waiting_is_dropped_with_a_note(called, caller_status):
+    """A child's end that reaches its caller after the caller left the call (a child ended just as its caller
+    moved, or one orphaned before this was fixed) is never applied: dropped at once, noted in the caller's
+    history, the caller as it was."""
+    api = called
+    deploy(api, "caller", start() + CALL + user("a") + end() + chain("start", "call", "a", "end"), ["a"])
+    caller = api.start("caller")
+    child = called_child(api, caller)
+    services = api.client.application.extensions["cadreflow"]
+    if caller_status == "cancelled":
+        assert api.post(f"/api/cases/{caller['id']}/cancel", json={"reason": "不再办理"}).status_code == 200
+    before = api.case(caller["id"])
+    with services.db.unit_of_work() as session:  # the end of a call the caller no longer waits at
+        session.add(OutboxItem(kind=delivery.CALL_DONE, source_case_id=child["id"], target_case_id=caller["id"],
+                               payload={"task_id": "00000000-0000-4000-8000-000000000000", "outcome": "approved"}))
+    deliver_now(services)
+    assert outbox(services) == []
+    after = api.case(caller["id"])
+    assert (after["status"], after["open_tasks"], after["data"]) == (before["status"], before["open_tasks"],
+                                                                     before["data"])
+    noted = [e for e in api.history(caller["id"]) if e["action"] == "call_result_dropped"]
+    assert [(e["detail"]["child_case_id"], e["detail"]["outcome"]) for e in noted] == [(child["id"], "approved")]
+    assert "不再等待" in noted[0]["detail"]["reason"]
