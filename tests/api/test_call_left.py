@@ -26,6 +26,7 @@ from tests.conformance.bpmn import (
     user,
 )
 from tests.engine.test_returns import FLAG
+from tests.web.test_web_shell import login
 
 CALL = '<bpmn:callActivity id="call" calledElement="called"/>'
 SPLIT, JOIN = '<bpmn:parallelGateway id="split"/>', '<bpmn:parallelGateway id="join"/>'
@@ -119,6 +120,10 @@ def test_cancelling_the_caller_withdraws_its_called_tree(called):
     assert_withdrawn(api, grandchild["id"], middle["id"])
     services = api.client.application.extensions["cadreflow"]
     assert outbox(services) == []  # a withdrawn child sends its caller no end
+    login(api.client, "admin")  # the caller's page names the withdrawn child, linked
+    page = api.client.get(f"/cases/{caller['id']}").get_data(as_text=True)
+    entry = page[page.index("撤销被调用的关联案件"):]
+    assert f'href="/cases/{middle["id"]}"' in entry[:entry.index("</li>")]
 
 
 def test_a_vetting_cancelled_while_it_waits_for_the_audit_first_takes_the_audit_with_it(api, cadre):
