@@ -1,6 +1,8 @@
 """Cases between cases: messages, signals, and a called child case's end reaching its caller.
 
-A step never locks a second case. What it sends is written to the outbox in its own transaction
+A step never locks a second case to deliver to it (the one exception: a caller leaving a call activity
+withdraws the called case in its own transaction, locking caller then child, never the other way; see
+`stepper.withdraw_left_calls`). What it sends is written to the outbox in its own transaction
 (with what the case now waits for, in `case_waits`); right after the commit each item is delivered
 to its receivers, each receiver in a transaction of its own, and the worker retries what could not
 be delivered yet (a receiver busy, or not yet at its catch event) with a growing delay.
