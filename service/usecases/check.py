@@ -1,5 +1,6 @@
 """Consistency check of every case: the history's hash chain, the saved state, the task read model, timers,
-and the records the history vouches for (who completed each task, each attachment, each comment).
+the records the history vouches for (who completed each task, each attachment, each comment), and each task's
+name, which its process version's diagram gives.
 
 Used by `cadreflow check` after a crash, a restore or a load test: it reads everything and
 changes nothing, and reports each fault with the case it concerns. Cases are read in batches,
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from service.db.chain import GENESIS, entry_hash
 from service.db.models import Attachment, Case, Comment, HistoryEntry, Task
+from service.errors import NotFound
 from workflows.engine import EngineError, Step
 
 from .comments import text_digest
@@ -39,11 +41,12 @@ def check_cases(services: Services, grace_seconds: float | None = None) -> tuple
             one_snapshot(session)
             batch = list(session.scalars(select(Case).where(Case.id > last_id).order_by(Case.id).limit(BATCH)))
             histories = _histories(session, batch)
-            records = _records(session, batch)
+            records, names = _records(session, batch), _task_names(services, session)
             for case in batch:
                 history = histories.get(case.id, [])
                 found = [*_case_faults(services, session, case, history, grace),
-                         *_record_faults(history, {kind: rows.get(case.id, []) for kind, rows in records.items()})]
+                         *_record_faults(history, {kind: rows.get(case.id, []) for kind, rows in records.items()}),
+                         *_name_faults(records.get("tasks", {}).get(case.id, []), names)]
                 faults.extend(f"case {case.id}: {fault}" for fault in found)
         if not batch:
             return checked, faults
@@ -138,7 +141,8 @@ def _history_faults(session: Session, case: Case, history: list[Row[Any]]) -> It
 
 
 # The rows the history vouches for, each read for a whole batch of cases in one query.
-RECORDS: dict[str, tuple[Any, ...]] = {"tasks": (Task.case_id, Task.id, Task.status, Task.completed_by),
+RECORDS: dict[str, tuple[Any, ...]] = {"tasks": (Task.case_id, Task.id, Task.status, Task.completed_by,
+                                                  Task.process_version_id, Task.element_id, Task.name),
            "attachments": (Attachment.case_id, Attachment.id, Attachment.filename, Attachment.size, Attachment.sha256,
                            Attachment.uploaded_by),
            "comments": (Comment.case_id, Comment.id, Comment.author, Comment.text)}
@@ -185,3 +189,34 @@ def _vouched(kind: str, rows: list[Row[Any]], entries: dict[Any, Row[Any]],
     for row_id in sorted(set(by_id) & set(entries), key=str):
         if not agrees(by_id[row_id], entries[row_id]):
             yield f"{kind} {row_id} differs from its history entry (记录与履历不符，可能被改动)"
+
+
+def _task_names(services: Services, session: Session) -> Callable[[int], dict[str, str] | None]:
+    """A process version's person tasks by element id → the name the engine gives their rows (None: the version
+    does not load, which the state check names), each version parsed at most once."""
+    known: dict[int, dict[str, str] | None] = {}
+
+    def names(version_id: int) -> dict[str, str] | None:
+        if version_id not in known:
+            try:
+                known[version_id] = services.definitions.by_id(session, version_id).task_names
+            except (EngineError, NotFound):
+                known[version_id] = None
+        return known[version_id]
+    return names
+
+
+def _name_faults(rows: list[Row[Any]], names: Callable[[int], dict[str, str] | None]) -> Iterator[str]:
+    """Task rows whose name is not what their process version's diagram calls their step. The name is derived
+    (the engine writes the element's name, or its id when it has none), so it needs no hash and rows of any age
+    are checked; a name changed with SQL (an approval shown as another step) is named."""
+    for row in sorted(rows, key=lambda row: str(row.id)):
+        expected = names(row.process_version_id)
+        if expected is None:
+            continue
+        if row.element_id not in expected:
+            yield (f"任务 {row.id} 的步骤 {row.element_id} 不在其流程版本中，记录被改动 (task {row.id}'s step "
+                   f"{row.element_id} is not in its process version {row.process_version_id}: the row was altered)")
+        elif row.name != expected[row.element_id]:
+            yield (f"任务 {row.id} 的名称与其流程版本中的步骤名称不符，可能被改动 (task {row.id} is named "
+                   f"{row.name!r}, but its process version calls step {row.element_id} {expected[row.element_id]!r})")

@@ -1,6 +1,7 @@
 """`cadreflow check` holds the rows the history vouches for to their entries: who completed each task, each
-attachment and each comment. An insider with SQL rewriting one of those rows (the chain alone never sees them)
-is named, as is a row deleted or one added behind the service's back."""
+attachment and each comment; and each task's name to what its process version's diagram calls its step. An
+insider with SQL rewriting one of those rows (the chain alone never sees them) is named, as is a row deleted or
+one added behind the service's back."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from sqlalchemy import delete, insert, select, update
 
 from service.db.models import Attachment, Comment, Notification, Task, TaskReminder, utcnow
 from service.usecases.check import check_cases
-from tests.api.support import start_admonishment
+from tests.api.support import ADMONISHMENT, start_admonishment
+from tests.api.test_designer_versions import admonishment_variant, deploy, deployed, migrate
 from tests.api.test_return_api import returnable, send_back  # noqa: F401 - the fixture, used below
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -56,6 +58,13 @@ FORGERIES = {
     "comment rewritten": (lambda case_id: update(Comment).where(
         Comment.case_id == case_id).values(text="建议从重处分"), "differs"),
     "comment deleted": (lambda case_id: delete(Comment).where(Comment.case_id == case_id), "is gone"),
+    "completed task renamed": (lambda case_id: update(Task).where(
+        Task.case_id == case_id, Task.status == "completed").values(name="审批通过"), "calls step"),
+    "open task renamed": (lambda case_id: update(Task).where(
+        Task.case_id == case_id, Task.status == "open").values(name="县委常委会审议"), "calls step"),
+    "task moved to a step its version lacks": (lambda case_id: update(Task).where(
+        Task.case_id == case_id, Task.status == "completed").values(element_id="approve"),
+        "is not in its process version"),
     "comment slipped in": (lambda case_id: insert(Comment).values(
         case_id=case_id, author="discipline_head", text="同意", at=utcnow()), "has no history entry"),
 }
@@ -80,3 +89,14 @@ def test_a_returned_task_and_its_second_completion_are_no_fault(api, services, r
     assert api.post(f"/api/tasks/{intake_id}/unclaim", as_="discipline2").status_code == 200
     assert api.complete_raw(intake_id, "discipline", {"form": "talk", "reason": "补充后属实"}).status_code == 200
     assert check_cases(services, 3600) == (1, [])
+
+
+def test_task_names_of_every_version_a_case_ran_on_are_no_fault(api, services, case_id):
+    """A task's name is held to the version its row names: a completed task keeps the name of the version it was
+    completed on, an open one migrated to a version that renames its step takes the new name; neither is a fault."""
+    waiting = start_admonishment(api)["id"]
+    deployed(deploy(api, ADMONISHMENT, admonishment_variant("受理审核（第二版）")), 2)
+    for moved in (case_id, waiting):
+        assert migrate(api, moved).status_code == 200
+    assert api.open_task(waiting, "intake_review")["name"] == "受理审核（第二版）"
+    assert check_cases(services, 3600) == (2, [])
