@@ -38,7 +38,8 @@ def download(attachment_id: int) -> Any:
 
 def download_response(view: dict[str, Any], content: bytes) -> Response:
     """A file as a download (never shown inline: its type was sniffed, but it is still someone's upload)."""
-    response = Response(content, content_type=view["content_type"])  # as stored: text already names its charset
+    # As stored (text already names its charset), but only a type uploads are sniffed as.
+    response = Response(content, content_type=attachments.served_type(view["content_type"]))
     response.headers["Content-Disposition"] = content_disposition(view["filename"])
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-store"

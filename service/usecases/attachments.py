@@ -82,6 +82,15 @@ def named_for(filename: str, content_type: str) -> str:
     return filename[:200 - len(extensions[0])] + extensions[0]
 
 
+OPAQUE = "application/octet-stream"
+
+
+def served_type(content_type: str) -> str:
+    """The type a download is sent as: the stored one when the service could have sniffed it, else opaque bytes,
+    so a row rewritten to text/html (say) is never rendered by a browser whatever the other headers say."""
+    return content_type if content_type in EXTENSIONS else OPAQUE
+
+
 def add_attachment(services: Services, actor: Actor, case_id: int, filename: Any,
                    content: bytes | None) -> dict[str, Any]:
     """Attach a file to a case the actor may read (else 404, before anything else); recorded in its history."""
@@ -99,7 +108,8 @@ def add_attachment(services: Services, actor: Actor, case_id: int, filename: Any
         session.add(row)
         session.flush()
         record(session, case, actor.username, "attach", None,
-               {"attachment_id": row.id, "filename": row.filename, "size": row.size, "sha256": row.sha256})
+               {"attachment_id": row.id, "filename": row.filename, "size": row.size, "sha256": row.sha256,
+                "content_type": row.content_type})
         return attachment_view(row)
 
 

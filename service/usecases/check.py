@@ -1,6 +1,6 @@
 """Consistency check of every case: the history's hash chain, the saved state, the task read model, timers,
-the records the history vouches for (who completed each task, each attachment, each comment), and each task's
-name, which its process version's diagram gives.
+the records the history vouches for (who completed each task, each attachment and its type, each comment), and
+each task's name, which its process version's diagram gives.
 
 Used by `cadreflow check` after a crash, a restore or a load test: it reads everything and
 changes nothing, and reports each fault with the case it concerns. Cases are read in batches,
@@ -144,7 +144,7 @@ def _history_faults(session: Session, case: Case, history: list[Row[Any]]) -> It
 RECORDS: dict[str, tuple[Any, ...]] = {"tasks": (Task.case_id, Task.id, Task.status, Task.completed_by,
                                                   Task.process_version_id, Task.element_id, Task.name),
            "attachments": (Attachment.case_id, Attachment.id, Attachment.filename, Attachment.size, Attachment.sha256,
-                           Attachment.uploaded_by),
+                           Attachment.uploaded_by, Attachment.content_type),
            "comments": (Comment.case_id, Comment.id, Comment.author, Comment.text)}
 
 
@@ -171,7 +171,9 @@ def _record_faults(history: list[Row[Any]], records: dict[str, list[Row[Any]]]) 
                         lambda row, e: row.completed_by == e.actor, {row.id for row in records["tasks"]})
     yield from _vouched("attachment", records["attachments"], entries["attach"],
                         lambda row, e: (row.filename, row.size, row.sha256, row.uploaded_by) == (
-                            e.detail.get("filename"), e.detail.get("size"), e.detail.get("sha256"), e.actor))
+                            e.detail.get("filename"), e.detail.get("size"), e.detail.get("sha256"), e.actor)
+                        and e.detail.get("content_type", row.content_type) == row.content_type)
+    # attachments from before the entry named their type: the rest only (a download serves an unknown type opaque)
     yield from _vouched("comment", records["comments"], entries["comment"],
                         lambda row, e: row.author == e.actor and e.detail.get("text_sha256") in (
                             None, text_digest(row.text)))  # comments from before the digest was kept: author only

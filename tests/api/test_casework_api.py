@@ -7,9 +7,11 @@ import io
 import zipfile
 from urllib.parse import quote
 
+from sqlalchemy import update
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
+from service.db.models import Attachment
 from tests.api.support import app_from_template, assert_error, make_api, start_accountability
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -162,6 +164,19 @@ class TestAttachments:
             assert download.headers["Content-Disposition"].endswith(quote(offered, safe=""))
             if offered == "notes.txt":  # the stored type names its charset once
                 assert download.headers["Content-Type"] == "text/plain; charset=utf-8"
+
+    def test_a_type_rewritten_with_sql_is_still_downloaded_never_rendered(self, api, app, cadre):
+        """A row whose type was changed behind the service's back (text/html, which a browser would render) is sent
+        as opaque bytes, as an attachment, nosniff: no type the sniffing could not have given reaches a browser."""
+        case_id = start_accountability(api)["id"]
+        attachment = upload(api, case_id, b"<html><script>alert(1)</script>", "a.txt").json
+        with app.extensions["cadreflow"].db.unit_of_work() as session:
+            session.execute(update(Attachment).where(Attachment.id == attachment["id"]).values(
+                content_type="text/html"))
+        download = api.get(f"/api/attachments/{attachment['id']}", as_="discipline")
+        assert download.status_code == 200 and download.mimetype == "application/octet-stream"
+        assert download.headers["Content-Disposition"].startswith("attachment;")
+        assert download.headers["X-Content-Type-Options"] == "nosniff"
 
 
 class TestComments:

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import delete, insert, select, update
 
 from service.db.models import Attachment, Comment, Notification, Task, TaskReminder, utcnow
+from service.usecases.casehistory import lock_case, record
 from service.usecases.check import check_cases
 from tests.api.support import ADMONISHMENT, start_admonishment
 from tests.api.test_designer_versions import admonishment_variant, deploy, deployed, migrate
@@ -54,6 +55,8 @@ FORGERIES = {
         Attachment.case_id == case_id).values(filename="换过.pdf"), "differs"),
     "attachment re-attributed": (lambda case_id: update(Attachment).where(
         Attachment.case_id == case_id).values(uploaded_by="org_head"), "differs"),
+    "attachment retyped": (lambda case_id: update(Attachment).where(
+        Attachment.case_id == case_id).values(content_type="text/html"), "differs"),
     "attachment deleted": (lambda case_id: delete(Attachment).where(Attachment.case_id == case_id), "is gone"),
     "comment rewritten": (lambda case_id: update(Comment).where(
         Comment.case_id == case_id).values(text="建议从重处分"), "differs"),
@@ -100,3 +103,17 @@ def test_task_names_of_every_version_a_case_ran_on_are_no_fault(api, services, c
         assert migrate(api, moved).status_code == 200
     assert api.open_task(waiting, "intake_review")["name"] == "受理审核（第二版）"
     assert check_cases(services, 3600) == (2, [])
+
+
+def test_an_attachment_recorded_before_its_type_was_is_no_fault(services, case_id):
+    """An `attach` entry written before entries named the file's type vouches for the rest of its row only: such
+    an attachment checks clean (its type is served opaque unless sniffing could have given it)."""
+    with services.db.unit_of_work() as session:
+        case = lock_case(session, case_id)
+        row = Attachment(case_id=case_id, filename="旧材料.pdf", content_type="application/pdf", size=len(PDF),
+                         sha256=services.files.put(PDF), uploaded_by="discipline", at=utcnow())
+        session.add(row)
+        session.flush()
+        record(session, case, "discipline", "attach", None,
+               {"attachment_id": row.id, "filename": row.filename, "size": row.size, "sha256": row.sha256})
+    assert check_cases(services, 3600) == (1, [])

@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import re
 
+from sqlalchemy import update
+
+from service.db.models import Attachment
 from tests.api import support
 from tests.api.support import start_accountability
 from tests.web.test_web_shell import csrf_token, login
@@ -18,7 +21,7 @@ def text(response) -> str:
 
 
 class TestCasePage:
-    def test_upload_list_and_download_a_file(self, client, api, cadre):
+    def test_upload_list_and_download_a_file(self, client, app, api, cadre):
         case_id = start_accountability(api)["id"]
         login(client, "discipline")
         page = f"/cases/{case_id}"
@@ -30,6 +33,11 @@ class TestCasePage:
         link = re.search(r'href="(/attachments/\d+)"', shown).group(1)
         download = client.get(link)
         assert download.status_code == 200 and download.data == "核查报告".encode()
+        assert download.headers["Content-Disposition"].startswith("attachment;")
+        assert download.headers["X-Content-Type-Options"] == "nosniff"
+        with app.extensions["cadreflow"].db.unit_of_work() as session:  # a type no upload is sniffed as, by SQL
+            session.execute(update(Attachment).values(content_type="text/html"))
+        assert client.get(link).mimetype == "application/octet-stream"
         login(client, "audit")  # owns no lane of accountability
         assert client.get(link).status_code == 404
 
