@@ -172,9 +172,11 @@ def _not_nan(_ctx: click.Context, _param: click.Parameter, value: float | None) 
 @with_appcontext
 def check_command(grace: float | None, anchor_file: Path | None, key_file: Path | None) -> None:
     """Check every case (state loads, tasks match, timers not overdue, history chain intact, and unchanged up to
-    an anchor when given); exit 1 on a fault, 2 when the anchor itself cannot be trusted."""
+    an anchor when given) and every cadre's personal-report log; exit 1 on a fault, 2 when the anchor itself cannot
+    be trusted."""
     from .usecases.anchors import AnchorUnusable, anchor_faults
     from .usecases.check import check_cases
+    from .usecases.report_log import check_reports
 
     if key_file is not None and anchor_file is None:  # not ignored: the operator believes a signature was checked
         raise click.UsageError("--key-file checks an anchor's signature: give --anchor too "
@@ -187,10 +189,11 @@ def check_command(grace: float | None, anchor_file: Path | None, key_file: Path 
             click.echo(f"Error: {exc}", err=True)
             raise SystemExit(2) from None
     checked, case_faults = check_cases(_services(), grace)
-    faults = case_faults + faults
+    _, report_faults = check_reports(_services())
+    faults = case_faults + report_faults + faults
     for fault in faults:
         click.echo(fault, err=True)
-    click.echo(f"{checked} case(s) checked, {len(faults)} fault(s)")
+    click.echo(f"{checked} case(s) checked, {len(faults)} fault(s)")  # faults of personal reports counted too
     if faults:
         raise SystemExit(1)
 

@@ -1,4 +1,5 @@
-"""The history's hash chain: the canonical form of an entry and the hash linking it to the one before.
+"""The history's hash chain: the canonical form of an entry and the hash linking it to the one before; and the
+same for each cadre's personal-report log.
 
 Each history entry's hash is SHA-256 over canonical JSON of its content (case id, sequence, time,
 actor, action, task, detail) and the previous entry's hash, so altering, removing, inserting or
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 GENESIS = ""  # the "previous hash" of a case's first entry
@@ -37,9 +38,55 @@ def stored_json(value: Any) -> Any:
 
 def entry_hash(entry: ChainedEntry, previous: str) -> str:
     """The hash of an entry chained to the hash of the entry before it (GENESIS for the first)."""
-    content = {"case_id": entry.case_id, "seq": entry.seq, "at": _utc_iso(entry.at), "actor": entry.actor,
-               "action": entry.action, "task": entry.task, "detail": entry.detail, "prev": previous}
-    return hashlib.sha256(_canonical(content).encode("ascii")).hexdigest()
+    return _chained({"case_id": entry.case_id, "seq": entry.seq, "at": _utc_iso(entry.at), "actor": entry.actor,
+                     "action": entry.action, "task": entry.task, "detail": entry.detail}, previous)
+
+
+class ReportLogEntry(Protocol):
+    """What a personal-report log entry's hash covers (one chain per cadre: service/usecases/report_log.py)."""
+
+    cadre_id: str
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    detail: Any
+
+
+def report_entry_hash(entry: ReportLogEntry, previous: str) -> str:
+    """The hash of a cadre's personal-report log entry chained to the one before it (GENESIS for the first). Its
+    content has a cadre, never a case: no entry of one chain can pass for an entry of the other."""
+    return _chained({"cadre_id": entry.cadre_id, "seq": entry.seq, "at": _utc_iso(entry.at), "actor": entry.actor,
+                     "action": entry.action, "detail": entry.detail}, previous)
+
+
+class ReportRow(Protocol):
+    """The columns of a personal report its log entries vouch for."""
+
+    id: int
+    kind: str
+    event_on: date
+    reported_on: date
+    summary: str
+    found_unreported: bool
+    late: bool
+    case_id: int | None
+    recorded_by: str
+    recorded_at: datetime
+
+
+def report_detail(report: ReportRow) -> dict[str, Any]:
+    """What a log entry says of a report: every column but its cadre (the chain's), the summary as its SHA-256 (the
+    log repeats no personal text). Written by the service, by migration 0025's backfill, and compared by check."""
+    return {"report_id": report.id, "kind": report.kind, "event_on": report.event_on.isoformat(),
+            "reported_on": report.reported_on.isoformat(),
+            "summary_sha256": hashlib.sha256(report.summary.encode("utf-8")).hexdigest(),
+            "found_unreported": bool(report.found_unreported), "late": bool(report.late), "case_id": report.case_id,
+            "recorded_by": report.recorded_by, "recorded_at": _utc_iso(report.recorded_at)}
+
+
+def _chained(content: dict[str, Any], previous: str) -> str:
+    return hashlib.sha256(_canonical({**content, "prev": previous}).encode("ascii")).hexdigest()
 
 
 def _canonical(value: Any) -> str:

@@ -79,6 +79,9 @@ class Cadre(Base):
     post_level: Mapped[str] = mapped_column(String(20))
     post_started_on: Mapped[date | None] = mapped_column(Date)
     promotion_ban_until: Mapped[date | None] = mapped_column(Date)
+    # The head of the cadre's personal-report log (service/db/chain.py): how many entries, the last one's hash.
+    report_seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    report_hash: Mapped[str | None] = mapped_column(String(64))
 
     sanctions: Mapped[list[Sanction]] = relationship(order_by="Sanction.id", lazy="selectin")
     cleared_audits: Mapped[list[ClearedAudit]] = relationship(order_by="ClearedAudit.id", lazy="selectin")
@@ -102,6 +105,23 @@ class PersonalReport(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))  # the admonishment it opened
     recorded_by: Mapped[str] = mapped_column(String(100))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PersonalReportLog(Base):
+    """Append-only, hash-chained log of a cadre's personal reports (service/usecases/report_log.py): one entry per
+    report recorded, saying what its row holds. Triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL)."""
+
+    __tablename__ = "personal_report_log"
+    __table_args__ = (Index("ix_personal_report_log_cadre_seq", "cadre_id", "seq", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cadre_id: Mapped[str] = mapped_column(ForeignKey("cadres.id"))
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 ... within its cadre
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))  # report | backfill (migration 0025)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    hash: Mapped[str] = mapped_column(String(64))  # over the above and the previous entry's hash
 
 
 class Sanction(Base):

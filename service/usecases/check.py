@@ -9,7 +9,7 @@ each batch's history in one query, so a large database costs a few queries per b
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
@@ -167,20 +167,20 @@ def _record_faults(history: list[Row[Any]], records: dict[str, list[Row[Any]]]) 
                for action, key in (("complete", "task_id"), ("attach", "attachment_id"), ("comment", "comment_id"))}
     # A returned task opens again under its id, its `complete` entry staying: only completed rows need one, and
     # only a missing row is gone.
-    yield from _vouched("task", [row for row in records["tasks"] if row.status == "completed"], entries["complete"],
-                        lambda row, e: row.completed_by == e.actor, {row.id for row in records["tasks"]})
-    yield from _vouched("attachment", records["attachments"], entries["attach"],
-                        lambda row, e: (row.filename, row.size, row.sha256, row.uploaded_by) == (
-                            e.detail.get("filename"), e.detail.get("size"), e.detail.get("sha256"), e.actor)
-                        and e.detail.get("content_type", row.content_type) == row.content_type)
+    yield from vouched("task", [row for row in records["tasks"] if row.status == "completed"], entries["complete"],
+                       lambda row, e: row.completed_by == e.actor, {row.id for row in records["tasks"]})
+    yield from vouched("attachment", records["attachments"], entries["attach"],
+                       lambda row, e: (row.filename, row.size, row.sha256, row.uploaded_by) == (
+                           e.detail.get("filename"), e.detail.get("size"), e.detail.get("sha256"), e.actor)
+                       and e.detail.get("content_type", row.content_type) == row.content_type)
     # attachments from before the entry named their type: the rest only (a download serves an unknown type opaque)
-    yield from _vouched("comment", records["comments"], entries["comment"],
-                        lambda row, e: row.author == e.actor and e.detail.get("text_sha256") in (
-                            None, text_digest(row.text)))  # comments from before the digest was kept: author only
+    yield from vouched("comment", records["comments"], entries["comment"],
+                       lambda row, e: row.author == e.actor and e.detail.get("text_sha256") in (
+                           None, text_digest(row.text)))  # comments from before the digest was kept: author only
 
 
-def _vouched(kind: str, rows: list[Row[Any]], entries: dict[Any, Row[Any]],
-             agrees: Callable[[Row[Any], Row[Any]], bool], present: set[Any] | None = None) -> Iterator[str]:
+def vouched(kind: str, rows: Sequence[Any], entries: dict[Any, Row[Any]],
+            agrees: Callable[[Any, Row[Any]], bool], present: set[Any] | None = None) -> Iterator[str]:
     """Faults of `rows` against the `entries` vouching for them, by id (`present`: the ids that exist at all,
     when more exist than `rows`)."""
     by_id = {row.id: row for row in rows}

@@ -1,8 +1,8 @@
 """Personal-matters reports (家庭成员和财产变动报告, seed 四(二); docs/processes.md §9).
 
-Records on the cadre, not a process. A change reported later than the `personal_report` deadline after
-it happened, or found unreported, opens a linked `admonishment` case for the cadre with trigger
-`report_violation` (seed: 应报告而未报告…诫勉谈话).
+Records on the cadre, not a process, each vouched for by the cadre's hash-chained report log (report_log.py). A
+change reported later than the `personal_report` deadline after it happened, or found unreported, opens a linked
+`admonishment` case for the cadre with trigger `report_violation` (seed: 应报告而未报告…诫勉谈话).
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from service.db.models import PersonalReport
+from service.db.models import PersonalReport, utcnow
 from service.errors import Invalid
 from workflows.engine import add_duration
 
 from . import policy
 from .context import SYSTEM, Actor, Services
 from .forms import TEXT_LIMIT, shorten, validate_form
+from .report_log import lock_reports, record_report
 from .stepper import start_in_session
 from .views import personal_report_view
 
@@ -49,10 +50,11 @@ def add_report(services: Services, actor: Actor, cadre_id: str, data: Any) -> di
         raise Invalid("the report date lies in the future (报告日期不能晚于今天)",
                       {"reported_on": "不能晚于今天 (must not be after today)"})
     with services.db.unit_of_work() as session:
-        cadre = policy.readable_cadre(session, actor, cadre_id)
+        cadre = lock_reports(session, policy.readable_cadre(session, actor, cadre_id).id)
         report = PersonalReport(cadre_id=cadre.id, kind=fields["kind"], event_on=event_on, reported_on=reported_on,
                                 summary=fields["summary"], found_unreported=bool(fields.get("found_unreported")),
-                                late=is_late(services, event_on, reported_on), recorded_by=actor.username)
+                                late=is_late(services, event_on, reported_on), recorded_by=actor.username,
+                                recorded_at=utcnow())
         session.add(report)
         session.flush()
         if report.late or report.found_unreported:
@@ -60,6 +62,7 @@ def add_report(services: Services, actor: Actor, cadre_id: str, data: Any) -> di
                                     {"trigger": "report_violation", "summary": _summary(report)}, parent=None)
             report.case_id = case.id
             session.flush()
+        record_report(session, cadre, actor.username, "report", report)  # as stored, its admonishment linked
         return personal_report_view(report)
 
 

@@ -9,6 +9,7 @@ import json
 from typing import Any
 
 from service.usecases.check import check_cases
+from service.usecases.report_log import check_reports
 from tests.api.hostile import HOSTILE_JSON, HOSTILE_RAW
 from tests.api.support import assert_error
 
@@ -61,3 +62,4 @@ def test_every_write_route_refuses_hostile_bodies_without_a_500(hostile_world):
         assert [task["element_id"] for task in case["open_tasks"]] == ["intake_review"]
     checked, faults = check_cases(app.extensions["cadreflow"])
     assert checked >= 1 and faults == []
+    assert check_reports(app.extensions["cadreflow"])[1] == []

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, Table, create_engine, select, text
@@ -14,9 +16,10 @@ from sqlalchemy.exc import DBAPIError
 from service import create_app
 from service.cli import init_database
 from service.db.models import Base
-from service.db.schema import upgrade
-from service.usecases import cadres, cases, tasks
+from service.db.schema import alembic_config, upgrade
+from service.usecases import cadres, cases, personal_reports, tasks
 from service.usecases.check import check_cases
+from service.usecases.report_log import check_reports
 from tests.conftest import actor, database_url, make_settings
 
 BPMN = Path(__file__).resolve().parents[2] / "bpmn"
@@ -205,4 +208,41 @@ def test_0020_takes_reporters_contacts_out_of_the_search_index(tmp_path: Path) -
     with engine.connect() as connection:
         indexed = connection.execute(text("SELECT search_text FROM cases WHERE id = :id"), {"id": case_id}).scalar()
     assert "13800000000" not in indexed and "道路问题" in indexed
+    services.db.dispose()
+
+
+def test_0025_logs_reports_stored_before_it_and_says_they_are_vouched_for_from_then_on(tmp_path: Path) -> None:
+    """Reports stored before the personal-report log existed each get one `backfill` entry (the upgrade's time,
+    `system`, a note that nothing before it is proven), chained per cadre: the database checks clean, and a report
+    rewritten after the upgrade is named."""
+    app = create_app(make_settings(tmp_path))
+    services = app.extensions["cadreflow"]
+    init_database(services)
+    for cadre_id in ("c1", "c2"):
+        cadres.create_cadre(services, actor("org_dept"), {"id": cadre_id, "name": "张三", "unit": "县发改局",
+                                                          "post": "副局长", "post_level": "leading",
+                                                          "post_started_on": "2015-03-01"})
+    made = [personal_reports.add_report(services, actor("org_dept"), cadre_id, {
+        "kind": "property", "event_on": "2026-01-05", "reported_on": reported_on, "summary": summary})
+        for cadre_id, reported_on, summary in (("c1", "2026-01-20", "购置住房"), ("c1", "2026-06-20", "出售车辆"),
+                                               ("c2", "2026-01-06", "配偶经商"))]
+    engine = services.db.write_engine
+    config = alembic_config(engine)
+    with engine.begin() as connection:  # as 0024 left it: reports, no log
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0024")
+    upgrade(engine)
+    with engine.connect() as connection:
+        log = connection.execute(text("SELECT cadre_id, seq, actor, action, detail FROM personal_report_log "
+                                      "ORDER BY id")).all()
+    assert [(row.cadre_id, row.seq, row.actor, row.action) for row in log] == [
+        ("c1", 1, "system", "backfill"), ("c1", 2, "system", "backfill"), ("c2", 1, "system", "backfill")]
+    details = [json.loads(row.detail) if isinstance(row.detail, str) else row.detail for row in log]
+    assert [d["report_id"] for d in details] == [r["id"] for r in made]
+    assert all("vouched for only from this entry on" in d["note"] for d in details)
+    assert check_reports(services) == (2, [])
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE personal_reports SET summary = '无' WHERE id = :id"), {"id": made[2]["id"]})
+    assert check_reports(services)[1] == [f"cadre c2: personal report {made[2]['id']} differs from its history "
+                                          "entry (记录与履历不符，可能被改动)"]
     services.db.dispose()

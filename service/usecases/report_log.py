@@ -1,0 +1,114 @@
+"""The personal-report log: one hash chain per cadre, like a case's history (service/db/chain.py).
+
+Each report recorded appends an entry saying what its row holds (`report_detail`), under the cadre's row lock, and
+the cadre keeps the chain's head; `check_reports` (part of `cadreflow check`) recomputes every chain and holds each
+report row to its latest entry, so a report rewritten, deleted or slipped in with SQL is named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import groupby
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.orm import Session
+
+from service.db.chain import GENESIS, report_detail, report_entry_hash, stored_json
+from service.db.models import Cadre, PersonalReport, PersonalReportLog, utcnow
+
+from .check import one_snapshot, vouched
+from .context import Services
+
+BATCH = 200
+
+
+HELD_CADRES = "cadreflow.held_report_logs"
+
+
+def lock_reports(session: Session, cadre_id: str) -> Cadre:
+    """Take a cadre's row for appending to its log (row-locked on PostgreSQL, BEGIN IMMEDIATE on SQLite), first in
+    the transaction, so two reports on one cadre at once never fork its chain."""
+    query = select(Cadre).where(Cadre.id == cadre_id).with_for_update(of=Cadre)
+    cadre = session.scalars(query.execution_options(populate_existing=True)).one()
+    session.info.setdefault(HELD_CADRES, set()).add(cadre.id)
+    return cadre
+
+
+def record_report(session: Session, cadre: Cadre, actor: str, action: str, report: PersonalReport) -> None:
+    """Append what a report's row now holds to its cadre's log, chained to the entry before (the only way to add
+    one)."""
+    if cadre.id not in session.info.get(HELD_CADRES, ()):
+        raise RuntimeError(f"cadre {cadre.id}'s report log is written without holding its lock (lock_reports)")
+    entry = PersonalReportLog(cadre_id=cadre.id, seq=cadre.report_seq + 1, at=utcnow(), actor=actor,
+                              action=action, detail=stored_json(report_detail(report)))
+    entry.hash = report_entry_hash(entry, cadre.report_hash or GENESIS)
+    cadre.report_seq, cadre.report_hash = entry.seq, entry.hash
+    session.add(entry)
+
+
+def check_reports(services: Services) -> tuple[int, list[str]]:
+    """Check every cadre's personal-report log and reports; returns how many cadres were checked and the faults."""
+    checked, last_id = 0, ""
+    faults: list[str] = []
+    while True:
+        with services.db.unit_of_work(write=False) as session:
+            one_snapshot(session)
+            heads = select(Cadre.id, Cadre.report_seq, Cadre.report_hash).where(Cadre.id > last_id)
+            batch: list[Row[Any]] = list(session.execute(heads.order_by(Cadre.id).limit(BATCH)))
+            if not batch:
+                return checked, faults
+            logs, rows = _logs(session, batch), _reports(session, batch)
+            for cadre in batch:
+                log = logs.get(cadre.id, [])
+                found = [*_chain_faults(cadre, log), *_report_faults(log, rows.get(cadre.id, []))]
+                faults.extend(f"cadre {cadre.id}: {fault}" for fault in found)
+        checked += len(batch)
+        last_id = batch[-1].id
+
+
+LOG_COLUMNS = (PersonalReportLog.id, PersonalReportLog.cadre_id, PersonalReportLog.seq, PersonalReportLog.at,
+               PersonalReportLog.actor, PersonalReportLog.action, PersonalReportLog.detail, PersonalReportLog.hash)
+
+
+def _logs(session: Session, batch: list[Row[Any]]) -> dict[str, list[Row[Any]]]:
+    """The log of a batch of consecutive cadres in one query, each cadre's entries in id order."""
+    rows = session.execute(select(*LOG_COLUMNS).where(PersonalReportLog.cadre_id.between(batch[0].id, batch[-1].id))
+                           .order_by(PersonalReportLog.cadre_id, PersonalReportLog.id))
+    return {cadre_id: list(entries) for cadre_id, entries in groupby(rows, key=lambda row: row.cadre_id)}
+
+
+def _reports(session: Session, batch: list[Row[Any]]) -> dict[str, list[PersonalReport]]:
+    found: dict[str, list[PersonalReport]] = {}
+    for report in session.scalars(select(PersonalReport).where(
+            PersonalReport.cadre_id.between(batch[0].id, batch[-1].id))):
+        found.setdefault(report.cadre_id, []).append(report)
+    return found
+
+
+def _chain_faults(cadre: Row[Any], log: list[Row[Any]]) -> Iterator[str]:
+    """Recompute the cadre's chain in id order: the first broken link, then a head that does not match."""
+    previous, seq = GENESIS, 0
+    for entry in log:
+        seq += 1
+        if entry.seq != seq:
+            yield (f"个人事项报告日志第 {seq} 条缺失、被插入或调换了顺序 (personal-report log entry {seq} was deleted, "
+                   f"inserted or reordered: entry id {entry.id} has sequence {entry.seq})")
+            return
+        if entry.hash != report_entry_hash(entry, previous):
+            yield (f"个人事项报告日志第 {seq} 条（id {entry.id}）与其内容或前一条的哈希不符，日志被改动 "
+                   f"(personal-report log entry {seq} (id {entry.id}) does not match its content and the entry "
+                   "before it: the log was altered)")
+            return
+        previous = entry.hash
+    if (cadre.report_seq, cadre.report_hash or GENESIS) != (seq, previous):
+        yield (f"干部记录的个人事项报告日志最新条目（第 {cadre.report_seq} 条）与日志末条（第 {seq} 条）不符，"
+               f"末尾条目被删除或伪造 (the cadre's latest personal-report log hash, of entry {cadre.report_seq}, "
+               f"does not match its last entry, {seq}: entries were deleted from or forged onto its end)")
+
+
+def _report_faults(log: list[Row[Any]], reports: list[PersonalReport]) -> Iterator[str]:
+    """Reports that say what the latest log entry of their id does not: rewritten, deleted or slipped in."""
+    latest = {e.detail.get("report_id"): e for e in log if isinstance(e.detail, dict)}  # later entries win
+    yield from vouched("personal report", reports, latest, lambda row, e: all(
+        e.detail.get(key) == value for key, value in report_detail(row).items()))

@@ -1,0 +1,130 @@
+"""Personal reports (个人有关事项报告) are vouched for by each cadre's hash-chained report log: `cadreflow check`
+names a report rewritten, deleted, slipped in or moved to another cadre with SQL, and a log whose end was cut off
+or whose entries were rewritten; an untouched database checks clean."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import pytest
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from service.db.models import Cadre, PersonalReport, PersonalReportLog, utcnow
+from service.usecases import personal_reports
+from service.usecases.check import check_cases
+from service.usecases.report_log import check_reports, lock_reports, record_report
+from tests.conftest import actor
+from tests.service.test_concurrency import race
+
+
+def report(api, cadre_id: str, **fields) -> dict:
+    body = {"kind": "property", "event_on": "2026-01-05", "reported_on": "2026-01-20", "summary": "购置住房一套",
+            **fields}
+    response = api.post(f"/api/cadres/{cadre_id}/reports", as_="org_dept", json=body)
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+@pytest.fixture
+def reports(api, cadre) -> dict[str, dict]:
+    """Two reports on c1 (one late, which opened an admonishment) and one on c2: a clean check to begin with."""
+    api.create_cadre("c2")
+    return {"on time": report(api, "c1"), "late": report(api, "c1", event_on="2025-06-01", summary="配偶经商"),
+            "other cadre": report(api, "c2", kind="family", summary="子女出国留学")}
+
+
+def _sql(services, statements) -> None:
+    with services.db.unit_of_work() as session:
+        for statement in statements:
+            session.execute(statement)
+
+
+def _rewound(services) -> list:
+    """c1's log head set back one entry, as if its last entry (and the report it vouched for) had never been."""
+    with services.db.unit_of_work(write=False) as session:
+        first = session.scalar(select(PersonalReportLog.hash).where(PersonalReportLog.cadre_id == "c1",
+                                                                    PersonalReportLog.seq == 1))
+    return [update(Cadre).where(Cadre.id == "c1").values(report_seq=1, report_hash=first)]
+
+
+def _by_id(report_id: int):
+    return update(PersonalReport).where(PersonalReport.id == report_id)
+
+
+FORGERIES = {
+    "summary rewritten": (lambda r, s: [_by_id(r["on time"]["id"]).values(summary="无变动")], "differs"),
+    "lateness hidden": (lambda r, s: [_by_id(r["late"]["id"]).values(late=False)], "differs"),
+    "admonishment unlinked": (lambda r, s: [_by_id(r["late"]["id"]).values(case_id=None)], "differs"),
+    "dates moved": (lambda r, s: [_by_id(r["late"]["id"]).values(event_on=text("reported_on"))], "differs"),
+    "recorded by someone else": (lambda r, s: [_by_id(r["on time"]["id"]).values(recorded_by="admin")], "differs"),
+    "moved to another cadre": (lambda r, s: [_by_id(r["on time"]["id"]).values(cadre_id="c2")],
+                               "has no history entry"),
+    "deleted": (lambda r, s: [delete(PersonalReport).where(PersonalReport.id == r["on time"]["id"])], "is gone"),
+    "slipped in": (lambda r, s: [insert(PersonalReport).values(
+        cadre_id="c1", kind="other", event_on=utcnow().date(), reported_on=utcnow().date(), summary="无",
+        found_unreported=False, late=False, recorded_by="org_dept", recorded_at=utcnow())], "has no history entry"),
+    "log head rewound": (lambda r, s: _rewound(s), "does not match its last entry"),
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+def test_a_report_changed_behind_the_services_back_is_named(services, reports, forgery):
+    assert check_reports(services) == (2, [])
+    statements, phrase = FORGERIES[forgery]
+    _sql(services, statements(reports, services))
+    checked, faults = check_reports(services)
+    assert checked == 2 and faults and any(phrase in fault for fault in faults), faults
+    victims = {"moved to another cadre": ("cadre c1: ", "cadre c2: ")}.get(forgery, ("cadre c1: ",))
+    assert {fault[:len(victims[0])] for fault in faults} == set(victims), faults
+
+
+def test_an_untouched_database_checks_clean_and_each_report_is_in_its_cadres_log(services, reports):
+    """Each report recorded appends one `report` entry to its cadre's chain, naming its admonishment."""
+    assert check_reports(services) == (2, []) and check_cases(services, 3600) == (1, [])
+    with services.db.unit_of_work(write=False) as session:
+        log = session.execute(select(PersonalReportLog.cadre_id, PersonalReportLog.seq, PersonalReportLog.action,
+                                     PersonalReportLog.detail).order_by(PersonalReportLog.id)).all()
+    assert [(row.cadre_id, row.seq, row.action) for row in log] == [("c1", 1, "report"), ("c1", 2, "report"),
+                                                                   ("c2", 1, "report")]
+    assert log[1].detail["case_id"] == reports["late"]["case_id"] is not None
+    assert "配偶经商" not in str(log[1].detail)  # the log keeps the summary's digest, not the personal text
+
+
+def test_the_log_refuses_update_and_delete(services, reports):
+    for statement in (update(PersonalReportLog).values(actor="admin"), delete(PersonalReportLog)):
+        with pytest.raises(DBAPIError, match="append-only"):
+            _sql(services, [statement])
+    assert check_reports(services) == (2, [])
+
+
+def test_a_log_entry_is_written_only_under_the_cadres_lock(services, reports):
+    with services.db.unit_of_work() as session, pytest.raises(RuntimeError, match="lock_reports"):
+        cadre = session.get(Cadre, "c1")
+        record_report(session, cadre, "org_dept", "report", session.scalars(select(PersonalReport)).first())
+    with services.db.unit_of_work() as session:
+        lock_reports(session, "c1")  # held: nothing else written, nothing to check
+    assert check_reports(services) == (2, [])
+
+
+def test_cli_check_names_the_cadre_whose_report_was_rewritten(app, services, reports):
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["check", "--grace", "3600"]).exit_code == 0
+    _sql(services, [_by_id(reports["late"]["id"]).values(late=False, case_id=None)])
+    result = runner.invoke(args=["check", "--grace", "3600"])
+    assert result.exit_code == 1, result.stdout
+    assert f"cadre c1: personal report {reports['late']['id']} differs" in result.stderr
+    assert "1 case(s) checked, 1 fault(s)" in result.stdout
+
+
+def test_reports_racing_on_one_cadre_keep_one_chain(services, reports):
+    """Four reports on one cadre at once, two of them opening an admonishment, append one unbroken chain."""
+    body = {"kind": "other", "event_on": "2026-01-05", "summary": "同时报告"}
+    results = race(*(partial(personal_reports.add_report, services, actor("org_dept"), "c1",
+                             {**body, "reported_on": on}) for on in ("2026-01-06", "2026-12-01") * 2))
+    assert all(isinstance(result, dict) for result in results), results
+    with services.db.unit_of_work(write=False) as session:
+        seqs = session.scalars(select(PersonalReportLog.seq).where(PersonalReportLog.cadre_id == "c1")
+                               .order_by(PersonalReportLog.id)).all()
+    assert seqs == [1, 2, 3, 4, 5, 6]
+    assert check_reports(services) == (2, [])
