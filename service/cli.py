@@ -223,7 +223,8 @@ def resync_timers_command() -> None:
 @KEY_FILE
 @with_appcontext
 def anchor_command(out: Path | None, key_file: Path | None) -> None:
-    """Write every case's history head (id, sequence, hash) as a signed anchor, to keep outside the database."""
+    """Write every case's history head (id, sequence, hash) and every cadre's report log head as a signed anchor,
+    to keep outside the database."""
     import json
 
     from .usecases.anchors import take_anchor

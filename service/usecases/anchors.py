@@ -9,7 +9,8 @@ one is given. `cadreflow check --anchor FILE` then finds, for each anchored case
 anchored sequence and compares hashes: since an entry's hash covers every entry before it, an equal
 hash there proves the case's history up to the anchor unchanged, and a differing or missing one
 names the case. Entries appended since the anchor are the service's ordinary work; they are left to
-the chain check.
+the chain check. The same holds for each cadre's personal-report log (report_log.py): an anchor of format 2 keeps
+every cadre's log head beside the cases' (format 1, cases only, is still checked as it was).
 """
 
 from __future__ import annotations
@@ -24,13 +25,14 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 
-from service.db.models import Case, HistoryEntry
+from service.db.models import Cadre, Case, HistoryEntry, PersonalReportLog
 
 from .check import one_snapshot
 from .context import Services
 from .views import MAX_ID
 
-FORMAT = "cadreflow-anchor-1"
+FORMAT = "cadreflow-anchor-2"  # cases and cadres' report logs
+CASES_ONLY = "cadreflow-anchor-1"  # written before the report logs existed: still checked
 BATCH = 500
 _HEX = re.compile(r"[0-9a-f]{64}")  # a SHA-256 (history hashes, the digest) or HMAC-SHA256 (the signature)
 
@@ -45,8 +47,10 @@ def take_anchor(services: Services, key: bytes | None = None) -> dict[str, Any]:
         one_snapshot(session)  # every head as of one moment
         heads = [[case_id, seq, head] for case_id, seq, head in session.execute(
             select(Case.id, Case.history_seq, Case.history_hash).where(Case.history_seq > 0).order_by(Case.id))]
+        logs = [[cadre_id, seq, head] for cadre_id, seq, head in session.execute(
+            select(Cadre.id, Cadre.report_seq, Cadre.report_hash).where(Cadre.report_seq > 0).order_by(Cadre.id))]
     anchor: dict[str, Any] = {"format": FORMAT, "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                              "cases": heads}
+                              "cases": heads, "report_logs": logs}
     anchor["digest"] = _digest(anchor)
     if key is not None:
         anchor["signature"] = _sign(key, anchor["digest"])
@@ -56,19 +60,24 @@ def take_anchor(services: Services, key: bytes | None = None) -> dict[str, Any]:
 def anchor_faults(services: Services, anchor: Any, key: bytes | None = None) -> list[str]:
     """The anchored cases whose history up to the anchor is no longer what it was, each named; raises
     AnchorUnusable when the anchor itself cannot be trusted (so nothing could be proven by it)."""
-    heads = _checked_heads(anchor, key)
+    heads, logs = _checked_heads(anchor, key)
     faults: list[str] = []
     for start in range(0, len(heads), BATCH):
         faults.extend(_batch_faults(services, heads[start:start + BATCH]))
+    for start in range(0, len(logs), BATCH):
+        faults.extend(_log_faults(services, logs[start:start + BATCH]))
     return faults
 
 
-def _checked_heads(anchor: Any, key: bytes | None) -> list[tuple[int, int, str]]:
-    if not isinstance(anchor, dict) or anchor.get("format") != FORMAT:
+def _checked_heads(anchor: Any, key: bytes | None) -> tuple[list[tuple[int, int, str]], list[tuple[str, int, str]]]:
+    if not isinstance(anchor, dict) or anchor.get("format") not in (FORMAT, CASES_ONLY):
         raise AnchorUnusable(f"not a CadreFlow anchor (format {FORMAT}) (不是本系统的履历锚点文件)")
     cases = anchor.get("cases")
     if not isinstance(cases, list) or not all(_is_head(item) for item in cases):
         raise AnchorUnusable("the anchor's case list is malformed (锚点文件的案件列表格式错误)")
+    logs = anchor.get("report_logs", []) if anchor["format"] == FORMAT else []
+    if not isinstance(logs, list) or not all(_is_log_head(item) for item in logs):
+        raise AnchorUnusable("the anchor's report log list is malformed (锚点文件的个人事项报告日志列表格式错误)")
     if not _is_hex(anchor.get("digest")) or not hmac.compare_digest(anchor["digest"], _digest(anchor)):
         raise AnchorUnusable("the anchor file was altered: its digest does not match (锚点文件已被改动)")
     if key is None and "signature" in anchor:  # its digest is unkeyed: whoever forged the heads recomputed it
@@ -77,12 +86,21 @@ def _checked_heads(anchor: Any, key: bytes | None) -> list[tuple[int, int, str]]
     if key is not None and not (_is_hex(anchor.get("signature"))
                                 and hmac.compare_digest(anchor["signature"], _sign(key, anchor["digest"]))):
         raise AnchorUnusable("the anchor's signature does not match this key (锚点签名与密钥不符)")
-    return [(int(case_id), int(seq), str(head)) for case_id, seq, head in cases]
+    return ([(int(case_id), int(seq), str(head)) for case_id, seq, head in cases],
+            [(str(cadre_id), int(seq), str(head)) for cadre_id, seq, head in logs])
 
 
 def _is_head(item: Any) -> bool:
     return (isinstance(item, list) and len(item) == 3 and all(type(n) is int and 0 < n <= MAX_ID for n in item[:2])
             and _is_hex(item[2]))
+
+
+MAX_CADRE = 64  # the width of a cadre's id
+
+
+def _is_log_head(item: Any) -> bool:
+    return (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str) and 0 < len(item[0]) <= MAX_CADRE
+            and type(item[1]) is int and 0 < item[1] <= MAX_ID and _is_hex(item[2]))
 
 
 def _is_hex(value: Any) -> bool:
@@ -107,8 +125,26 @@ def _batch_faults(services: Services, heads: list[tuple[int, int, str]]) -> Iter
                    "differs from the anchor: it was rewritten after the anchor was taken)")
 
 
+def _log_faults(services: Services, heads: list[tuple[str, int, str]]) -> Iterator[str]:
+    """As `_batch_faults`, for cadres' personal-report logs."""
+    with services.db.unit_of_work(write=False) as session:
+        found = {(cadre_id, seq): entry_hash for cadre_id, seq, entry_hash in session.execute(
+            select(PersonalReportLog.cadre_id, PersonalReportLog.seq, PersonalReportLog.hash).where(
+                tuple_(PersonalReportLog.cadre_id, PersonalReportLog.seq).in_([(c, seq) for c, seq, _ in heads])))}
+    for cadre_id, seq, anchored in heads:
+        if (cadre_id, seq) not in found:
+            yield (f"cadre {cadre_id}: 锚定的第 {seq} 条个人事项报告日志已不存在 (personal-report log entry {seq}, "
+                   "anchored, is gone: entries were deleted)")
+        elif not hmac.compare_digest(found[cadre_id, seq], anchored):
+            yield (f"cadre {cadre_id}: 第 {seq} 条及之前的个人事项报告日志与锚点不符，锚定后被改写 "
+                   f"(the personal-report log up to entry {seq} differs from the anchor: it was rewritten after the "
+                   "anchor was taken)")
+
+
 def _digest(anchor: dict[str, Any]) -> str:
     covered = {"format": anchor.get("format"), "taken_at": anchor.get("taken_at"), "cases": anchor.get("cases")}
+    if anchor.get("format") != CASES_ONLY:  # format 1's digest stays what it was
+        covered["report_logs"] = anchor.get("report_logs")
     return hashlib.sha256(json.dumps(covered, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

@@ -4,18 +4,23 @@ or whose entries were rewritten; an untouched database checks clean."""
 
 from __future__ import annotations
 
+import hashlib
 from functools import partial
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
+from service.db.chain import GENESIS, report_entry_hash
 from service.db.models import Cadre, PersonalReport, PersonalReportLog, utcnow
-from service.usecases import personal_reports
+from service.usecases import anchors, personal_reports
+from service.usecases.anchors import AnchorUnusable, anchor_faults, take_anchor
 from service.usecases.check import check_cases
 from service.usecases.report_log import check_reports, lock_reports, record_report
 from tests.conftest import actor
 from tests.service.test_concurrency import race
+from tests.service.test_history_anchor import KEY
 
 
 def report(api, cadre_id: str, **fields) -> dict:
@@ -128,3 +133,72 @@ def test_reports_racing_on_one_cadre_keep_one_chain(services, reports):
                                .order_by(PersonalReportLog.id)).all()
     assert seqs == [1, 2, 3, 4, 5, 6]
     assert check_reports(services) == (2, [])
+
+
+# Anchors: a log rewritten consistently (its later hashes and the cadre's head recomputed) passes the chain check,
+# and `check --anchor` still names the cadre.
+
+LOG = PersonalReportLog.__table__
+
+
+def _behind_the_triggers(services, statements: list) -> None:
+    """Run SQL on the log as a superuser (PostgreSQL: triggers off) or the SQLite file's holder (triggers dropped)."""
+    with services.db.write_engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL session_replication_role = replica"))
+        else:
+            connection.execute(text("DROP TRIGGER personal_report_log_no_update"))
+            connection.execute(text("DROP TRIGGER personal_report_log_no_delete"))
+        for statement in statements:
+            connection.execute(statement)
+
+
+def _rewrite_consistently(services, report_id: int) -> None:
+    """The report's summary rewritten, and its entry, every later hash and the cadre's head made to fit."""
+    with services.db.unit_of_work(write=False) as session:
+        rows = session.execute(select(LOG).where(LOG.c.cadre_id == "c1").order_by(LOG.c.seq)).all()
+    statements, previous = [_by_id(report_id).values(summary="无变动")], GENESIS
+    for row in rows:
+        values = row._asdict()
+        if values["detail"]["report_id"] == report_id:
+            values["detail"] = {**values["detail"], "summary_sha256": hashlib.sha256("无变动".encode()).hexdigest()}
+        values["hash"] = report_entry_hash(SimpleNamespace(**values), previous)
+        statements.append(update(LOG).where(LOG.c.id == row.id).values(detail=values["detail"], hash=values["hash"]))
+        previous = values["hash"]
+    statements.append(update(Cadre).where(Cadre.id == "c1").values(report_hash=previous))
+    _behind_the_triggers(services, statements)
+
+
+def test_a_consistent_rewrite_of_a_report_log_is_named_by_the_anchor(services, reports):
+    anchor = take_anchor(services, KEY)
+    assert [head[:2] for head in anchor["report_logs"]] == [["c1", 2], ["c2", 1]]
+    assert anchor_faults(services, anchor, KEY) == []
+    _rewrite_consistently(services, reports["on time"]["id"])
+    assert check_reports(services) == (2, [])  # the chain alone cannot see it
+    faults = anchor_faults(services, anchor, KEY)
+    assert len(faults) == 1 and faults[0].startswith("cadre c1: ") and "rewritten" in faults[0], faults
+
+
+def test_log_entries_deleted_after_the_anchor_are_named(services, reports):
+    anchor = take_anchor(services)
+    _behind_the_triggers(services, [delete(LOG).where(LOG.c.cadre_id == "c2")])
+    faults = anchor_faults(services, anchor)
+    assert len(faults) == 1 and faults[0].startswith("cadre c2: ") and "is gone" in faults[0], faults
+
+
+def test_an_anchor_of_cases_only_taken_before_the_report_logs_is_still_checked(services, reports):
+    anchor = take_anchor(services)
+    old = {"format": anchors.CASES_ONLY, "taken_at": anchor["taken_at"], "cases": anchor["cases"]}
+    old["digest"] = anchors._digest(old)  # as the release before it wrote it
+    assert anchor_faults(services, old) == []
+    old["report_logs"] = [["c1", 1, "0" * 64]]  # not part of a format-1 anchor: ignored, proves nothing
+    assert anchor_faults(services, old) == []
+
+
+@pytest.mark.parametrize("heads", [[["c1", "1", "x"]], [["", 1, "0" * 64]], [["c" * 65, 1, "0" * 64]], {"c1": 1}])
+def test_a_malformed_report_log_list_makes_the_anchor_unusable(services, reports, heads):
+    anchor = take_anchor(services)
+    anchor["report_logs"] = heads
+    anchor["digest"] = anchors._digest(anchor)
+    with pytest.raises(AnchorUnusable, match="malformed"):
+        anchor_faults(services, anchor)
