@@ -14,10 +14,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
-from service.db.models import User, UserRole
+from service.db.models import Task, User, UserRole
 from service.errors import Conflict, Invalid, NotFound, Unauthorized
 
 from . import policy
+from .casehistory import lock_case, record
 from .context import SYSTEM, Actor, Services
 from .logins import end_credentials, verify_password
 from .mailing import apply_mail_settings, check_mail_settings, mail_settings_view
@@ -136,8 +137,11 @@ def update_user(services: Services, actor: Actor, username: str, roles: Any = No
     check_mail_settings(email, mail_digest)
     with services.db.unit_of_work() as session:
         user = _locked_user(session, username)
+        was_active = user.active
         if _apply(user, roles, active, password):
             end_credentials(services, session, user.id)
+        if was_active and not user.active:
+            _hand_back_tasks(session, user.username, actor.username)
         apply_mail_settings(user, email, mail_digest)
         session.flush()
         _require_an_active_admin(session)
@@ -157,6 +161,23 @@ def _apply(user: User, roles: list[str] | None, active: bool | None, password: s
         user.password_hash = generate_password_hash(password)
         changed = True
     return changed
+
+
+DEACTIVATED = "账号停用 (account deactivated)"
+
+
+def _hand_back_tasks(session: Session, username: str, by: str) -> None:
+    """Give every open task a deactivated user holds back to its role, as an unclaim by the admin `by`: nobody
+    else may take a held task, so it would wait for someone who can no longer log in."""
+    held_by = (Task.status == "open") & (Task.assignee == username)
+    for case_id in sorted(set(session.scalars(select(Task.case_id).where(held_by)))):
+        case = lock_case(session, case_id)  # in id order, so two deactivations never wait on each other
+        # Read again under the case's lock: a completion may have closed the task meanwhile.
+        for task in session.scalars(select(Task).where(held_by, Task.case_id == case_id).order_by(Task.id)
+                                    .execution_options(populate_existing=True)):
+            task.assignee = None
+            record(session, case, by, "unclaim", task.element_id,
+                   {"task_id": task.id, "from": username, "reason": DEACTIVATED})
 
 
 def change_password(services: Services, actor: Actor, old_password: Any, new_password: Any, keep: str | None = None,

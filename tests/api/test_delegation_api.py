@@ -211,3 +211,28 @@ class TestOutOfOffice:
             assert_error(api.call("PUT", "/api/me/substitute", "audit2", json=body), 422, fields={field})
         assert api.get("/api/me/substitute", as_="audit2").json is None
         assert_error(api.call("PUT", "/api/me/substitute", "norole", json={}), 403)
+
+
+class TestDeactivation:
+    def test_deactivating_a_user_gives_their_held_tasks_back_to_the_role(self, api, cadre):
+        """discipline2 holds two tasks, discipline one: deactivating discipline2 frees its two (an unclaim by the
+        admin naming why, on each case) and leaves discipline's; the role's holders then see and take them."""
+        held = [verification(api) for _ in range(2)]
+        other_case, other = verification(api)
+        for _, task in held:
+            assert api.post(f"/api/tasks/{task['id']}/claim", as_="discipline2").status_code == 200
+        assert api.post(f"/api/tasks/{other['id']}/claim", as_="discipline").status_code == 200
+        assert api.patch("/api/users/discipline2", json={"active": False}).status_code == 200
+        for case_id, task in held:
+            assert api.open_task(case_id, "preliminary_verification")["assignee"] is None
+            entry = api.history(case_id)[-1]
+            assert (entry["action"], entry["actor"], entry["task"]) == ("unclaim", "admin", "preliminary_verification")
+            assert entry["detail"] == {"task_id": task["id"], "from": "discipline2",
+                                       "reason": "账号停用 (account deactivated)"}
+        assert api.open_task(other_case, "preliminary_verification")["assignee"] == "discipline"
+        assert api.history(other_case)[-1]["action"] == "claim"
+        freed = {task["id"] for _, task in held}
+        assert freed <= {t["id"] for t in api.inbox("multi")}
+        assert api.post(f"/api/tasks/{held[0][1]['id']}/claim", as_="multi").status_code == 200
+        assert api.patch("/api/users/discipline2", json={"active": True}).status_code == 200
+        assert api.open_task(held[1][0], "preliminary_verification")["assignee"] is None  # not given back again

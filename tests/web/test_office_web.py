@@ -127,3 +127,23 @@ class TestReturnButton:
         assert response.status_code == 302 and response.headers["Location"] == "/inbox"
         assert "已退回上一步" in text(client.get("/inbox"))
         assert api.open_elements(case_id) == ["intake_review"]
+
+
+class TestDeactivation:
+    def test_the_admin_page_deactivating_a_holder_frees_its_task_and_the_case_says_why(self, client, api, cadre):
+        """Deactivated on /admin/users: discipline2's task goes back to the discipline pool, and the case page's
+        timeline gives the reason in the page's language."""
+        case = start_accountability(api)
+        task_id = case["open_tasks"][0]["id"]
+        assert api.post(f"/api/tasks/{task_id}/claim", as_="discipline2").status_code == 200
+        login(client, "admin")
+        response = client.post("/admin/users/discipline2/active",
+                               data={"csrf_token": csrf_token(client, "/admin/users"), "active": "0"})
+        assert response.status_code == 302
+        assert api.get(f"/api/tasks/{task_id}").json["assignee"] is None
+        login(client, "discipline")
+        shown = text(client.get(f"/cases/{case['id']}"))
+        assert "退回认领" in shown and "理由：账号停用" in shown and "account deactivated" not in shown
+        client.set_cookie("lang", "en")
+        shown = text(client.get(f"/cases/{case['id']}"))
+        assert "account deactivated" in shown and "账号停用" not in shown
