@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    exists,
     func,
     insert,
     literal,
@@ -28,7 +29,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import case as sql_case
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from service.db.direct import DirectStatement, flush_then
 from service.db.models import NOTICE_TEXT, Case, Notification, Task, User, UserRole, UTCDateTime, utcnow
@@ -79,7 +80,8 @@ def _new_task_notice_rows(tasks: list[Task], process: str) -> list[dict[str, Any
 
 def _new_task_notices() -> Insert:
     """One new task's notices, written by the database to whoever holds the task now, as `holders` finds them
-    (its assignee, else the active users holding its role): one statement where asking, then inserting, took two."""
+    (its active assignee, else the active users holding its role): one statement where asking, then inserting,
+    took two."""
     # The last column as `_recipient`: one mail per notice to a user with an address ("" is stored as none) who
     # takes no daily digest.
     kept = (literal("new_task"), bindparam("n_case", type_=Integer), bindparam("n_task", type_=String),
@@ -88,8 +90,10 @@ def _new_task_notices() -> Insert:
             sql_case((and_(User.email.is_not(None), User.mail_digest.is_(False)), literal("pending")), else_=null()))
     assignee = bindparam("n_assignee", type_=String)
     by_name = select(User.id, *kept).where(User.username == assignee, User.active)
+    named = aliased(User)  # an assignee who is no longer active leaves the task to its role's holders
+    nobody_named = ~exists().where(named.username == assignee, named.active)
     by_role = select(User.id, *kept).join(UserRole, UserRole.user_id == User.id).where(
-        assignee.is_(None), UserRole.role == bindparam("n_role", type_=String), User.active)
+        nobody_named, UserRole.role == bindparam("n_role", type_=String), User.active)
     chosen = union_all(by_name, by_role).subquery()
     columns = (Notification.user_id, Notification.kind, Notification.case_id, Notification.task_id,
                Notification.text, Notification.text_en, Notification.at, Notification.mail_status)
@@ -132,20 +136,21 @@ def _stored(texts: Texts) -> Texts:
 
 
 def holders(session: Session, tasks: list[Task]) -> dict[str, list[Recipient]]:
-    """Who may act on each task now: its assignee, or else the active users holding its role (two queries of
-    the four columns a notice needs, not whole user rows). `_NEW_TASK_NOTICES` applies the same rule in SQL."""
+    """Who may act on each task now: its assignee while active, or else the active users holding its role (two
+    queries of the four columns a notice needs, not whole user rows). A task still held by a deactivated user is
+    told to its role's holders: told to nobody, it would wait unseen. `_NEW_TASK_NOTICES` applies the same rule."""
     names = {t.assignee for t in tasks if t.assignee}
-    roles = {t.role for t in tasks if not t.assignee and t.role}  # a lane without a role: only admins act on it
     by_name: dict[str, Recipient] = {}
     if names:
         found = session.execute(_USERS_NAMED, {"names": sorted(names)})
         by_name = {username: _recipient(user_id, email, digest) for username, user_id, email, digest in found}
+    # A lane without a role: only admins act on it.
+    roles = {t.role for t in tasks if t.role and t.assignee not in by_name}
     by_role: dict[str, list[Recipient]] = {}
     if roles:
         for role, user_id, email, digest in session.execute(_USERS_HOLDING, {"roles": sorted(roles)}):
             by_role.setdefault(role, []).append(_recipient(user_id, email, digest))
-    return {t.id: ([by_name[t.assignee]] if t.assignee in by_name else []) if t.assignee
-            else by_role.get(t.role or "", []) for t in tasks}
+    return {t.id: [by_name[t.assignee]] if t.assignee in by_name else by_role.get(t.role or "", []) for t in tasks}
 
 
 # Built once: every step that opens a task asks one of these, and building a statement costs more than running it.

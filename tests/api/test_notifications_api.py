@@ -83,8 +83,8 @@ class TestWhoIsTold:
     def test_tasks_opened_together_tell_active_assignees_and_holders_and_mark_who_is_mailed(self, api, services,
                                                                                              cadre):
         """Three tasks opened in one step: the role's task tells its active holders (in the order of their ids), an
-        assigned task its assignee only while active; a notice is to be mailed to a holder with an address who
-        takes no daily digest, and to nobody else."""
+        assigned task its assignee while active, else its role's active holders; a notice is to be mailed to a holder
+        with an address who takes no daily digest, and to nobody else."""
         case_id = start_accountability(api)["id"]
         for name, change in (("discipline", {"email": "d@example.gov.cn"}), ("audit", {"active": False}),
                              ("discipline2", {"email": "d2@example.gov.cn", "mail_digest": True})):
@@ -105,7 +105,8 @@ class TestWhoIsTold:
             holders = list(session.scalars(select(User.username).join(UserRole, UserRole.user_id == User.id)
                                            .where(UserRole.role == "discipline").order_by(User.id)))
         mailed = {"discipline": "pending"}
-        assert told == [("t-audit2", "audit2", None)] + [("t-role", name, mailed.get(name)) for name in holders]
+        assert told == [("t-audit", "audit2", None), ("t-audit", "multi", None), ("t-audit2", "audit2", None)] + [
+            ("t-role", name, mailed.get(name)) for name in holders]
         assert sorted(holders) == ["discipline", "discipline2", "multi"]
 
 

@@ -7,14 +7,15 @@ from datetime import datetime, timedelta
 from functools import partial
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from service import create_app
-from service.db.models import Notification, TaskReminder
+from service.db.models import Notification, Task, TaskReminder, User
 from service.usecases import notifications
+from service.usecases.casehistory import lock_case
 from service.usecases.reminders import scan_due_tasks
 from service.worker import run_worker
-from tests.api.support import app_from_template, make_api, start_accountability
+from tests.api.support import app_from_template, departure_to_fieldwork, make_api, start_accountability
 from tests.conftest import actor, make_settings
 from tests.service.test_concurrency import race
 from tests.sql import statements_sent
@@ -66,6 +67,44 @@ def test_a_held_task_reminds_its_holder_and_a_closed_one_nobody(services, api, c
     assert scan_due_tasks(services, due_of(api, held["id"]) - timedelta(hours=1)) == 1
     assert [k for k, _ in kinds(services, "discipline2")] == ["due_soon", "new_task", "new_task"]
     assert [k for k, _ in kinds(services, "discipline")] == ["new_task", "new_task"]
+
+
+
+def _inactive(services, username: str) -> None:
+    """Deactivated as a release before the hand-back left it (or an administrator's SQL): still holding tasks."""
+    with services.db.unit_of_work() as session:
+        session.execute(update(User).where(User.username == username).values(active=False))
+
+
+def test_a_task_held_by_a_deactivated_user_reminds_its_role_instead(services, api, cadre):
+    """discipline2 holds the task but can no longer log in: the reminder goes to the role's active holders, not
+    to nobody (which the scan counted as sent all the same)."""
+    held = start_accountability(api)
+    api.post(f"/api/tasks/{held['open_tasks'][0]['id']}/claim", as_="discipline2")
+    _inactive(services, "discipline2")
+    assert scan_due_tasks(services, due_of(api, held["id"]) - timedelta(hours=1)) == 1
+    for name in ("discipline", "multi"):
+        assert [k for k, _ in kinds(services, name)] == ["due_soon", "new_task"]
+    assert [k for k, _ in kinds(services, "discipline2")] == ["new_task"]
+
+
+def test_a_new_task_for_a_deactivated_assignee_tells_its_role(services, api, cadre):
+    """The statement that writes a new task's notices applies the same rule: a task opened for an assignee who is
+    no longer active is told to the holders of its role."""
+    case_id = departure_to_fieldwork(api, team_lead="audit")
+    fieldwork = api.open_task(case_id, "audit_fieldwork")
+    _inactive(services, "audit2")
+    with services.db.unit_of_work() as session:
+        case = lock_case(session, case_id)
+        row = session.get(Task, fieldwork["id"])
+        opened = Task(id="again", case_id=case_id, process_key=row.process_key, element_id=row.element_id,
+                      process_version_id=row.process_version_id, name=row.name, role="audit", assignee="audit2",
+                      status="open", created_at=row.created_at, overdue=False)
+        session.add(opened)
+        notifications.tasks_opened(session, case, [opened])
+    told = {name for name in ("audit", "audit2", "multi")
+            if "again" in [n["task_id"] for n in notifications.list_notifications(services, actor(name))["items"]]}
+    assert told == {"audit", "multi"}
 
 
 def test_two_workers_scanning_at_once_remind_each_task_once(template, tmp_path):
