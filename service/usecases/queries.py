@@ -101,23 +101,28 @@ def substitutes_now(session: Session, usernames: Iterable[str], now: datetime) -
 Holding = tuple[str, str | None]  # a task's named assignee and its lane's role
 
 
-def holders_now(session: Session, wanted: Iterable[Holding], now: datetime) -> dict[Holding, str]:
+def holders_now(session: Session, wanted: Iterable[Holding], now: datetime) -> dict[Holding, str | None]:
     """Who holds a task opened for each (assignee, role) now: the assignee, or while they are away their active
     substitute, but only a substitute holding the task's role (or admin). A substitute may not read a case or
-    act in a lane their own roles do not give them: without the role, the task waits for its assignee."""
+    act in a lane their own roles do not give them: without the role, the task waits for its assignee. An
+    assignee no longer active (and not stood in for) holds nothing: the task goes to its role (None)."""
     wanted = set(wanted)
-    away = substitutes_now(session, {username for username, _ in wanted}, now)
+    names = {username for username, _ in wanted}
+    away = substitutes_now(session, names, now)
+    active = set(session.scalars(select(User.username).where(User.username.in_(sorted(names)), User.active))) \
+        if names else set()
     roles: dict[str, set[str]] = {}
     if away:
         rows = session.execute(select(User.username, UserRole.role).join(UserRole, UserRole.user_id == User.id)
                                .where(User.username.in_(sorted(set(away.values())))))
         for name, code in rows:
             roles.setdefault(name, set()).add(code)
-    holders: dict[Holding, str] = {}
+    holders: dict[Holding, str | None] = {}
     for username, role in wanted:
         substitute = away.get(username)
         held = roles.get(substitute or "", set())
-        holders[(username, role)] = substitute if substitute and ("admin" in held or role in held) else username
+        standing_in = substitute if substitute and ("admin" in held or role in held) else None
+        holders[(username, role)] = standing_in or (username if username in active else None)
     return holders
 
 

@@ -1,6 +1,6 @@
 """The task read model: after each step, a case's `tasks` rows follow the engine's open tasks (new ones
-added, with a substitute for an absent assignee; finished ones cancelled; extended deadlines kept; overdue
-marked)."""
+added, with a substitute for an absent assignee and none for a deactivated one; finished ones cancelled; extended
+deadlines kept; overdue marked)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .casehistory import SYSTEM_NAME, childless, record
 from .notifications import tasks_opened
 from .policy import note_participant
 from .queries import holders_now
-from .users import user_has_role_in
+from .users import DEACTIVATED, user_has_role_in
 
 OPEN_TASKS = "cadreflow.open_tasks"  # case id -> its open task rows, as the last step stored them
 NEW_CASES = "cadreflow.new_cases"  # ids of the cases this transaction created
@@ -48,7 +48,10 @@ def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce
             session.add(opened[-1])
             if assignee:  # assigned by the diagram: the assignee may read the case from now on
                 note_participant(session, case.id, assignee)
-            if assignee != task.assignee:  # its assignee is away (absence.py): the substitute holds it
+            if task.assignee and assignee is None:  # its assignee is deactivated: the task waits in its role's pool
+                record(session, case, SYSTEM_NAME, "unclaim", task.element_id,
+                       {"task_id": task.id, "from": task.assignee, "reason": DEACTIVATED})
+            elif assignee != task.assignee:  # its assignee is away (absence.py): the substitute holds it
                 record(session, case, SYSTEM_NAME, "substitute", task.element_id,
                        {"task_id": task.id, "instead_of": task.assignee, "to": assignee})
         elif _keep_open(row, case, task) and row.assignee:

@@ -43,6 +43,20 @@ def test_a_return_reopens_the_previous_step_for_whoever_did_it(api, returnable):
     assert api.open_elements(case_id) == ["conduct_talk"]
 
 
+
+def test_a_step_returned_to_a_deactivated_user_goes_to_its_role(api, returnable):
+    """discipline2 did the intake and was deactivated since: the returned intake waits in the discipline pool, told
+    to the role's holders, instead of being held by someone who can no longer log in."""
+    case_id, intake_id = returnable
+    assert api.patch("/api/users/discipline2", json={"active": False}).status_code == 200
+    response = send_back(api, api.open_task(case_id, "conduct_talk")["id"], "discipline")
+    assert response.status_code == 200, response.json
+    assert [(t["id"], t["assignee"]) for t in response.json["open_tasks"]] == [(intake_id, None)]
+    told = [n["task_id"] for n in api.get("/api/notifications", as_="multi").json["items"] if "退回" in n["text"]]
+    assert told == [intake_id]
+    assert api.complete_raw(intake_id, "multi", {"form": "talk", "reason": "补充后属实"}).status_code == 200
+
+
 def test_refusals(api, returnable):
     """Not allowed by the process (409), no reason (422), not the task's role (403), an outsider (404),
     a closed task (409)."""
