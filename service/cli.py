@@ -14,6 +14,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from service import services_of
 from workflows.engine import DeploymentError
 
+from .db.schema import MigrationRefused
 from .errors import ServiceError
 from .usecases import processes, users
 from .usecases.context import SYSTEM, Services
@@ -25,9 +26,17 @@ def _services() -> Services:
     return services_of(current_app)
 
 
+def create_schema(services: Services) -> None:
+    """Create or upgrade the schema; a migration the data stops is a command's refusal, saying what to fix."""
+    try:
+        services.db.create_schema()
+    except MigrationRefused as exc:
+        raise click.ClickException(f"cannot upgrade the database: {exc}") from None
+
+
 def init_database(services: Services) -> list[str]:
     """Create or upgrade the schema and deploy every new BPMN under the BPMN folder."""
-    services.db.create_schema()
+    create_schema(services)
     seed_roles(services)
     deployed = processes.deploy_directory(services, SYSTEM, Path(services.settings["BPMN_DIR"]))
     return [f"{v['key']} v{v['version']}" for v, created in deployed if created]
@@ -313,7 +322,7 @@ def serve_command(host: str, port: int, threads: int) -> None:
     from .worker import start_worker_thread
 
     app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
-    _services().db.create_schema()
+    create_schema(_services())
     # waitress drops X-Forwarded-* by default; with TRUSTED_PROXIES set, the app's ProxyFix reads them instead.
     trusting = int(app.config["CADREFLOW"].get("TRUSTED_PROXIES") or 0) > 0
     try:  # listen first: an address that cannot be served is said before any timer fires

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    func,
     text,
     true,
 )
@@ -290,6 +291,11 @@ class User(Base):
     @property
     def role_keys(self) -> list[str]:
         return sorted(r.role for r in self.roles)
+
+
+# No two names differing in letter case alone (`bob` beside `Bob`): users.py checks first and says so, but only the
+# database sees two admins creating them at the same moment (migration 0026).
+Index("uq_users_username_lower", func.lower(User.username), unique=True)
 
 
 class UserRole(Base):

@@ -14,6 +14,10 @@ from sqlalchemy import Connection, Engine
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+class MigrationRefused(Exception):
+    """A migration cannot run on the data the database holds; it changed nothing and says what to fix."""
+
+
 def alembic_config(engine: Engine) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))

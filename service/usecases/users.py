@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from service.db.models import Task, User, UserRole
-from service.errors import Conflict, Invalid, NotFound, Unauthorized
+from service.errors import Conflict, Invalid, NotFound, Unauthorized, WrittenMeanwhile
 
 from . import policy
 from .casehistory import lock_case, record
@@ -83,19 +83,40 @@ def create_user(services: Services, username: str, password: str, roles: list[st
     check_username(username)
     check_new_password(username, password)
     _require_known_roles(services, roles)
-    with services.db.unit_of_work() as session:
-        user = session.scalar(select(User).where(User.username == username))
-        if user is not None and not replace:
-            raise Conflict(f"user {username} exists already (用户名已存在)", {"username": "用户名已存在 (taken)"})
-        if user is None:
-            _require_distinct(session, username)
-            user = User(username=username, password_hash="", active=True)
-            session.add(user)
-            session.flush()
-        user.password_hash = generate_password_hash(password)
-        _assign_roles(user, roles)
-        end_credentials(services, session, user.id)
-        return _view(user)
+    try:
+        with services.db.unit_of_work() as session:
+            user = session.scalar(select(User).where(User.username == username))
+            if user is not None and not replace:
+                raise _taken(username, username)
+            if user is None:
+                _require_distinct(session, username)
+                user = User(username=username, password_hash="", active=True)
+                session.add(user)
+                session.flush()
+            user.password_hash = generate_password_hash(password)
+            _assign_roles(user, roles)
+            end_credentials(services, session, user.id)
+            return _view(user)
+    except WrittenMeanwhile:
+        # Another transaction created the name, or one differing in case alone, after the checks above: the
+        # unique indexes refused this one (nothing written). Say so as the checks would have.
+        with services.db.unit_of_work(write=False) as session:
+            winner = _lookalike(session, username)
+        if winner is None:
+            raise
+        raise _taken(winner, username) from None
+
+
+def _taken(existing: str, username: str) -> Conflict:
+    """The 409 of a new name that another user's name already is, or is but for letter case."""
+    if existing == username:
+        return Conflict(f"user {username} exists already (用户名已存在)", {"username": "用户名已存在 (taken)"})
+    return Conflict(f"user {existing} exists already; names may not differ in letter case alone "
+                    f"(已有用户 {existing}，用户名不能仅大小写不同)", {"username": "用户名已存在 (taken)"})
+
+
+def _lookalike(session: Session, username: str) -> str | None:
+    return session.scalar(select(User.username).where(func.lower(User.username) == username.lower()))
 
 
 def _require_distinct(session: Session, username: str) -> None:
@@ -108,10 +129,9 @@ def _require_distinct(session: Session, username: str) -> None:
     if username.lower() == SYSTEM.username:  # the history's actor for what the service does by itself
         raise Invalid(f"the username {username} is reserved for the service's own actions (该用户名为系统保留)",
                       {"username": "系统保留 (reserved)"})
-    lookalike = session.scalar(select(User.username).where(func.lower(User.username) == username.lower()))
+    lookalike = _lookalike(session, username)
     if lookalike is not None:
-        raise Conflict(f"user {lookalike} exists already; names may not differ in letter case alone "
-                       f"(已有用户 {lookalike}，用户名不能仅大小写不同)", {"username": "用户名已存在 (taken)"})
+        raise _taken(lookalike, username)
 
 
 def add_user(services: Services, actor: Actor, username: Any, password: Any, roles: Any) -> dict[str, Any]:

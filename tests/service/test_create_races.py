@@ -3,7 +3,11 @@ and never a silent overwrite of what the winner created."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
+from sqlalchemy import text
 
 from service.db.models import Role, User
 from service.errors import Conflict, Unauthorized
@@ -73,3 +77,59 @@ def test_workers_racing_to_create_a_job_marker_all_go_on(services):
     assert not any(isinstance(outcome, Exception) for outcome in outcomes), outcomes
     assert sum(outcome is not None for outcome in outcomes[:3]) == 1  # one worker ran today's rotation scan
     assert sum(outcome is not None for outcome in outcomes[3:]) == 1  # and one the early-warning scan
+
+
+def test_names_differing_in_letter_case_alone_raced_give_one_user_and_the_checks_409(services):
+    """Four admins create `Case`, `case`, `CASE` and `cAsE` at once: one user, and every other gets the 409 the
+    application's own check gives (naming the winner), not a second account nor a 500."""
+    names = ["Case", "case", "CASE", "cAsE"]
+    results = race(*(lambda name=name: users.add_user(services, ADMIN, name, "a-long-password-1", ["audit"])
+                     for name in names))
+    (winner,) = one_wins(results)
+    for result in results:
+        if isinstance(result, Conflict):
+            assert result.fields == {"username": "用户名已存在 (taken)"}
+            assert f"已有用户 {winner['username']}，用户名不能仅大小写不同" in result.message
+    assert [u["username"] for u in users.list_users(services, ADMIN) if u["username"].lower() == "case"] == [
+        winner["username"]]
+
+
+def test_a_lookalike_committed_after_the_check_is_the_checks_409(services):
+    """Made certain with two sessions: `Bob` is written but not committed when `bob` is checked, so the check
+    passes (on PostgreSQL; SQLite holds `bob` until `Bob` commits); the unique index on lower(username) refuses
+    `bob` once `Bob` commits, and the use case says what its check says. Nothing of `bob` is written."""
+    outcome: list = []
+    with services.db.unit_of_work() as session:
+        session.add(User(username="Bob", password_hash="x", active=True))
+        session.flush()
+        second = threading.Thread(target=lambda: outcome.append(_attempt(services, "bob")))
+        second.start()
+        _until_waiting(services, session)
+    second.join(timeout=60)
+    (refusal,) = outcome
+    assert isinstance(refusal, Conflict) and refusal.fields == {"username": "用户名已存在 (taken)"}, refusal
+    assert "已有用户 Bob，用户名不能仅大小写不同" in refusal.message
+    assert [u["username"] for u in users.list_users(services, ADMIN) if u["username"].lower() == "bob"] == ["Bob"]
+
+
+def _attempt(services, username: str) -> object:
+    try:
+        return users.add_user(services, ADMIN, username, "a-long-password-1", ["audit"])
+    except Conflict as exc:
+        return exc
+
+
+def _until_waiting(services, session, seconds: float = 30.0) -> None:
+    """On PostgreSQL, until another transaction waits on a lock this one holds (the second insert on the index);
+    on SQLite, a moment for the second writer to reach its BEGIN IMMEDIATE."""
+    if services.db.is_sqlite:
+        time.sleep(0.5)
+        return
+    deadline = time.monotonic() + seconds
+    waiting = text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                   "AND wait_event_type = 'Lock'")
+    while time.monotonic() < deadline:
+        if services.db.read_rows(waiting, {})[0][0]:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the second insert never waited on the first")
