@@ -6,11 +6,15 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from service.usecases import absence, users
 
 from .access import action_required, actor, services
 from .views import run_and_flash
+
+# The labels of the absence form (absence.html), for the refusals flashed above it.
+ABSENCE_LABELS = {"username": _l("代理人"), "from": _l("开始日期（留空为现在）"), "until": _l("结束日期（当日 24 时）")}
 
 bp = Blueprint("absence_pages", __name__)
 
@@ -28,7 +32,7 @@ def set_absence() -> Any:
     form = request.form
     run_and_flash(lambda: absence.set_substitute(services(), actor(), form.get("username", "").strip(),
                                                  form.get("from", "").strip() or None, form.get("until", "").strip()),
-                  _("已设置外出代理。"))
+                  _("已设置外出代理。"), ABSENCE_LABELS)
     return redirect(url_for("absence_pages.show"))
 
 

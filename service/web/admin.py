@@ -6,12 +6,19 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from service.usecases import users
 from service.usecases.roles import known_codes
 
 from .access import actor, area_required, services
 from .views import run_and_flash
+
+# The labels of the users page's forms (admin/users.html), for the refusals flashed above them.
+USER_LABELS = {"username": _l("用户名"), "password": _l("初始密码（至少 10 位）"), "roles": _l("角色"),
+               "active": _l("状态")}
+RESET_LABELS = {"password": _l("重置密码")}
+MAIL_LABELS = {"email": _l("邮件提醒"), "mail_digest": _l("每日汇总")}
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -29,7 +36,7 @@ def create() -> Any:
     username = request.form.get("username", "").strip()
     run_and_flash(lambda: users.add_user(services(), actor(), username, request.form.get("password", ""),
                                          request.form.getlist("roles")),
-                  _("已创建用户 %(name)s。", name=username))
+                  _("已创建用户 %(name)s。", name=username), USER_LABELS)
     return redirect(url_for("admin.index"))
 
 
@@ -37,7 +44,7 @@ def create() -> Any:
 @area_required("admin")
 def roles(username: str) -> Any:
     run_and_flash(lambda: users.update_user(services(), actor(), username, roles=request.form.getlist("roles")),
-                  _("已更新 %(name)s 的角色。", name=username))
+                  _("已更新 %(name)s 的角色。", name=username), USER_LABELS)
     return redirect(url_for("admin.index"))
 
 
@@ -46,7 +53,7 @@ def roles(username: str) -> Any:
 def active(username: str) -> Any:
     enable = request.form.get("active") == "1"
     message = _("已启用 %(name)s。", name=username) if enable else _("已停用 %(name)s。", name=username)
-    run_and_flash(lambda: users.update_user(services(), actor(), username, active=enable), message)
+    run_and_flash(lambda: users.update_user(services(), actor(), username, active=enable), message, USER_LABELS)
     return redirect(url_for("admin.index"))
 
 
@@ -54,7 +61,7 @@ def active(username: str) -> Any:
 @area_required("admin")
 def password(username: str) -> Any:
     run_and_flash(lambda: users.update_user(services(), actor(), username, password=request.form.get("password", "")),
-                  _("已重置 %(name)s 的密码，其所有登录已退出。", name=username))
+                  _("已重置 %(name)s 的密码，其所有登录已退出。", name=username), RESET_LABELS)
     return redirect(url_for("admin.index"))
 
 
@@ -63,5 +70,5 @@ def password(username: str) -> Any:
 def mail(username: str) -> Any:
     run_and_flash(lambda: users.update_user(services(), actor(), username, email=request.form.get("email", "").strip(),
                                             mail_digest=request.form.get("mail_digest") == "1"),
-                  _("已更新 %(name)s 的邮件设置。", name=username))
+                  _("已更新 %(name)s 的邮件设置。", name=username), MAIL_LABELS)
     return redirect(url_for("admin.index"))

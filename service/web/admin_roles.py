@@ -6,11 +6,17 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from service.usecases import roles
 
 from .access import actor, area_required, services
 from .views import run_and_flash
+
+# The labels of the roles page's forms (admin/roles.html), for the refusals flashed above them.
+ROLE_LABELS = {"code": _l("代码（泳道名称）"), "name_zh": _l("中文名称"), "name_en": _l("英文名称"),
+               "head_role": _l("上级角色")}
+STARTER_LABELS = {"roles": _l("可发起的角色")}
 
 bp = Blueprint("admin_roles", __name__, url_prefix="/admin")
 
@@ -28,7 +34,7 @@ def create() -> Any:
     code = form.get("code", "").strip()
     run_and_flash(lambda: roles.create_role(services(), actor(), code, form.get("name_zh", ""),
                                             form.get("name_en", ""), form.get("head_role") or None),
-                  _("已新建角色 %(code)s。", code=code))
+                  _("已新建角色 %(code)s。", code=code), ROLE_LABELS)
     return redirect(url_for("admin_roles.index"))
 
 
@@ -38,7 +44,7 @@ def update(code: str) -> Any:
     form = request.form
     run_and_flash(lambda: roles.update_role(services(), actor(), code, form.get("name_zh", ""), form.get("name_en", ""),
                                             form.get("head_role") or None),
-                  _("已更新角色 %(code)s。", code=code))
+                  _("已更新角色 %(code)s。", code=code), ROLE_LABELS)
     return redirect(url_for("admin_roles.index"))
 
 
@@ -46,5 +52,5 @@ def update(code: str) -> Any:
 @area_required("roles")
 def starters(key: str) -> Any:
     run_and_flash(lambda: roles.set_starters(services(), actor(), key, request.form.getlist("roles")),
-                  _("已更新可发起 %(key)s 的角色。", key=key))
+                  _("已更新可发起 %(key)s 的角色。", key=key), STARTER_LABELS)
     return redirect(url_for("admin_roles.index"))

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
 from service.errors import TooManyAttempts, Unauthorized
@@ -16,6 +17,9 @@ from service.usecases import logins, users
 
 from . import access, i18n
 from .views import run_and_flash
+
+# The labels of the password form (password.html), for the refusals flashed above it.
+PASSWORD_LABELS = {"old_password": _l("原密码"), "new_password": _l("新密码（至少 10 位）")}
 
 bp = Blueprint("web_auth", __name__, template_folder="templates", static_folder="static",
                static_url_path="/assets")
@@ -78,7 +82,7 @@ def password() -> Any:
         flash(_("两次输入的新密码不一致。"), "error")
         return redirect(url_for("web_auth.password"))
     changed = run_and_flash(lambda: _change_password(request.form.get("old_password", ""), new),
-                            _("密码已修改，您的其他登录已全部退出。"))
+                            _("密码已修改，您的其他登录已全部退出。"), PASSWORD_LABELS)
     return redirect(url_for("web_auth.home") if changed else url_for("web_auth.password"))
 
 

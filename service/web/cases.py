@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from service.api.casework import download_response
@@ -17,6 +18,11 @@ from service.usecases import attachments, cases, comments, documents, lookups, t
 from .access import action_required, actor, area_required, services
 from .forms import fields_of, form_errors, parse_submission
 from .views import arg, date_arg, flag, int_arg, query_without, run_and_flash
+
+# The labels of the case page's forms (case.html), for the refusals flashed above them.
+CANCEL_LABELS = {"reason": _l("撤销理由")}
+ATTACH_LABELS = {"file": _l("上传附件（PDF、图片、Office 文档或文本）")}
+COMMENT_LABELS = {"text": _l("发表意见")}
 
 bp = Blueprint("case_pages", __name__)
 PER_PAGE = 20
@@ -60,7 +66,7 @@ def document(case_id: int, kind: str) -> Any:
 @action_required("case.cancel")
 def cancel(case_id: int) -> Any:
     run_and_flash(lambda: cases.cancel_case(services(), actor(), case_id, request.form.get("reason", "").strip()),
-                  _("案件已撤销。"))
+                  _("案件已撤销。"), CANCEL_LABELS)
     return redirect(url_for("case_pages.show", case_id=case_id))
 
 
@@ -70,7 +76,7 @@ def attach(case_id: int) -> Any:
     upload = request.files.get("file")
     content = upload.read(int(services().settings["MAX_ATTACHMENT_BYTES"]) + 1) if upload else None
     run_and_flash(lambda: attachments.add_attachment(services(), actor(), case_id, upload and upload.filename,
-                                                     content), _("附件已上传。"))
+                                                     content), _("附件已上传。"), ATTACH_LABELS)
     return redirect(url_for("case_pages.show", case_id=case_id) + "#attachments-title")
 
 
@@ -84,7 +90,7 @@ def download(attachment_id: int) -> Any:
 @login_required
 def comment(case_id: int) -> Any:
     run_and_flash(lambda: comments.add_comment(services(), actor(), case_id, request.form.get("text", "")),
-                  _("意见已发表。"))
+                  _("意见已发表。"), COMMENT_LABELS)
     return redirect(url_for("case_pages.show", case_id=case_id) + "#comments-title")
 
 

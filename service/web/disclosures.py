@@ -15,6 +15,7 @@ from service.portal import bound_body, no_store, signing_key
 from service.usecases import disclosures
 
 from .access import action_required, actor, area_required, services
+from .errors import flash_error
 
 public = Blueprint("public_disclosures", __name__)
 public.before_request(bound_body)  # no login: bodies bounded like the portal's (413)
@@ -76,7 +77,7 @@ def open_year() -> Any:
     try:
         result = disclosures.open_reports(services(), actor(), request.form.get("year", type=int))
     except Invalid as error:
-        flash(error.message, "error")
+        flash_error(error, {"year": _l("年度")})
         return redirect(url_for("integrity_pages.staff_index")), 303
     flash(_("已启动 %(n)d 件述职述廉，%(m)d 名干部本年度已有。", n=len(result["opened"]), m=result["skipped"]),
           "success")

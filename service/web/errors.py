@@ -5,10 +5,11 @@ The JSON API registered its handlers first; for paths under /api they stay in ch
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask import Flask, flash, render_template, request
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
@@ -39,11 +40,16 @@ def render_error(status: int, message: str = "", title: Any = None) -> tuple[str
                            message=message, hint=HINTS.get(status, "")), status
 
 
-def flash_error(error: ServiceError) -> None:
-    """Show a use-case error on the next page, with each field's problem."""
+Labels = Mapping[str, Any]  # a form's field names -> the labels the form shows them by (lazy strings)
+
+
+def flash_error(error: ServiceError, labels: Labels | None = None) -> None:
+    """Show a use-case error on the next page, with each field's problem under the label its form shows, in the
+    page's language (the field's name only where the form has no label for it)."""
     flash(localize(error.message), "error")
     for name, problem in (error.fields or {}).items():
-        flash(f"{name}: {localize(problem)}", "error")
+        label = (labels or {}).get(name, name)
+        flash(gettext("%(field)s：%(problem)s", field=label, problem=localize(problem)), "error")
 
 
 def _service_error(error: ServiceError) -> tuple[str, int, dict[str, str]]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from service.errors import CaseIncident, Conflict, Invalid
@@ -17,6 +18,11 @@ from .errors import TASK_TAKEN, render_error
 from .forms import fields_of, form_errors, parse_submission
 from .i18n import localize
 from .views import arg, flag, int_arg, query_without, run_and_flash
+
+# The labels of the task page's forms (task.html), for the refusals flashed above them.
+ASSIGN_LABELS = {"username": _l("转交给")}
+EXTEND_LABELS = {"until": _l("延长至（当日 24 时）"), "reason": _l("延期理由")}
+RETURN_LABELS = {"reason": _l("退回理由")}
 
 bp = Blueprint("inbox", __name__)
 
@@ -55,7 +61,7 @@ def unclaim(task_id: str) -> Any:
 def assign(task_id: str) -> Any:
     username = request.form.get("username", "").strip()
     run_and_flash(lambda: taskwork.assign_task(services(), actor(), task_id, username),
-                  _("已转交给 %(name)s。", name=username))
+                  _("已转交给 %(name)s。", name=username), ASSIGN_LABELS)
     return redirect(url_for("inbox.show", task_id=task_id))
 
 
@@ -64,7 +70,7 @@ def assign(task_id: str) -> Any:
 def extend(task_id: str) -> Any:
     form = request.form
     run_and_flash(lambda: taskwork.extend_task(services(), actor(), task_id, form.get("until", "").strip(),
-                                               form.get("reason", "")), _("办理期限已延长。"))
+                                               form.get("reason", "")), _("办理期限已延长。"), EXTEND_LABELS)
     return redirect(url_for("inbox.show", task_id=task_id))
 
 
@@ -72,7 +78,7 @@ def extend(task_id: str) -> Any:
 @login_required
 def send_back(task_id: str) -> Any:
     done = run_and_flash(lambda: taskwork.return_task(services(), actor(), task_id, request.form.get("reason", "")),
-                         _("已退回上一步。"))
+                         _("已退回上一步。"), RETURN_LABELS)
     return redirect(url_for("inbox.index") if done else url_for("inbox.show", task_id=task_id))
 
 

@@ -6,12 +6,16 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 
 from service.usecases import mailing, notifications
 
 from .access import actor, services
 from .views import flag, int_arg, run_and_flash
+
+# The labels of the account page's mail form (_mail_settings.html), for the refusals flashed above it.
+MAIL_LABELS = {"email": _l("邮箱"), "mail_digest": _l("发送方式")}
 
 bp = Blueprint("notification_pages", __name__)
 PER_PAGE = 20
@@ -57,7 +61,7 @@ def mail_settings() -> Any:
     """Set my e-mail address and whether I get one summary a day instead of a mail per notification."""
     run_and_flash(lambda: mailing.set_my_mail_settings(services(), actor(), request.form.get("email", "").strip(),
                                                        request.form.get("mail_digest") == "1"),
-                  _("邮件提醒设置已保存。"))
+                  _("邮件提醒设置已保存。"), MAIL_LABELS)
     return redirect(url_for("web_auth.password") + "#mail")
 
 

@@ -10,7 +10,7 @@ from flask import flash, request
 
 from service.errors import NotFound, ServiceError
 
-from .errors import flash_error
+from .errors import Labels, flash_error
 
 
 def arg(name: str, choices: tuple[str, ...] | None = None) -> str | None:
@@ -49,8 +49,9 @@ def query_without(name: str) -> dict[str, Any]:
     return {k: v for k, v in request.args.items() if k != name and v}
 
 
-def run_and_flash(call: Callable[[], Any], success: str) -> bool:
-    """Run one use case; flash its success, or its error (the one place errors become flashes).
+def run_and_flash(call: Callable[[], Any], success: str, labels: Labels | None = None) -> bool:
+    """Run one use case; flash its success, or its error (the one place errors become flashes), a field's problem
+    under its label in `labels`, the labels of the form that was sent.
 
     NotFound is not flashed but answered with the 404 page: what the user may not read looks unknown.
     """
@@ -59,7 +60,7 @@ def run_and_flash(call: Callable[[], Any], success: str) -> bool:
     except NotFound:
         raise
     except ServiceError as error:
-        flash_error(error)
+        flash_error(error, labels)
         return False
     flash(success, "success")
     return True

@@ -3,14 +3,22 @@ page, and my absence page."""
 
 from __future__ import annotations
 
+import html
 import io
 import re
+from pathlib import Path
 
+import pytest
+from flask import get_flashed_messages
 from sqlalchemy import update
 
 from service.db.models import Attachment
+from service.errors import Invalid
+from service.web import absence, admin, admin_roles, auth, cases, inbox, notifications
+from service.web.errors import flash_error
 from tests.api import support
-from tests.api.support import start_accountability
+from tests.api.support import start_accountability, start_admonishment
+from tests.engine.test_returns import with_return
 from tests.web.test_web_shell import csrf_token, login
 
 template, app, api, cadre = support.template, support.app, support.api, support.cadre
@@ -147,3 +155,82 @@ class TestDeactivation:
         client.set_cookie("lang", "en")
         shown = text(client.get(f"/cases/{case['id']}"))
         assert "account deactivated" in shown and "账号停用" not in shown
+
+
+def flashed_errors(page: str) -> list[str]:
+    return [html.unescape(m) for m in re.findall(r'<p class="flash flash-error">(.*?)</p>', page)]
+
+
+def label_of(page: str, field_id: str) -> str:
+    """The text of the form's label for one field, as the page shows it."""
+    return html.unescape(re.search(rf'<label for="{field_id}">(.*?)</label>', page).group(1)).strip()
+
+
+class TestFlashedFieldProblems:
+    """A refused form's field problems are flashed under the labels the form shows, in the page's language."""
+
+    @pytest.mark.parametrize(("language", "required", "colon"), [("zh", "必填", "："), ("en", "required", ": ")])
+    def test_a_return_without_a_reason_names_the_reason_field_by_its_label(self, client, api, cadre, language,
+                                                                           required, colon):
+        returnable = api.post("/api/processes/admonishment/versions", as_="designer", content_type="application/xml",
+                              data=with_return("admonishment", "conduct_talk"))
+        assert returnable.status_code == 201, returnable.json
+        case_id = start_admonishment(api)["id"]
+        api.complete(case_id, "intake_review", form="talk", reason="属实")
+        task_id = api.open_task(case_id, "conduct_talk")["id"]
+        client.set_cookie("lang", language)
+        login(client, "discipline")
+        page = f"/tasks/{task_id}"
+        client.post(f"{page}/return", data={"csrf_token": csrf_token(client, page), "reason": " ", "confirm": "on"})
+        shown = text(client.get(page))
+        assert f"{label_of(shown, 'return-reason')}{colon}{required}" in flashed_errors(shown)
+        assert not any(m.startswith("reason") for m in flashed_errors(shown))
+
+    @pytest.mark.parametrize(("language", "required", "colon"), [("zh", "必填", "："), ("en", "required", ": ")])
+    def test_a_cancellation_without_a_reason_and_an_extension_into_the_past(self, client, api, cadre, language,
+                                                                             required, colon):
+        case = start_accountability(api)
+        client.set_cookie("lang", language)
+        login(client, "admin")
+        page = f"/cases/{case['id']}"
+        client.post(f"{page}/cancel", data={"csrf_token": csrf_token(client, page), "reason": ""})
+        shown = text(client.get(page))
+        assert f"{label_of(shown, 'reason')}{colon}{required}" in flashed_errors(shown)
+        task = f"/tasks/{case['open_tasks'][0]['id']}"
+        client.post(f"{task}/extend", data={"csrf_token": csrf_token(client, task), "until": "2000-01-01",
+                                            "reason": "材料需补充"})
+        shown = text(client.get(task))
+        assert [m for m in flashed_errors(shown) if m.startswith(label_of(shown, "extend-until") + colon)]
+        assert not any(m.startswith("until") for m in flashed_errors(shown))
+
+    def test_a_field_the_form_does_not_label_is_named_by_its_key(self, app):
+        with app.test_request_context(headers={"Cookie": "lang=en"}):
+            flash_error(Invalid("bad (错)", {"mystery": "必填 (required)", "reason": "必填 (required)"}),
+                        {"reason": "Reason"})
+            assert get_flashed_messages() == ["bad", "mystery: required", "Reason: required"]
+
+    def test_every_flashed_label_is_one_its_form_shows(self, app):
+        """The label tables beside the views name each field as its template labels it (the Chinese message id)."""
+        templates = Path(app.root_path) / "web" / "templates"
+        tables = {"task.html": [inbox.ASSIGN_LABELS, inbox.EXTEND_LABELS, inbox.RETURN_LABELS],
+                  "case.html": [cases.CANCEL_LABELS, cases.ATTACH_LABELS, cases.COMMENT_LABELS],
+                  "absence.html": [absence.ABSENCE_LABELS], "password.html": [auth.PASSWORD_LABELS],
+                  "admin/users.html": [admin.USER_LABELS, admin.RESET_LABELS, admin.MAIL_LABELS],
+                  "admin/roles.html": [admin_roles.ROLE_LABELS, admin_roles.STARTER_LABELS],
+                  "_mail_settings.html": [notifications.MAIL_LABELS]}
+        with app.test_request_context(headers={"Cookie": "lang=zh"}):
+            for template, labels in tables.items():
+                source = (templates / template).read_text()
+                missing = [str(label) for table in labels for label in table.values()
+                           if f"_('{label}')" not in source]
+                assert missing == [], template
+
+    @pytest.mark.parametrize(("language", "label", "problem"),
+                             [("zh", "重置密码", "至少 10 个字符"), ("en", "Reset password", "at least 10 characters")])
+    def test_the_admin_page_names_a_refused_password_by_its_column(self, client, language, label, problem):
+        client.set_cookie("lang", language)
+        login(client, "admin")
+        client.post("/admin/users/audit2/password", data={"csrf_token": csrf_token(client, "/admin/users"),
+                                                          "password": "short"})
+        errors = flashed_errors(text(client.get("/admin/users")))
+        assert [m for m in errors if m.startswith(label) and problem in m], errors
