@@ -191,7 +191,7 @@ def _hand_back_tasks(session: Session, username: str, by: str) -> None:
     else may take a held task, so it would wait for someone who can no longer log in."""
     held_by = (Task.status == "open") & (Task.assignee == username)
     for case_id in sorted(set(session.scalars(select(Task.case_id).where(held_by)))):
-        case = lock_case(session, case_id)  # in id order, so two deactivations never wait on each other
+        case = lock_case(session, case_id)  # in id order: two writers locking several cases cannot deadlock
         # Read again under the case's lock: a completion may have closed the task meanwhile.
         for task in session.scalars(select(Task).where(held_by, Task.case_id == case_id).order_by(Task.id)
                                     .execution_options(populate_existing=True)):
