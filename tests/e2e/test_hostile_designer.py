@@ -202,12 +202,13 @@ def test_a_hostile_assignee_runs_only_in_the_sandbox_even_in_check(server: Http,
     """The assignee that once ran os.system during `cadreflow check`: a start field named `deadline` steered
     plain eval into the attack; in the sandbox `deadline` is the function, so the case starts harmlessly, and
     check evaluates it in an executor too: no file is written, no fault reported."""
-    attack = ("'x' if callable(deadline) else getattr(getattr(getattr, '__self__'), '__import__')('os')"
+    # 'org_dept' names an active user of the task's lane: a name nobody holds would open the task in the pool.
+    attack = ("'org_dept' if callable(deadline) else getattr(getattr(getattr, '__self__'), '__import__')('os')"
               f".system('id > {marker}')")
     process_key = key()
     assert deploy(server, process_key, script_process("y = 1", key=process_key, assignee=attack))[0] == 201
     status, case = under_attack(server, lambda: start(server, process_key, deadline="x"))
-    assert status == 201 and case["open_tasks"][0]["assignee"] == "x", case
+    assert status == 201 and case["open_tasks"][0]["assignee"] == "org_dept", case
     check = server.cli("check")
     assert not marker.exists(), "designer code ran outside the sandbox during check"
     assert check.returncode == 0, check.stdout + check.stderr
