@@ -17,7 +17,7 @@ from .casehistory import SYSTEM_NAME, childless, record
 from .notifications import tasks_opened
 from .policy import note_participant
 from .queries import holders_now
-from .users import DEACTIVATED, user_has_role_in
+from .users import NO_ACTIVE_ACCOUNT, user_has_role_in
 
 OPEN_TASKS = "cadreflow.open_tasks"  # case id -> its open task rows, as the last step stored them
 NEW_CASES = "cadreflow.new_cases"  # ids of the cases this transaction created
@@ -48,9 +48,9 @@ def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce
             session.add(opened[-1])
             if assignee:  # assigned by the diagram: the assignee may read the case from now on
                 note_participant(session, case.id, assignee)
-            if task.assignee and assignee is None:  # its assignee is deactivated: the task waits in its role's pool
+            if task.assignee and assignee is None:  # deactivated or unknown: the task waits in its role's pool
                 record(session, case, SYSTEM_NAME, "unclaim", task.element_id,
-                       {"task_id": task.id, "from": task.assignee, "reason": DEACTIVATED})
+                       {"task_id": task.id, "from": task.assignee, "reason": NO_ACTIVE_ACCOUNT})
             elif assignee != task.assignee:  # its assignee is away (absence.py): the substitute holds it
                 record(session, case, SYSTEM_NAME, "substitute", task.element_id,
                        {"task_id": task.id, "instead_of": task.assignee, "to": assignee})

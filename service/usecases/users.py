@@ -184,6 +184,8 @@ def _apply(user: User, roles: list[str] | None, active: bool | None, password: s
 
 
 DEACTIVATED = "账号停用 (account deactivated)"
+# Why a task a step opens for a named user waits in its role's pool instead: the name is deactivated or nobody's.
+NO_ACTIVE_ACCOUNT = "该用户名无在用账号 (no active account by that name)"
 
 
 def _hand_back_tasks(session: Session, username: str, by: str) -> None:
