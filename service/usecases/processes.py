@@ -88,11 +88,9 @@ def _compiled(services: Services, actor: Actor, key: str, bpmn: bytes,
               dmns: dict[str, bytes]) -> tuple[ProcessDefinition, dict[str, bytes]]:
     """The checked definition and its DMN files under safe names; every problem at once otherwise."""
     policy.require(actor, "process.deploy")
-    if not 0 < len(key) <= KEY_LENGTH:
-        raise Invalid(f"a process key has 1 to {KEY_LENGTH} characters (流程标识长度应为 1 至 {KEY_LENGTH})",
-                      {"key": f"1..{KEY_LENGTH}"})
+    check_key(key)
     dmns = _dmn_files(dmns)
-    _check_size(services, bpmn, dmns)
+    check_size(services, bpmn, dmns)
     try:
         definition = compile_process(key, bpmn, dmns, roles_for_lanes(services), operations=glue.SIGNATURES,
                                      limits=DeployLimits(**services.settings["DEPLOY_LIMITS"]),
@@ -188,7 +186,14 @@ def _dmn_files(dmns: dict[str, bytes]) -> dict[str, bytes]:
     return {base: dmns[name] for name, base in safe.items() if base is not None}
 
 
-def _check_size(services: Services, bpmn: bytes, dmns: dict[str, bytes]) -> None:
+def check_key(key: str) -> None:
+    """A process key's length, as its column holds it (the BPMN schema's rule for an id is deploy's XSD check)."""
+    if not 0 < len(key) <= KEY_LENGTH:
+        raise Invalid(f"a process key has 1 to {KEY_LENGTH} characters (流程标识长度应为 1 至 {KEY_LENGTH})",
+                      {"key": f"1..{KEY_LENGTH}"})
+
+
+def check_size(services: Services, bpmn: bytes, dmns: dict[str, bytes]) -> None:
     limit = int(services.settings["MAX_UPLOAD_BYTES"])
     if len(bpmn) + sum(map(len, dmns.values())) > limit:
         raise DeploymentRejected("upload too large (文件过大)",

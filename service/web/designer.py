@@ -29,6 +29,31 @@ def index() -> Any:
     return render_template("designer/index.html", catalog=designs.process_catalog(services(), actor()))
 
 
+@bp.route("/new", methods=["GET", "POST"])
+@area_required("designer")
+def new() -> Any:
+    """The new-process form; submitted, the modeler on the new process's first diagram (nothing stored yet)."""
+    if request.method == "GET":
+        return render_template("designer/new.html", values={}, messages=[], fields={})
+    upload = request.files.get("bpmn")
+    try:
+        draft = designs.start_design(services(), actor(), request.form.get("key", ""), request.form.get("name", ""),
+                                     upload.read() if upload is not None and upload.filename else None)
+    except ServiceError as error:
+        return _new_form_refused(error)
+    return render_template("designer/modeler.html", process=draft, xml=draft["xml"])
+
+
+def _new_form_refused(error: ServiceError) -> tuple[str, int]:
+    """The form again with what was typed, the refusal in the page's language beside its field or above."""
+    body = error_body(error)["error"]
+    fields = {name: localize(text) for name, text in body.get("fields", {}).items()}
+    messages = [] if fields else [localize(body["message"])]
+    messages += [problem_view(problem)["message"] for problem in body.get("errors", [])]
+    values = {name: request.form.get(name, "") for name in ("key", "name")}
+    return render_template("designer/new.html", values=values, messages=messages, fields=fields), status_of(error)
+
+
 @bp.get("/<key>/edit")
 @area_required("designer")
 def edit(key: str) -> Any:

@@ -235,6 +235,7 @@ WEB_ROUTES: dict[str, Route] = {
                              body={"data": {"bpmn": ""}}),
     "designer.validate": Route("POST", f"/designer/{VETTING}/validate", by_role(holds("designer"), 400),
                                body={"data": {"bpmn": ""}}),
+    "designer.new": Route("POST", "/designer/new", by_role(holds("designer"), 422), body={"data": {}}),
     "designer.form_preview": Route("POST", "/designer/form-preview", by_role(holds("designer"), 200),
                                    body={"data": {"schema": "{}"}}),
     "design_versions.diff": Route("GET", f"/designer/{VETTING}/diff", by_role(holds("designer"), 200)),
@@ -308,7 +309,8 @@ PUBLIC: dict[str, tuple[str, str, dict[str, Any], int | set[int]]] = {
     "web_auth.logout": ("POST", "/logout", {}, 302),
 }
 GET_TWINS = {"cadre_pages.new": ("/cadres/new", by_role(holds("org_dept"), 200)),
-             "case_pages.new": ("/cases/new", by_role(holds("org_dept", "discipline"), 200))}
+             "case_pages.new": ("/cases/new", by_role(holds("org_dept", "discipline"), 200)),
+             "designer.new": ("/designer/new", by_role(holds("designer"), 200))}
 
 
 def targets(world: World, kind: str) -> list[tuple[str | None, dict[str, str]]]:

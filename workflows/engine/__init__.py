@@ -5,7 +5,7 @@ It hands out plain values (`ProcessDefinition` is opaque; `Step`, `OpenTask`, `D
 Spiff object.
 """
 
-from .bounds import DeployLimits
+from .bounds import MAX_ELEMENT_NAME, DeployLimits
 from .changes import DocumentDiff, ElementChange, FormChange, describe_changes
 from .compiler import (
     ProcessDefinition,
@@ -19,6 +19,7 @@ from .compiler import (
     referenced_decisions,
 )
 from .documents import element_names, event_choices, layout_digest, meaning_digest, read_form_schema, step_nodes
+from .drafts import check_process_id, new_diagram, renamed_diagram
 from .errors import (
     DataRefused,
     DeploymentError,
@@ -53,6 +54,7 @@ from .versions import diff_versions
 
 __all__ = [
     "CALL_OPERATION",
+    "MAX_ELEMENT_NAME",
     "CaseRunner",
     "DataRefused",
     "DeployLimits",
@@ -83,6 +85,7 @@ __all__ = [
     "Wait",
     "add_duration",
     "called_processes",
+    "check_process_id",
     "compile_process",
     "content_hash",
     "decision_ids",
@@ -94,9 +97,11 @@ __all__ = [
     "lane_roles",
     "layout_digest",
     "meaning_digest",
+    "new_diagram",
     "parse_xml",
     "process_ids",
     "read_form_schema",
     "referenced_decisions",
+    "renamed_diagram",
     "step_nodes",
 ]
