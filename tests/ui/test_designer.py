@@ -83,3 +83,28 @@ def test_designer_edits_a_task_name_deploys_and_sees_the_new_version(page):
     shoot(page, "version")
     page.goto("/designer")
     assert page.locator(".process-card[data-process='rotation_review'] .badge-version").inner_text() == "v2"
+
+
+def test_designer_creates_a_process_from_the_template_renames_its_task_and_deploys_v1(page):
+    """/designer → 新建流程: the template opens in the modeler, the task is renamed, deploy makes v1 on /designer."""
+    login(page, "designer")
+    page.goto("/designer")
+    page.get_by_role("link", name="新建流程").click()
+    page.wait_for_url("**/designer/new")
+    page.get_by_label("流程标识").fill("ui_leave_approval")
+    page.get_by_label("流程名称").fill("请假审批")
+    page.get_by_role("button", name="进入建模器").click()
+    page.wait_for_selector("#canvas[data-state='ready']")
+    expect(page.locator("#new-process-note")).to_contain_text("ui_leave_approval")
+    _select(page, "Lane_new")
+    assert page.locator("#bio-properties-panel-name").input_value() == "org_dept"
+
+    _rename(page, "review", "请假审核")
+    page.get_by_role("button", name="部署", exact=True).click()
+    page.wait_for_selector(".deploy-ok:has-text('已部署为第 1 版')")
+    shoot(page, "modeler-new")
+
+    page.goto("/designer")
+    card = page.locator(".process-card[data-process='ui_leave_approval']")
+    expect(card.locator(".badge-version")).to_have_text("v1")
+    expect(card.locator("h2")).to_have_text("请假审批")
