@@ -12,6 +12,7 @@ from flask import Blueprint, Response, jsonify, render_template, request
 from flask_babel import gettext as _
 
 from service.api import error_body, status_of
+from service.api.casework import content_disposition
 from service.errors import BadRequest, ServiceError
 from service.labels import label
 from service.usecases import designs, processes
@@ -75,7 +76,7 @@ def version(key: str, version: int) -> Any:
 def download(key: str, version: int) -> Any:
     xml = processes.get_bpmn(services(), actor(), key, version)
     return Response(xml, mimetype="application/xml",
-                    headers={"Content-Disposition": f'attachment; filename="{key}-v{version}.bpmn"'})
+                    headers={"Content-Disposition": content_disposition(f"{key}-v{version}.bpmn")})
 
 
 @bp.post("/<key>/deploy")

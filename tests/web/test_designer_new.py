@@ -138,3 +138,15 @@ def test_the_template_deploys_as_it_is_and_runs_a_case_to_end_done(designer, api
     assert [t["element_id"] for t in case["open_tasks"]] == ["review"]
     done = api.complete(case["id"], "review", approve=True)
     assert (done["status"], done["outcome"], done["data"]["approve"]) == ("completed", "done", True)
+
+
+def test_a_key_of_chinese_letters_deploys_and_its_download_has_a_latin_1_header(designer):
+    """The BPMN schema's ids take Chinese letters; a server sends headers in Latin-1, so the file's name goes in
+    RFC 6266's UTF-8 form (a raw 审批 in the header made waitress fail the download)."""
+    xml = modeler_xml(submit(designer, "请假", "请假"))
+    deployed = designer.post("/designer/请假/deploy", data={"bpmn": xml},
+                             headers={"X-CSRFToken": csrf_token(designer, "/designer")})
+    assert deployed.status_code == 201
+    header = designer.get("/designer/请假/versions/1.bpmn").headers["Content-Disposition"]
+    header.encode("latin-1")
+    assert "filename*=UTF-8''%E8%AF%B7%E5%81%87-v1.bpmn" in header
