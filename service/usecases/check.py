@@ -10,6 +10,7 @@ each batch's history in one query, so a large database costs a few queries per b
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
@@ -65,7 +66,7 @@ def one_snapshot(session: Session) -> None:
 
 def _case_faults(services: Services, session: Session, case: Case, history: list[Row[Any]],
                  grace: timedelta) -> Iterator[str]:
-    yield from _chain_faults(case, history)
+    yield from chain_faults(history, (case.history_seq, case.history_hash), entry_hash, HISTORY)
     yield from _history_faults(session, case, history)
     try:
         step = services.runner.inspect(definition_of(services, case), case.state)
@@ -115,24 +116,41 @@ HISTORY_COLUMNS = (HistoryEntry.id, HistoryEntry.case_id, HistoryEntry.seq, Hist
                    HistoryEntry.action, HistoryEntry.task, HistoryEntry.detail, HistoryEntry.hash)
 
 
-def _chain_faults(case: Case, history: list[Row[Any]]) -> Iterator[str]:
-    """Recompute the hash chain in id order: the first broken link, then a head that does not match."""
+@dataclass(frozen=True)
+class ChainNames:
+    """How a hash chain's faults name it: the log (Chinese, English) and the record keeping its head."""
+
+    zh: str
+    en: str
+    holder_zh: str
+    holder_en: str
+
+
+HISTORY = ChainNames("履历", "history", "案件", "case")
+
+
+def chain_faults(entries: list[Row[Any]], head: tuple[int | None, str | None], hash_of: Callable[[Any, str], str],
+                 names: ChainNames) -> Iterator[str]:
+    """Recompute a hash chain in id order: the first broken link, then a head (sequence, hash) that does not
+    match its last entry. Walks a case's history and a cadre's personal-report log alike."""
     previous, seq = GENESIS, 0
-    for entry in history:
+    for entry in entries:
         seq += 1
         if entry.seq != seq:
-            yield (f"履历第 {seq} 条缺失、被插入或调换了顺序 (history entry {seq} was deleted, inserted or "
+            yield (f"{names.zh}第 {seq} 条缺失、被插入或调换了顺序 ({names.en} entry {seq} was deleted, inserted or "
                    f"reordered: entry id {entry.id} has sequence {entry.seq})")
             return
-        if entry.hash != entry_hash(entry, previous):
-            yield (f"履历第 {seq} 条（id {entry.id}）与其内容或前一条的哈希不符，履历被改动 (history entry {seq} "
-                   f"(id {entry.id}) does not match its content and the entry before it: the history was altered)")
+        if entry.hash != hash_of(entry, previous):
+            yield (f"{names.zh}第 {seq} 条（id {entry.id}）与其内容或前一条的哈希不符，{names.zh}被改动 "
+                   f"({names.en} entry {seq} (id {entry.id}) does not match its content and the entry before it: "
+                   f"the {names.en} was altered)")
             return
         previous = entry.hash
-    if (case.history_seq, case.history_hash or GENESIS) != (seq, previous):
-        yield (f"案件记录的最新履历（第 {case.history_seq} 条）与履历末条（第 {seq} 条）不符，末尾条目被删除或伪造 "
-               f"(the case's latest history hash, of entry {case.history_seq}, does not match its last entry, "
-               f"{seq}: entries were deleted from or forged onto its end)")
+    head_seq, head_hash = head
+    if (head_seq, head_hash or GENESIS) != (seq, previous):
+        yield (f"{names.holder_zh}记录的最新{names.zh}（第 {head_seq} 条）与{names.zh}末条（第 {seq} 条）不符，"
+               f"末尾条目被删除或伪造 (the {names.holder_en}'s latest {names.en} hash, of entry {head_seq}, does not "
+               f"match its last entry, {seq}: entries were deleted from or forged onto its end)")
 
 
 def _history_faults(session: Session, case: Case, history: list[Row[Any]]) -> Iterator[str]:

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 from service.db.chain import GENESIS, report_detail, report_entry_hash, stored_json
 from service.db.models import Cadre, PersonalReport, PersonalReportLog, utcnow
 
-from .check import one_snapshot, vouched
+from .check import ChainNames, chain_faults, one_snapshot, vouched
 from .context import Services
 
 BATCH = 200
+REPORT_LOG = ChainNames("个人事项报告日志", "personal-report log", "干部", "cadre")
 
 
 HELD_CADRES = "cadreflow.held_report_logs"
@@ -61,7 +62,9 @@ def check_reports(services: Services) -> tuple[int, list[str]]:
             logs, rows = _logs(session, batch), _reports(session, batch)
             for cadre in batch:
                 log = logs.get(cadre.id, [])
-                found = [*_chain_faults(cadre, log), *_report_faults(log, rows.get(cadre.id, []))]
+                head = (cadre.report_seq, cadre.report_hash)
+                found = [*chain_faults(log, head, report_entry_hash, REPORT_LOG),
+                         *_report_faults(log, rows.get(cadre.id, []))]
                 faults.extend(f"cadre {cadre.id}: {fault}" for fault in found)
         checked += len(batch)
         last_id = batch[-1].id
@@ -84,27 +87,6 @@ def _reports(session: Session, batch: list[Row[Any]]) -> dict[str, list[Personal
             PersonalReport.cadre_id.between(batch[0].id, batch[-1].id))):
         found.setdefault(report.cadre_id, []).append(report)
     return found
-
-
-def _chain_faults(cadre: Row[Any], log: list[Row[Any]]) -> Iterator[str]:
-    """Recompute the cadre's chain in id order: the first broken link, then a head that does not match."""
-    previous, seq = GENESIS, 0
-    for entry in log:
-        seq += 1
-        if entry.seq != seq:
-            yield (f"个人事项报告日志第 {seq} 条缺失、被插入或调换了顺序 (personal-report log entry {seq} was deleted, "
-                   f"inserted or reordered: entry id {entry.id} has sequence {entry.seq})")
-            return
-        if entry.hash != report_entry_hash(entry, previous):
-            yield (f"个人事项报告日志第 {seq} 条（id {entry.id}）与其内容或前一条的哈希不符，日志被改动 "
-                   f"(personal-report log entry {seq} (id {entry.id}) does not match its content and the entry "
-                   "before it: the log was altered)")
-            return
-        previous = entry.hash
-    if (cadre.report_seq, cadre.report_hash or GENESIS) != (seq, previous):
-        yield (f"干部记录的个人事项报告日志最新条目（第 {cadre.report_seq} 条）与日志末条（第 {seq} 条）不符，"
-               f"末尾条目被删除或伪造 (the cadre's latest personal-report log hash, of entry {cadre.report_seq}, "
-               f"does not match its last entry, {seq}: entries were deleted from or forged onto its end)")
 
 
 def _report_faults(log: list[Row[Any]], reports: list[PersonalReport]) -> Iterator[str]:
