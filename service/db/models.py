@@ -54,6 +54,19 @@ class Base(DeclarativeBase):
     pass
 
 
+class ChainedEntry:
+    """The columns of an entry of a hash-chained, append-only log (service/db/chain.py): a case's history, a
+    cadre's personal-report log. Each table adds the record its chain belongs to."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 ... within its chain
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(40))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    hash: Mapped[str] = mapped_column(String(64))  # over the entry's content and the previous entry's hash
+
+
 class ProcessVersion(Base):
     __tablename__ = "process_versions"
     __table_args__ = (UniqueConstraint("process_key", "version"),
@@ -108,21 +121,14 @@ class PersonalReport(Base):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class PersonalReportLog(Base):
+class PersonalReportLog(ChainedEntry, Base):
     """Append-only, hash-chained log of a cadre's personal reports (service/usecases/report_log.py): one entry per
     report recorded, saying what its row holds. Triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL)."""
 
     __tablename__ = "personal_report_log"
     __table_args__ = (Index("ix_personal_report_log_cadre_seq", "cadre_id", "seq", unique=True),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    cadre_id: Mapped[str] = mapped_column(ForeignKey("cadres.id"))
-    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 ... within its cadre
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    actor: Mapped[str] = mapped_column(String(100))
-    action: Mapped[str] = mapped_column(String(40))  # report | backfill (migration 0025)
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    hash: Mapped[str] = mapped_column(String(64))  # over the above and the previous entry's hash
+    cadre_id: Mapped[str] = mapped_column(ForeignKey("cadres.id"))  # its chain; action: report | backfill (0025)
 
 
 class Sanction(Base):
@@ -257,7 +263,7 @@ class Task(Base):
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class HistoryEntry(Base):
+class HistoryEntry(ChainedEntry, Base):
     """Append-only, hash-chained record of everything that happened to a case (service/db/chain.py).
 
     Only `casehistory.record` adds entries; triggers refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL).
@@ -266,15 +272,8 @@ class HistoryEntry(Base):
     __tablename__ = "history"
     __table_args__ = (Index("ix_history_case_seq", "case_id", "seq", unique=True),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    seq: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 ... within its case
-    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    actor: Mapped[str] = mapped_column(String(100))
-    action: Mapped[str] = mapped_column(String(40))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))  # its chain
     task: Mapped[str | None] = mapped_column(String(MAX_ELEMENT_ID))
-    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    hash: Mapped[str] = mapped_column(String(64))  # over the above and the previous entry's hash
 
 
 class User(Base):
