@@ -31,6 +31,10 @@ function csrfToken() {
   return document.querySelector('meta[name="csrf-token"]').content;
 }
 
+// The version the diagram on the canvas was edited from (0: a new process); deploy refuses it when another
+// version was deployed since, and a deploy here moves it on.
+let baseVersion = data.baseVersion;
+
 async function post(url) {
   const { xml } = await modeler.saveXML({ format: true });
   const body = new FormData();
@@ -51,7 +55,10 @@ async function submit(kind) {
   const show = (id) => marks.show(id);
   showResult({ state: 'busy', kind, text: kind === 'validate' ? data.labels.validating : data.labels.deploying });
   try {
-    const result = await post(kind === 'validate' ? data.validateUrl : data.deployUrl);
+    const url = kind === 'validate' ? data.validateUrl : `${data.deployUrl}?base_version=${baseVersion}`;
+    const result = await post(url);
+    // Deployed, or equal to the newest: the canvas is now that version (equal to an older one, it is not).
+    if (kind === 'deploy' && result.ok && result.version === result.newest) baseVersion = result.newest;
     marks.mark([...(result.errors || []), ...(result.warnings || [])]);
     showResult({ state: result.ok ? 'ok' : 'error', kind, result, labels: data.labels, urls: data, onShow: show });
   } catch (error) {

@@ -38,7 +38,8 @@ def bpmn(key: str) -> Any:
 @requires()
 def deploy(key: str) -> Any:
     bpmn_file, dmns = _uploaded_files()
-    version, created = processes.deploy_version(services(), g.actor, key, bpmn_file, dmns)
+    version, created = processes.deploy_version(services(), g.actor, key, bpmn_file, dmns,
+                                                int_arg("base_version", minimum=0, maximum=MAX_ID))
     # API.md promises 201 {key, version}; `created` false says the content equals the newest version.
     return jsonify({**version, "created": created}), 201
 

@@ -40,14 +40,16 @@ def process_catalog(services: Services, actor: Actor) -> list[dict[str, Any]]:
     return list(catalog.values())
 
 
-def deploy_edited(services: Services, actor: Actor, key: str, bpmn: bytes,
-                  uploaded_dmns: dict[str, bytes]) -> tuple[dict[str, Any], bool]:
-    """Deploy a diagram edited in the modeler with the DMN tables it calls.
+def deploy_edited(services: Services, actor: Actor, key: str, bpmn: bytes, uploaded_dmns: dict[str, bytes],
+                  based_on: int | None = None) -> tuple[dict[str, Any], bool]:
+    """Deploy a diagram edited in the modeler from version `based_on` (0: a new process) with the DMN tables it
+    calls.
 
     The tables come from the newest version, replaced or extended by any uploaded with it, and
     only those the diagram references are kept (as `cadreflow deploy` does).
     """
-    return processes.deploy_version(services, actor, key, bpmn, _tables(services, key, bpmn, uploaded_dmns))
+    return processes.deploy_version(services, actor, key, bpmn, _tables(services, key, bpmn, uploaded_dmns),
+                                    based_on)
 
 
 def validate_edited(services: Services, actor: Actor, key: str, bpmn: bytes,

@@ -39,14 +39,16 @@ _SAFE_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
 KEY_LENGTH = 100  # ProcessVersion.process_key
 
 
-def deploy_version(services: Services, actor: Actor, key: str, bpmn: bytes,
-                   dmns: dict[str, bytes]) -> tuple[dict[str, Any], bool]:
+def deploy_version(services: Services, actor: Actor, key: str, bpmn: bytes, dmns: dict[str, bytes],
+                   based_on: int | None = None) -> tuple[dict[str, Any], bool]:
     """Deploy a new version of a process, unless one of its versions already is this diagram.
 
     Versions are deduplicated, and "the same" means the same process drawn the same way, not the same
     bytes (documents.py): a diagram saved again by another modeler, or by the same one untouched, is no
     change. A new layout of the same process is a new version marked `change: "layout"`; running cases
     need no migration for it. A release deploying bpmn/ thus never undoes what a designer deployed since.
+    `based_on` is the version the diagram was edited from (0: a new process); when another version was
+    deployed since, the deploy is refused rather than silently replacing that designer's work.
     """
     definition, dmns = _compiled(services, actor, key, bpmn, dmns)
     upload = (definition.content_hash, meaning_digest(bpmn, dmns), layout_digest(bpmn))
@@ -55,6 +57,7 @@ def deploy_version(services: Services, actor: Actor, key: str, bpmn: bytes,
         change, compared = _compare(versions, *upload)
         if change == "none" and compared is not None:
             return {**views.version_view(compared), "change": change, "newest": versions[-1].version}, False
+        _require_newest(key, versions[-1].version if versions else 0, based_on)
         version = ProcessVersion(
             process_key=key, version=versions[-1].version + 1 if versions else 1, name=definition.name,
             bpmn_xml=bpmn.decode(), dmn_files={name: content.decode() for name, content in dmns.items()},
@@ -65,6 +68,21 @@ def deploy_version(services: Services, actor: Actor, key: str, bpmn: bytes,
         _plan_timer_start(services, session, version)
         return {**views.version_view(version), "change": change, "newest": version.version,
                 "warnings": _problem_views(definition.warnings, bpmn)}, True
+
+
+def _require_newest(key: str, newest: int, based_on: int | None) -> None:
+    """Refuse a deploy edited from an older version than the newest (another designer deployed meanwhile); two
+    deploys at the same moment are told apart by the versions' unique number instead (a WrittenMeanwhile)."""
+    if based_on is None or based_on == newest:
+        return
+    if based_on == 0:
+        raise Conflict(f"process {key} was created by someone else meanwhile (version {newest}); choose another "
+                       f"key, or open it in the designer (流程标识 {key} 已被他人占用，现有第 {newest} 版；"
+                       "请换一个标识，或在设计器中打开该流程)")
+    raise Conflict(f"version {newest} of {key} was deployed after version {based_on}, which this diagram was "
+                   "edited from; open the newest version and make the change there, or compare the two first "
+                   f"(本图基于第 {based_on} 版编辑，此后他人已部署第 {newest} 版；"
+                   "请打开最新版本重新修改，或先对比两版)")
 
 
 def validate_version(services: Services, actor: Actor, key: str, bpmn: bytes,

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 
 from service.api import error_body, status_of
 from service.api.casework import content_disposition
+from service.api.params import MAX_ID, int_arg
 from service.errors import BadRequest, ServiceError
 from service.labels import label
 from service.usecases import designs, processes
@@ -59,7 +60,8 @@ def _new_form_refused(error: ServiceError) -> tuple[str, int]:
 @area_required("designer")
 def edit(key: str) -> Any:
     process = processes.get_process(services(), actor(), key)
-    xml = processes.get_bpmn(services(), actor(), key, None)
+    # The diagram of the version the page names: a deploy in between must not slip in under the older number.
+    xml = processes.get_bpmn(services(), actor(), key, process["version"])
     return render_template("designer/modeler.html", process=process, xml=xml)
 
 
@@ -84,7 +86,8 @@ def download(key: str, version: int) -> Any:
 def deploy(key: str) -> Any:
     """Validate and deploy the modeler's XML; an unchanged diagram creates nothing."""
     try:
-        deployed, created = designs.deploy_edited(services(), actor(), key, *_submitted())
+        deployed, created = designs.deploy_edited(services(), actor(), key, *_submitted(),
+                                                  int_arg("base_version", minimum=0, maximum=MAX_ID))
     except ServiceError as error:
         return _refused(error)
     return jsonify({"ok": True, "created": created, **_localized(deployed)}), 201

@@ -395,3 +395,44 @@ def test_cli_deploy_broken_file_fails_with_element_ids(app, api, tmp_path):
     for element in BROKEN_ELEMENTS:
         assert element in result.output, (element, result.output)
     assert api.get(f"/api/processes/{KEY}").status_code == 404
+
+
+def _versions(api, key):
+    return [v["version"] for v in api.get(f"/api/processes/{key}").json["versions"]]
+
+
+def deploy_based_on(api, base, marker="第二版"):
+    """The assessment with a changed name and its DMN, deployed as edited from version `base`."""
+    bpmn, dmn = shipped_assessment(marker)
+    files = {"file0": (io.BytesIO(bpmn), "annual_assessment.bpmn"), "file1": (io.BytesIO(dmn), "grade.dmn")}
+    return api.post(f"/api/processes/{ASSESSMENT}/versions?base_version={base}", data=files,
+                    content_type="multipart/form-data")
+
+
+def test_a_deploy_edited_from_an_older_version_is_refused_and_stores_nothing(api):
+    """Two designers edit v1; the first deploys v2; the second's deploy, still based on v1, would silently replace
+    v2's change, so it is a 409 naming both versions, and based on v2 it deploys as v3."""
+    assert deploy_based_on(api, 1, "甲").status_code == 201
+    refused = assert_error(deploy_based_on(api, 1, "乙"), 409)
+    assert "第 1 版" in refused["message"] and "第 2 版" in refused["message"] and bilingual(refused["message"])
+    assert _versions(api, ASSESSMENT) == [1, 2]
+    again = deploy_based_on(api, 2, "乙")
+    assert (again.status_code, again.json["version"], again.json["created"]) == (201, 3, True)
+
+
+def test_a_stale_base_with_a_diagram_already_deployed_creates_nothing_and_refuses_nothing(api):
+    assert deploy_based_on(api, 1).json["version"] == 2
+    same = deploy_based_on(api, 1)
+    assert (same.status_code, same.json["created"], same.json["version"]) == (201, False, 2)
+
+
+def test_base_version_0_says_the_key_was_taken_meanwhile(api):
+    refused = assert_error(deploy_based_on(api, 0), 409)
+    assert "已被他人占用" in refused["message"]
+    assert _versions(api, ASSESSMENT) == [1]
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "1.5", str(2**31)])
+def test_a_malformed_base_version_is_a_400(api, value):
+    assert "base_version" in assert_error(deploy_based_on(api, value), 400)["fields"]
+    assert _versions(api, ASSESSMENT) == [1]

@@ -85,8 +85,9 @@ def test_designer_edits_a_task_name_deploys_and_sees_the_new_version(page):
     assert page.locator(".process-card[data-process='rotation_review'] .badge-version").inner_text() == "v2"
 
 
-def test_designer_creates_a_process_from_the_template_renames_its_task_and_deploys_v1(page):
-    """/designer → 新建流程: the template opens in the modeler, the task is renamed, deploy makes v1 on /designer."""
+def test_designer_creates_a_process_from_the_template_renames_its_task_and_deploys_v1_then_v2(page):
+    """/designer → 新建流程: the template opens in the modeler, the task is renamed, deploy makes v1; renamed again
+    on the same canvas, deploy makes v2 on /designer."""
     login(page, "designer")
     page.goto("/designer")
     page.get_by_role("link", name="新建流程").click()
@@ -103,8 +104,12 @@ def test_designer_creates_a_process_from_the_template_renames_its_task_and_deplo
     page.get_by_role("button", name="部署", exact=True).click()
     page.wait_for_selector(".deploy-ok:has-text('已部署为第 1 版')")
     shoot(page, "modeler-new")
+    # The canvas is now version 1: a second change deploys from it (the page sends the base version it holds).
+    _rename(page, "review", "请假复核")
+    page.get_by_role("button", name="部署", exact=True).click()
+    page.wait_for_selector(".deploy-ok:has-text('已部署为第 2 版')")
 
     page.goto("/designer")
     card = page.locator(".process-card[data-process='ui_leave_approval']")
-    expect(card.locator(".badge-version")).to_have_text("v1")
+    expect(card.locator(".badge-version")).to_have_text("v2")
     expect(card.locator("h2")).to_have_text("请假审批")

@@ -150,3 +150,26 @@ def test_a_key_of_chinese_letters_deploys_and_its_download_has_a_latin_1_header(
     header = designer.get("/designer/请假/versions/1.bpmn").headers["Content-Disposition"]
     header.encode("latin-1")
     assert "filename*=UTF-8''%E8%AF%B7%E5%81%87-v1.bpmn" in header
+
+
+def modeler_base(response) -> int:
+    found = re.search(r'<script type="application/json" id="modeler-data">(.*?)</script>',
+                      response.get_data(as_text=True), re.S)
+    return json.loads(found.group(1))["baseVersion"]
+
+
+def test_two_designers_drafting_one_key_cannot_overwrite_each_other(app, designer):
+    """Both open 新建流程 with the same free key; the first deploys v1; the second's deploy (based on no version)
+    is a 409 in the page's language, and v1 stays the first designer's."""
+    other = app.test_client()
+    login(other, "designer")
+    mine, theirs = submit(designer, "leave_approval", "请假审批"), submit(other, "leave_approval", "休假审批")
+    assert modeler_base(mine) == modeler_base(theirs) == 0
+    deployed = designer.post("/designer/leave_approval/deploy?base_version=0", data={"bpmn": modeler_xml(mine)},
+                             headers={"X-CSRFToken": csrf_token(designer, "/designer")})
+    assert deployed.status_code == 201 and deployed.json["version"] == 1
+    refused = other.post("/designer/leave_approval/deploy?base_version=0", data={"bpmn": modeler_xml(theirs)},
+                         headers={"X-CSRFToken": csrf_token(other, "/designer")})
+    assert refused.status_code == 409 and refused.json["ok"] is False and "已被他人占用" in refused.json["message"]
+    edit = designer.get("/designer/leave_approval/edit")
+    assert modeler_base(edit) == 1 and "请假审批" in modeler_xml(edit)
