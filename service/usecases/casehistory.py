@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.chain import GENESIS, entry_hash, stored_json
-from service.db.models import Case, HistoryEntry, utcnow
+from service.db.models import Case, HistoryEntry, Task, utcnow
 from service.errors import NotFound
 
 SYSTEM_NAME = "system"
@@ -61,3 +61,10 @@ def record(session: Session, case: Case, actor: str, action: str, task: str | No
     entry.hash = entry_hash(entry, case.history_hash or GENESIS)
     case.history_seq, case.history_hash = entry.seq, entry.hash
     session.add(entry)
+
+
+def hand_back(session: Session, case: Case, task: Task, by: str, **why: Any) -> None:
+    """Give a held task back to its role's pool, recorded as an unclaim by `by` saying whose it was (and why, when
+    someone other than its holder gave it back)."""
+    record(session, case, by, "unclaim", task.element_id, {"task_id": task.id, "from": task.assignee, **why})
+    task.assignee = None

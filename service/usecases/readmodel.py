@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from service.db.models import Case, Task
 from workflows.engine import OpenTask, Step
 
-from .casehistory import SYSTEM_NAME, childless, record
+from .casehistory import SYSTEM_NAME, childless, hand_back, record
 from .notifications import tasks_opened
 from .policy import note_participant
 from .queries import holders_now
@@ -112,9 +112,7 @@ def _release_outside_lane(session: Session, case: Case, rows: list[Task]) -> Non
     has_role = user_has_role_in(session)
     for row in rows:
         if row.assignee and not (has_role(row.assignee, row.role or "admin") or has_role(row.assignee, "admin")):
-            record(session, case, SYSTEM_NAME, "unclaim", row.element_id,
-                   {"task_id": row.id, "from": row.assignee, "role": row.role})
-            row.assignee = None
+            hand_back(session, case, row, SYSTEM_NAME, role=row.role)
 
 
 def open_task_rows(session: Session, case: Case) -> list[Task] | None:

@@ -17,7 +17,7 @@ from service.errors import Conflict, NotFound
 from workflows.engine import TaskNotReady
 
 from . import access_log, policy, queries, views
-from .casehistory import held, record
+from .casehistory import hand_back, held, record
 from .context import Actor, Services
 from .forms import validate_form
 from .readmodel import open_task_rows, remember_locked
@@ -86,8 +86,7 @@ def unclaim_task(services: Services, actor: Actor, task_id: str) -> dict[str, An
         if task.status != "open":
             raise Conflict("the task is no longer open (任务已结束)")
         policy.require_task_action(session, actor, "task.unclaim", task)
-        task.assignee = None
-        record(session, case, actor.username, "unclaim", task.element_id, {"task_id": task_id})
+        hand_back(session, case, task, actor.username)
         return views.task_view(services, session, task)
 
 

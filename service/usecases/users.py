@@ -18,7 +18,7 @@ from service.db.models import Task, User, UserRole
 from service.errors import Conflict, Invalid, NotFound, Unauthorized, WrittenMeanwhile
 
 from . import policy
-from .casehistory import lock_case, record
+from .casehistory import hand_back, lock_case
 from .context import SYSTEM, Actor, Services
 from .logins import end_credentials, verify_password
 from .mailing import apply_mail_settings, check_mail_settings, mail_settings_view
@@ -197,9 +197,7 @@ def _hand_back_tasks(session: Session, username: str, by: str) -> None:
         # Read again under the case's lock: a completion may have closed the task meanwhile.
         for task in session.scalars(select(Task).where(held_by, Task.case_id == case_id).order_by(Task.id)
                                     .execution_options(populate_existing=True)):
-            task.assignee = None
-            record(session, case, by, "unclaim", task.element_id,
-                   {"task_id": task.id, "from": username, "reason": DEACTIVATED})
+            hand_back(session, case, task, by, reason=DEACTIVATED)
 
 
 def change_password(services: Services, actor: Actor, old_password: Any, new_password: Any, keep: str | None = None,

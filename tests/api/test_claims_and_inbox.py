@@ -106,6 +106,8 @@ def test_unclaim_gives_the_task_back(api, cadre):
     assert api.complete_raw(task_id, "discipline2", {"form": "talk", "reason": "属实"}).status_code == 200
     actions = [(e["action"], e["actor"]) for e in api.history(case_id) if e["action"] in ("claim", "unclaim")]
     assert actions == [("claim", "discipline"), ("unclaim", "discipline"), ("claim", "discipline2")]
+    unclaimed = next(e for e in api.history(case_id) if e["action"] == "unclaim")
+    assert unclaimed["detail"] == {"task_id": task_id, "from": "discipline"}
 
 
 def test_claim_or_unclaim_of_a_closed_task_is_409(api, cadre):
