@@ -191,6 +191,11 @@ def unreachable(exc: DBAPIError) -> bool:
     return isinstance(exc, OperationalError) and type(exc.orig).__module__.startswith("psycopg")
 
 
+# SQLSTATEs of PostgreSQL undoing a transaction for another's sake: a deadlock it broke (40P01; a writer taking a
+# user's row after a case's, racing a deactivation taking them the other way) or a serialization failure (40001).
+_RETRY_STATES = frozenset({"40P01", "40001"})
+
+
 def _meaning(exc: SQLAlchemyError) -> ServiceError | None:
     """What a failed transaction means to its caller, when it is not a bug (None: a bug, raised as it is)."""
     if isinstance(exc, StaleDataError):
@@ -200,6 +205,9 @@ def _meaning(exc: SQLAlchemyError) -> ServiceError | None:
         # each checked first, but only the database's constraint saw both.
         return WrittenMeanwhile("this conflicts with a change made at the same moment; reload and retry "
                                 "(与同时发生的修改冲突，请刷新后重试)") if _lost_a_race(exc) else None
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _RETRY_STATES:
+        return Conflict("this collided with a change made at the same moment and was undone; retry "
+                        "(与同时进行的修改相互冲突，操作已撤销，请重试)")
     if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
         return Conflict("the database is busy; retry (数据库繁忙，请重试)")
     if isinstance(exc, DBAPIError) and unreachable(exc):
