@@ -20,6 +20,7 @@ from service.errors import Invalid
 from . import policy
 from .context import Actor, Services
 from .forms import within_reach
+from .queries import still_active
 from .reminders import local_zone
 from .views import iso
 
@@ -61,8 +62,9 @@ def my_absence(services: Services, actor: Actor) -> dict[str, Any] | None:
 
 
 def active_user(session: Session, username: Any, field: str) -> User:
-    """An active user by name, or 422 on `field`."""
-    user = session.scalar(select(User).where(User.username == username, User.active.is_(True))) \
+    """An active user by name, its row share-locked until the commit (queries.still_active: a deactivation racing
+    the task or absence it is given waits, or is waited for), or 422 on `field`."""
+    user = session.scalar(still_active(select(User).where(User.username == username, User.active.is_(True)))) \
         if isinstance(username, str) else None
     if user is None:
         raise Invalid("no such active user (用户不存在或已停用)", {field: "用户不存在或已停用 (no such active user)"})

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.db.models import Case, DisclosureRating, ProcessVersion, Substitute, Task, User, UserRole
 from service.errors import BadRequest
+
+S = TypeVar("S", bound=Select[*tuple[Any, ...]])  # a select of any columns
 
 
 def count(session: Session, query: Select[Any]) -> int:
@@ -91,11 +93,19 @@ def substitutes_now(session: Session, usernames: Iterable[str], now: datetime) -
     names = sorted(set(usernames))
     if not names:
         return {}
-    rows = session.execute(select(Substitute.username, Substitute.substitute).join(
+    rows = session.execute(still_active(select(Substitute.username, Substitute.substitute).join(
         User, User.username == Substitute.substitute).where(
         Substitute.username.in_(names), Substitute.starts_at <= now, Substitute.ends_at > now,
-        User.active.is_(True)))
+        User.active.is_(True))))
     return {name: substitute for name, substitute in rows}
+
+
+def still_active(query: S) -> S:
+    """`query`, which reads users it requires active to give them a task, with those rows share-locked (FOR SHARE
+    OF users) until the commit. On PostgreSQL a deactivation in progress holds the row: the read waits for it and
+    then sees the user inactive; a deactivation that starts later waits for this commit and then sees the task held,
+    and hands it back. SQLAlchemy's SQLite dialect writes no locking clause: its writers queue at BEGIN IMMEDIATE."""
+    return query.with_for_update(read=True, of=User)
 
 
 Holding = tuple[str, str | None]  # a task's named assignee and its lane's role
@@ -109,8 +119,8 @@ def holders_now(session: Session, wanted: Iterable[Holding], now: datetime) -> d
     wanted = set(wanted)
     names = {username for username, _ in wanted}
     away = substitutes_now(session, names, now)
-    active = set(session.scalars(select(User.username).where(User.username.in_(sorted(names)), User.active))) \
-        if names else set()
+    active = set(session.scalars(still_active(select(User.username).where(User.username.in_(sorted(names)),
+                                                                          User.active)))) if names else set()
     roles: dict[str, set[str]] = {}
     if away:
         rows = session.execute(select(User.username, UserRole.role).join(UserRole, UserRole.user_id == User.id)

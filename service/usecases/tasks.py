@@ -23,7 +23,7 @@ from .forms import validate_form
 from .readmodel import open_task_rows, remember_locked
 from .stepper import cadre_exists_in, run_step
 from .steps import definition_of, rule_checker
-from .users import user_has_role_in
+from .users import lock_own_account, user_has_role_in
 
 
 def list_tasks(services: Services, actor: Actor, filters: dict[str, Any]) -> list[dict[str, Any]]:
@@ -70,6 +70,7 @@ def read_task(services: Services, actor: Actor, task_id: str) -> tuple[dict[str,
 def claim_task(services: Services, actor: Actor, task_id: str) -> dict[str, Any]:
     """Take an open task of one's role so nobody else completes it."""
     with services.db.unit_of_work() as session:
+        lock_own_account(session, actor.username)  # before the case's lock, as a deactivation takes them
         task, case = locked_task(session, actor, task_id, taking_part=True)
         policy.require_task_action(session, actor, "task.claim", task)
         if task.status != "open" or task.assignee not in (None, actor.username):

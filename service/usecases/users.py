@@ -15,13 +15,14 @@ from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
 from service.db.models import Task, User, UserRole
-from service.errors import Conflict, Invalid, NotFound, Unauthorized, WrittenMeanwhile
+from service.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, WrittenMeanwhile
 
 from . import policy
 from .casehistory import hand_back, lock_case
 from .context import SYSTEM, Actor, Services
 from .logins import end_credentials, verify_password
 from .mailing import apply_mail_settings, check_mail_settings, mail_settings_view
+from .queries import still_active
 from .roles import known_codes
 
 MIN_PASSWORD = 10
@@ -190,7 +191,9 @@ NO_ACTIVE_ACCOUNT = "该用户名无在用账号 (no active account by that name
 
 def _hand_back_tasks(session: Session, username: str, by: str) -> None:
     """Give every open task a deactivated user holds back to its role, as an unclaim by the admin `by`: nobody
-    else may take a held task, so it would wait for someone who can no longer log in."""
+    else may take a held task, so it would wait for someone who can no longer log in. Whatever gives a user a task
+    share-locks the user's row first (queries.still_active), so a task given meanwhile has committed before the
+    scan below, which sees it."""
     held_by = (Task.status == "open") & (Task.assignee == username)
     for case_id in sorted(set(session.scalars(select(Task.case_id).where(held_by)))):
         case = lock_case(session, case_id)  # in id order: two writers locking several cases cannot deadlock
@@ -198,6 +201,15 @@ def _hand_back_tasks(session: Session, username: str, by: str) -> None:
         for task in session.scalars(select(Task).where(held_by, Task.case_id == case_id).order_by(Task.id)
                                     .execution_options(populate_existing=True)):
             hand_back(session, case, task, by, reason=DEACTIVATED)
+
+
+def lock_own_account(session: Session, username: str) -> None:
+    """The acting user's own row, share-locked while it is active (queries.still_active), else 403. Taken before
+    any case's lock, in the order a deactivation takes them (the user's row, then its cases): the two never
+    deadlock, and a deactivation committed meanwhile refuses the action."""
+    if session.scalar(still_active(select(User.id).where(User.username == username,
+                                                         User.active.is_(True)))) is None:
+        raise Forbidden(f"the account {username} has been deactivated (账号 {username} 已停用)")
 
 
 def change_password(services: Services, actor: Actor, old_password: Any, new_password: Any, keep: str | None = None,
