@@ -186,6 +186,12 @@ def returned_texts(task: Task, process: str, by: str) -> Texts:
     return f"{by} 退回的任务：{task.name}{zh}", f"Task returned by {by}: {task.name}{en}"
 
 
+def deactivated_holder_texts(task: Task, process: str, holder: str) -> Texts:
+    zh, en = _where(task, process)
+    return (f"{holder} 的账号已停用，其任务退回待办：{task.name}{zh}",
+            f"Back in your role's tasks, {holder}'s account was deactivated: {task.name}{en}")
+
+
 def due_soon_texts(task: Task, process: str, due: str) -> Texts:
     zh, en = _where(task, process)
     return f"即将到期：{task.name}{zh}将于 {due} 到期", f"Due soon: {task.name}{en} is due {due}"

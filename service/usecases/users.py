@@ -17,7 +17,7 @@ from werkzeug.security import generate_password_hash
 from service.db.models import Task, User, UserRole
 from service.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, WrittenMeanwhile
 
-from . import policy
+from . import notifications, policy
 from .casehistory import hand_back, lock_case
 from .context import SYSTEM, Actor, Services
 from .logins import end_credentials, verify_password
@@ -191,16 +191,31 @@ NO_ACTIVE_ACCOUNT = "该用户名无在用账号 (no active account by that name
 
 def _hand_back_tasks(session: Session, username: str, by: str) -> None:
     """Give every open task a deactivated user holds back to its role, as an unclaim by the admin `by`: nobody
-    else may take a held task, so it would wait for someone who can no longer log in. Whatever gives a user a task
-    share-locks the user's row first (queries.still_active), so a task given meanwhile has committed before the
-    scan below, which sees it."""
+    else may take a held task, so it would wait for someone who can no longer log in. The role's holders are told,
+    or the task would wait unseen in their pool. Whatever gives a user a task share-locks the user's row first
+    (queries.still_active), so a task given meanwhile has committed before the scan below, which sees it."""
     held_by = (Task.status == "open") & (Task.assignee == username)
+    freed: list[tuple[Task, str]] = []
     for case_id in sorted(set(session.scalars(select(Task.case_id).where(held_by)))):
         case = lock_case(session, case_id)  # in id order: two writers locking several cases cannot deadlock
         # Read again under the case's lock: a completion may have closed the task meanwhile.
         for task in session.scalars(select(Task).where(held_by, Task.case_id == case_id).order_by(Task.id)
                                     .execution_options(populate_existing=True)):
             hand_back(session, case, task, by, reason=DEACTIVATED)
+            freed.append((task, case.process_version.name))
+    _tell_the_pools(session, freed, username)
+
+
+def _tell_the_pools(session: Session, freed: list[tuple[Task, str]], username: str) -> None:
+    """A `new_task` notice of each handed-back task to the active holders of its role (the deactivated user,
+    flushed inactive first, is not among them)."""
+    if not freed:
+        return
+    session.flush()
+    people = notifications.holders(session, [task for task, _ in freed])
+    for task, process in freed:
+        notifications.notify(session, people[task.id], "new_task", task,
+                             notifications.deactivated_holder_texts(task, process, username))
 
 
 def lock_own_account(session: Session, username: str) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from service.errors import CaseIncident
+from service.usecases import notifications
 from service.usecases.casehistory import lock_case
+from service.usecases.context import Actor
 from service.usecases.stepper import hold_as_incident
 from tests.api.support import (
     assert_error,
@@ -236,3 +238,18 @@ class TestDeactivation:
         assert api.post(f"/api/tasks/{held[0][1]['id']}/claim", as_="multi").status_code == 200
         assert api.patch("/api/users/discipline2", json={"active": True}).status_code == 200
         assert api.open_task(held[1][0], "preliminary_verification")["assignee"] is None  # not given back again
+
+    def test_the_roles_holders_are_told_of_a_task_handed_back(self, api, services, cadre):
+        """A handed-back task is new to its role's pool: each active holder of the role gets a `new_task` notice
+        naming whose account was deactivated; the deactivated user and other roles get none of it."""
+        _case_id, task = verification(api)
+        assert api.post(f"/api/tasks/{task['id']}/claim", as_="discipline2").status_code == 200
+        assert api.patch("/api/users/discipline2", json={"active": False}).status_code == 200
+        for user in ("discipline", "multi"):
+            told = [n for n in notices(api, user) if "账号已停用" in n["text"]]
+            assert [(n["kind"], n["task_id"], n["task_state"]) for n in told] == [("new_task", task["id"], "todo")]
+            assert told[0]["text_zh"].startswith("discipline2 的账号已停用")
+            assert "discipline2's account was deactivated" in told[0]["text_en"]
+        assert task["id"] not in [n["task_id"] for n in notices(api, "audit")]
+        own = notifications.list_notifications(services, Actor("discipline2", frozenset({"discipline"})))["items"]
+        assert not [n for n in own if "账号已停用" in n["text"]]
