@@ -18,10 +18,10 @@ from service import create_app
 from service.cli import init_database
 from service.db.models import Base
 from service.db.schema import MigrationRefused, alembic_config, current_revision, upgrade
-from service.usecases import cadres, cases, personal_reports, tasks
+from service.usecases import cadres, cases, personal_reports, tasks, users
 from service.usecases.check import check_cases
 from service.usecases.report_log import check_reports
-from tests.conftest import actor, database_url, make_settings
+from tests.conftest import PASSWORD, actor, database_url, make_settings
 
 BPMN = Path(__file__).resolve().parents[2] / "bpmn"
 
@@ -94,6 +94,7 @@ def _cases_as_of_0003(tmp_path: Path) -> str:
     source = create_app(make_settings(tmp_path / "source"))
     services = source.extensions["cadreflow"]
     init_database(services)
+    users.create_user(services, "discipline", PASSWORD, ["discipline"])  # a claim needs its claimer's active account
     cadres.create_cadre(services, actor("org_dept"), {"id": "c1", "name": "张三", "unit": "县发改局",
                                                       "post": "副局长", "post_level": "leading",
                                                       "post_started_on": "2015-03-01"})
