@@ -208,7 +208,9 @@ def _meaning(exc: SQLAlchemyError) -> ServiceError | None:
     if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _RETRY_STATES:
         return Conflict("this collided with a change made at the same moment and was undone; retry "
                         "(与同时进行的修改相互冲突，操作已撤销，请重试)")
-    if isinstance(exc, OperationalError) and "locked" in str(exc).lower():
+    # SQLite's "database is locked" (or "database table is locked"): its busy timeout ran out. Matched on the
+    # driver's own message, not on the text anywhere: PostgreSQL's say "blocked by process" in their details.
+    if isinstance(exc, OperationalError) and " is locked" in str(exc.orig).lower():
         return Conflict("the database is busy; retry (数据库繁忙，请重试)")
     if isinstance(exc, DBAPIError) and unreachable(exc):
         return Unavailable("the database cannot be reached right now; retry in a moment "
