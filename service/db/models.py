@@ -128,7 +128,7 @@ class PersonalReportLog(ChainedEntry, Base):
     __tablename__ = "personal_report_log"
     __table_args__ = (Index("ix_personal_report_log_cadre_seq", "cadre_id", "seq", unique=True),)
 
-    cadre_id: Mapped[str] = mapped_column(ForeignKey("cadres.id"))  # its chain; action: report | backfill (0025)
+    cadre_id: Mapped[str] = mapped_column(ForeignKey("cadres.id"))  # its chain; report | correct | backfill (0025)
 
 
 class Sanction(Base):

@@ -10,8 +10,11 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from typing import Any
 
-from service.db.models import PersonalReport, utcnow
-from service.errors import Invalid
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from service.db.models import Cadre, Case, PersonalReport, utcnow
+from service.errors import Invalid, NotFound
 from workflows.engine import add_duration
 
 from . import policy
@@ -19,12 +22,12 @@ from .context import SYSTEM, Actor, Services
 from .forms import TEXT_LIMIT, shorten, validate_form
 from .report_log import lock_reports, record_report
 from .stepper import start_in_session
-from .views import personal_report_view
+from .views import CORRECT, corrections_of, personal_report_view
 
 KINDS = {"family": "家庭成员变动", "property": "财产变动", "other": "其他事项"}
 DEADLINE_KEY = "personal_report"
 ADMONISHMENT = "admonishment"
-REPORT_FORM = {
+REPORT_FORM: dict[str, Any] = {
     "type": "object", "title": "个人有关事项报告",
     "properties": {
         "kind": {"type": "string", "title": "类别", "enum": list(KINDS), "x-enumNames": list(KINDS.values())},
@@ -41,14 +44,7 @@ def add_report(services: Services, actor: Actor, cadre_id: str, data: Any) -> di
     """Record a report on a cadre (org_dept); a late or unreported change opens an admonishment."""
     policy.require(actor, "personal_report.write")
     fields = validate_form(REPORT_FORM, data, lambda *_: True)
-    event_on, reported_on = date.fromisoformat(fields["event_on"]), date.fromisoformat(fields["reported_on"])
-    today = services.today()
-    if reported_on < event_on:
-        raise Invalid("the report cannot precede the change (报告日期不能早于变动日期)",
-                      {"reported_on": "不能早于变动发生日期 (must not be before event_on)"})
-    if reported_on > today:
-        raise Invalid("the report date lies in the future (报告日期不能晚于今天)",
-                      {"reported_on": "不能晚于今天 (must not be after today)"})
+    event_on, reported_on = _dates(services, fields)
     with services.db.unit_of_work() as session:
         cadre = lock_reports(session, policy.readable_cadre(session, actor, cadre_id).id)
         report = PersonalReport(cadre_id=cadre.id, kind=fields["kind"], event_on=event_on, reported_on=reported_on,
@@ -57,13 +53,102 @@ def add_report(services: Services, actor: Actor, cadre_id: str, data: Any) -> di
                                 recorded_at=utcnow())
         session.add(report)
         session.flush()
-        if report.late or report.found_unreported:
-            case = start_in_session(services, session, SYSTEM, ADMONISHMENT, cadre.id,
-                                    {"trigger": "report_violation", "summary": _summary(report)}, parent=None)
-            report.case_id = case.id
-            session.flush()
+        _admonish_if_violated(services, session, cadre, report)
         record_report(session, cadre, actor.username, "report", report)  # as stored, its admonishment linked
         return personal_report_view(report)
+
+
+def correct_report(services: Services, actor: Actor, cadre_id: str, report_id: int, data: Any) -> dict[str, Any]:
+    """Correct a report's fields (org_dept) with a reason, logged as a `correct` entry of the cadre's report log.
+
+    `late` is recomputed; a report made late or found unreported without an admonishment opens one, as a new
+    report would. One no longer late nor unreported keeps its admonishment (the discipline inspectors decide
+    on it): the answer's `admonishment` says `stays_open` while that case runs."""
+    policy.require(actor, "personal_report.write")
+    fields = validate_form(CORRECT_FORM, _reason_stripped(data), lambda *_: True)
+    event_on, reported_on = _dates(services, fields)
+    with services.db.unit_of_work() as session:
+        cadre = lock_reports(session, policy.readable_cadre(session, actor, cadre_id).id)
+        report = _report_of(session, cadre.id, report_id)
+        new = {"kind": fields["kind"], "event_on": event_on, "reported_on": reported_on,
+               "summary": fields["summary"], "found_unreported": fields["found_unreported"]}
+        if all(getattr(report, name) == value for name, value in new.items()):
+            raise Invalid("无更正内容 (nothing to correct)",
+                          {"_form": "所填内容与原报告相同 (the values are those of the report already)"})
+        was_violation = report.late or report.found_unreported
+        for name, value in new.items():
+            setattr(report, name, value)
+        report.late = is_late(services, event_on, reported_on)
+        session.flush()
+        opened = _admonish_if_violated(services, session, cadre, report)
+        record_report(session, cadre, actor.username, CORRECT, report, reason=fields["reason"])
+        readable = policy.readable_case_ids(session, actor, [report.case_id])
+        view = personal_report_view(report, corrections_of(session, cadre.id).get(report.id, []))
+        stays_open = was_violation and not opened and not (report.late or report.found_unreported) and \
+            _running(session, report.case_id)
+        return {**view, "case_id": report.case_id if opened or report.case_id in readable else None,
+                "admonishment": "opened" if opened else "stays_open" if stays_open else None,
+                "notice": STAYS_OPEN if stays_open else None}
+
+
+STAYS_OPEN = ("更正后已不属逾期或应报未报，但关联的诫勉案件不会自动撤销，仍在办理，请纪检人员审查 "
+              "(no longer late nor unreported, but the linked admonishment is not cancelled automatically: "
+              "it stays open for the discipline inspectors to review)")
+REASON_LIMIT = 500
+CORRECT_FORM = {
+    **REPORT_FORM, "title": "更正个人有关事项报告",
+    "properties": {**REPORT_FORM["properties"],
+                   "reason": {"type": "string", "title": "更正理由", "minLength": 1, "maxLength": REASON_LIMIT}},
+    # The whole report as corrected: an omitted found_unreported would otherwise silently clear a finding.
+    "required": [*REPORT_FORM["required"], "found_unreported", "reason"],
+}
+
+
+def _reason_stripped(data: Any) -> Any:
+    """The data with its reason stripped, so a reason of blanks is empty and blanks around one count for nothing."""
+    if isinstance(data, dict) and isinstance(data.get("reason"), str):
+        return {**data, "reason": data["reason"].strip()}
+    return data
+
+
+def _dates(services: Services, fields: dict[str, Any]) -> tuple[date, date]:
+    """The report's change and report dates, once they make sense together: reported on or after the change,
+    not in the future."""
+    event_on, reported_on = date.fromisoformat(fields["event_on"]), date.fromisoformat(fields["reported_on"])
+    if reported_on < event_on:
+        raise Invalid("the report cannot precede the change (报告日期不能早于变动日期)",
+                      {"reported_on": "不能早于变动发生日期 (must not be before event_on)"})
+    if reported_on > services.today():
+        raise Invalid("the report date lies in the future (报告日期不能晚于今天)",
+                      {"reported_on": "不能晚于今天 (must not be after today)"})
+    return event_on, reported_on
+
+
+def _report_of(session: Session, cadre_id: str, report_id: int) -> PersonalReport:
+    """The cadre's report; NotFound for an unknown id and for another cadre's alike (no id is probed so)."""
+    query = select(PersonalReport).where(PersonalReport.id == report_id, PersonalReport.cadre_id == cadre_id)
+    report = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+    if report is None:
+        raise NotFound(f"报告不存在 (personal report {report_id} not found)")
+    return report
+
+
+def _admonish_if_violated(services: Services, session: Session, cadre: Cadre, report: PersonalReport) -> bool:
+    """Open the report's admonishment if it is late or found unreported and has none yet; whether it did."""
+    if not (report.late or report.found_unreported) or report.case_id is not None:
+        return False
+    case = start_in_session(services, session, SYSTEM, ADMONISHMENT, cadre.id,
+                            {"trigger": "report_violation", "summary": _summary(report)}, parent=None)
+    report.case_id = case.id
+    session.flush()
+    return True
+
+
+def _running(session: Session, case_id: int | None) -> bool:
+    return case_id is not None and session.scalar(select(Case.status).where(Case.id == case_id)) in RUNNING
+
+
+RUNNING = ("open", "incident")  # a case not yet concluded
 
 
 def is_late(services: Services, event_on: date, reported_on: date) -> bool:

@@ -1,6 +1,7 @@
 """The personal-report log: one hash chain per cadre, like a case's history (service/db/chain.py).
 
-Each report recorded appends an entry saying what its row holds (`report_detail`), under the cadre's row lock, and
+Each report recorded (action `report`) or corrected (`correct`, with its reason) appends an entry saying what its
+row holds (`report_detail`), under the cadre's row lock, and
 the cadre keeps the chain's head; `check_reports` (part of `cadreflow check`) recomputes every chain and holds each
 report row to its latest entry, so a report rewritten, deleted or slipped in with SQL is named.
 """
@@ -36,13 +37,15 @@ def lock_reports(session: Session, cadre_id: str) -> Cadre:
     return cadre
 
 
-def record_report(session: Session, cadre: Cadre, actor: str, action: str, report: PersonalReport) -> None:
+def record_report(session: Session, cadre: Cadre, actor: str, action: str, report: PersonalReport,
+                  reason: str | None = None) -> None:
     """Append what a report's row now holds to its cadre's log, chained to the entry before (the only way to add
-    one)."""
+    one); a correction's entry also keeps its `reason`, which no report column holds (check compares none)."""
     if cadre.id not in session.info.get(HELD_CADRES, ()):
         raise RuntimeError(f"cadre {cadre.id}'s report log is written without holding its lock (lock_reports)")
+    detail = report_detail(report) if reason is None else {**report_detail(report), "reason": reason}
     entry = PersonalReportLog(cadre_id=cadre.id, seq=cadre.report_seq + 1, at=utcnow(), actor=actor,
-                              action=action, detail=stored_json(report_detail(report)))
+                              action=action, detail=stored_json(detail))
     entry.hash = report_entry_hash(entry, cadre.report_hash or GENESIS)
     cadre.report_seq, cadre.report_hash = entry.seq, entry.hash
     session.add(entry)
@@ -90,7 +93,8 @@ def _reports(session: Session, batch: list[Row[Any]]) -> dict[str, list[Personal
 
 
 def _report_faults(log: list[Row[Any]], reports: list[PersonalReport]) -> Iterator[str]:
-    """Reports that say what the latest log entry of their id does not: rewritten, deleted or slipped in."""
+    """Reports that say what the latest log entry of their id does not: rewritten, deleted or slipped in. Only
+    report_detail's keys are compared: a correction's `reason` is the log's alone."""
     latest = {e.detail.get("report_id"): e for e in log if isinstance(e.detail, dict)}  # later entries win
     yield from vouched("personal report", reports, latest, lambda row, e: all(
         e.detail.get(key) == value for key, value in report_detail(row).items()))

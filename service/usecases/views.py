@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Cadre, Case, HistoryEntry, PersonalReport, ProcessVersion, Task
+from service.db.models import Cadre, Case, HistoryEntry, PersonalReport, PersonalReportLog, ProcessVersion, Task
 
 from . import learning, policy, queries
 from .casehistory import known_childless
@@ -150,13 +150,32 @@ def personal_reports_of(session: Session, actor: Actor, cadre_id: str,
         query = query.where(PersonalReport.reported_on >= since)
     rows = list(session.scalars(query.order_by(PersonalReport.event_on.desc(), PersonalReport.id.desc())))
     readable = policy.readable_case_ids(session, actor, [r.case_id for r in rows])
-    return [{**personal_report_view(r), "case_id": r.case_id if r.case_id in readable else None} for r in rows]
+    corrections = corrections_of(session, cadre_id) if rows else {}
+    return [{**personal_report_view(r, corrections.get(r.id, [])), "case_id": r.case_id if r.case_id in readable
+             else None} for r in rows]
 
 
-def personal_report_view(report: PersonalReport) -> dict[str, Any]:
+def personal_report_view(report: PersonalReport, corrections: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A report as shown, with its corrections (`corrections_of`), oldest first."""
     return {"id": report.id, "kind": report.kind, "event_on": report.event_on.isoformat(),
             "reported_on": report.reported_on.isoformat(), "summary": report.summary,
-            "found_unreported": report.found_unreported, "late": report.late, "case_id": report.case_id}
+            "found_unreported": report.found_unreported, "late": report.late, "case_id": report.case_id,
+            "corrected": bool(corrections), "corrections": corrections or []}
+
+
+def corrections_of(session: Session, cadre_id: str) -> dict[int, list[dict[str, Any]]]:
+    """The corrections of a cadre's reports by report id, each `{at, by, reason}` from its `correct` entry of the
+    cadre's report log (the log vouches for them; no other table repeats them)."""
+    entries = session.execute(select(PersonalReportLog.at, PersonalReportLog.actor, PersonalReportLog.detail).where(
+        PersonalReportLog.cadre_id == cadre_id, PersonalReportLog.action == CORRECT).order_by(PersonalReportLog.seq))
+    found: dict[int, list[dict[str, Any]]] = {}
+    for at, by, detail in entries:
+        if isinstance(detail, dict) and isinstance(detail.get("report_id"), int):
+            found.setdefault(detail["report_id"], []).append({"at": iso(at), "by": by, "reason": detail.get("reason")})
+    return found
+
+
+CORRECT = "correct"  # the report log's action of a correction (personal_reports.correct_report)
 
 
 def version_view(version: ProcessVersion) -> dict[str, Any]:

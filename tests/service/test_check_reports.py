@@ -135,6 +135,71 @@ def test_reports_racing_on_one_cadre_keep_one_chain(services, reports):
     assert check_reports(services) == (2, [])
 
 
+# Corrections (personal_reports.correct_report): each appends a `correct` entry vouching for the row as corrected.
+
+def _correct(services, report: dict, **changes) -> dict:
+    body = {name: report[name] for name in ("kind", "event_on", "reported_on", "summary", "found_unreported")}
+    return personal_reports.correct_report(services, actor("org_dept"), "c1", report["id"],
+                                           {**body, "reason": "据原件更正", **changes})
+
+
+def test_a_correction_updates_the_row_and_appends_a_correct_entry(services, reports):
+    corrected = _correct(services, reports["on time"], event_on="2025-06-01", summary="购置商铺一间")
+    assert corrected["late"] is True and corrected["admonishment"] == "opened"
+    with services.db.unit_of_work(write=False) as session:
+        row = session.get(PersonalReport, reports["on time"]["id"])
+        log = session.execute(select(PersonalReportLog.seq, PersonalReportLog.action, PersonalReportLog.actor,
+                                     PersonalReportLog.detail).where(PersonalReportLog.cadre_id == "c1")
+                              .order_by(PersonalReportLog.seq)).all()
+    assert (row.event_on.isoformat(), row.summary, row.late, row.case_id) == (
+        "2025-06-01", "购置商铺一间", True, corrected["case_id"])
+    assert [(e.seq, e.action, e.actor) for e in log] == [(1, "report", "org_dept"), (2, "report", "org_dept"),
+                                                          (3, "correct", "org_dept")]
+    assert log[2].detail["reason"] == "据原件更正" and log[2].detail["case_id"] == corrected["case_id"]
+    assert "购置商铺一间" not in str(log[2].detail)  # the summary as its digest only, as a report's entry
+    assert check_reports(services) == (2, []) and check_cases(services, 3600) == (2, [])
+
+
+def test_a_report_changed_with_sql_after_its_correction_is_still_named(services, reports):
+    report_id = reports["late"]["id"]
+    _correct(services, reports["late"], summary="配偶经营企业")
+    _correct(services, {**reports["late"], "summary": "配偶经营企业"}, kind="family", reason="类别有误")
+    assert check_reports(services) == (2, [])
+    _sql(services, [_by_id(report_id).values(summary="配偶经商")])  # back to what the first entry vouched for
+    faults = check_reports(services)[1]
+    assert len(faults) == 1 and faults[0].startswith(f"cadre c1: personal report {report_id} differs"), faults
+
+
+def test_a_reason_in_a_log_entry_is_not_compared_with_the_row(services, reports):
+    """The reason lives in the log alone: check compares only report_detail's keys."""
+    _correct(services, reports["on time"], summary="无变动情况", reason="x" * 500)
+    assert check_reports(services) == (2, [])
+
+
+NEW_REPORT = {"kind": "other", "event_on": "2026-01-05", "reported_on": "2026-01-06", "summary": "新报告"}
+
+
+def test_corrections_racing_on_one_cadre_keep_one_chain(services, reports):
+    """Two corrections of one cadre's report at once (one making it found unreported) and a new report: one
+    unbroken chain, each correction applied whole, one admonishment opened."""
+    target = reports["on time"]
+    results = race(partial(_correct, services, target, found_unreported=True),
+                   partial(_correct, services, target, summary="同时更正"),
+                   partial(personal_reports.add_report, services, actor("org_dept"), "c1", NEW_REPORT))
+    assert all(isinstance(result, dict) for result in results), results
+    with services.db.unit_of_work(write=False) as session:
+        log = session.execute(select(PersonalReportLog.seq, PersonalReportLog.action).where(
+            PersonalReportLog.cadre_id == "c1").order_by(PersonalReportLog.id)).all()
+        row = session.get(PersonalReport, target["id"])
+    assert [e.seq for e in log] == [1, 2, 3, 4, 5]
+    assert sorted(e.action for e in log[2:]) == ["correct", "correct", "report"]
+    # Each restates the whole report: the later one wins whole (both are logged), never a mix of the two.
+    assert (row.found_unreported, row.summary) in {(True, target["summary"]), (False, "同时更正")}
+    assert row.case_id is not None  # opened once, by the correction making it found unreported, and kept
+    assert check_cases(services, 3600) == (2, [])  # the late report's admonishment and this one: no third
+    assert check_reports(services) == (2, [])
+
+
 # Anchors: a log rewritten consistently (its later hashes and the cadre's head recomputed) passes the chain check,
 # and `check --anchor` still names the cadre.
 
