@@ -77,6 +77,12 @@ def add_personal_report(cadre_id: str) -> Any:
     return jsonify(personal_reports.add_report(services(), g.actor, cadre_id, json_body())), 201
 
 
+@bp.patch("/cadres/<cadre_id>/reports/<int(max=2147483647):report_id>")
+@requires()
+def correct_personal_report(cadre_id: str, report_id: int) -> Any:
+    return jsonify(personal_reports.correct_report(services(), g.actor, cadre_id, report_id, json_body()))
+
+
 @bp.get("/cadres/<cadre_id>/learning")
 @requires()
 def list_learning(cadre_id: str) -> Any:

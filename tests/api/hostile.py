@@ -73,7 +73,7 @@ HOSTILE_JSON = {
 
 # Forms drawn from a schema (cadre fields, process forms) name their inputs at run time.
 SCHEMA_FIELDS = {"id", "name", "post", "post_level", "post_started_on", "proposed_post", "selection_method",
-                 "trigger", "summary", "form", "data", "bpmn", "minutes", "plan", "talk_date", "amount", "date"}
+                 "trigger", "summary", "form", "data", "bpmn", "minutes", "plan", "talk_date", "amount", "date",}
 
 
 def template_field_names() -> set[str]:
@@ -107,6 +107,8 @@ def build_hostile_world(template: Template, folder: Path) -> HostileWorld:
     api = make_api(app, template)
     api.create_cadre("c1")
     cases = (start_admonishment(api)["id"], start_admonishment(api)["id"])
+    report = api.post("/api/cadres/c1/reports", as_="org_dept", json={  # on time: it opens no case
+        "kind": "property", "event_on": "2020-01-01", "reported_on": "2020-01-10", "summary": "购置住房一套"})
     services = app.extensions["cadreflow"]
     users.create_user(services, "everyone", PASSWORD, list(ROLES))
     for token in ("everyone", "leaving"):
@@ -114,7 +116,7 @@ def build_hostile_world(template: Template, folder: Path) -> HostileWorld:
     values = {"case_id": cases[0], "task_id": api.open_task(cases[1], "intake_review")["id"], "cadre_id": "c1",
               "key": ADMONISHMENT, "code": "org_dept", "username": "norole", "notification_id": 1,
               "disclosure_id": 1, "attachment_id": 1, "job_id": 1, "version": 1, "kind": "case_summary",
-              "filename": "app.js"}
+              "filename": "app.js", "report_id": report.json["id"]}
     return HostileWorld(app, api, values, cases)
 
 

@@ -136,3 +136,147 @@ def test_org_head_review_links_no_admonishment_its_readers_may_not_read(api, cad
         assert listed["context"]["personal_reports"] == [{**late, "case_id": None}], role
     shown = api.get(f"/api/tasks/{task['id']}", as_="discipline").json["context"]["personal_reports"]
     assert shown == [late]
+
+
+# Corrections 个人有关事项报告更正 (PATCH /api/cadres/<id>/reports/<report_id>): org_dept restates the report with a
+# reason; `late` is recomputed, the cadre's report log takes a `correct` entry.
+
+MISSING = object()  # a field left out of the body
+
+
+def correct(api, created, cadre_id="c1", as_="org_dept", **changes):
+    body = {name: created[name] for name in ("kind", "event_on", "reported_on", "summary", "found_unreported")}
+    body = {**body, "reason": "录入有误，据原件更正", **changes}
+    body = {name: value for name, value in body.items() if value is not MISSING}
+    return api.patch(f"/api/cadres/{cadre_id}/reports/{created['id']}", as_=as_, json=body)
+
+
+def admonishments(api, cadre_id="c1"):
+    return [c for c in api.cadre(cadre_id)["cases"] if c["process"] == ADMONISHMENT]
+
+
+def test_a_correction_restates_the_report_and_lists_who_corrected_it_when_and_why(api, cadre):
+    created = report(api).json
+    assert (created["corrected"], created["corrections"]) == (False, [])
+    response = correct(api, created, kind="family", summary="配偶购买住房一套", reason="  类别和内容录入错误  ")
+    assert response.status_code == 200, response.json
+    corrected = response.json
+    assert (corrected["id"], corrected["kind"], corrected["summary"], corrected["corrected"]) == (
+        created["id"], "family", "配偶购买住房一套", True)
+    assert (corrected["admonishment"], corrected["notice"]) == (None, None)
+    [entry] = corrected["corrections"]
+    assert (entry["by"], entry["reason"]) == ("org_dept", "类别和内容录入错误") and entry["at"]
+    listed = api.cadre()["personal_reports"]
+    assert listed == [{k: v for k, v in corrected.items() if k not in ("admonishment", "notice")}]
+    for role in ("discipline", "org_head"):  # whoever reads the cadre's reports reads their corrections
+        assert api.get("/api/cadres/c1", as_=role).json["personal_reports"][0]["corrections"] == [entry]
+
+
+def test_a_correction_recomputes_late(api, cadre):
+    """Moving event_on 90 days back makes a timely report late (and opens its admonishment)."""
+    day = today(api)
+    created = report(api).json
+    corrected = correct(api, created, event_on=(day - timedelta(days=90)).isoformat()).json
+    assert corrected["late"] is True and corrected["admonishment"] == "opened" and corrected["case_id"]
+    case = api.case(corrected["case_id"])
+    assert (case["process"], case["data"]["trigger"]) == (ADMONISHMENT, "report_violation")
+
+
+def test_becoming_found_unreported_opens_one_admonishment_however_often_corrected(api, cadre):
+    """The correction that makes the report a violation opens its admonishment, named to org_dept as a new
+    report's is; a later correction of it opens no second one."""
+    created = report(api).json
+    first = correct(api, created, found_unreported=True).json
+    assert first["admonishment"] == "opened" and first["case_id"] is not None
+    assert [c["id"] for c in admonishments(api)] == [first["case_id"]]
+    second = correct(api, first, summary="配偶经商未报告", reason="补充情况").json
+    assert second["admonishment"] is None and second["case_id"] is None  # org_dept may not read it, as on the cadre
+    assert api.cadre()["personal_reports"][0]["case_id"] == first["case_id"]
+    assert len(second["corrections"]) == 2
+    assert [c["id"] for c in admonishments(api)] == [first["case_id"]]
+
+
+def test_clearing_a_violation_keeps_its_admonishment_open_and_says_so(api, cadre):
+    """A report corrected to on time and reported keeps its admonishment: the inspectors review it; its history
+    gets nothing from the correction."""
+    day = today(api)
+    created = report(api, event_on=(day - timedelta(days=90)).isoformat(), found_unreported=True).json
+    history = api.history(created["case_id"])
+    corrected = correct(api, created, event_on=(day - timedelta(days=5)).isoformat(), found_unreported=False)
+    assert corrected.status_code == 200, corrected.json
+    cleared = corrected.json
+    assert (cleared["late"], cleared["found_unreported"], cleared["admonishment"]) == (False, False, "stays_open")
+    assert "不会自动撤销" in cleared["notice"] and "stays open" in cleared["notice"]
+    assert api.case(created["case_id"])["status"] == "open" and api.history(created["case_id"]) == history
+    assert cleared["case_id"] is None  # org_dept may not read the admonishment: no id, as on the cadre
+    assert api.cadre()["personal_reports"][0]["case_id"] == created["case_id"]  # still linked (admin reads it)
+
+
+def test_only_org_dept_corrects_and_another_cadres_report_is_unknown(api, cadre):
+    api.create_cadre("c2")
+    created = report(api).json
+    for role in ("discipline", "org_head", "audit", "norole"):  # admin may, as everywhere
+        assert_error(correct(api, created, as_=role, summary="改"), 403)
+    assert_error(correct(api, created, cadre_id="c2", summary="改"), 404, "not_found")
+    assert_error(correct(api, {**created, "id": created["id"] + 1000}, summary="改"), 404, "not_found")
+    assert_error(correct(api, created, cadre_id="ghost", summary="改"), 404, "not_found")
+    assert api.cadre()["personal_reports"] == [created]
+
+
+@pytest.mark.parametrize("reason", [None, "", "   ", "理" * 501, 5])
+def test_a_correction_needs_a_reason_of_at_most_500_characters(api, cadre, reason):
+    """No reason, an empty or blank one, 501 characters or no text → 422 on reason; nothing changes."""
+    created = report(api).json
+    response = correct(api, created, summary="改", reason=reason) if reason is not None else \
+        correct(api, created, summary="改", reason=MISSING)
+    error = assert_error(response, 422, "invalid")
+    assert set(error["fields"]) == {"reason"}, error
+    assert api.cadre()["personal_reports"] == [created]
+
+
+def test_a_reason_of_500_characters_after_stripping_is_taken(api, cadre):
+    created = report(api).json
+    response = correct(api, created, summary="改", reason=f" {'理' * 500}\n")
+    assert response.status_code == 200, response.json
+    assert response.json["corrections"][0]["reason"] == "理" * 500
+
+
+def test_a_correction_that_changes_nothing_is_refused(api, cadre):
+    created = report(api).json
+    error = assert_error(correct(api, created), 422, "invalid")
+    assert error["message"].startswith("无更正内容")
+    assert api.cadre()["personal_reports"] == [created]
+
+
+@pytest.mark.parametrize(("changes", "bad"), [
+    ({"kind": "car"}, "kind"), ({"event_on": "2026-13-01"}, "event_on"), ({"summary": ""}, "summary"),
+    ({"found_unreported": MISSING}, "found_unreported"), ({"found_unreported": "yes"}, "found_unreported"),
+    ({"extra": 1}, "extra"), ({"summary": None}, "summary"),
+])
+def test_bad_corrections_are_422(api, cadre, changes, bad):
+    created = report(api).json
+    error = assert_error(correct(api, created, **changes), 422)
+    assert bad in error["fields"]
+    assert api.cadre()["personal_reports"] == [created]
+
+
+def test_a_corrections_dates_are_checked_as_a_reports(api, cadre):
+    day = today(api)
+    created = report(api).json
+    error = assert_error(correct(api, created, reported_on=(day + timedelta(days=1)).isoformat()), 422)
+    assert set(error["fields"]) == {"reported_on"}
+    error = assert_error(correct(api, created, event_on=day.isoformat(),
+                                 reported_on=(day - timedelta(days=1)).isoformat()), 422)
+    assert set(error["fields"]) == {"reported_on"}
+
+
+@pytest.mark.parametrize("body", [b"{", b"[]", b'"x"', b"null"])
+def test_a_correction_that_is_no_json_object_is_400(api, cadre, body):
+    created = report(api).json
+    response = api.patch(f"/api/cadres/c1/reports/{created['id']}", as_="org_dept", data=body,
+                         content_type="application/json")
+    assert_error(response, 400)
+
+
+def test_a_report_id_past_the_columns_range_is_404(api, cadre):
+    assert_error(api.patch("/api/cadres/c1/reports/2147483648", as_="org_dept", json={}), 404)

@@ -106,6 +106,9 @@ API_ROUTES: dict[str, Route] = {
                                 {"json": {}}),
     "cycle.add_personal_report": Route("POST", "/api/cadres/{cadre}/reports", by_role(holds("org_dept"), 422),
                                        "cadre", {"json": {}}),
+    # A correction's empty body is refused before its report is looked for (the world has none: 404 after).
+    "cycle.correct_personal_report": Route("PATCH", "/api/cadres/{cadre}/reports/999999",
+                                           by_role(holds("org_dept"), 422), "cadre", {"json": {}}),
     "cycle.list_learning": Route("GET", "/api/cadres/{cadre}/learning", reading_cadre(), "cadre"),
     "cycle.import_learning": Route("POST", "/api/learning/import", by_role(holds("org_dept"), 422),
                                    body={"data": b"", "content_type": "text/csv"}),
