@@ -1,5 +1,5 @@
 """Cadre pages: the register, one cadre's record (post, sanctions, ban, audits, cases, personal-matters
-reports), registering one, recording a report."""
+reports), registering one, recording a report and correcting one."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import force_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from service.api.params import date_arg, list_arg
@@ -16,9 +17,10 @@ from service.labels import label
 from service.printing import pdf_response
 from service.usecases import cadres, ledgers, personal_reports, queries, search, tracker
 
-from .access import actor, area_required, services
+from .access import action_required, actor, area_required, services
 from .forms import fields_of, form_errors, parse_submission
 from .i18n import DEFAULT, localize
+from .views import run_and_flash
 
 bp = Blueprint("cadre_pages", __name__)
 
@@ -73,6 +75,31 @@ def add_report(cadre_id: str) -> Any:
     else:
         flash(_("已登记个人有关事项报告。"), "success")
     return redirect(url_for("cadre_pages.show", cadre_id=cadre_id))
+
+
+CORRECT_LABELS = {"kind": _l("类别"), "event_on": _l("变动发生日期"), "reported_on": _l("报告日期（或发现日期）"),
+                  "summary": _l("变动情况"), "found_unreported": _l("应报未报，事后发现"), "reason": _l("更正理由")}
+
+
+@bp.post("/cadres/<cadre_id>/reports/<int(max=2147483647):report_id>/correct")
+@action_required("personal_report.write")
+def correct_report(cadre_id: str, report_id: int) -> Any:
+    """The 更正 form beside a report: refusals flashed under the form's labels, as the case page's forms do."""
+    data = parse_submission(personal_reports.CORRECT_FORM, request.form)
+    result: dict[str, Any] = {}
+    if run_and_flash(lambda: result.update(personal_reports.correct_report(services(), actor(), cadre_id,
+                                                                           report_id, data)),
+                     _("已更正个人有关事项报告。"), CORRECT_LABELS):
+        _flash_admonishment(result)
+    return redirect(url_for("cadre_pages.show", cadre_id=cadre_id) + "#personal-reports")
+
+
+def _flash_admonishment(corrected: dict[str, Any]) -> None:
+    """What the correction did to the report's admonishment: opened one, or left its running one to review."""
+    if corrected["admonishment"] == "opened":
+        flash(_("更正后属逾期或应报未报，已启动诫勉（案件 #%(case)s）。", case=corrected["case_id"]), "info")
+    elif corrected["admonishment"] == "stays_open":
+        flash(_("更正后已不属逾期或应报未报，但关联的诫勉案件不会自动撤销，仍在办理，请纪检人员审查。"), "info")
 
 
 def _cadre_page(cadre_id: str, values: Any = None, errors: dict[str, str] | None = None,

@@ -73,7 +73,8 @@ HOSTILE_JSON = {
 
 # Forms drawn from a schema (cadre fields, process forms) name their inputs at run time.
 SCHEMA_FIELDS = {"id", "name", "post", "post_level", "post_started_on", "proposed_post", "selection_method",
-                 "trigger", "summary", "form", "data", "bpmn", "minutes", "plan", "talk_date", "amount", "date",}
+                 "trigger", "summary", "form", "data", "bpmn", "minutes", "plan", "talk_date", "amount", "date",
+                 "kind", "event_on", "reported_on", "found_unreported"}
 
 
 def template_field_names() -> set[str]:

@@ -218,6 +218,8 @@ WEB_ROUTES: dict[str, Route] = {
     "cadre_pages.new": Route("POST", "/cadres/new", by_role(holds("org_dept"), 422), body={"data": {}}),
     "cadre_pages.add_report": Route("POST", "/cadres/{cadre}/reports", by_role(holds("org_dept"), 422), "cadre",
                                     {"data": {}}),
+    "cadre_pages.correct_report": Route("POST", "/cadres/{cadre}/reports/999999/correct",
+                                        by_role(holds("org_dept"), 302), "cadre", {"data": {}}),  # flashed
     "case_pages.index": Route("GET", "/cases", by_role(holds(*TASK_ROLES), 200)),
     "case_pages.export": Route("GET", "/cases.csv", by_role(holds(*TASK_ROLES), 200)),
     "case_pages.show": Route("GET", "/cases/{case}", reading_case(), "case"),

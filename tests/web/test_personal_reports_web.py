@@ -72,3 +72,104 @@ def test_org_head_review_page_shows_the_last_years_reports(client, api, services
     login(client, "org_head")
     page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
     assert "近一年个人有关事项报告" in page and "配偶调动工作" in page
+
+
+def _report(api, **fields):
+    response = api.post("/api/cadres/c1/reports", as_="org_dept", json={
+        "kind": "property", "event_on": "2020-01-01", "reported_on": "2020-01-10", "summary": "购置住房一套", **fields})
+    assert response.status_code == 201, response.json
+    return response.json
+
+
+def _correction(report, token, **changes):
+    form = {"kind": report["kind"], "event_on": report["event_on"], "reported_on": report["reported_on"],
+            "summary": report["summary"], "found_unreported": "true" if report["found_unreported"] else "false",
+            "reason": "据原件更正", "csrf_token": token}
+    return {**form, **changes}
+
+
+def test_org_dept_corrects_a_report_on_the_cadre_page(client, api):
+    """Each report has a 更正 form prefilled with its values; a correction making it found unreported opens an
+    admonishment and says so; the page lists the correction with when, who and why."""
+    _cadre(api)
+    report = _report(api)
+    login(client, "org_dept")
+    page = client.get("/cadres/c1").get_data(as_text=True)
+    action = f'action="/cadres/c1/reports/{report["id"]}/correct"'
+    assert action in page and 'name="reason"' in page and ">购置住房一套</textarea>" in page
+    response = client.post(f"/cadres/c1/reports/{report['id']}/correct", data=_correction(
+        report, csrf_token(client, "/cadres/c1"), found_unreported="true", reason="核查发现系应报未报"))
+    assert response.status_code == 302 and response.headers["Location"] == "/cadres/c1#personal-reports"
+    page = client.get("/cadres/c1").get_data(as_text=True)
+    assert "已更正个人有关事项报告" in page and "已启动诫勉" in page
+    assert "核查发现系应报未报" in page and "应报未报" in page
+    shown = api.get("/api/cadres/c1").json["personal_reports"][0]
+    assert shown["found_unreported"] is True and shown["case_id"] and shown["corrections"][0]["by"] == "org_dept"
+
+
+def test_a_correction_clearing_a_violation_says_the_admonishment_stays_open(client, api):
+    _cadre(api)
+    report = _report(api, found_unreported=True)
+    login(client, "org_dept")
+    client.post(f"/cadres/c1/reports/{report['id']}/correct",
+                data=_correction(report, csrf_token(client, "/cadres/c1"), found_unreported="false"))
+    page = client.get("/cadres/c1").get_data(as_text=True)
+    assert "不会自动撤销" in page and "请纪检人员审查" in page
+    assert api.get(f"/api/cases/{report['case_id']}").json["status"] == "open"
+
+
+def test_a_refused_correction_is_flashed_under_the_forms_labels(client, api):
+    """No reason → the form's label for it and the problem are flashed; a correction changing nothing is refused
+    too; the report is unchanged."""
+    _cadre(api)
+    report = _report(api)
+    login(client, "org_dept")
+    token = csrf_token(client, "/cadres/c1")
+    response = client.post(f"/cadres/c1/reports/{report['id']}/correct",
+                           data=_correction(report, token, summary="改", reason="  "), follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200 and "更正理由：必填" in page  # an empty input is left out: required
+    page = client.post(f"/cadres/c1/reports/{report['id']}/correct", data=_correction(report, token),
+                       follow_redirects=True).get_data(as_text=True)
+    assert "无更正内容" in page
+    assert api.get("/api/cadres/c1").json["personal_reports"] == [report]
+
+
+def test_a_correction_in_english_shows_english_labels(client, api):
+    _cadre(api)
+    report = _report(api)
+    login(client, "org_dept")
+    token = csrf_token(client, "/cadres/c1")
+    client.post("/lang", data={"lang": "en", "csrf_token": token})
+    page = client.get("/cadres/c1").get_data(as_text=True)
+    assert "Reason for the correction" in page
+    page = client.post(f"/cadres/c1/reports/{report['id']}/correct", data=_correction(report, token, reason=""),
+                       follow_redirects=True).get_data(as_text=True)
+    assert "Reason for the correction: required" in page
+
+
+def test_other_roles_see_corrections_but_no_correction_form(client, api):
+    """discipline reads the report and its correction, has no 更正 form, and posting one is 403."""
+    _cadre(api)
+    report = _report(api)
+    corrected = api.patch(f"/api/cadres/c1/reports/{report['id']}", as_="org_dept", json={
+        "kind": "other", "event_on": "2020-01-01", "reported_on": "2020-01-10", "summary": "购置住房一套",
+        "found_unreported": False, "reason": "类别录入有误"})
+    assert corrected.status_code == 200, corrected.json
+    login(client, "discipline")
+    page = client.get("/cadres/c1").get_data(as_text=True)
+    assert "类别录入有误" in page and "/correct" not in page
+    response = client.post(f"/cadres/c1/reports/{report['id']}/correct",
+                           data=_correction(report, csrf_token(client, "/cadres/c1"), summary="改"))
+    assert response.status_code == 403
+    assert api.get("/api/cadres/c1").json["personal_reports"][0]["summary"] == "购置住房一套"
+
+
+def test_another_cadres_report_is_a_404_page(client, api):
+    _cadre(api)
+    api.create_cadre("c2")
+    report = _report(api)
+    login(client, "org_dept")
+    response = client.post(f"/cadres/c2/reports/{report['id']}/correct",
+                           data=_correction(report, csrf_token(client, "/cadres/c1"), summary="改"))
+    assert response.status_code == 404
