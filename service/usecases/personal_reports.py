@@ -62,33 +62,42 @@ def correct_report(services: Services, actor: Actor, cadre_id: str, report_id: i
     """Correct a report's fields (org_dept) with a reason, logged as a `correct` entry of the cadre's report log.
 
     `late` is recomputed; a report made late or found unreported without an admonishment opens one, as a new
-    report would. One no longer late nor unreported keeps its admonishment (the discipline inspectors decide
-    on it): the answer's `admonishment` says `stays_open` while that case runs."""
+    report would. One neither late nor unreported keeps its admonishment (the discipline inspectors decide on
+    it): the answer's `admonishment` says `stays_open` while that case runs."""
     policy.require(actor, "personal_report.write")
     fields = validate_form(CORRECT_FORM, _reason_stripped(data), lambda *_: True)
     event_on, reported_on = _dates(services, fields)
+    new = {"kind": fields["kind"], "event_on": event_on, "reported_on": reported_on, "summary": fields["summary"],
+           "found_unreported": fields["found_unreported"]}
     with services.db.unit_of_work() as session:
         cadre = lock_reports(session, policy.readable_cadre(session, actor, cadre_id).id)
         report = _report_of(session, cadre.id, report_id)
-        new = {"kind": fields["kind"], "event_on": event_on, "reported_on": reported_on,
-               "summary": fields["summary"], "found_unreported": fields["found_unreported"]}
-        if all(getattr(report, name) == value for name, value in new.items()):
-            raise Invalid("无更正内容 (nothing to correct)",
-                          {"_form": "所填内容与原报告相同 (the values are those of the report already)"})
-        was_violation = report.late or report.found_unreported
-        for name, value in new.items():
-            setattr(report, name, value)
-        report.late = is_late(services, event_on, reported_on)
-        session.flush()
+        _restate(services, report, new)
         opened = _admonish_if_violated(services, session, cadre, report)
         record_report(session, cadre, actor.username, CORRECT, report, reason=fields["reason"])
-        readable = policy.readable_case_ids(session, actor, [report.case_id])
-        view = personal_report_view(report, corrections_of(session, cadre.id).get(report.id, []))
-        stays_open = was_violation and not opened and not (report.late or report.found_unreported) and \
-            _running(session, report.case_id)
-        return {**view, "case_id": report.case_id if opened or report.case_id in readable else None,
-                "admonishment": "opened" if opened else "stays_open" if stays_open else None,
-                "notice": STAYS_OPEN if stays_open else None}
+        return _corrected_view(session, actor, report, opened)
+
+
+def _restate(services: Services, report: PersonalReport, new: dict[str, Any]) -> None:
+    """Give the report its corrected values and recompute `late`; nothing to correct is a 422."""
+    if all(getattr(report, name) == value for name, value in new.items()):
+        raise Invalid("无更正内容 (nothing to correct)",
+                      {"_form": "所填内容与原报告相同 (the values are those of the report already)"})
+    for name, value in new.items():
+        setattr(report, name, value)
+    report.late = is_late(services, report.event_on, report.reported_on)
+
+
+def _corrected_view(session: Session, actor: Actor, report: PersonalReport, opened: bool) -> dict[str, Any]:
+    """The report as listed on the cadre (its admonishment named to its readers, or to all when this correction
+    opened it, as add_report does), and what became of its admonishment."""
+    session.flush()
+    view = personal_report_view(report, corrections_of(session, report.cadre_id).get(report.id, []))
+    shown = opened or report.case_id in policy.readable_case_ids(session, actor, [report.case_id])
+    stays_open = not (opened or report.late or report.found_unreported) and _running(session, report.case_id)
+    return {**view, "case_id": report.case_id if shown else None,
+            "admonishment": "opened" if opened else "stays_open" if stays_open else None,
+            "notice": STAYS_OPEN if stays_open else None}
 
 
 STAYS_OPEN = ("更正后已不属逾期或应报未报，但关联的诫勉案件不会自动撤销，仍在办理，请纪检人员审查 "

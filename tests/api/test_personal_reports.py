@@ -210,6 +210,15 @@ def test_clearing_a_violation_keeps_its_admonishment_open_and_says_so(api, cadre
     assert api.case(created["case_id"])["status"] == "open" and api.history(created["case_id"]) == history
     assert cleared["case_id"] is None  # org_dept may not read the admonishment: no id, as on the cadre
     assert api.cadre()["personal_reports"][0]["case_id"] == created["case_id"]  # still linked (admin reads it)
+    again = correct(api, cleared, summary="购买住房一套（已出售）", reason="补充").json
+    assert again["admonishment"] == "stays_open" and again["notice"]  # said while the case runs
+
+
+def test_clearing_a_violation_whose_admonishment_ended_says_nothing_of_it(api, cadre):
+    created = report(api, found_unreported=True).json
+    assert api.post(f"/api/cases/{created['case_id']}/cancel", json={"reason": "重复立案"}).status_code == 200
+    cleared = correct(api, created, found_unreported=False).json
+    assert (cleared["admonishment"], cleared["notice"]) == (None, None)
 
 
 def test_only_org_dept_corrects_and_another_cadres_report_is_unknown(api, cadre):
