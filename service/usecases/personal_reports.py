@@ -17,7 +17,7 @@ from service.db.models import Cadre, Case, PersonalReport, utcnow
 from service.errors import Invalid, NotFound
 from workflows.engine import add_duration
 
-from . import policy
+from . import policy, queries
 from .context import SYSTEM, Actor, Services
 from .forms import TEXT_LIMIT, shorten, validate_form
 from .report_log import lock_reports, record_report
@@ -154,10 +154,7 @@ def _admonish_if_violated(services: Services, session: Session, cadre: Cadre, re
 
 
 def _running(session: Session, case_id: int | None) -> bool:
-    return case_id is not None and session.scalar(select(Case.status).where(Case.id == case_id)) in RUNNING
-
-
-RUNNING = ("open", "incident")  # a case not yet concluded
+    return case_id is not None and session.scalar(select(Case.status).where(Case.id == case_id)) in queries.UNFINISHED
 
 
 def is_late(services: Services, event_on: date, reported_on: date) -> bool:

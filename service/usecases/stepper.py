@@ -74,7 +74,6 @@ def cancel_in_session(services: Services, session: Session, case: Case, entry: E
     run_step(services, session, case, lambda definition, state, _: services.runner.cancel(definition, state), entry)
 
 
-LIVE = ("open", "incident")  # a case that has not ended
 WITHDRAWN_CHILD = ("调用本案的上级案件 #{0} 已离开调用环节，不再等待本案结果，本案随之撤销 "
                    "(calling case #{0} left the call activity and no longer waits for this case: withdrawn with it)")
 WITHDRAWN_BY_CALLER = ("本案已离开调用环节，被调用的关联案件随之撤销 "
@@ -88,10 +87,10 @@ def withdraw_left_calls(services: Services, session: Session, case: Case, step: 
     if not step.left_calls:
         return
     left = list(session.scalars(select(Case.id).where(
-        Case.parent_case_id == case.id, Case.parent_task_id.in_(step.left_calls), Case.status.in_(LIVE))
+        Case.parent_case_id == case.id, Case.parent_task_id.in_(step.left_calls), Case.status.in_(queries.UNFINISHED))
         .order_by(Case.id)))
     for child in (lock_case(session, child_id) for child_id in left):
-        if child.status not in LIVE:  # ended meanwhile, before its lock was taken
+        if child.status not in queries.UNFINISHED:  # ended meanwhile, before its lock was taken
             continue
         session.info.setdefault(between.WITHDRAWN, set()).add(child.id)
         cancel_in_session(services, session, child, (SYSTEM.username, "cancel", None, {
