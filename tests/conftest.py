@@ -6,6 +6,7 @@ import hashlib
 import os
 import secrets
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +14,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import update
+from werkzeug.security import generate_password_hash
 
 from service import create_app
 from service.cli import init_database
+from service.db.models import User
 from service.usecases import users
 from service.usecases.context import Actor, Services
 
@@ -28,6 +32,7 @@ FAST_DEADLINES = {"public_notice": "PT1S", "inquiry_reply": "PT1S", "rectificati
                   "audit_fieldwork": "PT1S", "preliminary_verification": "PT1S", "investigation": "PT1S",
                   "disclosure": "PT1S", "report_triage": "PT1S", "report_reply": "PT1S"}
 SLOW_DEADLINES = {key: "P30D" for key in FAST_DEADLINES}
+QUICK_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1")  # see quicken_logins
 
 
 # Set CADREFLOW_TEST_POSTGRES (e.g. postgresql+psycopg://postgres@127.0.0.1) to run the suite on
@@ -37,6 +42,8 @@ TEST_POSTGRES = os.environ.get("CADREFLOW_TEST_POSTGRES", "").rstrip("/")
 # checkouts, several helpers) never drop each other's databases.
 TEST_DB_FAMILY = "cft_"
 TEST_DB_PREFIX = f"{TEST_DB_FAMILY}{os.getpid()}_"
+# The PostgreSQL databases this session made, in order: each test drops those made while it ran.
+_MADE: list[str] = []
 
 
 def database_url(folder: Path) -> str:
@@ -47,6 +54,7 @@ def database_url(folder: Path) -> str:
     with _postgres_admin() as admin:
         if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
             admin.execute(f'CREATE DATABASE "{name}"')
+            _MADE.append(name)
     return f"{TEST_POSTGRES}/{name}"
 
 
@@ -58,6 +66,7 @@ def copy_database(source: Path, target: Path) -> None:
     with _postgres_admin() as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{_database_name(target)}"')
         admin.execute(f'CREATE DATABASE "{_database_name(target)}" TEMPLATE "{_database_name(source)}"')
+    _MADE.append(_database_name(target))
 
 
 def _database_name(folder: Path) -> str:
@@ -78,6 +87,20 @@ def _drop_test_databases() -> Iterator[None]:
     yield
     if TEST_POSTGRES:
         _drop_databases(lambda name: name.startswith(TEST_DB_PREFIX))
+
+
+@pytest.fixture(autouse=True)
+def _drop_the_tests_databases() -> Iterator[None]:
+    """On PostgreSQL, drop the databases a test made once it ends (its fixtures' engines disposed by then).
+    A drop takes about 0.1 s and drops queue on the server: left to the session's end, a worker's thousand
+    drops held every worker of the run for minutes. Wider-scoped fixtures are set up before this one, so
+    the templates they make are not the test's to drop."""
+    first = len(_MADE)
+    yield
+    if TEST_POSTGRES and len(_MADE) > first:
+        made = set(_MADE[first:])
+        del _MADE[first:]
+        _drop_databases(made.__contains__)
 
 
 def _drop_databases(wanted: Any) -> None:
@@ -114,16 +137,47 @@ def make_settings(tmp_path: Path, **overrides: Any) -> dict[str, Any]:
             **overrides}
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    """An app on a fresh SQLite database with the shipped processes deployed and one user per role."""
-    app = create_app(make_settings(tmp_path))
+def seal_database(folder: Path) -> None:
+    """Make a folder's database whole for `copy_database`: fold a SQLite file's write-ahead log into it."""
+    database = folder / "test.sqlite3"
+    if database.exists():
+        with sqlite3.connect(database) as connection:
+            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.execute("PRAGMA journal_mode=DELETE")
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def role_users_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database made once per session (schema, shipped processes, one user per role), copied for each test:
+    deploying every process and hashing nine passwords cost seconds, which every test paid before."""
+    folder = tmp_path_factory.mktemp("role_users")
+    app = create_app(make_settings(folder))
     services: Services = app.extensions["cadreflow"]
     init_database(services)
     for role in ROLES:
         users.create_user(services, role, PASSWORD, [role])
-    yield app
+    quicken_logins(services)
     services.db.dispose()
+    seal_database(folder)
+    return folder
+
+
+def quicken_logins(services: Services) -> None:
+    """Give every user a one-round PBKDF2 hash of PASSWORD in place of the shipped scrypt one. The suite logs in
+    thousands of times, at 0.1-0.2 s a scrypt check on these machines; the login code is the same (werkzeug reads
+    the method from the hash), and accounts the tests make through the service still get the shipped hash."""
+    with services.db.unit_of_work() as session:
+        session.execute(update(User).values(password_hash=QUICK_HASH))
+
+
+@pytest.fixture
+def app(role_users_template: Path, tmp_path: Path) -> Iterator[Flask]:
+    """An app on its own copy of a database with the shipped processes deployed and one user per role."""
+    copy_database(role_users_template, tmp_path)
+    app = create_app(make_settings(tmp_path))
+    yield app
+    app.extensions["cadreflow"].db.dispose()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ test gets its own copy of that file and an `Api` that already holds every token.
 from __future__ import annotations
 
 import calendar
-import sqlite3
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,7 +26,16 @@ from service.usecases.casehistory import lock_case
 from service.usecases.context import Services
 from service.usecases.stepper import hold_as_incident
 from service.usecases.timers import fire_due_timers
-from tests.conftest import FAST_DEADLINES, PASSWORD, ROLES, Api, copy_database, make_settings
+from tests.conftest import (
+    FAST_DEADLINES,
+    PASSWORD,
+    ROLES,
+    Api,
+    copy_database,
+    make_settings,
+    quicken_logins,
+    seal_database,
+)
 
 # Every role's user (named after the role) and a few more for claims, assignment and role checks.
 USERS: dict[str, list[str]] = {
@@ -61,13 +69,9 @@ def build_template(folder: Path) -> Template:
     for name, roles in USERS.items():
         users.create_user(services, name, PASSWORD, roles)
         tokens[name] = logins.issue_token(services, name, PASSWORD)["token"]
+    quicken_logins(services)
     services.db.dispose()
-    database = folder / "test.sqlite3"
-    if database.exists():  # SQLite: fold the WAL into the file so a plain copy is whole
-        with sqlite3.connect(database) as connection:
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            connection.execute("PRAGMA journal_mode=DELETE")
-        connection.close()
+    seal_database(folder)
     return Template(folder, tokens)
 
 

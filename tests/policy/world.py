@@ -9,7 +9,6 @@ difference instead of being copied into the test.
 from __future__ import annotations
 
 import io
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +30,7 @@ from tests.api.support import (
     start_admonishment,
     start_vetting,
 )
-from tests.conftest import PASSWORD, ROLES, copy_database, make_settings
+from tests.conftest import PASSWORD, ROLES, copy_database, make_settings, seal_database
 
 WALKED = [*ROLES, "norole"]  # every role's user and a user with no role (plus, separately, no login)
 EVERY_CASE = {"admin", "discipline", "discipline_head"}
@@ -118,7 +117,7 @@ def build_world(template: Template, folder: Path) -> World:
         attachments = {process: _attach(api, case_id) for process, case_id in cases.items()}
     finally:
         app.extensions["cadreflow"].db.dispose()
-    _fold_wal(folder / "test.sqlite3")
+    seal_database(folder)
     return World(folder, template, cases, tasks, cookies, attachments)
 
 
@@ -135,11 +134,3 @@ def _web_login(app: Flask, user: str) -> str:
     response = client.post("/login", data={"username": user, "password": PASSWORD})
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     return client.get_cookie("session").value
-
-
-def _fold_wal(database: Path) -> None:
-    """SQLite: fold the WAL into the file so a plain copy is whole (PostgreSQL copies by template)."""
-    if database.exists():
-        with sqlite3.connect(database) as connection:
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        connection.close()
