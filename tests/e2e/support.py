@@ -14,10 +14,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.conftest import PASSWORD, copy_database, database_url
 from tests.net import free_port
 
 CLI = [sys.executable, "-c", "from service.cli import main; main()"]
-PASSWORD = "e2e-password"
 
 
 class Http:
@@ -55,19 +55,21 @@ class Http:
 
 
 def server_env(tmp_path: Path, **settings: Any) -> dict[str, str]:
-    """The environment of a server on a fresh SQLite database under tmp_path, with CADREFLOW_* settings."""
-    env = {**os.environ, "CADREFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.sqlite3'}",
-           "CADREFLOW_WORKER_POLL_SECONDS": "0.2"}
+    """The environment of a server on tmp_path's test database (a SQLite file, or PostgreSQL in the suite's
+    PostgreSQL pass), with CADREFLOW_* settings."""
+    env = {**os.environ, "CADREFLOW_DATABASE_URL": database_url(tmp_path), "CADREFLOW_WORKER_POLL_SECONDS": "0.2"}
     env.update({f"CADREFLOW_{key}": value if isinstance(value, str) else json.dumps(value)
                 for key, value in settings.items()})
     return env
 
 
 @contextmanager
-def running_server(tmp_path: Path, roles: list[str], **settings: Any) -> Iterator[Http]:
-    """init-db, one user per role (named after it), then `cadreflow serve` until the block ends."""
+def running_server(role_users_template: Path, tmp_path: Path, **settings: Any) -> Iterator[Http]:
+    """`cadreflow serve` until the block ends, on a copy of the suite's template database (schema, shipped
+    processes, one user per role named after it). tests/e2e/test_commands.py runs init-db and create-user
+    themselves; `prepare_database` runs them for servers with other users."""
     env = server_env(tmp_path, **settings)
-    prepare_database(env, {role: role for role in roles})
+    copy_database(role_users_template, tmp_path)
     with serving(tmp_path, env, 1) as (http,):
         yield http
 

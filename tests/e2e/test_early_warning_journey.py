@@ -48,8 +48,9 @@ def pdf_text(http: Http, path: str, as_: str) -> str:
     return re.sub(r"\s+", "", "".join(page.extract_text() for page in reader.pages))
 
 
-def test_three_reports_and_a_scan_later_put_the_cadre_on_the_watch_list(tmp_path: Path) -> None:
-    with running_server(tmp_path, ROLES) as http:
+def test_three_reports_and_a_scan_later_put_the_cadre_on_the_watch_list(role_users_template: Path,
+                                                                        tmp_path: Path) -> None:
+    with running_server(role_users_template, tmp_path) as http:
         for role in ROLES:
             http.login(role)
         ok(http, "POST", "/api/cadres", CADRE, as_="org_dept")

@@ -33,9 +33,9 @@ MAX_RSS_GROWTH_KB = 150 * 1024
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
+def server(role_users_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Http]:
     folder = tmp_path_factory.mktemp("hostile-e2e")
-    with running_server(folder, ROLES, SCRIPT_TIMEOUT_SECONDS=10, STEP_TIMEOUT_SECONDS=STEP_TIMEOUT,
+    with running_server(role_users_template, folder, SCRIPT_TIMEOUT_SECONDS=10, STEP_TIMEOUT_SECONDS=STEP_TIMEOUT,
                         EXECUTOR_MEMORY_MB=512, EXECUTOR_WORKERS=1, EXECUTOR_MAX_WORKERS=2) as http:
         for role in ROLES:
             http.login(role)

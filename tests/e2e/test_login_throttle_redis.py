@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import PASSWORD, prepare_database, serving
+from tests.e2e.support import PASSWORD, prepare_database, server_env, serving
 
 pytestmark = pytest.mark.e2e
 REDIS_URL = os.environ.get("CADREFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -42,15 +42,13 @@ def post_login(base: str, username: str, password: str, address: str) -> tuple[i
 
 @pytest.fixture
 def two_servers(tmp_path: Path) -> Iterator[tuple[list[str], list[str]]]:
-    """Two serve processes on one SQLite database and one Redis, behind one (pretend) trusted proxy.
+    """Two serve processes on one database and one Redis, behind one (pretend) trusted proxy.
 
     Usernames and addresses are random, so runs sharing the Redis server (other checkouts) never meet.
     """
     _require_redis()
     names = [f"u{secrets.token_hex(6)}", f"v{secrets.token_hex(6)}"]
-    env = {**os.environ, "CADREFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.sqlite3'}",
-           "CADREFLOW_RATE_LIMIT_STORAGE": REDIS_URL, "CADREFLOW_TRUSTED_PROXIES": "1",
-           "CADREFLOW_WORKER_POLL_SECONDS": "0.5"}
+    env = server_env(tmp_path, RATE_LIMIT_STORAGE=REDIS_URL, TRUSTED_PROXIES="1", WORKER_POLL_SECONDS="0.5")
     env.pop("CADREFLOW_SECRET_KEY", None)
     prepare_database(env, {name: "audit" for name in names})
     with serving(tmp_path, env, 2) as servers:

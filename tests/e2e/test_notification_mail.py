@@ -11,10 +11,10 @@ pytestmark = pytest.mark.e2e
 ROLES = ["org_dept", "discipline", "admin"]
 
 
-def test_serve_mails_a_new_task_to_its_holder_and_shows_it_in_the_app(tmp_path):
+def test_serve_mails_a_new_task_to_its_holder_and_shows_it_in_the_app(role_users_template, tmp_path):
     """discipline, with an address, gets the notification over HTTP at once and the mail shortly after,
     sent by the service's worker thread (never by the request)."""
-    with smtp_server() as smtp, running_server(tmp_path, ROLES, **smtp.settings()) as http:
+    with smtp_server() as smtp, running_server(role_users_template, tmp_path, **smtp.settings()) as http:
         for role in ROLES:
             http.login(role)
         status, _ = http.request("PATCH", "/api/me/mail", {"email": "discipline@example.gov.cn"}, as_="discipline")

@@ -4,7 +4,6 @@ one Redis count an address's public POSTs together, and a solved challenge is sp
 from __future__ import annotations
 
 import json
-import os
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.usecases import proof
-from tests.e2e.support import prepare_database, serving
+from tests.e2e.support import prepare_database, server_env, serving
 from tests.e2e.test_login_throttle_redis import REDIS_URL, _require_redis, random_address
 
 pytestmark = pytest.mark.e2e
@@ -41,10 +40,8 @@ def solved(base: str) -> dict[str, str]:
 @pytest.fixture
 def two_servers(tmp_path: Path) -> Iterator[list[str]]:
     _require_redis()
-    env = {**os.environ, "CADREFLOW_DATABASE_URL": f"sqlite:///{tmp_path / 'e2e.sqlite3'}",
-           "CADREFLOW_RATE_LIMIT_STORAGE": REDIS_URL, "CADREFLOW_TRUSTED_PROXIES": "1",
-           "CADREFLOW_PUBLIC_POST_LIMIT": str(LIMIT), "CADREFLOW_PUBLIC_POW_BITS": "8",
-           "CADREFLOW_SECRET_KEY": "portal-e2e-" + "k" * 40, "CADREFLOW_WORKER_POLL_SECONDS": "0.5"}
+    env = server_env(tmp_path, RATE_LIMIT_STORAGE=REDIS_URL, TRUSTED_PROXIES="1", PUBLIC_POST_LIMIT=str(LIMIT),
+                     PUBLIC_POW_BITS="8", SECRET_KEY="portal-e2e-" + "k" * 40, WORKER_POLL_SECONDS="0.5")
     prepare_database(env, {})
     with serving(tmp_path, env, 2) as servers:
         yield [server.base for server in servers]

@@ -15,8 +15,8 @@ ROLES = ["org_dept", "org_head", "committee", "discipline"]
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Http]:
-    with running_server(tmp_path, ROLES, DEADLINES={"public_notice": "PT1S"}) as http:
+def server(role_users_template: Path, tmp_path: Path) -> Iterator[Http]:
+    with running_server(role_users_template, tmp_path, DEADLINES={"public_notice": "PT1S"}) as http:
         yield http
 
 
