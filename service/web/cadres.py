@@ -18,7 +18,7 @@ from service.printing import pdf_response
 from service.usecases import cadres, ledgers, personal_reports, queries, search, tracker
 
 from .access import action_required, actor, area_required, services
-from .forms import fields_of, form_errors, parse_submission
+from .forms import Field, fields_of, form_errors, parse_submission
 from .i18n import DEFAULT, localize
 from .views import run_and_flash
 
@@ -77,8 +77,9 @@ def add_report(cadre_id: str) -> Any:
     return redirect(url_for("cadre_pages.show", cadre_id=cadre_id))
 
 
-CORRECT_LABELS = {"kind": _l("类别"), "event_on": _l("变动发生日期"), "reported_on": _l("报告日期（或发现日期）"),
-                  "summary": _l("变动情况"), "found_unreported": _l("应报未报，事后发现"), "reason": _l("更正理由")}
+# The report forms' labels in the reader's language (the schemas' titles are Chinese), also naming a flashed field.
+REPORT_LABELS = {"kind": _l("类别"), "event_on": _l("变动发生日期"), "reported_on": _l("报告日期（或发现日期）"),
+                 "summary": _l("变动情况"), "found_unreported": _l("应报未报，事后发现"), "reason": _l("更正理由")}
 
 
 @bp.post("/cadres/<cadre_id>/reports/<int(max=2147483647):report_id>/correct")
@@ -89,7 +90,7 @@ def correct_report(cadre_id: str, report_id: int) -> Any:
     result: dict[str, Any] = {}
     if run_and_flash(lambda: result.update(personal_reports.correct_report(services(), actor(), cadre_id,
                                                                            report_id, data)),
-                     _("已更正个人有关事项报告。"), CORRECT_LABELS):
+                     _("已更正个人有关事项报告。"), REPORT_LABELS):
         _flash_admonishment(result)
     return redirect(url_for("cadre_pages.show", cadre_id=cadre_id) + "#personal-reports")
 
@@ -105,9 +106,25 @@ def _flash_admonishment(corrected: dict[str, Any]) -> None:
 def _cadre_page(cadre_id: str, values: Any = None, errors: dict[str, str] | None = None,
                 ledger_filter: dict[str, Any] | None = None, ledger_error: str | None = None) -> str:
     form, chosen = personal_reports.REPORT_FORM, ledger_filter or {}
-    return render_template("cadre.html", cadre=tracker.cadre_file(services(), actor(), cadre_id, label, chosen),
-                           report_fields=fields_of(form, values, errors), report_errors=form_errors(errors, form),
-                           ledger_filter=chosen, ledger_error=ledger_error)
+    cadre = tracker.cadre_file(services(), actor(), cadre_id, label, chosen)
+    return render_template("cadre.html", cadre=cadre, report_fields=_report_fields(form, values, errors),
+                           report_errors=form_errors(errors, form), ledger_filter=chosen, ledger_error=ledger_error,
+                           correct_forms={r["id"]: _correct_form(r) for r in cadre["personal_reports"]})
+
+
+def _correct_form(report: dict[str, Any]) -> dict[str, Any]:
+    """A report's 更正 form (macros/ui.html `report_correction_form`), prefilled with its stored values."""
+    return {"fields": _report_fields(personal_reports.CORRECT_FORM, report), "errors": [], "open": False}
+
+
+def _report_fields(schema: dict[str, Any], values: Any = None, errors: dict[str, str] | None = None) -> list[Field]:
+    """A report form's fields, labelled and its kinds named in the reader's language."""
+    fields = fields_of(schema, values, errors)
+    for f in fields:
+        f.label = str(REPORT_LABELS.get(f.name, f.label))
+        if f.name == "kind":
+            f.options = [(code, label("report_kind", code)) for code, _name in f.options]
+    return fields
 
 
 @bp.route("/cadres/new", methods=["GET", "POST"])

@@ -3,6 +3,7 @@ vetting's org_head_review task page."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from tests.web.test_web_shell import csrf_token, login
@@ -105,6 +106,29 @@ def test_org_dept_corrects_a_report_on_the_cadre_page(client, api):
     assert "核查发现系应报未报" in page and "应报未报" in page
     shown = api.get("/api/cadres/c1").json["personal_reports"][0]
     assert shown["found_unreported"] is True and shown["case_id"] and shown["corrections"][0]["by"] == "org_dept"
+
+
+def assert_ids_sound(page: str) -> None:
+    """Every id once on the page, and every label's `for` and aria-describedby naming one of them."""
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert sorted({i for i in ids if ids.count(i) > 1}) == []
+    named = re.findall(r'\bfor="([^"]+)"', page) + [
+        name for names in re.findall(r'aria-describedby="([^"]+)"', page) for name in names.split()]
+    assert set(named) <= set(ids), set(named) - set(ids)
+
+
+def test_each_reports_correction_form_is_its_schemas_with_its_own_ids(client, api):
+    """The 更正 forms come from CORRECT_FORM (its kinds, its limits), each prefilled with its report's values and
+    its ids prefixed by the report's id."""
+    _cadre(api)
+    first, second = _report(api), _report(api, kind="family", summary="子女结婚", found_unreported=True)
+    login(client, "org_dept")
+    page = client.get("/cadres/c1").get_data(as_text=True)
+    assert_ids_sound(page)
+    for report in (first, second):
+        assert f'id="correct-{report["id"]}-f-reason"' in page and f'>{report["summary"]}</textarea>' in page
+    assert 'maxlength="2000"' in page and 'maxlength="500"' in page and "其他事项" in page
+    assert page.count('value="true" checked') == 1 and page.count('value="family" checked') == 1
 
 
 def test_a_correction_clearing_a_violation_says_the_admonishment_stays_open(client, api):
