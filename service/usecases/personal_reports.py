@@ -138,8 +138,12 @@ def _report_of(session: Session, cadre_id: str, report_id: int) -> PersonalRepor
     query = select(PersonalReport).where(PersonalReport.id == report_id, PersonalReport.cadre_id == cadre_id)
     report = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if report is None:
-        raise NotFound(f"报告不存在 (personal report {report_id} not found)")
+        raise unknown_report(report_id)
     return report
+
+
+def unknown_report(report_id: int) -> NotFound:
+    return NotFound(f"报告不存在 (personal report {report_id} not found)")
 
 
 def _admonish_if_violated(services: Services, session: Session, cadre: Cadre, report: PersonalReport) -> bool:

@@ -3,6 +3,7 @@ reports), registering one, recording a report and correcting one."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
@@ -20,7 +21,6 @@ from service.usecases import cadres, ledgers, personal_reports, queries, search,
 from .access import action_required, actor, area_required, services
 from .forms import Field, fields_of, form_errors, parse_submission
 from .i18n import DEFAULT, localize
-from .views import run_and_flash
 
 bp = Blueprint("cadre_pages", __name__)
 
@@ -77,7 +77,7 @@ def add_report(cadre_id: str) -> Any:
     return redirect(url_for("cadre_pages.show", cadre_id=cadre_id))
 
 
-# The report forms' labels in the reader's language (the schemas' titles are Chinese), also naming a flashed field.
+# The report forms' labels in the reader's language (the schemas' titles are Chinese).
 REPORT_LABELS = {"kind": _l("类别"), "event_on": _l("变动发生日期"), "reported_on": _l("报告日期（或发现日期）"),
                  "summary": _l("变动情况"), "found_unreported": _l("应报未报，事后发现"), "reason": _l("更正理由")}
 
@@ -85,14 +85,26 @@ REPORT_LABELS = {"kind": _l("类别"), "event_on": _l("变动发生日期"), "re
 @bp.post("/cadres/<cadre_id>/reports/<int(max=2147483647):report_id>/correct")
 @action_required("personal_report.write")
 def correct_report(cadre_id: str, report_id: int) -> Any:
-    """The 更正 form beside a report: refusals flashed under the form's labels, as the case page's forms do."""
+    """The 更正 form beside a report: a refusal shows the page again with that report's form open, what was typed
+    kept and each problem beside its field, as the add form does."""
     data = parse_submission(personal_reports.CORRECT_FORM, request.form)
-    result: dict[str, Any] = {}
-    if run_and_flash(lambda: result.update(personal_reports.correct_report(services(), actor(), cadre_id,
-                                                                           report_id, data)),
-                     _("已更正个人有关事项报告。"), REPORT_LABELS):
-        _flash_admonishment(result)
+    try:
+        corrected = personal_reports.correct_report(services(), actor(), cadre_id, report_id, data)
+    except Invalid as error:
+        refused = Refused(report_id, request.form, error.fields or {"_form": error.message})
+        return _cadre_page(cadre_id, refused=refused), 422
+    flash(_("已更正个人有关事项报告。"), "success")
+    _flash_admonishment(corrected)
     return redirect(url_for("cadre_pages.show", cadre_id=cadre_id) + "#personal-reports")
+
+
+@dataclass(frozen=True)
+class Refused:
+    """A correction refused: the report, what was sent for it and the problems, shown in that report's form."""
+
+    report_id: int
+    values: Any
+    errors: dict[str, str]
 
 
 def _flash_admonishment(corrected: dict[str, Any]) -> None:
@@ -104,17 +116,26 @@ def _flash_admonishment(corrected: dict[str, Any]) -> None:
 
 
 def _cadre_page(cadre_id: str, values: Any = None, errors: dict[str, str] | None = None,
-                ledger_filter: dict[str, Any] | None = None, ledger_error: str | None = None) -> str:
+                ledger_filter: dict[str, Any] | None = None, ledger_error: str | None = None,
+                refused: Refused | None = None) -> str:
     form, chosen = personal_reports.REPORT_FORM, ledger_filter or {}
     cadre = tracker.cadre_file(services(), actor(), cadre_id, label, chosen)
+    correct_forms = {r["id"]: _correct_form(r, refused) for r in cadre["personal_reports"]}
+    if refused is not None and refused.report_id not in correct_forms:  # nowhere to show its problems
+        raise personal_reports.unknown_report(refused.report_id)
     return render_template("cadre.html", cadre=cadre, report_fields=_report_fields(form, values, errors),
                            report_errors=form_errors(errors, form), ledger_filter=chosen, ledger_error=ledger_error,
-                           correct_forms={r["id"]: _correct_form(r) for r in cadre["personal_reports"]})
+                           correct_forms=correct_forms)
 
 
-def _correct_form(report: dict[str, Any]) -> dict[str, Any]:
-    """A report's 更正 form (macros/ui.html `report_correction_form`), prefilled with its stored values."""
-    return {"fields": _report_fields(personal_reports.CORRECT_FORM, report), "errors": [], "open": False}
+def _correct_form(report: dict[str, Any], refused: Refused | None) -> dict[str, Any]:
+    """A report's 更正 form (macros/ui.html `report_correction_form`), prefilled with its stored values, or open
+    with what was sent and its problems when this report's correction was refused."""
+    form = personal_reports.CORRECT_FORM
+    if refused is None or refused.report_id != report["id"]:
+        return {"fields": _report_fields(form, report), "errors": [], "open": False}
+    return {"fields": _report_fields(form, refused.values, refused.errors),
+            "errors": form_errors(refused.errors, form), "open": True}
 
 
 def _report_fields(schema: dict[str, Any], values: Any = None, errors: dict[str, str] | None = None) -> list[Field]:

@@ -142,20 +142,37 @@ def test_a_correction_clearing_a_violation_says_the_admonishment_stays_open(clie
     assert api.get(f"/api/cases/{report['case_id']}").json["status"] == "open"
 
 
-def test_a_refused_correction_is_flashed_under_the_forms_labels(client, api):
-    """No reason → the form's label for it and the problem are flashed; a correction changing nothing is refused
-    too; the report is unchanged."""
+def test_a_refused_correction_shows_its_form_again_with_what_was_typed(client, api):
+    """No reason → 422: the page again, that report's form open with the summary as typed and the problem beside
+    the reason; another report's form stays closed with its stored values; the report is unchanged."""
+    _cadre(api)
+    report, other = _report(api), _report(api, kind="family", summary="子女结婚")
+    login(client, "org_dept")
+    response = client.post(f"/cadres/c1/reports/{report['id']}/correct",
+                           data=_correction(report, csrf_token(client, "/cadres/c1"), summary="购置住房两套",
+                                            event_on="2020-01-02", reason="  "))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert page.count('<details class="report-correct"') == 2
+    assert page.count('<details class="report-correct" open>') == 1
+    assert ">购置住房两套</textarea>" in page and 'value="2020-01-02"' in page and ">子女结婚</textarea>" in page
+    reason_error = re.search(rf'<p class="field-error" id="correct-{report["id"]}-err-reason"[^>]*>([^<]*)</p>', page)
+    assert reason_error and reason_error.group(1) == "必填"  # an empty input is left out: required
+    assert f'aria-describedby="correct-{report["id"]}-err-reason"' in page and "已更正" not in page
+    assert_ids_sound(page)
+    assert api.get("/api/cadres/c1").json["personal_reports"] == [other, report]
+
+
+def test_a_correction_that_changes_nothing_says_so_above_its_form(client, api):
     _cadre(api)
     report = _report(api)
     login(client, "org_dept")
-    token = csrf_token(client, "/cadres/c1")
     response = client.post(f"/cadres/c1/reports/{report['id']}/correct",
-                           data=_correction(report, token, summary="改", reason="  "), follow_redirects=True)
+                           data=_correction(report, csrf_token(client, "/cadres/c1"), reason="核对"))
     page = response.get_data(as_text=True)
-    assert response.status_code == 200 and "更正理由：必填" in page  # an empty input is left out: required
-    page = client.post(f"/cadres/c1/reports/{report['id']}/correct", data=_correction(report, token),
-                       follow_redirects=True).get_data(as_text=True)
-    assert "无更正内容" in page
+    assert response.status_code == 422 and '<details class="report-correct" open>' in page
+    errors = page[page.index('<details class="report-correct" open>'):page.index(">核对</textarea>")]
+    assert '<div class="form-errors" role="alert">' in errors and "所填内容与原报告相同" in errors
     assert api.get("/api/cadres/c1").json["personal_reports"] == [report]
 
 
@@ -166,10 +183,21 @@ def test_a_correction_in_english_shows_english_labels(client, api):
     token = csrf_token(client, "/cadres/c1")
     client.post("/lang", data={"lang": "en", "csrf_token": token})
     page = client.get("/cadres/c1").get_data(as_text=True)
-    assert "Reason for the correction" in page
-    page = client.post(f"/cadres/c1/reports/{report['id']}/correct", data=_correction(report, token, reason=""),
-                       follow_redirects=True).get_data(as_text=True)
-    assert "Reason for the correction: required" in page
+    assert "Reason for the correction" in page and "Property change" in page
+    response = client.post(f"/cadres/c1/reports/{report['id']}/correct", data=_correction(report, token, reason=""))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert f'<p class="field-error" id="correct-{report["id"]}-err-reason" role="alert">required</p>' in page
+
+
+def test_an_unknown_reports_refused_correction_is_a_404_page(client, api):
+    """Refused or not, a correction of a report not on the cadre's page is unknown, as when it is accepted."""
+    _cadre(api)
+    report = _report(api)
+    login(client, "org_dept")
+    response = client.post(f"/cadres/c1/reports/{report['id'] + 1000}/correct",
+                           data=_correction(report, csrf_token(client, "/cadres/c1"), reason=""))
+    assert response.status_code == 404
 
 
 def test_other_roles_see_corrections_but_no_correction_form(client, api):
