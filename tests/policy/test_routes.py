@@ -219,7 +219,7 @@ WEB_ROUTES: dict[str, Route] = {
     "cadre_pages.add_report": Route("POST", "/cadres/{cadre}/reports", by_role(holds("org_dept"), 422), "cadre",
                                     {"data": {}}),
     "cadre_pages.correct_report": Route("POST", "/cadres/{cadre}/reports/999999/correct",
-                                        by_role(holds("org_dept"), 302), "cadre", {"data": {}}),  # flashed
+                                        by_role(holds("org_dept"), 404), "cadre", {"data": {}}),  # unknown
     "case_pages.index": Route("GET", "/cases", by_role(holds(*TASK_ROLES), 200)),
     "case_pages.export": Route("GET", "/cases.csv", by_role(holds(*TASK_ROLES), 200)),
     "case_pages.show": Route("GET", "/cases/{case}", reading_case(), "case"),
