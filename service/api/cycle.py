@@ -10,7 +10,7 @@ from service.errors import BadRequest
 from service.usecases import bulk, early_warning, learning, personal_reports, rotation
 
 from .auth import json_body, requires, services
-from .params import date_arg, int_arg, parse_date, text_arg
+from .params import MAX_ID, date_arg, int_arg, parse_date, text_arg
 
 bp = Blueprint("cycle", __name__)
 
@@ -80,7 +80,8 @@ def add_personal_report(cadre_id: str) -> Any:
 @bp.patch("/cadres/<cadre_id>/reports/<int(max=2147483647):report_id>")
 @requires()
 def correct_personal_report(cadre_id: str, report_id: int) -> Any:
-    return jsonify(personal_reports.correct_report(services(), g.actor, cadre_id, report_id, json_body()))
+    base = int_arg("base_revision", minimum=0, maximum=MAX_ID)  # the report's revision it was corrected from
+    return jsonify(personal_reports.correct_report(services(), g.actor, cadre_id, report_id, json_body(), base))
 
 
 @bp.get("/cadres/<cadre_id>/learning")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.models import Cadre, Case, PersonalReport, utcnow
-from service.errors import Invalid, NotFound
+from service.errors import Conflict, Invalid, NotFound
 from workflows.engine import add_duration
 
 from . import policy, queries
@@ -58,12 +58,14 @@ def add_report(services: Services, actor: Actor, cadre_id: str, data: Any) -> di
         return personal_report_view(report)
 
 
-def correct_report(services: Services, actor: Actor, cadre_id: str, report_id: int, data: Any) -> dict[str, Any]:
+def correct_report(services: Services, actor: Actor, cadre_id: str, report_id: int, data: Any,
+                   base_revision: int | None = None) -> dict[str, Any]:
     """Correct a report's fields (org_dept) with a reason, logged as a `correct` entry of the cadre's report log.
 
     `late` is recomputed; a report made late or found unreported without an admonishment opens one, as a new
     report would. One neither late nor unreported keeps its admonishment (the discipline inspectors decide on
-    it): the answer's `admonishment` says `stays_open` while that case runs."""
+    it): the answer's `admonishment` says `stays_open` while that case runs. With `base_revision` (the report's
+    `revision` the correction was made from) a report corrected since is a Conflict, nothing stored."""
     policy.require(actor, "personal_report.write")
     fields = validate_form(CORRECT_FORM, _reason_stripped(data), lambda *_: True)
     event_on, reported_on = _dates(services, fields)
@@ -72,10 +74,22 @@ def correct_report(services: Services, actor: Actor, cadre_id: str, report_id: i
     with services.db.unit_of_work() as session:
         cadre = lock_reports(session, policy.readable_cadre(session, actor, cadre_id).id)
         report = _report_of(session, cadre.id, report_id)
+        _require_revision(report.id, len(corrections_of(session, cadre.id).get(report.id, [])), base_revision)
         _restate(services, report, new)
         opened = _admonish_if_violated(services, session, cadre, report)
         record_report(session, cadre, actor.username, CORRECT, report, reason=fields["reason"])
         return _corrected_view(session, actor, report, opened)
+
+
+def _require_revision(report_id: int, revision: int, based_on: int | None) -> None:
+    """Refuse a correction made from another revision of the report than its current one (another clerk corrected
+    it meanwhile), as processes._require_newest refuses a deploy. Checked under the cadre's report-log lock: of two
+    corrections made from one revision, the second to take the lock finds the first's and is refused."""
+    if based_on is None or based_on == revision:
+        return
+    raise Conflict(f"该报告已被他人更正（第 {revision} 次），请查看最新内容后再更正 (personal report {report_id} "
+                   f"was corrected by someone else meanwhile: it is at revision {revision}, this correction was "
+                   f"made from revision {based_on}; read it as it now stands, then correct it)")
 
 
 def _restate(services: Services, report: PersonalReport, new: dict[str, Any]) -> None:

@@ -156,11 +156,12 @@ def personal_reports_of(session: Session, actor: Actor, cadre_id: str,
 
 
 def personal_report_view(report: PersonalReport, corrections: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """A report as shown, with its corrections (`corrections_of`), oldest first."""
+    """A report as shown, with its corrections (`corrections_of`), oldest first; its `revision` counts them (the
+    base a correction may name, personal_reports.correct_report)."""
     return {"id": report.id, "kind": report.kind, "event_on": report.event_on.isoformat(),
             "reported_on": report.reported_on.isoformat(), "summary": report.summary,
             "found_unreported": report.found_unreported, "late": report.late, "case_id": report.case_id,
-            "corrected": bool(corrections), "corrections": corrections or []}
+            "corrected": bool(corrections), "corrections": corrections or [], "revision": len(corrections or [])}
 
 
 def corrections_of(session: Session, cadre_id: str) -> dict[int, list[dict[str, Any]]]:

@@ -144,11 +144,12 @@ def test_org_head_review_links_no_admonishment_its_readers_may_not_read(api, cad
 MISSING = object()  # a field left out of the body
 
 
-def correct(api, created, cadre_id="c1", as_="org_dept", **changes):
+def correct(api, created, cadre_id="c1", as_="org_dept", base=None, **changes):
     body = {name: created[name] for name in ("kind", "event_on", "reported_on", "summary", "found_unreported")}
     body = {**body, "reason": "录入有误，据原件更正", **changes}
     body = {name: value for name, value in body.items() if value is not MISSING}
-    return api.patch(f"/api/cadres/{cadre_id}/reports/{created['id']}", as_=as_, json=body)
+    query = "" if base is None else f"?base_revision={base}"
+    return api.patch(f"/api/cadres/{cadre_id}/reports/{created['id']}{query}", as_=as_, json=body)
 
 
 def admonishments(api, cadre_id="c1"):
@@ -157,7 +158,7 @@ def admonishments(api, cadre_id="c1"):
 
 def test_a_correction_restates_the_report_and_lists_who_corrected_it_when_and_why(api, cadre):
     created = report(api).json
-    assert (created["corrected"], created["corrections"]) == (False, [])
+    assert (created["corrected"], created["corrections"], created["revision"]) == (False, [], 0)
     response = correct(api, created, kind="family", summary="配偶购买住房一套", reason="  类别和内容录入错误  ")
     assert response.status_code == 200, response.json
     corrected = response.json
@@ -166,6 +167,7 @@ def test_a_correction_restates_the_report_and_lists_who_corrected_it_when_and_wh
     assert (corrected["admonishment"], corrected["notice"]) == (None, None)
     [entry] = corrected["corrections"]
     assert (entry["by"], entry["reason"]) == ("org_dept", "类别和内容录入错误") and entry["at"]
+    assert corrected["revision"] == 1
     listed = api.cadre()["personal_reports"]
     assert listed == [{k: v for k, v in corrected.items() if k not in ("admonishment", "notice")}]
     for role in ("discipline", "org_head"):  # whoever reads the cadre's reports reads their corrections
@@ -277,6 +279,43 @@ def test_a_corrections_dates_are_checked_as_a_reports(api, cadre):
     error = assert_error(correct(api, created, event_on=day.isoformat(),
                                  reported_on=(day - timedelta(days=1)).isoformat()), 422)
     assert set(error["fields"]) == {"reported_on"}
+
+
+# Two clerks correcting one report at once: a correction naming the revision it was made from (`base_revision`,
+# the report's `revision`: how many corrections it has had) is refused when another came first.
+
+def test_a_correction_from_the_current_revision_is_taken(api, cadre):
+    created = report(api).json
+    first = correct(api, created, base=0, summary="购买住房两套")
+    assert first.status_code == 200 and first.json["revision"] == 1, first.json
+    second = correct(api, first.json, base=1, kind="family", reason="类别有误")
+    assert second.status_code == 200 and second.json["revision"] == 2, second.json
+    assert api.cadre()["personal_reports"][0]["revision"] == 2
+
+
+def test_a_correction_from_an_earlier_revision_is_a_409_storing_nothing(api, cadre):
+    """The later of two clerks, both starting from revision 0, is refused: no log entry, no admonishment, the first
+    clerk's correction stands."""
+    created = report(api).json
+    assert correct(api, created, base=0, summary="购买住房两套").status_code == 200
+    refused = assert_error(correct(api, created, base=0, found_unreported=True, reason="核查发现"), 409, "conflict")
+    assert "已被他人更正（第 1 次）" in refused["message"] and "revision 1" in refused["message"]
+    [listed] = api.cadre()["personal_reports"]
+    assert (listed["summary"], listed["found_unreported"], listed["revision"]) == ("购买住房两套", False, 1)
+    assert [c["reason"] for c in listed["corrections"]] == ["录入有误，据原件更正"] and admonishments(api) == []
+
+
+def test_a_correction_without_a_base_is_taken_as_before(api, cadre):
+    created = report(api).json
+    correct(api, created, summary="购买住房两套")
+    assert correct(api, created, kind="family").json["revision"] == 2
+
+
+@pytest.mark.parametrize("value", ["x", "-1", "1.5", "1e3", str(2**31)])
+def test_a_malformed_base_revision_is_a_400(api, cadre, value):
+    created = report(api).json
+    assert "base_revision" in assert_error(correct(api, created, base=value, summary="改"), 400)["fields"]
+    assert api.cadre()["personal_reports"] == [created]
 
 
 @pytest.mark.parametrize("body", [b"{", b"[]", b'"x"', b"null"])

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 
 from service.db.chain import GENESIS, report_entry_hash
 from service.db.models import Cadre, PersonalReport, PersonalReportLog, utcnow
+from service.errors import Conflict
 from service.usecases import anchors, personal_reports
 from service.usecases.anchors import AnchorUnusable, anchor_faults, take_anchor
 from service.usecases.check import check_cases
@@ -137,10 +138,10 @@ def test_reports_racing_on_one_cadre_keep_one_chain(services, reports):
 
 # Corrections (personal_reports.correct_report): each appends a `correct` entry vouching for the row as corrected.
 
-def _correct(services, report: dict, **changes) -> dict:
+def _correct(services, report: dict, base_revision: int | None = None, **changes) -> dict:
     body = {name: report[name] for name in ("kind", "event_on", "reported_on", "summary", "found_unreported")}
     return personal_reports.correct_report(services, actor("org_dept"), "c1", report["id"],
-                                           {**body, "reason": "据原件更正", **changes})
+                                           {**body, "reason": "据原件更正", **changes}, base_revision)
 
 
 def test_a_correction_updates_the_row_and_appends_a_correct_entry(services, reports):
@@ -197,6 +198,26 @@ def test_corrections_racing_on_one_cadre_keep_one_chain(services, reports):
     assert (row.found_unreported, row.summary) in {(True, target["summary"]), (False, "同时更正")}
     assert row.case_id is not None  # opened once, by the correction making it found unreported, and kept
     assert check_cases(services, 3600) == (2, [])  # the late report's admonishment and this one: no third
+    assert check_reports(services) == (2, [])
+
+
+def test_corrections_racing_from_one_revision_let_one_through(services, reports):
+    """Two clerks correct one report from its revision 0 at once (one making it found unreported): the revision is
+    checked under the cadre's report-log lock, so exactly one passes and the other is a Conflict storing nothing."""
+    target = reports["on time"]
+    results = race(partial(_correct, services, target, 0, found_unreported=True),
+                   partial(_correct, services, target, 0, summary="同时更正"))
+    [passed] = [result for result in results if isinstance(result, dict)]
+    [refused] = [result for result in results if not isinstance(result, dict)]
+    assert isinstance(refused, Conflict) and "已被他人更正（第 1 次）" in refused.message, results
+    with services.db.unit_of_work(write=False) as session:
+        actions = session.scalars(select(PersonalReportLog.action).where(PersonalReportLog.cadre_id == "c1")
+                                  .order_by(PersonalReportLog.seq)).all()
+        row = session.get(PersonalReport, target["id"])
+    assert actions == ["report", "report", "correct"] and passed["revision"] == 1
+    assert (row.found_unreported, row.summary) == (passed["found_unreported"], passed["summary"])
+    assert (row.case_id is not None) == passed["found_unreported"]  # the refused one opened nothing
+    assert check_cases(services, 3600) == (1 + passed["found_unreported"], [])
     assert check_reports(services) == (2, [])
 
 
