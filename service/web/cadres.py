@@ -21,6 +21,7 @@ from service.usecases import cadres, ledgers, personal_reports, queries, search,
 from .access import action_required, actor, area_required, services
 from .forms import Field, fields_of, form_errors, parse_submission
 from .i18n import DEFAULT, localize
+from .views import plain_int
 
 bp = Blueprint("cadre_pages", __name__)
 
@@ -88,11 +89,16 @@ def correct_report(cadre_id: str, report_id: int) -> Any:
     """The 更正 form beside a report: a refusal shows the page again with that report's form open, what was typed
     kept and each problem beside its field, as the add form does."""
     data = parse_submission(personal_reports.CORRECT_FORM, request.form)
+    base = plain_int(request.form.get("base_revision", ""))  # the revision the form was filled from (hidden)
     try:
-        corrected = personal_reports.correct_report(services(), actor(), cadre_id, report_id, data)
-    except Invalid as error:
-        refused = Refused(report_id, request.form, error.fields or {"_form": error.message})
+        corrected = personal_reports.correct_report(services(), actor(), cadre_id, report_id, data, base)
+    except Invalid as error:  # resubmitted, it is still checked against the revision the clerk started from
+        refused = Refused(report_id, request.form, error.fields or {"_form": error.message}, base)
         return _cadre_page(cadre_id, refused=refused), 422
+    except Conflict as error:
+        # Corrected by someone else meanwhile: the table shows the report as it now stands, the form keeps what
+        # was typed and is based on the current revision, so a resubmit made after reading it is taken.
+        return _cadre_page(cadre_id, refused=Refused(report_id, request.form, {"_form": error.message})), 409
     flash(_("已更正个人有关事项报告。"), "success")
     _flash_admonishment(corrected)
     return redirect(url_for("cadre_pages.show", cadre_id=cadre_id) + "#personal-reports")
@@ -105,6 +111,7 @@ class Refused:
     report_id: int
     values: Any
     errors: dict[str, str]
+    base: int | None = None  # the revision the form is based on: the report's current one when None
 
 
 def _flash_admonishment(corrected: dict[str, Any]) -> None:
@@ -130,12 +137,14 @@ def _cadre_page(cadre_id: str, values: Any = None, errors: dict[str, str] | None
 
 def _correct_form(report: dict[str, Any], refused: Refused | None) -> dict[str, Any]:
     """A report's 更正 form (macros/ui.html `report_correction_form`), prefilled with its stored values, or open
-    with what was sent and its problems when this report's correction was refused."""
+    with what was sent and its problems when this report's correction was refused; `base`: the report's revision
+    it is corrected from (sent back as `base_revision`)."""
     form = personal_reports.CORRECT_FORM
     if refused is None or refused.report_id != report["id"]:
-        return {"fields": _report_fields(form, report), "errors": [], "open": False}
+        return {"fields": _report_fields(form, report), "errors": [], "open": False, "base": report["revision"]}
+    base = report["revision"] if refused.base is None else refused.base
     return {"fields": _report_fields(form, refused.values, refused.errors),
-            "errors": form_errors(refused.errors, form), "open": True}
+            "errors": form_errors(refused.errors, form), "open": True, "base": base}
 
 
 def _report_fields(schema: dict[str, Any], values: Any = None, errors: dict[str, str] | None = None) -> list[Field]:

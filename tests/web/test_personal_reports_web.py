@@ -200,6 +200,50 @@ def test_an_unknown_reports_refused_correction_is_a_404_page(client, api):
     assert response.status_code == 404
 
 
+def _corrected_through_the_api(api, report, query="", **changes):
+    body = {**_correction(report, None, **changes), "found_unreported": report["found_unreported"]}
+    return api.patch(f"/api/cadres/c1/reports/{report['id']}{query}", as_="org_dept",
+                     json={name: value for name, value in body.items() if name != "csrf_token"})
+
+
+def test_a_correction_made_meanwhile_by_another_clerk_is_a_409_keeping_what_was_typed(client, api):
+    """Two clerks open the page on revision 0; the first corrects the report. The second's correction is refused
+    (409): the page shows the report as the first left it, the second's form open with what they typed and the
+    refusal, based now on revision 1, so sending it again after reading is taken."""
+    _cadre(api)
+    report = _report(api)
+    login(client, "org_dept")
+    token = csrf_token(client, "/cadres/c1")
+    assert '<input type="hidden" name="base_revision" value="0">' in client.get("/cadres/c1").get_data(as_text=True)
+    assert _corrected_through_the_api(api, report, "?base_revision=0", summary="购置住房两套").status_code == 200
+    mine = _correction(report, token, summary="购置商铺一间", reason="据房产证更正", base_revision="0")
+    response = client.post(f"/cadres/c1/reports/{report['id']}/correct", data=mine)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 409 and '<details class="report-correct" open>' in page
+    assert "该报告已被他人更正（第 1 次），请查看最新内容后再更正" in page and "personal report" not in page
+    assert ">购置商铺一间</textarea>" in page and ">据房产证更正</textarea>" in page and "<td>购置住房两套" in page
+    assert '<input type="hidden" name="base_revision" value="1">' in page
+    assert_ids_sound(page)
+    assert api.get("/api/cadres/c1").json["personal_reports"][0]["summary"] == "购置住房两套"
+    again = client.post(f"/cadres/c1/reports/{report['id']}/correct", data={**mine, "base_revision": "1"})
+    assert again.status_code == 302
+    assert api.get("/api/cadres/c1").json["personal_reports"][0]["revision"] == 2
+
+
+def test_a_refused_correction_keeps_the_revision_it_was_made_from(client, api):
+    """A 422 keeps the form's base: a report corrected meanwhile still refuses the resubmitted form."""
+    _cadre(api)
+    report = _report(api)
+    login(client, "org_dept")
+    data = _correction(report, csrf_token(client, "/cadres/c1"), summary="改", reason="", base_revision="0")
+    assert _corrected_through_the_api(api, report, summary="购置住房两套").status_code == 200
+    response = client.post(f"/cadres/c1/reports/{report['id']}/correct", data=data)
+    assert response.status_code == 422
+    assert '<input type="hidden" name="base_revision" value="0">' in response.get_data(as_text=True)
+    response = client.post(f"/cadres/c1/reports/{report['id']}/correct", data={**data, "reason": "补正"})
+    assert response.status_code == 409
+
+
 def test_other_roles_see_corrections_but_no_correction_form(client, api):
     """discipline reads the report and its correction, has no 更正 form, and posting one is 403."""
     _cadre(api)
