@@ -5,6 +5,7 @@ JSON body fields parsed here stay 422 with `fields`, like any other field that f
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any, overload
 
@@ -14,6 +15,8 @@ from service.errors import BadRequest, Invalid, ServiceError
 from service.usecases.forms import within_reach
 
 MAX_ID = 2**31 - 1  # ids, version numbers and the like: beyond what the database's integer columns hold
+# ASCII digits only: `int` also takes full-width digits ("１"), underscores ("1_0") and padding (" 1").
+_INTEGER = re.compile(r"[+-]?[0-9]{1,18}")
 
 
 @overload
@@ -25,11 +28,10 @@ def int_arg(name: str, default: int | None = None, minimum: int = 1, maximum: in
     raw = request.args.get(name)
     if raw in (None, ""):
         return default
-    try:
-        value = int(raw)
-    except ValueError:
+    if not _INTEGER.fullmatch(raw):
         message = "必须是整数 (must be an integer)"
-        raise BadRequest(f"{name} must be an integer ({name} 必须是整数)", {name: message}) from None
+        raise BadRequest(f"{name} must be an integer ({name} 必须是整数)", {name: message})
+    value = int(raw)
     if not minimum <= value <= maximum:
         raise BadRequest(f"{name} out of range ({name} 超出范围)", {name: f"{minimum}..{maximum}"})
     return value

@@ -203,8 +203,11 @@ def test_case_list_page_past_the_end_is_empty_as_asked(api):
 
 
 def test_case_list_rejects_bad_parameters(api):
-    """A bad status, page or per_page is a 400 naming the parameter (API.md: 400 malformed), never a 500."""
+    """A bad status, page or per_page is a 400 naming the parameter (API.md: 400 malformed), never a 500; an
+    integer is ASCII digits, not what else Python's `int` reads (full-width digits, underscores, spaces)."""
     for params, field in (({"status": "weird"}, "status"), ({"page": "abc"}, "page"), ({"page": 0}, "page"),
+                          ({"page": "１"}, "page"), ({"page": "1_0"}, "page"), ({"per_page": " 5"}, "per_page"),
+                          ({"page": "9" * 5000}, "page"),
                           ({"per_page": -1}, "per_page"), ({"per_page": 10**9}, "per_page")):
         response = api.get("/api/cases", query_string=params)
         assert response.status_code == 400, params
