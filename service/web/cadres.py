@@ -98,7 +98,8 @@ def correct_report(cadre_id: str, report_id: int) -> Any:
     except Conflict as error:
         # Corrected by someone else meanwhile: the table shows the report as it now stands, the form keeps what
         # was typed and is based on the current revision, so a resubmit made after reading it is taken.
-        return _cadre_page(cadre_id, refused=Refused(report_id, request.form, {"_form": error.message})), 409
+        refused = Refused(report_id, request.form, {"_form": error.message}, conflict=True)
+        return _cadre_page(cadre_id, refused=refused), 409
     flash(_("已更正个人有关事项报告。"), "success")
     _flash_admonishment(corrected)
     return redirect(url_for("cadre_pages.show", cadre_id=cadre_id) + "#personal-reports")
@@ -112,6 +113,7 @@ class Refused:
     values: Any
     errors: dict[str, str]
     base: int | None = None  # the revision the form is based on: the report's current one when None
+    conflict: bool = False  # refused because another clerk corrected the report meanwhile
 
 
 def _flash_admonishment(corrected: dict[str, Any]) -> None:
@@ -141,10 +143,12 @@ def _correct_form(report: dict[str, Any], refused: Refused | None) -> dict[str, 
     it is corrected from (sent back as `base_revision`)."""
     form = personal_reports.CORRECT_FORM
     if refused is None or refused.report_id != report["id"]:
-        return {"fields": _report_fields(form, report), "errors": [], "open": False, "base": report["revision"]}
+        return {"fields": _report_fields(form, report), "errors": [], "open": False, "base": report["revision"],
+                "conflict": False}
     base = report["revision"] if refused.base is None else refused.base
     return {"fields": _report_fields(form, refused.values, refused.errors),
-            "errors": form_errors(refused.errors, form), "open": True, "base": base}
+            "errors": form_errors(refused.errors, form), "open": True, "base": base,
+            "conflict": refused.conflict}
 
 
 def _report_fields(schema: dict[str, Any], values: Any = None, errors: dict[str, str] | None = None) -> list[Field]:

@@ -221,6 +221,7 @@ def test_a_correction_made_meanwhile_by_another_clerk_is_a_409_keeping_what_was_
     page = response.get_data(as_text=True)
     assert response.status_code == 409 and '<details class="report-correct" open>' in page
     assert "该报告已被他人更正（第 1 次），请查看最新内容后再更正" in page and "personal report" not in page
+    assert "未保存：该报告在您填写期间已被他人更正。" in page and "表单填写有误" not in page
     assert ">购置商铺一间</textarea>" in page and ">据房产证更正</textarea>" in page and "<td>购置住房两套" in page
     assert '<input type="hidden" name="base_revision" value="1">' in page
     assert_ids_sound(page)
