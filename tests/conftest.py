@@ -20,7 +20,7 @@ from werkzeug.security import generate_password_hash
 from service import create_app
 from service.cli import init_database
 from service.db.models import User
-from service.usecases import users
+from service.usecases import logins, users
 from service.usecases.context import Actor, Services
 
 ROLES = ["org_dept", "org_head", "committee", "discipline", "discipline_head", "audit", "audit_head",
@@ -32,7 +32,7 @@ FAST_DEADLINES = {"public_notice": "PT1S", "inquiry_reply": "PT1S", "rectificati
                   "audit_fieldwork": "PT1S", "preliminary_verification": "PT1S", "investigation": "PT1S",
                   "disclosure": "PT1S", "report_triage": "PT1S", "report_reply": "PT1S"}
 SLOW_DEADLINES = {key: "P30D" for key in FAST_DEADLINES}
-QUICK_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1")  # see quicken_logins
+QUICK_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1")  # see _quicken_logins
 
 
 # Set CADREFLOW_TEST_POSTGRES (e.g. postgresql+psycopg://postgres@127.0.0.1) to run the suite on
@@ -147,28 +147,37 @@ def seal_database(folder: Path) -> None:
         connection.close()
 
 
-@pytest.fixture(scope="session")
-def role_users_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A database made once per session (schema, shipped processes, one user per role), copied for each test:
-    deploying every process and hashing nine passwords cost seconds, which every test paid before."""
-    folder = tmp_path_factory.mktemp("role_users")
-    app = create_app(make_settings(folder))
-    services: Services = app.extensions["cadreflow"]
-    init_database(services)
-    for role in ROLES:
-        users.create_user(services, role, PASSWORD, [role])
-    quicken_logins(services)
-    services.db.dispose()
+def seed_database(folder: Path, people: dict[str, list[str]], tokens: bool = False) -> dict[str, str]:
+    """Build `folder`'s database once, to be copied for each test: the schema, the shipped processes and each
+    person (name → roles) with PASSWORD, sealed for copying; each person's API token when `tokens`."""
+    services: Services = create_app(make_settings(folder)).extensions["cadreflow"]
+    try:
+        init_database(services)
+        for name, roles in people.items():
+            users.create_user(services, name, PASSWORD, roles)
+        _quicken_logins(services)
+        issued = {name: logins.issue_token(services, name, PASSWORD)["token"] for name in people} if tokens else {}
+    finally:
+        services.db.dispose()
     seal_database(folder)
-    return folder
+    return issued
 
 
-def quicken_logins(services: Services) -> None:
+def _quicken_logins(services: Services) -> None:
     """Give every user a one-round PBKDF2 hash of PASSWORD in place of the shipped scrypt one. The suite logs in
     thousands of times, at 0.1-0.2 s a scrypt check on these machines; the login code is the same (werkzeug reads
     the method from the hash), and accounts the tests make through the service still get the shipped hash."""
     with services.db.unit_of_work() as session:
         session.execute(update(User).values(password_hash=QUICK_HASH))
+
+
+@pytest.fixture(scope="session")
+def role_users_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database made once per session (schema, shipped processes, one user per role), copied for each test:
+    deploying every process and hashing nine passwords cost seconds, which every test paid before."""
+    folder = tmp_path_factory.mktemp("role_users")
+    seed_database(folder, {role: [role] for role in ROLES})
+    return folder
 
 
 @pytest.fixture

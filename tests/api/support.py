@@ -19,23 +19,12 @@ import pytest
 from flask import Flask
 
 from service import create_app
-from service.cli import init_database
 from service.errors import CaseIncident
-from service.usecases import logins, users
 from service.usecases.casehistory import lock_case
 from service.usecases.context import Services
 from service.usecases.stepper import hold_as_incident
 from service.usecases.timers import fire_due_timers
-from tests.conftest import (
-    FAST_DEADLINES,
-    PASSWORD,
-    ROLES,
-    Api,
-    copy_database,
-    make_settings,
-    quicken_logins,
-    seal_database,
-)
+from tests.conftest import FAST_DEADLINES, ROLES, Api, copy_database, make_settings, seed_database
 
 # Every role's user (named after the role) and a few more for claims, assignment and role checks.
 USERS: dict[str, list[str]] = {
@@ -62,17 +51,7 @@ class Template:
 
 
 def build_template(folder: Path) -> Template:
-    app = create_app(make_settings(folder))
-    services: Services = app.extensions["cadreflow"]
-    init_database(services)
-    tokens = {}
-    for name, roles in USERS.items():
-        users.create_user(services, name, PASSWORD, roles)
-        tokens[name] = logins.issue_token(services, name, PASSWORD)["token"]
-    quicken_logins(services)
-    services.db.dispose()
-    seal_database(folder)
-    return Template(folder, tokens)
+    return Template(folder, seed_database(folder, USERS, tokens=True))
 
 
 def app_from_template(template: Template, folder: Path, **overrides: Any) -> Flask:

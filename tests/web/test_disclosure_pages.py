@@ -7,10 +7,8 @@ import re
 import time
 
 from service import create_app
-from service.cli import init_database
-from service.usecases import users
 from service.usecases.timers import fire_due_timers
-from tests.conftest import PASSWORD, ROLES, SLOW_DEADLINES, Api, make_settings
+from tests.conftest import SLOW_DEADLINES, Api, copy_database, make_settings
 from tests.web.test_web_shell import csrf_token, login
 
 REPORTS = {"duty_report": "全年履职：完成重点项目十二项\n第二段", "integrity_report": "廉洁自律：无违规情况"}
@@ -110,14 +108,12 @@ def test_org_dept_opens_a_year_from_the_page(client, api):
     assert api.get("/api/cases", query_string={"process": "integrity_report"}).json["total"] == 1
 
 
-def test_evaluation_summary_page_shows_the_tally_and_comments(tmp_path):
+def test_evaluation_summary_page_shows_the_tally_and_comments(role_users_template, tmp_path):
     """org_head's evaluation_summary task page shows the public's tally and comments beside the form."""
+    copy_database(role_users_template, tmp_path)
     app = create_app(make_settings(tmp_path, DEADLINES={**SLOW_DEADLINES, "disclosure": "PT3S"}))
     services = app.extensions["cadreflow"]
     try:
-        init_database(services)
-        for role in ROLES:
-            users.create_user(services, role, PASSWORD, [role])
         api = Api(app.test_client())
         case_id, disclosure_id = disclosed(api)
         for address, rating, comment in [("192.0.2.1", "satisfied", "踏实肯干"), ("192.0.2.2", "dissatisfied", "")]:
