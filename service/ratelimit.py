@@ -9,6 +9,10 @@ POSTs per address with a `Throttle` of its own on the same storage, keyed by `ad
 `take` counts an attempt and tells whether it fits in one atomic step per key, so a burst of parallel
 attempts cannot all pass a check made before any of them is counted; `give_back` un-counts an attempt
 that turned out not to count (a right password). Only the memory and Redis storages can give back.
+
+A store out of reach (Redis down, or silent past redis-py's socket timeout) is `Unavailable`, a 503: the
+throttles fail closed, since whoever could knock Redis over must not thereby lift the login throttle, the
+portal's limits or a challenge's single use; and a 500 would tell callers nothing.
 """
 
 from __future__ import annotations
@@ -17,11 +21,19 @@ import hashlib
 import ipaddress
 import math
 import time
-from typing import Any
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
 
 from limits import RateLimitItemPerSecond
+from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage, Storage, storage_from_string
 from limits.strategies import MovingWindowRateLimiter
+from redis.exceptions import RedisError
+
+from service.errors import Unavailable
+
+Result = TypeVar("Result")
 
 
 def open_storage(uri: str) -> Storage:
@@ -48,6 +60,18 @@ def address_key(address: str) -> str:
     return str(ip)
 
 
+def _reachable(method: Callable[..., Result]) -> Callable[..., Result]:
+    """A storage error inside `method` becomes Unavailable (503, nothing counted that the caller relies on)."""
+    @wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Result:
+        try:
+            return method(*args, **kwargs)
+        except (RedisError, StorageError):
+            raise Unavailable("the rate-limit store cannot be reached; try again shortly "
+                              "(计数服务暂时无法访问，请稍后再试)") from None
+    return wrapper
+
+
 class Throttle:
     """At most `limit` events per key within any `window_seconds`; counts only what `take` is told."""
 
@@ -56,6 +80,7 @@ class Throttle:
         self._limiter = MovingWindowRateLimiter(storage)
         self._item = RateLimitItemPerSecond(max(1, limit), max(1, window_seconds), namespace=name)
 
+    @_reachable
     def take(self, *keys: str) -> int:
         """Count one event for every key if each is below its limit (0), else count none: the seconds to wait.
 
@@ -70,11 +95,13 @@ class Throttle:
             taken.append(key)
         return 0
 
+    @_reachable
     def give_back(self, *keys: str) -> None:
         """Un-count one event (the newest) of each key: a `take` that turned out not to count."""
         for key in keys:
             _drop_newest(self._storage, self._item.key_for(_digest(key)))
 
+    @_reachable
     def retry_after(self, *keys: str) -> int:
         """Seconds until every key is below its limit again; 0 when all may go ahead now."""
         return max((self._wait(_digest(key)) for key in keys), default=0)
