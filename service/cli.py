@@ -325,9 +325,12 @@ def serve_command(host: str, port: int, threads: int) -> None:
     create_schema(_services())
     # waitress drops X-Forwarded-* by default; with TRUSTED_PROXIES set, the app's ProxyFix reads them instead.
     trusting = int(app.config["CADREFLOW"].get("TRUSTED_PROXIES") or 0) > 0
+    # waitress reads (and spools to disk) a whole body before the app sees it, up to its own 1 GB: bounded by the
+    # largest body the app takes from anyone, a bigger one is a 413 before it is read, whoever sends it.
+    largest = int(app.config["MAX_CONTENT_LENGTH"])
     try:  # listen first: an address that cannot be served is said before any timer fires
         server = waitress.create_server(RequestLog(app), host=host, port=port, threads=threads, ident="cadreflow",
-                                        clear_untrusted_proxy_headers=not trusting)
+                                        clear_untrusted_proxy_headers=not trusting, max_request_body_size=largest)
     except (ValueError, OSError) as exc:
         raise click.ClickException(f"cannot listen on {host} port {port}: {exc} (无法在该地址和端口监听)") from None
     start_worker_thread(_services())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,3 +111,16 @@ def test_serve_logs_each_request_without_its_query_string(server: Http, tmp_path
     line = next(line for line in log.splitlines() if "GET /api/cases " in line)
     assert line.split()[-2] == "200"
     assert "secret-search" not in log
+
+
+def test_a_body_larger_than_any_caller_may_send_is_refused_before_it_is_read(server: Http) -> None:
+    """waitress reads a whole body before the app sees it (its own bound: 1 GB), so the app's 413 came only once
+    an anonymous caller had sent, and the server spooled to disk, all it announced. `serve` bounds waitress by
+    the largest body the app takes from anyone (MAX_CONTENT_LENGTH): past it the answer is 413 at once."""
+    host, port = server.base.removeprefix("http://").split(":")
+    announced = 500_000_000  # far past MAX_CONTENT_LENGTH (about 10 MB), far below waitress's own 1 GB
+    with socket.create_connection((host, int(port)), timeout=20) as connection:
+        connection.sendall(b"POST /public/reports HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           b"Content-Length: %d\r\n\r\n{" % announced)
+        answer = connection.recv(200)  # nothing more sent: a server that waits for the rest times out here
+    assert answer.startswith(b"HTTP/1.1 413"), answer
