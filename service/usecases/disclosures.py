@@ -24,7 +24,7 @@ from service.ratelimit import address_key
 from . import access_log, policy, queries, views
 from .bulk import already_started
 from .context import Actor, Services
-from .portal import MARKUP, count_public_post
+from .portal import MARKUP, count_public_post, hidden_problem
 from .reminders import local_date
 from .stepper import start_batch
 
@@ -123,6 +123,8 @@ def _rating_input(body: Any) -> tuple[str, str | None]:
         fields["comment"] = "只接受纯文本，不能含 HTML (plain text only, no HTML)"
     elif comment and "\x00" in comment:  # PostgreSQL refuses NUL in text (a 500), SQLite would keep it
         fields["comment"] = "含有无效字符 (invalid characters)"
+    elif comment and (hidden := hidden_problem(comment, multiline=True)):  # no bidi override, as the reports
+        fields["comment"] = hidden
     unknown = set(body) - {"rating", "comment"}
     if unknown:
         fields.update({name: "未知字段 (unknown field)" for name in sorted(unknown)})

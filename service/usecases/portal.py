@@ -39,6 +39,12 @@ CATEGORIES = {"decision_failure": "决策严重失误", "supervision_failure": "
 MAX_CONTENT, MAX_NAME, MAX_UNIT, MAX_CONTACT = 20_000, 100, 200, 200
 # Markup of any kind: a tag, a closing tag, a comment or declaration, an entity. Reports are plain text.
 MARKUP = re.compile(r"<\s*[A-Za-z/!?]|&(#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
+# Characters that change how the text around them shows without being seen themselves: C0 and C1 controls
+# (ESC, BEL, VT...; NUL has its own check) and the bidi embeddings, overrides and isolates (U+202E shows
+# "张三\u202e长局局通交县" to the discipline officer who triages it as 张三县交通局局长). Anywhere in a public text.
+HIDDEN = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+LINE_BREAK = re.compile("[\t\n\r\u2028\u2029]")  # only `content` is more than one line
+MULTILINE = frozenset({"content"})
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed from paper
 STATUSES = {"received": "已受理，待分流", "processing": "办理中", "replied": "已答复", "closed": "已办结"}
 _CODE = re.compile(f"JB[{_CODE_ALPHABET}]{{10}}")  # what `_hand_out` makes
@@ -296,7 +302,7 @@ def _checked(data: Any, wanted: dict[str, tuple[bool, int | None]]) -> dict[str,
     errors: dict[str, str] = {}
     for name, (required, limit) in wanted.items():
         value = data.get(name)
-        problem = _text_problem(value, required, limit)
+        problem = _text_problem(value, required, limit, multiline=name in MULTILINE)
         if problem:
             errors[name] = problem
         elif isinstance(value, str) and value.strip():
@@ -309,7 +315,7 @@ def _checked(data: Any, wanted: dict[str, tuple[bool, int | None]]) -> dict[str,
     return fields
 
 
-def _text_problem(value: Any, required: bool, limit: int | None) -> str | None:
+def _text_problem(value: Any, required: bool, limit: int | None, multiline: bool = True) -> str | None:
     if value is None or value == "":
         return "必填 (required)" if required else None
     if not isinstance(value, str):
@@ -322,4 +328,14 @@ def _text_problem(value: Any, required: bool, limit: int | None) -> str | None:
         return "只接受纯文本，不能含 HTML (plain text only, no HTML)"
     if "\x00" in value:
         return "含有无效字符 (invalid characters)"
+    return hidden_problem(value, multiline)
+
+
+def hidden_problem(value: str, multiline: bool) -> str | None:
+    """What is wrong with a public text's invisible characters (controls, bidi overrides; line breaks in a
+    one-line field), if anything."""
+    if HIDDEN.search(value):
+        return "含有不可见的控制字符 (contains invisible control characters)"
+    if not multiline and LINE_BREAK.search(value.strip()):
+        return "不能换行 (must be a single line)"
     return None

@@ -266,6 +266,8 @@ def test_the_database_refuses_a_second_rating_from_one_address(app, api, cadre):
     ({"rating": "satisfied", "comment": "很" * 2001}, {"comment"}),
     ({"rating": "satisfied", "extra": 1}, {"extra"}),
     ({"rating": "satisfied", "comment": "好\u0000"}, {"comment"}),  # PostgreSQL refuses NUL in text
+    ({"rating": "satisfied", "comment": "满意\u202e意满不"}, {"comment"}),  # a bidi override: shown reversed
+    ({"rating": "satisfied", "comment": "好\x1b[2J"}, {"comment"}),  # a terminal escape
 ])
 def test_bad_ratings_are_422_and_not_stored(api, cadre, body, fields):
     """A rating outside the three values, a non-text, markup (a tag or an entity), NUL or too long comment,

@@ -105,6 +105,31 @@ def test_bad_reports_are_refused_with_the_field(api, change, field):
     assert api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["total"] == 0
 
 
+@pytest.mark.parametrize(("change", "field"), [
+    # U+202E shows what follows reversed: the triage inbox would read 张三（县交通局局长）.
+    ({"subject_name": "张三\u202e长局局通交县"}, "subject_name"),
+    ({"subject_unit": "县交通局\u2067局长"}, "subject_unit"),
+    ({"content": "经查属实\u202d"}, "content"),
+    ({"content": "道路问题\x1b[2J\x07"}, "content"),  # a terminal escape and a bell
+    ({"contact": "138\x0b0000\x85"}, "contact"),  # C0 and C1 controls
+    ({"subject_name": "张三\n李四"}, "subject_name"),  # one line: a name, a unit and a contact
+    ({"contact": "13800000000\r\n另有隐情"}, "contact"),
+    ({"subject_unit": "县交通局\u2028局长"}, "subject_unit"),
+])
+def test_invisible_controls_are_refused_with_the_field(api, change, field):
+    """Characters that change how a report shows to the officer triaging it without being seen (controls, bidi
+    overrides), and line breaks in the one-line fields: 422 naming the field, nothing stored."""
+    assert_error(report(api.client, **change), 422, fields={field})
+    assert api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["total"] == 0
+
+
+def test_line_breaks_and_tabs_are_kept_in_the_content(api, cadre):
+    content = "一、时间：2024年5月\n二、经过：\t长期不予处理\r\n三、联系人见下"
+    assert report(api.client, content=content, subject_name=" 张三\n").status_code == 201
+    case = api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["items"][0]
+    assert (case["data"]["content"], case["data"]["subject_name"]) == (content, "张三")
+
+
 def test_twenty_thousand_characters_are_accepted(api):
     assert report(api.client, content="举" * 20_000).status_code == 201
 
