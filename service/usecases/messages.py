@@ -22,18 +22,26 @@ from .views import MAX_ID
 
 def deliver_message(services: Services, actor: Actor, name: Any, case_id: Any, data: Any) -> None:
     """Hand a named message to a case; Conflict when the case waits for no such message."""
+    with services.db.unit_of_work() as session:
+        delivered = deliver_in_session(services, session, actor, name, case_id, data)
+    if not delivered:  # refused only now, so the timers fired meanwhile are committed
+        raise Conflict(f"case {case_id} is not waiting for message {name} (案件当前不接收此消息)")
+
+
+def deliver_in_session(services: Services, session: Session, actor: Actor, name: Any, case_id: Any,
+                       data: Any) -> bool:
+    """`deliver_message` inside the caller's unit of work, so what it writes with the message commits with it
+    or not at all: whether the case took it (False when it waits for no such message, after firing the timers
+    that came due, which the caller should commit); Conflict for a case that has ended."""
     _check_input(name, case_id, data)
     policy.require(actor, "case.message", services.settings, name)
-    with services.db.unit_of_work() as session:
-        policy.check_case(session, actor, case_id)
-        case = lock_case(session, case_id)
-        if case.status != "open":
-            raise Conflict(f"case {case_id} is {case.status} (案件已结束)")
-        if case.next_timer_due is not None and case.next_timer_due <= datetime.now(UTC):
-            fire_timers_of(services, session, case)  # a deadline that passed first wins, even with no worker yet
-        delivered = case.status == "open" and _deliver(services, session, case, actor, name, data or {})
-    if not delivered:  # refused only now, so the timers fired above are committed
-        raise Conflict(f"case {case_id} is not waiting for message {name} (案件当前不接收此消息)")
+    policy.check_case(session, actor, case_id)
+    case = lock_case(session, case_id)
+    if case.status != "open":
+        raise Conflict(f"case {case_id} is {case.status} (案件已结束)")
+    if case.next_timer_due is not None and case.next_timer_due <= datetime.now(UTC):
+        fire_timers_of(services, session, case)  # a deadline that passed first wins, even with no worker yet
+    return case.status == "open" and _deliver(services, session, case, actor, name, data or {})
 
 
 def _deliver(services: Services, session: Session, case: Case, actor: Actor, name: str, data: dict[str, Any]) -> bool:

@@ -146,13 +146,20 @@ def object_to_notice(services: Services, case_id: Any, data: Any, admission: Adm
         if not (isinstance(case_id, int) and _notice_held(services, case_id)):
             raise NotFound(f"notice {case_id} not found (公示不存在)")
         raise Conflict("the public notice period is over (公示期已结束，不再受理异议)")
+    over = Conflict("the public notice period is over (公示期已结束，不再受理异议)")
     try:
-        messages.deliver_message(services, SYSTEM, OBJECTION, case_id,
-                                 {"report": fields["content"], "channel": "web"})
+        # One unit of work: an objection that ends the notice is never left without its tracking record (the
+        # objector's code and contact, the row the triage inbox lists), nor that record without the objection.
+        with services.db.unit_of_work() as session:
+            taken = messages.deliver_in_session(services, session, SYSTEM, OBJECTION, case_id,
+                                                {"report": fields["content"], "channel": "web"})
+            handed = _hand_out(session, "objection", case_id, fields["content"],
+                               fields.get("contact") or None) if taken else None
     except Conflict:
-        raise Conflict("the public notice period is over (公示期已结束，不再受理异议)") from None
-    with services.db.unit_of_work() as session:
-        return _hand_out(session, "objection", case_id, fields["content"], fields.get("contact") or None)
+        raise over from None
+    if handed is None:  # the period ran out just now: the timers that fired are committed, nothing else
+        raise over
+    return handed
 
 
 # Staff: the triage inbox and a report's file.

@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import update
 
 from service.db.models import Case
-from service.usecases import proof, tracker
+from service.errors import Unavailable
+from service.usecases import portal, proof, tracker
 from service.usecases.context import Actor
 from tests.api.support import (
     assert_error,
@@ -226,6 +227,31 @@ def test_an_objection_reaches_the_vetting_case_and_ends_the_notice(api, cadre):
     assert_error(again, 409)
     tracked = client.get(f"/public/reports/{handed['tracking_code']}", query_string={"key": handed["query_key"]})
     assert tracked.status_code == 200 and tracked.json["status"] == "processing"
+
+
+def test_an_objection_that_cannot_be_handed_out_leaves_the_notice_running(api, cadre, monkeypatch):
+    """The objection and its tracking record (code, key, the objector's contact, the row the triage inbox lists)
+    are written together or not at all: a failure while handing out must not leave the notice ended by an
+    objection nobody can follow, whose contact is lost and which the inbox never shows."""
+    case_id = vetting_to_notice(api)
+    client = api.client
+
+    def store_down(*_args, **_kwargs):
+        raise Unavailable("the database cannot be reached (数据库暂时无法访问)")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(portal, "_hand_out", store_down)
+        failed = client.post(f"/public/notices/{case_id}/objections",
+                             json={"content": "该同志存在违规经商问题", "contact": "13988776655", **solved(client)})
+    assert_error(failed, 503)
+    assert [n["id"] for n in client.get("/public/notices").json] == [case_id]
+    assert "objection" not in api.case(case_id)["data"]
+    again = client.post(f"/public/notices/{case_id}/objections",
+                        json={"content": "该同志存在违规经商问题", "contact": "13988776655", **solved(client)})
+    assert again.status_code == 201, again.json
+    services = api.client.application.extensions["cadreflow"]
+    inbox = portal.triage_inbox(services, Actor("discipline", frozenset({"discipline"})))
+    assert [(o["case_id"], o["contact"]) for o in inbox["objections"]] == [(case_id, "13988776655")]
 
 
 def test_objections_to_unknown_or_other_cases_are_404(api, cadre):
