@@ -15,6 +15,9 @@ from . import admission, bound_body, services, signing_key
 bp = Blueprint("public_api", __name__)
 bp.before_request(bound_body)
 POW_HEADER = "X-Proof-Of-Work"  # "<challenge>:<nonce>"; or pow_challenge / pow_nonce in the body
+# A report's query key, out of the URL: proxies and their logs keep URLs, query strings included. `?key=` still
+# works for old clients; when the header is sent it is the key, so one request is never two guesses.
+KEY_HEADER = "X-Query-Key"
 
 
 def _body() -> dict[str, Any]:
@@ -44,7 +47,8 @@ def submit_report() -> Any:
 
 @bp.get("/reports/<code>")
 def track(code: str) -> Any:
-    return jsonify(portal.track(services(), code, request.args.get("key")))
+    key = request.headers.get(KEY_HEADER) if KEY_HEADER in request.headers else request.args.get("key")
+    return jsonify(portal.track(services(), code, key))
 
 
 @bp.get("/notices")

@@ -85,6 +85,19 @@ def test_a_wrong_or_missing_key_is_like_an_unknown_code(api, cadre):
     assert_error(api.client.get("/public/reports/JBNOTACODE", query_string={"key": handed["query_key"]}), 404)
 
 
+def test_the_key_may_come_in_a_header_so_no_proxy_logs_it(api, cadre):
+    """A reverse proxy logs each request's URL, query and all (nginx's default log format): a key in
+    `?key=` lets whoever reads those logs follow the report and read the reply. The key may come in the
+    `X-Query-Key` header instead, which no log keeps; a wrong one there is the same 404."""
+    handed = report(api.client).json
+    url = f"/public/reports/{handed['tracking_code']}"
+    tracked = api.client.get(url, headers={"X-Query-Key": handed["query_key"]})
+    assert tracked.status_code == 200 and tracked.json["status"] == "received"
+    assert_error(api.client.get(url, headers={"X-Query-Key": "wrong"}), 404)
+    assert_error(api.client.get(url, headers={"X-Query-Key": "wrong"}, query_string={"key": handed["query_key"]}),
+                 404)  # the header, when sent, is the key: never two guesses in one request
+
+
 def test_anonymous_reports_are_accepted(api, cadre):
     data = {**REPORT, **solved(api.client)}
     data.pop("contact")
