@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
@@ -327,7 +328,7 @@ def _text_problem(value: Any, required: bool, limit: int | None, multiline: bool
         return "必填 (required)" if required else None
     if not isinstance(value, str):
         return "须为文本 (must be text)"
-    if required and not value.strip():
+    if required and not _visible(value):
         return "不能为空 (must not be empty)"
     if limit is not None and len(value) > limit:
         return f"不能超过 {limit} 字 (at most {limit} characters)"
@@ -336,6 +337,12 @@ def _text_problem(value: Any, required: bool, limit: int | None, multiline: bool
     if "\x00" in value:
         return "含有无效字符 (invalid characters)"
     return hidden_problem(value, multiline)
+
+
+def _visible(value: str) -> bool:
+    """Whether a text shows anything: zero-width spaces and joiners (format characters) pass `str.strip`, so a
+    name of them alone would reach the triage inbox as nobody."""
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in value)
 
 
 def hidden_problem(value: str, multiline: bool) -> str | None:

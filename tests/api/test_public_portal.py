@@ -137,6 +137,13 @@ def test_invisible_controls_are_refused_with_the_field(api, change, field):
     assert api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["total"] == 0
 
 
+@pytest.mark.parametrize("blank", ["\u200b", "\ufeff\u2060", " \u200b\u3000\u200d "])
+def test_a_required_field_of_invisible_characters_only_is_empty(api, blank):
+    """Zero-width spaces and joiners pass `str.strip`: a report naming nobody would reach the inbox as （举报对象）."""
+    assert_error(report(api.client, subject_name=blank, content=blank), 422, fields={"subject_name", "content"})
+    assert api.get("/api/cases", as_="discipline", query_string={"process": "public_report"}).json["total"] == 0
+
+
 def test_line_breaks_and_tabs_are_kept_in_the_content(api, cadre):
     content = "一、时间：2024年5月\n二、经过：\t长期不予处理\r\n三、联系人见下"
     assert report(api.client, content=content, subject_name=" 张三\n").status_code == 201
