@@ -17,7 +17,17 @@ from service.usecases import attachments, cases, comments, documents, lookups, t
 
 from .access import action_required, actor, area_required, services
 from .forms import fields_of, form_errors, parse_submission
-from .views import arg, date_arg, flag, int_arg, query_without, run_and_flash
+from .views import (
+    arg,
+    date_arg,
+    first_sending,
+    flag,
+    forget_sending,
+    int_arg,
+    query_without,
+    run_and_flash,
+    submission_id,
+)
 
 # The labels of the case page's forms (case.html), for the refusals flashed above them.
 CANCEL_LABELS = {"reason": _l("撤销理由")}
@@ -105,11 +115,16 @@ def new() -> Any:
     if request.method == "GET":
         return _start_page(options)
     data = parse_submission(options["form"], request.form)
+    if not first_sending():  # a double click or a resend: the first post started (or is starting) the case
+        flash(_("此表单已提交过，未重复发起案件。"), "info")
+        return redirect(url_for("case_pages.new"), 303)
     try:
         case = cases.start_case(services(), actor(), options["process"], request.form.get("cadre_id"), data)
     except Invalid as error:
+        forget_sending()
         return _start_page(options, request.form, error.fields or {"_form": error.message}), 422
     except Conflict as error:  # a start rule's refusal (e.g. a second open review) or a failed first step
+        forget_sending()
         return _start_page(options, request.form, error.fields or {"_form": error.message}), 409
     if case["status"] == "completed":  # e.g. an ineligible cadre: the case ended at once; say so, and why
         flash(_("案件 #%(id)s 已发起，但随即结束：%(outcome)s。原因见案件页。", id=case["id"],
@@ -124,7 +139,7 @@ def new() -> Any:
 
 def _start_page(options: dict[str, Any], values: Any = None, errors: dict[str, str] | None = None) -> str:
     form = options["form"] or {}
-    return render_template("case_new.html", options=options, errors=errors or {},
+    return render_template("case_new.html", options=options, errors=errors or {}, submission=submission_id(),
                            fields=fields_of(form, values, errors, skip=("cadre_id",)),
                            form_errors=form_errors({k: v for k, v in (errors or {}).items()
                                                     if k not in ("cadre_id", "process")}, form),

@@ -1,7 +1,9 @@
-"""Small helpers every page blueprint shares: query parameters and the feedback of use-case errors."""
+"""Small helpers every page blueprint shares: query parameters, the feedback of use-case errors, and forms that
+create something sent once."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -9,8 +11,13 @@ from typing import Any
 from flask import flash, request
 
 from service.errors import NotFound, ServiceError
+from service.ratelimit import Throttle
 
+from .access import actor, services
 from .errors import Labels, flash_error
+
+SUBMISSION = "submission"  # the hidden field naming one showing of a form that creates something
+SUBMISSION_DAYS = 1  # how long a sent submission id is remembered
 
 
 def arg(name: str, choices: tuple[str, ...] | None = None) -> str | None:
@@ -64,3 +71,34 @@ def run_and_flash(call: Callable[[], Any], success: str, labels: Labels | None =
         return False
     flash(success, "success")
     return True
+
+
+def submission_id() -> str:
+    """A fresh id for one showing of a form whose sending creates something (a case): its hidden SUBMISSION."""
+    return secrets.token_urlsafe(16)
+
+
+def first_sending() -> bool:
+    """Whether the form's submission id is sent for the first time. A double click, a resend or a second tab of
+    one page posts the same form again, and each post would create a case of its own: the repeat is told apart
+    and acted on no more. Remembered in the login counters' storage (RATE_LIMIT_STORAGE: with Redis, across
+    processes), taken in one atomic step so two posts at once cannot both pass. A post without an id (a page
+    from before this field) is a first one."""
+    key = _submission_key()
+    return key is None or _submissions().take(key) == 0
+
+
+def forget_sending() -> None:
+    """The form was refused and created nothing: the same page may be sent again (corrected, or after Back)."""
+    key = _submission_key()
+    if key is not None:
+        _submissions().give_back(key)
+
+
+def _submission_key() -> str | None:
+    sent = request.form.get(SUBMISSION, "")
+    return f"{actor().username}:{sent}" if sent else None
+
+
+def _submissions() -> Throttle:
+    return Throttle(services().rate_storage, "cadreflow-submission", 1, SUBMISSION_DAYS * 24 * 3600)

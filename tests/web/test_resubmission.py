@@ -1,0 +1,55 @@
+"""A form sent twice (a double click, a resend, two tabs of one page) is acted on once."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+
+from service.db.models import Case
+from tests.api.support import ADMONISHMENT
+from tests.web.test_web_shell import login
+
+START = {"process": ADMONISHMENT, "cadre_id": "c1", "trigger": "inspection", "summary": "巡察发现作风问题"}
+
+
+def _start_form(client) -> dict[str, str]:
+    """The start form's hidden fields as the page gives them (its CSRF token and submission id)."""
+    page = client.get(f"/cases/new?process={ADMONISHMENT}").get_data(as_text=True)
+    return dict(re.findall(r'type="hidden" name="(csrf_token|submission)" value="([^"]*)"', page))
+
+
+def _cases(services) -> int:
+    with services.db.unit_of_work(write=False) as session:
+        return int(session.scalar(select(func.count()).select_from(Case)))
+
+
+def test_a_start_form_sent_twice_starts_one_case(client, api, services):
+    """The second post of one start form starts nothing and says so; a new form (a new page) starts again."""
+    api.create_cadre("c1")
+    login(client, "discipline")
+    form = {**START, **_start_form(client)}
+    first = client.post("/cases/new", data=form)
+    assert first.status_code == 302 and re.fullmatch(r"/cases/\d+", first.headers["Location"])
+    again = client.post("/cases/new", data=form)
+    assert again.status_code == 303 and again.headers["Location"] == "/cases/new"
+    assert _cases(services) == 1
+    assert "此表单已提交过，未重复发起案件" in client.get("/cases/new").get_data(as_text=True)
+    assert client.post("/cases/new", data={**START, **_start_form(client)}).status_code == 302
+    assert _cases(services) == 2
+
+
+def test_a_refused_start_can_be_corrected_and_sent_again(client, api, services):
+    """A start refused (422) comes back with a new submission id, and the refused page's id stays unused (sent
+    again after Back): either, sent corrected, starts the case, once."""
+    api.create_cadre("c1")
+    login(client, "discipline")
+    first = _start_form(client)
+    refused = client.post("/cases/new", data={**START, **first, "summary": ""})
+    assert refused.status_code == 422
+    assert client.post("/cases/new", data={**START, **first}).status_code == 302
+    page = refused.get_data(as_text=True)
+    form = dict(re.findall(r'type="hidden" name="(csrf_token|submission)" value="([^"]*)"', page))
+    assert client.post("/cases/new", data={**START, **form}).status_code == 302
+    assert client.post("/cases/new", data={**START, **first}).status_code == 303
+    assert _cases(services) == 2
