@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from service.api.params import date_arg, list_arg
-from service.errors import BadRequest, Conflict, Invalid
+from service.errors import BadRequest, Conflict, Invalid, ServiceError
 from service.labels import label
 from service.printing import pdf_response
 from service.usecases import cadres, ledgers, personal_reports, queries, search, tracker
@@ -21,7 +21,7 @@ from service.usecases import cadres, ledgers, personal_reports, queries, search,
 from .access import action_required, actor, area_required, services
 from .forms import Field, fields_of, form_errors, parse_submission
 from .i18n import DEFAULT, localize
-from .views import plain_int
+from .views import first_sending, forget_sending, plain_int, submission_id
 
 bp = Blueprint("cadre_pages", __name__)
 
@@ -66,10 +66,16 @@ def _ledger_filter() -> dict[str, Any]:
 @bp.post("/cadres/<cadre_id>/reports")
 @login_required
 def add_report(cadre_id: str) -> Any:
+    if not first_sending():  # a double click or a resend: the report's log keeps every entry, and a late one admonishes
+        flash(_("此表单已提交过，未重复登记报告。"), "info")
+        return redirect(url_for("cadre_pages.show", cadre_id=cadre_id), 303)
     try:
         report = personal_reports.add_report(services(), actor(), cadre_id,
                                              parse_submission(personal_reports.REPORT_FORM, request.form))
-    except Invalid as error:
+    except ServiceError as error:
+        forget_sending()  # refused, nothing recorded: the same form may be sent again
+        if not isinstance(error, Invalid):
+            raise
         return _cadre_page(cadre_id, request.form, error.fields or {"_form": error.message}), 422
     if report["case_id"]:
         flash(_("已登记报告；逾期或应报未报，已启动诫勉（案件 #%(case)s）。", case=report["case_id"]), "info")
@@ -133,6 +139,7 @@ def _cadre_page(cadre_id: str, values: Any = None, errors: dict[str, str] | None
     if refused is not None and refused.report_id not in correct_forms:  # nowhere to show its problems
         raise personal_reports.unknown_report(refused.report_id)
     return render_template("cadre.html", cadre=cadre, report_fields=_report_fields(form, values, errors),
+                           submission=submission_id(),
                            report_errors=form_errors(errors, form), ledger_filter=chosen, ledger_error=ledger_error,
                            correct_forms=correct_forms)
 

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from service.api.casework import download_response
-from service.errors import Conflict, Invalid
+from service.errors import Conflict, Invalid, ServiceError
 from service.labels import OUTCOMES, label
 from service.printing import pdf_response
 from service.usecases import attachments, cases, comments, documents, lookups, tracker
@@ -126,6 +126,9 @@ def new() -> Any:
     except Conflict as error:  # a start rule's refusal (e.g. a second open review) or a failed first step
         forget_sending()
         return _start_page(options, request.form, error.fields or {"_form": error.message}), 409
+    except ServiceError:
+        forget_sending()  # refused otherwise (403, 404): nothing started
+        raise
     if case["status"] == "completed":  # e.g. an ineligible cadre: the case ended at once; say so, and why
         flash(_("案件 #%(id)s 已发起，但随即结束：%(outcome)s。原因见案件页。", id=case["id"],
                 outcome=label("outcome", case["outcome"])), "error")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from sqlalchemy import func, select
 
@@ -53,3 +54,28 @@ def test_a_refused_start_can_be_corrected_and_sent_again(client, api, services):
     assert client.post("/cases/new", data={**START, **form}).status_code == 302
     assert client.post("/cases/new", data={**START, **first}).status_code == 303
     assert _cases(services) == 2
+
+
+def _report_form(page: str) -> dict[str, str]:
+    """The report form's hidden fields (its CSRF token and submission id) on a cadre page."""
+    form = page[page.index('id="add-report"') - 3000:page.index('id="add-report"')]
+    return dict(re.findall(r'type="hidden" name="(csrf_token|submission)" value="([^"]*)"', form))
+
+
+def test_a_late_report_sent_twice_is_recorded_once_and_opens_one_admonishment(client, api, services):
+    """A report's log keeps every entry for good and a late report opens an admonishment: the second post of one
+    report form records nothing, opens nothing, and says so."""
+    api.create_cadre("c1")
+    login(client, "org_dept")
+    today = services.today()
+    report = {"kind": "property", "event_on": (today - timedelta(days=60)).isoformat(),
+              "reported_on": today.isoformat(), "summary": "购买商铺一间",
+              **_report_form(client.get("/cadres/c1").get_data(as_text=True))}
+    assert client.post("/cadres/c1/reports", data=report).status_code == 302
+    again = client.post("/cadres/c1/reports", data=report)
+    assert again.status_code == 303 and again.headers["Location"] == "/cadres/c1"
+    assert len(api.get("/api/cadres/c1").json["personal_reports"]) == 1 and _cases(services) == 1
+    page = client.get("/cadres/c1").get_data(as_text=True)
+    assert "此表单已提交过，未重复登记报告" in page
+    assert client.post("/cadres/c1/reports", data={**report, **_report_form(page)}).status_code == 302
+    assert len(api.get("/api/cadres/c1").json["personal_reports"]) == 2
