@@ -173,19 +173,25 @@ def _report_fields(schema: dict[str, Any], values: Any = None, errors: dict[str,
 def new() -> Any:
     if request.method == "GET":
         return _form_page()
+    if not first_sending():  # a double click or a resend: without a typed id, each post would be a new cadre
+        flash(_("此表单已提交过，未重复登记干部。"), "info")
+        return redirect(url_for("cadre_pages.index"), 303)
     try:
         cadre = cadres.create_cadre(services(), actor(), parse_submission(cadres.CADRE_FORM, request.form))
-    except Invalid as error:
-        return _form_page(request.form, error.fields or {"_form": error.message}), 422
-    except Conflict as error:  # the id is taken: keep what was typed and say so beside the id
-        return _form_page(request.form, {"id": error.message}), 409
+    except ServiceError as error:
+        forget_sending()  # refused, nothing registered: the same form may be sent again
+        if isinstance(error, Invalid):
+            return _form_page(request.form, error.fields or {"_form": error.message}), 422
+        if isinstance(error, Conflict):  # the id is taken: keep what was typed and say so beside the id
+            return _form_page(request.form, {"id": error.message}), 409
+        raise
     flash(_("已登记干部 %(name)s。", name=cadre["name"]), "success")
     return redirect(url_for("cadre_pages.show", cadre_id=cadre["id"]))
 
 
 def _form_page(values: Any = None, errors: dict[str, str] | None = None) -> str:
     return render_template("cadre_new.html", fields=fields_of(cadres.CADRE_FORM, values, errors),
-                           form_errors=form_errors(errors, cadres.CADRE_FORM))
+                           form_errors=form_errors(errors, cadres.CADRE_FORM), submission=submission_id())
 
 
 @bp.get("/cadres/<cadre_id>/ledger.pdf")

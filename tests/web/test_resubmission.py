@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from service.db.models import Case
+from service.db.models import Cadre, Case
 from tests.api.support import ADMONISHMENT
 from tests.web.test_web_shell import login
 
@@ -17,7 +17,12 @@ START = {"process": ADMONISHMENT, "cadre_id": "c1", "trigger": "inspection", "su
 def _start_form(client) -> dict[str, str]:
     """The start form's hidden fields as the page gives them (its CSRF token and submission id)."""
     page = client.get(f"/cases/new?process={ADMONISHMENT}").get_data(as_text=True)
-    return dict(re.findall(r'type="hidden" name="(csrf_token|submission)" value="([^"]*)"', page))
+    return _hidden(page)
+
+
+def _hidden(html: str) -> dict[str, str]:
+    """A form's CSRF token and submission id, as a browser sends them back."""
+    return dict(re.findall(r'type="hidden" name="(csrf_token|submission)" value="([^"]*)"', html))
 
 
 def _cases(services) -> int:
@@ -50,7 +55,7 @@ def test_a_refused_start_can_be_corrected_and_sent_again(client, api, services):
     assert refused.status_code == 422
     assert client.post("/cases/new", data={**START, **first}).status_code == 302
     page = refused.get_data(as_text=True)
-    form = dict(re.findall(r'type="hidden" name="(csrf_token|submission)" value="([^"]*)"', page))
+    form = _hidden(page)
     assert client.post("/cases/new", data={**START, **form}).status_code == 302
     assert client.post("/cases/new", data={**START, **first}).status_code == 303
     assert _cases(services) == 2
@@ -59,7 +64,7 @@ def test_a_refused_start_can_be_corrected_and_sent_again(client, api, services):
 def _report_form(page: str) -> dict[str, str]:
     """The report form's hidden fields (its CSRF token and submission id) on a cadre page."""
     form = page[page.index('id="add-report"') - 3000:page.index('id="add-report"')]
-    return dict(re.findall(r'type="hidden" name="(csrf_token|submission)" value="([^"]*)"', form))
+    return _hidden(form)
 
 
 def test_a_late_report_sent_twice_is_recorded_once_and_opens_one_admonishment(client, api, services):
@@ -79,3 +84,22 @@ def test_a_late_report_sent_twice_is_recorded_once_and_opens_one_admonishment(cl
     assert "此表单已提交过，未重复登记报告" in page
     assert client.post("/cadres/c1/reports", data={**report, **_report_form(page)}).status_code == 302
     assert len(api.get("/api/cadres/c1").json["personal_reports"]) == 2
+
+
+def test_a_cadre_form_sent_twice_registers_one_cadre(client, services):
+    """Without an id typed the register makes one up, so a second post of one form was a second cadre."""
+    login(client, "org_dept")
+    page = client.get("/cadres/new").get_data(as_text=True)
+    form = {"name": "张三", "unit": "县发改局", "post": "局长", "post_level": "leading",
+            "post_started_on": "2020-01-01", **_hidden(page)}
+    first = client.post("/cadres/new", data=form)
+    assert first.status_code == 302 and first.headers["Location"].startswith("/cadres/")
+    again = client.post("/cadres/new", data=form)
+    assert again.status_code == 303 and again.headers["Location"] == "/cadres"
+    assert _cadres(services) == 1
+    assert "此表单已提交过，未重复登记干部" in client.get("/cadres").get_data(as_text=True)
+
+
+def _cadres(services) -> int:
+    with services.db.unit_of_work(write=False) as session:
+        return int(session.scalar(select(func.count()).select_from(Cadre)))
