@@ -21,7 +21,7 @@ from service.usecases import cadres, ledgers, personal_reports, queries, search,
 from .access import action_required, actor, area_required, services
 from .forms import Field, fields_of, form_errors, parse_submission
 from .i18n import DEFAULT, localize
-from .views import first_sending, forget_sending, plain_int, submission_id
+from .views import first_sending, forget_sending, plain_int
 
 bp = Blueprint("cadre_pages", __name__)
 
@@ -139,7 +139,6 @@ def _cadre_page(cadre_id: str, values: Any = None, errors: dict[str, str] | None
     if refused is not None and refused.report_id not in correct_forms:  # nowhere to show its problems
         raise personal_reports.unknown_report(refused.report_id)
     return render_template("cadre.html", cadre=cadre, report_fields=_report_fields(form, values, errors),
-                           submission=submission_id(),
                            report_errors=form_errors(errors, form), ledger_filter=chosen, ledger_error=ledger_error,
                            correct_forms=correct_forms)
 
@@ -191,7 +190,7 @@ def new() -> Any:
 
 def _form_page(values: Any = None, errors: dict[str, str] | None = None) -> str:
     return render_template("cadre_new.html", fields=fields_of(cadres.CADRE_FORM, values, errors),
-                           form_errors=form_errors(errors, cadres.CADRE_FORM), submission=submission_id())
+                           form_errors=form_errors(errors, cadres.CADRE_FORM))
 
 
 @bp.get("/cadres/<cadre_id>/ledger.pdf")

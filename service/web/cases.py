@@ -26,7 +26,7 @@ from .views import (
     int_arg,
     query_without,
     run_and_flash,
-    submission_id,
+    run_and_flash_once,
 )
 
 # The labels of the case page's forms (case.html), for the refusals flashed above them.
@@ -85,8 +85,8 @@ def cancel(case_id: int) -> Any:
 def attach(case_id: int) -> Any:
     upload = request.files.get("file")
     content = upload.read(int(services().settings["MAX_ATTACHMENT_BYTES"]) + 1) if upload else None
-    run_and_flash(lambda: attachments.add_attachment(services(), actor(), case_id, upload and upload.filename,
-                                                     content), _("附件已上传。"), ATTACH_LABELS)
+    run_and_flash_once(lambda: attachments.add_attachment(services(), actor(), case_id, upload and upload.filename,
+                                                          content), _("附件已上传。"), ATTACH_LABELS)
     return redirect(url_for("case_pages.show", case_id=case_id) + "#attachments-title")
 
 
@@ -99,8 +99,8 @@ def download(attachment_id: int) -> Any:
 @bp.post("/cases/<int(max=2147483647):case_id>/comments")
 @login_required
 def comment(case_id: int) -> Any:
-    run_and_flash(lambda: comments.add_comment(services(), actor(), case_id, request.form.get("text", "")),
-                  _("意见已发表。"), COMMENT_LABELS)
+    run_and_flash_once(lambda: comments.add_comment(services(), actor(), case_id, request.form.get("text", "")),
+                       _("意见已发表。"), COMMENT_LABELS)
     return redirect(url_for("case_pages.show", case_id=case_id) + "#comments-title")
 
 
@@ -142,7 +142,7 @@ def new() -> Any:
 
 def _start_page(options: dict[str, Any], values: Any = None, errors: dict[str, str] | None = None) -> str:
     form = options["form"] or {}
-    return render_template("case_new.html", options=options, errors=errors or {}, submission=submission_id(),
+    return render_template("case_new.html", options=options, errors=errors or {},
                            fields=fields_of(form, values, errors, skip=("cadre_id",)),
                            form_errors=form_errors({k: v for k, v in (errors or {}).items()
                                                     if k not in ("cadre_id", "process")}, form),

@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from service import labels
 
-from . import access, i18n
+from . import access, i18n, views
 
 STATIC = Path(__file__).parent / "static"
 # (area, endpoint, label) in the order of the navigation bar.
@@ -49,7 +49,8 @@ def _globals() -> dict[str, Any]:
     return {"nav_items": nav_items(), "lang": i18n.current_language(), "role_labels": labels.ROLES,
             "role_names": {code: str(name) for code, name in labels.ROLES.items()},
             "diagram_texts": {key: str(text) for key, text in DIAGRAM_TEXTS.items()},
-            "current_path": request.full_path.rstrip("?"), "asset": asset, "may": may, "may_enter": may_enter}
+            "current_path": request.full_path.rstrip("?"), "asset": asset, "may": may, "may_enter": may_enter,
+            "submission_id": views.submission_id}
 
 
 def role_label(code: str | None) -> str:

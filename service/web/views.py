@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from flask import flash, request
+from flask_babel import gettext as _
 
 from service.errors import NotFound, ServiceError
 from service.ratelimit import Throttle
@@ -73,8 +74,25 @@ def run_and_flash(call: Callable[[], Any], success: str, labels: Labels | None =
     return True
 
 
+def run_and_flash_once(call: Callable[[], Any], success: str, labels: Labels | None = None) -> bool:
+    """`run_and_flash` for a form adding to a case's record, where nothing is ever removed (a comment, a file): a
+    repeat of one submission (`first_sending`) adds nothing and says so; a refused one may be sent again."""
+    if not first_sending():
+        flash(_("此表单已提交过，未重复保存。"), "info")
+        return False
+    try:
+        done = run_and_flash(call, success, labels)
+    except NotFound:
+        forget_sending()
+        raise
+    if not done:
+        forget_sending()
+    return done
+
+
 def submission_id() -> str:
-    """A fresh id for one showing of a form whose sending creates something (a case): its hidden SUBMISSION."""
+    """A fresh id for one showing of a form whose sending creates something (a case): its hidden SUBMISSION (the
+    templates' `submission_id()`, a new one for each form)."""
     return secrets.token_urlsafe(16)
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
 from service.db.models import Cadre, Case
-from tests.api.support import ADMONISHMENT
+from tests.api.support import ADMONISHMENT, start_admonishment
 from tests.web.test_web_shell import login
 
 START = {"process": ADMONISHMENT, "cadre_id": "c1", "trigger": "inspection", "summary": "巡察发现作风问题"}
@@ -103,3 +104,32 @@ def test_a_cadre_form_sent_twice_registers_one_cadre(client, services):
 def _cadres(services) -> int:
     with services.db.unit_of_work(write=False) as session:
         return int(session.scalar(select(func.count()).select_from(Cadre)))
+
+
+def _case_forms(client, case_id: int) -> dict[str, dict[str, str]]:
+    """The case page's comment and upload forms' hidden fields, by the field each form sends."""
+    page = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    forms = re.findall(r'(<form method="post" action="/cases/\d+/(comments|attachments)".*?</form>)', page, re.S)
+    return {name: _hidden(body) for body, name in forms}
+
+
+def test_a_comment_or_a_file_sent_twice_is_added_to_the_case_once(client, api):
+    """Nothing on a case's record is ever removed: a repeat of one comment or upload form adds nothing, says so."""
+    api.create_cadre("c1")
+    case_id = start_admonishment(api)["id"]
+    login(client, "discipline")
+    forms = _case_forms(client, case_id)
+    comment = {**forms["comments"], "text": "建议约谈"}
+    for _ in range(2):  # back to the case page each time
+        assert client.post(f"/cases/{case_id}/comments", data=comment).status_code == 302
+        upload = {**forms["attachments"], "file": (io.BytesIO("谈话记录".encode()), "记录.txt")}
+        assert client.post(f"/cases/{case_id}/attachments", data=upload,
+                           content_type="multipart/form-data").status_code == 302
+    assert len(api.get(f"/api/cases/{case_id}/comments").json) == 1
+    assert len(api.get(f"/api/cases/{case_id}/attachments").json) == 1
+    assert "此表单已提交过，未重复保存" in client.get(f"/cases/{case_id}").get_data(as_text=True)
+    refused = {**_case_forms(client, case_id)["comments"], "text": ""}
+    assert client.post(f"/cases/{case_id}/comments", data=refused).status_code == 302  # refused, flashed
+    assert client.post(f"/cases/{case_id}/comments", data={**refused, "text": "补充意见"}).status_code == 302
+    assert len(api.get(f"/api/cases/{case_id}/comments").json) == 2
+    assert forms["comments"]["submission"] != forms["attachments"]["submission"]  # each form its own
