@@ -17,7 +17,9 @@ from service.ratelimit import Throttle
 from .access import actor, services
 from .errors import Labels, flash_error
 
-SUBMISSION = "submission"  # the hidden field naming one showing of a form that creates something
+# The hidden field naming one showing of a form that creates something: a name no designer's form is likely to
+# give a field of its own (the start form holds the start form's fields beside it).
+SUBMISSION = "_submission"
 SUBMISSION_DAYS = 1  # how long a sent submission id is remembered
 
 

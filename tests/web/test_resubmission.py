@@ -23,7 +23,7 @@ def _start_form(client) -> dict[str, str]:
 
 def _hidden(html: str) -> dict[str, str]:
     """A form's CSRF token and submission id, as a browser sends them back."""
-    return dict(re.findall(r'type="hidden" name="(csrf_token|submission)" value="([^"]*)"', html))
+    return dict(re.findall(r'type="hidden" name="(csrf_token|_submission)" value="([^"]*)"', html))
 
 
 def _cases(services) -> int:
@@ -132,4 +132,4 @@ def test_a_comment_or_a_file_sent_twice_is_added_to_the_case_once(client, api):
     assert client.post(f"/cases/{case_id}/comments", data=refused).status_code == 302  # refused, flashed
     assert client.post(f"/cases/{case_id}/comments", data={**refused, "text": "补充意见"}).status_code == 302
     assert len(api.get(f"/api/cases/{case_id}/comments").json) == 2
-    assert forms["comments"]["submission"] != forms["attachments"]["submission"]  # each form its own
+    assert forms["comments"]["_submission"] != forms["attachments"]["_submission"]  # each form its own
