@@ -93,9 +93,19 @@ def complete(task_id: str) -> Any:
     except CaseIncident as error:  # a form rule failed to run: nothing saved, the task still open for a retry
         return _task_page(task_id, request.form, {"_form": error.message}, status=409)
     except Conflict as error:
+        if _completed_by_me(task_id):  # my own form again (a double click, a resend): done once, by me
+            flash(_("此任务您已办理，本次提交未重复保存。"), "info")
+            return redirect(url_for("inbox.index"), 303)
         return render_error(409, localize(error.message), TASK_TAKEN)
     flash(_("已办理：%(name)s（案件 #%(case)s）", name=task["name"], case=task["case_id"]), "success")
     return redirect(url_for("inbox.index"))
+
+
+def _completed_by_me(task_id: str) -> bool:
+    """Whether the task was completed, by the current user: a refused completion is then a repeat of theirs, and
+    the page saying that someone else just completed it would have them believe their decision was lost."""
+    task, _cadre = tasks.read_task(services(), actor(), task_id)
+    return bool(task["status"] != "open" and task["completed_by"] == actor().username)
 
 
 def _task_page(task_id: str, values: Any = None, errors: dict[str, str] | None = None, status: int = 200) -> Any:

@@ -89,12 +89,17 @@ def test_task_page_shows_the_case_context(page):
 
 
 def test_someone_else_completing_first_gives_a_409_page(new_page):
-    """Two windows on the same review: the second submission lands on 'someone else just completed this task'."""
+    """Two people on the same review: the later submission lands on 'someone else just completed this task'
+    (the same person's second submission is told it was theirs: tests/web/test_resubmission.py)."""
     first, second = new_page(), new_page()
+    login(first, "org_head")
+    first.goto("/inbox")
+    first.locator("#inbox-table a.task-link", has_text="部长审核").first.click()
+    first.wait_for_url("**/tasks/**")
+    login(second, "admin")
+    second.goto(first.url)
     for page in (first, second):
-        login(page, "org_head")
-        page.goto("/inbox")
-        page.locator("#inbox-table a.task-link", has_text="部长审核").first.click()
+        page.wait_for_load_state()
         page.get_by_role("radio", name="同意", exact=True).check()
     second.get_by_role("button", name="提交办理").click()
     second.wait_for_selector(".flash-success")

@@ -133,3 +133,24 @@ def test_a_comment_or_a_file_sent_twice_is_added_to_the_case_once(client, api):
     assert client.post(f"/cases/{case_id}/comments", data={**refused, "text": "补充意见"}).status_code == 302
     assert len(api.get(f"/api/cases/{case_id}/comments").json) == 2
     assert forms["comments"]["_submission"] != forms["attachments"]["_submission"]  # each form its own
+
+
+def test_my_own_task_form_sent_twice_is_not_someone_elses_completion(client, api):
+    """A double click on 提交办理 completes the task once; the repeat is told the task is done by this user (not
+    'someone else just completed it', which had the approver believe their decision was lost). Another user's
+    late completion still gets that 409 page."""
+    api.create_cadre("c1")
+    case_id = start_admonishment(api)["id"]
+    task_id = api.get(f"/api/cases/{case_id}").json["open_tasks"][0]["id"]
+    login(client, "discipline")
+    page = client.get(f"/tasks/{task_id}").get_data(as_text=True)
+    form = {"csrf_token": _hidden(page)["csrf_token"], "form": "talk", "reason": "情况属实"}
+    assert client.post(f"/tasks/{task_id}/complete", data=form).status_code == 302
+    again = client.post(f"/tasks/{task_id}/complete", data=form)
+    assert again.status_code == 303 and again.headers["Location"] == "/inbox"
+    shown = client.get("/inbox").get_data(as_text=True)
+    assert "此任务您已办理，本次提交未重复保存" in shown and "已由他人办理" not in shown
+    login(client, "admin")
+    late = client.post(f"/tasks/{task_id}/complete", data={**form, "csrf_token": _hidden(
+        client.get(f"/tasks/{task_id}").get_data(as_text=True))["csrf_token"]})
+    assert late.status_code == 409 and "此任务刚刚已由他人办理" in late.get_data(as_text=True)
