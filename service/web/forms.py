@@ -18,7 +18,12 @@ from werkzeug.datastructures import MultiDict
 from service.usecases.forms import date_range, primary_type, with_limits
 
 from .i18n import localize
+from .views import SUBMISSION
 
+# The page's own hidden fields. A designer's form field of one of these names would be sent the page's value (the
+# hidden field comes first in the body): the approver's CSRF token, stored in the case for all its readers to
+# see. Such a field is neither shown nor read.
+PAGE_FIELDS = frozenset({"csrf_token", SUBMISSION})
 SHORT_TEXT = 200  # strings limited to this length get a one-line input, others a text area
 RADIO_LIMIT = 4  # enumerations this short show as radio buttons, longer ones as a select
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -55,7 +60,8 @@ def fields_of(schema: dict[str, Any], values: MultiDict[str, str] | dict[str, An
     values, errors, user_choices = values or {}, errors or {}, user_choices or {}
     return [_field(name, prop, name in required, _text(values.get(name)), localize(errors.get(name, "")),
                    user_choices.get(name))
-            for name, prop in schema.get("properties", {}).items() if name not in skip and isinstance(prop, dict)]
+            for name, prop in schema.get("properties", {}).items()
+            if name not in skip and name not in PAGE_FIELDS and isinstance(prop, dict)]
 
 
 def form_errors(errors: dict[str, str] | None, schema: dict[str, Any]) -> list[str]:
@@ -109,7 +115,7 @@ def parse_submission(schema: dict[str, Any], form: MultiDict[str, str]) -> dict[
     data: dict[str, Any] = {}
     for name, prop in schema.get("properties", {}).items():
         raw = (form.get(name) or "").strip()
-        if raw and isinstance(prop, dict):
+        if raw and isinstance(prop, dict) and name not in PAGE_FIELDS:
             data[name] = _typed(prop, raw)
     return data
 
