@@ -192,6 +192,12 @@ def deactivated_holder_texts(task: Task, process: str, holder: str) -> Texts:
             f"Back in your role's tasks, {holder}'s account was deactivated: {task.name}{en}")
 
 
+def role_removed_texts(task: Task, process: str, holder: str) -> Texts:
+    zh, en = _where(task, process)
+    return (f"{holder} 已不再担任此任务的角色，其任务退回待办：{task.name}{zh}",
+            f"Back in your role's tasks, {holder} no longer holds the task's role: {task.name}{en}")
+
+
 def due_soon_texts(task: Task, process: str, due: str) -> Texts:
     zh, en = _where(task, process)
     return f"即将到期：{task.name}{zh}将于 {due} 到期", f"Due soon: {task.name}{en} is due {due}"

@@ -158,11 +158,13 @@ def update_user(services: Services, actor: Actor, username: str, roles: Any = No
     check_mail_settings(email, mail_digest)
     with services.db.unit_of_work() as session:
         user = _locked_user(session, username)
-        was_active = user.active
+        was_active, had_roles = user.active, set(user.role_keys)
         if _apply(user, roles, active, password):
             end_credentials(services, session, user.id)
         if was_active and not user.active:
             _hand_back_tasks(session, user.username, actor.username)
+        elif user.active and "admin" not in user.role_keys and (lost := had_roles - set(user.role_keys)):
+            _hand_back_tasks(session, user.username, actor.username, sorted(lost), ROLE_REMOVED)
         apply_mail_settings(user, email, mail_digest)
         session.flush()
         _require_an_active_admin(session)
@@ -185,37 +187,43 @@ def _apply(user: User, roles: list[str] | None, active: bool | None, password: s
 
 
 DEACTIVATED = "账号停用 (account deactivated)"
+ROLE_REMOVED = "角色变更 (role removed)"
+_TOLD = {DEACTIVATED: notifications.deactivated_holder_texts, ROLE_REMOVED: notifications.role_removed_texts}
 # Why a task a step opens for a named user waits in its role's pool instead: the name is deactivated or nobody's.
 NO_ACTIVE_ACCOUNT = "该用户名无在用账号 (no active account by that name)"
 
 
-def _hand_back_tasks(session: Session, username: str, by: str) -> None:
-    """Give every open task a deactivated user holds back to its role, as an unclaim by the admin `by`: nobody
-    else may take a held task, so it would wait for someone who can no longer log in. The role's holders are told,
-    or the task would wait unseen in their pool. Whatever gives a user a task share-locks the user's row first
-    (queries.still_active), so a task given meanwhile has committed before the scan below, which sees it."""
+def _hand_back_tasks(session: Session, username: str, by: str, of_roles: list[str] | None = None,
+                     reason: str = DEACTIVATED) -> None:
+    """Give every open task a deactivated user holds (or, `of_roles`, those of the roles it lost) back to its role, as
+    an unclaim by the admin `by`: nobody else may take a held task, so it would wait for someone who can no longer
+    log in; and a holder may complete its task whatever its roles, so one moved off a role would go on deciding
+    that role's cases. The role's holders are told, or the task would wait unseen in their pool. Whatever gives a
+    user a task share-locks the user's row first (queries.still_active), so a task given meanwhile has committed
+    before the scan below, which sees it."""
     held_by = (Task.status == "open") & (Task.assignee == username)
+    if of_roles is not None:
+        held_by &= Task.role.in_(of_roles)
     freed: list[tuple[Task, str]] = []
     for case_id in sorted(set(session.scalars(select(Task.case_id).where(held_by)))):
         case = lock_case(session, case_id)  # in id order: two writers locking several cases cannot deadlock
         # Read again under the case's lock: a completion may have closed the task meanwhile.
         for task in session.scalars(select(Task).where(held_by, Task.case_id == case_id).order_by(Task.id)
                                     .execution_options(populate_existing=True)):
-            hand_back(session, case, task, by, reason=DEACTIVATED)
+            hand_back(session, case, task, by, reason=reason)
             freed.append((task, case.process_version.name))
-    _tell_the_pools(session, freed, username)
+    _tell_the_pools(session, freed, username, reason)
 
 
-def _tell_the_pools(session: Session, freed: list[tuple[Task, str]], username: str) -> None:
-    """A `new_task` notice of each handed-back task to the active holders of its role (the deactivated user,
-    flushed inactive first, is not among them)."""
+def _tell_the_pools(session: Session, freed: list[tuple[Task, str]], username: str, reason: str) -> None:
+    """A `new_task` notice of each handed-back task to the active holders of its role (the user, flushed inactive
+    or without the role first, is not among them)."""
     if not freed:
         return
     session.flush()
     people = notifications.holders(session, [task for task, _ in freed])
     for task, process in freed:
-        notifications.notify(session, people[task.id], "new_task", task,
-                             notifications.deactivated_holder_texts(task, process, username))
+        notifications.notify(session, people[task.id], "new_task", task, _TOLD[reason](task, process, username))
 
 
 def lock_own_account(session: Session, username: str) -> None:

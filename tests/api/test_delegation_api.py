@@ -16,6 +16,7 @@ from tests.api.support import (
     start_accountability,
     start_vetting,
 )
+from tests.conftest import PASSWORD
 
 
 def verification(api):
@@ -253,3 +254,33 @@ class TestDeactivation:
         assert task["id"] not in [n["task_id"] for n in notices(api, "audit")]
         own = notifications.list_notifications(services, Actor("discipline2", frozenset({"discipline"})))["items"]
         assert not [n for n in own if "账号已停用" in n["text"]]
+
+
+class TestRoleRemoval:
+    def test_losing_a_role_gives_back_the_tasks_of_that_role(self, api, cadre):
+        """multi (discipline, audit) holds a discipline task, then the admin takes discipline away: the task goes
+        back to the role's pool (an unclaim by the admin naming why), and multi, still an approver through audit,
+        may neither complete nor return nor hand on what its roles no longer give it."""
+        case_id, task = verification(api)
+        assert api.post(f"/api/tasks/{task['id']}/claim", as_="multi").status_code == 200
+        assert api.patch("/api/users/multi", json={"roles": ["audit"]}).status_code == 200
+        login = api.client.post("/api/auth/token", json={"username": "multi", "password": PASSWORD})
+        api.tokens["multi"] = login.json["token"]  # the role change ended its tokens
+        assert api.open_task(case_id, "preliminary_verification")["assignee"] is None
+        entry = api.history(case_id)[-1]
+        assert (entry["action"], entry["actor"], entry["task"]) == ("unclaim", "admin", "preliminary_verification")
+        assert entry["detail"] == {"task_id": task["id"], "from": "multi", "reason": "角色变更 (role removed)"}
+        assert api.complete_raw(task["id"], "multi", {"founded": False, "notes": "不属实"}).status_code in (403, 404)
+        assert assign(api, task["id"], "discipline2", "multi").status_code in (403, 404)
+        assert task["id"] in {t["id"] for t in api.inbox("discipline2")}
+        told = [n for n in notices(api, "discipline2") if n["task_id"] == task["id"] and "不再担任" in n["text"]]
+        assert [n["kind"] for n in told] == ["new_task"]
+        assert api.complete_raw(task["id"], "discipline2", {"founded": False, "notes": "不属实"}).status_code == 200
+
+    def test_tasks_of_roles_kept_stay_held(self, api, cadre):
+        """Adding a role, or taking away one the task is not of, leaves a held task with its holder."""
+        case_id, task = verification(api)
+        assert api.post(f"/api/tasks/{task['id']}/claim", as_="multi").status_code == 200
+        assert api.patch("/api/users/multi", json={"roles": ["discipline", "committee"]}).status_code == 200
+        assert api.open_task(case_id, "preliminary_verification")["assignee"] == "multi"
+        assert api.history(case_id)[-1]["action"] == "claim"
