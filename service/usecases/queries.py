@@ -111,29 +111,43 @@ def still_active(query: S) -> S:
 Holding = tuple[str, str | None]  # a task's named assignee and its lane's role
 
 
-def holders_now(session: Session, wanted: Iterable[Holding], now: datetime) -> dict[Holding, str | None]:
+def holders_now(session: Session, wanted: Iterable[Holding], now: datetime,
+                named_need_role: bool = False) -> dict[Holding, str | None]:
     """Who holds a task opened for each (assignee, role) now: the assignee, or while they are away their active
     substitute, but only a substitute holding the task's role (or admin). A substitute may not read a case or
     act in a lane their own roles do not give them: without the role, the task waits for its assignee. An
-    assignee no longer active (and not stood in for) holds nothing: the task goes to its role (None)."""
+    assignee no longer active (and not stood in for) holds nothing: the task goes to its role (None); nor, with
+    `named_need_role`, one no longer holding the task's role (a returned step's earlier holder, moved off the
+    role since: a holder may complete its task whatever its roles)."""
     wanted = set(wanted)
     names = {username for username, _ in wanted}
     away = substitutes_now(session, names, now)
     active = set(session.scalars(still_active(select(User.username).where(User.username.in_(sorted(names)),
                                                                           User.active)))) if names else set()
-    roles: dict[str, set[str]] = {}
-    if away:
-        rows = session.execute(select(User.username, UserRole.role).join(UserRole, UserRole.user_id == User.id)
-                               .where(User.username.in_(sorted(set(away.values())))))
-        for name, code in rows:
-            roles.setdefault(name, set()).add(code)
+    roles = _roles_of(session, {*away.values(), *(names if named_need_role else ())})
     holders: dict[Holding, str | None] = {}
     for username, role in wanted:
         substitute = away.get(username)
-        held = roles.get(substitute or "", set())
-        standing_in = substitute if substitute and ("admin" in held or role in held) else None
-        holders[(username, role)] = standing_in or (username if username in active else None)
+        standing_in = substitute if substitute and _holds(roles, substitute, role) else None
+        named = username in active and (not named_need_role or _holds(roles, username, role))
+        holders[(username, role)] = standing_in or (username if named else None)
     return holders
+
+
+def _roles_of(session: Session, usernames: set[str]) -> dict[str, set[str]]:
+    roles: dict[str, set[str]] = {}
+    if usernames:
+        rows = session.execute(select(User.username, UserRole.role).join(UserRole, UserRole.user_id == User.id)
+                               .where(User.username.in_(sorted(usernames))))
+        for name, code in rows:
+            roles.setdefault(name, set()).add(code)
+    return roles
+
+
+def _holds(roles: dict[str, set[str]], username: str, role: str | None) -> bool:
+    """Whether the user holds the task's role, or admin (which may act on any task)."""
+    held = roles.get(username, set())
+    return "admin" in held or role in held
 
 
 def check_period(since: date | None, until: date | None) -> None:

@@ -103,12 +103,13 @@ def return_task(services: Services, actor: Actor, task_id: str, reason: Any) -> 
 
 def _reopen(session: Session, open_ids: list[str]) -> list[Task]:
     """Rows of tasks the step opens again (a return reuses the earlier task's id): open once more, held by
-    whoever completed them (or, while they are away, their substitute holding the task's role), due as the step
-    says."""
+    whoever completed them while they still hold the task's role (or, while they are away, their substitute
+    holding it), else in the role's pool; due as the step says."""
     rows = list(session.scalars(select(Task).where(Task.id.in_(open_ids), Task.status != "open")))
     def person(row: Task) -> str | None:
         return row.completed_by if row.completed_by not in (None, "system") else None
-    holding = queries.holders_now(session, {(name, row.role) for row in rows if (name := person(row))}, utcnow())
+    holding = queries.holders_now(session, {(name, row.role) for row in rows if (name := person(row))}, utcnow(),
+                                  named_need_role=True)
     for row in rows:
         name = person(row)
         row.status, row.due_at, row.overdue = "open", None, False

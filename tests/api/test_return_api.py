@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api.support import assert_error, start_admonishment
+from tests.conftest import PASSWORD
 from tests.engine.test_returns import with_return
 
 
@@ -54,6 +55,21 @@ def test_a_step_returned_to_a_deactivated_user_goes_to_its_role(api, returnable)
     assert [(t["id"], t["assignee"]) for t in response.json["open_tasks"]] == [(intake_id, None)]
     told = [n["task_id"] for n in api.get("/api/notifications", as_="multi").json["items"] if "退回" in n["text"]]
     assert told == [intake_id]
+    assert api.complete_raw(intake_id, "multi", {"form": "talk", "reason": "补充后属实"}).status_code == 200
+
+
+def test_a_step_returned_to_a_user_who_lost_its_role_goes_to_its_role(api, returnable):
+    """discipline2 did the intake and was moved to audit since: the returned intake waits in the discipline pool
+    rather than being held by someone whose roles no longer give it the task (a holder may complete whatever its
+    roles)."""
+    case_id, intake_id = returnable
+    assert api.patch("/api/users/discipline2", json={"roles": ["audit"]}).status_code == 200
+    login = api.client.post("/api/auth/token", json={"username": "discipline2", "password": PASSWORD})
+    api.tokens["discipline2"] = login.json["token"]  # the role change ended its tokens
+    response = send_back(api, api.open_task(case_id, "conduct_talk")["id"], "discipline")
+    assert response.status_code == 200, response.json
+    assert [(t["id"], t["assignee"]) for t in response.json["open_tasks"]] == [(intake_id, None)]
+    assert_error(api.complete_raw(intake_id, "discipline2", {"form": "talk", "reason": "补充后属实"}), 403)
     assert api.complete_raw(intake_id, "multi", {"form": "talk", "reason": "补充后属实"}).status_code == 200
 
 
