@@ -94,9 +94,11 @@ def create_user(services: Services, username: str, password: str, roles: list[st
                 user = User(username=username, password_hash="", active=True)
                 session.add(user)
                 session.flush()
+            had_roles = set(user.role_keys)
             user.password_hash = generate_password_hash(password)
             _assign_roles(user, roles)
             end_credentials(services, session, user.id)
+            _give_back_tasks_of_lost_roles(session, user, had_roles, SYSTEM.username)
             return _view(user)
     except WrittenMeanwhile:
         # Another transaction created the name, or one differing in case alone, after the checks above: the
@@ -163,8 +165,8 @@ def update_user(services: Services, actor: Actor, username: str, roles: Any = No
             end_credentials(services, session, user.id)
         if was_active and not user.active:
             _hand_back_tasks(session, user.username, actor.username)
-        elif user.active and "admin" not in user.role_keys and (lost := had_roles - set(user.role_keys)):
-            _hand_back_tasks(session, user.username, actor.username, sorted(lost), ROLE_REMOVED)
+        else:
+            _give_back_tasks_of_lost_roles(session, user, had_roles, actor.username)
         apply_mail_settings(user, email, mail_digest)
         session.flush()
         _require_an_active_admin(session)
@@ -213,6 +215,14 @@ def _hand_back_tasks(session: Session, username: str, by: str, of_roles: list[st
             hand_back(session, case, task, by, reason=reason)
             freed.append((task, case.process_version.name))
     _tell_the_pools(session, freed, username, reason)
+
+
+def _give_back_tasks_of_lost_roles(session: Session, user: User, had_roles: set[str], by: str) -> None:
+    """The open tasks an active user holds of the roles it held and holds no more go back to those roles (an admin
+    keeps every task: it may act on any)."""
+    lost = had_roles - set(user.role_keys)
+    if user.active and lost and "admin" not in user.role_keys:
+        _hand_back_tasks(session, user.username, by, sorted(lost), ROLE_REMOVED)
 
 
 def _tell_the_pools(session: Session, freed: list[tuple[Task, str]], username: str, reason: str) -> None:

@@ -9,7 +9,14 @@ import pytest
 
 from service.usecases import logins, users
 from service.usecases.context import Actor
-from tests.api.support import CLIENT_ERRORS, USERS, app_from_template, assert_error, make_api
+from tests.api.support import (
+    CLIENT_ERRORS,
+    USERS,
+    app_from_template,
+    assert_error,
+    make_api,
+    start_accountability,
+)
 from tests.api.test_errors import HOSTILE_JSON, HOSTILE_RAW
 from tests.conftest import PASSWORD
 
@@ -387,3 +394,17 @@ class TestCommandLine:
                                                     "--role", "audit"])
         assert result.exit_code == 0, result.output
         assert not works(api, token) and login(api, "audit", NEW_PASSWORD).status_code == 200
+
+    def test_create_user_taking_a_role_away_gives_back_its_held_tasks(self, app, api, cadre):
+        """Re-running create-user with fewer roles hands the held tasks of the roles taken away back to their pool,
+        as the API's role change does (an unclaim by `system`)."""
+        case = start_accountability(api)
+        task = case["open_tasks"][0]
+        assert api.post(f"/api/tasks/{task['id']}/claim", as_="multi").status_code == 200
+        result = app.test_cli_runner().invoke(args=["create-user", "multi", "--password", NEW_PASSWORD,
+                                                    "--role", "audit"])
+        assert result.exit_code == 0, result.output
+        assert api.get(f"/api/tasks/{task['id']}").json["assignee"] is None
+        entry = api.history(case["id"])[-1]
+        assert (entry["action"], entry["actor"]) == ("unclaim", "system")
+        assert entry["detail"] == {"task_id": task["id"], "from": "multi", "reason": "角色变更 (role removed)"}
