@@ -70,7 +70,7 @@ def read_task(services: Services, actor: Actor, task_id: str) -> tuple[dict[str,
 def claim_task(services: Services, actor: Actor, task_id: str) -> dict[str, Any]:
     """Take an open task of one's role so nobody else completes it."""
     with services.db.unit_of_work() as session:
-        lock_own_account(session, actor.username)  # before the case's lock, as a deactivation takes them
+        lock_own_account(session, actor)  # before the case's lock, as a deactivation takes them
         task, case = locked_task(session, actor, task_id, taking_part=True)
         policy.require_task_action(session, actor, "task.claim", task)
         if task.status != "open" or task.assignee not in (None, actor.username):

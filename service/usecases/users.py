@@ -236,13 +236,17 @@ def _tell_the_pools(session: Session, freed: list[tuple[Task, str]], username: s
         notifications.notify(session, people[task.id], "new_task", task, _TOLD[reason](task, process, username))
 
 
-def lock_own_account(session: Session, username: str) -> None:
-    """The acting user's own row, share-locked while it is active (queries.still_active), else 403. Taken before
-    any case's lock, in the order a deactivation takes them (the user's row, then its cases): the two never
-    deadlock, and a deactivation committed meanwhile refuses the action."""
-    if session.scalar(still_active(select(User.id).where(User.username == username,
-                                                         User.active.is_(True)))) is None:
-        raise Forbidden(f"the account {username} has been deactivated (账号 {username} 已停用)")
+def lock_own_account(session: Session, actor: Actor) -> None:
+    """The acting user's own row, share-locked while it is active with the roles the caller was authenticated with
+    (queries.still_active), else 403. Taken before any case's lock, in the order a deactivation or a role change
+    takes them (the user's row, then its cases): they never deadlock, and one committed meanwhile refuses the
+    action, which would otherwise give the user a task after they handed its tasks back."""
+    rows = session.execute(still_active(select(User.id, UserRole.role).outerjoin(UserRole).where(
+        User.username == actor.username, User.active.is_(True)))).all()
+    if not rows:
+        raise Forbidden(f"the account {actor.username} has been deactivated (账号 {actor.username} 已停用)")
+    if frozenset(role for _, role in rows if role) != actor.roles:
+        raise Forbidden("your roles have changed since you logged in; log in again (您的角色已变更，请重新登录)")
 
 
 def change_password(services: Services, actor: Actor, old_password: Any, new_password: Any, keep: str | None = None,

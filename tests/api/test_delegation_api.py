@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from service.errors import CaseIncident
-from service.usecases import notifications
+from service.usecases import notifications, tasks, users
 from service.usecases.casehistory import lock_case
 from service.usecases.context import Actor
 from service.usecases.stepper import hold_as_incident
@@ -284,3 +284,17 @@ class TestRoleRemoval:
         assert api.patch("/api/users/multi", json={"roles": ["discipline", "committee"]}).status_code == 200
         assert api.open_task(case_id, "preliminary_verification")["assignee"] == "multi"
         assert api.history(case_id)[-1]["action"] == "claim"
+
+    def test_a_claim_in_flight_when_the_role_goes_holds_nothing(self, api, cadre, monkeypatch):
+        """multi's claim was authenticated (as discipline, audit) just before the admin took discipline away: the
+        claim must not commit after the role change handed the role's tasks back, leaving multi holding one."""
+        _case_id, task = verification(api)
+        services, claim = api.client.application.extensions["cadreflow"], tasks.claim_task
+
+        def change_then_claim(services_, actor, task_id):
+            users.update_user(services, Actor("admin", frozenset({"admin"})), "multi", roles=["audit"])
+            return claim(services_, actor, task_id)
+
+        monkeypatch.setattr(tasks, "claim_task", change_then_claim)
+        assert_error(api.post(f"/api/tasks/{task['id']}/claim", as_="multi"), 403)
+        assert api.get(f"/api/tasks/{task['id']}").json["assignee"] is None
