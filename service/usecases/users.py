@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.security import generate_password_hash
 
@@ -195,17 +195,17 @@ _TOLD = {DEACTIVATED: notifications.deactivated_holder_texts, ROLE_REMOVED: noti
 NO_ACTIVE_ACCOUNT = "该用户名无在用账号 (no active account by that name)"
 
 
-def _hand_back_tasks(session: Session, username: str, by: str, of_roles: list[str] | None = None,
+def _hand_back_tasks(session: Session, username: str, by: str, which: ColumnElement[bool] | None = None,
                      reason: str = DEACTIVATED) -> None:
-    """Give every open task a deactivated user holds (or, `of_roles`, those of the roles it lost) back to its role, as
+    """Give every open task a deactivated user holds (or, `which`, those of the roles it lost) back to its role, as
     an unclaim by the admin `by`: nobody else may take a held task, so it would wait for someone who can no longer
     log in; and a holder may complete its task whatever its roles, so one moved off a role would go on deciding
     that role's cases. The role's holders are told, or the task would wait unseen in their pool. Whatever gives a
     user a task share-locks the user's row first (queries.still_active), so a task given meanwhile has committed
     before the scan below, which sees it."""
     held_by = (Task.status == "open") & (Task.assignee == username)
-    if of_roles is not None:
-        held_by &= Task.role.in_(of_roles)
+    if which is not None:
+        held_by &= which
     freed: list[tuple[Task, str]] = []
     for case_id in sorted(set(session.scalars(select(Task.case_id).where(held_by)))):
         case = lock_case(session, case_id)  # in id order: two writers locking several cases cannot deadlock
@@ -218,11 +218,14 @@ def _hand_back_tasks(session: Session, username: str, by: str, of_roles: list[st
 
 
 def _give_back_tasks_of_lost_roles(session: Session, user: User, had_roles: set[str], by: str) -> None:
-    """The open tasks an active user holds of the roles it held and holds no more go back to those roles (an admin
-    keeps every task: it may act on any)."""
-    lost = had_roles - set(user.role_keys)
-    if user.active and lost and "admin" not in user.role_keys:
-        _hand_back_tasks(session, user.username, by, sorted(lost), ROLE_REMOVED)
+    """The open tasks an active user holds of the roles it held and holds no more go back to those roles; having
+    lost `admin`, which may take any task, every task of a role it does not hold now (an admin keeps every task)."""
+    kept, lost = set(user.role_keys), had_roles - set(user.role_keys)
+    if not user.active or not lost or "admin" in kept:
+        return
+    which = or_(Task.role.is_(None), Task.role.not_in(sorted(kept))) if "admin" in lost else \
+        Task.role.in_(sorted(lost))
+    _hand_back_tasks(session, user.username, by, which, ROLE_REMOVED)
 
 
 def _tell_the_pools(session: Session, freed: list[tuple[Task, str]], username: str, reason: str) -> None:

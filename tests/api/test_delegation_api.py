@@ -298,3 +298,16 @@ class TestRoleRemoval:
         monkeypatch.setattr(tasks, "claim_task", change_then_claim)
         assert_error(api.post(f"/api/tasks/{task['id']}/claim", as_="multi"), 403)
         assert api.get(f"/api/tasks/{task['id']}").json["assignee"] is None
+
+    def test_losing_admin_gives_back_the_tasks_admin_alone_let_it_take(self, api, cadre):
+        """An admin may claim any task: admin2 claims a discipline task, then is left with audit alone. The task
+        goes back to discipline, which admin2 never held."""
+        assert api.post("/api/users", json={"username": "admin2", "password": "a-brand-new-pw",
+                                            "roles": ["admin"]}).status_code == 201
+        login = api.client.post("/api/auth/token", json={"username": "admin2", "password": "a-brand-new-pw"})
+        api.tokens["admin2"] = login.json["token"]
+        case_id, task = verification(api)
+        assert api.post(f"/api/tasks/{task['id']}/claim", as_="admin2").status_code == 200
+        assert api.patch("/api/users/admin2", json={"roles": ["audit"]}).status_code == 200
+        assert api.open_task(case_id, "preliminary_verification")["assignee"] is None
+        assert api.history(case_id)[-1]["detail"]["reason"] == "角色变更 (role removed)"
