@@ -78,14 +78,16 @@ def _password_problem(username: str, password: Any) -> str | None:
 
 
 def create_user(services: Services, username: str, password: str, roles: list[str],
-                replace: bool = True) -> dict[str, Any]:
+                replace: bool = True, by: Actor = SYSTEM) -> dict[str, Any]:
     """Create a user, or (`replace`) reset an existing user's password and roles (its logins end); without
-    `replace` an existing name is a conflict, decided in the writing transaction itself."""
+    `replace` an existing name is a conflict, decided in the writing transaction itself. `by`, an admin, must
+    still be one when it writes."""
     check_username(username)
     check_new_password(username, password)
     _require_known_roles(services, roles)
     try:
         with services.db.unit_of_work() as session:
+            _require_still_admin(session, by)
             user = session.scalar(select(User).where(User.username == username))
             if user is not None and not replace:
                 raise _taken(username, username)
@@ -143,7 +145,7 @@ def add_user(services: Services, actor: Actor, username: Any, password: Any, rol
     check_username(username)
     check_new_password(username, password)
     return create_user(services, username, password, _role_list(services, [] if roles is None else roles),
-                       replace=False)
+                       replace=False, by=actor)
 
 
 def update_user(services: Services, actor: Actor, username: str, roles: Any = None, active: Any = None,
@@ -159,7 +161,8 @@ def update_user(services: Services, actor: Actor, username: str, roles: Any = No
         check_new_password(username, password)
     check_mail_settings(email, mail_digest)
     with services.db.unit_of_work() as session:
-        user = _locked_user(session, username)
+        user = _locked_user(session, username, actor)
+        _require_still_admin(session, actor)
         was_active, had_roles = user.active, set(user.role_keys)
         if _apply(user, roles, active, password):
             end_credentials(services, session, user.id)
@@ -271,12 +274,21 @@ def change_password(services: Services, actor: Actor, old_password: Any, new_pas
         end_credentials(services, session, user_id, keep)
 
 
-def _locked_user(session: Session, username: str) -> User:
-    """The user, with it and every admin row-locked, so two admins cannot demote each other at once."""
+def _locked_user(session: Session, username: str, actor: Actor) -> User:
+    """The user, with it, the acting admin and every admin row-locked (in one ordered statement, so two admins
+    cannot demote each other at once nor deadlock)."""
     admins = select(UserRole.user_id).where(UserRole.role == "admin")
-    session.execute(select(User.id).where(or_(User.username == username, User.id.in_(admins)))
+    session.execute(select(User.id).where(or_(User.username.in_([username, actor.username]), User.id.in_(admins)))
                     .order_by(User.id).with_for_update())
     return _user(session, username)
+
+
+def _require_still_admin(session: Session, actor: Actor) -> None:
+    """403 unless the acting admin is still active with the roles its request was authenticated with (the service
+    itself has no account): a request read its token just before another admin took the role or the account away
+    must not write after that, say giving the role back or creating another admin."""
+    if actor.username != SYSTEM.username:
+        lock_own_account(session, actor)
 
 
 def _require_an_active_admin(session: Session) -> None:

@@ -274,6 +274,50 @@ class TestEndingTokens:
         assert_error(api.client.delete("/api/auth/token", headers=bearer("nope")), 401)
 
 
+class TestRevokedAdmin:
+    """An admin's request read its token before another admin took the role or the account away, and runs after
+    that change committed: it must not undo the change (give itself back the role) or leave a way in (a new admin)."""
+
+    ADMIN = Actor("admin", frozenset({"admin"}))
+
+    @pytest.fixture
+    def rogue(self, api):
+        assert api.post("/api/users", json={"username": "rogue", "password": NEW_PASSWORD,
+                                            "roles": ["admin"]}).status_code == 201
+        api.tokens["rogue"] = fresh_token(api, "rogue", NEW_PASSWORD)
+        return api.client.application.extensions["cadreflow"]
+
+    @pytest.mark.parametrize("revocation", [{"active": False}, {"roles": ["audit"]}])
+    def test_a_change_in_flight_cannot_give_the_role_back(self, api, rogue, monkeypatch, revocation):
+        change = users.update_user
+
+        def revoked_first(services, actor, username, **body):
+            change(rogue, self.ADMIN, "rogue", **revocation)
+            return change(services, actor, username, **body)
+
+        monkeypatch.setattr(users, "update_user", revoked_first)
+        assert_error(api.patch("/api/users/rogue", as_="rogue", json={"roles": ["admin"], "active": True}), 403)
+        monkeypatch.undo()
+        found = next(u for u in api.get("/api/users").json if u["username"] == "rogue")
+        assert {key: found[key] for key in revocation} == revocation
+        assert_error(login(api, "rogue", NEW_PASSWORD) if "active" in revocation else
+                     api.get("/api/users", as_="rogue"), {401, 403})
+
+    def test_a_new_account_in_flight_is_not_created(self, api, rogue, monkeypatch):
+        add = users.add_user
+
+        def revoked_first(services, actor, *args):
+            users.update_user(rogue, self.ADMIN, "rogue", active=False)
+            return add(services, actor, *args)
+
+        monkeypatch.setattr(users, "add_user", revoked_first)
+        response = api.post("/api/users", as_="rogue", json={"username": "backdoor", "password": NEW_PASSWORD,
+                                                             "roles": ["admin"]})
+        assert_error(response, 403)
+        monkeypatch.undo()
+        assert "backdoor" not in [u["username"] for u in api.get("/api/users").json]
+
+
 class TestThrottling:
     def test_ten_failures_for_a_username_then_even_the_right_password_is_429(self, api):
         """Failures from many addresses count for the username: the 11th try answers 429 with Retry-After."""
