@@ -152,6 +152,7 @@ def create_role(services: Services, actor: Actor, code: Any, name_zh: Any, name_
     code = _check_code(code)
     names = _check_names(name_zh, name_en if name_en is not None else name_zh)
     with services.db.unit_of_work() as session:
+        _require_still_admin(session, actor)
         _seed(session, services.settings)
         if session.get(Role, code) is not None:
             raise Conflict(f"role {code} exists already (角色已存在)", {"code": "角色已存在 (taken)"})
@@ -166,6 +167,7 @@ def update_role(services: Services, actor: Actor, code: str, name_zh: Any = None
     """Rename a role or change its head role (admin); its code, which lanes and users name, stays."""
     policy.require(actor, "role.manage")
     with services.db.unit_of_work() as session:
+        _require_still_admin(session, actor)
         _seed(session, services.settings)
         role = session.get(Role, code)
         if role is None:
@@ -201,6 +203,7 @@ def set_starters(services: Services, actor: Actor, key: str, roles: Any) -> dict
     """Say which roles may start a deployed process, replacing the earlier list (admin may start anything)."""
     policy.require(actor, "role.manage")
     with services.db.unit_of_work() as session:
+        _require_still_admin(session, actor)
         _require_process(session, key)
         _seed(session, services.settings)
         wanted = _role_list(roles, catalog_of(session, services.settings).codes)
@@ -208,6 +211,13 @@ def set_starters(services: Services, actor: Actor, key: str, roles: Any) -> dict
         session.add_all(ProcessStarter(process_key=key, role=role) for role in wanted)
         session.flush()
         return {"process": key, "roles": wanted}
+
+
+def _require_still_admin(session: Session, actor: Actor) -> None:
+    """403 unless the caller is still the admin its token said it was (users.require_still_admin)."""
+    from .users import require_still_admin  # users.py needs this module
+
+    require_still_admin(session, actor)
 
 
 def _require_process(session: Session, key: str) -> None:

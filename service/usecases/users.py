@@ -87,7 +87,7 @@ def create_user(services: Services, username: str, password: str, roles: list[st
     _require_known_roles(services, roles)
     try:
         with services.db.unit_of_work() as session:
-            _require_still_admin(session, by)
+            require_still_admin(session, by)
             user = session.scalar(select(User).where(User.username == username))
             if user is not None and not replace:
                 raise _taken(username, username)
@@ -162,7 +162,7 @@ def update_user(services: Services, actor: Actor, username: str, roles: Any = No
     check_mail_settings(email, mail_digest)
     with services.db.unit_of_work() as session:
         user = _locked_user(session, username, actor)
-        _require_still_admin(session, actor)
+        require_still_admin(session, actor)
         was_active, had_roles = user.active, set(user.role_keys)
         if _apply(user, roles, active, password):
             end_credentials(services, session, user.id)
@@ -283,7 +283,7 @@ def _locked_user(session: Session, username: str, actor: Actor) -> User:
     return _user(session, username)
 
 
-def _require_still_admin(session: Session, actor: Actor) -> None:
+def require_still_admin(session: Session, actor: Actor) -> None:
     """403 unless the acting admin is still active with the roles its request was authenticated with (the service
     itself has no account): a request read its token just before another admin took the role or the account away
     must not write after that, say giving the role back or creating another admin."""

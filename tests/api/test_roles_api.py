@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import delete
 
 from service.db.models import ProcessStarter, Role
-from service.usecases import roles, search
+from service.usecases import roles, search, users
 from service.usecases.context import Actor
 from service.usecases.policy import note_participant
 from tests.api.support import ADMONISHMENT, VETTING, assert_error
@@ -254,3 +254,31 @@ def test_a_designer_built_process_with_a_new_role_runs_end_to_end_and_migrates(a
     work(api, second, "report")
     done = work(api, second, "follow_up")
     assert (done["status"], done["outcome"], done["process_version"]) == ("completed", None, 2)
+
+
+@pytest.mark.parametrize(("method", "url", "body"), [
+    ("POST", "/api/roles", INSPECTION),
+    ("PUT", "/api/roles/audit", {"name_zh": "审计"}),
+    ("PUT", f"/api/processes/{ADMONISHMENT}/starters", {"roles": ["audit"]}),
+])
+def test_an_admins_change_in_flight_when_it_lost_the_role_is_refused(api, monkeypatch, method, url, body):
+    """multi2's request read its token as an admin just before another admin left it with audit alone: it writes
+    nothing (403), so a demoted admin cannot, say, let its new role start discipline cases."""
+    add_user(api, "multi2", ["admin", "audit"])
+    api.tokens["multi2"] = api.client.post("/api/auth/token", json={"username": "multi2", "password": PASSWORD}
+                                           ).json["token"]
+    services, before = api.client.application.extensions["cadreflow"], api.get("/api/roles").json
+    starters = api.get(f"/api/processes/{ADMONISHMENT}/starters").json
+
+    def demoted_first(use_case):
+        def run(services_, actor, *args, **kwargs):
+            users.update_user(services, Actor("admin", frozenset({"admin"})), "multi2", roles=["audit"])
+            return use_case(services_, actor, *args, **kwargs)
+        return run
+
+    for name in ("create_role", "update_role", "set_starters"):
+        monkeypatch.setattr(roles, name, demoted_first(getattr(roles, name)))
+    assert_error(api.call(method, url, "multi2", json=body), 403)
+    monkeypatch.undo()
+    assert api.get("/api/roles").json == before
+    assert api.get(f"/api/processes/{ADMONISHMENT}/starters").json == starters
