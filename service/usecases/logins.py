@@ -142,14 +142,14 @@ def _store(services: Services, model: type[ApiToken] | type[WebSession], user_id
     secret = secrets.token_urlsafe(32)
     now = utcnow()
     with services.db.unit_of_work() as session:
-        if checked is not None and not _still_valid(session, checked):
+        if checked is not None and not still_valid(session, checked):
             raise Unauthorized(WRONG)
         session.execute(delete(model).where(model.user_id == user_id, model.expires_at < now))
         session.add(model(token_hash=secret_hash(secret), user_id=user_id, expires_at=now + timedelta(hours=hours)))
     return secret
 
 
-def _still_valid(session: Session, checked: Checked) -> bool:
+def still_valid(session: Session, checked: Checked) -> bool:
     """Whether the user is active with the checked password hash, its row locked until the commit (PostgreSQL;
     SQLite's writers queue anyway), so no change to it commits between this check and the login it lets in."""
     found = session.scalar(select(User.id).where(User.id == checked.user_id, User.active.is_(True),

@@ -20,7 +20,7 @@ from service.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized,
 from . import notifications, policy
 from .casehistory import hand_back, lock_case
 from .context import SYSTEM, Actor, Services
-from .logins import end_credentials, verify_password
+from .logins import end_credentials, still_valid, verify_password
 from .mailing import apply_mail_settings, check_mail_settings, mail_settings_view
 from .queries import still_active
 from .roles import known_codes
@@ -264,14 +264,18 @@ def change_password(services: Services, actor: Actor, old_password: Any, new_pas
     if new_password == old_password:
         raise Invalid("the new password must differ (新密码不能与原密码相同)",
                       {"new_password": "须与原密码不同 (must differ from the old one)"})
+    wrong = Invalid("the current password is wrong (原密码不正确)", {"old_password": "原密码不正确 (wrong password)"})
     try:
-        user_id = verify_password(services, actor.username, old_password, address).user_id
+        checked = verify_password(services, actor.username, old_password, address)
     except Unauthorized:
-        raise Invalid("the current password is wrong (原密码不正确)",
-                      {"old_password": "原密码不正确 (wrong password)"}) from None
+        raise wrong from None
     with services.db.unit_of_work() as session:
-        session.get_one(User, user_id).password_hash = generate_password_hash(new_password)
-        end_credentials(services, session, user_id, keep)
+        # Written only over the password just checked: an admin's reset (or a deactivation) that committed since
+        # must stand, not be undone by a change whose old password was right a moment before.
+        if not still_valid(session, checked):
+            raise wrong
+        session.get_one(User, checked.user_id).password_hash = generate_password_hash(new_password)
+        end_credentials(services, session, checked.user_id, keep)
 
 
 def _locked_user(session: Session, username: str, actor: Actor) -> User:

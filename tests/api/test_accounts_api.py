@@ -88,6 +88,26 @@ class TestChangeOwnPassword:
         assert field in assert_error(response, 422)["fields"]
         assert works(api, token) and login(api, "discipline").status_code == 200
 
+    def test_a_change_checked_just_before_an_admin_reset_does_not_undo_it(self, api, monkeypatch):
+        """An admin resets audit2's password (say, its account was taken over) while audit2's own change, its old
+        password checked just before, is in flight: the reset stands (422 on old_password, the old password is no
+        longer current), and the change's new password opens nothing."""
+        services, check = api.client.application.extensions["cadreflow"], logins.check_password_hash
+        token = fresh_token(api, "audit2")
+
+        def check_then_reset(stored: str, password: str) -> bool:
+            right = check(stored, password)
+            monkeypatch.setattr(logins, "check_password_hash", check)
+            users.update_user(services, Actor("admin", frozenset({"admin"})), "audit2", password="admins-new-pw")
+            return right
+
+        monkeypatch.setattr(logins, "check_password_hash", check_then_reset)
+        response = api.client.post("/api/auth/password", headers=bearer(token),
+                                   json={"old_password": PASSWORD, "new_password": NEW_PASSWORD})
+        assert "old_password" in assert_error(response, 422)["fields"]
+        assert_error(login(api, "audit2", NEW_PASSWORD), 401)
+        assert login(api, "audit2", "admins-new-pw").status_code == 200
+
     def test_guessing_the_old_password_is_throttled_like_a_login(self, api):
         """Wrong old passwords count as failed logins of that user: past the limit, 429."""
         token = fresh_token(api, "committee")
