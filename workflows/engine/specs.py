@@ -159,8 +159,11 @@ class CaseParser(SpiffBpmnParser):
         """Decision tables evaluated by DMN 1.3's hit policies (decisions.py)."""
         table = super().get_engine(decision_ref, node).decision_table
         dmn = self.dmn_parsers[decision_ref]
-        element = next(iter(dmn.node.xpath(f'.//dmn:decision[@id="{decision_ref}"]/dmn:decisionTable',
-                                           namespaces=dmn.nsmap)), None)
+        # Compared, never put into the XPath: an id is the designer's text, and one closing the literal would add
+        # an expression of its own (nested counts over the document hold the parse for hours).
+        decision = next((el for el in dmn.node.xpath(".//dmn:decision", namespaces=dmn.nsmap)
+                         if el.get("id") == decision_ref), None)
+        element = decision.find("dmn:decisionTable", dmn.nsmap) if decision is not None else None
         return engine_for(table, decision_ref, element, dmn.nsmap)
 
     OVERRIDE_PARSER_CLASSES = {  # noqa: RUF012 - extends the library's class attribute

@@ -1,0 +1,72 @@
+"""Names a designer writes that the parsers once put inside an XPath expression, over the real deploy route.
+
+An XPath expression built from a name lets the name close its string literal and add an expression of its own:
+nested `count(//*[...])` predicates walk the whole document once per node per level, so a 4 KB upload held the
+web process that parses it at deploy (and every executor loading the version) for minutes, then hours. Deploy
+must answer at once: the hostile name either runs as a plain name or is refused, naming its element.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from xml.sax.saxutils import escape, quoteattr
+
+import pytest
+
+from tests.api.support import app_from_template, make_api
+from tests.engine.bpmn_builder import decision_table, script_process
+
+PADDING = 100  # elements each nested predicate walks: enough for the attack to take half a minute and more
+QUICKLY = 5.0  # seconds: a deploy of a few kilobytes takes a fraction of this on a loaded machine
+
+
+@pytest.fixture(scope="module")
+def hostile_api(template, tmp_path_factory):
+    app = app_from_template(template, tmp_path_factory.mktemp("hostile-xpath"))
+    api = make_api(app, template)
+    api.create_cadre("c1")
+    yield api
+    app.extensions["cadreflow"].db.dispose()
+
+
+_keys = iter(range(10_000))
+
+
+def unique_key() -> str:
+    return f"hostile_xpath_{next(_keys)}"
+
+
+def nested_counts(levels: int) -> str:
+    """An XPath expression that walks the document levels deep: N ** levels node visits."""
+    inner = "0"
+    for _ in range(levels):
+        inner = f"count(//*[{inner} < 0])"
+    return inner
+
+
+def deploy(api, key, bpmn, dmns=None):
+    files = {"file0": (io.BytesIO(bpmn), f"{key}.bpmn")}
+    files |= {f"file{i}": (io.BytesIO(content), name) for i, (name, content) in enumerate((dmns or {}).items(), 1)}
+    started = time.monotonic()
+    response = api.post(f"/api/processes/{key}/versions", as_="designer", data=files,
+                        content_type="multipart/form-data")
+    return response, time.monotonic() - started
+
+
+def test_a_decision_id_is_never_read_as_xpath(hostile_api):
+    """The decision id closes the attribute literal of the lookup of its table and adds nested counts."""
+    decision = f'pick"] | //*[{nested_counts(3)}] | //*[@id="pick'
+    dmn = decision_table("PLACEHOLDER", "1", "-", '"chosen"').decode()
+    dmn = dmn.replace('id="PLACEHOLDER"', f"id={quoteattr(decision)}")
+    dmn = dmn.replace("</definitions>", f'<x:pad xmlns:x="urn:pad">{"<x:a/>" * PADDING}</x:pad></definitions>')
+    key = unique_key()
+    bpmn = script_process("x = 1", key=key, decision="PLACEHOLDER").decode().replace("PLACEHOLDER", escape(decision))
+    response, took = deploy(hostile_api, key, bpmn.encode(), {"t.dmn": dmn.encode()})
+    assert took < QUICKLY, f"deploy took {took:.1f} s"
+    assert response.status_code == 201, response.json
+    assert hostile_api.put(f"/api/processes/{key}/starters", json={"roles": ["org_dept"]}).status_code == 200
+    case = hostile_api.post("/api/cases", as_="org_dept", json={"process": key, "cadre_id": "c1", "data": {}})
+    assert case.status_code == 201, case.json
+    assert hostile_api.case(case.json["id"])["data"]["result"] == "chosen"
+
