@@ -70,3 +70,44 @@ def test_a_decision_id_is_never_read_as_xpath(hostile_api):
     assert case.status_code == 201, case.json
     assert hostile_api.case(case.json["id"])["data"]["result"] == "chosen"
 
+
+MESSAGE = "hostile_news"
+CORRELATION = (f'<bpmn:message id="msg" name="{MESSAGE}"/><bpmn:correlationProperty id="ref" name="ref">'
+               '<bpmn:correlationPropertyRetrievalExpression messageRef="msg"><bpmn:messagePath>ref</bpmn:messagePath>'
+               "</bpmn:correlationPropertyRetrievalExpression></bpmn:correlationProperty>")
+
+
+def catching_process(key: str, property_id: str) -> bytes:
+    """start → a message catch `wait` correlated on `property_id` → end; padded with data objects."""
+    catch = ('<bpmn:intermediateCatchEvent id="wait"><bpmn:messageEventDefinition id="wait_def" messageRef="msg">'
+             "<bpmn:extensionElements><spiffworkflow:messageVariable>news</spiffworkflow:messageVariable>"
+             f"<spiffworkflow:processVariableCorrelation><spiffworkflow:propertyId>{escape(property_id)}"
+             "</spiffworkflow:propertyId><spiffworkflow:expression>cadre_id</spiffworkflow:expression>"
+             "</spiffworkflow:processVariableCorrelation></bpmn:extensionElements></bpmn:messageEventDefinition>"
+             "</bpmn:intermediateCatchEvent>")
+    padding = "".join(f'<bpmn:dataObject id="pad_{i}"/>' for i in range(PADDING))
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '
+            'xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" '
+            f'id="defs_{key}" targetNamespace="http://cadreflow.example/test">{CORRELATION}'
+            f'<bpmn:process id="{key}" name="关联" isExecutable="true"><bpmn:startEvent id="start"/>{catch}'
+            '<bpmn:endEvent id="end_done"/><bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>'
+            f'<bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end_done"/>{padding}</bpmn:process>'
+            "</bpmn:definitions>").encode()
+
+
+def test_a_correlation_property_id_that_would_close_its_xpath_literal_is_refused(hostile_api):
+    """SpiffWorkflow finds a processVariableCorrelation's keys with an XPath holding its propertyId in quotes."""
+    key = unique_key()
+    response, took = deploy(hostile_api, key, catching_process(key, f"ref'] | //*[{nested_counts(3)}] | /x[text()='"))
+    assert took < QUICKLY, f"deploy took {took:.1f} s"
+    assert response.status_code == 422, response.json
+    problems = response.json["error"]["errors"]
+    assert [problem["element_id"] for problem in problems] == ["wait"], problems
+    assert "关联属性" in problems[0]["message"], problems
+
+
+def test_a_plain_correlation_property_id_still_deploys(hostile_api):
+    key = unique_key()
+    response, _took = deploy(hostile_api, key, catching_process(key, "ref"))
+    assert response.status_code == 201, response.json

@@ -136,7 +136,8 @@ def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Ite
     root = parse_xml(bpmn, f"{key}.bpmn")
     dmn_roots = {name: parse_xml(content, name) for name, content in dmns.items()}
     problems = bound_problems(root, dmn_roots, limits) if limits is not None else []
-    problems = problems or unsupported(root) or list(_xsd_problems(root)) or resolve_links(root) or _id_clashes(root)
+    problems = problems or unsupported(root) or list(_xsd_problems(root)) or resolve_links(root) or _id_clashes(root) \
+        or _quoted_property_ids(root)
     if problems:
         raise DeploymentError(problems)
     missing = _missing_decisions(root, dmn_roots)
@@ -238,6 +239,25 @@ def _id_clashes(root: etree._Element) -> list[Problem]:
                        element_id=el.get("id"), line=el.sourceline)
             for el in root.iter() if isinstance(el.tag, str) and el.get("id") in bpmn_ids
             and etree.QName(el).namespace == SPIFF_NS]
+
+
+def _quoted_property_ids(root: etree._Element) -> list[Problem]:
+    """A `spiffworkflow:processVariableCorrelation` whose propertyId holds a quote. SpiffWorkflow finds the
+    property's correlation keys with an XPath that puts the propertyId inside '...': a quote would close the
+    literal and run the rest as XPath of the designer's (nested counts over the document hold the parse, in the
+    web process at deploy and in every executor loading the version, for hours). Checked on every parse: a
+    stored version with one would hang as well. A property's id is a name, which never holds a quote."""
+    problems = []
+    for property_id in root.iterfind(".//spiffworkflow:processVariableCorrelation/spiffworkflow:propertyId", NS):
+        if "'" not in (property_id.text or ""):
+            continue
+        event = next((el for el in property_id.iterancestors()
+                      if el.get("id") and not etree.QName(el).localname.endswith("EventDefinition")), None)
+        problems.append(Problem.of("a correlation's propertyId must be the id of a correlation property (no quotes)",
+                                   "关联属性编号 (propertyId) 必须是关联属性的编号，不能含引号",
+                                   event.get("id") if event is not None else None, property_id.sourceline,
+                                   detail=(property_id.text or "")[:80]))
+    return problems
 
 
 def _parse_spec(key: str, root: etree._Element, dmn_roots: Mapping[str, etree._Element]) -> tuple[Any, Any]:
