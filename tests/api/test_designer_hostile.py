@@ -296,6 +296,66 @@ def test_hostile_code_is_refused_wherever_it_sits(hostile_api, place):
     assert_still_serving(hostile_api, key)
 
 
+def event_process(key: str, place: str, code: str) -> bytes:
+    """start → `tell` (throws a message or signal) → `wait` (catches the message) → end, `code` in `place`."""
+    from xml.sax.saxutils import escape
+
+    from tests.conformance.bpmn import chain, definitions, end, message, signal, start
+
+    code = escape(code)
+    path = code if place == "message_path" else "ref"
+    correlation = ('<bpmn:correlationProperty id="ref" name="ref"><bpmn:correlationPropertyRetrievalExpression '
+                   f'messageRef="msg_news"><bpmn:messagePath>{path}</bpmn:messagePath>'
+                   "</bpmn:correlationPropertyRetrievalExpression></bpmn:correlationProperty>")
+    process_correlation = ("<spiffworkflow:processVariableCorrelation><spiffworkflow:propertyId>ref</spiffworkflow:"
+                           f"propertyId><spiffworkflow:expression>{code if place == 'process_correlation' else 'cadre_id'}"
+                           "</spiffworkflow:expression></spiffworkflow:processVariableCorrelation>")
+    if place == "signal_payload":
+        top = signal("alarm").replace("/>", f"><bpmn:extensionElements><spiffworkflow:payloadExpression>{code}"
+                                             "</spiffworkflow:payloadExpression></bpmn:extensionElements></bpmn:signal>")
+        thrown = '<bpmn:signalEventDefinition id="tell_def" signalRef="sig_alarm"/>'
+    else:
+        top = signal("alarm")
+        payload = code if place == "message_payload" else escape("{'ref': cadre_id}")
+        thrown = ('<bpmn:messageEventDefinition id="tell_def" messageRef="msg_news"><bpmn:extensionElements>'
+                  f"<spiffworkflow:messagePayload>{payload}</spiffworkflow:messagePayload></bpmn:extensionElements>"
+                  "</bpmn:messageEventDefinition>")
+    caught = ('<bpmn:messageEventDefinition id="wait_def" messageRef="msg_news"><bpmn:extensionElements>'
+              f"<spiffworkflow:messageVariable>news</spiffworkflow:messageVariable>{process_correlation}"
+              "</bpmn:extensionElements></bpmn:messageEventDefinition>")
+    body = (start() + f'<bpmn:intermediateThrowEvent id="tell">{thrown}</bpmn:intermediateThrowEvent>'
+            + f'<bpmn:intermediateCatchEvent id="wait">{caught}</bpmn:intermediateCatchEvent>' + end()
+            + chain("start", "tell", "wait", "end"))
+    return definitions(key, body, top=message("news") + correlation + top)
+
+
+@pytest.mark.parametrize("place, element", [("message_payload", "tell"), ("message_path", "tell"),
+                                            ("process_correlation", "wait"), ("signal_payload", "tell")])
+def test_hostile_code_in_events_is_refused_at_deploy(hostile_api, place, element):
+    """A message's payload and correlations and a signal's payload run in cases as the scripts do: deploy compiles
+    them too, and refuses forbidden code naming the event, instead of deploying an incident for every case."""
+    marker = marker_path()
+    key = unique_key()
+    response = deploy(hostile_api, key, event_process(key, place, f"__import__('os').system('touch {marker}')"))
+    problems = assert_error(response, 422)["errors"]
+    assert any(p.get("element_id") == element for p in problems), problems
+    assert not marker.exists()
+    assert_still_serving(hostile_api, key)
+
+
+def test_an_event_payload_longer_than_any_code_may_be_is_refused_at_deploy(hostile_api):
+    key = unique_key()
+    response = deploy(hostile_api, key, event_process(key, "message_payload", "[" + "1, " * 10_000 + "]"))
+    problems = assert_error(response, 422)["errors"]
+    assert any(p.get("element_id") == "tell_def" and "max_code_chars" in p["message"] for p in problems), problems
+
+
+def test_events_with_plain_code_deploy(hostile_api):
+    key = unique_key()
+    response = deploy(hostile_api, key, event_process(key, "message_payload", "{'ref': cadre_id}"))
+    assert response.status_code == 201, response.json
+
+
 def multi_instance(key: str, cardinality: str, condition: str = "") -> bytes:
     """A process whose one task runs once per `cardinality`, ending early on `condition` (the conformance suite's
     ballot)."""

@@ -24,7 +24,9 @@ _FLOW_NODES = frozenset({
     "inclusiveGateway", "eventBasedGateway", "complexGateway"})
 _CONTAINERS = frozenset({"subProcess", "transaction", "adHocSubProcess"})
 _CODE = frozenset({"script", "conditionExpression", "preScript", "postScript", "loopCardinality",
-                   "completionCondition", "timeDuration", "timeDate", "timeCycle"})
+                   "completionCondition", "timeDuration", "timeDate", "timeCycle",
+                   # events' payloads and correlations (spiffworkflow:expression: a processVariableCorrelation's)
+                   "messagePayload", "payloadExpression", "messagePath", "expression"})
 
 
 @dataclass(frozen=True)

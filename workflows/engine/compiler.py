@@ -441,7 +441,8 @@ def _spec_problems(task_specs: list[Any], forms: dict[str, Any], lines: Lines) -
 _ZH_LABELS = {"condition": "条件", "prescript": "前置脚本", "postscript": "后置脚本", "script": "脚本",
               "timer": "计时器", "assignee": "指派人", "service parameter": "服务参数", "DMN input": "DMN 输入",
               "DMN rule": "DMN 规则", "input": "输入", "output": "输出", "loop cardinality": "多实例数量",
-              "completion condition": "完成条件", "loop condition": "循环条件"}
+              "completion condition": "完成条件", "loop condition": "循环条件", "payload": "事件数据",
+              "correlation": "关联属性"}
 _ZH_LABEL = re.compile("|".join(sorted(map(re.escape, _ZH_LABELS), key=len, reverse=True)))
 
 
@@ -587,7 +588,7 @@ def _code_of(ts: Any) -> Iterator[tuple[str, str, Any]]:
         source = getattr(ts, label, None)
         if source:
             yield label, source, compile_script
-    yield from _timer_code(getattr(ts, "event_definition", None))
+    yield from _event_code(getattr(ts, "event_definition", None))
     if isinstance(ts, ServiceTask):
         for name, param in ts.operation_params.items():
             yield f"service parameter '{name}'", param["value"], compile_expression
@@ -608,12 +609,20 @@ def _loop_code(ts: Any) -> Iterator[tuple[str, str, Any]]:
         yield "loop condition", ts.condition, compile_expression
 
 
-def _timer_code(definition: Any) -> Iterator[tuple[str, str, Any]]:
+def _event_code(definition: Any) -> Iterator[tuple[str, str, Any]]:
+    """A timer's expression; a thrown message's, signal's, error's or escalation's payload expression; a message's
+    correlation expressions (on the payload, and the catching case's own): each runs in cases like a script."""
     if isinstance(definition, TimerEventDefinition):
         yield "timer", definition.expression, compile_expression
     elif isinstance(definition, MultipleEventDefinition):
         for inner in definition.event_definitions:
-            yield from _timer_code(inner)
+            yield from _event_code(inner)
+    elif definition is not None:
+        if getattr(definition, "expression", None) is not None:
+            yield "payload", definition.expression, compile_expression
+        for prop in [*getattr(definition, "correlation_properties", ()),
+                     *getattr(definition, "process_correlations", ())]:
+            yield f"correlation '{prop.name}'", prop.retrieval_expression, compile_expression
 
 
 def _dmn_code(ts: Any) -> Iterator[tuple[str, str, Any]]:
