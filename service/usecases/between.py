@@ -21,6 +21,7 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from service.db.models import Case, CaseWait, OutboxItem
+from service.errors import CaseIncident
 from workflows.engine import Step
 
 from .context import Services
@@ -31,6 +32,14 @@ LEASE = timedelta(minutes=2)  # how long one deliverer holds an item before anot
 CALL_DONE, MESSAGE, SIGNAL = "call_done", "message", "signal"
 FINISHED = ("completed", "cancelled")
 WITHDRAWN = "cadreflow.withdrawn"  # session.info: ids of called cases ended because their caller left the call
+# Hand-overs in a row with no person in between: a step that took a delivered item and sent the next. Two cases
+# answering each other's signal or message would otherwise do so for ever (each delivered right after the commit
+# of the step before, from inside its delivery, and by the worker at every pass).
+MAX_HOPS = 20
+HOPS = "cadreflow.hops"  # session.info: the hand-overs that led to the step this transaction runs
+LOOP = ("案件之间自动传递的消息或信号已连续往返 {hops} 次，中间无人办理，疑为循环，已停止 "
+        "(messages or signals were handed on {hops} times in a row between cases with no person in between: "
+        "a loop, stopped)")
 
 
 MAX_WAIT_KEY = 500  # characters of case_waits.correlation
@@ -54,13 +63,16 @@ def after_step(services: Services, session: Session, case: Case, step: Step) -> 
     if waits:
         session.add_all(CaseWait(case_id=case.id, kind=wait.kind, name=wait.name, correlation=wait_key(text))
                         for wait in step.waits for text in (wait.correlations or ("",)))
+    hops = session.info.get(HOPS, 0)
+    if step.thrown and hops >= MAX_HOPS:  # the step rolls back; the case is held for a person to look at
+        raise CaseIncident(LOOP.format(hops=hops), None, None)
     posted = [OutboxItem(kind=event.kind, source_case_id=case.id, name=event.name,
                          payload={"payload": event.payload, "correlations": list(event.correlations),
-                                  "cadre_id": case.cadre_id}) for event in step.thrown]
+                                  "cadre_id": case.cadre_id, "hops": hops + 1}) for event in step.thrown]
     if case.parent_task_id and case.status in FINISHED and case.id not in session.info.get(WITHDRAWN, ()):
         outcome = case.outcome if case.status == "completed" else "cancelled"
         posted.append(OutboxItem(kind=CALL_DONE, source_case_id=case.id, target_case_id=case.parent_case_id,
-                                 payload={"task_id": case.parent_task_id, "outcome": outcome}))
+                                 payload={"task_id": case.parent_task_id, "outcome": outcome, "hops": hops + 1}))
     if posted:
         session.add_all(posted)
         services.db.after_commit(session, lambda: _deliver_after_commit(services, [item.id for item in posted]))

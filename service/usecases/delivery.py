@@ -17,7 +17,7 @@ from service.db.uow import rows_changed
 from service.errors import CaseIncident, Conflict, NotFound
 from workflows.engine import NotWaiting, Step
 
-from .between import CALL_DONE, FINISHED, FIRST_RETRY, LEASE, MAX_ATTEMPTS, MESSAGE, SIGNAL, wait_key
+from .between import CALL_DONE, FINISHED, FIRST_RETRY, HOPS, LEASE, MAX_ATTEMPTS, MESSAGE, SIGNAL, wait_key
 from .casehistory import lock_case, record
 from .context import SYSTEM, Services
 from .stepper import hold_if, run_step
@@ -79,6 +79,7 @@ def _deliver_to(services: Services, case_id: int, kind: str, name: str, payload:
     detail = {"name": name} if kind != CALL_DONE else {"outcome": payload["outcome"]}
     try:
         with services.db.unit_of_work() as session:
+            session.info[HOPS] = _hops(payload)  # what this step sends goes one hand-over further (between.MAX_HOPS)
             case = lock_case(session, case_id)
             if kind == CALL_DONE and case.status in FINISHED:
                 return _drop_result(session, case, payload)
@@ -102,6 +103,12 @@ def _deliver_to(services: Services, case_id: int, kind: str, name: str, payload:
         log.warning("case %s did not take a %s: %s", case_id, kind, exc.message)
         return False
     return True
+
+
+def _hops(payload: dict[str, Any]) -> int:
+    """The hand-overs an item took to come (0 for one a person's step or the API sent, or one posted before)."""
+    hops = payload.get("hops")
+    return hops if isinstance(hops, int) and not isinstance(hops, bool) else 0
 
 
 DROPPED = ("本案已不再等待该关联案件的结果（已离开调用环节或已结束），结果未采用 "
