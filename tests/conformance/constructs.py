@@ -296,6 +296,14 @@ def _complex(key: str) -> bytes:
     )
 
 
+@refuses("loop without a gateway", "gateways",
+         "draw the way back through an exclusive gateway (a loop without one would never end)", "a", "排他网关")
+def _loop_without_gateway(key: str) -> bytes:
+    """a → wait → a, round for ever: every start of it was a 500 (SpiffWorkflow predicted the loop without end)."""
+    wait = f'<bpmn:intermediateCatchEvent id="wait">{timer()}</bpmn:intermediateCatchEvent>\n'
+    return definitions(key, start() + user("a") + wait + chain("start", "a", "wait", "a"), lane("a"))
+
+
 # Start events -------------------------------------------------------------------------------------
 
 

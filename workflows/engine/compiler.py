@@ -155,6 +155,7 @@ def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Ite
     problems += _policy_problems(task_specs, lines) + _decision_problems(task_specs, lines)
     problems += _start_for_problems(root, key)
     problems += _outcome_problems(task_specs) + _flow_warnings(task_specs, lines) + _unreachable(root)
+    problems += _undecided_loops(root) if limits is not None else []  # cases of a stored version must still load
     problems += return_problems(task_specs, PERSON_TASKS, lines)
     errors = [p for p in problems if p.severity == "error"]
     if errors:
@@ -691,6 +692,44 @@ def _unreachable(root: etree._Element) -> list[Problem]:
         problems += [Problem.of("element is unreachable", "元素不可达", node_id, node.sourceline, "warning")
                      for node_id, node in nodes.items() if node_id not in reached]
     return problems
+
+
+_DECIDING = frozenset({"exclusiveGateway", "inclusiveGateway", "eventBasedGateway"})
+
+
+def _undecided_loops(root: etree._Element) -> list[Problem]:
+    """Loops of sequence flows through no exclusive, inclusive or event-based gateway, one problem per container.
+    SpiffWorkflow predicts a case's coming tasks along every flow, and along such a loop it predicts without end:
+    every start of the process was a RecursionError (a 500), every step reaching the loop a refusal. Nothing on it
+    decides to leave it either (a boundary event's flows are not the loop's, so a loop drawn through one deploys)."""
+    problems = []
+    for container in [*root.iterfind("bpmn:process", NS), *root.iterfind(".//bpmn:subProcess", NS),
+                      *root.iterfind(".//bpmn:transaction", NS)]:
+        nodes = [el.get("id") for el in container if isinstance(el.tag, str)
+                 and etree.QName(el).localname in _FLOW_NODES - _DECIDING]
+        edges = [(flow.get("sourceRef"), flow.get("targetRef")) for flow in container.iterfind("bpmn:sequenceFlow", NS)]
+        looping = _on_loops(nodes, edges)
+        if looping:
+            first = next(el for el in container if isinstance(el.tag, str) and el.get("id") == looping[0])
+            shown = ", ".join(looping[:5]) + (", …" if len(looping) > 5 else "")
+            problems.append(Problem.of(
+                f"a loop through no gateway ({shown}) would run for ever and no case of it could start; draw the way "
+                "back through an exclusive gateway",
+                f"流程中的循环未经过网关（{shown}），将无休止地运行，案件无法启动；请经排他网关返回",
+                first.get("id"), first.sourceline))
+    return problems
+
+
+def _on_loops(nodes: list[str], edges: list[tuple[str, str]]) -> list[str]:
+    """The nodes (in the order given) left once every node without an incoming or an outgoing edge among those
+    left is taken away, again and again: those on a loop, and those between loops; none when there is no loop."""
+    left = set(nodes)
+    while True:
+        kept = [(a, b) for a, b in edges if a in left and b in left]
+        linked = {a for a, _ in kept} & {b for _, b in kept}
+        if linked == left:
+            return [node for node in nodes if node in left]
+        left = linked
 
 
 def _walk(pending: list[str], edges: dict[str, list[str]]) -> set[str]:
