@@ -10,6 +10,7 @@ from tests.engine.bpmn_builder import KEY, script_process
 
 LIMIT_KB = 64
 BLOAT = 'pad = "a" * 100000'  # about 100 KB of case data: over the limit set here, far under the default
+BLOAT_PAYLOAD = '{"pad": "a" * 100000}'  # as much in a message's payload
 
 
 @pytest.fixture
@@ -53,3 +54,22 @@ def test_a_completion_that_would_store_too_much_leaves_the_case_as_it_was(small_
 def test_the_same_process_runs_under_the_default_limit(api, cadre):
     deploy(api, script_process(BLOAT))
     assert len(api.start(KEY, "c1")["data"]["pad"]) == 100000
+
+
+def test_a_step_sending_more_than_a_case_may_store_is_refused_and_sends_nothing(small_api):
+    """A thrown message's payload is not part of the state, yet it is stored (in the outbox) and handed to every
+    case waiting for it: it is held to the same limit."""
+    from sqlalchemy import func, select
+
+    from service.db.models import OutboxItem
+    from tests.conformance.bpmn import chain, definitions, end, message, message_ref, start
+
+    throw = f'<bpmn:intermediateThrowEvent id="tell">{message_ref("news", payload=BLOAT_PAYLOAD)}' \
+            "</bpmn:intermediateThrowEvent>"
+    deploy(small_api, definitions(KEY, start() + throw + end() + chain("start", "tell", "end"), top=message("news")))
+    before = case_count(small_api)
+    body = assert_error(small_api.post("/api/cases", as_="admin", json={"process": KEY, "cadre_id": "c1"}), 409)
+    assert "MAX_CASE_STATE_KB" in body["message"], body
+    assert case_count(small_api) == before
+    with small_api.client.application.extensions["cadreflow"].db.unit_of_work(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(OutboxItem)) == 0

@@ -7,6 +7,7 @@ process, whichever command or request asks for a step.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any
@@ -151,11 +152,19 @@ class StepExecutor:
 
     def _bounded(self, step: Step, size: int) -> Step:
         """The step, unless the state it would save (`size` bytes) is past the limit: designer code that grows
-        case data without end would otherwise fill the database and every page listing the case."""
+        case data without end would otherwise fill the database and every page listing the case. What it sends
+        to other cases is held to the same limit: it is no part of the state, yet stored in the outbox and handed
+        to every case waiting for it."""
         if size > self.max_state_bytes:
             raise Incident(f"the case's saved state would grow to {size // 1024} KB, more than the "
                            f"{self.max_state_bytes // 1024} KB allowed (MAX_CASE_STATE_KB) "
                            f"(案件数据将增至 {size // 1024} KB，超过上限 {self.max_state_bytes // 1024} KB)")
+        sent = sum(len(json.dumps(event.payload)) for event in step.thrown)
+        if sent > self.max_state_bytes:
+            raise Incident(f"the messages and signals this step sends would hold {sent // 1024} KB, more than the "
+                           f"{self.max_state_bytes // 1024} KB allowed (MAX_CASE_STATE_KB) "
+                           f"(本步骤发送的消息与信号数据达 {sent // 1024} KB，"
+                           f"超过上限 {self.max_state_bytes // 1024} KB)")
         return step
 
     def _call(self, request: dict[str, Any], payload: bytes, services: Relay | None,
