@@ -22,7 +22,7 @@ from workflows.engine import form_validator
 
 UserHasRole = Callable[[str, str], bool]
 CadreExists = Callable[[str], bool]
-RuleCheck = Callable[[str, dict[str, Any]], bool]
+RuleCheck = Callable[[list[str], dict[str, Any]], list[bool]]  # a form's rules at once: whether each holds
 TEXT_LIMIT = 2000  # the length of a text field whose form sets no maxLength
 FIRST_DAY = date(1949, 10, 1)  # no date a form asks for lies before this one
 YEARS_AHEAD = 10  # nor more than this many years after today
@@ -232,9 +232,11 @@ def _rule_errors(schema: dict[str, Any], scope: dict[str, Any], check_rule: Rule
     """Failed `x-validate` rules by field. Deploy refuses malformed rules; of one deployed before it did, the
     expression is still checked (it is the rule), its error put on the form when it names no field."""
     rules = schema.get("x-validate")
+    checked = [rule for rule in (rules if isinstance(rules, list) else [])
+               if isinstance(rule, dict) and isinstance(rule.get("expr"), str)]
     errors: dict[str, str] = {}
-    for rule in rules if isinstance(rules, list) else []:
-        if isinstance(rule, dict) and isinstance(rule.get("expr"), str) and not check_rule(rule["expr"], scope):
+    for rule, holds in zip(checked, check_rule([rule["expr"] for rule in checked], scope), strict=True):
+        if not holds:
             field, message = rule.get("field"), rule.get("message")
             errors[field if isinstance(field, str) else "_form"] = (
                 message if isinstance(message, str) else "不符合表单规则 (a rule of the form is not met)")

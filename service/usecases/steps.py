@@ -39,10 +39,11 @@ def run_engine(operation: Callable[[], T]) -> T:
         raise Invalid(str(exc), {"data": str(exc)}) from exc
 
 
-def rule_checker(services: Services) -> Callable[[str, dict[str, Any]], bool]:
-    """Evaluate form rules in the engine's sandbox; a rule that fails to evaluate is a 409 incident."""
-    def check(expression: str, scope: dict[str, Any]) -> bool:
-        return run_engine(lambda: services.runner.check_rule(expression, scope))
+def rule_checker(services: Services) -> Callable[[list[str], dict[str, Any]], list[bool]]:
+    """Evaluate a form's rules in the engine's sandbox, all in one step; a rule that fails to evaluate is a 409
+    incident."""
+    def check(expressions: list[str], scope: dict[str, Any]) -> list[bool]:
+        return run_engine(lambda: services.runner.check_rules(expressions, scope)) if expressions else []
     return check
 
 

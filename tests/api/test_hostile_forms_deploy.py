@@ -152,3 +152,23 @@ def test_a_user_role_that_is_not_text_is_not_looked_up():
     data = {"a": "someone"}
     assert validate_form(schema, data, lambda user, role: looked_up.append(role) or True) == data
     assert looked_up == []
+
+
+def test_a_form_s_rules_are_checked_in_one_round_trip_within_one_step_budget(forms_app, forms_api, monkeypatch):
+    """`x-validate` rules run while the case is locked (on SQLite: every writer waits). One executor round trip per
+    rule, each with a step budget of its own, let a form of a few hundred slow rules hold that lock for minutes, and
+    send the whole case data across the executor's pipe once per rule."""
+    rules = [{"expr": f"ok or {i} < 0", "field": "ok", "message": "须同意"} for i in range(50)]
+    key = f"rules_{uuid.uuid4().hex[:8]}"
+    assert deploy(forms_api, key, process(key, task={**FORM, "x-validate": rules})).status_code == 201
+    assert forms_api.put(f"/api/processes/{key}/starters", json={"roles": ["org_dept"]}).status_code == 200
+    case = forms_api.start(key, "c1", as_="org_dept")
+    runner, calls = forms_app.extensions["cadreflow"].runner, []
+    real = runner._call
+    monkeypatch.setattr(runner, "_call", lambda request, *args: calls.append(request["op"]) or real(request, *args))
+    task = case["open_tasks"][0]
+    refused = forms_api.post(f"/api/tasks/{task['id']}/complete", as_="org_dept", json={"data": {"ok": False}})
+    assert assert_error(refused, 422)["fields"] == {"ok": "须同意"}
+    done = forms_api.post(f"/api/tasks/{task['id']}/complete", as_="org_dept", json={"data": {"ok": True}})
+    assert done.status_code == 200, done.json
+    assert len(calls) <= 4, calls

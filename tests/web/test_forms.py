@@ -77,7 +77,7 @@ def test_malformed_extensions_deployed_before_they_were_refused_never_fail_a_com
         assert errors_of({"type": "object", "x-min-sum": min_sum}, {"a": 0}) == {}, min_sum
     short = errors_of({"type": "object", "x-min-sum": {"fields": ["a", 3]}}, {"a": 0})
     assert short == {"a": "合计不足 (sum too small)"}
-    never = lambda expr, scope: False  # noqa: E731 - a rule check that always fails
+    never = lambda exprs, scope: [False] * len(exprs)  # noqa: E731 - a rule check where every rule fails
     rules = [{"expr": "False", "field": ["a"], "message": "m"}, {"expr": "False", "field": "b", "message": 5}, 7]
     assert errors_of({"type": "object", "x-validate": rules}, {}, never) == {
         "_form": "m", "b": "不符合表单规则 (a rule of the form is not met)"}

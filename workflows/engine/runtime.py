@@ -200,8 +200,12 @@ class CaseRunner:
 
     def check_rule(self, expression: str, scope: dict[str, Any]) -> bool:
         """Evaluate a form rule (`x-validate`) over case data and submitted fields, in the sandbox."""
+        return self.check_rules([expression], scope)[0]
+
+    def check_rules(self, expressions: list[str], scope: dict[str, Any]) -> list[bool]:
+        """Evaluate a form's rules over case data and submitted fields at once, in the sandbox."""
         try:
-            return bool(self.environment.evaluate(expression, dict(scope)))
+            return [bool(self.environment.evaluate(expression, dict(scope))) for expression in expressions]
         except Exception as exc:  # a rule that cannot be evaluated is a failed rule
             raise Incident(f"form rule cannot be evaluated: {exc}") from exc
 

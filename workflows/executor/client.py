@@ -116,6 +116,16 @@ class StepExecutor:
                                None, {})
         return bool(header.get("value"))
 
+    def check_rules(self, expressions: list[str], scope: dict[str, Any]) -> list[bool]:
+        """Evaluate a form's rules in one round trip and one step budget: they run while the case is locked, and a
+        round trip each (a budget each, the case data sent each time) let a form of many slow rules hold it long."""
+        header, _ = self._call({"op": "check_rules", "args": {"expressions": expressions, "scope": scope}}, b"",
+                               None, {})
+        value = header.get("value")
+        if not isinstance(value, list) or len(value) != len(expressions):
+            raise ProtocolViolation("malformed rule results")
+        return [bool(each) for each in value]
+
     def select(self, expression: str, scopes: list[dict[str, Any]]) -> list[bool]:
         """Evaluate a filter over many records in one round trip (e.g. which cadres a start opens for)."""
         header, _ = self._call({"op": "select", "args": {"expression": expression, "scopes": scopes}}, b"", None, {})

@@ -79,6 +79,8 @@ class Worker:
         runner = self._runner(header.get("settings") or {})
         if op == "check_rule":
             return {"type": "result", "value": runner.check_rule(args["expression"], args["scope"])}, b""
+        if op == "check_rules":
+            return {"type": "result", "value": runner.check_rules(args["expressions"], args["scope"])}, b""
         if op == "select":
             return {"type": "result", "value": runner.select(args["expression"], args["scopes"])}, b""
         process = self._definition(header.get("spec") or {})
