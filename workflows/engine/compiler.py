@@ -211,19 +211,31 @@ def _event_kinds(root: etree._Element) -> dict[str, str]:
     return kinds
 
 
+MAX_XSD_PROBLEMS = 50  # a designer mends the first ones first; thousands more would only cost the service and the page
+
+
 def _xsd_problems(root: etree._Element) -> Iterator[Problem]:
     schema = VALIDATOR.validator
     if schema.validate(root):
         return
-    for error in schema.error_log:
-        yield Problem(f"不符合 BPMN 规范 (XSD): {error.message}", _element_at(root, error.line), error.line,
+    errors = schema.error_log
+    # Where each line starts, read once: looked up per error, the document was walked once per error, and a 2 MB
+    # upload of some 50,000 errors held the web process for minutes.
+    first_on_line: dict[int, etree._Element] = {}
+    for element in root.iter():
+        first_on_line.setdefault(element.sourceline, element)
+    for error in errors[:MAX_XSD_PROBLEMS]:
+        yield Problem(f"不符合 BPMN 规范 (XSD): {error.message}", _element_at(first_on_line, error.line), error.line,
                       message_zh=f"不符合 BPMN 规范 (XSD)：{error.message}",
                       message_en=f"not valid BPMN (XSD): {error.message}")
+    if len(errors) > MAX_XSD_PROBLEMS:
+        more = len(errors) - MAX_XSD_PROBLEMS
+        yield Problem.of(f"not valid BPMN (XSD): {more} more errors", f"不符合 BPMN 规范 (XSD)：另有 {more} 处错误")
 
 
-def _element_at(root: etree._Element, line: int) -> str | None:
+def _element_at(first_on_line: Mapping[int, etree._Element], line: int) -> str | None:
     """The id of the element a line belongs to (the nearest ancestor with an id)."""
-    element = next((el for el in root.iter() if el.sourceline == line), None)
+    element = first_on_line.get(line)
     while element is not None and not element.get("id"):
         element = element.getparent()
     return element.get("id") if element is not None else None
