@@ -307,8 +307,9 @@ def event_process(key: str, place: str, code: str) -> bytes:
     correlation = ('<bpmn:correlationProperty id="ref" name="ref"><bpmn:correlationPropertyRetrievalExpression '
                    f'messageRef="msg_news"><bpmn:messagePath>{path}</bpmn:messagePath>'
                    "</bpmn:correlationPropertyRetrievalExpression></bpmn:correlationProperty>")
+    own = code if place == "process_correlation" else "cadre_id"
     process_correlation = ("<spiffworkflow:processVariableCorrelation><spiffworkflow:propertyId>ref</spiffworkflow:"
-                           f"propertyId><spiffworkflow:expression>{code if place == 'process_correlation' else 'cadre_id'}"
+                           f"propertyId><spiffworkflow:expression>{own}"
                            "</spiffworkflow:expression></spiffworkflow:processVariableCorrelation>")
     if place == "signal_payload":
         top = signal("alarm").replace("/>", f"><bpmn:extensionElements><spiffworkflow:payloadExpression>{code}"
