@@ -106,18 +106,30 @@ class Effects:
         self.children.append((process, dict(data), parent_task_id))
 
 
+def _require_own_cadre(cadre_id: str | None, data: dict[str, Any]) -> None:
+    """Glue reads the cadre from the case data, which a script may rewrite: a case of one cadre would otherwise
+    sanction, move, audit or read another (a sanction on c2 from a case of c1)."""
+    named = data.get("cadre_id")
+    if cadre_id is not None and named != cadre_id:
+        raise PermissionError(f"本案干部为 {cadre_id}，服务操作不能作用于其他干部 {named!r}（案件数据中的 cadre_id "
+                              f"被改写） (this case's cadre is {cadre_id}; a service task may not act on {named!r}: "
+                              "the case data's cadre_id was rewritten)")
+
+
 CallOpener = Callable[[str, str, dict[str, Any]], None]
 Handler = Callable[[str, dict[str, Any], dict[str, Any]], dict[str, Any]]  # (operation, data, params) -> result
 
 
-def service_handler(process_key: str, effects: Effects,
-                    open_call: CallOpener | None = None) -> Handler:
+def service_handler(process_key: str, effects: Effects, open_call: CallOpener | None = None,
+                    cadre_id: str | None = None) -> Handler:
     """The callback the engine uses for service tasks (glue by name, with this case's effects) and
-    for call activities (`open_call(process, calling task id, data)`)."""
+    for call activities (`open_call(process, calling task id, data)`). `cadre_id`: the case's cadre, the only
+    one its glue may act on (None: a case whose cadre a task names, steps.CADRE_FROM_TASK)."""
     def handle(name: str, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         if name == CALL_OPERATION and open_call is not None:
             open_call(str(params["process"]), str(params["task_id"]), data)
             return {}
+        _require_own_cadre(cadre_id, data)
         result = glue.operation(name)(effects, data, params)
         mismatch = next(iter(form_validator(dict(glue.SIGNATURES[name].result)).iter_errors(result)), None)
         if mismatch is not None:  # the glue broke its own declared contract: fail the step, visibly

@@ -29,7 +29,7 @@ from .effects import CallOpener, Effects, service_handler
 from .forms import fit_text, validate_form
 from .notifications import tasks_opened
 from .readmodel import NEW_CASES
-from .steps import apply_step, definition_of, run_engine
+from .steps import CADRE_FROM_TASK, apply_step, definition_of, run_engine
 from .users import user_has_role_in
 
 # An engine operation: (the case's definition, its saved state, the service-task handler) -> step.
@@ -50,10 +50,17 @@ def run_step(services: Services, session: Session, case: Case, call: EngineCall,
     effects = Effects(session, services.today(), case.id)
     depth, root = call_chain(session, case)
     handler = service_handler(case.process_key, effects,
-                              call_opener(services, session, effects, case.cadre_id, depth + 1, root))
+                              call_opener(services, session, effects, case.cadre_id, depth + 1, root),
+                              own_cadre(case.process_key, case.cadre_id))
     step = run_engine(lambda: call(definition or definition_of(services, case), case.state, handler))
     store_step(services, session, case, step, entry, effects)
     return step
+
+
+def own_cadre(process_key: str, cadre_id: Any) -> str | None:
+    """The one cadre a case's service tasks may act on: the case's, except where a task names it (a public report's
+    triage, steps.CADRE_FROM_TASK) or none is known yet."""
+    return cadre_id if isinstance(cadre_id, str) and process_key not in CADRE_FROM_TASK else None
 
 
 def store_step(services: Services, session: Session, case: Case, step: Step, entry: Entry | None = None,
@@ -118,7 +125,8 @@ def start_in_session(services: Services, session: Session, actor: Actor, process
     if parent is not None and parent_task_id:
         above, root = call_chain(session, parent)
         depth = above + 1
-    handler = service_handler(process, effects, call_opener(services, session, effects, cadre_id, depth + 1, root))
+    handler = service_handler(process, effects, call_opener(services, session, effects, cadre_id, depth + 1, root),
+                              own_cadre(process, start_data.get("cadre_id")))
     step = run_engine(lambda: services.runner.start(definition, start_data, handler))
     return _store_new_case(services, session, actor, version, start_data, step, effects, parent, parent_task_id)
 
@@ -148,8 +156,8 @@ def start_batch(services: Services, session: Session, actor: Actor, process: str
             results[index] = start_data
         else:
             checked.append((index, start_data, Effects(session, services.today())))
-    handlers = [service_handler(process, effects, call_opener(services, session, effects, data["cadre_id"], 1))
-                for _, data, effects in checked]
+    handlers = [service_handler(process, effects, call_opener(services, session, effects, data["cadre_id"], 1),
+                                own_cadre(process, data["cadre_id"])) for _, data, effects in checked]
     steps = run_engine(lambda: services.runner.start_many(definition, [data for _, data, _ in checked], handlers))
     started: list[tuple[int, dict[str, Any], Step, Effects]] = []
     for (index, start_data, effects), step in zip(checked, steps, strict=True):
