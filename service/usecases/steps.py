@@ -26,6 +26,11 @@ from .readmodel import parse_time, sync_tasks
 T = TypeVar("T")
 
 
+class LoopRefused(Conflict):
+    """The engine refused a step in which the case looped too often (409, nothing stored). A person's action is
+    refused so; a worker's timer step would run into the same loop at every poll, so it holds the case instead."""
+
+
 def run_engine(operation: Callable[[], T]) -> T:
     """Run an engine operation, turning failures of BPMN code into a case incident (409)."""
     try:
@@ -34,7 +39,7 @@ def run_engine(operation: Callable[[], T]) -> T:
         raise CaseIncident(f"automatic step failed (自动步骤执行失败): {exc.message}",
                            exc.element_id, exc.line) from exc
     except LoopLimitExceeded as exc:
-        raise Conflict(str(exc)) from exc
+        raise LoopRefused(str(exc)) from exc
     except DataRefused as exc:
         raise Invalid(str(exc), {"data": str(exc)}) from exc
 

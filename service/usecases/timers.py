@@ -18,7 +18,7 @@ from .casehistory import held, lock_case
 from .context import Services
 from .readmodel import parse_time
 from .stepper import hold_if, run_step
-from .steps import definition_of
+from .steps import LoopRefused, definition_of
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +40,10 @@ def fire_due_timers(services: Services, now: datetime | None = None) -> int:
         except CaseIncident as failure:  # nothing coherent to store: held with the state it had, the step undone
             log.warning("timers of case %s failed: %s", case_id, failure.message)
             hold_if(services, case_id, failure, _still_due)
+        except LoopRefused as exc:  # the same loop at every poll, each time up to the engine's guard: held
+            log.warning("timers of case %s looped: %s", case_id, exc.message)
+            looped = f"定时步骤陷入循环，已停止 (the timer step looped and was stopped): {exc.message}"
+            hold_if(services, case_id, CaseIncident(looped, None, None), _still_due)
         except Conflict as exc:  # another worker took it, or an automatic step failed
             log.warning("timers of case %s not fired: %s", case_id, exc.message)
         except Unavailable as exc:  # the database, not the step: the case stays due for the next poll
