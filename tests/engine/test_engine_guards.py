@@ -18,10 +18,12 @@ from workflows.engine import (
     Incident,
     LoopLimitExceeded,
     NotWaiting,
+    ProcessDefinition,
     TaskNotReady,
     compile_process,
     serialization,
 )
+from workflows.engine.bounds import DeployLimits
 from workflows.engine.specs import spec_config
 
 VETTING = "pre_appointment_vetting"
@@ -343,3 +345,22 @@ def test_missing_deadline_is_an_incident(definitions):
     assert "inquiry_reply" in incident.message
     if failed is not None:
         assert not failed.completed
+
+
+def _voting(cardinality: str) -> ProcessDefinition:
+    from tests.conformance.bpmn import chain, user
+
+    mi = ('<bpmn:multiInstanceLoopCharacteristics isSequential="false"><bpmn:loopCardinality>'
+          f"{cardinality}</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>")
+    body = start() + user("vote", inner=mi) + end() + chain("start", "vote", "end")
+    return compile_process("votes", definitions("votes", body, {"org_dept": ["vote"]}), {}, ROLES,
+                           limits=DeployLimits())
+
+
+def test_a_parallel_multi_instance_counted_at_run_time_opens_no_more_tasks_than_a_literal_may():
+    """Deploy bounds a literal cardinality (max_instances); one computed from case data was unbounded: 5,000 person
+    tasks opened in one step (under the state limit), each announced to every user of the lane's role."""
+    runner = CaseRunner(deadlines())
+    incident, _step = incident_of(lambda: runner.start(_voting("int('5000')"), {}, None))
+    assert incident.element_id == "vote" and "200" in incident.message
+    assert len(runner.start(_voting("int('200')"), {}, None).open_tasks) == 200

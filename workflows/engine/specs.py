@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.parser.event_parsers import (
     CANCEL_EVENT_XPATH,
     CONDITIONAL_EVENT_XPATH,
@@ -139,8 +140,19 @@ class _CountingCompletion:
             sum(not c.has_state(TaskState.FINISHED_MASK) for c in instances)
 
 
+MAX_PARALLEL_INSTANCES = 200  # DeployLimits.max_instances' default, which bounds only a literal cardinality
+
+
 class CaseParallelMultiInstance(_CountingCompletion, ParallelMultiInstanceTask):
-    pass
+    """A parallel multi-instance task whose instances, counted at run time (a cardinality computed from case data,
+    a collection in it), stay within MAX_PARALLEL_INSTANCES: one step opened 5,000 person tasks otherwise, each
+    announced to every user of the lane's role. Past it, an incident at the task."""
+
+    def create_child(self, my_task: Any, item: Any, key_or_index: Any = None) -> None:
+        if sum(1 for _ in self._instances(my_task)) >= MAX_PARALLEL_INSTANCES:
+            raise WorkflowTaskException(f"more than {MAX_PARALLEL_INSTANCES} parallel instances "
+                                        f"(多实例并行数量超过 {MAX_PARALLEL_INSTANCES})", task=my_task)
+        super().create_child(my_task, item, key_or_index)
 
 
 class CaseSequentialMultiInstance(_CountingCompletion, SequentialMultiInstanceTask):
