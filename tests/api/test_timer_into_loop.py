@@ -9,8 +9,14 @@ every other timer of the county.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
 
 from service.usecases import timers
+from tests.api.support import CaseApi, Template, app_from_template, make_api
 from tests.conformance.bpmn import definitions, flow, script, start
 
 LOOP = ('<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="wait_def"><bpmn:timeDuration>'
@@ -19,7 +25,22 @@ LOOP = ('<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="w
         + flow("start", "wait") + flow("wait", "again") + flow("again", "spin") + flow("spin", "again"))
 
 
-def test_a_timer_step_refused_by_the_loop_guard_holds_the_case(api, services, monkeypatch):
+@pytest.fixture
+def guarded_app(template: Template, tmp_path: Path) -> Iterator[Flask]:
+    """The loop guard trips after 100 tasks, well inside a step budget no busy machine runs out of: the step must
+    end refused by the guard, not stopped by its time limit (a different incident)."""
+    app = app_from_template(template, tmp_path / "guarded", MAX_TASK_DEPTH=100, STEP_TIMEOUT_SECONDS=30)
+    yield app
+    app.extensions["cadreflow"].db.dispose()
+
+
+@pytest.fixture
+def guarded_api(guarded_app: Flask, template: Template) -> CaseApi:
+    return make_api(guarded_app, template)
+
+
+def test_a_timer_step_refused_by_the_loop_guard_holds_the_case(guarded_app, guarded_api, monkeypatch):
+    api, services = guarded_api, guarded_app.extensions["cadreflow"]
     response = api.post("/api/processes/spinner/versions", as_="designer", data=definitions("spinner", start() + LOOP),
                         content_type="application/xml")
     assert response.status_code == 201, response.json
