@@ -60,6 +60,24 @@ def report_entry_hash(entry: ReportLogEntry, previous: str) -> str:
                      "action": entry.action, "detail": entry.detail}, previous)
 
 
+class AccountLogRow(Protocol):
+    """What an account log entry's hash covers (one chain for the whole log: service/usecases/account_log.py)."""
+
+    seq: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    detail: Any
+
+
+def account_entry_hash(entry: AccountLogRow, previous: str) -> str:
+    """The hash of an account log entry chained to the one before it (GENESIS for the first). Its content names the
+    log, so no entry of another chain can pass for one of it."""
+    return _chained({"log": "account", "seq": entry.seq, "at": _utc_iso(entry.at), "actor": entry.actor,
+                     "action": entry.action, "target": entry.target, "detail": entry.detail}, previous)
+
+
 class ReportRow(Protocol):
     """The columns of a personal report its log entries vouch for."""
 

@@ -131,6 +131,30 @@ class PersonalReportLog(ChainedEntry, Base):
     cadre_id: Mapped[str] = mapped_column(ForeignKey("cadres.id"))  # its chain; report | correct | backfill (0025)
 
 
+class AccountLogEntry(ChainedEntry, Base):
+    """Append-only, hash-chained log of account and role changes (service/usecases/account_log.py): one chain for
+    the whole log, its head in `account_log_head`. Each entry names its `target` (a username, a role code or a
+    process key, by its action) and never holds a password, hash or token. Triggers refuse UPDATE and DELETE (and
+    TRUNCATE on PostgreSQL)."""
+
+    __tablename__ = "account_log"
+    __table_args__ = (Index("ix_account_log_seq", "seq", unique=True),
+                      Index("ix_account_log_actor", "actor"), Index("ix_account_log_target", "target"))
+
+    target: Mapped[str] = mapped_column(String(100))
+
+
+class AccountLogHead(Base):
+    """The account log's head: how many entries, the last one's hash. One row (id 1), locked by each append so two
+    changes at once never fork the chain; a cut-off end shows against it."""
+
+    __tablename__ = "account_log_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    hash: Mapped[str | None] = mapped_column(String(64))
+
+
 class Sanction(Base):
     __tablename__ = "sanctions"
 

@@ -76,6 +76,9 @@ TABLE: dict[str, Rule] = {
                            "your roles do not read the early-warning watch list (您的角色不能查看预警名单)"),
     "access_log.read": Rule(("discipline_head",),
                             "only discipline_head may read the access log (仅纪委书记可查看访问记录)"),
+    # Who granted whom which role: read by those who read the access log, not only by the admins it records.
+    "account_log.read": Rule(("discipline_head",),
+                             "only discipline_head may read the account log (仅纪委书记可查看账号变更记录)"),
     "user.manage": Rule((), "only an admin may manage users (仅系统管理员可管理用户)"),
     "role.manage": Rule((), "only an admin may manage roles and starters (仅系统管理员可管理角色与发起权限)"),
     # Public reports (信访举报): the triage inbox, and the reporter's contact (never the subject's unit).

@@ -1,0 +1,98 @@
+"""The account log: every change of who may log in and with which roles, one hash chain for the whole log.
+
+Each change (an account created, its roles, its deactivation or reactivation, a password set by an admin or by
+its owner, a role defined or changed, a process's starters) appends one entry in the same unit of work as the
+change, so a change is never without its entry nor an entry without its change; a refused change rolls both back.
+An entry says who, what, on what (`target`) and what changed (`detail`, before and after), never a password, hash
+or token. Appends lock the log's one head row, so two changes at once never fork the chain; `check_account_log`
+(part of `cadreflow check`) recomputes the chain, so an entry rewritten, deleted or slipped in with SQL is named.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row, and_, or_, select
+from sqlalchemy.orm import Session
+
+from service.db.chain import GENESIS, account_entry_hash, stored_json
+from service.db.models import AccountLogEntry, AccountLogHead, utcnow
+from service.db.uow import insert_skipping_duplicates
+
+from . import policy, queries
+from .check import ChainNames, chain_faults, one_snapshot
+from .context import Actor, Services
+
+PER_PAGE = 50
+HEAD_ID = 1
+ACCOUNT_LOG = ChainNames("账号变更记录", "account log", "账号变更记录", "account log")
+# Actions whose target is a username (the others name a role code or a process key).
+USER_ACTIONS = ("user.create", "user.roles", "user.activate", "user.deactivate", "user.password_reset",
+                "user.password_change", "user.mail")
+
+
+def record(session: Session, actor: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
+    """Append one entry, chained to the one before (the only way to add one). Called last in the change's unit of
+    work: the head's row lock is then held only until the commit, and nothing locked after it can deadlock."""
+    head = _locked_head(session)
+    entry = AccountLogEntry(seq=head.seq + 1, at=utcnow(), actor=actor, action=action, target=target,
+                            detail=stored_json(detail or {}))
+    entry.hash = account_entry_hash(entry, head.hash or GENESIS)
+    head.seq, head.hash = entry.seq, entry.hash
+    session.add(entry)
+    session.flush()
+
+
+def _locked_head(session: Session) -> AccountLogHead:
+    # Migration 0027 writes the row; a database whose row was lost gets it back rather than refusing every change
+    # (the check then names the chain's entries as not matching an empty head).
+    query = select(AccountLogHead).where(AccountLogHead.id == HEAD_ID).with_for_update()
+    head = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
+    if head is None:
+        dialect = session.get_bind().dialect.name
+        session.execute(insert_skipping_duplicates(dialect, AccountLogHead).values(id=HEAD_ID, seq=0, hash=None))
+        head = session.scalars(query.execution_options(populate_existing=True)).one()
+    return head
+
+
+def changed(before: Any, after: Any) -> dict[str, Any]:
+    """The detail of one value changed."""
+    return {"before": before, "after": after}
+
+
+def read_log(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str, Any]:
+    """One page of the log, newest first, filtered by `username` (who acted, or whose account changed);
+    discipline_head (and admin) reads it, as the access log. A page past the last is empty."""
+    policy.require(actor, "account_log.read")
+    query = select(AccountLogEntry)
+    username = filters.get("username")
+    if username is not None:
+        query = query.where(or_(AccountLogEntry.actor == username, and_(
+            AccountLogEntry.target == username, AccountLogEntry.action.in_(USER_ACTIONS))))
+    page, per_page = filters.get("page") or 1, filters.get("per_page") or PER_PAGE
+    with services.db.unit_of_work(write=False) as session:
+        rows, where = queries.page_of(session, query.order_by(AccountLogEntry.seq.desc()), page, per_page,
+                                      clamp=False)
+        return {"items": [entry_view(row) for row in rows], **where}
+
+
+def entry_view(entry: AccountLogEntry) -> dict[str, Any]:
+    return {"seq": entry.seq, "at": entry.at.isoformat(), "actor": entry.actor, "action": entry.action,
+            "target": entry.target, "detail": entry.detail}
+
+
+LOG_COLUMNS = (AccountLogEntry.id, AccountLogEntry.seq, AccountLogEntry.at, AccountLogEntry.actor,
+               AccountLogEntry.action, AccountLogEntry.target, AccountLogEntry.detail, AccountLogEntry.hash)
+
+
+def check_account_log(services: Services) -> tuple[int, list[str]]:
+    """Recompute the whole chain against its head; returns how many entries were read and the faults. Account
+    changes are few (thousands in a county's lifetime), so one read holds them all."""
+    with services.db.unit_of_work(write=False) as session:
+        one_snapshot(session)
+        head: Row[Any] | None = session.execute(select(AccountLogHead.seq, AccountLogHead.hash).where(
+            AccountLogHead.id == HEAD_ID)).first()
+        entries = list(session.execute(select(*LOG_COLUMNS).order_by(AccountLogEntry.id)))
+    found = (0, None) if head is None else (head.seq, head.hash)
+    return len(entries), [f"account log: {fault}" for fault in chain_faults(entries, found, account_entry_hash,
+                                                                             ACCOUNT_LOG)]
