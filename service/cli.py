@@ -181,8 +181,9 @@ def _not_nan(_ctx: click.Context, _param: click.Parameter, value: float | None) 
 @with_appcontext
 def check_command(grace: float | None, anchor_file: Path | None, key_file: Path | None) -> None:
     """Check every case (state loads, tasks match, timers not overdue, history chain intact, and unchanged up to
-    an anchor when given) and every cadre's personal-report log; exit 1 on a fault, 2 when the anchor itself cannot
+    an anchor when given), every cadre's personal-report log and the account log; exit 1 on a fault, 2 when the anchor itself cannot
     be trusted."""
+    from .usecases.account_log import check_account_log
     from .usecases.anchors import AnchorUnusable, anchor_faults
     from .usecases.check import check_cases
     from .usecases.report_log import check_reports
@@ -199,10 +200,11 @@ def check_command(grace: float | None, anchor_file: Path | None, key_file: Path 
             raise SystemExit(2) from None
     checked, case_faults = check_cases(_services(), grace)
     _, report_faults = check_reports(_services())
-    faults = case_faults + report_faults + faults
+    _, account_faults = check_account_log(_services())
+    faults = case_faults + report_faults + account_faults + faults
     for fault in faults:
         click.echo(fault, err=True)
-    click.echo(f"{checked} case(s) checked, {len(faults)} fault(s)")  # faults of personal reports counted too
+    click.echo(f"{checked} case(s) checked, {len(faults)} fault(s)")  # faults of both logs counted too
     if faults:
         raise SystemExit(1)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, and_, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from service.db.chain import GENESIS, account_entry_hash, stored_json
@@ -20,12 +20,10 @@ from service.db.models import AccountLogEntry, AccountLogHead, utcnow
 from service.db.uow import insert_skipping_duplicates
 
 from . import policy, queries
-from .check import ChainNames, chain_faults, one_snapshot
 from .context import Actor, Services
 
 PER_PAGE = 50
 HEAD_ID = 1
-ACCOUNT_LOG = ChainNames("账号变更记录", "account log", "账号变更记录", "account log")
 # Actions whose target is a username (the others name a role code or a process key).
 USER_ACTIONS = ("user.create", "user.roles", "user.activate", "user.deactivate", "user.password_reset",
                 "user.password_change", "user.mail")
@@ -88,11 +86,13 @@ LOG_COLUMNS = (AccountLogEntry.id, AccountLogEntry.seq, AccountLogEntry.at, Acco
 def check_account_log(services: Services) -> tuple[int, list[str]]:
     """Recompute the whole chain against its head; returns how many entries were read and the faults. Account
     changes are few (thousands in a county's lifetime), so one read holds them all."""
+    from .check import ChainNames, chain_faults, one_snapshot  # check.py imports users.py, which writes this log
+
     with services.db.unit_of_work(write=False) as session:
         one_snapshot(session)
-        head: Row[Any] | None = session.execute(select(AccountLogHead.seq, AccountLogHead.hash).where(
+        head = session.execute(select(AccountLogHead.seq, AccountLogHead.hash).where(
             AccountLogHead.id == HEAD_ID)).first()
         entries = list(session.execute(select(*LOG_COLUMNS).order_by(AccountLogEntry.id)))
     found = (0, None) if head is None else (head.seq, head.hash)
-    return len(entries), [f"account log: {fault}" for fault in chain_faults(entries, found, account_entry_hash,
-                                                                             ACCOUNT_LOG)]
+    names = ChainNames("账号变更记录", "account log", "账号变更记录头", "account log head")
+    return len(entries), [f"account log: {fault}" for fault in chain_faults(entries, found, account_entry_hash, names)]

@@ -21,7 +21,7 @@ from service.db.models import ProcessStarter, ProcessVersion, Role
 from service.db.uow import insert_skipping_duplicates
 from service.errors import Conflict, Invalid, NotFound
 
-from . import casefile, policy
+from . import account_log, casefile, policy
 from .context import Actor, Services
 
 # Names of the shipped roles, used when settings' ROLES seed the table (a role settings add gets its code).
@@ -156,9 +156,10 @@ def create_role(services: Services, actor: Actor, code: Any, name_zh: Any, name_
         _seed(session, services.settings)
         if session.get(Role, code) is not None:
             raise Conflict(f"role {code} exists already (角色已存在)", {"code": "角色已存在 (taken)"})
-        session.add(Role(code=code, name_zh=names[0], name_en=names[1],
-                         head_role=_check_head(session, code, head_role)))
+        role = Role(code=code, name_zh=names[0], name_en=names[1], head_role=_check_head(session, code, head_role))
+        session.add(role)
         session.flush()
+        account_log.record(session, actor.username, "role.create", code, _role_fields(role))
         return _view_of(session, services, code)
 
 
@@ -172,12 +173,23 @@ def update_role(services: Services, actor: Actor, code: str, name_zh: Any = None
         role = session.get(Role, code)
         if role is None:
             raise NotFound(f"role {code} not found (角色不存在)")
+        before = _role_fields(role)
         role.name_zh, role.name_en = _check_names(role.name_zh if name_zh is None else name_zh,
                                                   role.name_en if name_en is None else name_en)
         if head_role is not ...:
             role.head_role = _check_head(session, code, head_role)
         session.flush()
+        after = _role_fields(role)
+        if after != before:
+            account_log.record(session, actor.username, "role.update", code,
+                               {key: account_log.changed(before[key], after[key]) for key in after
+                                if before[key] != after[key]})
         return _view_of(session, services, code)
+
+
+def _role_fields(role: Role) -> dict[str, Any]:
+    """What the account log says of a role's definition."""
+    return {"name_zh": role.name_zh, "name_en": role.name_en, "head_role": role.head_role}
 
 
 def roles_page(services: Services, actor: Actor) -> dict[str, Any]:
@@ -206,10 +218,15 @@ def set_starters(services: Services, actor: Actor, key: str, roles: Any) -> dict
         _require_still_admin(session, actor)
         _require_process(session, key)
         _seed(session, services.settings)
-        wanted = _role_list(roles, catalog_of(session, services.settings).codes)
+        found = catalog_of(session, services.settings)
+        wanted = _role_list(roles, found.codes)
+        had = list(found.starters.get(key, ()))
         session.execute(delete(ProcessStarter).where(ProcessStarter.process_key == key))
         session.add_all(ProcessStarter(process_key=key, role=role) for role in wanted)
         session.flush()
+        if had != wanted:
+            account_log.record(session, actor.username, "process.starters", key,
+                               {"roles": account_log.changed(had, wanted)})
         return {"process": key, "roles": wanted}
 
 

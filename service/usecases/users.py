@@ -17,7 +17,7 @@ from werkzeug.security import generate_password_hash
 from service.db.models import Task, User, UserRole
 from service.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized, WrittenMeanwhile
 
-from . import notifications, policy
+from . import account_log, notifications, policy
 from .casehistory import hand_back, lock_case
 from .context import SYSTEM, Actor, Services
 from .logins import end_credentials, still_valid, verify_password
@@ -91,6 +91,7 @@ def create_user(services: Services, username: str, password: str, roles: list[st
             user = session.scalar(select(User).where(User.username == username))
             if user is not None and not replace:
                 raise _taken(username, username)
+            created = user is None
             if user is None:
                 _require_distinct(session, username)
                 user = User(username=username, password_hash="", active=True)
@@ -101,6 +102,7 @@ def create_user(services: Services, username: str, password: str, roles: list[st
             _assign_roles(user, roles)
             end_credentials(services, session, user.id)
             _give_back_tasks_of_lost_roles(session, user, had_roles, SYSTEM.username)
+            _log_create(session, by, user, None if created else sorted(had_roles))
             return _view(user)
     except WrittenMeanwhile:
         # Another transaction created the name, or one differing in case alone, after the checks above: the
@@ -110,6 +112,17 @@ def create_user(services: Services, username: str, password: str, roles: list[st
         if winner is None:
             raise
         raise _taken(winner, username) from None
+
+
+def _log_create(session: Session, by: Actor, user: User, had_roles: list[str] | None) -> None:
+    """A new account's entry, or (the CLI's reset of an existing one, `had_roles`) its password's and roles'."""
+    if had_roles is None:
+        account_log.record(session, by.username, "user.create", user.username, {"roles": user.role_keys})
+        return
+    account_log.record(session, by.username, "user.password_reset", user.username)
+    if had_roles != user.role_keys:
+        account_log.record(session, by.username, "user.roles", user.username,
+                           {"roles": account_log.changed(had_roles, user.role_keys)})
 
 
 def _taken(existing: str, username: str) -> Conflict:
@@ -163,7 +176,7 @@ def update_user(services: Services, actor: Actor, username: str, roles: Any = No
     with services.db.unit_of_work() as session:
         user = _locked_user(session, username, actor)
         require_still_admin(session, actor)
-        was_active, had_roles = user.active, set(user.role_keys)
+        was_active, had_roles, had_mail = user.active, set(user.role_keys), mail_settings_view(user)
         if _apply(user, roles, active, password):
             end_credentials(services, session, user.id)
         if was_active and not user.active:
@@ -173,7 +186,27 @@ def update_user(services: Services, actor: Actor, username: str, roles: Any = No
         apply_mail_settings(user, email, mail_digest)
         session.flush()
         _require_an_active_admin(session)
+        _log_update(session, actor, user, (sorted(had_roles), was_active, had_mail), password is not None)
         return _view(user)
+
+
+def _log_update(session: Session, actor: Actor, user: User, before: tuple[list[str], bool, dict[str, Any]],
+                password_set: bool) -> None:
+    """One entry per kind of change an admin made to an account (none for what stayed as it was); a password
+    set is recorded as such, never with it."""
+    roles, active, mail = before
+    if roles != user.role_keys:
+        account_log.record(session, actor.username, "user.roles", user.username,
+                           {"roles": account_log.changed(roles, user.role_keys)})
+    if active != user.active:
+        account_log.record(session, actor.username, "user.activate" if user.active else "user.deactivate",
+                           user.username)
+    if password_set:
+        account_log.record(session, actor.username, "user.password_reset", user.username)
+    now = mail_settings_view(user)
+    if mail != now:
+        account_log.record(session, actor.username, "user.mail", user.username,
+                           {key: account_log.changed(mail[key], now[key]) for key in now if mail[key] != now[key]})
 
 
 def _apply(user: User, roles: list[str] | None, active: bool | None, password: str | None) -> bool:
@@ -276,6 +309,7 @@ def change_password(services: Services, actor: Actor, old_password: Any, new_pas
             raise wrong
         session.get_one(User, checked.user_id).password_hash = generate_password_hash(new_password)
         end_credentials(services, session, checked.user_id, keep)
+        account_log.record(session, actor.username, "user.password_change", actor.username)
 
 
 def _locked_user(session: Session, username: str, actor: Actor) -> User:
