@@ -181,8 +181,8 @@ def _not_nan(_ctx: click.Context, _param: click.Parameter, value: float | None) 
 @with_appcontext
 def check_command(grace: float | None, anchor_file: Path | None, key_file: Path | None) -> None:
     """Check every case (state loads, tasks match, timers not overdue, history chain intact, and unchanged up to
-    an anchor when given), every cadre's personal-report log and the account log; exit 1 on a fault, 2 when the anchor itself cannot
-    be trusted."""
+    an anchor when given), every cadre's personal-report log and the account log; exit 1 on a fault, 2 when the
+    anchor itself cannot be trusted."""
     from .usecases.account_log import check_account_log
     from .usecases.anchors import AnchorUnusable, anchor_faults
     from .usecases.check import check_cases

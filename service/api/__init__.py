@@ -94,6 +94,7 @@ def register_api(app: Flask) -> None:
     from . import (
         absence,
         access_log,
+        account_log,
         auth,
         cadres,
         cases,
@@ -109,8 +110,8 @@ def register_api(app: Flask) -> None:
         users,
     )
 
-    for module in (absence, access_log, auth, cadres, cases, casework, cycle, processes, tasks, users, roles,
-                   notifications, disclosures, docs, health):
+    for module in (absence, access_log, account_log, auth, cadres, cases, casework, cycle, processes, tasks, users,
+                   roles, notifications, disclosures, docs, health):
         app.register_blueprint(module.bp, url_prefix="/api")
     app.register_blueprint(disclosures.public, url_prefix="/public")
     app.after_request(_api_headers)

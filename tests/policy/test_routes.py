@@ -165,6 +165,7 @@ API_ROUTES: dict[str, Route] = {
     "absence.set_substitute": Route("PUT", "/api/me/substitute", lambda user, _: 422, body={"json": {}}),
     "absence.end": Route("DELETE", "/api/me/substitute", lambda user, _: 204),
     "access_log.index": Route("GET", "/api/access-log", by_role(holds("discipline_head"), 200)),
+    "account_log.index": Route("GET", "/api/account-log", by_role(holds("discipline_head"), 200)),
     "auth.password": Route("POST", "/api/auth/password", lambda user, _: 422, body={"json": {}}),
     "auth.logout": Route("DELETE", "/api/auth/token", lambda user, _: 204),  # each user ends its own token
     "cases.signal": Route("POST", "/api/signals", by_role(holds("designer"), 202),
@@ -470,6 +471,7 @@ HUGE_NUMBERS = [
     ("admin", "GET", "/cases?q=%2399999999999", {}, 200),
     ("admin", "GET", "/api/tasks?case_id=3000000000", {}, 400),
     ("discipline_head", "GET", "/api/access-log?case_id=3000000000", {}, 400),
+    ("discipline_head", "GET", "/api/account-log?page=3000000000", {}, 400),
     ("discipline_head", "GET", "/access-log?case_id=3000000000", {}, 200),  # no such filter, like a non-number
     ("discipline", "POST", "/api/messages", {"json": {"name": "vetting_objection", "case_id": 3_000_000_000}}, 404),
     ("admin", "GET", f"/api/processes/{VETTING}/bpmn?version=2147483648", {}, 400),
