@@ -1,0 +1,252 @@
+"""The account log: every account, role and starters change leaves one hash-chained entry written with it, never
+a secret; a refused change leaves none; discipline_head reads it (GET /api/account-log); the log refuses UPDATE and
+DELETE, and `cadreflow check` names an entry rewritten, deleted or slipped in once the triggers are gone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.exc import DBAPIError
+
+from service.db.models import AccountLogEntry, AccountLogHead, User, utcnow
+from service.usecases.account_log import check_account_log
+from tests.api.support import VETTING, assert_error
+from tests.api.test_accounts_api import NEW_PASSWORD, bearer, fresh_token
+from tests.conftest import PASSWORD
+
+ANOTHER_PASSWORD = "another-password-7"
+
+
+def last_seq(services) -> int:
+    with services.db.unit_of_work(write=False) as session:
+        return session.scalar(select(AccountLogHead.seq).where(AccountLogHead.id == 1)) or 0
+
+
+def entries_after(services, seq: int) -> list[tuple[str, str, str, dict]]:
+    """(actor, action, target, detail) of the entries appended after `seq`, oldest first."""
+    with services.db.unit_of_work(write=False) as session:
+        rows = session.execute(select(AccountLogEntry.actor, AccountLogEntry.action, AccountLogEntry.target,
+                                      AccountLogEntry.detail).where(AccountLogEntry.seq > seq)
+                               .order_by(AccountLogEntry.seq)).all()
+    return [tuple(row) for row in rows]
+
+
+def secrets_of(services) -> list[str]:
+    """Every password hash stored now: none may appear in the log."""
+    with services.db.unit_of_work(write=False) as session:
+        return list(session.scalars(select(User.password_hash)))
+
+
+def whole_log_text(services) -> str:
+    with services.db.unit_of_work(write=False) as session:
+        return json.dumps([list(row) for row in session.execute(
+            select(AccountLogEntry.actor, AccountLogEntry.action, AccountLogEntry.target, AccountLogEntry.detail))],
+            ensure_ascii=False)
+
+
+CHANGES = {
+    "user.create": (lambda api: api.post("/api/users", json={"username": "new.user", "password": PASSWORD,
+                                                            "roles": ["audit"]}),
+                    201, [("admin", "user.create", "new.user", {"roles": ["audit"]})]),
+    "user.roles": (lambda api: api.patch("/api/users/audit", json={"roles": ["audit", "discipline_head"]}), 200,
+                   [("admin", "user.roles", "audit",
+                     {"roles": {"before": ["audit"], "after": ["audit", "discipline_head"]}})]),
+    "user.deactivate": (lambda api: api.patch("/api/users/audit", json={"active": False}), 200,
+                        [("admin", "user.deactivate", "audit", {})]),
+    "user.password_reset": (lambda api: api.patch("/api/users/audit", json={"password": ANOTHER_PASSWORD}), 200,
+                            [("admin", "user.password_reset", "audit", {})]),
+    "user.mail": (lambda api: api.patch("/api/users/audit", json={"email": "audit@example.org"}), 200,
+                  [("admin", "user.mail", "audit", {"email": {"before": "", "after": "audit@example.org"}})]),
+    "several at once": (lambda api: api.patch("/api/users/audit", json={
+        "roles": ["designer"], "active": False, "password": ANOTHER_PASSWORD}), 200,
+        [("admin", "user.roles", "audit", {"roles": {"before": ["audit"], "after": ["designer"]}}),
+         ("admin", "user.deactivate", "audit", {}), ("admin", "user.password_reset", "audit", {})]),
+    "role.create": (lambda api: api.post("/api/roles", json={"code": "inspection", "name_zh": "巡察组",
+                                                            "name_en": "Inspection team"}),
+                    201, [("admin", "role.create", "inspection",
+                           {"name_zh": "巡察组", "name_en": "Inspection team", "head_role": None})]),
+    "role.update": (lambda api: api.put("/api/roles/committee", json={"name_zh": "县委常委会",
+                                                                     "head_role": "org_head"}), 200,
+                    [("admin", "role.update", "committee", {"head_role": {"before": None, "after": "org_head"}})]),
+    "process.starters": (lambda api: api.put(f"/api/processes/{VETTING}/starters", json={"roles": ["committee"]}),
+                         200, [("admin", "process.starters", VETTING,
+                                {"roles": {"before": ["org_dept"], "after": ["committee"]}})]),
+    "nothing changed": (lambda api: api.patch("/api/users/audit", json={"roles": ["audit"], "active": True}), 200,
+                        []),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_each_change_writes_its_entry_with_it(api, services, change):
+    """One entry per kind of change (none for what stayed as it was), naming who, what, on what and what changed;
+    the chain still checks clean and no stored password hash appears in it."""
+    before = last_seq(services)
+    do, status, expected = CHANGES[change]
+    response = do(api)
+    assert response.status_code == status, response.json
+    got = entries_after(services, before)
+    assert got == expected
+    assert check_account_log(services)[1] == []
+    log = whole_log_text(services)
+    assert not any(secret in log for secret in secrets_of(services))
+    assert PASSWORD not in log and ANOTHER_PASSWORD not in log
+
+
+def test_a_user_reactivated_and_its_own_password_change_are_recorded(api, services):
+    assert api.patch("/api/users/audit", json={"active": False}).status_code == 200
+    before = last_seq(services)
+    assert api.patch("/api/users/audit", json={"active": True}).status_code == 200
+    token = fresh_token(api, "audit2")
+    response = api.client.post("/api/auth/password", headers=bearer(token),
+                               json={"old_password": PASSWORD, "new_password": NEW_PASSWORD})
+    assert response.status_code == 204
+    assert entries_after(services, before) == [("admin", "user.activate", "audit", {}),
+                                               ("audit2", "user.password_change", "audit2", {})]
+    assert NEW_PASSWORD not in whole_log_text(services)
+
+
+def test_the_cli_creating_and_resetting_a_user_is_recorded_as_the_system(app, services):
+    before = last_seq(services)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["create-user", "clerk", "--password", PASSWORD, "--role", "audit"]).exit_code == 0
+    assert runner.invoke(args=["create-user", "clerk", "--password", ANOTHER_PASSWORD, "--role", "audit",
+                               "--role", "audit_head"]).exit_code == 0
+    assert entries_after(services, before) == [
+        ("system", "user.create", "clerk", {"roles": ["audit"]}),
+        ("system", "user.password_reset", "clerk", {}),
+        ("system", "user.roles", "clerk", {"roles": {"before": ["audit"], "after": ["audit", "audit_head"]}})]
+    assert ANOTHER_PASSWORD not in whole_log_text(services)
+
+
+REFUSED = {
+    "not an admin (403)": (lambda api: api.patch("/api/users/audit", as_="discipline_head",
+                                                 json={"roles": ["admin"]}), 403),
+    "self-deactivation (409)": (lambda api: api.patch("/api/users/admin", json={"active": False}), 409),
+    "taken name (409)": (lambda api: api.post("/api/users", json={"username": "audit", "password": PASSWORD,
+                                                                  "roles": []}), 409),
+    "unknown role (422)": (lambda api: api.patch("/api/users/audit", json={"roles": ["pope"]}), 422),
+    "weak password (422)": (lambda api: api.patch("/api/users/audit", json={"roles": ["designer"],
+                                                                            "password": "short"}), 422),
+    "existing role (409)": (lambda api: api.post("/api/roles", json={"code": "audit", "name_zh": "审计"}), 409),
+    "role by non-admin (403)": (lambda api: api.post("/api/roles", as_="discipline_head",
+                                                     json={"code": "x1", "name_zh": "x"}), 403),
+    "bad starters (422)": (lambda api: api.put(f"/api/processes/{VETTING}/starters", json={"roles": ["pope"]}),
+                           422),
+    "wrong old password (422)": (lambda api: api.post("/api/auth/password", as_="audit", json={
+        "old_password": "not-the-password", "new_password": NEW_PASSWORD}), 422),
+}
+
+
+@pytest.mark.parametrize("refusal", sorted(REFUSED))
+def test_a_refused_change_writes_nothing(api, services, refusal):
+    before = last_seq(services)
+    do, status = REFUSED[refusal]
+    assert_error(do(api), status)
+    assert entries_after(services, before) == []
+
+
+def test_the_last_admins_demotion_refused_leaves_no_entry(api, services):
+    """The last active admin losing the role is refused inside the writing transaction (409): no entry either."""
+    with services.db.unit_of_work() as session:  # only `admin` holds the role in the template
+        session.execute(text("DELETE FROM user_roles WHERE role = 'admin' AND user_id <> "
+                             "(SELECT id FROM users WHERE username = 'admin')"))
+    before = last_seq(services)
+    assert_error(api.patch("/api/users/admin", json={"roles": ["audit"]}), 409)
+    assert entries_after(services, before) == []
+
+
+class TestReading:
+    def test_discipline_head_reads_newest_first_and_filters_by_who_acted_or_whose_account(self, api, services):
+        api.patch("/api/users/audit", json={"roles": ["audit", "discipline_head"]})
+        api.patch("/api/users/audit", json={"roles": ["audit"]})
+        api.put("/api/roles/audit", json={"name_en": "Audit office"})  # a role named like the user: not its account
+        api.put(f"/api/processes/{VETTING}/starters", json={"roles": ["org_dept", "audit"]})
+        page = api.get("/api/account-log", as_="discipline_head", query_string={"username": "audit"}).json
+        assert [(e["action"], e["actor"]) for e in page["items"]] == [("user.roles", "admin"), ("user.roles", "admin"),
+                                                                      ("user.create", "system")]
+        assert page["items"][0]["detail"]["roles"]["after"] == ["audit"]  # the removal, newest first
+        assert page["items"][0]["seq"] > page["items"][1]["seq"] and page["total"] == 3
+        everything = api.get("/api/account-log", as_="discipline_head").json
+        assert everything["items"][0]["action"] == "process.starters" and everything["total"] == last_seq(services)
+        by_admin = api.get("/api/account-log", as_="discipline_head", query_string={"username": "admin"}).json
+        assert by_admin["total"] == 5  # the four changes admin made, and its own account made by `system`
+
+    def test_paging(self, api, services):
+        total = last_seq(services)
+        first = api.get("/api/account-log", as_="discipline_head", query_string={"per_page": 2}).json
+        second = api.get("/api/account-log", as_="discipline_head", query_string={"per_page": 2, "page": 2}).json
+        assert [e["seq"] for e in first["items"] + second["items"]] == [total, total - 1, total - 2, total - 3]
+        past = api.get("/api/account-log", as_="discipline_head", query_string={"page": 1000}).json
+        assert past["items"] == [] and past["page"] == 1000
+
+    @pytest.mark.parametrize("query", [{"page": "x"}, {"page": "0"}, {"per_page": "501"}, {"per_page": "-1"},
+                                       {"page": "99999999999999999999"}])
+    def test_a_malformed_query_is_400(self, api, query):
+        assert_error(api.get("/api/account-log", as_="discipline_head", query_string=query), 400)
+
+    @pytest.mark.parametrize("role", ["discipline", "org_dept", "audit", "designer", "norole"])
+    def test_others_are_refused(self, api, role):
+        assert_error(api.get("/api/account-log", as_=role), 403)
+
+
+def _sql(services, statements) -> None:
+    with services.db.unit_of_work() as session:
+        for statement in statements:
+            session.execute(statement if not isinstance(statement, str) else text(statement))
+
+
+def test_the_log_refuses_update_and_delete(api, services):
+    api.patch("/api/users/audit", json={"roles": ["audit", "discipline_head"]})
+    for statement in (update(AccountLogEntry).values(actor="nobody"), delete(AccountLogEntry)):
+        with pytest.raises(DBAPIError, match="append-only"):
+            _sql(services, [statement])
+    assert check_account_log(services)[1] == []
+
+
+DROP_TRIGGERS = {"sqlite": ["DROP TRIGGER account_log_no_update", "DROP TRIGGER account_log_no_delete"],
+                 "postgresql": ["DROP TRIGGER account_log_no_rewrite ON account_log"]}
+GRANT = {"roles": {"before": ["audit"], "after": ["audit", "discipline_head"]}}
+
+
+def _grant_entry(services):
+    with services.db.unit_of_work(write=False) as session:
+        return session.scalar(select(AccountLogEntry.seq).where(AccountLogEntry.action == "user.roles",
+                                                                AccountLogEntry.target == "audit"))
+
+
+FORGERIES = {
+    "grant rewritten": (lambda s, seq: [update(AccountLogEntry).where(AccountLogEntry.seq == seq)
+                                        .values(detail={"roles": {"before": ["audit"], "after": ["audit"]}})],
+                        "altered"),
+    "actor rewritten": (lambda s, seq: [update(AccountLogEntry).where(AccountLogEntry.seq == seq)
+                                        .values(actor="system")], "altered"),
+    "grant deleted": (lambda s, seq: [delete(AccountLogEntry).where(AccountLogEntry.seq == seq)],
+                      "deleted, inserted or reordered"),
+    "entry slipped in": (lambda s, seq: [insert(AccountLogEntry).values(
+        seq=seq, at=utcnow(), actor="system", action="user.create", target="ghost", detail={}, hash="0" * 64)],
+        "deleted, inserted or reordered"),
+    "last entries cut off": (lambda s, seq: [delete(AccountLogEntry).where(AccountLogEntry.seq >= seq)],
+                             "does not match its last entry"),
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(FORGERIES))
+def test_check_names_an_entry_changed_with_the_triggers_dropped(app, api, services, forgery):
+    """An admin who gave itself discipline_head and took it back, then erased or rewrote the grant with SQL."""
+    api.patch("/api/users/audit", json={"roles": ["audit", "discipline_head"]})
+    api.patch("/api/users/audit", json={"roles": ["audit"]})
+    seq = _grant_entry(services)
+    assert seq is not None and check_account_log(services)[1] == []
+    dialect = services.db.write_engine.dialect.name
+    if forgery == "entry slipped in":  # an entry at a taken sequence: the unique index must go too
+        _sql(services, ["DROP INDEX ix_account_log_seq"])
+    _sql(services, DROP_TRIGGERS[dialect])
+    statements, phrase = FORGERIES[forgery]
+    _sql(services, statements(services, seq))
+    faults = check_account_log(services)[1]
+    assert faults and all(fault.startswith("account log: ") for fault in faults), faults
+    assert any(phrase in fault for fault in faults), faults
+    result = app.test_cli_runner().invoke(args=["check", "--grace", "3600"])
+    assert result.exit_code == 1 and "account log: " in result.output
