@@ -19,6 +19,7 @@ from service.cli import init_database
 from service.db.models import Base
 from service.db.schema import MigrationRefused, alembic_config, current_revision, upgrade
 from service.usecases import cadres, cases, personal_reports, tasks, users
+from service.usecases.account_log import check_account_log
 from service.usecases.check import check_cases
 from service.usecases.report_log import check_reports
 from tests.conftest import PASSWORD, actor, database_url, make_settings
@@ -280,4 +281,35 @@ def test_0026_refuses_names_differing_in_case_alone_until_one_is_renamed(tmp_pat
         connection.execute(text("INSERT INTO users (username, password_hash, active, mail_digest) "
                                 "VALUES ('BOB.old', 'x', true, false)"))
     app.extensions["cadreflow"].db.dispose()
+    engine.dispose()
+
+
+def test_0027_gives_a_database_of_0026_an_empty_account_log_whose_first_change_checks_clean(tmp_path: Path) -> None:
+    """Accounts of a 0026 database stay as they were, unlogged (nothing to vouch for before the log); the upgrade
+    makes the log, its head at 0 and its triggers, and the first change after it is entry 1 of a clean chain."""
+    engine = create_engine(database_url(tmp_path))
+    upgrade(engine, "0026")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (username, password_hash, active, mail_digest) VALUES "
+                                "('old_admin', 'x', true, false)"))
+        connection.execute(text("INSERT INTO user_roles (user_id, role) SELECT id, 'admin' FROM users"))
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert current_revision(connection) == "0027"
+        assert connection.execute(text("SELECT id, seq, hash FROM account_log_head")).all() == [(1, 0, None)]
+        assert connection.execute(text("SELECT count(*) FROM account_log")).scalar() == 0
+    app = create_app(make_settings(tmp_path))
+    services = app.extensions["cadreflow"]
+    assert check_account_log(services) == (0, [])
+    users.create_user(services, "clerk", PASSWORD, [], replace=False)
+    assert check_account_log(services) == (1, [])
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
+        connection.execute(text("DELETE FROM account_log"))
+    with engine.begin() as connection:  # and back down: the log and its triggers go, the accounts stay
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0026")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM users")).scalar() == 2
+    services.db.dispose()
     engine.dispose()
