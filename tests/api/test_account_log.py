@@ -5,16 +5,19 @@ DELETE, and `cadreflow check` names an entry rewritten, deleted or slipped in on
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
 from service.db.models import AccountLogEntry, AccountLogHead, User, utcnow
+from service.usecases import roles, users
 from service.usecases.account_log import check_account_log
 from tests.api.support import VETTING, assert_error
 from tests.api.test_accounts_api import NEW_PASSWORD, bearer, fresh_token
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, actor
+from tests.service.test_concurrency import race
 
 ANOTHER_PASSWORD = "another-password-7"
 
@@ -250,3 +253,19 @@ def test_check_names_an_entry_changed_with_the_triggers_dropped(app, api, servic
     assert any(phrase in fault for fault in faults), faults
     result = app.test_cli_runner().invoke(args=["check", "--grace", "3600"])
     assert result.exit_code == 1 and "account log: " in result.output
+
+
+def test_changes_racing_keep_one_chain(api, services):
+    """Five changes of different kinds at once (two admins, a user's own password): each commits with its entry,
+    the sequences have no gap and no fork, and the chain checks clean."""
+    before = last_seq(services)
+    admin = actor("admin")
+    results = race(partial(users.update_user, services, admin, "audit", roles=["audit", "discipline_head"]),
+                   partial(users.add_user, services, admin, "clerk", PASSWORD, ["audit"]),
+                   partial(roles.create_role, services, admin, "inspection", "巡察组"),
+                   partial(roles.set_starters, services, admin, VETTING, ["committee"]),
+                   partial(users.change_password, services, actor("audit2"), PASSWORD, NEW_PASSWORD))
+    assert not any(isinstance(result, Exception) for result in results), results
+    assert sorted(action for _, action, _, _ in entries_after(services, before)) == [
+        "process.starters", "role.create", "user.create", "user.password_change", "user.roles"]
+    assert last_seq(services) == before + 5 and check_account_log(services)[1] == []
