@@ -73,6 +73,7 @@ def _register_blueprints(app: Flask) -> None:
     from . import (
         absence,
         access_log,
+        account_log,
         admin,
         admin_roles,
         auth,
@@ -86,7 +87,7 @@ def _register_blueprints(app: Flask) -> None:
         notifications,
     )
 
-    for module in (auth, inbox, cases, cadres, dashboard, designer, design_versions, access_log, admin, admin_roles,
-                   notifications, disclosures, absence):
+    for module in (auth, inbox, cases, cadres, dashboard, designer, design_versions, access_log, account_log, admin,
+                   admin_roles, notifications, disclosures, absence):
         app.register_blueprint(module.bp)
     app.register_blueprint(disclosures.public)

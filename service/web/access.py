@@ -36,6 +36,7 @@ AREAS: dict[str, str] = {
     "watchlist": "watchlist.read",
     "designer": "process.deploy",
     "access_log": "access_log.read",
+    "account_log": "account_log.read",
     "admin": "user.manage",
     "roles": "role.manage",
 }

@@ -28,6 +28,7 @@ NAV = [
     ("watchlist", "dashboard.watchlist", _l("预警名单")),
     ("designer", "designer.index", _l("流程设计")),
     ("access_log", "access_log_pages.index", _l("访问记录")),
+    ("account_log", "account_log_pages.index", _l("账号变更记录")),
     ("admin", "admin.index", _l("用户与角色")),
     ("roles", "admin_roles.index", _l("角色与发起权限")),
 ]

@@ -271,6 +271,7 @@ WEB_ROUTES: dict[str, Route] = {
     "inbox.complete": Route("POST", "/tasks/{task}/complete", acting_on_task("complete", 422), "task",
                             {"data": {}}),
     "access_log_pages.index": Route("GET", "/access-log", by_role(holds("discipline_head"), 200)),
+    "account_log_pages.index": Route("GET", "/account-log", by_role(holds("discipline_head"), 200)),
     "web_auth.password": Route("GET", "/account/password", lambda user, _: 200),
     "admin.password": Route("POST", "/admin/users/audit2/password", by_role(holds(), 302), body={"data": {}}),
     "admin.mail": Route("POST", "/admin/users/audit2/mail", by_role(holds(), 302), body={"data": {}}),

@@ -52,7 +52,7 @@ def test_a_page_number_of_odd_digits_is_the_first_page_not_a_500(api, client):
     """`str.isdigit` holds for "²" and for 5000 nines, neither of which `int` takes: the pages' paging read
     them as numbers (a 500): neither is a page number, nor the access log's case number."""
     login(client, "admin")
-    for url in ("/cases", "/inbox", "/notifications", "/access-log"):
+    for url in ("/cases", "/inbox", "/notifications", "/access-log", "/account-log"):
         for page in ("²", "١", "9" * 5000):
             response = client.get(url, query_string={"page": page, "case_id": page})
             assert response.status_code < 500, (url, page, response.status_code)

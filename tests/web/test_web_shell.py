@@ -65,9 +65,9 @@ class TestRolesAndErrors:
         ("designer", ["designer"]),
         ("discipline", ["inbox", "start", "cases", "reports", "cadres", "integrity", "dashboard", "watchlist"]),
         ("discipline_head", ["inbox", "cases", "reports", "cadres", "integrity", "dashboard", "watchlist",
-                             "access_log"]),
+                             "access_log", "account_log"]),
         ("admin", ["inbox", "start", "cases", "reports", "cadres", "integrity", "dashboard", "watchlist", "designer",
-                   "access_log", "admin", "roles"]),
+                   "access_log", "account_log", "admin", "roles"]),
     ])
     def test_navigation_shows_what_the_roles_open(self, client, user, areas):
         login(client, user)
