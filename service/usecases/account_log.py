@@ -5,18 +5,22 @@ its owner, a role defined or changed, a process's starters) appends one entry in
 change, so a change is never without its entry nor an entry without its change; a refused change rolls both back.
 An entry says who, what, on what (`target`) and what changed (`detail`, before and after), never a password, hash
 or token. Appends lock the log's one head row, so two changes at once never fork the chain; `check_account_log`
-(part of `cadreflow check`) recomputes the chain, so an entry rewritten, deleted or slipped in with SQL is named.
+(part of `cadreflow check`) recomputes the chain, so an entry rewritten, deleted or slipped in with SQL is named,
+and holds each account's roles and whether it may log in to what its entries say: a role granted, or an account
+made or reactivated, with SQL behind the service's back is named too. Accounts that existed before the log each
+got one `user.backfill` entry from migration 0027 saying what they held then.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from service.db.chain import GENESIS, account_entry_hash, stored_json
-from service.db.models import AccountLogEntry, AccountLogHead, utcnow
+from service.db.models import AccountLogEntry, AccountLogHead, User, utcnow
 from service.db.uow import insert_skipping_duplicates
 
 from . import policy, queries
@@ -26,7 +30,7 @@ PER_PAGE = 50
 HEAD_ID = 1
 # Actions whose target is a username (the others name a role code or a process key).
 USER_ACTIONS = ("user.create", "user.roles", "user.activate", "user.deactivate", "user.password_reset",
-                "user.password_change", "user.mail")
+                "user.password_change", "user.mail", "user.backfill")
 
 
 def record(session: Session, actor: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
@@ -93,6 +97,40 @@ def check_account_log(services: Services) -> tuple[int, list[str]]:
         head = session.execute(select(AccountLogHead.seq, AccountLogHead.hash).where(
             AccountLogHead.id == HEAD_ID)).first()
         entries = list(session.execute(select(*LOG_COLUMNS).order_by(AccountLogEntry.id)))
+        accounts = {user.username: (user.role_keys, bool(user.active)) for user in session.scalars(select(User))}
     found = (0, None) if head is None else (head.seq, head.hash)
     names = ChainNames("账号变更记录", "account log", "账号变更记录头", "account log head")
-    return len(entries), [f"account log: {fault}" for fault in chain_faults(entries, found, account_entry_hash, names)]
+    faults = [*chain_faults(entries, found, account_entry_hash, names), *_account_faults(entries, accounts)]
+    return len(entries), [f"account log: {fault}" for fault in faults]
+
+
+def account_states(entries: list[Any]) -> dict[str, tuple[list[str], bool]]:
+    """Each account's roles and whether it may log in, as the log's entries, replayed in order, leave them."""
+    states: dict[str, tuple[list[str], bool]] = {}
+    for entry in entries:
+        detail = entry.detail if isinstance(entry.detail, dict) else {}
+        roles, active = states.get(entry.target, ([], True))
+        if entry.action in ("user.create", "user.backfill"):
+            states[entry.target] = (sorted(detail.get("roles") or []), bool(detail.get("active", True)))
+        elif entry.action == "user.roles":
+            states[entry.target] = (sorted((detail.get("roles") or {}).get("after") or []), active)
+        elif entry.action in ("user.activate", "user.deactivate"):
+            states[entry.target] = (roles, entry.action == "user.activate")
+    return states
+
+
+def _account_faults(entries: list[Any], accounts: dict[str, tuple[list[str], bool]]) -> Iterator[str]:
+    """Accounts whose roles or login differ from what the log says of them, made without an entry, or gone."""
+    logged = account_states(entries)
+    for username in sorted(set(accounts) - set(logged)):
+        yield f"user {username} has no account log entry: made behind the service's back (账号无变更记录，可能被伪造)"
+    for username in sorted(set(logged) - set(accounts)):
+        yield f"the account log records user {username}, which is gone (账号变更记录所载账号已不存在，可能被删除)"
+    for username in sorted(set(logged) & set(accounts)):
+        (roles, active), (logged_roles, logged_active) = accounts[username], logged[username]
+        if roles != logged_roles:
+            yield (f"user {username} holds roles {roles}, the account log says {logged_roles} "
+                   f"(账号角色与账号变更记录不符，可能被改动)")
+        if active != logged_active:
+            yield (f"user {username} is {'active' if active else 'deactivated'}, the account log says otherwise "
+                   f"(账号启用状态与账号变更记录不符，可能被改动)")

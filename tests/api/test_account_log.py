@@ -269,3 +269,27 @@ def test_changes_racing_keep_one_chain(api, services):
     assert sorted(action for _, action, _, _ in entries_after(services, before)) == [
         "process.starters", "role.create", "user.create", "user.password_change", "user.roles"]
     assert last_seq(services) == before + 5 and check_account_log(services)[1] == []
+
+
+BEHIND_THE_BACK = {
+    "role granted": (["INSERT INTO user_roles (user_id, role) SELECT id, 'discipline_head' FROM users "
+                      "WHERE username = 'audit'"], "user audit holds roles ['audit', 'discipline_head'], the account "
+                                                   "log says ['audit']"),
+    "reactivated": (["UPDATE users SET active = true WHERE username = 'clerk'"], "user clerk is active"),
+    "account made": (["INSERT INTO users (username, password_hash, active, mail_digest) "
+                      "VALUES ('mole', 'x', true, false)"], "user mole has no account log entry"),
+    "account removed": (["DELETE FROM user_roles WHERE user_id = (SELECT id FROM users WHERE username = 'clerk')",
+                         "DELETE FROM users WHERE username = 'clerk'"], "records user clerk, which is gone"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(BEHIND_THE_BACK))
+def test_check_names_an_account_changed_with_sql(api, services, change):
+    """The log's triggers stay: the accounts themselves are held to what their entries say."""
+    assert api.post("/api/users", json={"username": "clerk", "password": PASSWORD, "roles": []}).status_code == 201
+    assert api.patch("/api/users/clerk", json={"active": False}).status_code == 200
+    assert check_account_log(services)[1] == []
+    statements, phrase = BEHIND_THE_BACK[change]
+    _sql(services, statements)
+    faults = check_account_log(services)[1]
+    assert len(faults) == 1 and phrase in faults[0], faults

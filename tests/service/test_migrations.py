@@ -284,25 +284,37 @@ def test_0026_refuses_names_differing_in_case_alone_until_one_is_renamed(tmp_pat
     engine.dispose()
 
 
-def test_0027_gives_a_database_of_0026_an_empty_account_log_whose_first_change_checks_clean(tmp_path: Path) -> None:
-    """Accounts of a 0026 database stay as they were, unlogged (nothing to vouch for before the log); the upgrade
-    makes the log, its head at 0 and its triggers, and the first change after it is entry 1 of a clean chain."""
+def test_0027_logs_the_accounts_of_a_0026_database_and_holds_them_to_it_from_then_on(tmp_path: Path) -> None:
+    """Each account of a 0026 database gets one `user.backfill` entry (its roles, whether it may log in, a note
+    that how is not recorded), chained in id order with the head after them and the triggers on; the database then
+    checks clean, a change after it extends the chain, and a role granted with SQL after the upgrade is named."""
     engine = create_engine(database_url(tmp_path))
     upgrade(engine, "0026")
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO users (username, password_hash, active, mail_digest) VALUES "
-                                "('old_admin', 'x', true, false)"))
-        connection.execute(text("INSERT INTO user_roles (user_id, role) SELECT id, 'admin' FROM users"))
+                                "('old_admin', 'x', true, false), ('gone_clerk', 'x', false, false)"))
+        connection.execute(text("INSERT INTO user_roles (user_id, role) SELECT id, 'admin' FROM users "
+                                "WHERE username = 'old_admin'"))
     upgrade(engine)
     with engine.connect() as connection:
         assert current_revision(connection) == "0027"
-        assert connection.execute(text("SELECT id, seq, hash FROM account_log_head")).all() == [(1, 0, None)]
-        assert connection.execute(text("SELECT count(*) FROM account_log")).scalar() == 0
+        log = connection.execute(text("SELECT seq, actor, action, target, detail FROM account_log ORDER BY id")).all()
+        assert connection.execute(text("SELECT seq FROM account_log_head")).scalar() == 2
+    assert [(row.seq, row.actor, row.action, row.target) for row in log] == [
+        (1, "system", "user.backfill", "old_admin"), (2, "system", "user.backfill", "gone_clerk")]
+    details = [json.loads(row.detail) if isinstance(row.detail, str) else row.detail for row in log]
+    assert [(d["roles"], d["active"]) for d in details] == [(["admin"], True), ([], False)]
+    assert all("how is not recorded" in d["note"] for d in details)
     app = create_app(make_settings(tmp_path))
     services = app.extensions["cadreflow"]
-    assert check_account_log(services) == (0, [])
+    assert check_account_log(services) == (2, [])
     users.create_user(services, "clerk", PASSWORD, [], replace=False)
-    assert check_account_log(services) == (1, [])
+    assert check_account_log(services) == (3, [])
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO user_roles (user_id, role) SELECT id, 'discipline_head' FROM users "
+                                "WHERE username = 'clerk'"))
+    assert check_account_log(services)[1] == ["account log: user clerk holds roles ['discipline_head'], the account "
+                                              "log says [] (账号角色与账号变更记录不符，可能被改动)"]
     with pytest.raises(DBAPIError, match="append-only"), engine.begin() as connection:
         connection.execute(text("DELETE FROM account_log"))
     with engine.begin() as connection:  # and back down: the log and its triggers go, the accounts stay
@@ -310,6 +322,6 @@ def test_0027_gives_a_database_of_0026_an_empty_account_log_whose_first_change_c
         config.attributes["connection"] = connection
         command.downgrade(config, "0026")
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM users")).scalar() == 2
+        assert connection.execute(text("SELECT count(*) FROM users")).scalar() == 3
     services.db.dispose()
     engine.dispose()

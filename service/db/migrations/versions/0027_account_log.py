@@ -3,19 +3,27 @@
 Revision ID: 0027
 Revises: 0026
 
-Nothing is backfilled: accounts and roles as they stood before the upgrade left no trace to chain, and the log
-vouches only for the changes it records from now on. UPDATE and DELETE (and TRUNCATE on PostgreSQL) on the log are
-refused, as on the personal-report log (0025).
+Every account already stored gets one `user.backfill` entry (actor `system`, the time of the upgrade) saying its
+roles and whether it may log in then: how it came to hold them left no trace, and the entry says so; `cadreflow
+check` holds each account to its latest entries from then on. Only then are UPDATE and DELETE (and TRUNCATE on
+PostgreSQL) on the log refused, as on the personal-report log (0025).
 """
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import sqlalchemy as sa
 from alembic import op
+
+from service.db.chain import GENESIS, account_entry_hash
 
 revision = "0027"
 down_revision = "0026"
 branch_labels = None
 depends_on = None
 
+BACKFILL_NOTE = ("held before the account log existed: how is not recorded "
+                 "(本账号的角色与状态早于账号变更记录，此前的变更无从查考)")
 REFUSED = "the account log is append-only (账号变更记录只能追加，不能修改或删除)"
 
 POSTGRESQL_TRIGGERS = (
@@ -40,8 +48,13 @@ DROP_TRIGGERS = {
 }
 
 
+users = sa.table("users", sa.column("id", sa.Integer), sa.column("username", sa.String),
+                sa.column("active", sa.Boolean))
+user_roles = sa.table("user_roles", sa.column("user_id", sa.Integer), sa.column("role", sa.String))
+
+
 def upgrade() -> None:
-    op.create_table(
+    log = op.create_table(
         "account_log",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
@@ -63,10 +76,30 @@ def upgrade() -> None:
         sa.Column("hash", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
-    assert head is not None
-    op.bulk_insert(head, [{"id": 1, "seq": 0, "hash": None}])
+    assert log is not None and head is not None
+    connection = op.get_bind()
+    seq, last = _backfill(connection, log)
+    connection.execute(head.insert().values(id=1, seq=seq, hash=last or None))
     for statement in POSTGRESQL_TRIGGERS if op.get_bind().dialect.name == "postgresql" else SQLITE_TRIGGERS:
         op.execute(statement)
+
+
+def _backfill(connection: sa.Connection, log: sa.Table) -> tuple[int, str]:
+    """One `user.backfill` entry per stored account, in id order, chained; the chain's length and last hash."""
+    now, previous = datetime.now(UTC), GENESIS
+    held: dict[int, list[str]] = {}
+    for user_id, role in connection.execute(sa.select(user_roles.c.user_id, user_roles.c.role)):
+        held.setdefault(user_id, []).append(role)
+    entries: list[dict] = []
+    for row in connection.execute(sa.select(users).order_by(users.c.id)):
+        entry = {"seq": len(entries) + 1, "at": now, "actor": "system", "action": "user.backfill",
+                 "target": row.username, "detail": {"roles": sorted(held.get(row.id, [])),
+                                                    "active": bool(row.active), "note": BACKFILL_NOTE}}
+        entry["hash"] = previous = account_entry_hash(SimpleNamespace(**entry), previous)
+        entries.append(entry)
+    if entries:
+        connection.execute(log.insert(), entries)
+    return len(entries), previous
 
 
 def downgrade() -> None:
