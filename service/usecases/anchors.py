@@ -10,7 +10,8 @@ anchored sequence and compares hashes: since an entry's hash covers every entry 
 hash there proves the case's history up to the anchor unchanged, and a differing or missing one
 names the case. Entries appended since the anchor are the service's ordinary work; they are left to
 the chain check. The same holds for each cadre's personal-report log (report_log.py): an anchor of format 2 keeps
-every cadre's log head beside the cases' (format 1, cases only, is still checked as it was).
+every cadre's log head beside the cases' (format 1, cases only, is still checked as it was); one of format 3
+also keeps the account log's head (account_log.py), format 2 being checked as it was.
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ from typing import Any
 
 from sqlalchemy import select, tuple_
 
-from service.db.models import Cadre, Case, HistoryEntry, PersonalReportLog
+from service.db.models import AccountLogEntry, AccountLogHead, Cadre, Case, HistoryEntry, PersonalReportLog
 
 from .check import one_snapshot
 from .context import Services
 from .views import MAX_ID
 
-FORMAT = "cadreflow-anchor-2"  # cases and cadres' report logs
+FORMAT = "cadreflow-anchor-3"  # cases, cadres' report logs and the account log
+REPORTS_TOO = "cadreflow-anchor-2"  # written before the account log existed: still checked
 CASES_ONLY = "cadreflow-anchor-1"  # written before the report logs existed: still checked
 BATCH = 500
 _HEX = re.compile(r"[0-9a-f]{64}")  # a SHA-256 (history hashes, the digest) or HMAC-SHA256 (the signature)
@@ -49,8 +51,10 @@ def take_anchor(services: Services, key: bytes | None = None) -> dict[str, Any]:
             select(Case.id, Case.history_seq, Case.history_hash).where(Case.history_seq > 0).order_by(Case.id))]
         logs = [[cadre_id, seq, head] for cadre_id, seq, head in session.execute(
             select(Cadre.id, Cadre.report_seq, Cadre.report_hash).where(Cadre.report_seq > 0).order_by(Cadre.id))]
+        account = session.execute(select(AccountLogHead.seq, AccountLogHead.hash).where(AccountLogHead.seq > 0)).first()
     anchor: dict[str, Any] = {"format": FORMAT, "taken_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                              "cases": heads, "report_logs": logs}
+                              "cases": heads, "report_logs": logs,
+                              "account_log": None if account is None else [account.seq, account.hash]}
     anchor["digest"] = _digest(anchor)
     if key is not None:
         anchor["signature"] = _sign(key, anchor["digest"])
@@ -61,7 +65,7 @@ def anchor_faults(services: Services, anchor: Any, key: bytes | None = None) -> 
     """The anchored cases whose history up to the anchor is no longer what it was, each named; raises
     AnchorUnusable when the anchor itself cannot be trusted (so nothing could be proven by it)."""
     heads, logs = _checked_heads(anchor, key)
-    faults: list[str] = []
+    faults: list[str] = list(_account_faults(services, anchor["account_log"])) if anchor["format"] == FORMAT else []
     for start in range(0, len(heads), BATCH):
         faults.extend(_batch_faults(services, heads[start:start + BATCH]))
     for start in range(0, len(logs), BATCH):
@@ -70,14 +74,17 @@ def anchor_faults(services: Services, anchor: Any, key: bytes | None = None) -> 
 
 
 def _checked_heads(anchor: Any, key: bytes | None) -> tuple[list[tuple[int, int, str]], list[tuple[str, int, str]]]:
-    if not isinstance(anchor, dict) or anchor.get("format") not in (FORMAT, CASES_ONLY):
+    if not isinstance(anchor, dict) or anchor.get("format") not in (FORMAT, REPORTS_TOO, CASES_ONLY):
         raise AnchorUnusable(f"not a CadreFlow anchor (format {FORMAT}) (不是本系统的履历锚点文件)")
     cases = anchor.get("cases")
     if not isinstance(cases, list) or not all(_is_head(item) for item in cases):
         raise AnchorUnusable("the anchor's case list is malformed (锚点文件的案件列表格式错误)")
-    logs = anchor.get("report_logs", []) if anchor["format"] == FORMAT else []
+    logs = anchor.get("report_logs", []) if anchor["format"] != CASES_ONLY else []
     if not isinstance(logs, list) or not all(_is_log_head(item) for item in logs):
         raise AnchorUnusable("the anchor's report log list is malformed (锚点文件的个人事项报告日志列表格式错误)")
+    account = anchor.get("account_log")
+    if anchor["format"] == FORMAT and account is not None and not _is_account_head(account):
+        raise AnchorUnusable("the anchor's account log head is malformed (锚点文件的账号变更记录头格式错误)")
     if not _is_hex(anchor.get("digest")) or not hmac.compare_digest(anchor["digest"], _digest(anchor)):
         raise AnchorUnusable("the anchor file was altered: its digest does not match (锚点文件已被改动)")
     if key is None and "signature" in anchor:  # its digest is unkeyed: whoever forged the heads recomputed it
@@ -103,6 +110,12 @@ def _is_log_head(item: Any) -> bool:
             and type(item[1]) is int and 0 < item[1] <= MAX_ID and _is_hex(item[2]))
 
 
+def _is_account_head(item: Any) -> bool:
+    """The account log's head: [seq, hash], one chain, so no id."""
+    return (isinstance(item, list) and len(item) == 2 and type(item[0]) is int and 0 < item[0] <= MAX_ID
+            and _is_hex(item[1]))
+
+
 def _is_hex(value: Any) -> bool:
     return isinstance(value, str) and _HEX.fullmatch(value) is not None
 
@@ -125,6 +138,21 @@ def _batch_faults(services: Services, heads: list[tuple[int, int, str]]) -> Iter
                    "differs from the anchor: it was rewritten after the anchor was taken)")
 
 
+def _account_faults(services: Services, head: list[Any] | None) -> Iterator[str]:
+    """As `_batch_faults`, for the account log's one chain (nothing anchored when it was empty)."""
+    if head is None:
+        return
+    seq, anchored = head
+    with services.db.unit_of_work(write=False) as session:
+        found = session.scalar(select(AccountLogEntry.hash).where(AccountLogEntry.seq == seq))
+    if found is None:
+        yield (f"account log: 锚定的第 {seq} 条账号变更记录已不存在 (account log entry {seq}, anchored, is gone: "
+               "entries were deleted)")
+    elif not hmac.compare_digest(found, anchored):
+        yield (f"account log: 第 {seq} 条及之前的账号变更记录与锚点不符，锚定后被改写 (the account log up to entry "
+               f"{seq} differs from the anchor: it was rewritten after the anchor was taken)")
+
+
 def _log_faults(services: Services, heads: list[tuple[str, int, str]]) -> Iterator[str]:
     """As `_batch_faults`, for cadres' personal-report logs."""
     with services.db.unit_of_work(write=False) as session:
@@ -145,6 +173,8 @@ def _digest(anchor: dict[str, Any]) -> str:
     covered = {"format": anchor.get("format"), "taken_at": anchor.get("taken_at"), "cases": anchor.get("cases")}
     if anchor.get("format") != CASES_ONLY:  # format 1's digest stays what it was
         covered["report_logs"] = anchor.get("report_logs")
+    if anchor.get("format") == FORMAT:  # and format 2's
+        covered["account_log"] = anchor.get("account_log")
     return hashlib.sha256(json.dumps(covered, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 

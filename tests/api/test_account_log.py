@@ -11,13 +11,16 @@ import pytest
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
+from service.db.chain import GENESIS, account_entry_hash
 from service.db.models import AccountLogEntry, AccountLogHead, User, utcnow
-from service.usecases import roles, users
+from service.usecases import anchors, roles, users
 from service.usecases.account_log import check_account_log
+from service.usecases.anchors import AnchorUnusable, anchor_faults, take_anchor
 from tests.api.support import VETTING, assert_error
 from tests.api.test_accounts_api import NEW_PASSWORD, bearer, fresh_token
 from tests.conftest import PASSWORD, actor
 from tests.service.test_concurrency import race
+from tests.service.test_history_anchor import KEY
 
 ANOTHER_PASSWORD = "another-password-7"
 
@@ -293,3 +296,51 @@ def test_check_names_an_account_changed_with_sql(api, services, change):
     _sql(services, statements)
     faults = check_account_log(services)[1]
     assert len(faults) == 1 and phrase in faults[0], faults
+
+
+def _rewrite_consistently(services, seq: int, detail: dict) -> None:
+    """Entry `seq` given another detail, every later hash and the head recomputed: what the chain cannot see."""
+    _sql(services, DROP_TRIGGERS[services.db.write_engine.dialect.name])
+    with services.db.unit_of_work() as session:
+        previous = GENESIS
+        for entry in session.scalars(select(AccountLogEntry).order_by(AccountLogEntry.seq)):
+            if entry.seq == seq:
+                entry.detail = detail
+            entry.hash = previous = account_entry_hash(entry, previous)
+        session.get_one(AccountLogHead, 1).hash = previous
+
+
+def test_a_consistent_rewrite_of_the_account_log_is_named_by_the_anchor(api, services):
+    """The grant rewritten to have granted nothing, hashes and head recomputed: only the anchor shows it."""
+    api.patch("/api/users/audit", json={"roles": ["audit", "discipline_head"]})
+    api.patch("/api/users/audit", json={"roles": ["audit"]})
+    anchor = take_anchor(services, KEY)
+    assert anchor["format"] == anchors.FORMAT and anchor["account_log"][0] == last_seq(services)
+    assert anchor_faults(services, anchor, KEY) == []
+    _rewrite_consistently(services, _grant_entry(services), {"roles": {"before": ["audit"], "after": ["audit"]}})
+    assert check_account_log(services)[1] == []  # the chain alone cannot see it
+    faults = anchor_faults(services, anchor, KEY)
+    assert len(faults) == 1 and faults[0].startswith("account log: ") and "rewritten" in faults[0], faults
+
+
+def test_account_log_entries_cut_after_the_anchor_are_named(api, services):
+    api.patch("/api/users/audit", json={"roles": ["audit", "discipline_head"]})
+    anchor = take_anchor(services)
+    grant = _grant_entry(services)
+    _sql(services, [*DROP_TRIGGERS[services.db.write_engine.dialect.name],
+                    delete(AccountLogEntry).where(AccountLogEntry.seq >= grant)])
+    faults = anchor_faults(services, anchor)
+    assert len(faults) == 1 and faults[0].startswith("account log: ") and "is gone" in faults[0], faults
+
+
+def test_an_anchor_of_format_2_is_still_checked_and_a_malformed_account_head_is_unusable(api, services):
+    anchor = take_anchor(services)
+    old = {key: anchor[key] for key in ("taken_at", "cases", "report_logs")}
+    old["format"] = anchors.REPORTS_TOO
+    old["digest"] = anchors._digest(old)  # as the release before it wrote it
+    assert anchor_faults(services, old) == []
+    for head in ([0, "0" * 64], ["1", "0" * 64], [1, "x"], {"seq": 1}, [1]):
+        anchor["account_log"] = head
+        anchor["digest"] = anchors._digest(anchor)
+        with pytest.raises(AnchorUnusable, match="malformed"):
+            anchor_faults(services, anchor)
