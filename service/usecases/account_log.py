@@ -46,8 +46,9 @@ def record(session: Session, actor: str, action: str, target: str, detail: dict[
 
 
 def _locked_head(session: Session) -> AccountLogHead:
-    # Migration 0027 writes the row; a database whose row was lost gets it back rather than refusing every change
-    # (the check then names the chain's entries as not matching an empty head).
+    # Migration 0027 writes the row. One deleted with SQL is written again at 0: an empty log goes on, and one with
+    # entries refuses the next append on entry 1's unique sequence (409) until the head is restored; `check` names
+    # the head that does not match its last entry either way.
     query = select(AccountLogHead).where(AccountLogHead.id == HEAD_ID).with_for_update()
     head = session.scalars(query.execution_options(populate_existing=True)).one_or_none()
     if head is None:

@@ -344,3 +344,10 @@ def test_an_anchor_of_format_2_is_still_checked_and_a_malformed_account_head_is_
         anchor["digest"] = anchors._digest(anchor)
         with pytest.raises(AnchorUnusable, match="malformed"):
             anchor_faults(services, anchor)
+
+
+def test_a_head_deleted_with_sql_refuses_the_next_change_and_is_named(api, services):
+    _sql(services, [delete(AccountLogHead)])
+    assert "does not match its last entry" in " ".join(check_account_log(services)[1])
+    assert_error(api.patch("/api/users/audit", json={"roles": ["audit", "discipline_head"]}), 409)
+    assert {u["username"]: u["roles"] for u in api.get("/api/users").json}["audit"] == ["audit"]  # not granted
