@@ -13,7 +13,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from service.api.params import date_arg, list_arg
-from service.errors import BadRequest, Conflict, Invalid, ServiceError
+from service.errors import BadRequest, Conflict, Invalid
 from service.labels import label
 from service.printing import pdf_response
 from service.usecases import cadres, ledgers, personal_reports, queries, search, tracker
@@ -21,7 +21,7 @@ from service.usecases import cadres, ledgers, personal_reports, queries, search,
 from .access import action_required, actor, area_required, services
 from .forms import Field, fields_of, form_errors, parse_submission
 from .i18n import DEFAULT, localize
-from .views import first_sending, forget_sending, plain_int
+from .views import first_sending, plain_int, sending_refused_gives_back
 
 bp = Blueprint("cadre_pages", __name__)
 
@@ -70,12 +70,10 @@ def add_report(cadre_id: str) -> Any:
         flash(_("此表单已提交过，未重复登记报告。"), "info")
         return redirect(url_for("cadre_pages.show", cadre_id=cadre_id), 303)
     try:
-        report = personal_reports.add_report(services(), actor(), cadre_id,
-                                             parse_submission(personal_reports.REPORT_FORM, request.form))
-    except ServiceError as error:
-        forget_sending()  # refused, nothing recorded: the same form may be sent again
-        if not isinstance(error, Invalid):
-            raise
+        with sending_refused_gives_back():
+            report = personal_reports.add_report(services(), actor(), cadre_id,
+                                                 parse_submission(personal_reports.REPORT_FORM, request.form))
+    except Invalid as error:
         return _cadre_page(cadre_id, request.form, error.fields or {"_form": error.message}), 422
     if report["case_id"]:
         flash(_("已登记报告；逾期或应报未报，已启动诫勉（案件 #%(case)s）。", case=report["case_id"]), "info")
@@ -176,14 +174,12 @@ def new() -> Any:
         flash(_("此表单已提交过，未重复登记干部。"), "info")
         return redirect(url_for("cadre_pages.index"), 303)
     try:
-        cadre = cadres.create_cadre(services(), actor(), parse_submission(cadres.CADRE_FORM, request.form))
-    except ServiceError as error:
-        forget_sending()  # refused, nothing registered: the same form may be sent again
-        if isinstance(error, Invalid):
-            return _form_page(request.form, error.fields or {"_form": error.message}), 422
-        if isinstance(error, Conflict):  # the id is taken: keep what was typed and say so beside the id
-            return _form_page(request.form, {"id": error.message}), 409
-        raise
+        with sending_refused_gives_back():
+            cadre = cadres.create_cadre(services(), actor(), parse_submission(cadres.CADRE_FORM, request.form))
+    except Invalid as error:
+        return _form_page(request.form, error.fields or {"_form": error.message}), 422
+    except Conflict as error:  # the id is taken: keep what was typed and say so beside the id
+        return _form_page(request.form, {"id": error.message}), 409
     flash(_("已登记干部 %(name)s。", name=cadre["name"]), "success")
     return redirect(url_for("cadre_pages.show", cadre_id=cadre["id"]))
 

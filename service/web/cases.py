@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 
 from service.api.casework import download_response
-from service.errors import Conflict, Invalid, ServiceError
+from service.errors import Conflict, Invalid
 from service.labels import OUTCOMES, label
 from service.printing import pdf_response
 from service.usecases import attachments, cases, comments, documents, lookups, tracker
@@ -22,11 +22,11 @@ from .views import (
     date_arg,
     first_sending,
     flag,
-    forget_sending,
     int_arg,
     query_without,
     run_and_flash,
     run_and_flash_once,
+    sending_refused_gives_back,
 )
 
 # The labels of the case page's forms (case.html), for the refusals flashed above them.
@@ -119,16 +119,12 @@ def new() -> Any:
         flash(_("此表单已提交过，未重复发起案件。"), "info")
         return redirect(url_for("case_pages.new"), 303)
     try:
-        case = cases.start_case(services(), actor(), options["process"], request.form.get("cadre_id"), data)
+        with sending_refused_gives_back():  # refused otherwise (403, 404): raised on, nothing started
+            case = cases.start_case(services(), actor(), options["process"], request.form.get("cadre_id"), data)
     except Invalid as error:
-        forget_sending()
         return _start_page(options, request.form, error.fields or {"_form": error.message}), 422
     except Conflict as error:  # a start rule's refusal (e.g. a second open review) or a failed first step
-        forget_sending()
         return _start_page(options, request.form, error.fields or {"_form": error.message}), 409
-    except ServiceError:
-        forget_sending()  # refused otherwise (403, 404): nothing started
-        raise
     if case["status"] == "completed":  # e.g. an ineligible cadre: the case ended at once; say so, and why
         flash(_("案件 #%(id)s 已发起，但随即结束：%(outcome)s。原因见案件页。", id=case["id"],
                 outcome=label("outcome", case["outcome"])), "error")

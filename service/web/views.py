@@ -4,7 +4,8 @@ create something sent once."""
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -82,14 +83,12 @@ def run_and_flash_once(call: Callable[[], Any], success: str, labels: Labels | N
     if not first_sending():
         flash(_("此表单已提交过，未重复保存。"), "info")
         return False
-    try:
-        done = run_and_flash(call, success, labels)
-    except NotFound:
-        forget_sending()
-        raise
-    if not done:
-        forget_sending()
-    return done
+
+    def given_back_when_refused() -> None:
+        with sending_refused_gives_back():
+            call()
+
+    return run_and_flash(given_back_when_refused, success, labels)
 
 
 def submission_id() -> str:
@@ -113,6 +112,17 @@ def forget_sending() -> None:
     key = _submission_key()
     if key is not None:
         _submissions().give_back(key)
+
+
+@contextmanager
+def sending_refused_gives_back() -> Iterator[None]:
+    """Around the use case a first sending runs: when it refuses (any ServiceError, a 404 too), nothing was
+    created, so the submission id is given back and the same page may be sent again (corrected, or after Back)."""
+    try:
+        yield
+    except ServiceError:
+        forget_sending()
+        raise
 
 
 def _submission_key() -> str | None:

@@ -101,6 +101,26 @@ def test_a_cadre_form_sent_twice_registers_one_cadre(client, services):
     assert "此表单已提交过，未重复登记干部" in client.get("/cadres").get_data(as_text=True)
 
 
+def test_a_refused_cadre_or_report_form_can_be_corrected_and_sent_again(client, api, services):
+    """A registration refused for a taken id (409), or a report refused for a missing field (422), recorded
+    nothing: the same form, corrected, is acted on once."""
+    api.create_cadre("c1")
+    login(client, "org_dept")
+    form = {"id": "c1", "name": "张三", "unit": "县发改局", "post": "局长", "post_level": "leading",
+            "post_started_on": "2020-01-01", **_hidden(client.get("/cadres/new").get_data(as_text=True))}
+    assert client.post("/cadres/new", data=form).status_code == 409
+    assert client.post("/cadres/new", data={**form, "id": "c2"}).status_code == 302
+    assert client.post("/cadres/new", data={**form, "id": "c3"}).status_code == 303
+    assert _cadres(services) == 2
+    today = services.today().isoformat()
+    report = {"kind": "property", "event_on": today, "reported_on": today, "summary": "",
+              **_report_form(client.get("/cadres/c1").get_data(as_text=True))}
+    assert client.post("/cadres/c1/reports", data=report).status_code == 422
+    assert client.post("/cadres/c1/reports", data={**report, "summary": "购买商铺一间"}).status_code == 302
+    assert client.post("/cadres/c1/reports", data={**report, "summary": "再报一次"}).status_code == 303
+    assert len(api.get("/api/cadres/c1").json["personal_reports"]) == 1
+
+
 def _cadres(services) -> int:
     with services.db.unit_of_work(write=False) as session:
         return int(session.scalar(select(func.count()).select_from(Cadre)))
