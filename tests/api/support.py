@@ -8,8 +8,9 @@ test gets its own copy of that file and an `Api` that already holds every token.
 from __future__ import annotations
 
 import calendar
+import itertools
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -94,6 +95,24 @@ def make_api(app: Flask, template: Template) -> CaseApi:
     api = CaseApi(app.test_client())
     api.tokens.update(template.tokens)
     return api
+
+
+def shared_api(template: Template, tmp_path_factory: pytest.TempPathFactory, name: str,
+               **overrides: Any) -> Iterator[CaseApi]:
+    """A module's own app (settings `overrides`) with cadre c1, its database closed after the module: for a
+    fixture `yield from shared_api(...)` whose tests leave nothing another test reads (say, each deploying under
+    keys of its own, `key_maker`)."""
+    app = app_from_template(template, tmp_path_factory.mktemp(name), **overrides)
+    api = make_api(app, template)
+    api.create_cadre("c1")
+    yield api
+    app.extensions["cadreflow"].db.dispose()
+
+
+def key_maker(prefix: str) -> Callable[[], str]:
+    """Fresh process keys (prefix_0, prefix_1, ...) for tests that deploy into one shared app."""
+    numbers = itertools.count()
+    return lambda: f"{prefix}_{next(numbers)}"
 
 
 def fire_after_deadline(services: Services) -> int:

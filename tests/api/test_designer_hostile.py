@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from service.config import PROJECT_ROOT
-from tests.api.support import CLIENT_ERRORS, app_from_template, assert_error, make_api
+from tests.api.support import CLIENT_ERRORS, assert_error, shared_api
 from tests.engine.bpmn_builder import KEY, decision_table, form_schema, named_chain, script_process
 
 BPMN_DIR = Path(PROJECT_ROOT) / "bpmn"
@@ -22,12 +22,8 @@ SCRIPT_TIMEOUT = 0.3
 def hostile_api(template, tmp_path_factory):
     """One app for the module: a small upload limit, a short script time limit, cadre c1."""
     # No attachments here: the body limit is then twice the upload limit (service._max_body).
-    app = app_from_template(template, tmp_path_factory.mktemp("hostile-designer"), MAX_UPLOAD_BYTES=UPLOAD_LIMIT,
-                            SCRIPT_TIMEOUT_SECONDS=SCRIPT_TIMEOUT, MAX_ATTACHMENT_BYTES=1)
-    api = make_api(app, template)
-    api.create_cadre("c1")
-    yield api
-    app.extensions["cadreflow"].db.dispose()
+    yield from shared_api(template, tmp_path_factory, "hostile-designer", MAX_UPLOAD_BYTES=UPLOAD_LIMIT,
+                          SCRIPT_TIMEOUT_SECONDS=SCRIPT_TIMEOUT, MAX_ATTACHMENT_BYTES=1)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from tests.api.support import app_from_template, assert_error, make_api
+from tests.api.support import assert_error, key_maker, shared_api
 from tests.engine.bpmn_builder import decision_table, script_process
 
 FORM_DATA = {"ok": True}
@@ -17,18 +17,10 @@ FORM_DATA = {"ok": True}
 
 @pytest.fixture(scope="module")
 def hostile_api(template, tmp_path_factory):
-    app = app_from_template(template, tmp_path_factory.mktemp("hostile-dmn"), SCRIPT_TIMEOUT_SECONDS=1.0)
-    api = make_api(app, template)
-    api.create_cadre("c1")
-    yield api
-    app.extensions["cadreflow"].db.dispose()
+    yield from shared_api(template, tmp_path_factory, "hostile-dmn", SCRIPT_TIMEOUT_SECONDS=1.0)
 
 
-_keys = iter(range(10_000))
-
-
-def unique_key() -> str:
-    return f"hostile_dmn_{next(_keys)}"
+unique_key = key_maker("hostile_dmn")
 
 
 def deploy(api, key, bpmn, dmn=None):
