@@ -15,7 +15,7 @@ TRANSLATIONS := service/web/translations
 CATALOGS := $(wildcard $(TRANSLATIONS)/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGS:.po=.mo)
 
-.PHONY: setup lock run test lint bench bench-scale scaled postgres redis clean browser printing translations
+.PHONY: setup lock run test lint bench bench-scale scaled postgres test-postgres redis clean browser printing translations
 
 # Setup installs exactly the pinned versions of requirements.lock; `make lock` re-resolves it from pyproject.toml.
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -63,6 +63,27 @@ postgres:
 	@for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 		echo "PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1
 
+# The suite's own PostgreSQL: a throwaway cluster of the same server, durability off (fsync, full-page writes,
+# synchronous commit). Each test makes and drops a database, and on a durable server every DROP DATABASE waits for a
+# checkpoint's fsyncs, about a second on a slow disk: that was half the PostgreSQL run. What the tests check never
+# depends on surviving a crash; the load test and the benchmarks keep the real server (POSTGRES). Without a server's
+# binaries here (PG_BIN empty), the suite uses the real server too.
+PG_BIN := $(lastword $(sort $(wildcard /usr/lib/postgresql/*/bin)))
+TEST_PG_PORT ?= 5433
+TEST_PG_DIR ?= /tmp/cadreflow-test-pg
+AS_POSTGRES := $(if $(filter 0,$(shell id -u)),runuser -u postgres --,)
+TEST_POSTGRES ?= $(if $(PG_BIN),postgresql+psycopg://postgres@127.0.0.1:$(TEST_PG_PORT),$(POSTGRES))
+
+test-postgres: postgres
+	@test -z "$(PG_BIN)" || pg_isready -q -h 127.0.0.1 -p $(TEST_PG_PORT) || { \
+		rm -rf $(TEST_PG_DIR) && mkdir -p $(TEST_PG_DIR) && \
+		{ test -z "$(AS_POSTGRES)" || chown postgres $(TEST_PG_DIR); } && \
+		$(AS_POSTGRES) $(PG_BIN)/initdb -D $(TEST_PG_DIR)/data -U postgres -A trust --no-sync -E UTF8 --locale C.UTF-8 \
+			>$(TEST_PG_DIR)/initdb.log && \
+		$(AS_POSTGRES) $(PG_BIN)/pg_ctl -D $(TEST_PG_DIR)/data -l $(TEST_PG_DIR)/server.log -w start -o \
+			"-p $(TEST_PG_PORT) -k $(TEST_PG_DIR) -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off" \
+			>/dev/null; }
+
 # Start a local Redis server if none answers (the cross-process login throttling test shares its counts there).
 redis:
 	@redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { command -v redis-server >/dev/null || \
@@ -75,9 +96,9 @@ redis:
 # PostgreSQL, since it measures a cluster and must not share the machine with other tests.
 TEST_WORKERS ?= 3
 PYTEST := $(BIN)/python -m pytest -q -p no:cacheprovider
-test: lint browser postgres redis
+test: lint browser postgres test-postgres redis
 	$(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not load and not bench"
-	CADREFLOW_TEST_POSTGRES=$(POSTGRES) $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not load and not bench"
+	CADREFLOW_TEST_POSTGRES=$(TEST_POSTGRES) $(PYTEST) -n $(TEST_WORKERS) --dist loadgroup -m "not load and not bench"
 	CADREFLOW_TEST_POSTGRES=$(POSTGRES) $(PYTEST) -m "load or bench"
 
 # The scaled setup on one machine: 2 gunicorn workers and 2 timer workers sharing PostgreSQL, and Redis for the
