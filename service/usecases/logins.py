@@ -23,6 +23,7 @@ from service.db.models import ApiToken, User, UserRole, WebSession, utcnow
 from service.errors import Invalid, TooManyAttempts, Unauthorized
 from service.ratelimit import Throttle, address_key
 
+from . import devices
 from .context import Actor, Services, actor_of
 
 # A fixed hash to compare against when the user does not exist, so timing does not tell.
@@ -47,11 +48,21 @@ def issue_token(services: Services, username: Any, password: Any, address: str =
     return {"token": token, "user": {"username": actor.username, "roles": sorted(actor.roles)}}
 
 
-def open_web_session(services: Services, username: Any, password: Any, address: str = "") -> tuple[str, Actor]:
-    """Check a password (throttled) and open a web session; (its id for the cookie, the actor)."""
-    checked = verify_password(services, username, password, address)
+class WebLogin(NamedTuple):
+    """An opened web session: its id for the session cookie, whose it is, and this browser's new device cookie."""
+
+    session_id: str
+    actor: Actor
+    device_cookie: str
+
+
+def open_web_session(services: Services, username: Any, password: Any, address: str,
+                     device: devices.Device) -> WebLogin:
+    """Check a password (throttled, per device when the browser proves one) and open a web session."""
+    checked = verify_password(services, username, password, address, device)
     hours = float(services.settings["SESSION_TTL_HOURS"])
-    return _store(services, WebSession, checked.user_id, hours, checked), checked.actor
+    session_id = _store(services, WebSession, checked.user_id, hours, checked)
+    return WebLogin(session_id, checked.actor, devices.issue(device.key, checked.actor.username, checked.password_hash))
 
 
 def actor_for_token(services: Services, token: str) -> Actor | None:
@@ -97,12 +108,15 @@ def end_credentials(services: Services, session: Session, user_id: int, keep: st
         session.execute(delete(model).where(model.user_id == user_id, model.token_hash != kept))
 
 
-def verify_password(services: Services, username: Any, password: Any, address: str = "") -> Checked:
-    """Whose the password is, when it is right; counts failures per username and address (429 past the limit)."""
+def verify_password(services: Services, username: Any, password: Any, address: str = "",
+                    device: devices.Device | None = None) -> Checked:
+    """Whose the password is, when it is right; counts failures per username (per user and device when `device`
+    proves one) and per address (429 past the limit)."""
     if not isinstance(username, str) or not isinstance(password, str):
         raise Invalid("username and password are required (用户名和密码必填)",
                       {"username": "必填 (required)", "password": "必填 (required)"})
-    throttle, keys = _login_throttle(services), _throttle_keys(username, address)
+    nonce = devices.trusted_nonce(services, username, device)
+    throttle, keys = _login_throttle(services), _throttle_keys(username, address, nonce)
     # Counted as a failure before the password is checked, in one atomic step: a burst of parallel guesses
     # cannot all pass a check made before any of them is counted, so at most the limit is ever evaluated.
     wait = throttle.take(*keys)
@@ -128,10 +142,13 @@ def _login_throttle(services: Services) -> Throttle:
                     int(settings["LOGIN_WINDOW"]))
 
 
-def _throttle_keys(username: str, address: str) -> list[str]:
-    """Failures count per username and, when known, per client address (an IPv6 address by its /64, which one
-    subscriber holds whole: single addresses would let it guess from a fresh one each time)."""
-    return [f"user:{username}", *([f"address:{address_key(address)}"] if address else [])]
+def _throttle_keys(username: str, address: str, device_nonce: str | None = None) -> list[str]:
+    """Failures count per username, or per username and device for a browser that proved a device cookie (so
+    strangers' failures for the name do not lock its owner's browsers out, and a device that guesses locks only
+    itself), and, when known, per client address (an IPv6 address by its /64, which one subscriber holds whole:
+    single addresses would let it guess from a fresh one each time)."""
+    account = f"device:{username}:{device_nonce}" if device_nonce else f"user:{username}"
+    return [account, *([f"address:{address_key(address)}"] if address else [])]
 
 
 def _store(services: Services, model: type[ApiToken] | type[WebSession], user_id: int, hours: float,

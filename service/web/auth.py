@@ -12,8 +12,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 
 from service.errors import TooManyAttempts, Unauthorized
-from service.portal import bounded
-from service.usecases import logins, users
+from service.portal import bounded, signing_key
+from service.usecases import devices, logins, users
 
 from . import access, i18n
 from .views import run_and_flash
@@ -43,9 +43,10 @@ def login() -> Any:
     if request.method == "GET":
         return render_template("login.html", next=safe_next(request.args.get("next")))
     username, target = request.form.get("username", "").strip(), safe_next(request.form.get("next"))
+    device = devices.Device(request.cookies.get(devices.COOKIE, ""), signing_key())
     try:
-        session_id, found = logins.open_web_session(access.services(), username, request.form.get("password", ""),
-                                                    request.remote_addr or "")
+        opened = logins.open_web_session(access.services(), username, request.form.get("password", ""),
+                                         request.remote_addr or "", device)
     except Unauthorized:
         flash(_("用户名或密码错误。"), "error")
         return render_template("login.html", username=username, next=target), 401
@@ -56,8 +57,17 @@ def login() -> Any:
     if current_user.is_authenticated:  # logging in again replaces this browser's session instead of orphaning it
         logins.end_web_session(access.services(), current_user.get_id())
     session.clear()  # a fresh session, and with it a fresh CSRF token: nothing from before the login survives
-    login_user(access.WebUser(found, session_id))
-    return redirect(target or url_for("web_auth.home"))
+    login_user(access.WebUser(opened.actor, opened.session_id))
+    return _remember_device(redirect(target or url_for("web_auth.home")), opened.device_cookie)
+
+
+def _remember_device(response: Any, cookie: str) -> Any:
+    """Give the browser its device cookie: sent back only to the login form (Strict: no other site's form sends
+    it), Secure exactly when the session cookie is."""
+    secure = current_app.session_interface.get_cookie_secure(current_app)
+    response.set_cookie(devices.COOKIE, cookie, max_age=devices.MAX_AGE, path=url_for("web_auth.login"),
+                        httponly=True, samesite="Strict", secure=secure)
+    return response
 
 
 @bp.post("/logout")

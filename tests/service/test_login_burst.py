@@ -16,11 +16,12 @@ import pytest
 
 from service.errors import TooManyAttempts, Unauthorized
 from service.ratelimit import Throttle, open_storage
-from service.usecases import logins, users
+from service.usecases import devices, logins, users
 from tests.conftest import PASSWORD
 from tests.service.test_concurrency import race
 
 REDIS_URL = os.environ.get("CADREFLOW_TEST_REDIS", "redis://127.0.0.1:6379/0")
+DEVICE_KEY = "a-device-cookie-signing-key-for-tests"
 
 
 @pytest.fixture(params=["memory://", REDIS_URL])
@@ -66,6 +67,25 @@ def test_a_burst_of_wrong_guesses_checks_at_most_the_limit_then_even_the_right_p
     with pytest.raises(TooManyAttempts):
         logins.verify_password(services, name, PASSWORD, "10.200.0.1")
     assert len(checks) <= limit
+
+
+def test_a_burst_with_one_device_cookie_checks_at_most_the_limit_and_locks_only_that_device(
+        services, storage, checks):
+    """3× LOGIN_MAX_FAILURES parallel wrong guesses presenting the owner's device cookie, from as many addresses:
+    at most the limit are checked, the device is then refused even the right password, and the name is not."""
+    services.rate_storage = storage
+    name, limit = f"burst{secrets.token_hex(4)}", int(services.settings["LOGIN_MAX_FAILURES"])
+    users.create_user(services, name, PASSWORD, ["audit"])
+    device = devices.Device(devices.issue(DEVICE_KEY, name, logins.verify_password(services, name, PASSWORD)
+                                          .password_hash), DEVICE_KEY)
+    checks.clear()
+    results = race(*[lambda i=i: logins.verify_password(services, name, "wrong-password", f"10.{i}.0.2", device)
+                     for i in range(3 * limit)])
+    assert len(checks) <= limit, f"{len(checks)} guesses checked, limit {limit}"
+    assert sum(isinstance(result, TooManyAttempts) for result in results) == 3 * limit - len(checks)
+    with pytest.raises(TooManyAttempts):
+        logins.verify_password(services, name, PASSWORD, "10.201.0.1", device)
+    assert logins.verify_password(services, name, PASSWORD, "10.202.0.1").actor.username == name
 
 
 def test_right_passwords_in_parallel_use_up_nothing(services, storage, checks):
