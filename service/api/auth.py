@@ -12,8 +12,8 @@ from flask_login import current_user
 from service import services_of
 from service.api import is_api_path, parse_json
 from service.errors import BadRequest, Forbidden, Invalid, Unauthorized
-from service.portal import bound_body, bounded
-from service.usecases import logins, users
+from service.portal import bound_body, bounded, signing_key
+from service.usecases import devices, logins, users
 from service.usecases.context import Actor, Services
 
 bp = Blueprint("auth", __name__)
@@ -91,8 +91,10 @@ def requires(*roles: str) -> Callable[..., Any]:
 @bp.post("/auth/token")
 @bounded  # no login yet: bounded like the public portal
 def token() -> Any:
-    body = json_body({"username", "password"})
-    return jsonify(logins.issue_token(services(), body.get("username"), body.get("password"), client_address()))
+    body = json_body({"username", "password", "device"})
+    device = devices.Device(body.get("device"), signing_key())
+    return jsonify(logins.issue_token(services(), body.get("username"), body.get("password"), client_address(),
+                                      device))
 
 
 @bp.delete("/auth/token")

@@ -40,12 +40,17 @@ class Checked(NamedTuple):
     password_hash: str
 
 
-def issue_token(services: Services, username: Any, password: Any, address: str = "") -> dict[str, Any]:
-    """Check a password (throttled) and hand out a bearer token."""
-    checked = verify_password(services, username, password, address)
+def issue_token(services: Services, username: Any, password: Any, address: str = "",
+                device: devices.Device | None = None) -> dict[str, Any]:
+    """Check a password (throttled, per device when the client proves one) and hand out a bearer token; with
+    `device`, also a fresh device credential for the client's next login."""
+    checked = verify_password(services, username, password, address, device)
     token = _store(services, ApiToken, checked.user_id, float(services.settings["TOKEN_TTL_HOURS"]), checked)
     actor = checked.actor
-    return {"token": token, "user": {"username": actor.username, "roles": sorted(actor.roles)}}
+    answer = {"token": token, "user": {"username": actor.username, "roles": sorted(actor.roles)}}
+    if device is not None:
+        answer["device"] = devices.issue(device.key, actor.username, checked.password_hash)
+    return answer
 
 
 class WebLogin(NamedTuple):
