@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from limits.storage import Storage
@@ -20,6 +21,9 @@ from service.mail import Mailer, mailer_from_settings
 from service.ratelimit import open_storage
 from workflows.engine import ProcessDefinition, compile_process
 from workflows.executor import Limits, PoolSettings, StepExecutor, shared_pool
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -53,33 +57,62 @@ class DefinitionCache:
     in another process. Only a committed row, read back through `by_id`, maps an id to its content.
     Lane roles were checked at deploy; parsing an accepted version again does not check them (roles are data
     an admin changes, and a version once accepted stays runnable).
+
+    It keeps the `size` versions used last (DEFINITION_CACHE_SIZE): a designer deploying version after version
+    would otherwise grow every web and worker process for as long as it runs. A version dropped is parsed again
+    from its row the next time a case needs it. Parsing runs outside the lock (it is slow); two threads may
+    then parse the same version at once, and the second result replaces an equal first.
     """
 
-    def __init__(self) -> None:
-        self._by_content: dict[tuple[str, str], ProcessDefinition] = {}
-        self._content_of: dict[int, tuple[str, str]] = {}  # a stored version's id -> its (key, content hash)
+    def __init__(self, size: int = 256) -> None:
+        self._size = size
+        self._by_content: OrderedDict[tuple[str, str], ProcessDefinition] = OrderedDict()
+        # A stored version's id -> its (key, content hash); bounded alike, so ids of versions long unused go too.
+        self._content_of: OrderedDict[int, tuple[str, str]] = OrderedDict()
         self._lock = threading.Lock()
 
     def by_id(self, session: Session, version_id: int) -> ProcessDefinition:
         """The parsed version, loading its row only when it is not cached yet."""
-        content = self._content_of.get(version_id)
-        found = self._by_content.get(content) if content is not None else None
+        with self._lock:
+            content = _used(self._content_of, version_id)
+            found = _used(self._by_content, content) if content is not None else None
         if found is None:
             version = existing(session, ProcessVersion, version_id)
             found = self.get(version)
             with self._lock:
-                self._content_of[version_id] = (version.process_key, version.content_hash)
+                _keep(self._content_of, version_id, (version.process_key, version.content_hash), self._size)
         return found
 
     def get(self, version: ProcessVersion) -> ProcessDefinition:
         content = (version.process_key, version.content_hash)
-        found = self._by_content.get(content)
+        with self._lock:
+            found = _used(self._by_content, content)
         if found is None:
             found = compile_process(version.process_key, version.bpmn_xml.encode(),
                                     {k: v.encode() for k, v in version.dmn_files.items()}, None)
             with self._lock:
-                self._by_content[content] = found
+                _keep(self._by_content, content, found, self._size)
         return found
+
+    def __len__(self) -> int:
+        """How many parsed versions it holds."""
+        return len(self._by_content)
+
+
+def _used(cache: OrderedDict[K, V], key: K) -> V | None:
+    """The cached value, marked as used last; the caller holds the lock."""
+    found = cache.get(key)
+    if found is not None:
+        cache.move_to_end(key)
+    return found
+
+
+def _keep(cache: OrderedDict[K, V], key: K, value: V, size: int) -> None:
+    """Cache a value as used last, dropping the ones used longest ago past `size`; the caller holds the lock."""
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > size:
+        cache.popitem(last=False)
 
 
 @dataclass
@@ -134,7 +167,7 @@ def build_services(settings: dict[str, Any]) -> Services:
         runner=StepExecutor(shared_pool(pool_settings(settings)), settings["DEADLINES"],
                             float(settings["SCRIPT_TIMEOUT_SECONDS"]), int(settings["MAX_TASK_DEPTH"]),
                             float(settings["STEP_TIMEOUT_SECONDS"]), max_state_kb=int(settings["MAX_CASE_STATE_KB"])),
-        definitions=DefinitionCache(),
+        definitions=DefinitionCache(int(settings["DEFINITION_CACHE_SIZE"])),
         settings=settings,
         rate_storage=open_storage(str(settings.get("RATE_LIMIT_STORAGE") or "memory://")),
         mailer=mailer_from_settings(settings),
