@@ -253,6 +253,9 @@ class Case(Base):
     # Whether `case_waits` may hold rows of this case: a step with nothing to wait for before or after
     # skips the DELETE (true for rows older than the column, so they are cleared once).
     has_waits: Mapped[bool] = mapped_column(Boolean, default=False, server_default=true())
+    # Timer steps since a person last acted on the case (usecases/timers.py): a loop through a short timer is held
+    # as an incident past MAX_TIMER_FIRINGS_WITHOUT_PERSON instead of firing at every poll for ever.
+    timer_firings: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     process_version: Mapped[ProcessVersion] = relationship(lazy="joined")
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it once, at mapping

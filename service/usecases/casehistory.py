@@ -60,6 +60,8 @@ def record(session: Session, case: Case, actor: str, action: str, task: str | No
                          action=action, task=task, detail=stored_json(detail or {}))
     entry.hash = entry_hash(entry, case.history_hash or GENESIS)
     case.history_seq, case.history_hash = entry.seq, entry.hash
+    if actor != SYSTEM_NAME and case.timer_firings:  # a person acted: the timer loop guard counts from 0 again
+        case.timer_firings = 0
     session.add(entry)
 
 

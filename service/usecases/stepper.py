@@ -189,7 +189,8 @@ def _store_new_cases(services: Services, session: Session, actor: Actor, version
                 continue
             case = Case(id=next(ids), process_key=version.process_key, process_version_id=version.id,
                         process_version=version, cadre_id=start_data["cadre_id"], status="open", data={},
-                        state="", created_by=actor.username, has_waits=False, retry_attempts=0)
+                        state="", created_by=actor.username, has_waits=False, retry_attempts=0,
+                        timer_firings=0)
             session.add(held(session, case))
             session.info.setdefault(NEW_CASES, set()).add(case.id)
             record(session, case, actor.username, "start", None, {"data": start_data, "parent_case_id": None})

@@ -17,7 +17,7 @@ from workflows.engine import EngineError
 from .casehistory import held, lock_case
 from .context import Services
 from .readmodel import parse_time
-from .stepper import hold_if, run_step
+from .stepper import hold_as_incident, hold_if, run_step
 from .steps import LoopRefused, definition_of
 
 log = logging.getLogger(__name__)
@@ -71,8 +71,25 @@ def fire_case_timers(services: Services, case_id: int) -> int:
         case = session.scalar(query.with_for_update(skip_locked=True, of=Case))
         if case is None:
             return 0
-        fire_timers_of(services, session, held(session, case))
+        if not _hold_if_looping(services, session, held(session, case)):
+            fire_timers_of(services, session, case)
         return 1
+
+
+TIMER_LOOP = ("定时器已连续触发 {0} 次而无人办理，案件已暂停，请检查流程中经过定时器的循环 "
+              "(timers fired {0} times with no person acting on the case: held; look for a loop through a timer)")
+
+
+def _hold_if_looping(services: Services, session: Session, case: Case) -> bool:
+    """Hold a case whose timers fired MAX_TIMER_FIRINGS_WITHOUT_PERSON times since a person last acted on it. A loop
+    through a short timer is no loop to the engine's guard, which counts within one step: it fires once per poll
+    for ever, each time a step and its history. A person's act (casehistory.record) counts from 0 again."""
+    limit = int(services.settings["MAX_TIMER_FIRINGS_WITHOUT_PERSON"])
+    if case.timer_firings < limit:
+        return False
+    log.warning("timers of case %s fired %s times with no person acting: held", case.id, case.timer_firings)
+    hold_as_incident(session, case, CaseIncident(TIMER_LOOP.format(case.timer_firings), None, None))
+    return True
 
 
 def fire_timers_of(services: Services, session: Session, case: Case) -> None:
@@ -81,6 +98,7 @@ def fire_timers_of(services: Services, session: Session, case: Case) -> None:
     caller's step is being stored): it is raised, the transaction rolled back whole, and the worker holds the case
     as an incident in a transaction of its own instead of trying it again at every poll."""
     run_step(services, session, case, services.runner.fire_timers)
+    case.timer_firings += 1  # the case row is written with the step anyway: no statement of its own
 
 
 RESYNC_BATCH = 200

@@ -295,7 +295,7 @@ def test_0027_logs_the_accounts_of_a_0026_database_and_holds_them_to_it_from_the
                                 "('old_admin', 'x', true, false), ('gone_clerk', 'x', false, false)"))
         connection.execute(text("INSERT INTO user_roles (user_id, role) SELECT id, 'admin' FROM users "
                                 "WHERE username = 'old_admin'"))
-    upgrade(engine)
+    upgrade(engine, "0027")
     with engine.connect() as connection:
         assert current_revision(connection) == "0027"
         log = connection.execute(text("SELECT seq, actor, action, target, detail FROM account_log ORDER BY id")).all()
@@ -324,4 +324,31 @@ def test_0027_logs_the_accounts_of_a_0026_database_and_holds_them_to_it_from_the
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM users")).scalar() == 3
     services.db.dispose()
+    engine.dispose()
+
+
+def test_0028_counts_the_timer_steps_of_stored_cases_from_0(tmp_path: Path) -> None:
+    """A case stored before 0028 gets `timer_firings` 0 (nothing fired since a person acted, as far as anyone knows),
+    and the column goes again on the way down, the case staying."""
+    engine = create_engine(database_url(tmp_path))
+    upgrade(engine, "0027")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO process_versions (id, process_key, version, name, bpmn_xml, dmn_files, content_hash, "
+            "deployed_by, deployed_at) VALUES (1, 'admonishment', 1, '诫勉谈话', :xml, '{}', 'h1', 'old', "
+            "CURRENT_TIMESTAMP)"), {"xml": (BPMN / "admonishment.bpmn").read_text()})
+        connection.execute(text(
+            "INSERT INTO cases (id, process_key, process_version_id, status, data, state, version, created_by, "
+            "created_at, updated_at) VALUES (7, 'admonishment', 1, 'open', '{}', '', 1, 'starter', "
+            "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert current_revision(connection) == "0028"
+        assert connection.execute(text("SELECT timer_firings FROM cases WHERE id = 7")).scalar() == 0
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0027")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM cases")).scalar() == 1
     engine.dispose()
