@@ -18,7 +18,7 @@ from jsonschema.exceptions import ValidationError
 from referencing.exceptions import Unresolvable
 
 from service.errors import Invalid, ServiceError
-from workflows.engine import form_validator
+from workflows.engine import FormCheckTimeout, form_errors
 
 UserHasRole = Callable[[str, str], bool]
 CadreExists = Callable[[str], bool]
@@ -97,15 +97,20 @@ def within_reach(day: date, name: str, error: type[ServiceError] = Invalid) -> d
     return day
 
 
+# The time a shipped form's check may take (a cadre's record, a personal report): fixed schemas of a few fields.
+SHIPPED_FORM_SECONDS = 1.0
+
+
 def validate_form(schema: dict[str, Any], data: Any, user_has_role: UserHasRole,
                   check_rule: RuleCheck | None = None, case_data: dict[str, Any] | None = None,
-                  cadre_exists: CadreExists | None = None) -> dict[str, Any]:
-    """Return the data if it fits the schema, else raise Invalid with a message per field."""
+                  cadre_exists: CadreExists | None = None, seconds: float = SHIPPED_FORM_SECONDS) -> dict[str, Any]:
+    """Return the data if it fits the schema, else raise Invalid with a message per field. `seconds`: how long
+    the JSON Schema check may take (a designer's form: the script time limit, `form_seconds`)."""
     if not isinstance(data, dict):
         raise Invalid("data must be a JSON object (数据必须是 JSON 对象)", {"data": "必须是对象 (must be an object)"})
     fields: dict[str, str] = {}
     schema = with_limits(schema)
-    for error in _schema_errors(schema, data):
+    for error in _schema_errors(schema, data, seconds):
         for name in _fields_of(error):
             fields.setdefault(name, _message(error, schema))
     fields.update(_date_errors(schema, data, fields))
@@ -122,13 +127,27 @@ BROKEN_FORM = ("此表单的结构有误，无法校验所填内容，请联系�
                "(the form's schema is broken, so no data can be checked against it; ask the process designer)")
 
 
-def _schema_errors(schema: dict[str, Any], data: dict[str, Any]) -> list[ValidationError]:
+SLOW_FORM = ("按此表单校验所填内容超过时限，已停止，请联系流程设计员 "
+             "(checking the data against this form ran past its time limit and was stopped; ask the process designer)")
+
+
+def form_seconds(settings: dict[str, Any]) -> float:
+    """How long checking data against a designer's form may take: as long as one of its scripts
+    (SCRIPT_TIMEOUT_SECONDS); the check runs in the service process, outside the executors' limits."""
+    return float(settings["SCRIPT_TIMEOUT_SECONDS"])
+
+
+def _schema_errors(schema: dict[str, Any], data: dict[str, Any], seconds: float) -> list[ValidationError]:
     """What JSON Schema finds wrong with `data`. Deploy refuses `$ref`s that loop or lead nowhere; of a form
-    deployed before it did, the data is refused with a message, never a 500."""
+    deployed before it did, the data is refused with a message, never a 500. A check past its time limit is
+    refused too: a form whose check explodes (nested `unevaluatedProperties`) or data large enough to make an
+    ordinary one slow must not hold a web thread, or a step waiting on a call activity, for minutes."""
     try:
-        return list(form_validator(schema).iter_errors(data))
+        return form_errors(schema, data, seconds)
     except (Unresolvable, RecursionError):
         raise Invalid("the form cannot be checked (表单无法校验)", {"_form": BROKEN_FORM}) from None
+    except FormCheckTimeout:
+        raise Invalid("the form's check ran past its time limit (表单校验超时)", {"_form": SLOW_FORM}) from None
 
 
 def _fields_of(error: ValidationError) -> list[str]:

@@ -26,7 +26,7 @@ from . import between, policy, queries, start_rules
 from .casehistory import child_opened, held, lock_case, record
 from .context import SYSTEM, Actor, Services
 from .effects import CallOpener, Effects, service_handler
-from .forms import fit_text, validate_form
+from .forms import fit_text, form_seconds, validate_form
 from .notifications import tasks_opened
 from .readmodel import NEW_CASES
 from .steps import CADRE_FROM_TASK, apply_step, definition_of, run_engine
@@ -115,7 +115,7 @@ def start_in_session(services: Services, session: Session, actor: Actor, process
     definition = services.definitions.get(version)
     if parent is not None:  # the parent's step derived these texts: shortened to fit the child's form
         data = fit_text(definition.start_form, data)
-    start_data = _start_data(session, actor, definition, cadre_id, data)
+    start_data = _start_data(session, actor, definition, cadre_id, data, form_seconds(services.settings))
     (start_data,) = [_raise_if_error(checked) for checked in
                      start_rules.check(session, process, [start_data], on or services.today())]
     effects = Effects(session, services.today())
@@ -146,7 +146,8 @@ def start_batch(services: Services, session: Session, actor: Actor, process: str
     formed: list[tuple[int, dict[str, Any]]] = []
     for index, (cadre_id, data) in enumerate(items):
         try:
-            formed.append((index, _start_data(session, actor, definition, cadre_id, data, readable)))
+            formed.append((index, _start_data(session, actor, definition, cadre_id, data,
+                                              form_seconds(services.settings), readable)))
         except ServiceError as error:
             results[index] = error
     checked: list[tuple[int, dict[str, Any], Effects]] = []
@@ -249,7 +250,7 @@ def _raise_if_error(result: Result | EngineError | ServiceError) -> Result:
 
 
 def _start_data(session: Session, actor: Actor, definition: ProcessDefinition, cadre_id: Any,
-                data: Any, readable: set[str] | None = None) -> dict[str, Any]:
+                data: Any, seconds: float, readable: set[str] | None = None) -> dict[str, Any]:
     """The start data of a new case, checked against the start form, its cadre one the actor may read
     (`readable`: the ids of a batch's cadres the actor may read, looked up once for the batch)."""
     if not isinstance(data, dict | None):
@@ -257,7 +258,8 @@ def _start_data(session: Session, actor: Actor, definition: ProcessDefinition, c
     if cadre_id == "" and "cadre_id" not in definition.start_form.get("required", ["cadre_id"]):
         cadre_id = None  # a form's empty choice: no cadre yet
     start_data = {**(data or {}), "cadre_id": cadre_id}
-    validate_form(definition.start_form, start_data, user_has_role_in(session), cadre_exists=cadre_exists_in(session))
+    validate_form(definition.start_form, start_data, user_has_role_in(session), cadre_exists=cadre_exists_in(session),
+                  seconds=seconds)
     if cadre_id is None and "cadre_id" not in definition.start_form.get("required", ["cadre_id"]):
         return start_data  # a public report: about a cadre only once its triage links one
     if not isinstance(cadre_id, str) or (cadre_id not in readable if readable is not None else session.scalar(
@@ -332,7 +334,8 @@ def call_opener(services: Services, session: Session, effects: Effects, cadre_id
         start_data = fit_text(definition.start_form,
                               {name: value for name, value in data.items() if name in wanted and name != "cadre_id"})
         start_data["cadre_id"] = cadre_id
-        validate_form(definition.start_form, start_data, user_has_role_in(session))
+        validate_form(definition.start_form, start_data, user_has_role_in(session),
+                      seconds=form_seconds(services.settings))
         # Else the rule would refuse the child only after the step, failing the caller's whole completion.
         _raise_if_error(start_rules.check(session, process, [start_data], services.today())[0])
         effects.start_child_case(process, start_data, task_id)

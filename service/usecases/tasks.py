@@ -19,7 +19,7 @@ from workflows.engine import TaskNotReady
 from . import access_log, policy, queries, views
 from .casehistory import hand_back, held, record
 from .context import Actor, Services
-from .forms import validate_form
+from .forms import form_seconds, validate_form
 from .readmodel import open_task_rows, remember_locked
 from .stepper import cadre_exists_in, run_step
 from .steps import definition_of, rule_checker
@@ -103,7 +103,8 @@ def complete_task(services: Services, actor: Actor, task_id: str, data: Any) -> 
         policy.require_task_action(session, actor, "task.complete", task)
         definition = definition_of(services, case)
         fields = validate_form(definition.forms.get(task.element_id, {}), data, user_has_role_in(session),
-                               rule_checker(services), case.data, cadre_exists_in(session))
+                               rule_checker(services), case.data, cadre_exists_in(session),
+                               form_seconds(services.settings))
         task.status, task.completed_by, task.completed_at = "completed", actor.username, utcnow()
         try:
             run_step(services, session, case,

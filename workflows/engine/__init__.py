@@ -24,6 +24,7 @@ from .errors import (
     DataRefused,
     DeploymentError,
     EngineError,
+    FormCheckTimeout,
     Incident,
     LoopLimitExceeded,
     MigrationRefused,
@@ -35,7 +36,7 @@ from .errors import (
     TaskNotReady,
 )
 from .runtime import CaseRunner
-from .schemas import form_validator
+from .schemas import form_errors, form_validator
 from .specs import CALL_OPERATION
 from .timing import add_duration
 from .types import (
@@ -65,6 +66,7 @@ __all__ = [
     "EngineError",
     "EngineEvent",
     "FormChange",
+    "FormCheckTimeout",
     "Incident",
     "IncidentInfo",
     "LoopLimitExceeded",
@@ -93,6 +95,7 @@ __all__ = [
     "diff_versions",
     "element_names",
     "event_choices",
+    "form_errors",
     "form_validator",
     "lane_roles",
     "layout_digest",

@@ -60,6 +60,10 @@ class ScriptTimeout(EngineError):
     """A script or expression ran past its time limit."""
 
 
+class FormCheckTimeout(EngineError):
+    """Checking data against a designer's form ran past its time limit."""
+
+
 class TaskNotReady(EngineError):
     """The task is unknown to the case or not waiting for a person."""
 

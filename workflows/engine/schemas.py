@@ -11,21 +11,34 @@ into one containing it (a loop recurses without end on the same data), and keywo
 would swap in jsonschema's own validator with Python's `re`) are refused. `expanded_size` counts what
 validation may walk with every `$ref` expanded in place, so deploy can bound it (DEPLOY_LIMITS.max_form_nodes):
 a few `$defs` that each refer twice to the next would otherwise cost 2**n.
+
+Validation runs in the service process (a person's completion, a start, a call activity's child form inside a
+step), not in the executors, so it gets a time limit of its own: `form_errors` stops once it is past, checked at
+each keyword. Node counts do not bound it: nested `unevaluatedProperties` re-walk their subschemas at every level
+(2**n in a form of a few dozen nodes), and the data has no size of its own but the request's. `uniqueItems`
+compares in linear time (jsonschema compares every pair of objects: 2,000 of them took 14 s).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
+from time import monotonic
 from typing import Any
 from urllib.parse import unquote
 
 import re2
 from jsonschema import Draft202012Validator, FormatChecker, validators
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
+from jsonschema_specifications import REGISTRY as METASCHEMAS
 from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from .errors import FormCheckTimeout
 
 _NO_RETRIEVAL: Registry = Registry()  # knows no resource and retrieves none: a remote $ref is unresolvable
 _FORMATS = FormatChecker(formats=("date",))
@@ -64,13 +77,96 @@ def _pattern_properties(validator: Validator, patterns: dict[str, Any], instance
                 yield from validator.descend(value, subschema, path=name, schema_path=pattern)
 
 
-FormValidator = validators.extend(Draft202012Validator, {"pattern": _pattern,
-                                                         "patternProperties": _pattern_properties})
+def _unique_items(validator: Validator, unique: Any, instance: Any,
+                  schema: dict[str, Any]) -> Iterator[ValidationError]:
+    if unique and validator.is_type(instance, "array") and len(set(map(_comparable, instance))) < len(instance):
+        yield ValidationError("the array has non-unique elements")
+
+
+def _comparable(value: Any) -> Any:
+    """A hashable value equal to another exactly when JSON Schema holds the two JSON values equal: 1 and 1.0 are,
+    true and 1 are not, objects whatever their keys' order."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, list):
+        return ("array", tuple(map(_comparable, value)))
+    if isinstance(value, dict):
+        return ("object", frozenset((name, _comparable(item)) for name, item in value.items()))
+    return value
+
+
+# When the form check running in this thread must stop (monotonic seconds), or None: no limit (the glue's own
+# result signatures, which no designer writes).
+_DEADLINE: ContextVar[float | None] = ContextVar("form_check_deadline", default=None)
+Keyword = Callable[[Validator, Any, Any, dict[str, Any]], Any]
+
+
+def _bounded(keyword: Keyword) -> Keyword:
+    """A keyword's check that first stops the form check once it is past its time limit: every step of a
+    validation, however deep it descends, is the call of a keyword."""
+    def check(validator: Validator, value: Any, instance: Any, schema: dict[str, Any]) -> Any:
+        deadline = _DEADLINE.get()
+        if deadline is not None and monotonic() > deadline:
+            raise FormCheckTimeout("checking the data against the form ran past its time limit")
+        return keyword(validator, value, instance, schema)
+    return check
+
+
+FormValidator = validators.extend(Draft202012Validator, {
+    name: _bounded(keyword) for name, keyword in {
+        **Draft202012Validator.VALIDATORS, "pattern": _pattern, "patternProperties": _pattern_properties,
+        "uniqueItems": _unique_items}.items()})
 
 
 def form_validator(schema: dict[str, Any]) -> Validator:
     """A validator for submitted form data that fetches nothing and matches patterns in linear time."""
     return FormValidator(schema, registry=_NO_RETRIEVAL, format_checker=_FORMATS)
+
+
+@contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """Form checks inside the block stop with FormCheckTimeout once `seconds` have passed (None: no limit)."""
+    token = _DEADLINE.set(None if seconds is None else monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def form_errors(schema: dict[str, Any], data: Any, seconds: float) -> list[ValidationError]:
+    """What the form finds wrong with `data`, checked within `seconds` (FormCheckTimeout past them)."""
+    with time_limit(seconds):
+        return list(form_validator(schema).iter_errors(data))
+
+
+# Draft 2020-12's metaschema, checked under `time_limit`: its `$dynamicRef`s cost about 1 ms per subschema here, so
+# a form of 5,000 `true` properties (74 KB, two nodes) took 5.6 s to deploy and a 2 MB upload minutes. jsonschema
+# validates a subschema carrying `$schema` with the validator registered for it (its own, unbounded), and every
+# schema of the metaschema carries one: they are checked here as copies without it, under ids of their own.
+_PUBLIC_META = "https://json-schema.org/draft/2020-12/"
+_PRIVATE_META = "https://cadreflow.invalid/draft/2020-12/"
+_MetaValidator = validators.extend(Draft202012Validator, {
+    name: _bounded(keyword) for name, keyword in Draft202012Validator.VALIDATORS.items()})
+
+
+def _private_copy(schema: dict[str, Any]) -> dict[str, Any]:
+    copy = {keyword: value for keyword, value in schema.items() if keyword != "$schema"}
+    copy["$id"] = str(copy["$id"]).replace(_PUBLIC_META, _PRIVATE_META)
+    return copy
+
+
+_META_COPIES = [_private_copy(METASCHEMAS.contents(uri)) for uri in METASCHEMAS
+                if isinstance(uri, str) and uri.startswith(_PUBLIC_META)]
+_META_REGISTRY: Registry = Registry().with_resources(
+    (schema["$id"], DRAFT202012.create_resource(schema)) for schema in _META_COPIES)
+_META_ROOT = next(schema for schema in _META_COPIES if schema["$id"] == f"{_PRIVATE_META}schema")
+
+
+def check_form_schema(schema: Any) -> None:
+    """`Draft202012Validator.check_schema`, stopped by the `time_limit` in force (SchemaError, FormCheckTimeout)."""
+    validator = _MetaValidator(_META_ROOT, registry=_META_REGISTRY, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    for error in validator.iter_errors(schema):
+        raise SchemaError.create_from(error)
 
 
 def schema_problems(schema: Any, strict: bool = True) -> list[tuple[str, str]]:
