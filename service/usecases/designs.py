@@ -79,7 +79,7 @@ def _referenced(bpmn: bytes, dmns: dict[str, bytes]) -> dict[str, bytes]:
 def preview_form(services: Services, actor: Actor, text: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     """A form schema read as deploy reads it, with the problems deploy would report (the form editor's preview)."""
     policy.require(actor, "process.deploy")  # a form is edited to be deployed
-    schema, problems = read_form_schema(text)
+    schema, problems = read_form_schema(text, float(services.settings["DEPLOY_LIMITS"]["max_form_check_seconds"]))
     return schema, [problem.as_dict() for problem in problems]
 
 

@@ -41,6 +41,7 @@ class DeployLimits:
     max_instances: int = 200  # a multi-instance task's literal cardinality
     max_dmn_rules: int = 500
     max_form_nodes: int = 1000  # objects and arrays of one form schema with every $ref expanded in place
+    max_form_check_seconds: float = 5.0  # checking every form schema of a process against the metaschema
 
 
 def bound_problems(root: etree._Element, dmn_roots: Mapping[str, etree._Element],

@@ -14,7 +14,6 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
@@ -36,10 +35,10 @@ from .bounds import OUTCOME_PREFIX, DeployLimits, bound_problems
 from .constructs import resolve_links, unsupported
 from .decisions import AGGREGATIONS, LIST_POLICIES, SINGLE_POLICIES
 from .dmn_checks import constraint, overlapping_rules, uncovered_example
-from .errors import DeploymentError, Problem, ScriptRefused
+from .errors import DeploymentError, FormCheckTimeout, Problem, ScriptRefused
 from .returns import return_problems, returnable_tasks
 from .sandbox import RESERVED_KEY, compile_expression, compile_script
-from .schemas import schema_problems
+from .schemas import check_form_schema, schema_problems, time_limit
 from .specs import CaseParser, LinkedCallActivity
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -146,7 +145,7 @@ def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Ite
     task_specs = [ts for each in (spec, *subprocess_specs.values()) for ts in each.task_specs.values()]
     lines = {el.get("id"): el.sourceline for el in root.iter() if el.get("id")}
     # Form rules added since a version was accepted apply at deploy only: a stored version still loads.
-    forms, start_form, form_problems = _collect_forms(root, deploying=limits is not None)
+    forms, start_form, form_problems = _collect_forms(root, limits)
     problems = [problem for _, problem in missing] + form_problems
     problems += _lane_problems(root, key, set(roles)) if roles is not None else []
     problems += list(_spec_problems(task_specs, forms, lines))
@@ -323,21 +322,24 @@ def _process_name(root: etree._Element, key: str) -> str:
     return key
 
 
-def _collect_forms(root: etree._Element, deploying: bool = True) -> tuple[dict[str, dict[str, Any]], dict[str, Any],
-                                                                          list[Problem]]:
+def _collect_forms(root: etree._Element, limits: DeployLimits | None) -> tuple[dict[str, dict[str, Any]],
+                                                                              dict[str, Any], list[Problem]]:
+    """The forms by owner, the start form and their problems. At deploy (`limits`), checking every form against
+    JSON Schema's metaschema shares one time limit (max_form_check_seconds): node counts do not bound it."""
     forms: dict[str, dict[str, Any]] = {}
     start_form: dict[str, Any] = {"type": "object"}
     problems: list[Problem] = []
-    for element in root.iterfind(".//bpmn:extensionElements/spiffworkflow:formSchema", NS):
-        owner = element.getparent().getparent()
-        owner_id = owner.get("id")
-        schema = _load_schema(element.text or "", owner_id, element.sourceline, problems, deploying)
-        if schema is None:
-            continue
-        if etree.QName(owner).localname == "startEvent":
-            start_form = schema
-        else:
-            forms[owner_id] = schema
+    with time_limit(limits.max_form_check_seconds if limits is not None else None):
+        for element in root.iterfind(".//bpmn:extensionElements/spiffworkflow:formSchema", NS):
+            owner = element.getparent().getparent()
+            owner_id = owner.get("id")
+            schema = _load_schema(element.text or "", owner_id, element.sourceline, problems, limits is not None)
+            if schema is None:
+                continue
+            if etree.QName(owner).localname == "startEvent":
+                start_form = schema
+            else:
+                forms[owner_id] = schema
     return forms, start_form, problems
 
 
@@ -347,7 +349,12 @@ def _load_schema(text: str, element_id: str | None, line: int | None, problems: 
     field keywords added after versions were stored (forms.py and the pages guard against what they refuse)."""
     try:
         schema = json.loads(text)
-        Draft202012Validator.check_schema(schema)
+        check_form_schema(schema)
+    except FormCheckTimeout:
+        problems.append(Problem.of("the process's form schemas take too long to check (DEPLOY_LIMITS."
+                                   "max_form_check_seconds); make them smaller",
+                                   "流程表单结构过于复杂，校验超时，请精简", element_id, line))
+        return None
     except (ValueError, SchemaError, RecursionError) as exc:
         message = getattr(exc, "message", None) or getattr(exc, "msg", None) or type(exc).__name__
         problems.append(Problem.of("invalid form schema", "表单结构无效", element_id, line, detail=message))

@@ -21,6 +21,7 @@ from lxml import etree
 from .compiler import BPMN_NS, SPIFF_NS, parse_xml
 from .compiler import _load_schema as load_schema  # deploy's own reading of a form, shared not copied
 from .errors import Problem
+from .schemas import time_limit
 
 Canonical = tuple[Any, ...]
 # Attributes equal to their default in the BPMN 2.0 schema: modelers drop or add them freely.
@@ -114,10 +115,12 @@ def element_names(bpmn: bytes) -> dict[str, str]:
             if isinstance(el.tag, str) and el.get("id") and not is_di(el)}
 
 
-def read_form_schema(text: str) -> tuple[dict[str, Any] | None, list[Problem]]:
-    """A form schema read exactly as deploy reads it, with the problems deploy would report (for previews)."""
+def read_form_schema(text: str, seconds: float) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """A form schema read exactly as deploy reads it, with the problems deploy would report (for previews), its
+    check stopped as deploy's is past `seconds` (DEPLOY_LIMITS.max_form_check_seconds)."""
     problems: list[Problem] = []
-    return load_schema(text, None, None, problems), problems
+    with time_limit(seconds):
+        return load_schema(text, None, None, problems), problems
 
 
 def event_choices(bpmn: bytes) -> dict[str, list[str]]:
