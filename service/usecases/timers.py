@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Case
+from service.db.models import Case, utcnow
 from service.errors import CaseIncident, Conflict, ServiceError, Unavailable
 from workflows.engine import EngineError
 
@@ -76,6 +76,10 @@ def fire_case_timers(services: Services, case_id: int) -> int:
         return 1
 
 
+# A timer step within this of the case's previous step counts toward MAX_TIMER_FIRINGS_WITHOUT_PERSON; one after a
+# longer quiet starts the count again, so a slow repeating timer (a daily reminder on a task nobody takes) never
+# adds up to a hold, while a loop through a short timer (PT1S, PT10M) does.
+TIMER_LOOP_GAP = timedelta(hours=1)
 TIMER_LOOP = ("定时器已连续触发 {0} 次而无人办理，案件已暂停，请检查流程中经过定时器的循环 "
               "(timers fired {0} times with no person acting on the case: held; look for a loop through a timer)")
 
@@ -85,11 +89,16 @@ def _hold_if_looping(services: Services, session: Session, case: Case) -> bool:
     through a short timer is no loop to the engine's guard, which counts within one step: it fires once per poll
     for ever, each time a step and its history. A person's act (casehistory.record) counts from 0 again."""
     limit = int(services.settings["MAX_TIMER_FIRINGS_WITHOUT_PERSON"])
-    if case.timer_firings < limit:
+    if case.timer_firings < limit or not _looping(case):
         return False
     log.warning("timers of case %s fired %s times with no person acting: held", case.id, case.timer_firings)
     hold_as_incident(session, case, CaseIncident(TIMER_LOOP.format(case.timer_firings), None, None))
     return True
+
+
+def _looping(case: Case) -> bool:
+    """Whether a timer step now would follow the case's previous step within TIMER_LOOP_GAP."""
+    return case.updated_at > utcnow() - TIMER_LOOP_GAP
 
 
 def fire_timers_of(services: Services, session: Session, case: Case) -> None:
@@ -97,8 +106,10 @@ def fire_timers_of(services: Services, session: Session, case: Case) -> None:
     save (CaseIncident) may have stored part of itself by then (a child case that cannot start fails while its
     caller's step is being stored): it is raised, the transaction rolled back whole, and the worker holds the case
     as an incident in a transaction of its own instead of trying it again at every poll."""
+    looping = _looping(case)  # read before the step sets updated_at to now
     run_step(services, session, case, services.runner.fire_timers)
-    case.timer_firings += 1  # the case row is written with the step anyway: no statement of its own
+    # The case row is written with the step anyway: no statement of its own.
+    case.timer_firings = case.timer_firings + 1 if looping else 1
 
 
 RESYNC_BATCH = 200

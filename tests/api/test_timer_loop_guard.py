@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import text
+from sqlalchemy import text, update
 
+from service.db.models import Case, utcnow
 from service.usecases import timers
 from tests.api.support import TIMER_WAIT, CaseApi, Template, app_from_template, make_api
 from tests.conformance.bpmn import LANE, definitions, end, flow, script, start, user
@@ -90,3 +92,17 @@ def test_a_timer_loop_nobody_acts_on_is_held_and_a_persons_step_counts_from_0(gu
     retried = api.post(f"/api/cases/{case_id}/retry", as_="admin")  # a person lets it go on
     assert retried.status_code == 200, retried.json
     assert retried.json["status"] == "open" and firings(services, case_id) == 0
+
+
+def test_a_timer_firing_after_an_hours_quiet_counts_from_1(guarded_app, guarded_api):
+    """A slow repeating timer (a daily reminder on a task nobody takes) is no loop: a firing more than an hour after
+    the case's previous step starts the count again instead of adding to it."""
+    api, services = guarded_api, guarded_app.extensions["cadreflow"]
+    case_id = ticking_case(api)["id"]
+    for _ in range(LIMIT):
+        poll(services)
+    assert firings(services, case_id) == LIMIT
+    with services.db.write_engine.begin() as connection:  # the loop's last step two hours ago
+        connection.execute(update(Case).where(Case.id == case_id).values(updated_at=utcnow() - timedelta(hours=2)))
+    poll(services)
+    assert api.case(case_id)["status"] == "open" and firings(services, case_id) == 1
