@@ -63,6 +63,11 @@ def changed(before: Any, after: Any) -> dict[str, Any]:
     return {"before": before, "after": after}
 
 
+def changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The detail of the values of `after` that differ from `before`."""
+    return {key: changed(before[key], after[key]) for key in after if before[key] != after[key]}
+
+
 def read_log(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str, Any]:
     """One page of the log, newest first, filtered by `username` (who acted, or whose account changed);
     discipline_head (and admin) reads it, as the access log. A page past the last is empty."""

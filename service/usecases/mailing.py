@@ -21,6 +21,7 @@ from service.db.uow import rows_changed
 from service.errors import Invalid, NotFound
 from service.mail import Mail, Mailer, MailError
 
+from . import account_log
 from .context import Actor, Services
 
 log = logging.getLogger(__name__)
@@ -81,12 +82,18 @@ def my_mail_settings(services: Services, actor: Actor) -> dict[str, Any]:
 
 def set_my_mail_settings(services: Services, actor: Actor, email: Any = None,
                          mail_digest: Any = None) -> dict[str, Any]:
-    """Change one's own address and digest choice (any logged-in user)."""
+    """Change one's own address and digest choice (any logged-in user), in the account log as an admin's change
+    is: where a user's notifications go is part of its account."""
     check_mail_settings(email, mail_digest)
     with services.db.unit_of_work() as session:
         user = _me(session, actor)
+        before = mail_settings_view(user)
         apply_mail_settings(user, email, mail_digest)
-        return mail_settings_view(user)
+        after = mail_settings_view(user)
+        if after != before:
+            account_log.record(session, actor.username, "user.mail", actor.username,
+                               account_log.changes(before, after))
+        return after
 
 
 def _me(session: Session, actor: Actor) -> User:

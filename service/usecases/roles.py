@@ -181,9 +181,7 @@ def update_role(services: Services, actor: Actor, code: str, name_zh: Any = None
         session.flush()
         after = _role_fields(role)
         if after != before:
-            account_log.record(session, actor.username, "role.update", code,
-                               {key: account_log.changed(before[key], after[key]) for key in after
-                                if before[key] != after[key]})
+            account_log.record(session, actor.username, "role.update", code, account_log.changes(before, after))
         return _view_of(session, services, code)
 
 

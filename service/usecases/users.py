@@ -206,7 +206,7 @@ def _log_update(session: Session, actor: Actor, user: User, before: tuple[list[s
     now = mail_settings_view(user)
     if mail != now:
         account_log.record(session, actor.username, "user.mail", user.username,
-                           {key: account_log.changed(mail[key], now[key]) for key in now if mail[key] != now[key]})
+                           account_log.changes(mail, now))
 
 
 def _apply(user: User, roles: list[str] | None, active: bool | None, password: str | None) -> bool:

@@ -81,6 +81,11 @@ CHANGES = {
                                 {"roles": {"before": ["org_dept"], "after": ["committee"]}})]),
     "nothing changed": (lambda api: api.patch("/api/users/audit", json={"roles": ["audit"], "active": True}), 200,
                         []),
+    "own mail": (lambda api: api.patch("/api/me/mail", as_="audit", json={"email": "me@example.org",
+                                                                         "mail_digest": True}), 200,
+                 [("audit", "user.mail", "audit", {"email": {"before": "", "after": "me@example.org"},
+                                                   "mail_digest": {"before": False, "after": True}})]),
+    "own mail unchanged": (lambda api: api.patch("/api/me/mail", as_="audit", json={"email": ""}), 200, []),
 }
 
 
