@@ -8,6 +8,7 @@ from flask import Blueprint, render_template
 
 from service.usecases import portal
 from service.web.access import actor, area_required
+from service.web.deliberate import deliberate_read
 from service.web.views import int_arg
 
 from . import no_store, services
@@ -23,6 +24,7 @@ def index() -> Any:
 
 
 @bp.get("/reports/<int(max=2147483647):case_id>")
+@deliberate_read
 @area_required("reports")
 def show(case_id: int) -> Any:
     return render_template("portal/staff_report.html", report=portal.report_file(services(), actor(), case_id))

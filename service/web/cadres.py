@@ -19,6 +19,7 @@ from service.printing import pdf_response
 from service.usecases import cadres, ledgers, personal_reports, queries, search, tracker
 
 from .access import action_required, actor, area_required, services
+from .deliberate import deliberate_read
 from .forms import Field, fields_of, form_errors, parse_submission
 from .i18n import DEFAULT, localize
 from .views import first_sending, plain_int, sending_refused_gives_back
@@ -43,6 +44,7 @@ def picker() -> Any:
 
 
 @bp.get("/cadres/<cadre_id>")
+@deliberate_read
 @login_required
 def show(cadre_id: str) -> Any:
     """The cadre's record; its ledgers filtered by the ledger form's period and entry types (a GET form, so
@@ -190,6 +192,7 @@ def _form_page(values: Any = None, errors: dict[str, str] | None = None) -> str:
 
 
 @bp.get("/cadres/<cadre_id>/ledger.pdf")
+@deliberate_read
 @login_required
 def ledger_pdf(cadre_id: str) -> Any:
     with force_locale(DEFAULT):  # a printed ledger is a Chinese document, whatever the page's language

@@ -16,6 +16,7 @@ from service.printing import pdf_response
 from service.usecases import attachments, cases, comments, documents, lookups, tracker
 
 from .access import action_required, actor, area_required, services
+from .deliberate import deliberate_read
 from .forms import fields_of, form_errors, parse_submission
 from .views import (
     arg,
@@ -61,12 +62,14 @@ def export() -> Any:
 
 
 @bp.get("/cases/<int(max=2147483647):case_id>")
+@deliberate_read
 @login_required
 def show(case_id: int) -> Any:
     return render_template("case.html", file=tracker.case_file(services(), actor(), case_id))
 
 
 @bp.get("/cases/<int(max=2147483647):case_id>/documents/<kind>.pdf")
+@deliberate_read
 @login_required
 def document(case_id: int, kind: str) -> Any:
     return pdf_response(documents.document(services(), actor(), case_id, kind))
@@ -91,6 +94,7 @@ def attach(case_id: int) -> Any:
 
 
 @bp.get("/attachments/<int(max=2147483647):attachment_id>")
+@deliberate_read
 @login_required
 def download(attachment_id: int) -> Any:
     return download_response(*attachments.read_attachment(services(), actor(), attachment_id))

@@ -15,6 +15,7 @@ from service.portal import bound_body, no_store, signing_key
 from service.usecases import disclosures
 
 from .access import action_required, actor, area_required, services
+from .deliberate import deliberate_read
 from .errors import flash_error
 
 public = Blueprint("public_disclosures", __name__)
@@ -65,6 +66,7 @@ def staff_index() -> Any:
 
 
 @bp.get("/integrity-reports/<int(max=2147483647):disclosure_id>")
+@deliberate_read
 @area_required("cases")
 def staff_show(disclosure_id: int) -> Any:
     item = disclosures.staff_get(services(), actor(), disclosure_id)

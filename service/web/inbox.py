@@ -13,6 +13,7 @@ from service.errors import CaseIncident, Conflict, Invalid
 from service.usecases import inbox, tasks, taskwork
 
 from .access import actor, area_required, services
+from .deliberate import deliberate_read
 from .disclosures import RATINGS
 from .errors import TASK_TAKEN, render_error
 from .forms import fields_of, form_errors, parse_submission
@@ -37,6 +38,7 @@ def index() -> Any:
 
 
 @bp.get("/tasks/<task_id>")
+@deliberate_read
 @login_required
 def show(task_id: str) -> Any:
     return _task_page(task_id)
