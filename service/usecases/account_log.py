@@ -7,8 +7,10 @@ An entry says who, what, on what (`target`) and what changed (`detail`, before a
 or token. Appends lock the log's one head row, so two changes at once never fork the chain; `check_account_log`
 (part of `cadreflow check`) recomputes the chain, so an entry rewritten, deleted or slipped in with SQL is named,
 and holds each account's roles and whether it may log in to what its entries say: a role granted, or an account
-made or reactivated, with SQL behind the service's back is named too. Accounts that existed before the log each
-got one `user.backfill` entry from migration 0027 saying what they held then.
+made or reactivated, with SQL behind the service's back is named too; so is each role's definition and each
+process's starters (the seed from settings is logged as `system`). Accounts that existed before the log each got
+one `user.backfill` entry from migration 0027, roles and starters seeded before 0029 a `role.backfill` or
+`process.backfill` entry from it, saying what they were then.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from service.db.chain import GENESIS, account_entry_hash, stored_json
-from service.db.models import AccountLogEntry, AccountLogHead, User, utcnow
+from service.db.models import AccountLogEntry, AccountLogHead, ProcessStarter, Role, User, utcnow
 from service.db.uow import insert_skipping_duplicates
 
 from . import policy, queries
@@ -36,7 +38,7 @@ USER_ACTIONS = ("user.create", "user.roles", "user.activate", "user.deactivate",
 def record(session: Session, actor: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
     """Append one entry, chained to the one before (the only way to add one). Called last in the change's unit of
     work: the head's row lock is then held only until the commit, and nothing locked after it can deadlock."""
-    head = _locked_head(session)
+    head = lock_head(session)
     entry = AccountLogEntry(seq=head.seq + 1, at=utcnow(), actor=actor, action=action, target=target,
                             detail=stored_json(detail or {}))
     entry.hash = account_entry_hash(entry, head.hash or GENESIS)
@@ -45,7 +47,8 @@ def record(session: Session, actor: str, action: str, target: str, detail: dict[
     session.flush()
 
 
-def _locked_head(session: Session) -> AccountLogHead:
+def lock_head(session: Session) -> AccountLogHead:
+    """The log's head, locked until the commit: what appends (and seeding roles, which must happen once) queue on."""
     # Migration 0027 writes the row. One deleted with SQL is written again at 0: an empty log goes on, and one with
     # entries refuses the next append on entry 1's unique sequence (409) until the head is restored; `check` names
     # the head that does not match its last entry either way.
@@ -104,9 +107,11 @@ def check_account_log(services: Services) -> tuple[int, list[str]]:
             AccountLogHead.id == HEAD_ID)).first()
         entries = list(session.execute(select(*LOG_COLUMNS).order_by(AccountLogEntry.id)))
         accounts = {user.username: (user.role_keys, bool(user.active)) for user in session.scalars(select(User))}
+        catalog = _stored_catalog(session)
     found = (0, None) if head is None else (head.seq, head.hash)
     names = ChainNames("账号变更记录", "account log", "账号变更记录头", "account log head")
-    faults = [*chain_faults(entries, found, account_entry_hash, names), *_account_faults(entries, accounts)]
+    faults = [*chain_faults(entries, found, account_entry_hash, names), *_account_faults(entries, accounts),
+              *_catalog_faults(catalog_states(entries), catalog)]
     return len(entries), [f"account log: {fault}" for fault in faults]
 
 
@@ -140,3 +145,54 @@ def _account_faults(entries: list[Any], accounts: dict[str, tuple[list[str], boo
         if active != logged_active:
             yield (f"user {username} is {'active' if active else 'deactivated'}, the account log says otherwise "
                    f"(账号启用状态与账号变更记录不符，可能被改动)")
+
+
+Catalog = tuple[dict[str, dict[str, Any]], dict[str, list[str]]]  # role definitions by code, starters by process
+ROLE_FIELDS = ("name_zh", "name_en", "head_role")
+
+
+def _stored_catalog(session: Session) -> Catalog:
+    roles = {row.code: {field: getattr(row, field) for field in ROLE_FIELDS} for row in session.scalars(select(Role))}
+    starters: dict[str, list[str]] = {}
+    for key, role in session.execute(select(ProcessStarter.process_key, ProcessStarter.role)):
+        starters.setdefault(key, []).append(role)
+    return roles, {key: sorted(found) for key, found in starters.items()}
+
+
+def catalog_states(entries: list[Any]) -> Catalog:
+    """Each role's definition and each process's starters, as the log's entries, replayed in order, leave them."""
+    roles: dict[str, dict[str, Any]] = {}
+    starters: dict[str, list[str]] = {}
+    for entry in entries:
+        detail = entry.detail if isinstance(entry.detail, dict) else {}
+        if entry.action in ("role.create", "role.backfill"):
+            roles[entry.target] = {field: detail.get(field) for field in ROLE_FIELDS}
+        elif entry.action == "role.update":
+            roles[entry.target] = {**roles.get(entry.target, {}), **{
+                field: value.get("after") for field, value in detail.items()
+                if field in ROLE_FIELDS and isinstance(value, dict)}}
+        elif entry.action == "process.starters":
+            starters[entry.target] = sorted((detail.get("roles") or {}).get("after") or [])
+        elif entry.action == "process.backfill":
+            starters[entry.target] = sorted(detail.get("roles") or [])
+    return roles, starters
+
+
+def _catalog_faults(logged: Catalog, stored: Catalog) -> Iterator[str]:
+    """Roles defined, changed or removed and starters changed behind the service's back (a role the log knows only
+    from `role.update` entries is held to the fields they name)."""
+    (logged_roles, logged_starters), (roles, starters) = logged, stored
+    for code in sorted(set(roles) - set(logged_roles)):
+        yield f"role {code} has no account log entry: defined behind the service's back (角色无变更记录，可能被伪造)"
+    for code in sorted(set(logged_roles) - set(roles)):
+        yield f"the account log records role {code}, which is gone (账号变更记录所载角色已不存在，可能被删除)"
+    for code in sorted(set(roles) & set(logged_roles)):
+        said = logged_roles[code]
+        if {field: roles[code][field] for field in said} != said:
+            yield (f"role {code} is defined as {roles[code]}, the account log says {said} "
+                   f"(角色定义与账号变更记录不符，可能被改动)")
+    for key in sorted(set(starters) | set(logged_starters)):
+        now, logged_now = starters.get(key, []), logged_starters.get(key, [])
+        if now != logged_now:
+            yield (f"process {key} may be started by {now}, the account log says {logged_now} "
+                   f"(流程发起角色与账号变更记录不符，可能被改动)")

@@ -14,15 +14,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from service.db.models import ProcessStarter, ProcessVersion, Role
-from service.db.uow import insert_skipping_duplicates
 from service.errors import Conflict, Invalid, NotFound
 
 from . import account_log, casefile, policy
-from .context import Actor, Services
+from .context import SYSTEM, Actor, Services
 
 # Names of the shipped roles, used when settings' ROLES seed the table (a role settings add gets its code).
 SHIPPED_NAMES = {
@@ -118,22 +117,33 @@ def seed(services: Services) -> bool:
 
 
 def _seed(session: Session, settings: Mapping[str, Any]) -> bool:
-    """Materialise the settings' catalog once; concurrent seeders insert the same rows and skip duplicates."""
-    if session.scalar(select(Role.code).limit(1)) is not None:
+    """Materialise the settings' catalog once, each role and each process's starters with its account log entry
+    (`system`), so `check` can hold the tables to the log. Seeders queue on the log's head: those after the first
+    find the rows and write nothing."""
+    if _seeded(session):
+        return False
+    account_log.lock_head(session)
+    if _seeded(session):
         return False
     found = from_settings(settings)
-    dialect = session.get_bind().dialect.name
-    rows = [{"code": r.code, "name_zh": r.name_zh, "name_en": r.name_en} for r in found.roles.values()]
-    if rows:
-        session.execute(insert_skipping_duplicates(dialect, Role).values(rows))
+    rows = {r.code: Role(code=r.code, name_zh=r.name_zh, name_en=r.name_en) for r in found.roles.values()}
+    session.add_all(rows.values())
+    session.flush()  # every role exists before one names another as its head
     for role in found.roles.values():
-        if role.head_role:
-            session.execute(update(Role).where(Role.code == role.code, Role.head_role.is_(None))
-                            .values(head_role=role.head_role))
-    starters = [{"process_key": key, "role": role} for key, roles in found.starters.items() for role in roles]
-    if starters:
-        session.execute(insert_skipping_duplicates(dialect, ProcessStarter).values(starters))
+        rows[role.code].head_role = role.head_role
+        account_log.record(session, SYSTEM.username, "role.create", role.code, _role_fields(rows[role.code]))
+    session.add_all(ProcessStarter(process_key=key, role=role) for key, roles in found.starters.items()
+                    for role in roles)
+    session.flush()
+    for key, roles in found.starters.items():
+        if roles:
+            account_log.record(session, SYSTEM.username, "process.starters", key,
+                               {"roles": account_log.changed([], list(roles))})
     return True
+
+
+def _seeded(session: Session) -> bool:
+    return session.scalar(select(Role.code).limit(1)) is not None
 
 
 # Managing roles (admin).

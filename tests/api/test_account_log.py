@@ -356,3 +356,45 @@ def test_a_head_deleted_with_sql_refuses_the_next_change_and_is_named(api, servi
     assert "does not match its last entry" in " ".join(check_account_log(services)[1])
     assert_error(api.patch("/api/users/audit", json={"roles": ["audit", "discipline_head"]}), 409)
     assert {u["username"]: u["roles"] for u in api.get("/api/users").json}["audit"] == ["audit"]  # not granted
+
+
+CATALOG_BEHIND_THE_BACK = {
+    "role defined": (["INSERT INTO roles (code, name_zh, name_en) VALUES ('mole', '内线', 'Mole')"],
+                     "role mole has no account log entry"),
+    "role renamed": (["UPDATE roles SET name_zh = '纪委书记' WHERE code = 'audit'"],
+                     "role audit is defined as {'name_zh': '纪委书记'"),
+    "head role changed": (["UPDATE roles SET head_role = 'discipline_head' WHERE code = 'inspection'"],
+                          "role inspection is defined as"),
+    "role removed": (["DELETE FROM roles WHERE code = 'inspection'"], "records role inspection, which is gone"),
+    "starter added": ([f"INSERT INTO process_starters (process_key, role) VALUES ('{VETTING}', 'audit')"],
+                      f"process {VETTING} may be started by ['audit', 'committee'], the account log says "
+                      "['committee']"),
+    "starters removed": ([f"DELETE FROM process_starters WHERE process_key = '{VETTING}'"],
+                         f"process {VETTING} may be started by [], the account log says ['committee']"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(CATALOG_BEHIND_THE_BACK))
+def test_check_names_a_role_or_starters_changed_with_sql(app, api, services, change):
+    """Role definitions and starters are held to the log's role and starter entries, replayed in order (the seed
+    from settings, then the admin's changes): a change with SQL is named, the service's own check clean."""
+    assert api.post("/api/roles", json={"code": "inspection", "name_zh": "巡察组"}).status_code == 201
+    assert api.put("/api/roles/inspection", json={"head_role": "committee"}).status_code == 200
+    assert api.put(f"/api/processes/{VETTING}/starters", json={"roles": ["committee"]}).status_code == 200
+    assert check_account_log(services)[1] == []
+    statements, phrase = CATALOG_BEHIND_THE_BACK[change]
+    _sql(services, statements)
+    faults = check_account_log(services)[1]
+    assert len(faults) == 1 and phrase in faults[0], faults
+    result = app.test_cli_runner().invoke(args=["check", "--grace", "3600"])
+    assert result.exit_code == 1 and phrase in result.output
+
+
+def test_the_seed_from_settings_is_logged_as_the_system(services):
+    """The template was seeded by `init-db`: each shipped role and each process's starters has its entry."""
+    with services.db.unit_of_work(write=False) as session:
+        seeded = session.execute(select(AccountLogEntry.action, AccountLogEntry.target).where(
+            AccountLogEntry.actor == "system", AccountLogEntry.action.in_(("role.create", "process.starters")))).all()
+    assert {target for action, target in seeded if action == "role.create"} >= {"org_dept", "admin", "audit_head"}
+    assert ("process.starters", VETTING) in seeded
+    assert check_account_log(services)[1] == []

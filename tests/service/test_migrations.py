@@ -305,6 +305,7 @@ def test_0027_logs_the_accounts_of_a_0026_database_and_holds_them_to_it_from_the
     details = [json.loads(row.detail) if isinstance(row.detail, str) else row.detail for row in log]
     assert [(d["roles"], d["active"]) for d in details] == [(["admin"], True), ([], False)]
     assert all("how is not recorded" in d["note"] for d in details)
+    upgrade(engine)
     app = create_app(make_settings(tmp_path))
     services = app.extensions["cadreflow"]
     assert check_account_log(services) == (2, [])
@@ -341,7 +342,7 @@ def test_0028_counts_the_timer_steps_of_stored_cases_from_0(tmp_path: Path) -> N
             "INSERT INTO cases (id, process_key, process_version_id, status, data, state, version, created_by, "
             "created_at, updated_at) VALUES (7, 'admonishment', 1, 'open', '{}', '', 1, 'starter', "
             "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
-    upgrade(engine)
+    upgrade(engine, "0028")
     with engine.connect() as connection:
         assert current_revision(connection) == "0028"
         assert connection.execute(text("SELECT timer_firings FROM cases WHERE id = 7")).scalar() == 0
@@ -351,4 +352,46 @@ def test_0028_counts_the_timer_steps_of_stored_cases_from_0(tmp_path: Path) -> N
         command.downgrade(config, "0027")
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM cases")).scalar() == 1
+    engine.dispose()
+
+
+def test_0029_logs_the_roles_and_starters_stored_before_it_and_check_holds_them_to_it(tmp_path: Path) -> None:
+    """Roles and starters seeded without an entry (as `init-db` did before) each get one backfill entry, chained
+    after the log's last; a role an entry already defines gets none; the database then checks clean, a role
+    redefined with SQL is named, and upgrading again after a downgrade adds nothing."""
+    engine = create_engine(database_url(tmp_path))
+    upgrade(engine, "0027")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO roles (code, name_zh, name_en) VALUES ('org_dept', '组织部干部科', "
+                                "'Organisation'), ('org_head', '组织部部长', 'Head'), ('audit', '审计局', 'Audit')"))
+        connection.execute(text("UPDATE roles SET head_role = 'org_head' WHERE code = 'org_dept'"))
+        connection.execute(text("INSERT INTO process_starters (process_key, role) VALUES ('vetting', 'org_dept'), "
+                                "('vetting', 'audit'), ('admonishment', 'org_dept')"))
+    upgrade(engine)
+    app = create_app(make_settings(tmp_path))
+    services = app.extensions["cadreflow"]
+    with engine.connect() as connection:
+        log = connection.execute(text("SELECT seq, actor, action, target, detail FROM account_log ORDER BY id")).all()
+    details = {row.target: json.loads(row.detail) if isinstance(row.detail, str) else row.detail for row in log}
+    assert [(row.seq, row.actor, row.action, row.target) for row in log] == [
+        (1, "system", "role.backfill", "audit"), (2, "system", "role.backfill", "org_dept"),
+        (3, "system", "role.backfill", "org_head"), (4, "system", "process.backfill", "admonishment"),
+        (5, "system", "process.backfill", "vetting")]
+    assert details["org_dept"]["head_role"] == "org_head" and details["vetting"]["roles"] == ["audit", "org_dept"]
+    assert all("how is not recorded" in detail["note"] for detail in details.values())
+    assert check_account_log(services) == (5, [])
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE roles SET head_role = NULL WHERE code = 'org_dept'"))
+    assert check_account_log(services)[1] == [
+        "account log: role org_dept is defined as {'name_zh': '组织部干部科', 'name_en': 'Organisation', "
+        "'head_role': None}, the account log says {'name_zh': '组织部干部科', 'name_en': 'Organisation', "
+        "'head_role': 'org_head'} (角色定义与账号变更记录不符，可能被改动)"]
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0027")
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM account_log")).scalar() == 5
+    services.db.dispose()
     engine.dispose()
