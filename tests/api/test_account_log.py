@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
 
+from service import create_app
 from service.db.chain import GENESIS, account_entry_hash
 from service.db.models import AccountLogEntry, AccountLogHead, User, utcnow
 from service.usecases import anchors, roles, users
@@ -18,7 +19,7 @@ from service.usecases.account_log import check_account_log
 from service.usecases.anchors import AnchorUnusable, anchor_faults, take_anchor
 from tests.api.support import VETTING, assert_error
 from tests.api.test_accounts_api import NEW_PASSWORD, bearer, fresh_token
-from tests.conftest import PASSWORD, actor
+from tests.conftest import PASSWORD, actor, make_settings
 from tests.service.test_concurrency import race
 from tests.service.test_history_anchor import KEY
 
@@ -398,3 +399,17 @@ def test_the_seed_from_settings_is_logged_as_the_system(services):
     assert {target for action, target in seeded if action == "role.create"} >= {"org_dept", "admin", "audit_head"}
     assert ("process.starters", VETTING) in seeded
     assert check_account_log(services)[1] == []
+
+
+def test_seeders_racing_seed_the_catalog_and_log_it_once(tmp_path):
+    """Two processes seeding an empty catalog at once (two machines running `init-db`): they queue on the log's
+    head, one writes the roles, the starters and their entries, the other finds them and writes nothing."""
+    app = create_app(make_settings(tmp_path))
+    services = app.extensions["cadreflow"]
+    services.db.create_schema()
+    assert sorted(race(partial(roles.seed, services), partial(roles.seed, services))) == [False, True]
+    entries = entries_after(services, 0)
+    assert [target for _, action, target, _ in entries if action == "role.create"] == list(
+        services.settings["ROLES"])
+    assert check_account_log(services) == (len(entries), [])
+    services.db.dispose()
