@@ -79,29 +79,6 @@ def _postgres_admin() -> Any:
     return psycopg.connect(TEST_POSTGRES.replace("+psycopg", "") + "/postgres", autocommit=True)
 
 
-class BrowserClient(FlaskClient):
-    """A test client that, like a current browser, says each request is made on the site itself (`Sec-Fetch-Site:
-    same-origin`), so a page noting a read opens (service/web/deliberate.py); a test passing the header overrides
-    it, and `navigating_from_nowhere` takes it away."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.environ_base["HTTP_SEC_FETCH_SITE"] = "same-origin"
-
-
-def navigating_from_nowhere(client: FlaskClient) -> FlaskClient:
-    """The client as a browser without Fetch Metadata (nor a Referer unless a request gives one)."""
-    client.environ_base.pop("HTTP_SEC_FETCH_SITE", None)
-    return client
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _browser_clients() -> Iterator[None]:
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Flask, "test_client_class", BrowserClient)
-        yield
-
-
 @pytest.fixture(scope="session", autouse=True)
 def _drop_test_databases() -> Iterator[None]:
     """On PostgreSQL, drop this session's databases when it ends (and those of sessions that died)."""

@@ -1,6 +1,6 @@
 """A page that notes a read in the access log opens only on a navigation made on this site or by the user itself:
-a link on another site (`Sec-Fetch-Site: cross-site`), or one of unknown origin (no Fetch Metadata, no Referer of
-this origin), gets an interstitial whose link opens the same URL here, and nothing is read nor noted."""
+a link on another site (`Sec-Fetch-Site: cross-site`, or for an old browser without Fetch Metadata a Referer of
+another origin) gets an interstitial whose link opens the same URL here, and nothing is read nor noted."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from service.api import is_api_path
 from service.db.models import AccessLogEntry
 from tests.api.support import start_admonishment
-from tests.conftest import navigating_from_nowhere
 from tests.web.test_web_shell import login
 
 CROSS_SITE = {"Sec-Fetch-Site": "cross-site"}
@@ -71,12 +70,12 @@ def test_each_page_noting_a_read_answers_the_interstitial_when_linked_from_elsew
             assert interstitial_link(client.get(url, headers=CROSS_SITE).get_data(as_text=True)) == url
 
 
-@pytest.mark.parametrize("headers", [CROSS_SITE, {"Sec-Fetch-Site": "same-site"}, {},
+@pytest.mark.parametrize("headers", [CROSS_SITE, {"Sec-Fetch-Site": "same-site"},
                                      {"Referer": "https://elsewhere.example/cases/1"}],
-                         ids=["cross-site", "same-site", "no metadata nor referer", "referer of another site"])
+                         ids=["cross-site", "same-site", "old browser, referer of another site"])
 def test_a_case_page_linked_from_elsewhere_is_an_interstitial_then_opens_here(client, api, services, headers):
     case_id = a_case(api)
-    login(navigating_from_nowhere(client), "discipline")
+    login(client, "discipline")
     before = reads_noted(services)
     response = client.get(f"/cases/{case_id}?tab=history&x=1", headers=headers)
     assert response.status_code == 200 and response.headers["Cache-Control"] == "no-store"
@@ -89,11 +88,13 @@ def test_a_case_page_linked_from_elsewhere_is_an_interstitial_then_opens_here(cl
     assert reads_noted(services) == before + 1
 
 
-@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "none"}, {"Referer": "http://localhost/inbox"}],
-                         ids=["typed or bookmarked", "old browser, referer of this site"])
+@pytest.mark.parametrize("headers", [{"Sec-Fetch-Site": "none"}, {"Sec-Fetch-Site": "same-origin"},
+                                     {"Referer": "http://localhost/inbox"}, {}],
+                         ids=["typed or bookmarked", "a link here", "old browser, referer of this site",
+                              "no browser: no metadata, no referer"])
 def test_a_navigation_the_user_made_opens_the_page(client, api, services, headers):
     case_id = a_case(api)
-    login(navigating_from_nowhere(client), "discipline")
+    login(client, "discipline")
     before = reads_noted(services)
     response = client.get(f"/cases/{case_id}", headers=headers)
     assert response.status_code == 200 and "群众反映工作作风问题" in response.get_data(as_text=True)
