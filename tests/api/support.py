@@ -97,16 +97,23 @@ def make_api(app: Flask, template: Template) -> CaseApi:
     return api
 
 
+def own_app(template: Template, folder: Path, **overrides: Any) -> Iterator[Flask]:
+    """An app on a copy of the template with settings `overrides`, its database closed after its fixture: for a
+    fixture `yield from own_app(...)`."""
+    app = app_from_template(template, folder, **overrides)
+    yield app
+    app.extensions["cadreflow"].db.dispose()
+
+
 def shared_api(template: Template, tmp_path_factory: pytest.TempPathFactory, name: str,
                **overrides: Any) -> Iterator[CaseApi]:
     """A module's own app (settings `overrides`) with cadre c1, its database closed after the module: for a
     fixture `yield from shared_api(...)` whose tests leave nothing another test reads (say, each deploying under
     keys of its own, `key_maker`)."""
-    app = app_from_template(template, tmp_path_factory.mktemp(name), **overrides)
-    api = make_api(app, template)
-    api.create_cadre("c1")
-    yield api
-    app.extensions["cadreflow"].db.dispose()
+    for app in own_app(template, tmp_path_factory.mktemp(name), **overrides):
+        api = make_api(app, template)
+        api.create_cadre("c1")
+        yield api
 
 
 def key_maker(prefix: str) -> Callable[[], str]:
@@ -239,9 +246,7 @@ FAST_FOLDER = "fast"  # where fast_app keeps its database, which patient_api ope
 @pytest.fixture
 def fast_app(template: Template, tmp_path: Path) -> Iterator[Flask]:
     """The app with every deadline one second."""
-    app = app_from_template(template, tmp_path / FAST_FOLDER, DEADLINES=FAST_DEADLINES)
-    yield app
-    app.extensions["cadreflow"].db.dispose()
+    yield from own_app(template, tmp_path / FAST_FOLDER, DEADLINES=FAST_DEADLINES)
 
 
 @pytest.fixture

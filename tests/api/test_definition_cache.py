@@ -11,7 +11,7 @@ import pytest
 from flask import Flask
 
 from service.usecases import context
-from tests.api.support import CaseApi, Template, app_from_template, make_api
+from tests.api.support import CaseApi, Template, make_api, own_app
 from tests.conformance.bpmn import LANE, definitions, end, flow, start, user
 
 SIZE = 2
@@ -27,9 +27,7 @@ def version(number: int) -> bytes:
 
 @pytest.fixture
 def small_cache_app(template: Template, tmp_path: Path) -> Iterator[Flask]:
-    app = app_from_template(template, tmp_path / "small-cache", DEFINITION_CACHE_SIZE=SIZE)
-    yield app
-    app.extensions["cadreflow"].db.dispose()
+    yield from own_app(template, tmp_path / "small-cache", DEFINITION_CACHE_SIZE=SIZE)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from sqlalchemy import text, update
 
 from service.db.models import Case, utcnow
 from service.usecases import timers
-from tests.api.support import TIMER_WAIT, CaseApi, Template, app_from_template, make_api
+from tests.api.support import TIMER_WAIT, CaseApi, Template, make_api, own_app
 from tests.conformance.bpmn import LANE, definitions, end, flow, script, start, user
 
 LIMIT = 2
@@ -36,9 +36,7 @@ TICKING = definitions("ticking", start() + '<bpmn:parallelGateway id="fork"/>' +
 
 @pytest.fixture
 def guarded_app(template: Template, tmp_path: Path) -> Iterator[Flask]:
-    app = app_from_template(template, tmp_path / "timer-guard", MAX_TIMER_FIRINGS_WITHOUT_PERSON=LIMIT)
-    yield app
-    app.extensions["cadreflow"].db.dispose()
+    yield from own_app(template, tmp_path / "timer-guard", MAX_TIMER_FIRINGS_WITHOUT_PERSON=LIMIT)
 
 
 @pytest.fixture
