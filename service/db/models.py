@@ -312,6 +312,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     email: Mapped[str | None] = mapped_column(String(254))  # where notifications are mailed, when mail is on
     mail_digest: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # one mail a day
+    # An admin set the password (someone else's knows it): the user's web pages wait until they choose their own.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     roles: Mapped[list[UserRole]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
     @property
@@ -350,6 +352,8 @@ class WebSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The last request seen, to the minute (logins.py): past WEB_SESSION_IDLE_MINUTES after it the session ends.
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CredentialEpoch(Base):

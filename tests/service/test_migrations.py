@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import warnings
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData, Table, create_engine, select, text
+from sqlalchemy import DateTime, MetaData, Table, column, create_engine, inspect, select, table, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from service import create_app
@@ -305,7 +305,7 @@ def test_0027_logs_the_accounts_of_a_0026_database_and_holds_them_to_it_from_the
     details = [json.loads(row.detail) if isinstance(row.detail, str) else row.detail for row in log]
     assert [(d["roles"], d["active"]) for d in details] == [(["admin"], True), ([], False)]
     assert all("how is not recorded" in d["note"] for d in details)
-    upgrade(engine)
+    upgrade(engine)  # the service's models are the newest migration's
     app = create_app(make_settings(tmp_path))
     services = app.extensions["cadreflow"]
     assert check_account_log(services) == (2, [])
@@ -395,3 +395,53 @@ def test_0029_logs_the_roles_and_starters_stored_before_it_and_check_holds_them_
         assert connection.execute(text("SELECT count(*) FROM account_log")).scalar() == 5
     services.db.dispose()
     engine.dispose()
+
+
+def test_0030_counts_open_sessions_as_seen_at_the_upgrade_and_keeps_their_refresh_from_the_notices(
+        tmp_path: Path) -> None:
+    """A session open before 0030 is taken as seen at the upgrade (nobody working is logged out by it, and it
+    ends an idle time later), no account must change its password, the session's triggers still count a change of
+    who holds it but not a refresh of its last request (SQLite's count; PostgreSQL's trigger has the same events),
+    and the way back down drops both columns."""
+    engine = create_engine(database_url(tmp_path))
+    upgrade(engine, "0029")
+    long_ago = datetime.now(UTC) - timedelta(hours=5)
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (username, password_hash, active, mail_digest) "
+                                "VALUES ('clerk', 'x', true, false)"))
+        connection.execute(text("INSERT INTO web_sessions (token_hash, user_id, created_at, expires_at) SELECT "
+                                "'h1', id, :at, :until FROM users"),
+                           {"at": long_ago, "until": long_ago + timedelta(hours=12)})
+    before = datetime.now(UTC)
+    upgrade(engine, "0030")
+    sessions = table("web_sessions", column("last_seen_at", DateTime(timezone=True)))
+    with engine.connect() as connection:
+        seen = connection.execute(select(sessions.c.last_seen_at)).scalar_one()
+        assert connection.execute(text("SELECT must_change_password FROM users")).scalar_one() in (False, 0)
+    assert (seen if seen.tzinfo else seen.replace(tzinfo=UTC)) >= before - timedelta(seconds=1)
+    if engine.dialect.name == "sqlite":
+        assert _credential_changes_after(engine, "UPDATE web_sessions SET last_seen_at = CURRENT_TIMESTAMP") == 0
+        assert _credential_changes_after(engine, "UPDATE web_sessions SET expires_at = CURRENT_TIMESTAMP") == 1
+        assert _credential_changes_after(engine, "DELETE FROM web_sessions") == 1
+    else:
+        with engine.connect() as connection:
+            trigger = connection.execute(text("SELECT pg_get_triggerdef(oid) FROM pg_trigger "
+                                              "WHERE tgname = 'web_sessions_changed'")).scalar_one()
+        assert "UPDATE OF token_hash, user_id, created_at, expires_at" in trigger and "DELETE" in trigger
+    upgrade(engine)
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0029")
+    with engine.connect() as connection:
+        columns = {found["name"] for found in inspect(connection).get_columns("web_sessions")}
+        assert "last_seen_at" not in columns and current_revision(connection) == "0029"
+    engine.dispose()
+
+
+def _credential_changes_after(engine, statement: str) -> int:
+    """How far SQLite's credential count (migration 0022) moves with a statement."""
+    with engine.begin() as connection:
+        before = connection.execute(text("SELECT changes FROM credential_epoch")).scalar_one()
+        connection.execute(text(statement))
+        return connection.execute(text("SELECT changes FROM credential_epoch")).scalar_one() - before
