@@ -27,6 +27,7 @@ PLACEHOLDER_KEYS = frozenset({"change-me-in-production", "change-me", "changeme"
 # these, where 0 has a meaning of its own. Negative numbers are always refused.
 ZERO_ALLOWED = frozenset({
     "CREDENTIAL_CACHE_SECONDS",  # keep no credentials
+    "WEB_SESSION_IDLE_MINUTES",  # web sessions end only at SESSION_TTL_HOURS
     "TRUSTED_PROXIES",  # trust no X-Forwarded-* header
     "PUBLIC_POW_BITS",  # no proof of work
     "EXECUTOR_WORKERS",  # start executors only when a step needs one

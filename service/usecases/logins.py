@@ -6,20 +6,26 @@ one indexed lookup of that hash joined to its user and roles, whose answer a web
 logins, users or roles change anywhere (service/db/credentials.py). Deleting the rows ends the logins:
 logout deletes its session, and `end_credentials` ends all of a user's (users.py calls it whenever
 a password, the roles or the active flag change), so nothing comes back on reactivation.
+
+A web session also ends WEB_SESSION_IDLE_MINUTES after the last request it served (a browser left open on a
+shared office computer); API tokens keep their fixed lifetime. The last request is stored only once a refresh
+is due (`_refresh_seconds`), so an active session costs a write a minute, not one a request.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
-from typing import Any, NamedTuple, cast
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Row, Select, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from service.db.models import ApiToken, User, UserRole, WebSession, utcnow
+from service.db.uow import rows_changed
 from service.errors import Invalid, TooManyAttempts, Unauthorized
 from service.ratelimit import Throttle, address_key
 
@@ -29,6 +35,19 @@ from .context import Actor, Services, actor_of
 # A fixed hash to compare against when the user does not exist, so timing does not tell.
 _DUMMY_HASH = generate_password_hash("not a password")
 WRONG = "wrong username or password (用户名或密码错误)"
+H = TypeVar("H")  # what a token or session's holder is read as
+REFRESH_SECONDS = 60  # at most this often a session's last request is stored (less with an idle time under 2 min)
+
+
+class SessionIdle(Exception):
+    """The web session served no request for WEB_SESSION_IDLE_MINUTES: it has ended (its row is gone)."""
+
+
+class SessionHolder(NamedTuple):
+    """Who holds a web session, and whether they must first replace a password an admin set for them."""
+
+    actor: Actor
+    must_change_password: bool
 
 
 class Checked(NamedTuple):
@@ -72,12 +91,13 @@ def open_web_session(services: Services, username: Any, password: Any, address: 
 
 def actor_for_token(services: Services, token: str) -> Actor | None:
     """The user a bearer token belongs to, if it is valid, unexpired and the user active."""
-    return _actor_holding(services, ApiToken, token)
+    return _kept_or_read(services, ApiToken, token, _read_token_holder)
 
 
-def actor_for_session(services: Services, session_id: str) -> Actor | None:
-    """The user a web session belongs to, if it is open, unexpired and the user active."""
-    return _actor_holding(services, WebSession, session_id)
+def session_holder(services: Services, session_id: str) -> SessionHolder | None:
+    """Who holds a web session, if it is open, unexpired and the user active; SessionIdle if it was left idle
+    too long (it ends here). A refresh that is due stores this request as the session's last (one write)."""
+    return _kept_or_read(services, WebSession, session_id, _read_session_holder)
 
 
 def end_web_session(services: Services, session_id: str) -> None:
@@ -111,6 +131,33 @@ def end_credentials(services: Services, session: Session, user_id: int, keep: st
     kept = secret_hash(keep) if keep else ""
     for model in (ApiToken, WebSession):
         session.execute(delete(model).where(model.user_id == user_id, model.token_hash != kept))
+
+
+def _idle_seconds(services: Services) -> float:
+    return 60 * float(services.settings["WEB_SESSION_IDLE_MINUTES"])
+
+
+def _refresh_seconds(idle: float) -> float:
+    """How long a stored last request may age before a request stores itself instead (0: never): short enough
+    that the session is not taken for idle while used, so it ends between idle minus this and idle after the
+    last request."""
+    return min(REFRESH_SECONDS, idle / 2)
+
+
+def _mark_seen(services: Services, token_hash: str, now: datetime) -> bool:
+    """Store `now` as the session's last request; False if the session has ended meanwhile. Moving it changes
+    nobody's holder: migration 0030 keeps it from the credential notices, so no process forgets its cache."""
+    with services.db.unit_of_work() as session:
+        return rows_changed(session, update(WebSession).where(
+            WebSession.token_hash == token_hash, WebSession.expires_at > now).values(last_seen_at=now)) == 1
+
+
+def _end_idle_session(services: Services, token_hash: str, seen_before: datetime) -> None:
+    """Delete a session left idle (unless a request of it moved its last one on meanwhile)."""
+    with services.db.unit_of_work() as session:
+        session.execute(delete(WebSession).where(WebSession.token_hash == token_hash,
+                                                 WebSession.last_seen_at <= seen_before))
+        services.db.credentials_changed(session)
 
 
 def verify_password(services: Services, username: Any, password: Any, address: str = "",
@@ -179,26 +226,60 @@ def still_valid(session: Session, checked: Checked) -> bool:
     return found is not None
 
 
-def _actor_holding(services: Services, model: type[ApiToken] | type[WebSession], secret: str) -> Actor | None:
-    """One indexed lookup: the secret's row, its active user and the user's roles (kept between requests
-    until anything about logins changes, service/db/credentials.py)."""
+def _kept_or_read(services: Services, model: type[ApiToken] | type[WebSession], secret: str,
+                  read: Callable[[Services, str, datetime], tuple[H, datetime] | None]) -> H | None:
+    """The holder of a secret kept between requests (until anything about logins changes, service/db/
+    credentials.py, or the time `read` gives), or else `read` from the database."""
     key, cache = (model.__tablename__, secret_hash(secret)), services.db.credentials
     if cache is not None and (kept := cache.get(key)) is not None:
-        return cast(Actor, kept)
+        return cast(H, kept)
     generation = cache.generation() if cache is not None else None
     now = utcnow()
-    rows = services.db.read_rows(_HOLDER_OF[model], {"hash": key[1], "now": now})
-    if not rows:
+    found = read(services, key[1], now)
+    if found is None:
         return None  # a refused secret is never kept: the next request asks again
-    actor = Actor(rows[0].username, frozenset(row.role for row in rows if row.role))
     if cache is not None:
-        cache.put(key, actor, generation, (rows[0].expires_at - now).total_seconds())
-    return actor
+        cache.put(key, found[0], generation, (found[1] - now).total_seconds())
+    return found[0]
+
+
+def _read_token_holder(services: Services, token_hash: str, now: datetime) -> tuple[Actor, datetime] | None:
+    """One indexed lookup: the token's row, its active user and the user's roles; kept until the token expires."""
+    rows = services.db.read_rows(_TOKEN_HOLDER, {"hash": token_hash, "now": now})
+    return (_actor(rows), rows[0].expires_at) if rows else None
+
+
+def _read_session_holder(services: Services, token_hash: str, now: datetime) -> tuple[SessionHolder, datetime] | None:
+    """The session's holder, kept no longer than its next refresh is due: a kept holder never outlives the
+    idle deadline, and a session in use is stored as seen before that deadline comes."""
+    rows = services.db.read_rows(_SESSION_HOLDER, {"hash": token_hash, "now": now})
+    if not rows:
+        return None
+    idle, last_seen = _idle_seconds(services), rows[0].last_seen_at
+    if idle and now - last_seen >= timedelta(seconds=idle):
+        _end_idle_session(services, token_hash, now - timedelta(seconds=idle))
+        raise SessionIdle()
+    refresh = timedelta(seconds=_refresh_seconds(idle))
+    if refresh and now - last_seen >= refresh:
+        if not _mark_seen(services, token_hash, now):
+            return None  # ended meanwhile
+        last_seen = now
+    kept_until = min(rows[0].expires_at, last_seen + refresh) if refresh else rows[0].expires_at
+    return SessionHolder(_actor(rows), rows[0].must_change_password), kept_until
+
+
+def _actor(rows: Sequence[Row[Any]]) -> Actor:
+    return Actor(rows[0].username, frozenset(row.role for row in rows if row.role))
 
 
 # Built once: every request asks one of these, and building a statement costs more than running it.
-_HOLDER_OF = {model: select(User.username, UserRole.role, model.expires_at).select_from(model)
-              .join(User, User.id == model.user_id)
-              .outerjoin(UserRole, UserRole.user_id == User.id)
-              .where(model.token_hash == bindparam("hash"), model.expires_at > bindparam("now"), User.active.is_(True))
-              for model in (ApiToken, WebSession)}
+def _holder_query(model: type[ApiToken] | type[WebSession]) -> Select[str, str, datetime]:
+    return (select(User.username, UserRole.role, model.expires_at).select_from(model)
+            .join(User, User.id == model.user_id)
+            .outerjoin(UserRole, UserRole.user_id == User.id)
+            .where(model.token_hash == bindparam("hash"), model.expires_at > bindparam("now"), User.active.is_(True)))
+
+
+_TOKEN_HOLDER = _holder_query(ApiToken)
+# A web session's also says when it was last seen and whether the user must replace an admin-set password.
+_SESSION_HOLDER = _holder_query(WebSession).add_columns(WebSession.last_seen_at, User.must_change_password)

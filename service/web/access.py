@@ -10,10 +10,11 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
 
-from flask import Flask, Request, abort, current_app, g, request
+from flask import Flask, Request, abort, current_app, flash, g, redirect, request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import LoginManager, UserMixin, current_user, login_required
+from flask_login import LoginManager, UserMixin, current_user, login_required, login_url
 from itsdangerous import URLSafeTimedSerializer
 
 from service import services_of
@@ -45,9 +46,10 @@ AREAS: dict[str, str] = {
 class WebUser(UserMixin):
     """The logged-in person: an actor of the use cases, known by the id of its web session."""
 
-    def __init__(self, actor: Actor, session_id: str) -> None:
+    def __init__(self, actor: Actor, session_id: str, must_change_password: bool = False) -> None:
         self.actor = actor
         self.session_id = session_id
+        self.must_change_password = must_change_password
 
     def get_id(self) -> str:
         return self.session_id
@@ -78,8 +80,18 @@ def init_login(app: Flask) -> None:
 
     @manager.user_loader
     def _load(session_id: str) -> WebUser | None:
-        found = logins.actor_for_session(services(), session_id)
-        return WebUser(found, session_id) if found else None
+        try:
+            found = logins.session_holder(services(), session_id)
+        except logins.SessionIdle:
+            g.session_idle = True  # the login page says why, not just "please log in"
+            return None
+        return WebUser(found.actor, session_id, found.must_change_password) if found else None
+
+    @manager.unauthorized_handler
+    def _to_login() -> Any:
+        idle = g.pop("session_idle", False)
+        flash(_("您已长时间未操作，会话已结束，请重新登录。") if idle else str(manager.login_message), "info")
+        return redirect(login_url(manager.login_view, next_url=request.url))
 
 
 class InstanceKeySessions(SecureCookieSessionInterface):

@@ -69,6 +69,7 @@ def test_what_the_defaults_allow_still_starts():
     """An int where the default is a float, 0 where 0 means something, a new deadline, another zone."""
     settings = load_settings({"WORKER_POLL_SECONDS": 1, "SCRIPT_TIMEOUT_SECONDS": 0.25, "TRUSTED_PROXIES": 0,
                               "PUBLIC_POW_BITS": 0, "CREDENTIAL_CACHE_SECONDS": 0, "INCIDENT_RETRY_SECONDS": 0,
+                              "WEB_SESSION_IDLE_MINUTES": 0,
                               "SESSION_COOKIE_SECURE": True, "TIMEZONE": "Asia/Urumqi",
                               "DEADLINES": {"public_notice": "PT30S", "a_new_one": "P1Y2M"}}, environ={})
     assert settings["DEADLINES"]["public_notice"] == "PT30S" and settings["DEADLINES"]["investigation"] == "P60D"
