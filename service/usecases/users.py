@@ -99,6 +99,7 @@ def create_user(services: Services, username: str, password: str, roles: list[st
                 session.flush()
             had_roles = set(user.role_keys)
             user.password_hash = generate_password_hash(password)
+            user.must_change_password = _set_for_someone_else(by, user)
             _assign_roles(user, roles)
             end_credentials(services, session, user.id)
             _give_back_tasks_of_lost_roles(session, user, had_roles, SYSTEM.username)
@@ -123,6 +124,13 @@ def _log_create(session: Session, by: Actor, user: User, had_roles: list[str] | 
     if had_roles != user.role_keys:
         account_log.record(session, by.username, "user.roles", user.username,
                            {"roles": account_log.changed(had_roles, user.role_keys)})
+
+
+def _set_for_someone_else(by: Actor, user: User) -> bool:
+    """Whether a password set by `by` is one the user must replace at their next web login: an admin set it for
+    someone else, who then shares it. The service's own acts (the CLI's create-user, the demo data) are the
+    operator's, who hands over the password knowingly."""
+    return by.username not in (SYSTEM.username, user.username)
 
 
 def _taken(existing: str, username: str) -> Conflict:
@@ -179,6 +187,8 @@ def update_user(services: Services, actor: Actor, username: str, roles: Any = No
         was_active, had_roles, had_mail = user.active, set(user.role_keys), mail_settings_view(user)
         if _apply(user, roles, active, password):
             end_credentials(services, session, user.id)
+        if password is not None:
+            user.must_change_password = _set_for_someone_else(actor, user)
         if was_active and not user.active:
             _hand_back_tasks(session, user.username, actor.username)
         else:
@@ -307,7 +317,9 @@ def change_password(services: Services, actor: Actor, old_password: Any, new_pas
         # must stand, not be undone by a change whose old password was right a moment before.
         if not still_valid(session, checked):
             raise wrong
-        session.get_one(User, checked.user_id).password_hash = generate_password_hash(new_password)
+        user = session.get_one(User, checked.user_id)
+        user.password_hash = generate_password_hash(new_password)
+        user.must_change_password = False  # their own now, whoever set the one before
         end_credentials(services, session, checked.user_id, keep)
         account_log.record(session, actor.username, "user.password_change", actor.username)
 

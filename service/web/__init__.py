@@ -40,6 +40,7 @@ def register_web(app: Flask) -> None:
     Babel(app, default_locale=i18n.DEFAULT, default_timezone=settings.get("TIMEZONE", "Asia/Shanghai"),
           locale_selector=i18n.select_locale)
     access.init_login(app)
+    app.before_request(access.own_password_first)
     filters.register(app)
     errors.register(app)
     app.after_request(_security_headers)

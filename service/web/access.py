@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, cast
 
-from flask import Flask, Request, abort, current_app, flash, g, redirect, request
+from flask import Flask, Request, abort, current_app, flash, g, redirect, request, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -92,6 +92,24 @@ def init_login(app: Flask) -> None:
         idle = g.pop("session_idle", False)
         flash(_("您已长时间未操作，会话已结束，请重新登录。") if idle else str(manager.login_message), "info")
         return redirect(login_url(manager.login_view, next_url=request.url))
+
+
+# What a user whose password an admin set may still open: the page to choose their own, logging out and in,
+# the language (and static files, by their endpoints' names).
+OPEN_BEFORE_OWN_PASSWORD = frozenset({"web_auth.password", "web_auth.logout", "web_auth.login",
+                                      "web_auth.switch_language"})
+
+
+def own_password_first() -> Any:
+    """Every page of a user whose password an admin set (so someone else knows it) leads to the password page,
+    until they choose their own. The JSON API is left alone: its token contract stays as it was."""
+    endpoint = request.endpoint or ""
+    if is_api_path(request.path) or endpoint in OPEN_BEFORE_OWN_PASSWORD or endpoint.endswith("static"):
+        return None
+    if current_user.is_authenticated and current_user.must_change_password:
+        flash(_("管理员为您设置了密码，请先改为只有您知道的新密码。"), "info")
+        return redirect(url_for("web_auth.password"))
+    return None
 
 
 class InstanceKeySessions(SecureCookieSessionInterface):
