@@ -214,7 +214,10 @@ def _store(services: Services, model: type[ApiToken] | type[WebSession], user_id
         if checked is not None and not still_valid(session, checked):
             raise Unauthorized(WRONG)
         session.execute(delete(model).where(model.user_id == user_id, model.expires_at < now))
-        session.add(model(token_hash=secret_hash(secret), user_id=user_id, expires_at=now + timedelta(hours=hours)))
+        row = model(token_hash=secret_hash(secret), user_id=user_id, expires_at=now + timedelta(hours=hours))
+        if isinstance(row, WebSession):
+            row.last_seen_at = now  # on the clock its expiry and idle time are read by
+        session.add(row)
     return secret
 
 
