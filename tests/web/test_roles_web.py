@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.api.support import ADMONISHMENT, app_from_template, build_template
+from tests.conftest import PASSWORD
 from tests.web.test_web_shell import csrf_token, login
 
 
@@ -54,6 +55,10 @@ def test_admin_creates_a_role_gives_it_to_a_user_and_makes_it_a_starter(client):
     assert 'value="inspection" checked' in text(saved)
     client.post("/logout", data={"csrf_token": token})
     login(client, "inspector1")
+    assert client.get("/cases/new").headers["Location"] == "/account/password"  # the admin set that password
+    own = "inspection-own-pw"
+    client.post("/account/password", data={"old_password": PASSWORD, "new_password": own, "confirm_password": own,
+                                            "csrf_token": csrf_token(client, "/account/password")})
     assert client.get("/cases/new").status_code == 200  # may start something now: the start page opens
 
 
