@@ -161,14 +161,15 @@ def _end_idle_session(services: Services, token_hash: str, seen_before: datetime
 
 
 def verify_password(services: Services, username: Any, password: Any, address: str = "",
-                    device: devices.Device | None = None) -> Checked:
+                    device: devices.Device | None = None, signed_in: str | None = None) -> Checked:
     """Whose the password is, when it is right; counts failures per username (per user and device when `device`
-    proves one) and per address (429 past the limit)."""
+    proves one; per login when `signed_in`, the secret of the session or token a logged-in user confirms their
+    password with) and per address (429 past the limit)."""
     if not isinstance(username, str) or not isinstance(password, str):
         raise Invalid("username and password are required (用户名和密码必填)",
                       {"username": "必填 (required)", "password": "必填 (required)"})
-    nonce = devices.trusted_nonce(services, username, device)
-    throttle, keys = _login_throttle(services), _throttle_keys(username, address, nonce)
+    nonce = None if signed_in else devices.trusted_nonce(services, username, device)
+    throttle, keys = _login_throttle(services), _throttle_keys(username, address, nonce, signed_in)
     # Counted as a failure before the password is checked, in one atomic step: a burst of parallel guesses
     # cannot all pass a check made before any of them is counted, so at most the limit is ever evaluated.
     wait = throttle.take(*keys)
@@ -194,12 +195,16 @@ def _login_throttle(services: Services) -> Throttle:
                     int(settings["LOGIN_WINDOW"]))
 
 
-def _throttle_keys(username: str, address: str, device_nonce: str | None = None) -> list[str]:
+def _throttle_keys(username: str, address: str, device_nonce: str | None = None,
+                   signed_in: str | None = None) -> list[str]:
     """Failures count per username, or per username and device for a browser that proved a device cookie (so
     strangers' failures for the name do not lock its owner's browsers out, and a device that guesses locks only
     itself), and, when known, per client address (an IPv6 address by its /64, which one subscriber holds whole:
-    single addresses would let it guess from a fresh one each time)."""
-    account = f"device:{username}:{device_nonce}" if device_nonce else f"user:{username}"
+    single addresses would let it guess from a fresh one each time). A logged-in user's own check (a password
+    change) counts on that login: strangers filling the name's count must not keep its owner from changing it,
+    and a stolen login guesses no more often than a device."""
+    account = (f"login:{secret_hash(signed_in)}" if signed_in
+               else f"device:{username}:{device_nonce}" if device_nonce else f"user:{username}")
     return [account, *([f"address:{address_key(address)}"] if address else [])]
 
 

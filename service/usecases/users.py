@@ -309,7 +309,7 @@ def change_password(services: Services, actor: Actor, old_password: Any, new_pas
                       {"new_password": "须与原密码不同 (must differ from the old one)"})
     wrong = Invalid("the current password is wrong (原密码不正确)", {"old_password": "原密码不正确 (wrong password)"})
     try:
-        checked = verify_password(services, actor.username, old_password, address)
+        checked = verify_password(services, actor.username, old_password, address, signed_in=keep)
     except Unauthorized:
         raise wrong from None
     with services.db.unit_of_work() as session:

@@ -189,3 +189,32 @@ class TestTheAddressStillCounts:
                               source) == 401
         assert post_login(browser_with(app, cookie), owner, source=source) == 429
         assert post_login(browser_with(app, cookie), owner) == 302
+
+
+class TestAPasswordChangeCountsOnItsLogin:
+    def change(self, client, old: str, new: str = "a-new-password-2026") -> str:
+        response = client.post("/account/password", data={"old_password": old, "new_password": new,
+                                                          "confirm_password": new, "csrf_token": csrf_token(client)},
+                               environ_base={"REMOTE_ADDR": address()})
+        return response.headers.get("Location", "")
+
+    def test_the_owner_changes_the_password_while_strangers_have_locked_the_name(self, app, owner):
+        """The change confirms the old password on the login it is made from: the name's full count is not its."""
+        mine = app.test_client()
+        assert post_login(mine, owner) == 302
+        strangers_lock(app, owner)
+        before = password_hash(app, owner)
+        assert self.change(mine, PASSWORD) == "/"
+        assert password_hash(app, owner) != before
+
+    def test_a_login_that_guesses_the_old_password_locks_itself_not_the_name(self, app, owner):
+        """A stolen session guessing the old password gets LIMIT tries, then 429 even for the right one; the
+        owner's other browsers still log in."""
+        stolen = app.test_client()
+        assert post_login(stolen, owner) == 302
+        for _ in range(LIMIT):
+            assert self.change(stolen, "wrong-password") == "/account/password"
+        before = password_hash(app, owner)
+        assert self.change(stolen, PASSWORD) == "/account/password"
+        assert password_hash(app, owner) == before
+        assert post_login(app.test_client(), owner) == 302

@@ -1,14 +1,14 @@
 """The account log holds roles and starters too: each role and each process's starters stored before gets an entry
 
 Revision ID: 0029
-Revises: 0027
+Revises: 0028
 
 Roles seeded from settings (`cadreflow init-db`, or an admin's first change) were written without an entry until
 now, so `cadreflow check`, which replays the log's role and starter entries against the `roles` and
 `process_starters` tables, would name them all. Each role without a `role.create` or `role.backfill` entry gets a
 `role.backfill` entry (actor `system`, the time of the upgrade, its names and head role then), and each process
 whose starters no entry names gets a `process.backfill` entry (its starters then), both with a note that how they
-came to be is not recorded. Number 0028 is taken by another change; this revises 0027 until it lands.
+came to be is not recorded.
 """
 
 from datetime import UTC, datetime
