@@ -208,6 +208,10 @@ def test_public_forms_over_the_bound_are_413_before_the_csrf_check_reads_them(ap
         assert response.status_code == 413, (url, response.status_code)
 
 
+def reads(sent: list) -> list:
+    return [statement for statement in sent if not statement.starts("UPDATE web_sessions")]
+
+
 def test_the_triage_inbox_is_paged_in_sql_with_the_same_reads_whatever_its_size(api, cadre):
     """A flood of anonymous reports must not slow the discipline roles' page: 50 a page, oldest first, and the
     page's statements do not grow with the reports on it (each row's open tasks are read for all at once)."""
@@ -226,6 +230,8 @@ def test_the_triage_inbox_is_paged_in_sql_with_the_same_reads_whatever_its_size(
     with statements_sent(db) as last_page:
         html = staff.get("/reports?page=2").get_data(as_text=True)
     assert re.findall(r"被举报人(\d\d)", html) == ["50", "51", "52"] and 'rel="prev"' in html
-    assert len(first_page) == len(last_page)  # 50 rows or 3, the same reads
+    # 50 rows or 3, the same reads (but the session's once-a-minute note of its last request, which a slow
+    # machine may reach between the two pages)
+    assert len(reads(first_page)) == len(reads(last_page))
     beyond = staff.get("/reports?page=9").get_data(as_text=True)  # a page past the end shows the last one
     assert re.findall(r"被举报人(\d\d)", beyond) == ["50", "51", "52"]
