@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.errors import ServiceError
-from service.usecases import logins
+from service.usecases import devices, logins
 from service.usecases.demo import load_demo
 
 
@@ -71,6 +71,7 @@ def test_the_demo_users_log_in_on_the_web_without_a_demanded_password_change(fas
     """The printed passwords are the operator's to hand out, as `make run` says: no page waits for a change."""
     printed = _passwords(load_demo(fast_services, reset_passwords=True))
     for username in ("org_dept", "admin"):
-        session_id, _ = logins.open_web_session(fast_services, username, printed[username])
-        holder = logins.session_holder(fast_services, session_id)
+        opened = logins.open_web_session(fast_services, username, printed[username], "",
+                                         devices.Device("", "no device cookie"))
+        holder = logins.session_holder(fast_services, opened.session_id)
         assert holder is not None and not holder.must_change_password
