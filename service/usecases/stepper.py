@@ -144,10 +144,10 @@ def start_batch(services: Services, session: Session, actor: Actor, process: str
     choosable = policy.cadre_filter(actor, "cadre.pick")
     readable = set(session.scalars(select(Cadre.id).where(Cadre.id.in_(named), choosable)))
     formed: list[tuple[int, dict[str, Any]]] = []
+    seconds = form_seconds(services.settings)
     for index, (cadre_id, data) in enumerate(items):
         try:
-            formed.append((index, _start_data(session, actor, definition, cadre_id, data,
-                                              form_seconds(services.settings), readable)))
+            formed.append((index, _start_data(session, actor, definition, cadre_id, data, seconds, readable)))
         except ServiceError as error:
             results[index] = error
     checked: list[tuple[int, dict[str, Any], Effects]] = []
