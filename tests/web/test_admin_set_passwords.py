@@ -36,10 +36,15 @@ def web_login(client, username: str, password: str) -> str:
     return response.headers["Location"]
 
 
-def admin_client(app: Flask):
+def logged_in(app: Flask, username: str, password: str = PASSWORD):
+    """A browser logged in as `username`."""
     client = app.test_client()
-    web_login(client, "admin", PASSWORD)
+    web_login(client, username, password)
     return client
+
+
+def admin_client(app: Flask):
+    return logged_in(app, "admin")
 
 
 def admin_token(app: Flask) -> str:
@@ -68,24 +73,21 @@ def create_on_admin_page(app: Flask, username: str) -> None:
 class TestAdminSetPasswords:
     def test_an_account_made_on_the_admin_page_must_choose_its_own_password_first(self, app):
         create_on_admin_page(app, "clerk")
-        client = app.test_client()
-        web_login(client, "clerk", SET_BY_ADMIN)
+        client = logged_in(app, "clerk", SET_BY_ADMIN)
         for url in ("/", "/inbox", "/cases", "/notifications", "/no-such-page"):
             assert sent_to_password_page(client, url), url
         page = client.get("/account/password")
         assert page.status_code == 200 and CHANGE_FIRST in page.get_data(as_text=True)
         change_own_password(client, SET_BY_ADMIN)
         assert client.get("/inbox").status_code == 200
-        fresh = app.test_client()  # and at the next login too
-        web_login(fresh, "clerk", OWN)
+        fresh = logged_in(app, "clerk", OWN)  # and at the next login too
         assert fresh.get("/inbox").status_code == 200
 
     def test_a_reset_through_the_api_demands_a_change_at_the_next_web_login(self, app):
         response = app.test_client().patch("/api/users/org_dept", json={"password": SET_BY_ADMIN},
                                            headers={"Authorization": f"Bearer {admin_token(app)}"})
         assert response.status_code == 200, response.json
-        client = app.test_client()
-        web_login(client, "org_dept", SET_BY_ADMIN)
+        client = logged_in(app, "org_dept", SET_BY_ADMIN)
         assert sent_to_password_page(client)
 
     def test_an_account_made_through_the_api_too(self, app):
@@ -93,22 +95,19 @@ class TestAdminSetPasswords:
                                                                "roles": ["org_dept"]},
                                           headers={"Authorization": f"Bearer {admin_token(app)}"})
         assert response.status_code == 201, response.json
-        client = app.test_client()
-        web_login(client, "clerk", SET_BY_ADMIN)
+        client = logged_in(app, "clerk", SET_BY_ADMIN)
         assert sent_to_password_page(client)
 
     def test_a_reset_on_the_admin_page_too(self, app):
         admin = admin_client(app)
         admin.post("/admin/users/org_dept/password", data={"password": SET_BY_ADMIN,
                                                            "csrf_token": csrf_token(admin, "/admin/users")})
-        client = app.test_client()
-        web_login(client, "org_dept", SET_BY_ADMIN)
+        client = logged_in(app, "org_dept", SET_BY_ADMIN)
         assert sent_to_password_page(client)
 
     def test_logout_language_and_static_files_still_answer(self, app):
         create_on_admin_page(app, "clerk")
-        client = app.test_client()
-        web_login(client, "clerk", SET_BY_ADMIN)
+        client = logged_in(app, "clerk", SET_BY_ADMIN)
         asset = client.get("/assets/style.css")
         asset.close()
         assert asset.status_code == 200
@@ -128,16 +127,14 @@ class TestAdminSetPasswords:
         # the answer as for anyone (a device credential beside the token): nothing says a change is due
         assert response.status_code == 200 and set(response.json) == {"token", "user", "device"}
         assert api.get("/api/tasks", headers={"Authorization": f"Bearer {response.json['token']}"}).status_code == 200
-        client = app.test_client()
-        web_login(client, "clerk", SET_BY_ADMIN)
+        client = logged_in(app, "clerk", SET_BY_ADMIN)
         assert sent_to_password_page(client)
 
     def test_an_admin_resetting_its_own_password_is_not_asked_again(self, app):
         admin = admin_client(app)
         admin.post("/admin/users/admin/password", data={"password": SET_BY_ADMIN,
                                                         "csrf_token": csrf_token(admin, "/admin/users")})
-        client = app.test_client()
-        web_login(client, "admin", SET_BY_ADMIN)
+        client = logged_in(app, "admin", SET_BY_ADMIN)
         assert client.get("/admin/users").status_code == 200
 
 
@@ -146,13 +143,11 @@ class TestTheOperatorsOwnPasswords:
         create_on_admin_page(app, "clerk")
         result = app.test_cli_runner().invoke(args=["create-user", "clerk", "--password", OWN, "--role", "org_dept"])
         assert result.exit_code == 0, result.output
-        client = app.test_client()
-        web_login(client, "clerk", OWN)
+        client = logged_in(app, "clerk", OWN)
         assert client.get("/inbox").status_code == 200
 
     def test_the_service_itself_sets_no_demand(self, app):
         """What the demo loader and `create-user` call, as the service (`system`)."""
         users.create_user(app.extensions["cadreflow"], "demo_clerk", OWN, ["org_dept"], replace=False)
-        client = app.test_client()
-        web_login(client, "demo_clerk", OWN)
+        client = logged_in(app, "demo_clerk", OWN)
         assert client.get("/inbox").status_code == 200
