@@ -30,7 +30,7 @@ def index() -> Any:
                "cadre_id": text_arg("cadre_id"), "outcome": text_arg("outcome"), "overdue": flag_arg("overdue"),
                "created_from": date_arg("created_from"), "created_to": date_arg("created_to"),
                "q": text_arg("q"), "page": int_arg("page", 1), "per_page": int_arg("per_page", 50, maximum=500)}
-    return jsonify(api_page(cases.list_cases(services(), g.actor, filters)))
+    return jsonify(api_page(cases.list_cases(services(), g.actor, filters, what="case_list")))
 
 
 @bp.get("/cases/<int(max=2147483647):case_id>")

@@ -6,7 +6,7 @@ reads never hold SQLite's write lock while they build their answer.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
@@ -42,12 +42,22 @@ def read_case(services: Services, actor: Actor, case_id: int, what: str,
 def note_many(services: Services, actor: Actor, what: str, cadre_ids: list[str]) -> None:
     """Record that the actor read several cadre records at once (a list of full records): one entry each,
     written by one INSERT executed for all of them, not a statement per cadre."""
-    if not cadre_ids:
+    _insert(services, actor, what, [(None, cadre_id) for cadre_id in cadre_ids])
+
+
+def note_cases(services: Services, actor: Actor, what: str, cases: list[tuple[int, str | None]]) -> None:
+    """Record that the actor read several cases whole at once (a list of them with their data): one entry per
+    (case id, cadre id), written by one INSERT for all of them."""
+    _insert(services, actor, what, cases)
+
+
+def _insert(services: Services, actor: Actor, what: str, reads: Sequence[tuple[int | None, str | None]]) -> None:
+    if not reads:
         return
     at = utcnow()
     with services.db.unit_of_work() as session:
-        session.execute(insert(AccessLogEntry), [{"at": at, "username": actor.username, "case_id": None,
-                                                  "cadre_id": cadre_id, "what": what} for cadre_id in cadre_ids])
+        session.execute(insert(AccessLogEntry), [{"at": at, "username": actor.username, "case_id": case_id,
+                                                  "cadre_id": cadre_id, "what": what} for case_id, cadre_id in reads])
 
 
 def read_log(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str, Any]:

@@ -43,8 +43,18 @@ def get_case(services: Services, actor: Actor, case_id: int) -> dict[str, Any]:
                                 lambda session, case: views.case_view(services, session, case, actor))
 
 
-def list_cases(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str, Any]:
-    """The cases the actor may read that match the filters, newest first, one page at a time (past the last: empty)."""
+def list_cases(services: Services, actor: Actor, filters: dict[str, Any], what: str | None = None) -> dict[str, Any]:
+    """The cases the actor may read that match the filters, newest first, one page at a time (past the last: empty).
+
+    Each is the whole case, its data included; `what` logs each returned case as a read of it (one INSERT for the
+    page), for a caller that hands them on whole (the API); None, for one showing only a summary line of each."""
+    page = _list_cases(services, actor, filters)
+    if what is not None:
+        access_log.note_cases(services, actor, what, [(case["id"], case["cadre_id"]) for case in page["items"]])
+    return page
+
+
+def _list_cases(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str, Any]:
     policy.require(actor, "case.list")
     query = select(Case).where(policy.case_filter(actor))
     if filters.get("process"):

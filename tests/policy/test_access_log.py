@@ -96,15 +96,35 @@ def test_the_cadre_list_logs_each_record_it_returns_in_one_insert(world, world_a
     assert [e["cadre_id"] for e in log(api, username="audit")["items"]] == [CADRE_OF[DEPARTURE]]
 
 
+def test_the_case_list_logs_each_case_it_returns_in_one_insert(world, world_app):
+    """GET /api/cases returns each case whole (its data, as GET /api/cases/<id> does): one `case_list` entry per
+    case returned, naming its cadre, written by a single INSERT; a caller's unreadable cases are not named, and a
+    search that finds nothing writes nothing."""
+    api = world.api(world_app)
+    with statements_sent(world_app.extensions["cadreflow"].db) as sent:
+        listed = api.get("/api/cases", as_="audit").json["items"]
+    assert [c["id"] for c in listed] == [world.cases[DEPARTURE]] and listed[0]["data"]
+    assert len([s for s in sent if s.starts("INSERT INTO access_log")]) == 1
+    assert [(e["what"], e["case_id"], e["cadre_id"]) for e in log(api, username="audit")["items"]] == [
+        ("case_list", world.cases[DEPARTURE], CADRE_OF[DEPARTURE])]
+    assert api.get("/api/cases", as_="audit", query_string={"q": "no such words"}).json["items"] == []
+    assert log(api, username="audit")["total"] == 1
+    everything = api.get("/api/cases", as_="discipline", query_string={"per_page": 2}).json
+    assert len(everything["items"]) == 2 < everything["total"]  # a page: what it returned, not what it counted
+    assert sorted(e["case_id"] for e in log(api, username="discipline")["items"]) == sorted(
+        c["id"] for c in everything["items"])
+
+
 def test_refused_reads_and_lists_of_summaries_are_not_logged(world, world_app):
-    """A 404 read leaves no entry (nothing was read), and neither do lists of cases or the cadre register's
-    page (a line per cadre; opening one is the read); an empty cadre list writes nothing."""
+    """A 404 read leaves no entry (nothing was read), and neither do the tracker's lists of cases, its CSV or the
+    cadre register's page (a line per case or cadre; opening one is the read); an empty cadre list writes nothing."""
     api = world.api(world_app)
     before = log(api)["total"]
     assert api.get(f"/api/cases/{world.cases[ACCOUNTABILITY]}", as_="audit").status_code == 404
     assert api.get(f"/api/cases/{world.cases[ACCOUNTABILITY]}/comments", as_="audit").status_code == 404
     assert api.get(f"/api/cases/{world.cases[ACCOUNTABILITY]}/attachments", as_="audit").status_code == 404
-    api.get("/api/cases", as_="audit")
+    assert api.get("/api/cases", as_="audit", query_string={"process": ACCOUNTABILITY}).json["items"] == []
+    assert {world.web(world_app, "audit").get(url).status_code for url in ("/cases", "/cases.csv")} == {200}
     assert api.get("/api/cadres", as_="audit", query_string={"q": "no such cadre"}).json == []
     assert world.web(world_app, "org_dept").get("/cadres").status_code == 200
     assert log(api)["total"] == before
