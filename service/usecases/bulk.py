@@ -77,7 +77,7 @@ def _check(services: Services, actor: Actor, process: Any, data: Any, selector: 
         raise Invalid("invalid bulk start (批量发起参数有误)", fields)
     policy.require(actor, "case.start", roles.policy_tables(services), process)
     if selector:
-        _check_filter(services, selector)
+        _check_filter(services, selector, policy.reads_every_cadre(actor))
 
 
 def _check_dedupe_field(start_form: dict[str, Any], dedupe: str) -> None:
@@ -89,12 +89,12 @@ def _check_dedupe_field(start_form: dict[str, Any], dedupe: str) -> None:
                       {"dedupe": '"field:<字段>" 须为发起表单中的字段 (a field of the start form)'})
 
 
-def _check_filter(services: Services, selector: str) -> None:
+def _check_filter(services: Services, selector: str, whole: bool) -> None:
     """Refuse a filter that does not compile or evaluate: run it once, in the same sandbox as the job's batches,
-    on what it will see of the first cadre (or of a sample cadre in an empty county)."""
+    on what it will see of the first cadre (or of a sample cadre in an empty county; `whole`: see `_scope`)."""
     with services.db.unit_of_work(write=False) as session:
         cadre = session.scalar(select(Cadre).order_by(Cadre.id).limit(1))
-        scope = _scope(cadre if cadre is not None else _sample())
+        scope = _scope(cadre if cadre is not None else _sample(), whole)
     try:
         services.runner.select(selector, [scope])
     except Incident as error:
@@ -221,7 +221,7 @@ def _open_batch(services: Services, job_id: int) -> int | None:
         if not cadres:
             job.status, job.finished_at = "done", utcnow()
             return None
-        chosen = _chosen(services, job, cadres)
+        chosen = _chosen(services, job, cadres, policy.reads_every_cadre(author))
         already = _already(session, job, [c.id for c in chosen])
         job.skipped += len(already)
         chosen = [cadre for cadre in chosen if cadre.id not in already]
@@ -284,11 +284,11 @@ def _same(one: Any, other: Any) -> bool:
     return bool(one == other) and isinstance(one, bool) == isinstance(other, bool)
 
 
-def _chosen(services: Services, job: StartJob, cadres: list[Cadre]) -> list[Cadre]:
-    """The cadres of a batch the job's filter picks (all of them without one)."""
+def _chosen(services: Services, job: StartJob, cadres: list[Cadre], whole: bool) -> list[Cadre]:
+    """The cadres of a batch the job's filter picks (all of them without one; `whole`: see `_scope`)."""
     candidates = cadres
     if job.selector and candidates:
-        scopes = [_scope(cadre) for cadre in candidates]
+        scopes = [_scope(cadre, whole) for cadre in candidates]
         try:
             keep = services.runner.select(job.selector, scopes)
         except Incident as error:
@@ -307,10 +307,15 @@ def _failing(services: Services, selector: str, candidates: list[Cadre], scopes:
     return None
 
 
-def _scope(cadre: Cadre) -> dict[str, Any]:
-    """What a start filter sees of a cadre."""
-    return {"id": cadre.id, "name": cadre.name, "unit": cadre.unit, "post": cadre.post,
-            "post_level": cadre.post_level, "post_started_on": views.iso(cadre.post_started_on),
+def _scope(cadre: Cadre, whole: bool = True) -> dict[str, Any]:
+    """What a start filter sees of a cadre: the fields of its record for an author who reads every cadre's file
+    (`whole`: `policy.reads_every_cadre`, the system); for any other starter what the picker shows of every cadre
+    (`cadre.pick`: id, name, unit, post), so a filter cannot sort cadres by a file it may not read, such as the
+    promotion ban a sanction set (the cadres a job fails or settles on would tell)."""
+    picked = {"id": cadre.id, "name": cadre.name, "unit": cadre.unit, "post": cadre.post}
+    if not whole:
+        return picked
+    return {**picked, "post_level": cadre.post_level, "post_started_on": views.iso(cadre.post_started_on),
             "promotion_ban_until": views.iso(cadre.promotion_ban_until)}
 
 

@@ -7,10 +7,10 @@ import pytest
 from sqlalchemy import delete
 
 from service.db.models import ProcessStarter, Role
-from service.usecases import roles, search, users
+from service.usecases import bulk, roles, search, users
 from service.usecases.context import Actor
 from service.usecases.policy import note_participant
-from tests.api.support import ADMONISHMENT, VETTING, assert_error
+from tests.api.support import ADMONISHMENT, VETTING, assert_error, sanction
 from tests.conformance.bpmn import chain, definitions, end, start, terminate, user
 from tests.conftest import PASSWORD
 
@@ -134,6 +134,32 @@ class TestStarters:
         assert api.get("/api/cadres/c1", as_="audit").status_code == 200
         assert_error(api.get("/api/cadres/c2", as_="audit"), 404)
         assert "c2" not in {found["id"] for found in api.get("/api/cadres", as_="audit").json}
+
+    def test_a_starters_bulk_filter_sees_of_each_cadre_only_what_the_picker_shows(self, api, services, cadre):
+        """A bulk start's filter runs over every cadre: for a starter that reads no cadre's file it sees what the
+        picker shows (id, name, unit, post), so it cannot sort cadres by the file's fields, such as the promotion ban
+        a sanction set (a job over it failed or settled exactly for the banned cadres; its check told of the first
+        cadre). A reader of every file (org_dept) still filters on them."""
+        sanction(api, "public_apology", cadre_id="c1")  # c1 is under a promotion ban now; c2 is not
+        api.create_cadre("c2")
+        assert set_starters(api, ADMONISHMENT, ["discipline", "org_dept", "audit"]).status_code == 200
+        body = {"process": ADMONISHMENT, "data": {"trigger": "complaint", "summary": "反映"}, "dedupe": "open"}
+        for probe in ("1/0 if promotion_ban_until else False", "id == 'c1' and promotion_ban_until is not None",
+                      "post_started_on > '2000-01-01' and False", "post_level == 'leading' and False"):
+            assert_error(api.post("/api/bulk-starts", as_="audit", json={**body, "filter": probe}), 422,
+                         fields={"filter"})
+        job = api.post("/api/bulk-starts", as_="audit", json={**body, "filter": "id == 'c2' and bool(name)"})
+        assert job.status_code == 202, job.json
+        bulk.run_jobs(services)
+        done = api.get(f"/api/bulk-starts/{job.json['id']}", as_="audit").json
+        assert (done["status"], done["settled"], done["failed"]) == ("done", 1, 0)
+        banned = api.post("/api/bulk-starts", as_="org_dept", json={**body, "filter": "promotion_ban_until != None"})
+        assert banned.status_code == 202, banned.json
+        bulk.run_jobs(services)
+        done = api.get(f"/api/bulk-starts/{banned.json['id']}", as_="org_dept").json
+        assert (done["status"], done["settled"], done["failed"]) == ("done", 1, 0)
+        opened = api.get("/api/cases", query_string={"process": ADMONISHMENT}).json["items"]
+        assert sorted(case["cadre_id"] for case in opened) == ["c1", "c2"]
 
     def test_bad_starters_are_refused_and_change_nothing(self, api):
         for body, status in (({"roles": ["nobody"]}, 422), ({"roles": "discipline"}, 422), ({"roles": [1]}, 422),
