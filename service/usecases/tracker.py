@@ -26,6 +26,7 @@ from . import (
     policy,
     queries,
     reminders,
+    search,
     views,
 )
 from .context import Actor, Label, Services
@@ -38,11 +39,15 @@ CSV_COLUMNS = {"id": "案件编号", "process": "流程代码", "process_name": 
 CSV_PAGE = 500
 
 
+SEARCHED = "case_search"  # the access log's `what` of a case a search text found
+
+
 def track_cases(services: Services, actor: Actor, filters: dict[str, Any],
                 events: bool = True) -> dict[str, Any]:
     """One page of cases matching the filters, with cadre and process names, an overdue flag and what
-    each open case waits for (`events`: also the timers and messages of cases without open tasks)."""
-    page = cases.list_cases(services, actor, filters)
+    each open case waits for (`events`: also the timers and messages of cases without open tasks). A case a
+    search text found is a read of it (its record holds the text): logged as `SEARCHED`."""
+    page = cases.list_cases(services, actor, filters, what=SEARCHED if search.clean_query(filters.get("q")) else None)
     with services.db.unit_of_work(write=False) as session:
         names = casefile.cadre_names(session, {c["cadre_id"] for c in page["items"]})
         process_names = casefile.process_names(session)

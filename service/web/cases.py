@@ -16,7 +16,7 @@ from service.printing import pdf_response
 from service.usecases import attachments, cases, comments, documents, lookups, tracker
 
 from .access import action_required, actor, area_required, services
-from .deliberate import deliberate_read
+from .deliberate import deliberate_read, deliberate_search
 from .forms import fields_of, form_errors, parse_submission
 from .views import (
     arg,
@@ -46,6 +46,7 @@ def _filters() -> dict[str, Any]:
 
 
 @bp.get("/cases")
+@deliberate_search
 @area_required("cases")
 def index() -> Any:
     page = tracker.tracker_page(services(), actor(), _filters())
@@ -54,6 +55,7 @@ def index() -> Any:
 
 
 @bp.get("/cases.csv")
+@deliberate_search
 @area_required("cases")
 def export() -> Any:
     content = tracker.cases_csv(services(), actor(), _filters(), label=label)

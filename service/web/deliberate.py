@@ -30,6 +30,17 @@ def deliberate_read(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def deliberate_search(view: Callable[..., Any]) -> Callable[..., Any]:
+    """`deliberate_read` for a list that notes a read only when it searches by text (`q`): the cases a search
+    finds are noted (usecases/tracker.py), the list itself is not."""
+    guarded = deliberate_read(view)
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return (guarded if request.args.get("q", "").strip() else view)(*args, **kwargs)
+    return wrapper
+
+
 def _asked_here() -> bool:
     site = request.headers.get("Sec-Fetch-Site")
     if site is not None:

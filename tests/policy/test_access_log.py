@@ -115,6 +115,27 @@ def test_the_case_list_logs_each_case_it_returns_in_one_insert(world, world_app)
         c["id"] for c in everything["items"])
 
 
+def test_a_tracker_search_logs_each_case_its_text_found(world, world_app):
+    """The tracker finds cases by what their data says: a case listed for a search text tells the searcher that its
+    record holds it, so the tracker's page and its CSV log each case found (`case_search`, naming its cadre); the
+    same lists without a search text log nothing, and a search linked from another site answers the interstitial,
+    finding and noting nothing."""
+    api, web, case_id = world.api(world_app), world.web(world_app, "committee"), world.cases[ACCOUNTABILITY]
+    allegation = {"q": "长期不作为"}  # what the accountability case's start data says
+    assert web.get("/cases", query_string={"process": ACCOUNTABILITY}).status_code == 200
+    assert log(api, username="committee")["total"] == 0
+    page = web.get("/cases", query_string=allegation).get_data(as_text=True)
+    assert re.findall(r'data-case-id="(\d+)"', page) == [str(case_id)]
+    assert web.get("/cases.csv", query_string=allegation).status_code == 200
+    assert [(e["what"], e["case_id"], e["cadre_id"]) for e in log(api, username="committee")["items"]] == [
+        ("case_search", case_id, CADRE_OF[ACCOUNTABILITY])] * 2
+    elsewhere = web.get("/cases", query_string=allegation, headers={"Sec-Fetch-Site": "cross-site"})
+    assert "确认打开" in elsewhere.get_data(as_text=True) and 'data-case-id' not in elsewhere.get_data(as_text=True)
+    assert web.get("/cases.csv", query_string=allegation, headers={"Sec-Fetch-Site": "cross-site"}).mimetype == \
+        "text/html"
+    assert log(api, username="committee")["total"] == 2
+
+
 def test_refused_reads_and_lists_of_summaries_are_not_logged(world, world_app):
     """A 404 read leaves no entry (nothing was read), and neither do the tracker's lists of cases, its CSV or the
     cadre register's page (a line per case or cadre; opening one is the read); an empty cadre list writes nothing."""
