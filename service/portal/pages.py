@@ -6,8 +6,10 @@ from typing import Any
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
-from service.errors import Conflict, Invalid, NotFound
+from service.api import error_headers
+from service.errors import Conflict, Invalid, NotFound, TooManyAttempts
 from service.usecases import portal
+from service.usecases.proof import ProofRefused
 from service.web.errors import render_error
 from service.web.i18n import localize
 
@@ -27,6 +29,20 @@ def _admission() -> portal.Admission:
     return admission(request.form.get("pow_challenge"), request.form.get("pow_nonce"))
 
 
+Refusal = Invalid | ProofRefused | TooManyAttempts  # what sends the form back filled in, with a fresh challenge
+
+
+def _refused(error: Refusal) -> tuple[dict[str, str], int, dict[str, str]]:
+    """The form's errors, status and headers for a refusal: field problems under their fields; a spent or expired
+    challenge (a report written for longer than PUBLIC_POW_TTL) or the address's limit above the button. The
+    reporter's text is never thrown away for them."""
+    if isinstance(error, TooManyAttempts):
+        return {"_form": localize(error.message)}, 429, error_headers(error)
+    if isinstance(error, ProofRefused):
+        return {"pow": localize(error.message)}, 400, {}
+    return {k: localize(v) for k, v in (error.fields or {}).items()}, 422, {}
+
+
 @bp.get("/report")
 def report_form() -> Any:
     return _report_page({}, {})
@@ -42,8 +58,9 @@ def submit_report() -> Any:
     values = _form()
     try:
         handed = portal.submit_report(services(), dict(values), _admission())
-    except Invalid as error:
-        return _report_page(values, {k: localize(v) for k, v in (error.fields or {}).items()}, 422)
+    except (Invalid, ProofRefused, TooManyAttempts) as error:
+        errors, status, headers = _refused(error)
+        return *_report_page(values, errors, status), headers
     return render_template("portal/handed_out.html", handed=handed, kind="report")
 
 
@@ -79,10 +96,11 @@ def object_to_notice(case_id: int) -> Any:
     values = _form()
     try:
         handed = portal.object_to_notice(services(), case_id, dict(values), _admission())
-    except Invalid as error:
+    except (Invalid, ProofRefused, TooManyAttempts) as error:
+        errors, status, headers = _refused(error)
         return render_template("portal/notices.html", notices=portal.notices(services()),
                                challenge=portal.challenge(services(), signing_key()), values=values, failed=case_id,
-                               errors={k: localize(v) for k, v in (error.fields or {}).items()}), 422
+                               errors=errors), status, headers
     except Conflict as error:
         return render_error(409, localize(error.message))
     return render_template("portal/handed_out.html", handed=handed, kind="objection")

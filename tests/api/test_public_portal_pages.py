@@ -235,3 +235,49 @@ def test_the_triage_inbox_is_paged_in_sql_with_the_same_reads_whatever_its_size(
     assert len(reads(first_page)) == len(reads(last_page))
     beyond = staff.get("/reports?page=9").get_data(as_text=True)  # a page past the end shows the last one
     assert re.findall(r"被举报人(\d\d)", beyond) == ["50", "51", "52"]
+
+
+def expired_fields(client) -> dict[str, str]:
+    """The page's fields with a challenge as the page handed it out long ago (past PUBLIC_POW_TTL), solved."""
+    fields = browser_fields(client, "/report")
+    key = str(client.application.secret_key)
+    old = proof.issue(key, 4, 900, now=1_000_000.0)["challenge"]
+    return {**fields, "pow_challenge": old, "pow_nonce": proof.solve(old, 4)}
+
+
+def test_a_report_written_longer_than_the_challenge_lives_is_sent_back_filled_in(api):
+    """A long report outlives its page's challenge: the reporter gets the form back with every word and a fresh
+    challenge (the page's script solves it on the next submit), not an error page that loses the text."""
+    client = api.client.application.test_client()
+    long_text = "道路问题长期不予处理，" * 500
+    response = client.post("/report", data={**FORM, "content": long_text, **expired_fields(client)})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and "验证已过期" in html and long_text in html and "县交通局局长" in html
+    assert 'name="pow_challenge"' in html and 'name="pow_nonce" value=""' in html
+    resent = {**FORM, "content": long_text, "csrf_token": hidden(html, "csrf_token")}
+    challenge = hidden(html, "pow_challenge")
+    resent |= {"pow_challenge": challenge, "pow_nonce": proof.solve(challenge, int(re.search(
+        r'data-bits="(\d+)"', html).group(1)))}
+    assert client.post("/report", data=resent).status_code == 200
+
+
+def test_a_report_past_the_address_limit_is_sent_back_filled_in_with_the_wait(api):
+    client = api.client.application.test_client()
+    limit = int(api.client.application.extensions["cadreflow"].settings["PUBLIC_POST_LIMIT"])
+    for _ in range(limit):
+        client.post("/report", data={**FORM, **browser_fields(client, "/report")})
+    last = {**FORM, "content": "第二十一件举报的全文。", **browser_fields(client, "/report")}
+    response = client.post("/report", data=last)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+    assert "第二十一件举报的全文。" in html and "提交过于频繁" in html
+
+
+def test_an_objection_refused_for_its_challenge_keeps_its_text_and_contact(api, cadre):
+    case_id = vetting_to_notice(api)
+    client = api.client.application.test_client()
+    response = client.post(f"/notices/{case_id}/objections",
+                           data={"content": "公示对象存在问题。", "contact": "13700000000", **expired_fields(client)})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 400 and "验证已过期" in html
+    assert "公示对象存在问题。" in html and 'value="13700000000"' in html
