@@ -4,7 +4,8 @@ Built on `limits` (what Flask-Limiter is built on). The storage comes from the R
 setting: `memory://` counts within one process; `redis://host:6379/0` shares the counts between all
 web processes of an instance, so an attacker gains nothing by spreading attempts over them. Login
 throttling counts failed logins per username and per address here; the public portal can count its
-POSTs per address with a `Throttle` of its own on the same storage, keyed by `address_key` (an IPv6 /64).
+POSTs per address with a `Throttle` of its own on the same storage, keyed by `address_key` (an IPv6 /64), and
+per wider network with another, keyed by `network_key` (an IPv6 /48).
 
 `take` counts an attempt and tells whether it fits in one atomic step per key, so a burst of parallel
 attempts cannot all pass a check made before any of them is counted; `give_back` un-counts an attempt
@@ -58,6 +59,19 @@ def address_key(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((int(ip) >> 64 << 64, 64)))
     return str(ip)
+
+
+def network_key(address: str) -> str | None:
+    """The wider network an IPv6 client stands in, its /48, for the limits per network; None for IPv4 and anything
+    else. A /48 is one site's allocation, and a tunnel broker hands one out for free: 65,536 /64s, each of which
+    `address_key` would count apart. (An IPv4 /24 is no such unit: behind a carrier's NAT it holds strangers.)"""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if not isinstance(ip, ipaddress.IPv6Address) or ip.ipv4_mapped is not None:
+        return None
+    return str(ipaddress.IPv6Network((int(ip) >> 80 << 80, 48)))
 
 
 def _reachable(method: Callable[..., Result]) -> Callable[..., Result]:

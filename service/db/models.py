@@ -204,14 +204,18 @@ class Disclosure(Base):
 
 
 class DisclosureRating(Base):
-    """One member of the public's rating of a disclosure: one per address (kept only as a keyed hash)."""
+    """One member of the public's rating of a disclosure: one per address, a few per IPv6 /48 (kept only as keyed
+    hashes)."""
 
     __tablename__ = "disclosure_ratings"
-    __table_args__ = (UniqueConstraint("disclosure_id", "address_hash", name="uq_disclosure_ratings_address"),)
+    __table_args__ = (UniqueConstraint("disclosure_id", "address_hash", name="uq_disclosure_ratings_address"),
+                      Index("ix_disclosure_ratings_network", "disclosure_id", "network_hash"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     disclosure_id: Mapped[int] = mapped_column(ForeignKey("disclosures.id"), index=True)
     address_hash: Mapped[str] = mapped_column(String(64))
+    # An IPv6 rater's /48, keyed and hashed like the address: PUBLIC_RATINGS_PER_NETWORK per disclosure. None: IPv4.
+    network_hash: Mapped[str | None] = mapped_column(String(64))
     rating: Mapped[str] = mapped_column(String(24))  # satisfied | basically_satisfied | dissatisfied
     comment: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

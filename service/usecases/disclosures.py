@@ -3,7 +3,8 @@
 Every `leading` cadre holding a post reports once a year: opening is idempotent per cadre and year
 (the bulk starts' `field:year` dedupe, under a lock on the cadres). While a case waits out its
 `disclosure` period its reports are public; anyone may rate them once per address (a keyed hash of
-the address, of an IPv6 one's /64, unique per disclosure in the database) with an optional comment.
+the address, of an IPv6 one's /64, unique per disclosure in the database) with an optional comment, and an IPv6
+/48 at most PUBLIC_RATINGS_PER_NETWORK times (its keyed hash beside the address's).
 Staff read the disclosures of the cases the policy lets them read, with their tallies and comments.
 """
 
@@ -14,12 +15,12 @@ import hmac
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from service.db.models import Cadre, Case, Disclosure, DisclosureRating, utcnow
 from service.errors import Conflict, Invalid, NotFound, WrittenMeanwhile
-from service.ratelimit import address_key
+from service.ratelimit import address_key, network_key
 
 from . import access_log, policy, queries, views
 from .bulk import already_started
@@ -92,20 +93,41 @@ def _public_view(services: Services, session: Session, disclosure: Disclosure, c
 
 
 def rate(services: Services, disclosure_id: int, body: Any, address: str, secret: str) -> dict[str, Any]:
-    """Record one rating from an address (a second from the same address is a 409); returns the tally."""
+    """Record one rating from an address (a second from the same address, or one past PUBLIC_RATINGS_PER_NETWORK
+    from its IPv6 /48, is a 409); returns the tally."""
     count_public_post(services, address)
     rating, comment = _rating_input(body)
-    key = address_key(address)  # an IPv6 client by its /64, as the post limit counts it
-    digest = hmac.new(secret.encode(), key.encode("utf-8", "backslashreplace"), hashlib.sha256).hexdigest()
+    digest = _keyed(secret, address_key(address))  # an IPv6 client by its /64, as the post limit counts it
+    network = network_key(address)
+    network_digest = _keyed(secret, network) if network is not None else None
     try:
         with services.db.unit_of_work() as session:
             disclosure = _lock_running(session, disclosure_id)
+            _check_network_share(session, disclosure.id, network_digest, int(services.settings[
+                "PUBLIC_RATINGS_PER_NETWORK"]))
             session.add(DisclosureRating(disclosure_id=disclosure.id, address_hash=digest, rating=rating,
-                                         comment=comment))
+                                         comment=comment, network_hash=network_digest))
             session.flush()
             return {"id": disclosure.id, "rating": rating, "tally": queries.disclosure_tally(session, disclosure.id)}
     except WrittenMeanwhile:  # the unique key on (disclosure, hashed address): rated before, or at the same moment
         raise Conflict("this address has already rated this disclosure (此网络地址已评议过该报告)") from None
+
+
+def _keyed(secret: str, key: str) -> str:
+    """A client address or network as stored: keyed, so the table names no address."""
+    return hmac.new(secret.encode(), key.encode("utf-8", "backslashreplace"), hashlib.sha256).hexdigest()
+
+
+def _check_network_share(session: Session, disclosure_id: int, network: str | None, most: int) -> None:
+    """409 when the rater's IPv6 /48 has rated this disclosure `most` times (counted under the disclosure's lock,
+    so parallel ratings cannot all pass); nothing for an IPv4 rater."""
+    if network is None:
+        return
+    given = session.scalar(select(func.count()).select_from(DisclosureRating).where(
+        DisclosureRating.disclosure_id == disclosure_id, DisclosureRating.network_hash == network))
+    if (given or 0) >= most:
+        raise Conflict("this network has rated this disclosure as often as it may "
+                       "(此网络已达到对该报告的评议次数上限)")
 
 
 def _rating_input(body: Any) -> tuple[str, str | None]:

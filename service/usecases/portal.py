@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from service.db.models import Cadre, Case, CaseWait, HistoryEntry, PublicReport, Task
 from service.db.uow import existing
 from service.errors import Conflict, Invalid, NotFound, TooManyAttempts
-from service.ratelimit import Throttle, address_key
+from service.ratelimit import Throttle, address_key, network_key
 
 from . import access_log, casefile, messages, policy, proof, queries, views
 from .context import SYSTEM, Actor, Services
@@ -67,15 +67,29 @@ def challenge(services: Services, key: str) -> dict[str, Any]:
 
 
 def count_public_post(services: Services, address: str) -> None:
-    """Count a public POST (report, objection, 述职述廉 rating) for its address (an IPv6 one by its /64): past
-    PUBLIC_POST_LIMIT within PUBLIC_POST_WINDOW seconds, 429 with the wait."""
-    settings = services.settings
-    throttle = Throttle(services.rate_storage, "public_post", int(settings["PUBLIC_POST_LIMIT"]),
-                        int(settings["PUBLIC_POST_WINDOW"]))
-    wait = throttle.take(address_key(address))  # test and count at once: a burst cannot all pass the test first
-    if wait:
-        raise TooManyAttempts(f"too many submissions from this address; try again in {wait} s "
-                              f"(提交过于频繁，请 {wait} 秒后再试)", wait)
+    """Count a public POST (report, objection, 述职述廉 rating) for its address (an IPv6 one by its /64), and for an
+    IPv6 one its /48 too: past PUBLIC_POST_LIMIT for the address, or PUBLIC_NETWORK_POST_LIMIT for the /48, within
+    PUBLIC_POST_WINDOW seconds, 429 with the wait (counted in neither)."""
+    taken: list[tuple[Throttle, str]] = []
+    for throttle, key in _post_throttles(services, address):
+        wait = throttle.take(key)  # test and count at once: a burst cannot all pass the test first
+        if wait:
+            for earlier, its_key in taken:
+                earlier.give_back(its_key)  # a refused post uses up no allowance
+            raise TooManyAttempts(f"too many submissions from this address; try again in {wait} s "
+                                  f"(提交过于频繁，请 {wait} 秒后再试)", wait)
+        taken.append((throttle, key))
+
+
+def _post_throttles(services: Services, address: str) -> list[tuple[Throttle, str]]:
+    """The public-post throttles an address is counted in, each with its key."""
+    settings, window = services.settings, int(services.settings["PUBLIC_POST_WINDOW"])
+    counted = [(Throttle(services.rate_storage, "public_post", int(settings["PUBLIC_POST_LIMIT"]), window),
+                address_key(address))]
+    if (network := network_key(address)) is not None:
+        counted.append((Throttle(services.rate_storage, "public_post_network",
+                                 int(settings["PUBLIC_NETWORK_POST_LIMIT"]), window), network))
+    return counted
 
 
 def admit(services: Services, admission: Admission) -> None:

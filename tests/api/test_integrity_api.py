@@ -450,3 +450,22 @@ def test_an_address_rates_once_whether_or_not_a_page_has_loaded_the_instance_key
         assert api.get(f"/api/disclosures/{disclosure_id}", as_="org_head").json["tally"]["total"] == 1
     finally:
         app.extensions["cadreflow"].db.dispose()
+
+
+def test_one_48_cannot_decide_a_rating_by_rotating_its_64s(template, tmp_path):
+    """More than a third `dissatisfied` opens an admonishment: a /48 (65,536 /64s, free from a tunnel broker) rates
+    a disclosure at most PUBLIC_RATINGS_PER_NETWORK times; other networks and IPv4 addresses are not held by it."""
+    app = app_from_template(template, tmp_path / "networks", PUBLIC_RATINGS_PER_NETWORK=3, PUBLIC_POST_LIMIT=1000)
+    try:
+        api = make_api(app, template)
+        api.create_cadre("c1")
+        disclosure_id = disclosed(api, open_year(api).json["opened"][0])
+        statuses = [rate(api, disclosure_id, "dissatisfied", f"2001:db8:66:{i:x}::1").status_code for i in range(5)]
+        assert statuses == [201, 201, 201, 409, 409]
+        refused = rate(api, disclosure_id, "dissatisfied", "2001:db8:66:99::1")
+        assert "评议次数上限" in assert_error(refused, 409)["message"]
+        assert rate(api, disclosure_id, "satisfied", "2001:db8:67::1").status_code == 201
+        assert rate(api, disclosure_id, "satisfied", "198.51.100.30").status_code == 201
+        assert api.get(f"/api/disclosures/{disclosure_id}", as_="org_head").json["tally"]["total"] == 5
+    finally:
+        app.extensions["cadreflow"].db.dispose()

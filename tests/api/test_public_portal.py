@@ -11,12 +11,15 @@ from sqlalchemy import update
 
 from service.db.models import Case
 from service.errors import Unavailable
+from service.ratelimit import Throttle, address_key
 from service.usecases import portal, proof, tracker
 from service.usecases.context import Actor
 from tests.api.support import (
+    app_from_template,
     assert_error,
     fire_after_deadline,
     hold_in_incident,
+    make_api,
     start_vetting,
     vetting_to_notice,
 )
@@ -378,3 +381,37 @@ def test_an_ipv6_client_is_counted_by_its_64(api):
     other = client.post("/public/reports", json={**REPORT, **solved(client)},
                         environ_base={"REMOTE_ADDR": "2001:db8:1:3::1"})
     assert other.status_code == 201
+
+
+@pytest.fixture
+def small_network_api(template, tmp_path):
+    """An app whose IPv6 /48 may send 5 public POSTs per window (PUBLIC_NETWORK_POST_LIMIT)."""
+    app = app_from_template(template, tmp_path / "network", PUBLIC_NETWORK_POST_LIMIT=5)
+    yield make_api(app, template)
+    app.extensions["cadreflow"].db.dispose()
+
+
+def test_rotating_through_the_64s_of_one_48_gains_nothing(small_network_api):
+    """A tunnel broker gives anyone a /48 for free: 65,536 /64s. Each /64 is one address for PUBLIC_POST_LIMIT,
+    but the whole /48 may post PUBLIC_NETWORK_POST_LIMIT times; another /48, and IPv4, are not held by it."""
+    client = small_network_api.client
+    statuses = [client.post("/public/reports", json={**REPORT, "content": f"第{i}次举报", **solved(client)},
+                            environ_base={"REMOTE_ADDR": f"2001:db8:7:{i:x}::1"}).status_code for i in range(6)]
+    assert statuses == [201] * 5 + [429]
+    assert int(client.post("/public/reports", json={**REPORT, **solved(client)},
+                           environ_base={"REMOTE_ADDR": "2001:db8:7:ffff::9"}).headers["Retry-After"]) > 0
+    for elsewhere in ("2001:db8:8::1", "198.51.100.20", "::ffff:198.51.100.21"):
+        assert client.post("/public/reports", json={**REPORT, **solved(client)},
+                           environ_base={"REMOTE_ADDR": elsewhere}).status_code == 201, elsewhere
+
+
+def test_a_post_refused_for_its_network_uses_up_none_of_its_addresss_allowance(small_network_api):
+    """All or nothing: the /64 refused because its /48 is full keeps its own PUBLIC_POST_LIMIT."""
+    services = small_network_api.client.application.extensions["cadreflow"]
+    for i in range(5):
+        portal.count_public_post(services, f"2001:db8:9:{i:x}::1")
+    with pytest.raises(portal.TooManyAttempts):
+        portal.count_public_post(services, "2001:db8:9:aa::1")
+    own = Throttle(services.rate_storage, "public_post", int(services.settings["PUBLIC_POST_LIMIT"]), 600)
+    for _ in range(int(services.settings["PUBLIC_POST_LIMIT"])):
+        assert own.take(address_key("2001:db8:9:aa::1")) == 0  # its whole allowance is still there

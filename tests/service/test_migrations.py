@@ -439,6 +439,42 @@ def test_0030_counts_open_sessions_as_seen_at_the_upgrade_and_keeps_their_refres
     engine.dispose()
 
 
+def test_0031_keeps_the_ratings_stored_before_it_with_no_network(tmp_path: Path) -> None:
+    """A rating stored before 0031 stays, with no network (it counts towards no /48's share), and the way back
+    down drops the column and its index, the rating staying."""
+    engine = create_engine(database_url(tmp_path))
+    upgrade(engine, "0030")
+    with engine.begin() as connection:
+        connection.execute(text(
+            "INSERT INTO process_versions (id, process_key, version, name, bpmn_xml, dmn_files, content_hash, "
+            "deployed_by, deployed_at) VALUES (1, 'integrity_report', 1, '述职述廉', '<x/>', '{}', 'h1', 'old', "
+            "CURRENT_TIMESTAMP)"))
+        connection.execute(text("INSERT INTO cadres (id, name, unit, post, post_level, post_started_on) "
+                                 "VALUES ('c1', '旧数据', '县局', '局长', 'leading', '2019-05-01')"))
+        connection.execute(text(
+            "INSERT INTO cases (id, process_key, process_version_id, cadre_id, status, data, state, version, "
+            "created_by, created_at, updated_at) VALUES (7, 'integrity_report', 1, 'c1', 'open', '{}', '', 1, "
+            "'starter', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+        connection.execute(text("INSERT INTO disclosures (id, case_id, cadre_id, year, opened_at) "
+                                "VALUES (3, 7, 'c1', 2026, CURRENT_TIMESTAMP)"))
+        connection.execute(text("INSERT INTO disclosure_ratings (disclosure_id, address_hash, rating, at) "
+                                "VALUES (3, 'a1', 'satisfied', CURRENT_TIMESTAMP)"))
+    upgrade(engine, "0031")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT network_hash FROM disclosure_ratings")).all() == [(None,)]
+        indexes = {found["name"] for found in inspect(connection).get_indexes("disclosure_ratings")}
+        assert "ix_disclosure_ratings_network" in indexes
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0030")
+    with engine.connect() as connection:
+        columns = {found["name"] for found in inspect(connection).get_columns("disclosure_ratings")}
+        assert "network_hash" not in columns and current_revision(connection) == "0030"
+        assert connection.execute(text("SELECT rating FROM disclosure_ratings")).all() == [("satisfied",)]
+    engine.dispose()
+
+
 def _credential_changes_after(engine, statement: str) -> int:
     """How far SQLite's credential count (migration 0022) moves with a statement."""
     with engine.begin() as connection:
