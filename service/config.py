@@ -30,6 +30,7 @@ ZERO_ALLOWED = frozenset({
     "WEB_SESSION_IDLE_MINUTES",  # web sessions end only at SESSION_TTL_HOURS
     "TRUSTED_PROXIES",  # trust no X-Forwarded-* header
     "PUBLIC_POW_BITS",  # no proof of work
+    "PUBLIC_SURGE_EXTRA_BITS",  # no harder work in a surge
     "EXECUTOR_WORKERS",  # start executors only when a step needs one
     "INCIDENT_RETRIES", "INCIDENT_RETRY_SECONDS",  # no automatic retry; retry at the next poll
     "PDF_WAIT_SECONDS",  # a busy printer answers 503 at once
@@ -39,7 +40,8 @@ ZERO_ALLOWED = frozenset({
 # A browser solves PUBLIC_POW_BITS in JavaScript: 16 bits take a phone about a second and each bit doubles it, so
 # 24 take it minutes, near what a reporter waits and inside PUBLIC_POW_TTL's default 15; more locks the public out.
 MAX_POW_BITS = 24
-AT_MOST = {"PUBLIC_POW_BITS": MAX_POW_BITS, "MAIL_DIGEST_HOUR": 23, "SMTP_PORT": 65535}
+# A surge's extra bits are added up to MAX_POW_BITS (service/usecases/portal.py).
+AT_MOST = {"PUBLIC_POW_BITS": MAX_POW_BITS, "PUBLIC_SURGE_EXTRA_BITS": 8, "MAIL_DIGEST_HOUR": 23, "SMTP_PORT": 65535}
 
 
 class SettingsError(ValueError):

@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from service.config import MAX_POW_BITS
 from service.db.models import Cadre, Case, CaseWait, HistoryEntry, PublicReport, Task
 from service.db.uow import existing
-from service.errors import Conflict, Invalid, NotFound, TooManyAttempts
+from service.errors import Conflict, Invalid, NotFound, TooManyAttempts, Unavailable
 from service.ratelimit import Throttle, address_key, network_key
 
 from . import access_log, casefile, messages, policy, proof, queries, views
@@ -49,6 +50,7 @@ MULTILINE = frozenset({"content"})
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed from paper
 STATUSES = {"received": "已受理，待分流", "processing": "办理中", "replied": "已答复", "closed": "已办结"}
 _CODE = re.compile(f"JB[{_CODE_ALPHABET}]{{10}}")  # what `_hand_out` makes
+EVERYONE = "everyone"  # the key of the world's count of reports and objections (the surge)
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,35 @@ class Admission:
 
 
 def challenge(services: Services, key: str) -> dict[str, Any]:
-    """A proof-of-work challenge for a public form."""
-    return proof.issue(key, int(services.settings["PUBLIC_POW_BITS"]), int(services.settings["PUBLIC_POW_TTL"]))
+    """A proof-of-work challenge for a public form, as hard as the portal's load now asks (`required_bits`)."""
+    return proof.issue(key, required_bits(services), int(services.settings["PUBLIC_POW_TTL"]))
+
+
+def required_bits(services: Services) -> int:
+    """The work a report or objection needs now: PUBLIC_POW_BITS, and PUBLIC_SURGE_EXTRA_BITS more while the world
+    has sent PUBLIC_SURGE_POSTS within PUBLIC_SURGE_WINDOW. A flood from many addresses so costs its sender more
+    and more, and never shuts the portal: a genuine reporter waits longer for the page's work, and gets through."""
+    settings = services.settings
+    bits = int(settings["PUBLIC_POW_BITS"])
+    if bits > 0 and _surging(services):
+        return min(MAX_POW_BITS, bits + int(settings["PUBLIC_SURGE_EXTRA_BITS"]))
+    return bits
+
+
+def _surging(services: Services) -> bool:
+    """Whether the world's window is full. A counter store out of reach says no: the pages still show their forms,
+    and a POST then fails closed at its address's count (503) before any work is checked."""
+    try:
+        return _surge(services).retry_after(EVERYONE) > 0
+    except Unavailable:
+        return False
+
+
+def _surge(services: Services) -> Throttle:
+    """The world's reports and objections within PUBLIC_SURGE_WINDOW: full means the portal is flooded."""
+    settings = services.settings
+    return Throttle(services.rate_storage, "public_surge", int(settings["PUBLIC_SURGE_POSTS"]),
+                    int(settings["PUBLIC_SURGE_WINDOW"]))
 
 
 def count_public_post(services: Services, address: str) -> None:
@@ -93,13 +122,14 @@ def _post_throttles(services: Services, address: str) -> list[tuple[Throttle, st
 
 
 def admit(services: Services, admission: Admission) -> None:
-    """Count a public POST for its address (429 past the limit) and check its proof of work (400)."""
+    """Count a public POST for its address (429 past the limit), check its proof of work as hard as now required
+    (400; a challenge handed out easier before a surge too), and count it in the world's load."""
     count_public_post(services, admission.address)
-    settings = services.settings
-    bits = int(settings["PUBLIC_POW_BITS"])
+    bits = required_bits(services)
     if bits > 0:
         proof.verify(admission.key, services.rate_storage, admission.challenge, admission.nonce, bits,
-                     int(settings["PUBLIC_POW_TTL"]))
+                     int(services.settings["PUBLIC_POW_TTL"]))
+        _surge(services).take(EVERYONE)  # once full, the window holds PUBLIC_SURGE_POSTS and counts no more
 
 
 def submit_report(services: Services, data: Any, admission: Admission) -> dict[str, str]:

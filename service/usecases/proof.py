@@ -64,8 +64,10 @@ def verify(key: str, storage: Storage, challenge: Any, nonce: Any, bits: int, tt
         raise ProofRefused("the challenge is not ours (验证无效，请刷新页面重试)", {"pow": "无效 (invalid)"}) from None
     if body["exp"] < (now or time.time()):
         raise ProofRefused("the challenge has expired (验证已过期，请刷新页面重试)", {"pow": "已过期 (expired)"})
-    if int(body["bits"]) < min(bits, MAX_BITS) or not nonce.isascii() or not meets(challenge, nonce,
-                                                                                   int(body["bits"])):
+    if int(body["bits"]) < min(bits, MAX_BITS):  # handed out before the portal's load asked for more work
+        raise ProofRefused("the challenge is easier than now required (验证难度已提高，请重新验证)",
+                           {"pow": "难度已提高 (harder now)"})
+    if not nonce.isascii() or not meets(challenge, nonce, int(body["bits"])):
         raise ProofRefused("the work does not check out (验证未通过，请重试)", {"pow": "未通过 (not solved)"})
     # One fixed window for every challenge: the storage keys a limit by its size, so it must not vary.
     spent = Throttle(storage, "pow_spent", 1, ttl_seconds + 1)

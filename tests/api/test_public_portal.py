@@ -415,3 +415,43 @@ def test_a_post_refused_for_its_network_uses_up_none_of_its_addresss_allowance(s
     own = Throttle(services.rate_storage, "public_post", int(services.settings["PUBLIC_POST_LIMIT"]), 600)
     for _ in range(int(services.settings["PUBLIC_POST_LIMIT"])):
         assert own.take(address_key("2001:db8:9:aa::1")) == 0  # its whole allowance is still there
+
+
+@pytest.fixture
+def surge_api(template, tmp_path):
+    """An app whose portal counts as flooded after 3 reports and objections from anyone within the hour."""
+    app = app_from_template(template, tmp_path / "surge", PUBLIC_POW_BITS=4, PUBLIC_SURGE_EXTRA_BITS=4,
+                            PUBLIC_SURGE_POSTS=3, PUBLIC_POST_LIMIT=1000)
+    yield make_api(app, template)
+    app.extensions["cadreflow"].db.dispose()
+
+
+def test_a_flood_from_many_addresses_makes_the_work_harder_and_shuts_out_nobody(surge_api):
+    """No address is over its limit, yet the world has sent PUBLIC_SURGE_POSTS: challenges ask for more work, one
+    handed out easier before the surge is refused as such (400, a fresh one then works), and reports still go in."""
+    client = surge_api.client
+    assert client.get("/public/challenge").json["bits"] == 4
+    hoarded = solved(client)  # fetched and solved before the flood, kept for it
+    for i in range(3):
+        assert client.post("/public/reports", json={**REPORT, **solved(client)},
+                           environ_base={"REMOTE_ADDR": f"198.51.100.{i + 40}"}).status_code == 201
+    assert client.get("/public/challenge").json["bits"] == 8
+    assert 'data-bits="8"' in client.get("/report").get_data(as_text=True)
+    stale = client.post("/public/reports", json={**REPORT, **hoarded}, environ_base={"REMOTE_ADDR": "198.51.100.50"})
+    assert "难度已提高" in assert_error(stale, 400)["message"]
+    genuine = client.post("/public/reports", json={**REPORT, **solved(client)},
+                          environ_base={"REMOTE_ADDR": "198.51.100.51"})
+    assert genuine.status_code == 201
+
+
+def test_a_surge_needs_the_proof_of_work_on(template, tmp_path):
+    """With PUBLIC_POW_BITS 0 the operator turned the work off: a surge does not turn it back on."""
+    app = app_from_template(template, tmp_path / "no-work", PUBLIC_POW_BITS=0, PUBLIC_SURGE_POSTS=1)
+    try:
+        client = app.test_client()
+        for i in range(3):
+            assert client.post("/public/reports", json=REPORT,
+                               environ_base={"REMOTE_ADDR": f"198.51.100.{i + 60}"}).status_code == 201
+        assert client.get("/public/challenge").json["bits"] == 0
+    finally:
+        app.extensions["cadreflow"].db.dispose()

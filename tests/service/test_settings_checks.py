@@ -46,6 +46,8 @@ def test_every_number_of_the_defaults_must_stay_a_number(key):
     ({"WORKER_POLL_SECONDS": 0}, "WORKER_POLL_SECONDS"),  # a busy loop
     ({"WORKER_POLL_SECONDS": float("inf")}, "WORKER_POLL_SECONDS"),
     ({"PUBLIC_POW_BITS": 25}, "PUBLIC_POW_BITS"),  # beyond what a phone solves while the challenge lives
+    ({"PUBLIC_SURGE_EXTRA_BITS": 9}, "PUBLIC_SURGE_EXTRA_BITS"),  # 512 times the work: the public locked out
+    ({"PUBLIC_SURGE_POSTS": 0}, "PUBLIC_SURGE_POSTS"),  # a portal always in surge
     ({"MAIL_DIGEST_HOUR": 24}, "MAIL_DIGEST_HOUR"),
     ({"SMTP_SSL": "yes"}, "SMTP_SSL"),
     ({"SMTP_STARTTLS": 1}, "SMTP_STARTTLS"),
@@ -68,7 +70,8 @@ def test_kinds_ranges_durations_and_zones(settings, key):
 def test_what_the_defaults_allow_still_starts():
     """An int where the default is a float, 0 where 0 means something, a new deadline, another zone."""
     settings = load_settings({"WORKER_POLL_SECONDS": 1, "SCRIPT_TIMEOUT_SECONDS": 0.25, "TRUSTED_PROXIES": 0,
-                              "PUBLIC_POW_BITS": 0, "CREDENTIAL_CACHE_SECONDS": 0, "INCIDENT_RETRY_SECONDS": 0,
+                              "PUBLIC_POW_BITS": 0, "PUBLIC_SURGE_EXTRA_BITS": 0,
+                              "CREDENTIAL_CACHE_SECONDS": 0, "INCIDENT_RETRY_SECONDS": 0,
                               "WEB_SESSION_IDLE_MINUTES": 0,
                               "SESSION_COOKIE_SECURE": True, "TIMEZONE": "Asia/Urumqi",
                               "DEADLINES": {"public_notice": "PT30S", "a_new_one": "P1Y2M"}}, environ={})
