@@ -43,8 +43,9 @@ MAX_CONTENT, MAX_NAME, MAX_UNIT, MAX_CONTACT = 20_000, 100, 200, 200
 MARKUP = re.compile(r"<\s*[A-Za-z/!?]|&(#\d+|#x[0-9A-Fa-f]+|[A-Za-z]+);")
 # Characters that change how the text around them shows without being seen themselves: C0 and C1 controls
 # (ESC, BEL, VT...; NUL has its own check) and the bidi embeddings, overrides and isolates (U+202E shows
-# "张三\u202e长局局通交县" to the discipline officer who triages it as 张三县交通局局长). Anywhere in a public text.
-HIDDEN = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# "张三\u202e长局局通交县" to the discipline officer who triages it as 张三县交通局局长), and the bidi marks LRM,
+# RLM and ALM, strong characters of their own ("处分 3\u200f-5 年" shows as 处分 35- 年). Anywhere in a public text.
+HIDDEN = re.compile("[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 LINE_BREAK = re.compile("[\t\n\r\u2028\u2029]")  # only `content` is more than one line
 MULTILINE = frozenset({"content"})
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed from paper

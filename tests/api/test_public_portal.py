@@ -132,6 +132,8 @@ def test_bad_reports_are_refused_with_the_field(api, change, field):
     ({"subject_name": "张三\n李四"}, "subject_name"),  # one line: a name, a unit and a contact
     ({"contact": "13800000000\r\n另有隐情"}, "contact"),
     ({"subject_unit": "县交通局\u2028局长"}, "subject_unit"),
+    ({"content": "挪用公款 3\u200f-5 万元"}, "content"),  # RLM: shown as 挪用公款 35- 万元
+    ({"contact": "138\u200e0000\u061c1234"}, "contact"),  # LRM and the Arabic letter mark
 ])
 def test_invisible_controls_are_refused_with_the_field(api, change, field):
     """Characters that change how a report shows to the officer triaging it without being seen (controls, bidi
