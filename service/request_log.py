@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 LOG = logging.getLogger("cadreflow.requests")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# What must not reach a log line as itself: line breaks (a path with %0a would forge a line of its own, a request
+# by any address to any page), other controls (a terminal's escapes) and the bidi controls that reorder the line.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 class RequestLog:
@@ -28,8 +32,14 @@ class RequestLog:
         try:
             return self.app(environ, noting_start)
         finally:
-            LOG.info("%s %s %s %s %.1fms", environ.get("REMOTE_ADDR", "-"), environ.get("REQUEST_METHOD"),
-                     environ.get("PATH_INFO"), status[0], (time.perf_counter() - started) * 1000)
+            LOG.info("%s %s %s %s %.1fms", environ.get("REMOTE_ADDR", "-"), printable(environ.get("REQUEST_METHOD")),
+                     printable(environ.get("PATH_INFO")), status[0], (time.perf_counter() - started) * 1000)
+
+
+def printable(raw: Any) -> str:
+    """A WSGI string (the request's bytes as Latin-1) as UTF-8 text, with what is unprintable escaped (\\n, \\u202e)."""
+    text = str(raw or "").encode("latin-1", "backslashreplace").decode("utf-8", "backslashreplace")
+    return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
 def log_to_stderr() -> None:
