@@ -65,6 +65,21 @@
     slice();
   }
 
+  // A page's own challenge goes stale: kept open past its lifetime while a long report is written, or handed out
+  // before a flood made the work harder. So the script asks for a fresh one first, and falls back on the page's.
+  function refresh(challengeInput, done) {
+    var url = challengeInput.getAttribute("data-fresh");
+    if (!url || !window.fetch) { done(); return; }
+    fetch(url, {credentials: "omit", cache: "no-store"}).then(function (response) {
+      if (!response.ok) { throw new Error("no challenge"); }
+      return response.json();
+    }).then(function (fresh) {
+      challengeInput.value = fresh.challenge;
+      challengeInput.setAttribute("data-bits", String(fresh.bits));
+      done();
+    }, function () { done(); });
+  }
+
   document.querySelectorAll("form[data-pow]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       var nonceInput = form.querySelector("input[name=pow_nonce]");
@@ -74,9 +89,11 @@
       var status = form.querySelector(".pow-status"), button = form.querySelector("button[type=submit]");
       if (status) { status.hidden = false; }
       if (button) { button.disabled = true; }
-      solve(challengeInput.value, parseInt(challengeInput.getAttribute("data-bits"), 10) || 0, function (nonce) {
-        nonceInput.value = nonce;
-        form.submit();
+      refresh(challengeInput, function () {
+        solve(challengeInput.value, parseInt(challengeInput.getAttribute("data-bits"), 10) || 0, function (nonce) {
+          nonceInput.value = nonce;
+          form.submit();
+        });
       });
     });
   });
