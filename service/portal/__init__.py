@@ -4,11 +4,11 @@
 - `/report`, `/report/track`, `/notices` (pages, `pages.py`): the same, in Chinese, for phones first.
 - `/reports` (staff, `staff.py`): the discipline roles' triage inbox and each report's file.
 
-Views only parse, call one use case of `service/usecases/portal.py` and render. Every public POST that
-stores something (a report, an objection) is counted per client address and needs a solved proof-of-work
-challenge; the track form posts only to keep the key out of URLs (a read, like its JSON twin). Bodies are
-bounded. Every page says `Cache-Control: no-store` (`no_store`), logged in or not: they show tracking codes,
-query keys, replies and contacts.
+Views only parse, call one use case of `service/usecases/portal.py` (the challenge: `public_posts.py`) and
+render. Every public POST that stores something (a report, an objection) is counted per client address (and
+IPv6 /48) and needs a solved proof-of-work challenge; the track form posts only to keep the key out of URLs
+(a read, like its JSON twin). Bodies are bounded. Every page says `Cache-Control: no-store` (`no_store`),
+logged in or not: they show tracking codes, query keys, replies and contacts.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from flask import Flask, Response, abort, current_app, request
 from service import services_of
 from service.db.instance_key import instance_key
 from service.usecases.context import Services
-from service.usecases.portal import Admission
+from service.usecases.public_posts import Admission
 
 
 def register_portal(app: Flask) -> None:

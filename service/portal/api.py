@@ -8,7 +8,7 @@ from flask import Blueprint, jsonify, request
 
 from service.api import parse_json
 from service.errors import BadRequest
-from service.usecases import portal
+from service.usecases import portal, public_posts
 
 from . import admission, bound_body, services, signing_key
 
@@ -28,7 +28,7 @@ def _body() -> dict[str, Any]:
     return body
 
 
-def _admission(body: dict[str, Any]) -> portal.Admission:
+def _admission(body: dict[str, Any]) -> public_posts.Admission:
     header = request.headers.get(POW_HEADER, "")
     challenge, _, nonce = header.rpartition(":") if header else ("", "", "")
     return admission(body.pop("pow_challenge", challenge or None), body.pop("pow_nonce", nonce or None))
@@ -36,7 +36,7 @@ def _admission(body: dict[str, Any]) -> portal.Admission:
 
 @bp.get("/challenge")
 def challenge() -> Any:
-    return jsonify(portal.challenge(services(), signing_key()))
+    return jsonify(public_posts.challenge(services(), signing_key()))
 
 
 @bp.post("/reports")

@@ -8,7 +8,7 @@ from flask import Blueprint, redirect, render_template, request, url_for
 
 from service.api import error_headers
 from service.errors import Conflict, Invalid, NotFound, TooManyAttempts
-from service.usecases import portal
+from service.usecases import portal, public_posts
 from service.usecases.proof import ProofRefused
 from service.web.errors import render_error
 from service.web.i18n import localize
@@ -25,7 +25,7 @@ def _form() -> dict[str, str]:
     return {k: v for k, v in request.form.items() if k not in ("csrf_token", "pow_challenge", "pow_nonce")}
 
 
-def _admission() -> portal.Admission:
+def _admission() -> public_posts.Admission:
     return admission(request.form.get("pow_challenge"), request.form.get("pow_nonce"))
 
 
@@ -50,7 +50,7 @@ def report_form() -> Any:
 
 def _report_page(values: dict[str, str], errors: dict[str, str], status: int = 200) -> Any:
     return render_template("portal/report.html", values=values, errors=errors,
-                           challenge=portal.challenge(services(), signing_key())), status
+                           challenge=public_posts.challenge(services(), signing_key())), status
 
 
 @bp.post("/report")
@@ -87,8 +87,13 @@ def track_report() -> Any:
 
 @bp.get("/notices")
 def notices() -> Any:
-    return render_template("portal/notices.html", notices=portal.notices(services()),
-                           challenge=portal.challenge(services(), signing_key()), errors={}, values={}, failed=None)
+    return _notices_page({}, {}, None)
+
+
+def _notices_page(values: dict[str, str], errors: dict[str, str], failed: int | None) -> str:
+    """The notices with their objection forms; `failed` names the one sent back with its `values` and `errors`."""
+    return render_template("portal/notices.html", notices=portal.notices(services()), values=values,
+                           challenge=public_posts.challenge(services(), signing_key()), errors=errors, failed=failed)
 
 
 @bp.post("/notices/<int(max=2147483647):case_id>/objections")
@@ -98,9 +103,7 @@ def object_to_notice(case_id: int) -> Any:
         handed = portal.object_to_notice(services(), case_id, dict(values), _admission())
     except (Invalid, ProofRefused, TooManyAttempts) as error:
         errors, status, headers = _refused(error)
-        return render_template("portal/notices.html", notices=portal.notices(services()),
-                               challenge=portal.challenge(services(), signing_key()), values=values, failed=case_id,
-                               errors=errors), status, headers
+        return _notices_page(values, errors, case_id), status, headers
     except Conflict as error:
         return render_error(409, localize(error.message))
     return render_template("portal/handed_out.html", handed=handed, kind="objection")

@@ -25,7 +25,8 @@ from service.ratelimit import address_key, network_key
 from . import access_log, policy, queries, views
 from .bulk import already_started
 from .context import Actor, Services
-from .portal import MARKUP, count_public_post, hidden_problem
+from .portal import MARKUP, hidden_problem
+from .public_posts import count_public_post
 from .reminders import local_date
 from .stepper import start_batch
 

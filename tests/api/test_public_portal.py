@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import update
 
 from service.db.models import Case
-from service.errors import Unavailable
+from service.errors import TooManyAttempts, Unavailable
 from service.ratelimit import Throttle, address_key
-from service.usecases import portal, proof, tracker
+from service.usecases import portal, proof, public_posts, tracker
 from service.usecases.context import Actor
 from tests.api.support import (
     app_from_template,
@@ -411,9 +411,9 @@ def test_a_post_refused_for_its_network_uses_up_none_of_its_addresss_allowance(s
     """All or nothing: the /64 refused because its /48 is full keeps its own PUBLIC_POST_LIMIT."""
     services = small_network_api.client.application.extensions["cadreflow"]
     for i in range(5):
-        portal.count_public_post(services, f"2001:db8:9:{i:x}::1")
-    with pytest.raises(portal.TooManyAttempts):
-        portal.count_public_post(services, "2001:db8:9:aa::1")
+        public_posts.count_public_post(services, f"2001:db8:9:{i:x}::1")
+    with pytest.raises(TooManyAttempts):
+        public_posts.count_public_post(services, "2001:db8:9:aa::1")
     own = Throttle(services.rate_storage, "public_post", int(services.settings["PUBLIC_POST_LIMIT"]), 600)
     for _ in range(int(services.settings["PUBLIC_POST_LIMIT"])):
         assert own.take(address_key("2001:db8:9:aa::1")) == 0  # its whole allowance is still there

@@ -114,7 +114,7 @@ def test_take_is_all_or_nothing_and_give_back_uncounts(storage):
 def test_a_burst_of_public_posts_from_one_address_passes_only_the_limit(services, storage, monkeypatch):
     """The public post limit counts as it tests: were the test and the count two steps (a pause between them
     here), every post of a burst would pass the test before any was counted."""
-    from service.usecases import portal
+    from service.usecases import public_posts
 
     services.rate_storage = storage
     limit = int(services.settings["PUBLIC_POST_LIMIT"])
@@ -126,7 +126,7 @@ def test_a_burst_of_public_posts_from_one_address_passes_only_the_limit(services
         return wait
     monkeypatch.setattr(Throttle, "retry_after", slow_wait)
     address = f"10.{secrets.randbelow(250)}.{secrets.randbelow(250)}.7"  # runs sharing one Redis never meet
-    results = race(*[lambda: portal.count_public_post(services, address) for _ in range(2 * limit)])
+    results = race(*[lambda: public_posts.count_public_post(services, address) for _ in range(2 * limit)])
     assert sum(result is None for result in results) == limit
     assert sum(isinstance(result, TooManyAttempts) for result in results) == limit
 
