@@ -60,8 +60,9 @@ def _surging(services: Services) -> bool:
 def _surge(services: Services) -> Throttle:
     """The world's reports and objections within PUBLIC_SURGE_WINDOW: full means the portal is flooded."""
     settings = services.settings
-    return Throttle(services.rate_storage, "public_surge", int(settings["PUBLIC_SURGE_POSTS"]),
-                    int(settings["PUBLIC_SURGE_WINDOW"]))
+    return Throttle(
+        services.rate_storage, "public_surge", int(settings["PUBLIC_SURGE_POSTS"]), int(settings["PUBLIC_SURGE_WINDOW"])
+    )
 
 
 def count_public_post(services: Services, address: str) -> None:
@@ -74,19 +75,31 @@ def count_public_post(services: Services, address: str) -> None:
         if wait:
             for earlier, its_key in taken:
                 earlier.give_back(its_key)  # a refused post uses up no allowance
-            raise TooManyAttempts(f"too many submissions from this address; try again in {wait} s "
-                                  f"(提交过于频繁，请 {wait} 秒后再试)", wait)
+            raise TooManyAttempts(
+                f"too many submissions from this address; try again in {wait} s (提交过于频繁，请 {wait} 秒后再试)",
+                wait,
+            )
         taken.append((throttle, key))
 
 
 def _post_throttles(services: Services, address: str) -> list[tuple[Throttle, str]]:
     """The public-post throttles an address is counted in, each with its key."""
     settings, window = services.settings, int(services.settings["PUBLIC_POST_WINDOW"])
-    counted = [(Throttle(services.rate_storage, "public_post", int(settings["PUBLIC_POST_LIMIT"]), window),
-                address_key(address))]
+    counted = [
+        (
+            Throttle(services.rate_storage, "public_post", int(settings["PUBLIC_POST_LIMIT"]), window),
+            address_key(address),
+        )
+    ]
     if (network := network_key(address)) is not None:
-        counted.append((Throttle(services.rate_storage, "public_post_network",
-                                 int(settings["PUBLIC_NETWORK_POST_LIMIT"]), window), network))
+        counted.append(
+            (
+                Throttle(
+                    services.rate_storage, "public_post_network", int(settings["PUBLIC_NETWORK_POST_LIMIT"]), window
+                ),
+                network,
+            )
+        )
     return counted
 
 
@@ -96,6 +109,12 @@ def admit(services: Services, admission: Admission) -> None:
     count_public_post(services, admission.address)
     bits = required_bits(services)
     if bits > 0:
-        proof.verify(admission.key, services.rate_storage, admission.challenge, admission.nonce, bits,
-                     int(services.settings["PUBLIC_POW_TTL"]))
+        proof.verify(
+            admission.key,
+            services.rate_storage,
+            admission.challenge,
+            admission.nonce,
+            bits,
+            int(services.settings["PUBLIC_POW_TTL"]),
+        )
         _surge(services).take(EVERYONE)  # once full, the window holds PUBLIC_SURGE_POSTS and counts no more

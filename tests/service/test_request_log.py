@@ -13,12 +13,13 @@ FORGED = "\n2026-12-07 09:00:00,000 10.1.2.3 GET /reports/5 200 1.0ms"
 
 def logged(caplog: pytest.LogCaptureFixture, path: str) -> str:
     """The message logged for one request to `path` (a WSGI string: the request's bytes as Latin-1)."""
+
     def app(environ, start_response):
         start_response("404 NOT FOUND", [])
         return [b""]
+
     with caplog.at_level(logging.INFO, logger="cadreflow.requests"):
-        RequestLog(app)({"REMOTE_ADDR": "198.51.100.9", "REQUEST_METHOD": "GET", "PATH_INFO": path},
-                        lambda *args: None)
+        RequestLog(app)({"REMOTE_ADDR": "198.51.100.9", "REQUEST_METHOD": "GET", "PATH_INFO": path}, lambda *args: None)
     return caplog.records[-1].getMessage()
 
 
