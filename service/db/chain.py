@@ -78,6 +78,13 @@ def account_entry_hash(entry: AccountLogRow, previous: str) -> str:
                      "action": entry.action, "target": entry.target, "detail": entry.detail}, previous)
 
 
+def password_digest(password_hash: str) -> str:
+    """What the account log says of a password it vouches for: SHA-256 of the stored (salted) hash. It tells the hash
+    written by the service from one written with SQL, and gives nothing to test a guessed password against: the
+    salt is in the hash, which the log never holds."""
+    return hashlib.sha256(b"cadreflow-password-hash:" + password_hash.encode("utf-8")).hexdigest()
+
+
 class ReportRow(Protocol):
     """The columns of a personal report its log entries vouch for."""
 

@@ -4,13 +4,15 @@ Each change (an account created, its roles, its deactivation or reactivation, a 
 its owner, a role defined or changed, a process's starters) appends one entry in the same unit of work as the
 change, so a change is never without its entry nor an entry without its change; a refused change rolls both back.
 An entry says who, what, on what (`target`) and what changed (`detail`, before and after), never a password, hash
-or token. Appends lock the log's one head row, so two changes at once never fork the chain; `check_account_log`
-(part of `cadreflow check`) recomputes the chain, so an entry rewritten, deleted or slipped in with SQL is named,
-and holds each account's roles and whether it may log in to what its entries say: a role granted, or an account
-made or reactivated, with SQL behind the service's back is named too; so is each role's definition and each
-process's starters (the seed from settings is logged as `system`). Accounts that existed before the log each got
-one `user.backfill` entry from migration 0027, roles and starters seeded before 0029 a `role.backfill` or
-`process.backfill` entry from it, saying what they were then.
+or token (an entry setting a password names a digest of its hash: chain.password_digest). Appends lock the log's one
+head row, so two changes at once never fork the chain; `check_account_log` (part of `cadreflow check`) recomputes
+the chain, so an entry rewritten, deleted or slipped in with SQL is named, and holds each account's roles and whether
+it may log in to what its entries say: a role granted, or an account made or reactivated, with SQL behind the
+service's back is named too; so is each role's definition and each process's starters (the seed from settings is
+logged as `system`), and each account's password hash and whether its owner must replace an admin-set password (a
+hash written with SQL, to log in as someone, is named). Accounts that existed before the log each got one
+`user.backfill` entry from migration 0027, roles and starters seeded before 0029 a `role.backfill` or
+`process.backfill` entry from it, passwords stored before 0032 a `user.password_backfill`, saying what they were then.
 """
 
 from __future__ import annotations
@@ -21,18 +23,21 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
-from service.db.chain import GENESIS, account_entry_hash, stored_json
+from service.db.chain import GENESIS, account_entry_hash, password_digest, stored_json
 from service.db.models import AccountLogEntry, AccountLogHead, ProcessStarter, Role, User, utcnow
 from service.db.uow import insert_skipping_duplicates
 
 from . import policy, queries
-from .context import Actor, Services
+from .context import SYSTEM, Actor, Services
 
 PER_PAGE = 50
 HEAD_ID = 1
 # Actions whose target is a username (the others name a role code or a process key).
 USER_ACTIONS = ("user.create", "user.roles", "user.activate", "user.deactivate", "user.password_reset",
-                "user.password_change", "user.mail", "user.backfill")
+                "user.password_change", "user.mail", "user.backfill", "user.password_backfill")
+# Entries that set a password and (since 0032) say which, by PASSWORD_KEY: a digest of its hash, never the hash.
+PASSWORD_ACTIONS = ("user.create", "user.password_reset", "user.password_change", "user.password_backfill")
+PASSWORD_KEY = "password_hash_sha256"
 
 
 def record(session: Session, actor: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
@@ -59,6 +64,11 @@ def lock_head(session: Session) -> AccountLogHead:
         session.execute(insert_skipping_duplicates(dialect, AccountLogHead).values(id=HEAD_ID, seq=0, hash=None))
         head = session.scalars(query.execution_options(populate_existing=True)).one()
     return head
+
+
+def password_detail(user: User) -> dict[str, Any]:
+    """What an entry setting a user's password says of it (the digest of the hash just stored)."""
+    return {PASSWORD_KEY: password_digest(user.password_hash)}
 
 
 def changed(before: Any, after: Any) -> dict[str, Any]:
@@ -106,11 +116,15 @@ def check_account_log(services: Services) -> tuple[int, list[str]]:
         head = session.execute(select(AccountLogHead.seq, AccountLogHead.hash).where(
             AccountLogHead.id == HEAD_ID)).first()
         entries = list(session.execute(select(*LOG_COLUMNS).order_by(AccountLogEntry.id)))
-        accounts = {user.username: (user.role_keys, bool(user.active)) for user in session.scalars(select(User))}
+        users = list(session.scalars(select(User)))
+        accounts = {user.username: (user.role_keys, bool(user.active)) for user in users}
+        passwords = {user.username: (password_digest(user.password_hash), bool(user.must_change_password))
+                     for user in users}
         catalog = _stored_catalog(session)
     found = (0, None) if head is None else (head.seq, head.hash)
     names = ChainNames("账号变更记录", "account log", "账号变更记录头", "account log head")
     faults = [*chain_faults(entries, found, account_entry_hash, names), *_account_faults(entries, accounts),
+              *_password_faults(password_states(entries), passwords),
               *_catalog_faults(catalog_states(entries), catalog)]
     return len(entries), [f"account log: {fault}" for fault in faults]
 
@@ -145,6 +159,40 @@ def _account_faults(entries: list[Any], accounts: dict[str, tuple[list[str], boo
         if active != logged_active:
             yield (f"user {username} is {'active' if active else 'deactivated'}, the account log says otherwise "
                    f"(账号启用状态与账号变更记录不符，可能被改动)")
+
+
+def password_states(entries: list[Any]) -> dict[str, tuple[str, bool]]:
+    """Each account's password (its hash's digest) and whether its owner must replace it at the next web login, as
+    the last entry that set it says (an admin setting someone else's is known to the admin: users.py). Entries from
+    before 0032 name no digest and are passed over: 0032's backfill vouches for what was stored then."""
+    states: dict[str, tuple[str, bool]] = {}
+    for entry in entries:
+        detail = entry.detail if isinstance(entry.detail, dict) else {}
+        if entry.action in PASSWORD_ACTIONS and isinstance(detail.get(PASSWORD_KEY), str):
+            states[entry.target] = (detail[PASSWORD_KEY], _must_change(entry, detail))
+    return states
+
+
+def _must_change(entry: Any, detail: dict[str, Any]) -> bool:
+    """Whether the password an entry set must be replaced: one an admin set for someone else (as users.py decides),
+    or, for a backfill, what was stored then."""
+    if entry.action == "user.password_backfill":
+        return bool(detail.get("must_change_password"))
+    return entry.action != "user.password_change" and entry.actor not in (SYSTEM.username, entry.target)
+
+
+def _password_faults(logged: dict[str, tuple[str, bool]], stored: dict[str, tuple[str, bool]]) -> Iterator[str]:
+    """Accounts whose password hash is not the one the log vouches for (written with SQL: whoever wrote it knows the
+    password and logs in as its owner), or whose demand to replace an admin-set password was lifted behind the
+    service's back. An account without a logged password is named by `_account_faults` already."""
+    for username in sorted(set(logged) & set(stored)):
+        (digest, must_change), (logged_digest, logged_must_change) = stored[username], logged[username]
+        if digest != logged_digest:
+            yield (f"user {username}'s password is not the one the account log last set: it was replaced behind the "
+                   f"service's back (账号密码与账号变更记录不符，可能被改动)")
+        elif must_change != logged_must_change:
+            yield (f"user {username} {'must' if must_change else 'need not'} replace its password at the next login, "
+                   f"the account log says otherwise (账号须改密标记与账号变更记录不符，可能被改动)")
 
 
 Catalog = tuple[dict[str, dict[str, Any]], dict[str, list[str]]]  # role definitions by code, starters by process

@@ -118,9 +118,10 @@ def create_user(services: Services, username: str, password: str, roles: list[st
 def _log_create(session: Session, by: Actor, user: User, had_roles: list[str] | None) -> None:
     """A new account's entry, or (the CLI's reset of an existing one, `had_roles`) its password's and roles'."""
     if had_roles is None:
-        account_log.record(session, by.username, "user.create", user.username, {"roles": user.role_keys})
+        account_log.record(session, by.username, "user.create", user.username,
+                           {"roles": user.role_keys, **account_log.password_detail(user)})
         return
-    account_log.record(session, by.username, "user.password_reset", user.username)
+    account_log.record(session, by.username, "user.password_reset", user.username, account_log.password_detail(user))
     if had_roles != user.role_keys:
         account_log.record(session, by.username, "user.roles", user.username,
                            {"roles": account_log.changed(had_roles, user.role_keys)})
@@ -212,7 +213,8 @@ def _log_update(session: Session, actor: Actor, user: User, before: tuple[list[s
         account_log.record(session, actor.username, "user.activate" if user.active else "user.deactivate",
                            user.username)
     if password_set:
-        account_log.record(session, actor.username, "user.password_reset", user.username)
+        account_log.record(session, actor.username, "user.password_reset", user.username,
+                           account_log.password_detail(user))
     now = mail_settings_view(user)
     if mail != now:
         account_log.record(session, actor.username, "user.mail", user.username,
@@ -321,7 +323,8 @@ def change_password(services: Services, actor: Actor, old_password: Any, new_pas
         user.password_hash = generate_password_hash(new_password)
         user.must_change_password = False  # their own now, whoever set the one before
         end_credentials(services, session, checked.user_id, keep)
-        account_log.record(session, actor.username, "user.password_change", actor.username)
+        account_log.record(session, actor.username, "user.password_change", actor.username,
+                           account_log.password_detail(user))
 
 
 def _locked_user(session: Session, username: str, actor: Actor) -> User:

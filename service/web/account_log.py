@@ -18,7 +18,7 @@ ACTIONS = {"user.create": _l("创建账号"), "user.roles": _l("变更角色"), 
            "user.activate": _l("启用账号"), "user.password_reset": _l("管理员重置密码"),
            "user.password_change": _l("本人修改密码"), "user.mail": _l("变更邮件设置"), "role.create": _l("创建角色"),
            "role.update": _l("修改角色"), "process.starters": _l("变更发起权限"),
-           "user.backfill": _l("启用记录前已有账号")}
+           "user.backfill": _l("启用记录前已有账号"), "user.password_backfill": _l("启用密码记录前已设密码")}
 
 
 @bp.get("/account-log")
@@ -31,9 +31,10 @@ def index() -> Any:
 
 
 def _changes(detail: dict[str, Any]) -> list[tuple[str, str]]:
-    """Each field of an entry's detail as (field, `before → after` or its value), lists joined by commas."""
+    """Each field of an entry's detail as (field, `before → after` or its value), lists joined by commas; a password's
+    digest is left out (it is for `check`, and tells a reader nothing)."""
     return [(key, f"{_text(value['before'])} → {_text(value['after'])}" if _is_change(value) else _text(value))
-            for key, value in sorted(detail.items())]
+            for key, value in sorted(detail.items()) if key != account_log.PASSWORD_KEY]
 
 
 def _is_change(value: Any) -> bool:

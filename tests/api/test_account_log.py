@@ -5,11 +5,13 @@ DELETE, and `cadreflow check` names an entry rewritten, deleted or slipped in on
 from __future__ import annotations
 
 import json
+import re
 from functools import partial
 
 import pytest
 from sqlalchemy import delete, insert, select, text, update
 from sqlalchemy.exc import DBAPIError
+from werkzeug.security import generate_password_hash
 
 from service import create_app
 from service.db.chain import GENESIS, account_entry_hash
@@ -24,6 +26,20 @@ from tests.service.test_concurrency import race
 from tests.service.test_history_anchor import KEY
 
 ANOTHER_PASSWORD = "another-password-7"
+
+
+class _Digest:
+    """Equal to a digest of a password hash as an entry setting a password names it (64 hex digits); which hash it
+    is of, the tests of `check` holding passwords to the log prove."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and re.fullmatch(r"[0-9a-f]{64}", other) is not None
+
+    def __repr__(self) -> str:
+        return "<digest>"
+
+
+SET = {"password_hash_sha256": _Digest()}  # the detail an entry setting a password adds
 
 
 def last_seq(services) -> int:
@@ -56,20 +72,20 @@ def whole_log_text(services) -> str:
 CHANGES = {
     "user.create": (lambda api: api.post("/api/users", json={"username": "new.user", "password": PASSWORD,
                                                             "roles": ["audit"]}),
-                    201, [("admin", "user.create", "new.user", {"roles": ["audit"]})]),
+                    201, [("admin", "user.create", "new.user", {"roles": ["audit"], **SET})]),
     "user.roles": (lambda api: api.patch("/api/users/audit", json={"roles": ["audit", "discipline_head"]}), 200,
                    [("admin", "user.roles", "audit",
                      {"roles": {"before": ["audit"], "after": ["audit", "discipline_head"]}})]),
     "user.deactivate": (lambda api: api.patch("/api/users/audit", json={"active": False}), 200,
                         [("admin", "user.deactivate", "audit", {})]),
     "user.password_reset": (lambda api: api.patch("/api/users/audit", json={"password": ANOTHER_PASSWORD}), 200,
-                            [("admin", "user.password_reset", "audit", {})]),
+                            [("admin", "user.password_reset", "audit", SET)]),
     "user.mail": (lambda api: api.patch("/api/users/audit", json={"email": "audit@example.org"}), 200,
                   [("admin", "user.mail", "audit", {"email": {"before": "", "after": "audit@example.org"}})]),
     "several at once": (lambda api: api.patch("/api/users/audit", json={
         "roles": ["designer"], "active": False, "password": ANOTHER_PASSWORD}), 200,
         [("admin", "user.roles", "audit", {"roles": {"before": ["audit"], "after": ["designer"]}}),
-         ("admin", "user.deactivate", "audit", {}), ("admin", "user.password_reset", "audit", {})]),
+         ("admin", "user.deactivate", "audit", {}), ("admin", "user.password_reset", "audit", SET)]),
     "role.create": (lambda api: api.post("/api/roles", json={"code": "inspection", "name_zh": "巡察组",
                                                             "name_en": "Inspection team"}),
                     201, [("admin", "role.create", "inspection",
@@ -115,7 +131,7 @@ def test_a_user_reactivated_and_its_own_password_change_are_recorded(api, servic
                                json={"old_password": PASSWORD, "new_password": NEW_PASSWORD})
     assert response.status_code == 204
     assert entries_after(services, before) == [("admin", "user.activate", "audit", {}),
-                                               ("audit2", "user.password_change", "audit2", {})]
+                                               ("audit2", "user.password_change", "audit2", SET)]
     assert NEW_PASSWORD not in whole_log_text(services)
 
 
@@ -126,8 +142,8 @@ def test_the_cli_creating_and_resetting_a_user_is_recorded_as_the_system(app, se
     assert runner.invoke(args=["create-user", "clerk", "--password", ANOTHER_PASSWORD, "--role", "audit",
                                "--role", "audit_head"]).exit_code == 0
     assert entries_after(services, before) == [
-        ("system", "user.create", "clerk", {"roles": ["audit"]}),
-        ("system", "user.password_reset", "clerk", {}),
+        ("system", "user.create", "clerk", {"roles": ["audit"], **SET}),
+        ("system", "user.password_reset", "clerk", SET),
         ("system", "user.roles", "clerk", {"roles": {"before": ["audit"], "after": ["audit", "audit_head"]}})]
     assert ANOTHER_PASSWORD not in whole_log_text(services)
 
@@ -302,6 +318,38 @@ def test_check_names_an_account_changed_with_sql(api, services, change):
     _sql(services, statements)
     faults = check_account_log(services)[1]
     assert len(faults) == 1 and phrase in faults[0], faults
+
+
+def test_a_password_hash_written_with_sql_is_named(api, services):
+    """An insider with the database (no admin account, no instance key) writes a hash of a password they know over
+    discipline_head's, logs in as them and would read every case in their name: `check` names the account. Restoring
+    the old hash afterwards is no fault (it is again the one the log vouches for)."""
+    with services.db.unit_of_work(write=False) as session:
+        original = session.scalar(select(User.password_hash).where(User.username == "discipline_head"))
+    known = generate_password_hash(ANOTHER_PASSWORD, method="pbkdf2:sha256:1")
+    _sql(services, [update(User).where(User.username == "discipline_head").values(password_hash=known)])
+    response = api.client.post("/api/auth/token", json={"username": "discipline_head", "password": ANOTHER_PASSWORD})
+    assert response.status_code == 200  # the takeover works: what follows is the only trace of it
+    assert check_account_log(services)[1] == [
+        "account log: user discipline_head's password is not the one the account log last set: it was replaced "
+        "behind the service's back (账号密码与账号变更记录不符，可能被改动)"]
+    _sql(services, [update(User).where(User.username == "discipline_head").values(password_hash=original)])
+    assert check_account_log(services)[1] == []
+
+
+def test_an_admin_set_password_whose_change_demand_is_lifted_with_sql_is_named(api, services):
+    """An admin resets audit's password (so the admin knows it, and audit must choose their own at the next web
+    login), then clears the demand with SQL to keep using it unseen: named. Audit's own change then checks clean."""
+    assert api.patch("/api/users/audit", json={"password": ANOTHER_PASSWORD}).status_code == 200
+    assert check_account_log(services)[1] == []
+    _sql(services, [update(User).where(User.username == "audit").values(must_change_password=False)])
+    assert check_account_log(services)[1] == [
+        "account log: user audit need not replace its password at the next login, the account log says otherwise "
+        "(账号须改密标记与账号变更记录不符，可能被改动)"]
+    token = api.client.post("/api/auth/token", json={"username": "audit", "password": ANOTHER_PASSWORD}).json["token"]
+    response = api.client.post("/api/auth/password", headers=bearer(token),
+                               json={"old_password": ANOTHER_PASSWORD, "new_password": NEW_PASSWORD})
+    assert response.status_code == 204 and check_account_log(services)[1] == []
 
 
 def _rewrite_consistently(services, seq: int, detail: dict) -> None:

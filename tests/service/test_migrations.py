@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from service import create_app
 from service.cli import init_database
+from service.db.chain import password_digest
 from service.db.models import Base
 from service.db.schema import MigrationRefused, alembic_config, current_revision, upgrade
 from service.usecases import cadres, cases, personal_reports, tasks, users
@@ -308,9 +309,9 @@ def test_0027_logs_the_accounts_of_a_0026_database_and_holds_them_to_it_from_the
     upgrade(engine)  # the service's models are the newest migration's
     app = create_app(make_settings(tmp_path))
     services = app.extensions["cadreflow"]
-    assert check_account_log(services) == (2, [])
+    assert check_account_log(services) == (4, [])  # and 0032 one `user.password_backfill` entry each
     users.create_user(services, "clerk", PASSWORD, [], replace=False)
-    assert check_account_log(services) == (3, [])
+    assert check_account_log(services) == (5, [])
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO user_roles (user_id, role) SELECT id, 'discipline_head' FROM users "
                                 "WHERE username = 'clerk'"))
@@ -393,6 +394,51 @@ def test_0029_logs_the_roles_and_starters_stored_before_it_and_check_holds_them_
     upgrade(engine)
     with engine.connect() as connection:
         assert connection.execute(text("SELECT count(*) FROM account_log")).scalar() == 5
+    services.db.dispose()
+    engine.dispose()
+
+
+def test_0032_vouches_for_the_passwords_stored_before_it_and_check_holds_them_to_it(tmp_path: Path) -> None:
+    """Each account of a 0030 database gets one `user.password_backfill` entry (a digest of its hash, never the hash,
+    and whether it must replace the password), chained after the log's last; the database then checks clean, a hash
+    written with SQL after the upgrade is named, and upgrading again after a downgrade adds nothing."""
+    engine = create_engine(database_url(tmp_path))
+    upgrade(engine, "0026")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (username, password_hash, active, mail_digest) "
+                                "VALUES ('old_admin', 'scrypt:old$hash', true, false), "
+                                "('reset_clerk', 'scrypt:set$by-admin', true, false)"))
+    upgrade(engine, "0030")
+    with engine.begin() as connection:  # an admin's reset between 0030 and 0032, its entry naming no digest
+        connection.execute(text("UPDATE users SET must_change_password = true WHERE username = 'reset_clerk'"))
+    upgrade(engine, "0032")
+    with engine.connect() as connection:
+        assert current_revision(connection) == "0032"
+        log = connection.execute(text("SELECT seq, actor, action, target, detail FROM account_log ORDER BY id")).all()
+    details = [json.loads(row.detail) if isinstance(row.detail, str) else row.detail for row in log]
+    assert [(row.seq, row.actor, row.action, row.target) for row in log] == [
+        (1, "system", "user.backfill", "old_admin"), (2, "system", "user.backfill", "reset_clerk"),
+        (3, "system", "user.password_backfill", "old_admin"), (4, "system", "user.password_backfill", "reset_clerk")]
+    assert [(d["password_hash_sha256"], d["must_change_password"]) for d in details[2:]] == [
+        (password_digest("scrypt:old$hash"), False), (password_digest("scrypt:set$by-admin"), True)]
+    assert all("how is not recorded" in d["note"] for d in details[2:])
+    assert "scrypt" not in json.dumps(details)
+    upgrade(engine)
+    app = create_app(make_settings(tmp_path))
+    services = app.extensions["cadreflow"]
+    assert check_account_log(services) == (4, [])
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE users SET password_hash = 'scrypt:mine$now' WHERE username = 'old_admin'"))
+    assert check_account_log(services)[1] == [
+        "account log: user old_admin's password is not the one the account log last set: it was replaced behind the "
+        "service's back (账号密码与账号变更记录不符，可能被改动)"]
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0030")
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM account_log")).scalar() == 4
     services.db.dispose()
     engine.dispose()
 
