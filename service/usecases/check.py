@@ -1,6 +1,6 @@
 """Consistency check of every case: the history's hash chain, the saved state, the task read model, timers,
-the records the history vouches for (who completed each task, each attachment and its type, each comment), and
-each task's name, which its process version's diagram gives.
+the records the history vouches for (the case's cadre, starter and parent, who completed each task, each attachment
+and its type, each comment), and each task's name, which its process version's diagram gives.
 
 Used by `cadreflow check` after a crash, a restore or a load test: it reads everything and
 changes nothing, and reports each fault with the case it concerns. Cases are read in batches,
@@ -156,6 +156,29 @@ def chain_faults(entries: list[Row[Any]], head: tuple[int | None, str | None], h
 def _history_faults(session: Session, case: Case, history: list[Row[Any]]) -> Iterator[str]:
     if not history or history[0].action != "start":
         yield "history does not begin with its start"
+        return
+    yield from _identity_faults(case, history)
+
+
+def _identity_faults(case: Case, history: list[Row[Any]]) -> Iterator[str]:
+    """The case row held to its history: its start entry names the cadre, the starter and the parent case, and each
+    `link_cadre` entry a later cadre (steps.py). A case moved to another cadre's record (an admonishment taken off
+    one cadre and put on another), re-attributed or re-parented with SQL is named."""
+    start: dict[str, Any] = history[0].detail if isinstance(history[0].detail, dict) else {}
+    data = start.get("data")
+    cadre = data.get("cadre_id") if isinstance(data, dict) else None
+    for entry in history:
+        if entry.action == "link_cadre" and isinstance(entry.detail, dict):
+            cadre = entry.detail.get("cadre_id")
+    if case.cadre_id != cadre:
+        yield (f"案件所属干部与履历不符，可能被改动 (the case is on the record of cadre {case.cadre_id}, its history "
+               f"says cadre {cadre})")
+    if case.created_by != history[0].actor:
+        yield (f"案件发起人与履历不符，可能被改动 (the case says it was started by {case.created_by}, its history "
+               f"by {history[0].actor})")
+    if case.parent_case_id != start.get("parent_case_id"):
+        yield (f"案件的上级案件与履历不符，可能被改动 (the case is a child of case {case.parent_case_id}, its "
+               f"history says of case {start.get('parent_case_id')})")
 
 
 # The rows the history vouches for, each read for a whole batch of cases in one query.

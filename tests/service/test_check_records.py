@@ -10,11 +10,12 @@ import io
 import pytest
 from sqlalchemy import delete, insert, select, update
 
-from service.db.models import Attachment, Comment, Notification, Task, TaskReminder, utcnow
+from service.db.models import Attachment, Case, Comment, Notification, Task, TaskReminder, utcnow
 from service.usecases.casehistory import lock_case, record
 from service.usecases.check import check_cases
 from tests.api.support import ADMONISHMENT, start_admonishment
 from tests.api.test_designer_versions import admonishment_variant, deploy, deployed, migrate
+from tests.api.test_public_report_api import start_report
 from tests.api.test_return_api import returnable, send_back  # noqa: F401 - the fixture, used below
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -117,3 +118,40 @@ def test_an_attachment_recorded_before_its_type_was_is_no_fault(services, case_i
         record(session, case, "discipline", "attach", None,
                {"attachment_id": row.id, "filename": row.filename, "size": row.size, "sha256": row.sha256})
     assert check_cases(services, 3600) == (1, [])
+
+
+def _other_case(api) -> int:
+    """A second cadre's admonishment: somewhere to move a case, or a parent to give it."""
+    api.create_cadre("c2")
+    return start_admonishment(api, cadre_id="c2")["id"]
+
+
+CASE_ROW_FORGERIES = {
+    # An admonishment taken off its cadre's record and put on someone else's: the cadre page, the ledgers and
+    # the cadre's case list all read the case's cadre column.
+    "moved to another cadre": (lambda case_id, other: {"cadre_id": "c2"}, "cadre c2"),
+    "taken off any cadre": (lambda case_id, other: {"cadre_id": None}, "cadre None"),
+    "started by someone else": (lambda case_id, other: {"created_by": "discipline_head"}, "started by"),
+    "made another case's child": (lambda case_id, other: {"parent_case_id": other}, "child of"),
+}
+
+
+@pytest.mark.parametrize("forgery", sorted(CASE_ROW_FORGERIES))
+def test_a_case_row_whose_cadre_starter_or_parent_was_changed_with_sql_is_named(api, services, case_id, forgery):
+    """The case's start entry names its cadre (and each `link_cadre` entry a later one), who started it and its
+    parent: the row is held to them, so a case moved to another cadre's record with SQL is named."""
+    other = _other_case(api)
+    assert check_cases(services, 3600) == (2, [])
+    values, phrase = CASE_ROW_FORGERIES[forgery]
+    _sql(services, update(Case).where(Case.id == case_id).values(**values(case_id, other)))
+    checked, faults = check_cases(services, 3600)
+    assert checked == 2 and faults and all(f.startswith(f"case {case_id}: ") for f in faults), faults
+    assert any(phrase in fault for fault in faults), faults
+
+
+def test_a_cadre_linked_by_triage_and_a_child_case_are_no_fault(api, services, cadre):
+    """A public report has no cadre until triage links one (a `link_cadre` entry), and its child case is started
+    by the triage with the report as parent: both check clean."""
+    case = api.complete(start_report(api)["id"], "triage_report", decision="accountability", cadre_id="c1")
+    assert case["cadre_id"] == "c1" and case["child_case_ids"]
+    assert check_cases(services, 3600) == (2, [])
