@@ -84,8 +84,8 @@ def _task_faults(session: Session, case: Case, step: Step) -> Iterator[str]:
         yield f"{case.status} but has open task rows {sorted(rows)}"
     if case.status == "open" and rows != ready:
         yield f"open task rows {sorted(rows)} differ from the engine's ready tasks {sorted(ready)}"
-    if case.status == "completed" and not step.completed:
-        yield "marked completed but the engine has it running"
+    if case.status in ("completed", "cancelled") and not step.completed:
+        yield f"marked {case.status} but the engine has it running"
     if case.status == "open" and step.completed:
         yield "marked open but the engine has it finished"
     if case.status == "incident" and not step.failed_elements:
@@ -157,6 +157,8 @@ def _history_faults(session: Session, case: Case, history: list[Row[Any]]) -> It
     if not history or history[0].action != "start":
         yield "history does not begin with its start"
         return
+    if case.status == "cancelled" and not any(entry.action == "cancel" for entry in history):
+        yield "取消的案件无取消履历，可能被改动 (marked cancelled, but no entry of its history cancels it)"
     yield from _identity_faults(case, history)
 
 

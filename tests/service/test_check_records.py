@@ -155,3 +155,20 @@ def test_a_cadre_linked_by_triage_and_a_child_case_are_no_fault(api, services, c
     case = api.complete(start_report(api)["id"], "triage_report", decision="accountability", cadre_id="c1")
     assert case["cadre_id"] == "c1" and case["child_case_ids"]
     assert check_cases(services, 3600) == (2, [])
+
+
+def test_a_case_ended_with_sql_is_named_and_one_cancelled_by_the_service_is_not(api, services, case_id):
+    """An insider ends a case against a cadre quietly: status `cancelled` (or `completed`) and its open tasks closed
+    with SQL, no `cancel` entry in its history. The engine still has it running: named. A case an admin cancels
+    through the service checks clean."""
+    cancelled = start_admonishment(api)["id"]
+    assert api.post(f"/api/cases/{cancelled}/cancel", json={"reason": "重复立案"}).status_code == 200
+    assert check_cases(services, 3600) == (2, [])
+    for status in ("cancelled", "completed"):
+        _sql(services, [update(Case).where(Case.id == case_id).values(status=status),
+                        update(Task).where(Task.case_id == case_id, Task.status == "open").values(status="cancelled")])
+        checked, faults = check_cases(services, 3600)
+        assert checked == 2 and faults and all(f.startswith(f"case {case_id}: ") for f in faults), (status, faults)
+        assert any(f"marked {status} but the engine has it running" in fault for fault in faults), faults
+        if status == "cancelled":  # and, whatever the engine's state says, no entry cancels it
+            assert any("no entry of its history cancels it" in fault for fault in faults), faults
