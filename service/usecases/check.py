@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
-from service.db.chain import GENESIS, entry_hash
+from service.db.chain import GENESIS, entry_hash, stored_json
 from service.db.models import Attachment, Case, Comment, HistoryEntry, Task
 from service.errors import NotFound
 from workflows.engine import EngineError, Step
@@ -74,6 +74,7 @@ def _case_faults(services: Services, session: Session, case: Case, history: list
         yield f"saved state does not load: {exc}"
         return
     yield from _task_faults(session, case, step)
+    yield from _result_faults(case, step)
     yield from _timer_faults(case, step, grace)
 
 
@@ -90,6 +91,16 @@ def _task_faults(session: Session, case: Case, step: Step) -> Iterator[str]:
         yield "marked open but the engine has it finished"
     if case.status == "incident" and not step.failed_elements:
         yield "in incident but no element has failed"
+
+
+def _result_faults(case: Case, step: Step) -> Iterator[str]:
+    """The row's outcome and data against the engine state they were stored from (steps.apply_step stores both from
+    one step): a decision rewritten in the row that the case page, the documents and the ledgers read is named."""
+    if case.outcome != step.outcome:
+        yield (f"outcome {case.outcome!r} differs from the engine's {step.outcome!r} "
+               "(案件结论与流程状态不符，可能被改动)")
+    if case.data != stored_json(step.data):
+        yield "data differs from the engine's (案件数据与流程状态不符，可能被改动)"
 
 
 def _timer_faults(case: Case, step: Step, grace: timedelta) -> Iterator[str]:

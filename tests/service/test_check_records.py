@@ -13,7 +13,7 @@ from sqlalchemy import delete, insert, select, update
 from service.db.models import Attachment, Case, Comment, Notification, Task, TaskReminder, utcnow
 from service.usecases.casehistory import lock_case, record
 from service.usecases.check import check_cases
-from tests.api.support import ADMONISHMENT, start_admonishment
+from tests.api.support import ADMONISHMENT, sanction, start_admonishment
 from tests.api.test_designer_versions import admonishment_variant, deploy, deployed, migrate
 from tests.api.test_public_report_api import start_report
 from tests.api.test_return_api import returnable, send_back  # noqa: F401 - the fixture, used below
@@ -172,3 +172,20 @@ def test_a_case_ended_with_sql_is_named_and_one_cancelled_by_the_service_is_not(
         assert any(f"marked {status} but the engine has it running" in fault for fault in faults), faults
         if status == "cancelled":  # and, whatever the engine's state says, no entry cancels it
             assert any("no entry of its history cancels it" in fault for fault in faults), faults
+
+
+def test_a_case_whose_outcome_or_data_was_rewritten_with_sql_is_named(api, services, case_id):
+    """The case row's `outcome` and `data` are what its engine state gives (steps.apply_step stores both from one
+    step): an accountability decided as a removal shown as another outcome, or a task's recorded answer changed in the
+    row that the case page, the documents and the ledgers read, is named."""
+    decided = sanction(api, "removal")
+    assert decided["status"] == "completed" and decided["outcome"], decided
+    assert check_cases(services, 3600)[1] == []
+    _sql(services, update(Case).where(Case.id == decided["id"]).values(outcome="no_sanction"))
+    faults = check_cases(services, 3600)[1]
+    assert len(faults) == 1 and faults[0].startswith(f"case {decided['id']}: ") and "outcome" in faults[0], faults
+    _sql(services, update(Case).where(Case.id == decided["id"]).values(outcome=decided["outcome"]))
+    data = api.case(case_id)["data"]
+    _sql(services, update(Case).where(Case.id == case_id).values(data={**data, "reason": "查无实据"}))
+    faults = check_cases(services, 3600)[1]
+    assert len(faults) == 1 and faults[0].startswith(f"case {case_id}: ") and "data" in faults[0], faults
