@@ -79,18 +79,30 @@ def _case_faults(services: Services, session: Session, case: Case, history: list
 
 
 def _task_faults(session: Session, case: Case, step: Step) -> Iterator[str]:
-    rows = set(session.scalars(select(Task.id).where(Task.case_id == case.id, Task.status == "open")))
+    lanes: dict[str, str | None] = {task_id: role for task_id, role in session.execute(
+        select(Task.id, Task.role).where(Task.case_id == case.id, Task.status == "open"))}
+    rows = set(lanes)
     ready = {task.id for task in step.open_tasks} if case.status == "open" else set()
     if case.status in ("completed", "cancelled") and rows:
         yield f"{case.status} but has open task rows {sorted(rows)}"
     if case.status == "open" and rows != ready:
         yield f"open task rows {sorted(rows)} differ from the engine's ready tasks {sorted(ready)}"
+    yield from _lane_faults(lanes, step)
     if case.status in ("completed", "cancelled") and not step.completed:
         yield f"marked {case.status} but the engine has it running"
     if case.status == "open" and step.completed:
         yield "marked open but the engine has it finished"
     if case.status == "incident" and not step.failed_elements:
         yield "in incident but no element has failed"
+
+
+def _lane_faults(lanes: dict[str, str | None], step: Step) -> Iterator[str]:
+    """Open task rows in another lane than the engine's (each step sets the row's role from it: readmodel.py): a
+    task moved to another role with SQL, which its holders could then decide, is named."""
+    for task in sorted(step.open_tasks, key=lambda task: task.id):
+        if task.id in lanes and lanes[task.id] != task.role:
+            yield (f"open task {task.id} is in the lane of {lanes[task.id]}, the engine's of {task.role} "
+                   "(待办任务的角色与流程状态不符，可能被改动)")
 
 
 def _result_faults(case: Case, step: Step) -> Iterator[str]:

@@ -189,3 +189,16 @@ def test_a_case_whose_outcome_or_data_was_rewritten_with_sql_is_named(api, servi
     _sql(services, update(Case).where(Case.id == case_id).values(data={**data, "reason": "查无实据"}))
     faults = check_cases(services, 3600)[1]
     assert len(faults) == 1 and faults[0].startswith(f"case {case_id}: ") and "data" in faults[0], faults
+
+
+def test_an_open_task_moved_to_another_lane_with_sql_is_named(api, services, case_id):
+    """The committee's decision handed to org_dept's lane with SQL lets org_dept decide it (the inbox and the
+    completion read the row's role); the engine state says whose lane it is: named."""
+    with services.db.unit_of_work(write=False) as session:
+        task_id, role = session.execute(select(Task.id, Task.role).where(
+            Task.case_id == case_id, Task.status == "open")).one()
+    other = "org_dept" if role != "org_dept" else "committee"
+    _sql(services, update(Task).where(Task.id == task_id).values(role=other))
+    faults = check_cases(services, 3600)[1]
+    assert faults == [f"case {case_id}: open task {task_id} is in the lane of {other}, the engine's of {role} "
+                      "(待办任务的角色与流程状态不符，可能被改动)"], faults
