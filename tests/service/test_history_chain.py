@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from functools import partial
 from types import SimpleNamespace
 
@@ -12,7 +13,8 @@ from sqlalchemy.exc import DBAPIError
 
 from service.db.chain import entry_hash
 from service.db.models import Case, HistoryEntry
-from service.usecases import check, tasks
+from service.usecases import check, tasks, users
+from service.usecases.account_log import check_account_log
 from service.usecases.casehistory import lock_case, record
 from service.usecases.check import check_cases
 from tests.api.support import admonishment_to_follow_up, start_vetting
@@ -221,3 +223,39 @@ def test_cli_check_exits_non_zero_naming_the_tampered_case(app, services, three_
     # The forged actor breaks the chain, and no longer matches who completed the task by its row.
     assert "differs from its history entry" in result.stderr
     assert "3 case(s) checked, 2 fault(s)" in result.stdout
+
+
+def test_check_beside_writers_finds_no_fault(services, api, cadre, monkeypatch):
+    """`check` run over and over while claims, completions (steps that open and close tasks, set data and outcome)
+    and account changes commit beside it reads each batch, and the account log with the accounts, as of one moment:
+    it never reports a break that is only a write it saw half of."""
+    monkeypatch.setattr(check, "BATCH", 2)
+    opinions = {"solicit_family_opinion": {"opinion": "neutral"}, "solicit_public_opinion": {"opinion": "positive"},
+                "solicit_colleague_opinion": {"opinion": "positive"},
+                "democratic_evaluation": {"votes_approve": 1, "votes_basic": 0, "votes_disapprove": 0}}
+    work = [{t["element_id"]: t["id"] for t in start_vetting(api)["open_tasks"]} for _ in range(4)]
+    who, admin, done, faults, rounds = actor("org_dept"), actor("admin"), threading.Event(), [], []
+
+    def write() -> None:
+        try:
+            for index, ids in enumerate(work):
+                for element, data in opinions.items():
+                    tasks.claim_task(services, who, ids[element])
+                    tasks.complete_task(services, who, ids[element], data)
+                users.update_user(services, admin, "audit", roles=["audit"] if index % 2 else ["audit", "audit_head"])
+                users.update_user(services, admin, "designer", password=f"quiet-river-{index}7")
+        finally:
+            done.set()
+
+    def read() -> None:
+        while not done.is_set():
+            faults.extend(check_cases(services, grace_seconds=3600)[1] + check_account_log(services)[1])
+            rounds.append(1)
+
+    threads = [threading.Thread(target=write), threading.Thread(target=read)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert done.is_set() and faults == [] and len(rounds) > 1, (faults, len(rounds))
+    assert check_cases(services, grace_seconds=3600) == (4, []) and check_account_log(services)[1] == []
