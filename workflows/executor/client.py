@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from workflows.engine import Diagram, EngineError, Incident, Migration, ProcessDefinition, Step, TimerSchedule
 from workflows.engine.sandbox import ServiceHandler, require_storable
 
 from .pool import ExecutorPool, Relay
 from .protocol import ProtocolViolation, decode_migration, decode_step, decode_steps
+
+Answer = TypeVar("Answer")
 
 
 class StepExecutor:
@@ -52,10 +54,10 @@ class StepExecutor:
                 raise LookupError("a service-task call for no case of this batch")
             return services[item](name, params, data)
         with self.pool.worker() as worker:
-            header, body = worker.call({"type": "run", "settings": self._request_settings(), **request}, b"", relay,
-                                       lambda content_hash: _files_of(process), self.step_timeout * max(1, len(starts)))
-        return [self._bounded(step, len(step.state.encode())) if isinstance(step, Step) else step
-                for step in decode_steps(header, body)]
+            results = worker.call({"type": "run", "settings": self._request_settings(), **request}, b"", relay,
+                                  lambda content_hash: _files_of(process), self.step_timeout * max(1, len(starts)),
+                                  decode_steps)
+        return [self._bounded(step, len(step.state.encode())) if isinstance(step, Step) else step for step in results]
 
     def complete(self, process: ProcessDefinition, state: str, task_id: str, data: dict[str, Any],
                  services: ServiceHandler | None) -> Step:
@@ -112,53 +114,38 @@ class StepExecutor:
 
     def check_rule(self, expression: str, scope: dict[str, Any]) -> bool:
         """Evaluate a form rule (`x-validate`) over case data and submitted fields."""
-        header, _ = self._call({"op": "check_rule", "args": {"expression": expression, "scope": scope}}, b"",
-                               None, {})
-        return bool(header.get("value"))
+        return self._call({"op": "check_rule", "args": {"expression": expression, "scope": scope}}, b"", None, {},
+                          lambda header, _: bool(header.get("value")))
 
     def check_rules(self, expressions: list[str], scope: dict[str, Any]) -> list[bool]:
         """Evaluate a form's rules in one round trip and one step budget: they run while the case is locked, and a
         round trip each (a budget each, the case data sent each time) let a form of many slow rules hold it long."""
-        header, _ = self._call({"op": "check_rules", "args": {"expressions": expressions, "scope": scope}}, b"",
-                               None, {})
-        value = header.get("value")
-        if not isinstance(value, list) or len(value) != len(expressions):
-            raise ProtocolViolation("malformed rule results")
-        return [bool(each) for each in value]
+        return self._call({"op": "check_rules", "args": {"expressions": expressions, "scope": scope}}, b"", None, {},
+                          lambda header, _: _booleans(header, len(expressions)))
 
     def select(self, expression: str, scopes: list[dict[str, Any]]) -> list[bool]:
         """Evaluate a filter over many records in one round trip (e.g. which cadres a start opens for)."""
-        header, _ = self._call({"op": "select", "args": {"expression": expression, "scopes": scopes}}, b"", None, {})
-        value = header.get("value")
-        if not isinstance(value, list) or len(value) != len(scopes):
-            raise ProtocolViolation("malformed selection")
-        return [bool(item) for item in value]
+        return self._call({"op": "select", "args": {"expression": expression, "scopes": scopes}}, b"", None, {},
+                          lambda header, _: _booleans(header, len(scopes)))
 
     def timer_schedule(self, process: ProcessDefinition) -> TimerSchedule | None:
         """When the process's timer start event fires, or None when it has none."""
-        header, _ = self._call({"op": "timer_schedule", "spec": _spec_ref(process), "args": {}}, b"", None,
-                               _known(process))
-        value = header.get("value")
-        try:
-            return TimerSchedule(str(value["first"]), value.get("interval"), value.get("repetitions")) \
-                if value is not None else None
-        except (TypeError, KeyError) as exc:
-            raise ProtocolViolation(f"malformed schedule: {exc!r}") from None
+        return self._call({"op": "timer_schedule", "spec": _spec_ref(process), "args": {}}, b"", None,
+                          _known(process), lambda header, _: _schedule(header.get("value")))
 
     def migrate(self, process: ProcessDefinition, state: str, target: ProcessDefinition,
                 dry_run: bool) -> Migration:
         """Move a case to another version; refused when an open task would disappear."""
         request = {"op": "migrate", "spec": _spec_ref(process), "target": _spec_ref(target),
                    "args": {"dry_run": dry_run}}
-        header, body = self._call(request, state.encode(), None, _known(process, target))
-        return decode_migration(header, body)
+        return self._call(request, state.encode(), None, _known(process, target), decode_migration)
 
     def _step(self, op: str, process: ProcessDefinition, state: bytes, args: dict[str, Any],
               services: ServiceHandler | None) -> Step:
         request = {"op": op, "spec": _spec_ref(process), "args": args, "relay": services is not None}
         relay = (lambda name, params, data, _item: services(name, params, data)) if services is not None else None
-        header, body = self._call(request, state, relay, _known(process))
-        return self._bounded(decode_step(header, body), len(body))  # the payload is the state, encoded
+        step = self._call(request, state, relay, _known(process), decode_step)
+        return self._bounded(step, len(step.state.encode()))
 
     def _bounded(self, step: Step, size: int) -> Step:
         """The step, unless the state it would save (`size` bytes) is past the limit: designer code that grows
@@ -178,12 +165,30 @@ class StepExecutor:
         return step
 
     def _call(self, request: dict[str, Any], payload: bytes, services: Relay | None,
-              specs: dict[str, ProcessDefinition]) -> tuple[dict[str, Any], bytes]:
+              specs: dict[str, ProcessDefinition], decode: Callable[[dict[str, Any], bytes], Answer]) -> Answer:
         def spec_files(content_hash: str) -> dict[str, Any]:
             return _files_of(specs[content_hash])
         with self.pool.worker() as worker:
             return worker.call({"type": "run", "settings": self._request_settings(), **request}, payload, services,
-                               spec_files, self.step_timeout)
+                               spec_files, self.step_timeout, decode)
+
+
+def _booleans(header: dict[str, Any], count: int) -> list[bool]:
+    """A list of `count` answers (rules, a selection), each taken as true or false."""
+    value = header.get("value")
+    if not isinstance(value, list) or len(value) != count:
+        raise ProtocolViolation("malformed list of answers")
+    return [bool(each) for each in value]
+
+
+def _schedule(value: Any) -> TimerSchedule | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("first"), str) \
+            or not isinstance(value.get("interval"), str | None) \
+            or not isinstance(value.get("repetitions"), int | None):
+        raise ProtocolViolation("malformed schedule")
+    return TimerSchedule(value["first"], value.get("interval"), value.get("repetitions"))
 
 
 def _spec_ref(process: ProcessDefinition) -> dict[str, str]:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from workflows.engine.errors import EngineError, Incident
 
@@ -35,6 +35,7 @@ BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from workflows.executor.wor
 # within a batch of starts, None for a single case.
 Relay = Callable[[str, dict[str, Any], dict[str, Any], int | None], Any]
 SpecFiles = Callable[[str], dict[str, Any]]
+Answer = TypeVar("Answer")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class WorkerProcess:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env={}, cwd=self.workdir,
             close_fds=True)
         assert self.process.stdin is not None and self.process.stdout is not None
+        os.set_blocking(self.process.stdin.fileno(), False)  # a worker that stops reading meets the deadline
         self.channel = Channel(self.process.stdout.fileno(), self.process.stdin.fileno())
         self.broken = False
         self.retiring = False
@@ -68,30 +70,38 @@ class WorkerProcess:
         self.isolation = tuple(str(name) for name in ready.get("isolation", ()))
 
     def call(self, request: dict[str, Any], payload: bytes, relay: Relay | None, spec_files: SpecFiles,
-             budget: float) -> tuple[dict[str, Any], bytes]:
-        """Run one request; the budget counts the worker's time, not the parent's glue calls."""
+             budget: float, decode: Callable[[dict[str, Any], bytes], Answer]) -> Answer:
+        """Run one request and `decode` its answer; the budget counts the worker's time, not the parent's glue
+        calls. Whatever the worker sends or fails to read, the parent is back within the budget: a worker that
+        overruns it, breaks the protocol or answers with values `decode` refuses is killed, the step an incident."""
         deadline = time.monotonic() + budget
         try:
-            self.channel.send(request, payload)
+            self.channel.send(request, payload, deadline)
             while True:
                 header, body = self.channel.receive(deadline)
                 kind = header["type"]
                 if kind == "need_spec":
-                    self.channel.send({"type": "spec", **self._files(spec_files, header)})
+                    self.channel.send({"type": "spec", **self._files(spec_files, header)}, deadline=deadline)
                 elif kind == "glue":
-                    deadline += self._answer_glue(header, relay)
+                    reply, took = self._answer_glue(header, relay)
+                    deadline += took
+                    self.channel.send(reply, deadline=deadline)
                 elif kind in ("result", "error"):
                     self.retiring = bool(header.get("retire"))
                     if kind == "error":
                         raise decode_error(header)
-                    return header, body
+                    return decode(header, body)
                 else:
                     raise ProtocolViolation(f"unexpected frame {kind!r}")
         except ChannelTimeout:
             self.kill()
             raise Incident(f"the step ran past its time limit of {budget:g} s and was stopped "
                            f"(步骤超过 {budget:g} 秒时限，已被终止)") from None
-        except (ChannelClosed, ProtocolViolation, OSError) as exc:
+        except ProtocolViolation as exc:
+            self.kill()
+            raise Incident(f"the step's executor sent a malformed answer and was stopped "
+                           f"(步骤执行进程返回了格式错误的结果，已被终止): {exc}"[:2000]) from None
+        except (ChannelClosed, OSError) as exc:
             self.kill()
             raise Incident("the step's executor stopped (memory limit or crash) "
                            f"(步骤执行进程异常终止): {type(exc).__name__}") from None
@@ -103,8 +113,8 @@ class WorkerProcess:
         except KeyError:
             raise ProtocolViolation("asked for a process this step does not use") from None
 
-    def _answer_glue(self, header: dict[str, Any], relay: Relay | None) -> float:
-        """Answer a service-task call; returns how long it took (added back to the worker's budget)."""
+    def _answer_glue(self, header: dict[str, Any], relay: Relay | None) -> tuple[dict[str, Any], float]:
+        """The answer to a service-task call, and how long it took (added back to the worker's budget)."""
         started = time.monotonic()
         try:
             if relay is None:
@@ -114,8 +124,7 @@ class WorkerProcess:
             reply = {"type": "glue_result", "value": value}
         except Exception as exc:  # the glue's failure is the case's incident, reported by the worker
             reply = {"type": "glue_error", "message": f"{type(exc).__name__}: {exc}"}
-        self.channel.send(reply)
-        return time.monotonic() - started
+        return reply, time.monotonic() - started
 
     @property
     def usable(self) -> bool:

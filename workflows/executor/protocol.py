@@ -14,6 +14,7 @@ import select
 import struct
 import time
 from dataclasses import asdict
+from datetime import datetime
 from typing import Any
 
 from workflows.engine.errors import (
@@ -54,13 +55,25 @@ class Channel:
         self.read_fd = read_fd
         self.write_fd = write_fd
 
-    def send(self, header: dict[str, Any], payload: bytes = b"") -> None:
-        """Write one frame (blocks until the pipe takes it)."""
+    def send(self, header: dict[str, Any], payload: bytes = b"", deadline: float | None = None) -> None:
+        """Write one frame; `deadline` as for `receive`. On a non-blocking descriptor (the parent's) a reader that
+        stops reading is a ChannelTimeout at the deadline: a blocking write would wait for it for ever."""
         encoded = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode()
         view = memoryview(_LENGTHS.pack(len(encoded), len(payload)) + encoded + payload)
         while view:
-            written = os.write(self.write_fd, view)
+            try:
+                written = os.write(self.write_fd, view)
+            except BlockingIOError:
+                self._wait_writable(deadline)
+                continue
             view = view[written:]
+
+    def _wait_writable(self, deadline: float | None) -> None:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise ChannelTimeout()
+        if not select.select([], [self.write_fd], [], remaining)[1]:
+            raise ChannelTimeout()
 
     def receive(self, deadline: float | None = None) -> tuple[dict[str, Any], bytes]:
         """Read one frame; `deadline` is a time.monotonic() value, None waits for ever."""
@@ -69,8 +82,8 @@ class Channel:
             raise ProtocolViolation(f"frame too large ({header_len} + {payload_len} bytes)")
         try:
             header = json.loads(self._read_exactly(header_len, deadline))
-        except ValueError as exc:
-            raise ProtocolViolation(f"header is not JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested past the parser's depth
+            raise ProtocolViolation(f"header is not JSON: {type(exc).__name__}") from None
         if not isinstance(header, dict) or not isinstance(header.get("type"), str):
             raise ProtocolViolation("header is not an object with a type")
         return header, self._read_exactly(payload_len, deadline)
@@ -107,27 +120,48 @@ _STEP_VALUES = ("completed", "outcome", "data", "next_timer_due", "overdue_eleme
 
 
 def decode_step(fields: dict[str, Any], state: bytes) -> Step:
-    """Rebuild a step from what `encode_step` produced, checking its shape."""
+    """Rebuild a step from what `encode_step` produced, checking the type of every value: a worker that designer
+    code had taken over could send anything, and what passes here is stored and shown as it is."""
     try:
-        incident = fields["incident"]
+        incident, diagram = fields["incident"], _object(fields["diagram"])
         return Step(
-            state=state.decode(), completed=bool(fields["completed"]), outcome=_text_or_none(fields["outcome"]),
-            data=_object(fields["data"]),
-            open_tasks=tuple(OpenTask(**task) for task in fields["open_tasks"]),
-            next_timer_due=_text_or_none(fields["next_timer_due"]),
-            events=tuple(EngineEvent(**event) for event in fields["events"]),
-            overdue_elements=tuple(map(str, fields["overdue_elements"])),
-            incident=IncidentInfo(**incident) if incident is not None else None,
-            failed_elements=tuple(map(str, fields["failed_elements"])),
-            diagram=Diagram(**{k: tuple(v) for k, v in fields["diagram"].items()}),
-            waits=tuple(Wait(str(w["kind"]), str(w["name"]), tuple(map(str, w["correlations"])))
-                        for w in fields["waits"]),
-            thrown=tuple(Thrown(str(t["kind"]), str(t["name"]), t["payload"], tuple(map(str, t["correlations"])))
-                         for t in fields["thrown"]),
-            calls=tuple(map(str, fields["calls"])), left_calls=tuple(map(str, fields["left_calls"])),
+            state=state.decode(), completed=_bool(fields["completed"]), outcome=_text_or_none(fields["outcome"]),
+            data=_object(fields["data"]), open_tasks=tuple(map(_open_task, _list(fields["open_tasks"]))),
+            next_timer_due=_time_or_none(fields["next_timer_due"]),
+            events=tuple(map(_event, _list(fields["events"]))), overdue_elements=_texts(fields["overdue_elements"]),
+            incident=_incident(incident) if incident is not None else None,
+            failed_elements=_texts(fields["failed_elements"]),
+            diagram=Diagram(_texts(diagram["completed"]), _texts(diagram["active"])),
+            waits=tuple(Wait(_text(w["kind"]), _text(w["name"]), _texts(w["correlations"]))
+                        for w in map(_object, _list(fields["waits"]))),
+            thrown=tuple(Thrown(_text(t["kind"]), _text(t["name"]), t["payload"], _texts(t["correlations"]))
+                         for t in map(_object, _list(fields["thrown"]))),
+            calls=_texts(fields["calls"]), left_calls=_texts(fields["left_calls"]),
         )
     except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
         raise ProtocolViolation(f"malformed step: {exc!r}") from None
+
+
+def _open_task(value: Any) -> OpenTask:
+    task = _object(value)
+    return OpenTask(id=_text(task["id"]), element_id=_text(task["element_id"]), name=_text(task["name"]),
+                    role=_text_or_none(task["role"]), assignee=_text_or_none(task["assignee"]),
+                    due_at=_time_or_none(task["due_at"]), supervises=_text_or_none(task.get("supervises")))
+
+
+def _event(value: Any) -> EngineEvent:
+    event = _object(value)
+    return EngineEvent(_text(event["action"]), _text(event["element_id"]), _text(event["name"]),
+                       _object(event["detail"]))
+
+
+def _incident(value: Any) -> IncidentInfo:
+    incident = _object(value)
+    line = incident["line"]
+    if line is not None and (not isinstance(line, int) or isinstance(line, bool)):
+        raise TypeError("expected a line number")
+    return IncidentInfo(_text(incident["message"]), _text_or_none(incident["element_id"]), line,
+                        _bool(incident.get("retryable", False)))
 
 
 def encode_steps(results: list[Any]) -> tuple[dict[str, Any], bytes]:
@@ -147,11 +181,13 @@ def decode_steps(header: dict[str, Any], payload: bytes) -> list[Step | EngineEr
     results: list[Step | EngineError] = []
     offset = 0
     try:
-        for item in header["items"]:
+        for item in map(_object, _list(header["items"])):
             if item.get("type") == "error":
                 results.append(decode_error(item))
                 continue
-            length = int(item.pop("length"))
+            length = item.pop("length")
+            if not isinstance(length, int) or not 0 <= length <= len(payload) - offset:
+                raise ValueError("a state's length outside the payload")
             item.pop("type")
             results.append(decode_step(item, payload[offset:offset + length]))
             offset += length
@@ -168,15 +204,42 @@ def encode_migration(migration: Migration) -> tuple[dict[str, Any], bytes]:
 def decode_migration(fields: dict[str, Any], state: bytes) -> Migration:
     try:
         step = decode_step(fields["step"], state) if fields["step"] is not None else None
-        return Migration(removed=tuple(map(str, fields["removed"])), changed=tuple(map(str, fields["changed"])),
-                         step=step)
-    except (KeyError, TypeError) as exc:
+        return Migration(removed=_texts(fields["removed"]), changed=_texts(fields["changed"]), step=step)
+    except (KeyError, TypeError, ValueError) as exc:
         raise ProtocolViolation(f"malformed migration: {exc!r}") from None
 
 
-def _text_or_none(value: Any) -> str | None:
-    if value is not None and not isinstance(value, str):
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
         raise TypeError("expected text")
+    return value
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _texts(value: Any) -> tuple[str, ...]:
+    return tuple(map(_text, _list(value)))
+
+
+def _time_or_none(value: Any) -> str | None:
+    """An ISO 8601 time with its zone (what the database stores), or None."""
+    text = _text_or_none(value)
+    if text is not None and datetime.fromisoformat(text).tzinfo is None:
+        raise ValueError("expected a time with its zone")
+    return text
+
+
+def _bool(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("expected true or false")
+    return value
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError("expected a list")
     return value
 
 
