@@ -104,3 +104,19 @@ def test_the_ledger_dates_a_report_by_the_countys_calendar(api, services, cadre)
         report.created_at = datetime(2026, 6, 1, 20, 0, tzinfo=UTC)
     items = api.get("/api/cadres/c1/ledger", query_string={"kind": "integrity"}).json["items"]
     assert [(item["kind"], item["on"]) for item in items] == [("public_report", "2026-06-02")]
+
+
+def test_a_deadline_dated_without_zone_opens_cases_due_at_that_moment(api, cadre):
+    """A boundary timeDate without zone deployed, and then every start of the process failed with a 500: its due time
+    reached a column that refuses a time without zone. It is due when SpiffWorkflow fires it (the server's zone)."""
+    dated = ('<bpmn:timerEventDefinition id="t"><bpmn:timeDate>"2099-01-01T00:00:00"'
+             "</bpmn:timeDate></bpmn:timerEventDefinition>")
+    key = "dated_deadline"
+    body = (start() + user("a") + f'<bpmn:boundaryEvent id="b" attachedToRef="a">{dated}</bpmn:boundaryEvent>'
+            + end("e1") + end("e2") + chain("start", "a", "e1") + chain("b", "e2"))
+    deployed = api.post(f"/api/processes/{key}/versions", as_="designer", data=definitions(key, body, {LANE: ["a"]}),
+                        content_type="application/xml")
+    assert deployed.status_code == 201, deployed.json
+    case = api.start(key, "c1")
+    due = datetime(2099, 1, 1).astimezone(UTC)
+    assert datetime.fromisoformat(api.open_task(case["id"], "a")["due_at"]) == due

@@ -7,11 +7,12 @@ timer worker runs it."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.engine.helpers import BPMN_DIR, Driver, compile_file
+from tests.engine.helpers import BPMN_DIR, FIXTURES, Driver, compile_file
 from tests.engine.test_admonishment import START as ADMONISHMENT_START
 from tests.engine.test_integrity_report import driver as integrity_driver
 from tests.engine.test_integrity_report import to_disclosure
@@ -90,3 +91,40 @@ def test_a_period_that_ended_before_the_migration_is_over_after_it(tmp_path):
     assert "disclosure_period" in case.runner.diagram(case.definition, case.state).completed
     assert case.services.operations() == ["open_disclosure", "close_disclosure"]
 
+
+
+def _dated(tmp_path: Path, first: str, second: str | None = None) -> ProcessDefinition:
+    """The review loop with its deadline a timeDate at `first`, as a designer writes it, and with `second` a
+    second timeDate boundary timer on the same task."""
+    text = (FIXTURES / "review_loop.bpmn").read_text(encoding="utf-8")
+    duration = '<bpmn:timeDuration>deadline("review")</bpmn:timeDuration>'
+    assert duration in text
+    text = text.replace(duration, f'<bpmn:timeDate>"{first}"</bpmn:timeDate>')
+    if second is not None:
+        other = ('<bpmn:boundaryEvent id="review_later" attachedToRef="review" cancelActivity="false">'
+                 '<bpmn:outgoing>f_later</bpmn:outgoing><bpmn:timerEventDefinition id="t2">'
+                 f'<bpmn:timeDate>"{second}"</bpmn:timeDate></bpmn:timerEventDefinition></bpmn:boundaryEvent>'
+                 '<bpmn:endEvent id="later_done"><bpmn:incoming>f_later</bpmn:incoming></bpmn:endEvent>'
+                 '<bpmn:sequenceFlow id="f_later" sourceRef="review_later" targetRef="later_done"/>')
+        text = text.replace('<bpmn:userTask id="supervise_review"', other + '<bpmn:userTask id="supervise_review"', 1)
+    path = tmp_path / "dated.bpmn"
+    path.write_text(text, encoding="utf-8")
+    return compile_file(path, "review_loop")
+
+
+def test_a_date_without_zone_is_due_in_utc_at_the_moment_the_engine_fires_it(tmp_path):
+    """SpiffWorkflow reads a timeDate without zone in the server's zone; the due time the service stores (a column
+    that refuses a time without zone) names that moment, in UTC."""
+    case = Driver(_dated(tmp_path, "2099-01-01T00:00:00"))
+    case.start()
+    expected = datetime(2099, 1, 1).astimezone(UTC).isoformat()  # the server's zone, as SpiffWorkflow takes it
+    assert case.step.next_timer_due == expected and case.step.open_tasks[0].due_at == expected
+
+
+def test_the_earliest_of_dates_in_different_zones_is_the_earliest_moment_not_the_smallest_text(tmp_path):
+    """Midnight of 1 January in Shanghai (16:00 UTC the day before) comes before 20:00 UTC on 31 December,
+    though its text sorts after."""
+    case = Driver(_dated(tmp_path, "2026-12-31T20:00:00+00:00", "2027-01-01T00:00:00+08:00"))
+    case.start()
+    assert case.step.next_timer_due == "2026-12-31T16:00:00+00:00"
+    assert case.step.open_tasks[0].due_at == "2026-12-31T16:00:00+00:00"

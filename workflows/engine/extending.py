@@ -21,7 +21,7 @@ from SpiffWorkflow.bpmn.specs.control import BoundaryEventSplit
 from SpiffWorkflow.bpmn.specs.mixins.events.intermediate_event import BoundaryEvent
 from SpiffWorkflow.util.task import TaskState
 
-from .reading import is_timer, tasks_in
+from .reading import is_timer, tasks_in, timer_moment
 
 # A waiting timer before a migration: the kind of its event definition, and what it had counted (its due time, a
 # cycle's position, whether it fired).
@@ -43,11 +43,8 @@ def postpone_timers(task: Any, until: str) -> None:
 
 
 def _later(moment: datetime, value: str) -> bool:
-    try:
-        current = datetime.fromisoformat(value)
-    except ValueError:
-        return False
-    return current.tzinfo is not None and moment > current
+    current = timer_moment(value)
+    return current is not None and moment > current
 
 
 def kept_timers(workflow: BpmnWorkflow) -> dict[UUID, KeptTimer]:

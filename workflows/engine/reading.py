@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
+from datetime import datetime
 from itertools import chain
 from typing import Any
 from uuid import UUID
@@ -109,10 +110,21 @@ def is_timer(definition: Any) -> bool:
 
 
 def timer_value(task: Any) -> str | None:
+    """When a waiting timer fires, ISO 8601 in UTC: dues are compared as text and stored in a column that refuses
+    a time without zone, while a timeDate keeps the value the diagram gave (any zone, or none)."""
     if not is_timer(getattr(task.task_spec, "event_definition", None)):
         return None
-    value = task.internal_data.get("event_value")
-    return value if isinstance(value, str) else None
+    moment = timer_moment(task.internal_data.get("event_value"))
+    return moment.isoformat() if moment is not None else None
+
+
+def timer_moment(value: Any) -> datetime | None:
+    """A timer's due time as SpiffWorkflow reads it (without a zone: the server's), in UTC; None for a cycle's
+    position, or a timeDate that names no time (a duration there is counted anew at every look: never due)."""
+    try:
+        return TimerEventDefinition.get_datetime(value) if isinstance(value, str) else None
+    except (ValueError, OverflowError):
+        return None
 
 
 def due_at(task: Any) -> str | None:
