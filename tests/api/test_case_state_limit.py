@@ -73,3 +73,18 @@ def test_a_step_sending_more_than_a_case_may_store_is_refused_and_sends_nothing(
     assert case_count(small_api) == before
     with small_api.client.application.extensions["cadreflow"].db.unit_of_work(write=False) as session:
         assert session.scalar(select(func.count()).select_from(OutboxItem)) == 0
+
+
+def test_a_failure_with_a_huge_message_stores_it_shortened_at_each_failure(api, cadre):
+    """An error's text is no part of the case data the limit counts: a script raising a 1 MB message (or int() of a
+    1 MB field, whose error repeats it) stored it whole in the case row and again in a history entry at every retry,
+    a chained history nobody may trim."""
+    deploy(api, script_process("raise ValueError('x' * 1000000)"))
+    case_id = api.start(KEY, "c1")["id"]
+    for _ in range(2):
+        assert api.post(f"/api/cases/{case_id}/retry").status_code == 200
+    case = api.get(f"/api/cases/{case_id}").json
+    assert case["status"] == "incident" and "ValueError:xxx" in case["incident"]["message"]
+    assert 100 < len(case["incident"]["message"]) <= 4000
+    history = api.get(f"/api/cases/{case_id}/history").data
+    assert len(history) < 40_000

@@ -157,3 +157,11 @@ def test_a_malformed_rule_answer_is_an_incident(hostile) -> None:
         runner.check_rules(["True"], {})
     assert not pool._idle
 
+
+
+def test_an_incident_message_of_any_length_reaches_the_case_shortened(hostile, process) -> None:
+    step, _ = _valid_step()
+    header = {**step, "incident": {"message": "x" * 100_000, "element_id": None, "line": None, "retryable": False}}
+    runner, _ = hostile(_answer(header))
+    incident = runner.inspect(process, "{}").incident
+    assert incident is not None and len(incident.message) <= 4000

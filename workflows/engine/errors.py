@@ -84,6 +84,15 @@ class LoopLimitExceeded(EngineError):
     """A step would take the case past the task-tree depth the engine handles safely."""
 
 
+MAX_MESSAGE = 4000  # characters of an error's text kept: an incident is stored in the case row and its history
+
+
+def shortened(text: str) -> str:
+    """An error's text cut to MAX_MESSAGE characters: designer code chooses it (`raise ValueError(huge)`, or
+    `int()` of a huge field, whose error repeats it)."""
+    return text if len(text) <= MAX_MESSAGE else f"{text[:MAX_MESSAGE - 1]}…"
+
+
 @dataclass
 class Incident(EngineError):
     """An automatic step failed at run time; the step is not applied."""

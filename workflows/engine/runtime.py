@@ -33,6 +33,7 @@ from .errors import (
     NotReturnable,
     NotWaiting,
     TaskNotReady,
+    shortened,
 )
 from .extending import kept_timers, postpone_timers, restore_timers
 from .pruning import prune
@@ -449,4 +450,4 @@ def _incident(exc: Exception, task: Any) -> Incident:
     failing = getattr(exc, "task", None) or task
     element_id = getattr(getattr(failing, "task_spec", None), "bpmn_id", None)
     line = getattr(exc, "line_number", None) or None
-    return Incident(f"{type(exc).__name__}: {exc}", element_id=element_id, line=line)
+    return Incident(shortened(f"{type(exc).__name__}: {exc}"), element_id=element_id, line=line)

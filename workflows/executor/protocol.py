@@ -28,6 +28,7 @@ from workflows.engine.errors import (
     ScriptRefused,
     ScriptTimeout,
     TaskNotReady,
+    shortened,
 )
 from workflows.engine.types import Diagram, EngineEvent, IncidentInfo, Migration, OpenTask, Step, Thrown, Wait
 
@@ -160,7 +161,7 @@ def _incident(value: Any) -> IncidentInfo:
     line = incident["line"]
     if line is not None and (not isinstance(line, int) or isinstance(line, bool)):
         raise TypeError("expected a line number")
-    return IncidentInfo(_text(incident["message"]), _text_or_none(incident["element_id"]), line,
+    return IncidentInfo(shortened(_text(incident["message"])), _text_or_none(incident["element_id"]), line,
                         _bool(incident.get("retryable", False)))
 
 
@@ -266,7 +267,7 @@ def encode_error(exc: EngineError) -> dict[str, Any]:
 
 
 def decode_error(header: dict[str, Any]) -> EngineError:
-    message = str(header.get("message", ""))[:4000]
+    message = shortened(str(header.get("message", "")))
     if header.get("kind") == "Incident":
         line = header.get("line")
         element_id = header.get("element_id")
