@@ -23,6 +23,7 @@ OPEN_TASKS = "cadreflow.open_tasks"  # case id -> its open task rows, as the las
 NEW_CASES = "cadreflow.new_cases"  # ids of the cases this transaction created
 # case id -> task rows read under the case's lock (its open ones among them), for the next step's sync to reuse
 LOCKED_TASKS = "cadreflow.locked_tasks"
+OUTSIDE_LANE = "该用户不具有本环节的角色 (the user does not hold this step's role)"
 
 
 def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce: list[Task] | None) -> None:
@@ -34,8 +35,9 @@ def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce
     for row_id, gone in rows.items():
         if row_id not in wanted:
             gone.status, gone.completed_at = "cancelled", now
+    # A diagram's assignee holds its task only in the task's lane: the expression often reads a field a person filled.
     holding = holders_now(session, {(t.assignee, t.role) for t in step.open_tasks if t.id not in rows and t.assignee},
-                          now)
+                          now, named_need_role=True)
     opened: list[Task] = []
     moved: list[Task] = []  # held tasks a migration put in another lane
     for task in step.open_tasks:
@@ -48,9 +50,10 @@ def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce
             session.add(opened[-1])
             if assignee:  # assigned by the diagram: the assignee may read the case from now on
                 note_participant(session, case.id, assignee)
-            if task.assignee and assignee is None:  # deactivated or unknown: the task waits in its role's pool
+            if task.assignee and assignee is None:  # outside the lane, deactivated or unknown: the role's pool
+                reason = _not_held(session, task.assignee, task.role, now)
                 record(session, case, SYSTEM_NAME, "unclaim", task.element_id,
-                       {"task_id": task.id, "from": task.assignee, "reason": NO_ACTIVE_ACCOUNT})
+                       {"task_id": task.id, "from": task.assignee, "reason": reason})
             elif assignee != task.assignee:  # its assignee is away (absence.py): the substitute holds it
                 record(session, case, SYSTEM_NAME, "substitute", task.element_id,
                        {"task_id": task.id, "instead_of": task.assignee, "to": assignee})
@@ -64,6 +67,12 @@ def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce
         tasks_opened(session, case, opened)
     else:
         announce.extend(opened)
+
+
+def _not_held(session: Session, assignee: str, role: str | None, now: datetime) -> str:
+    """Why the user a diagram assigned a task to does not hold it: no active account, or not the task's role."""
+    active = holders_now(session, {(assignee, role)}, now)[(assignee, role)] is not None
+    return OUTSIDE_LANE if active else NO_ACTIVE_ACCOUNT
 
 
 def _open_rows(session: Session, case: Case) -> dict[str, Task]:
