@@ -110,6 +110,13 @@ def _malformed() -> list[tuple[str, dict[str, Any]]]:
                                                         "retryable": False}}),
         ("completed as text", {**step, "completed": "no"}),
         ("wait kind missing", {**step, "waits": [{"name": "m", "correlations": []}]}),
+        # Past what the column storing it holds (PostgreSQL refuses it when the step is stored).
+        ("task name too long", {**step, "open_tasks": [{**task, "name": "名" * 201}]}),
+        ("task role too long", {**step, "open_tasks": [{**task, "role": "r" * 41}]}),
+        ("outcome too long", {**step, "outcome": "o" * 41}),
+        # History entries the engine never writes, in the case's chained history as the system's.
+        ("event of another action", {**step, "events": [{"action": "complete", "element_id": "e", "name": "n",
+                                                         "detail": {}}]}),
     ]
 
 

@@ -152,6 +152,7 @@ def _event_names(elements: Iterable[etree._Element]) -> list[Problem]:
 MAX_ELEMENT_ID = 100  # a flow element's or process's id: a task's element_id, a history entry's task, process keys
 MAX_ELEMENT_NAME = 200  # a flow element's name (a task's name), and the process's name
 MAX_OUTCOME = 40  # what follows `end_` in an end event's id: the case's outcome
+MAX_ROLE = 40  # a lane's name: the role of its tasks
 MAX_ASSIGNEE = 100  # what a task's assignee expression gives (usernames take at most 32)
 OUTCOME_PREFIX = "end_"  # an end event whose id starts so ends the case with the rest of its id as outcome
 

@@ -19,6 +19,9 @@ class OpenTask:
     supervises: str | None = None  # for supervise_<x> tasks, the element id x
 
 
+EVENT_ACTIONS = frozenset({"automatic", "timer", "message", "escalation", "end"})
+
+
 @dataclass(frozen=True)
 class EngineEvent:
     """Something the engine did by itself during a step (for the case history)."""

@@ -17,6 +17,14 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
+from workflows.engine.bounds import (
+    MAX_ASSIGNEE,
+    MAX_ELEMENT_ID,
+    MAX_ELEMENT_NAME,
+    MAX_EVENT_NAME,
+    MAX_OUTCOME,
+    MAX_ROLE,
+)
 from workflows.engine.errors import (
     DataRefused,
     EngineError,
@@ -30,11 +38,22 @@ from workflows.engine.errors import (
     TaskNotReady,
     shortened,
 )
-from workflows.engine.types import Diagram, EngineEvent, IncidentInfo, Migration, OpenTask, Step, Thrown, Wait
+from workflows.engine.types import (
+    EVENT_ACTIONS,
+    Diagram,
+    EngineEvent,
+    IncidentInfo,
+    Migration,
+    OpenTask,
+    Step,
+    Thrown,
+    Wait,
+)
 
 _LENGTHS = struct.Struct(">II")
 MAX_HEADER_BYTES = 32 * 1024 * 1024
 MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+MAX_TASK_ID = 36  # a task's id: a UUID, as the tasks table keys it
 
 
 class ChannelClosed(Exception):
@@ -126,17 +145,18 @@ def decode_step(fields: dict[str, Any], state: bytes) -> Step:
     try:
         incident, diagram = fields["incident"], _object(fields["diagram"])
         return Step(
-            state=state.decode(), completed=_bool(fields["completed"]), outcome=_text_or_none(fields["outcome"]),
+            state=state.decode(), completed=_bool(fields["completed"]),
+            outcome=_text_or_none(fields["outcome"], MAX_OUTCOME),
             data=_object(fields["data"]), open_tasks=tuple(map(_open_task, _list(fields["open_tasks"]))),
             next_timer_due=_time_or_none(fields["next_timer_due"]),
             events=tuple(map(_event, _list(fields["events"]))), overdue_elements=_texts(fields["overdue_elements"]),
             incident=_incident(incident) if incident is not None else None,
             failed_elements=_texts(fields["failed_elements"]),
             diagram=Diagram(_texts(diagram["completed"]), _texts(diagram["active"])),
-            waits=tuple(Wait(_text(w["kind"]), _text(w["name"]), _texts(w["correlations"]))
+            waits=tuple(Wait(_text(w["kind"]), _text(w["name"], MAX_EVENT_NAME), _texts(w["correlations"]))
                         for w in map(_object, _list(fields["waits"]))),
-            thrown=tuple(Thrown(_text(t["kind"]), _text(t["name"]), t["payload"], _texts(t["correlations"]))
-                         for t in map(_object, _list(fields["thrown"]))),
+            thrown=tuple(Thrown(_text(t["kind"]), _text(t["name"], MAX_EVENT_NAME), t["payload"],
+                                _texts(t["correlations"])) for t in map(_object, _list(fields["thrown"]))),
             calls=_texts(fields["calls"]), left_calls=_texts(fields["left_calls"]),
         )
     except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
@@ -145,15 +165,18 @@ def decode_step(fields: dict[str, Any], state: bytes) -> Step:
 
 def _open_task(value: Any) -> OpenTask:
     task = _object(value)
-    return OpenTask(id=_text(task["id"]), element_id=_text(task["element_id"]), name=_text(task["name"]),
-                    role=_text_or_none(task["role"]), assignee=_text_or_none(task["assignee"]),
-                    due_at=_time_or_none(task["due_at"]), supervises=_text_or_none(task.get("supervises")))
+    return OpenTask(id=_text(task["id"], MAX_TASK_ID), element_id=_text(task["element_id"], MAX_ELEMENT_ID),
+                    name=_text(task["name"], MAX_ELEMENT_NAME), role=_text_or_none(task["role"], MAX_ROLE),
+                    assignee=_text_or_none(task["assignee"], MAX_ASSIGNEE), due_at=_time_or_none(task["due_at"]),
+                    supervises=_text_or_none(task.get("supervises"), MAX_ELEMENT_ID))
 
 
 def _event(value: Any) -> EngineEvent:
     event = _object(value)
-    return EngineEvent(_text(event["action"]), _text(event["element_id"]), _text(event["name"]),
-                       _object(event["detail"]))
+    if event["action"] not in EVENT_ACTIONS:
+        raise ValueError("an unknown kind of engine event")
+    return EngineEvent(event["action"], _text(event["element_id"], MAX_ELEMENT_ID),
+                       _text(event["name"], MAX_ELEMENT_NAME), _object(event["detail"]))
 
 
 def _incident(value: Any) -> IncidentInfo:
@@ -161,7 +184,8 @@ def _incident(value: Any) -> IncidentInfo:
     line = incident["line"]
     if line is not None and (not isinstance(line, int) or isinstance(line, bool)):
         raise TypeError("expected a line number")
-    return IncidentInfo(shortened(_text(incident["message"])), _text_or_none(incident["element_id"]), line,
+    return IncidentInfo(shortened(_text(incident["message"])), _text_or_none(incident["element_id"], MAX_ELEMENT_ID),
+                        line,
                         _bool(incident.get("retryable", False)))
 
 
@@ -210,14 +234,17 @@ def decode_migration(fields: dict[str, Any], state: bytes) -> Migration:
         raise ProtocolViolation(f"malformed migration: {exc!r}") from None
 
 
-def _text(value: Any) -> str:
+def _text(value: Any, limit: int | None = None) -> str:
+    """A text, of at most `limit` characters (what the column storing it holds)."""
     if not isinstance(value, str):
         raise TypeError("expected text")
+    if limit is not None and len(value) > limit:
+        raise ValueError(f"a text longer than {limit} characters")
     return value
 
 
-def _text_or_none(value: Any) -> str | None:
-    return None if value is None else _text(value)
+def _text_or_none(value: Any, limit: int | None = None) -> str | None:
+    return None if value is None else _text(value, limit)
 
 
 def _texts(value: Any) -> tuple[str, ...]:
