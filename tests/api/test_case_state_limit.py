@@ -1,5 +1,6 @@
-"""Case data cannot grow without end: a step whose saved state would pass MAX_CASE_STATE_KB is refused as an
-incident (409) and nothing of it is stored, whether it starts a case or completes a task."""
+"""Case data cannot grow without end: a step whose saved state (or the messages it sends, or the history it writes)
+would pass MAX_CASE_STATE_KB is refused as an incident (409) and nothing of it is stored, whether it starts a case
+or completes a task."""
 
 from __future__ import annotations
 
@@ -88,3 +89,30 @@ def test_a_failure_with_a_huge_message_stores_it_shortened_at_each_failure(api, 
     assert 100 < len(case["incident"]["message"]) <= 4000
     history = api.get(f"/api/cases/{case_id}/history").data
     assert len(history) < 40_000
+
+
+def _looping(passes: int) -> bytes:
+    """A script in a loop setting about 30 KB each pass: the state keeps the last value, each pass's history entry its
+    own."""
+    from tests.conformance.bpmn import LANE, chain, definitions, end, flow, script, start, user
+
+    body = (start() + script("init", "i = 0") + script("pad", "i = i + 1\npad = str(i) + 'p' * 30000")
+            + '<bpmn:exclusiveGateway id="gw" default="f_gw_a"/>\n' + user("a") + end()
+            + chain("start", "init", "pad", "gw") + flow("gw", "pad", f"i < {passes}")
+            + flow("gw", "a", flow_id="f_gw_a") + chain("a", "end"))
+    return definitions(KEY, body, {LANE: ["a"]})
+
+
+def test_a_step_writing_more_history_than_a_case_may_store_is_refused_and_opens_nothing(small_api):
+    """The history a step writes is no part of the state either, yet stored for good (a chained history nobody may
+    trim): 60 passes of a 300 KB value stored 18 MB of history with a state under the limit."""
+    deploy(small_api, _looping(5))  # some 150 KB of history, a state of some 30 KB
+    before = case_count(small_api)
+    body = assert_error(small_api.post("/api/cases", as_="admin", json={"process": KEY, "cadre_id": "c1"}), 409)
+    assert "MAX_CASE_STATE_KB" in body["message"], body
+    assert case_count(small_api) == before
+
+
+def test_a_loop_writing_history_within_the_limit_runs(small_api):
+    deploy(small_api, _looping(1))
+    assert small_api.start(KEY, "c1")["data"]["i"] == 1

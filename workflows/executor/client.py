@@ -151,7 +151,7 @@ class StepExecutor:
         """The step, unless the state it would save (`size` bytes) is past the limit: designer code that grows
         case data without end would otherwise fill the database and every page listing the case. What it sends
         to other cases is held to the same limit: it is no part of the state, yet stored in the outbox and handed
-        to every case waiting for it."""
+        to every case waiting for it; so is the history it writes."""
         if size > self.max_state_bytes:
             raise Incident(f"the case's saved state would grow to {size // 1024} KB, more than the "
                            f"{self.max_state_bytes // 1024} KB allowed (MAX_CASE_STATE_KB) "
@@ -162,6 +162,13 @@ class StepExecutor:
                            f"{self.max_state_bytes // 1024} KB allowed (MAX_CASE_STATE_KB) "
                            f"(本步骤发送的消息与信号数据达 {sent // 1024} KB，"
                            f"超过上限 {self.max_state_bytes // 1024} KB)")
+        # Nor is its history: each automatic element's entry holds the data it changed, so a loop overwriting one
+        # large value keeps the state small and writes that value once per pass into a history nobody may trim.
+        written = sum(len(json.dumps(event.detail)) for event in step.events if event.detail)
+        if written > self.max_state_bytes:
+            raise Incident(f"the history this step writes would hold {written // 1024} KB, more than the "
+                           f"{self.max_state_bytes // 1024} KB allowed (MAX_CASE_STATE_KB) "
+                           f"(本步骤写入的案件历史达 {written // 1024} KB，超过上限 {self.max_state_bytes // 1024} KB)")
         return step
 
     def _call(self, request: dict[str, Any], payload: bytes, services: Relay | None,
