@@ -114,6 +114,10 @@ def _malformed() -> list[tuple[str, dict[str, Any]]]:
         ("task name too long", {**step, "open_tasks": [{**task, "name": "名" * 201}]}),
         ("task role too long", {**step, "open_tasks": [{**task, "role": "r" * 41}]}),
         ("outcome too long", {**step, "outcome": "o" * 41}),
+        # A call's end is the service's own kind of outbox item, never a case's.
+        ("thrown call end", {**step, "thrown": [{"kind": "call_done", "name": "n", "payload": {},
+                                                 "correlations": []}]}),
+        ("wait of another kind", {**step, "waits": [{"kind": "call_done", "name": "n", "correlations": []}]}),
         # History entries the engine never writes, in the case's chained history as the system's.
         ("event of another action", {**step, "events": [{"action": "complete", "element_id": "e", "name": "n",
                                                          "detail": {}}]}),

@@ -153,9 +153,9 @@ def decode_step(fields: dict[str, Any], state: bytes) -> Step:
             incident=_incident(incident) if incident is not None else None,
             failed_elements=_texts(fields["failed_elements"]),
             diagram=Diagram(_texts(diagram["completed"]), _texts(diagram["active"])),
-            waits=tuple(Wait(_text(w["kind"]), _text(w["name"], MAX_EVENT_NAME), _texts(w["correlations"]))
+            waits=tuple(Wait(_kind(w["kind"]), _text(w["name"], MAX_EVENT_NAME), _texts(w["correlations"]))
                         for w in map(_object, _list(fields["waits"]))),
-            thrown=tuple(Thrown(_text(t["kind"]), _text(t["name"], MAX_EVENT_NAME), t["payload"],
+            thrown=tuple(Thrown(_kind(t["kind"]), _text(t["name"], MAX_EVENT_NAME), t["payload"],
                                 _texts(t["correlations"])) for t in map(_object, _list(fields["thrown"]))),
             calls=_texts(fields["calls"]), left_calls=_texts(fields["left_calls"]),
         )
@@ -241,6 +241,13 @@ def _text(value: Any, limit: int | None = None) -> str:
     if limit is not None and len(value) > limit:
         raise ValueError(f"a text longer than {limit} characters")
     return value
+
+
+def _kind(value: Any) -> str:
+    """What a case waits for or sends: a message or a signal (the outbox's other kinds are the service's own)."""
+    if value not in ("message", "signal"):
+        raise ValueError("a wait or a thrown event of another kind than message or signal")
+    return str(value)
 
 
 def _text_or_none(value: Any, limit: int | None = None) -> str | None:
