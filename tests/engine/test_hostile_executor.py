@@ -18,7 +18,7 @@ from workflows.engine import Incident, OpenTask, ProcessDefinition, Step, compil
 from workflows.executor import pool as pool_module
 from workflows.executor.client import StepExecutor
 from workflows.executor.pool import ExecutorPool, PoolSettings
-from workflows.executor.protocol import encode_step
+from workflows.executor.protocol import Channel, encode_step
 
 WARMUP = Path(pool_module.__file__).with_name("warmup.bpmn")
 # A stand-in for a worker designer code has taken over: it says it is ready, then does `BEHAVIOUR`.
@@ -176,3 +176,24 @@ def test_an_incident_message_of_any_length_reaches_the_case_shortened(hostile, p
     runner, _ = hostile(_answer(header))
     incident = runner.inspect(process, "{}").incident
     assert incident is not None and len(incident.message) <= 4000
+
+
+def test_a_failure_in_the_parent_mid_step_never_hands_one_case_the_step_of_another(monkeypatch, process) -> None:
+    """Any failure between the request and its answer (here memory, while reading; an unexpected one anywhere) kills
+    the worker: returned to the pool, its pending answer would be read as the next step's, another case's."""
+    pool = ExecutorPool(PoolSettings(workers=0, max_workers=1, startup_timeout=60))
+    try:
+        runner = StepExecutor(pool, {"warmup": "PT1H"}, step_timeout=10)
+        first, second = (runner.start(process, {"amount": amount}, lambda *_: {"ok": True}) for amount in (3, 5))
+        receive, failures = Channel.receive, [MemoryError("short of memory while reading")]
+
+        def failing_once(channel: Channel, deadline: float | None = None) -> tuple[dict[str, Any], bytes]:
+            if failures:
+                raise failures.pop()
+            return receive(channel, deadline)
+        monkeypatch.setattr(Channel, "receive", failing_once)
+        with pytest.raises(MemoryError):
+            runner.inspect(process, first.state)
+        assert runner.inspect(process, second.state).data["x"] == 10  # the second case's, not the first's 6
+    finally:
+        pool.close()

@@ -74,25 +74,10 @@ class WorkerProcess:
         """Run one request and `decode` its answer; the budget counts the worker's time, not the parent's glue
         calls. Whatever the worker sends or fails to read, the parent is back within the budget: a worker that
         overruns it, breaks the protocol or answers with values `decode` refuses is killed, the step an incident."""
-        deadline = time.monotonic() + budget
         try:
-            self.channel.send(request, payload, deadline)
-            while True:
-                header, body = self.channel.receive(deadline)
-                kind = header["type"]
-                if kind == "need_spec":
-                    self.channel.send({"type": "spec", **self._files(spec_files, header)}, deadline=deadline)
-                elif kind == "glue":
-                    reply, took = self._answer_glue(header, relay)
-                    deadline += took
-                    self.channel.send(reply, deadline=deadline)
-                elif kind in ("result", "error"):
-                    self.retiring = bool(header.get("retire"))
-                    if kind == "error":
-                        raise decode_error(header)
-                    return decode(header, body)
-                else:
-                    raise ProtocolViolation(f"unexpected frame {kind!r}")
+            header, body = self._exchange(request, payload, relay, spec_files, time.monotonic() + budget)
+            if header["type"] == "result":
+                return decode(header, body)
         except ChannelTimeout:
             self.kill()
             raise Incident(f"the step ran past its time limit of {budget:g} s and was stopped "
@@ -105,6 +90,29 @@ class WorkerProcess:
             self.kill()
             raise Incident("the step's executor stopped (memory limit or crash) "
                            f"(步骤执行进程异常终止): {type(exc).__name__}") from None
+        except BaseException:  # anything else, mid-exchange: the answer still to come would be read as the next step's
+            self.kill()
+            raise
+        raise decode_error(header)  # a whole error frame: the worker is in step and stays
+
+    def _exchange(self, request: dict[str, Any], payload: bytes, relay: Relay | None, spec_files: SpecFiles,
+                  deadline: float) -> tuple[dict[str, Any], bytes]:
+        """Send the request and serve the worker's asks (its process, service tasks) until its answer arrives."""
+        self.channel.send(request, payload, deadline)
+        while True:
+            header, body = self.channel.receive(deadline)
+            kind = header["type"]
+            if kind == "need_spec":
+                self.channel.send({"type": "spec", **self._files(spec_files, header)}, deadline=deadline)
+            elif kind == "glue":
+                reply, took = self._answer_glue(header, relay)
+                deadline += took
+                self.channel.send(reply, deadline=deadline)
+            elif kind in ("result", "error"):
+                self.retiring = bool(header.get("retire"))
+                return header, body
+            else:
+                raise ProtocolViolation(f"unexpected frame {kind!r}")
 
     @staticmethod
     def _files(spec_files: SpecFiles, header: dict[str, Any]) -> dict[str, Any]:
