@@ -175,8 +175,8 @@ def _event(value: Any) -> EngineEvent:
     event = _object(value)
     if event["action"] not in EVENT_ACTIONS:
         raise ValueError("an unknown kind of engine event")
-    return EngineEvent(event["action"], _text(event["element_id"], MAX_ELEMENT_ID),
-                       _text(event["name"], MAX_ELEMENT_NAME), _object(event["detail"]))
+    return EngineEvent(event["action"], _text(event["element_id"], MAX_ELEMENT_ID), _text(event["name"]),
+                       _object(event["detail"]))
 
 
 def _incident(value: Any) -> IncidentInfo:
