@@ -42,6 +42,7 @@ MAX_CALL_DEPTH = 5  # call activities calling call activities: enough for any re
 # largest literal cardinality (DEPLOY_LIMITS.max_instances) fits.
 MAX_CALLED_CASES = 200
 _CALLED = "cadreflow.called_cases"  # session.info: id of the case a call tree hangs from -> cases opened below it
+_LINKING = "cadreflow.linking"  # session.info, while linked cases open linked cases: (the case it began at, depth)
 
 
 def run_step(services: Services, session: Session, case: Case, call: EngineCall, entry: Entry | None = None,
@@ -312,10 +313,24 @@ def plan_next_retry(services: Services, case: Case, retryable: bool = True) -> N
 
 
 def child_starter(services: Services, session: Session) -> Callable[[Case, str, dict[str, Any], str | None], None]:
-    """Open the linked child cases a step asked for, in the same transaction."""
+    """Open the linked child cases a step asked for, in the same transaction. A child's first step may open children
+    of its own: a linked case nobody waits for (a service task's) is bounded as a called one is, in depth and in
+    cases below the case the nest began at, or a process opening itself recursed until Python gave up."""
     def start_child(parent: Case, process: str, data: dict[str, Any], parent_task_id: str | None) -> None:
-        child = start_in_session(services, session, SYSTEM, process, data.pop("cadre_id"), data, parent,
-                                 parent_task_id)
+        root, depth = session.info.get(_LINKING, (parent, 0))
+        if depth >= MAX_CALL_DEPTH:
+            raise Invalid(f"linked cases opening linked cases deeper than {MAX_CALL_DEPTH} in one step "
+                          f"(关联案件在一个步骤中逐级发起超过 {MAX_CALL_DEPTH} 层)")
+        if parent_task_id is None:  # a call activity's case was counted when the call opened it (call_opener)
+            _count_call(session, root)
+        session.info[_LINKING] = (root, depth + 1)
+        try:
+            child = start_in_session(services, session, SYSTEM, process, data.pop("cadre_id"), data, parent,
+                                     parent_task_id)
+        finally:
+            session.info[_LINKING] = (root, depth)
+            if depth == 0:
+                del session.info[_LINKING]
         record(session, parent, SYSTEM.username, "child_started", None, {"child_case_id": child.id, "process": process})
     return start_child
 
@@ -343,14 +358,15 @@ def call_opener(services: Services, session: Session, effects: Effects, cadre_id
 
 
 def _count_call(session: Session, root: Case | None) -> None:
-    """Count a case a call activity opens below `root` in this transaction; refused past MAX_CALLED_CASES."""
+    """Count a case a call activity (or a service task) opens below `root` in this transaction; refused past
+    MAX_CALLED_CASES."""
     if root is None:
         return
     counts = session.info.setdefault(_CALLED, {})
     counts[root.id] = counts.get(root.id, 0) + 1
     if counts[root.id] > MAX_CALLED_CASES:
-        raise Invalid(f"call activities below case {root.id} opened more than {MAX_CALLED_CASES} cases in one step "
-                      f"(一次调用产生的子案件超过 {MAX_CALLED_CASES} 个)")
+        raise Invalid(f"call activities and service tasks below case {root.id} opened more than {MAX_CALLED_CASES} "
+                      f"cases in one step (一个步骤中调用或关联发起的子案件超过 {MAX_CALLED_CASES} 个)")
 
 
 def call_chain(session: Session, case: Case) -> tuple[int, Case]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 from sqlalchemy import func, select
 
 from service.db.models import Case
 from service.usecases.stepper import MAX_CALL_DEPTH, MAX_CALLED_CASES
 from tests.api.support import app_from_template, make_api
-from tests.conformance.bpmn import definitions, end, flow, start
+from tests.conformance.bpmn import definitions, end, flow, start, user
 
 FAN_OUT = 3
 
@@ -72,3 +74,55 @@ def called_chain(app, key: str) -> list[tuple[int, str, str]]:
     with app.extensions["cadreflow"].db.unit_of_work(write=False) as session:
         return [(case.id, case.status, (case.incident or {}).get("message", ""))
                 for case in session.scalars(select(Case).where(Case.process_key == key).order_by(Case.id))]
+
+
+
+def _service(operation: str, params: dict[str, str], instances: int | None = None, element_id: str = "open") -> str:
+    """A service task calling `operation` with literal text `params`, `instances` times at once when given."""
+    given = "".join(f'<spiffworkflow:parameter id="{name}" type="str" value="&quot;{value}&quot;"/>'
+                    for name, value in params.items())
+    many = (f"<bpmn:multiInstanceLoopCharacteristics><bpmn:loopCardinality>{instances}</bpmn:loopCardinality>"
+            "</bpmn:multiInstanceLoopCharacteristics>") if instances else ""
+    return (f'<bpmn:serviceTask id="{element_id}"><bpmn:extensionElements><spiffworkflow:serviceTaskOperator '
+            f'id="{operation}" resultVariable="started"><spiffworkflow:parameters>{given}</spiffworkflow:parameters>'
+            f"</spiffworkflow:serviceTaskOperator></bpmn:extensionElements>{many}</bpmn:serviceTask>")
+
+
+def _version(api, key: str, *tasks: str) -> None:
+    """A new version of `key`: start → `tasks` one after the other → a user task → end."""
+    ids = [f"open{i}" for i in range(len(tasks))]
+    body = (start() + "".join(task.replace('id="open"', f'id="{i}"', 1) for task, i in zip(tasks, ids, strict=True))
+            + user("a") + end() + "".join(flow(a, b) for a, b in pairwise(["start", *ids, "a", "end"])))
+    deployed = api.post(f"/api/processes/{key}/versions", as_="designer", content_type="application/xml",
+                        data=definitions(key, body, {"discipline": ["a"]}))
+    assert deployed.status_code == 201, deployed.json
+
+
+ACCOUNTABILITY = ("start_accountability", {"source": "report", "allegation": "again"})
+ADMONISHMENT = ("start_admonishment", {"trigger": "again", "summary": "again"})
+DEPARTURE = ("start_departure_audit", {"departure_reason": "again"})
+
+
+def _refused_opening_nothing(api, app, bound: str) -> None:
+    refused = api.post("/api/cases", as_="admin", json={"process": "accountability", "cadre_id": "c1", "data": {}})
+    assert refused.status_code == 422 and bound in refused.json["error"]["message"], refused.json
+    with app.extensions["cadreflow"].db.unit_of_work(write=False) as session:
+        assert session.scalar(select(func.count()).select_from(Case)) == 0
+
+
+def test_a_process_opening_itself_through_a_service_task_is_refused_at_the_depth_bound(calls_app, template):
+    """Before: a start recursed, each level a case and an executor step, until Python's recursion limit (a 500)."""
+    api = make_api(calls_app, template)
+    api.create_cadre("c1")
+    _version(api, "accountability", _service(*ACCOUNTABILITY))
+    _refused_opening_nothing(api, calls_app, f"deeper than {MAX_CALL_DEPTH}")
+
+
+def test_service_tasks_opening_cases_that_open_cases_are_refused_at_the_count_bound(calls_app, template):
+    """Twenty linked cases each opening twenty more: 420 cases in one start, past MAX_CALLED_CASES."""
+    api = make_api(calls_app, template)
+    api.create_cadre("c1")
+    _version(api, "accountability", _service(*ADMONISHMENT, instances=20))
+    _version(api, "admonishment", _service(*DEPARTURE, instances=20))
+    _version(api, "departure_audit")
+    _refused_opening_nothing(api, calls_app, f"more than {MAX_CALLED_CASES}")
