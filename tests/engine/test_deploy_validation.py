@@ -128,6 +128,26 @@ def test_wrong_process_key_reported():
     assert "vetting" in text and "pre_appointment_vetting" in text
 
 
+def declared(encoding: str) -> bytes:
+    """A UTF-8 file (one user task named 审核) whose XML declaration names `encoding`."""
+    text = named_chain(name="审核").decode()
+    assert text.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    return text.replace('encoding="UTF-8"', f'encoding="{encoding}"', 1).encode()
+
+
+@pytest.mark.parametrize("encoding", ["ISO-8859-1", "ISO_8859-1:1987", "windows-1252", "GB18030"])
+def test_a_declaration_naming_another_encoding_than_utf8_is_refused(encoding):
+    """The parser follows the declaration, the browser's modeler reads the text as UTF-8: with ISO-8859-1 the task
+    the designer reviewed as 审核 ran as 'å®¡æ\xa0¸', and a condition comparing with 同意 never held."""
+    problems = refused(KEY, declared(encoding))
+    assert any("UTF-8" in p.message and encoding in p.message for p in problems), problems
+
+
+@pytest.mark.parametrize("encoding", ["UTF-8", "utf-8", "utf8"])
+def test_a_utf8_declaration_compiles(encoding):
+    assert "审核" in compile_process(KEY, declared(encoding), {}, ROLES).task_names.values()
+
+
 # Lanes and forms -------------------------------------------------------------------------------
 
 

@@ -48,6 +48,7 @@ Lines = dict[str, int]  # element id -> its line in the XML
 NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS, "cadreflow": CADREFLOW_NS}
 START_FOR = f"{{{CADREFLOW_NS}}}startFor"
 _FORBIDDEN_MARKUP = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+_DECLARED_ENCODING = re.compile(rb"""\s*<\?xml\s[^>]*?\bencoding\s*=\s*["']([^"'>]*)["']""")
 _SUPERVISE_PREFIX = "supervise_"
 PERSON_TASKS = (UserTask, ManualTask)  # tasks a person completes: they need a lane (a user task, a form)
 # Case data keys a form field may not take: `results` holds every task's answers (a field of that name would replace
@@ -101,6 +102,13 @@ def parse_xml(content: bytes, filename: str) -> etree._Element:
     except UnicodeDecodeError as exc:
         raise DeploymentError([Problem.of("files must be UTF-8", "文件必须为 UTF-8 编码",
                                           prefix=f"{filename}: ")]) from exc
+    declared = _DECLARED_ENCODING.match(content.removeprefix(b"\xef\xbb\xbf"))
+    if declared is not None and declared.group(1).decode("latin-1").strip().lower() not in ("utf-8", "utf8"):
+        # The parser would follow it, the browser's modeler reads UTF-8: what runs would differ from what was reviewed.
+        name = declared.group(1).decode("latin-1")[:40]
+        raise DeploymentError([Problem.of(f"files must be UTF-8; the XML declaration names {name}",
+                                          f"文件必须为 UTF-8 编码，XML 声明却为 {name}", line=1,
+                                          prefix=f"{filename}: ")])
     if _FORBIDDEN_MARKUP.search(content):
         raise DeploymentError([Problem.of("DOCTYPE and entity declarations are not allowed",
                                           "不允许 DOCTYPE 与实体声明", line=_line_of(content, b"<!"),
