@@ -98,3 +98,14 @@ def test_the_export_renames_unsafe_names_already_stored(api, app):
     names = zipfile.ZipFile(io.BytesIO(exported.get_data())).namelist()
     assert sorted(names) == ["annual_assessment.bpmn", "evil.dmn", "ok.dmn", "x.dmn"]
     assert all("/" not in name and "\\" not in name and not name.startswith(".") for name in names)
+
+
+def test_a_diagram_declaring_another_encoding_than_utf8_is_refused_at_deploy(api):
+    """Read as ISO-8859-1, its Chinese names and texts would run as other texts than the modeler shows."""
+    text = (BPMN_DIR / f"{ASSESSMENT}.bpmn").read_text(encoding="utf-8")
+    assert text.startswith("<?xml version='1.0' encoding='UTF-8'?>")
+    latin = text.replace("encoding='UTF-8'", "encoding='ISO-8859-1'", 1).encode()
+    response = api.post(f"/api/processes/{ASSESSMENT}/versions", as_="designer", data=latin,
+                        content_type="application/xml")
+    body = assert_error(response, 422)
+    assert any("ISO-8859-1" in problem["message"] for problem in body["errors"]), body

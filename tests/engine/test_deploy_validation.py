@@ -139,13 +139,20 @@ def declared(encoding: str) -> bytes:
 def test_a_declaration_naming_another_encoding_than_utf8_is_refused(encoding):
     """The parser follows the declaration, the browser's modeler reads the text as UTF-8: with ISO-8859-1 the task
     the designer reviewed as 审核 ran as 'å®¡æ\xa0¸', and a condition comparing with 同意 never held."""
-    problems = refused(KEY, declared(encoding))
-    assert any("UTF-8" in p.message and encoding in p.message for p in problems), problems
+    with pytest.raises(DeploymentError) as caught:
+        compile_process(KEY, declared(encoding), {}, ROLES, limits=DeployLimits())
+    assert any("UTF-8" in p.message and encoding in p.message for p in caught.value.problems), caught.value.problems
 
 
 @pytest.mark.parametrize("encoding", ["UTF-8", "utf-8", "utf8"])
-def test_a_utf8_declaration_compiles(encoding):
-    assert "审核" in compile_process(KEY, declared(encoding), {}, ROLES).task_names.values()
+def test_a_utf8_declaration_deploys(encoding):
+    deployed = compile_process(KEY, declared(encoding), {}, ROLES, limits=DeployLimits())
+    assert "审核" in deployed.task_names.values()
+
+
+def test_a_version_stored_before_the_encoding_was_checked_still_loads():
+    """A stored version is parsed again without deploy's checks: its cases must go on as they ran."""
+    assert compile_process(KEY, declared("ISO-8859-1"), {}, None).task_names
 
 
 # Lanes and forms -------------------------------------------------------------------------------

@@ -102,13 +102,6 @@ def parse_xml(content: bytes, filename: str) -> etree._Element:
     except UnicodeDecodeError as exc:
         raise DeploymentError([Problem.of("files must be UTF-8", "文件必须为 UTF-8 编码",
                                           prefix=f"{filename}: ")]) from exc
-    declared = _DECLARED_ENCODING.match(content.removeprefix(b"\xef\xbb\xbf"))
-    if declared is not None and declared.group(1).decode("latin-1").strip().lower() not in ("utf-8", "utf8"):
-        # The parser would follow it, the browser's modeler reads UTF-8: what runs would differ from what was reviewed.
-        name = declared.group(1).decode("latin-1")[:40]
-        raise DeploymentError([Problem.of(f"files must be UTF-8; the XML declaration names {name}",
-                                          f"文件必须为 UTF-8 编码，XML 声明却为 {name}", line=1,
-                                          prefix=f"{filename}: ")])
     if _FORBIDDEN_MARKUP.search(content):
         raise DeploymentError([Problem.of("DOCTYPE and entity declarations are not allowed",
                                           "不允许 DOCTYPE 与实体声明", line=_line_of(content, b"<!"),
@@ -126,6 +119,18 @@ def parse_xml(content: bytes, filename: str) -> etree._Element:
     return root
 
 
+def declared_encoding_problems(content: bytes, filename: str) -> list[Problem]:
+    """An XML declaration naming another encoding than UTF-8 (checked at deploy; a stored version still loads): the
+    parser would follow it while the browser's modeler reads UTF-8, so what runs would differ from what was
+    reviewed (declared ISO-8859-1, a task named 审核 ran as 'å®¡æ\xa0¸')."""
+    declared = _DECLARED_ENCODING.match(content.removeprefix(b"\xef\xbb\xbf"))
+    if declared is None or declared.group(1).decode("latin-1").strip().lower() in ("utf-8", "utf8"):
+        return []
+    name = declared.group(1).decode("latin-1")[:40]
+    return [Problem.of(f"files must be UTF-8; the XML declaration names {name}",
+                       f"文件必须为 UTF-8 编码，XML 声明却为 {name}", line=1, prefix=f"{filename}: ")]
+
+
 def _line_of(content: bytes, needle: bytes) -> int | None:
     index = content.upper().find(needle.upper())
     return content.count(b"\n", 0, index) + 1 if index >= 0 else None
@@ -140,6 +145,9 @@ def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Ite
     and `processes` (the deployed process keys a call activity may call) are checked when given: at
     deploy, not when an accepted version is parsed again (roles are data the service owns and changes).
     """
+    if limits is not None and (declared := declared_encoding_problems(bpmn, f"{key}.bpmn") + [
+            problem for name, content in dmns.items() for problem in declared_encoding_problems(content, name)]):
+        raise DeploymentError(declared)
     root = parse_xml(bpmn, f"{key}.bpmn")
     dmn_roots = {name: parse_xml(content, name) for name, content in dmns.items()}
     problems = bound_problems(root, dmn_roots, limits) if limits is not None else []
