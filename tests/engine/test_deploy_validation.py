@@ -101,16 +101,20 @@ def test_xsd_invalid_element_reported():
     assert line_of(bpmn, "notAnElement") in {p.line for p in problems}
 
 
-def test_thousands_of_xsd_errors_are_reported_quickly_the_first_ones_named():
+def test_thousands_of_xsd_errors_are_reported_quickly_the_first_ones_named(monkeypatch: pytest.MonkeyPatch):
     """Each XSD error was put on its element by walking the whole document: a 2 MB upload of some 50,000 errors held
-    the web process for minutes at deploy, and answered with all of them."""
+    the web process for minutes at deploy, and answered with all of them. Now only the first ones are placed, each
+    by one lookup in a table of lines read once (counted here, not timed: the machines are shared)."""
     from tests.engine.bpmn_builder import document
+    from workflows.engine import compiler
 
+    placed = []
+    element_at = compiler._element_at
+    monkeypatch.setattr(compiler, "_element_at", lambda lines, line: placed.append(line) or element_at(lines, line))
     body = "".join(f'    <bpmn:dataObject id="d{i}" b="1"/>\n' for i in range(12_000))
     bpmn = document('    <bpmn:startEvent id="start"/>\n' + body, {})
-    started = time.monotonic()
     problems = refused(KEY, bpmn)
-    assert time.monotonic() - started < 5.0
+    assert len(placed) == compiler.MAX_XSD_PROBLEMS
     assert len(problems) <= 51
     assert problems[0].element_id == "d0" and problems[0].line == line_of(bpmn, 'id="d0"')
     assert "11950" in problems[-1].message and "XSD" in problems[-1].message
