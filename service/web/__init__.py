@@ -20,9 +20,12 @@ from service.portal import bound_body, is_bounded
 from . import access, errors, filters, i18n
 
 TRANSLATIONS = Path(__file__).parent / "translations"
-# Same-origin everything; bpmn-js and the properties panel set inline styles, so styles may be inline.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+# Same-origin everything, and no inline style: an injected `style` or <style> (CSS reading a page's tokens out
+# through attribute selectors and background URLs) is never applied. Scripts may still set styles (CSSOM).
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "font-src 'self' data:; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+# The modeler's page alone: bpmn-js's palette icons and the properties panel write inline styles.
+MODELER_CSP = CSP.replace("style-src 'self';", "style-src 'self' 'unsafe-inline';")
 
 HSTS = "max-age=31536000"  # a year; sent only on https answers, so `make run` on plain http is unaffected
 

@@ -18,6 +18,7 @@ from service.errors import BadRequest, ServiceError
 from service.labels import label
 from service.usecases import designs, processes
 
+from . import MODELER_CSP
 from .access import actor, area_required, services
 from .forms import fields_of
 from .i18n import current_language, localize
@@ -43,7 +44,7 @@ def new() -> Any:
                                      upload.read() if upload is not None and upload.filename else None)
     except ServiceError as error:
         return _new_form_refused(error)
-    return render_template("designer/modeler.html", process=draft, xml=draft["xml"])
+    return _modeler(draft, draft["xml"])
 
 
 def _new_form_refused(error: ServiceError) -> tuple[str, int]:
@@ -62,7 +63,12 @@ def edit(key: str) -> Any:
     process = processes.get_process(services(), actor(), key)
     # The diagram of the version the page names: a deploy in between must not slip in under the older number.
     xml = processes.get_bpmn(services(), actor(), key, process["version"])
-    return render_template("designer/modeler.html", process=process, xml=xml)
+    return _modeler(process, xml)
+
+
+def _modeler(process: dict[str, Any], xml: str) -> tuple[str, dict[str, str]]:
+    """The modeler's page, the one page whose policy allows the inline styles bpmn-js writes."""
+    return render_template("designer/modeler.html", process=process, xml=xml), {"Content-Security-Policy": MODELER_CSP}
 
 
 @bp.get("/<key>/versions/<int(max=2147483647):version>")
