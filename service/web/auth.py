@@ -78,7 +78,11 @@ def logout() -> Any:
         logout_user()
         session.clear()
         flash(_("您已安全退出。"), "info")
-    return redirect(url_for("web_auth.login"))
+    response = redirect(url_for("web_auth.login"))
+    # The back button then shows no page of the session, from the HTTP cache or the back-forward cache (the pages
+    # are no-store already; some browsers still keep them in memory). Cookies stay: the device's is not the session's.
+    response.headers["Clear-Site-Data"] = '"cache"'
+    return response
 
 
 @bp.route("/account/password", methods=["GET", "POST"])
