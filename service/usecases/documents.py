@@ -30,15 +30,24 @@ from .reminders import local_zone
 # A printed text keeps its paragraphs, but a run of blank lines prints as one, and past this many line breaks the
 # rest run on: 2,000 characters of bare line breaks were a 189-page PDF that took the server seconds to print.
 MAX_PRINTED_LINES = 100
+# Nor is a text printed past this many characters (no shipped printed field takes more than 2,000): a version may
+# raise a field's maxLength, and 100,000 characters held the one printer nine seconds, again at every download.
+MAX_PRINTED_CHARS = 5_000
 _BLANK_RUN = re.compile(r"\n(?:[^\S\n]*\n)+")
 
 
 def printable(text: str) -> str:
-    """A text as a document prints it: blank runs as one blank line, at most MAX_PRINTED_LINES lines."""
+    """A text as a document prints it: blank runs as one blank line, at most MAX_PRINTED_LINES lines and
+    MAX_PRINTED_CHARS characters (then a note of how many more the case's record holds)."""
     lines = _BLANK_RUN.sub("\n\n", text.replace("\r\n", "\n").replace("\r", "\n")).split("\n")
     if len(lines) > MAX_PRINTED_LINES:
         lines[MAX_PRINTED_LINES - 1:] = [" ".join(lines[MAX_PRINTED_LINES - 1:])]
-    return "\n".join(lines)
+    return _cut("\n".join(lines))
+
+
+def _cut(text: str) -> str:
+    rest = len(text) - MAX_PRINTED_CHARS
+    return text if rest <= 0 else f"{text[:MAX_PRINTED_CHARS]}……（以下 {rest} 字未打印，全文见案件记录）"
 
 
 def _always(_data: dict[str, Any]) -> bool:

@@ -214,3 +214,25 @@ def test_a_busy_printer_answers_503_and_prints_again_once_free(api, cadre):
         assert_error(api.get(url, as_="discipline"), 503)
     assert app.extensions[_PRINTER]._value == 1
     assert "诫勉谈话记录" in pdf_text(api.get(url, as_="discipline"))
+
+
+def test_a_text_longer_than_any_shipped_form_takes_prints_only_its_start(api, cadre, services):
+    """Audit finding: a printed field's length is bounded only by its form, and a designer's version may raise
+    `maxLength` (or add a `format`, which gets no default limit): minutes of 100,000 characters took the one
+    printer nine seconds, again at every download. A printed text stops after MAX_PRINTED_CHARS characters (more
+    than any shipped form takes) and says how many more the case's record holds."""
+    from sqlalchemy import select
+
+    from service.db.models import Case
+    from service.usecases.documents import MAX_PRINTED_CHARS
+
+    case_id = admonishment_to_follow_up(api)
+    minutes = "谈话中本人承认存在问题表示将认真整改" * 5_000  # 90,000 characters
+    with services.db.unit_of_work() as session:
+        case = session.scalar(select(Case).where(Case.id == case_id))
+        case.data = {**case.data, "minutes": minutes}
+    response = api.get(f"/api/cases/{case_id}/documents/admonishment_record.pdf", as_="discipline")
+    text = re.sub(r"第\d+页共\d+页", "", pdf_text(response))  # the page footers, between a text's pages
+    assert minutes[:MAX_PRINTED_CHARS] in text and minutes[: MAX_PRINTED_CHARS + 20] not in text
+    assert f"以下{len(minutes) - MAX_PRINTED_CHARS}字未打印" in text
+    assert len(PdfReader(io.BytesIO(response.data)).pages) <= 12
