@@ -13,7 +13,7 @@ from service.config import PROJECT_ROOT
 bp = Blueprint("api_docs", __name__)
 OPENAPI = PROJECT_ROOT / "docs" / "openapi.yaml"
 METHODS = ("get", "post", "put", "patch", "delete")
-PAGE_POLICY = "default-src 'self'; script-src 'none'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+PAGE_POLICY = "default-src 'self'; script-src 'none'; style-src 'self'; frame-ancestors 'none'"
 
 
 @cache

@@ -19,11 +19,13 @@ def test_pages_allow_no_inline_styles(client, api):
     selectors and background URLs) is never applied: no page but the modeler's allows inline styles, and no
     page writes one (the tallies' bars included)."""
     case_id, disclosure_id = disclosed(api)
-    pages = ["/login", "/disclosures", f"/disclosures/{disclosure_id}", "/nope"]
+    pages = ["/login", "/disclosures", f"/disclosures/{disclosure_id}", "/nope", "/api/docs"]
     for url in pages:
         response = client.get(url)
         assert style_src(response) == ["'self'"], url
         assert not re.search(r"<style|\sstyle=", response.get_data(as_text=True)), url
+    for sheet in re.findall(r'<link rel="stylesheet" href="([^"]+)"', client.get("/api/docs").get_data(as_text=True)):
+        assert client.get(sheet).status_code == 200, sheet
     login(client, "admin")
     for url in [
         "/inbox",
