@@ -131,11 +131,15 @@ def _checked(services: Services, content: bytes | None) -> str:
 
 
 def _check_quotas(services: Services, session: Session, actor: Actor, case_id: int, size: int) -> None:
-    """Refuse an upload past what its case may hold (413) or its uploader may add in a day (429, with when to retry).
+    """Refuse an upload past what its case may hold, in files or bytes (413), or its uploader may add in a day (429,
+    with when to retry).
     Under the case's lock the case's total is exact; one user's uploads to several cases at once may pass the
     daily total by the few files in flight."""
-    per_case = int(services.settings["MAX_CASE_ATTACHMENT_BYTES"])
-    held = session.scalar(select(func.coalesce(func.sum(Attachment.size), 0)).where(Attachment.case_id == case_id))
+    per_case, most = int(services.settings["MAX_CASE_ATTACHMENT_BYTES"]), int(services.settings["MAX_CASE_ATTACHMENTS"])
+    count, held = session.execute(select(func.count(), func.coalesce(func.sum(Attachment.size), 0)).where(
+        Attachment.case_id == case_id)).one()
+    if count >= most:  # else a million one-byte files: rows and history entries that are never deleted
+        raise TooLarge(f"the case already holds {most} attachments (本案附件已达 {most} 个上限)")
     if (held or 0) + size > per_case:
         raise TooLarge(f"the case's attachments would pass {per_case} bytes together "
                        f"(本案附件总量将超过 {per_case} 字节上限)")

@@ -124,6 +124,26 @@ class TestAttachments:
         finally:
             app.extensions["cadreflow"].db.dispose()
 
+    def test_how_many_files_a_case_holds_is_bounded(self, template, tmp_path, cadre):
+        """Audit finding: the byte quotas let one reader add a million one-byte files to a case, each a row and a
+        history entry no one may ever delete, until the case page and its history were that list. A case holds at
+        most MAX_CASE_ATTACHMENTS files (413 past it, nothing written); other cases still take theirs."""
+        app = app_from_template(template, tmp_path / "count", MAX_CASE_ATTACHMENTS=3)
+        try:
+            api = make_api(app, template)
+            api.create_cadre("c1")
+            first, second = start_accountability(api)["id"], start_accountability(api)["id"]
+            for n in range(3):
+                assert upload(api, first, f"{n}".encode(), "n.txt").status_code == 201
+            refused = upload(api, first, b"3", "n.txt")
+            assert_error(refused, 413)
+            assert "3" in refused.json["error"]["message"]
+            assert len(api.get(f"/api/cases/{first}/attachments").json) == 3
+            assert [e["action"] for e in api.history(first)].count("attach") == 3
+            assert upload(api, second, b"x", "n.txt").status_code == 201
+        finally:
+            app.extensions["cadreflow"].db.dispose()
+
     def test_who_may_not_read_the_case_gets_404_for_its_files(self, api, cadre):
         """An outsider role (audit owns no lane of accountability), a designer: 404 to download, list or upload."""
         case_id = start_accountability(api)["id"]
