@@ -10,7 +10,8 @@ only an unreferenced blob (harmless; the same bytes uploaded later find it).
 `S3_REGION`); it asks (HEAD) before uploading, so the same bytes are sent once. Credentials come from the
 standard AWS chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_PROFILE, ~/.aws, an instance role), never
 from the settings files. A store that cannot be reached or refuses access raises `Unavailable` (503); a
-missing object raises FileNotFoundError like a missing file, which the use case answers with a 404.
+missing object raises FileNotFoundError like a missing file, which the use case answers with a 404. Either store
+hashes what it reads back and refuses (503) a file that no longer matches its SHA-256: changed behind the service.
 """
 
 from __future__ import annotations
@@ -73,7 +74,8 @@ class DirectoryStore:
         return digest
 
     def get(self, sha256: str) -> bytes:
-        return self._path(sha256).read_bytes()
+        """The file's bytes, refused (503) when they no longer hash to their name: changed on the disk since."""
+        return _verified(self._path(sha256).read_bytes(), sha256, f"{self.root}")
 
     def _path(self, sha256: str) -> Path:
         digest = _checked_digest(sha256)
@@ -85,6 +87,14 @@ def _subfolders(root: Path) -> list[Path]:
         return [entry for entry in root.iterdir() if entry.is_dir()]
     except OSError:  # no folder yet (made 0700 at the first file), or not ours to list
         return []
+
+
+def _verified(content: bytes, sha256: str, store: str) -> bytes:
+    """`content` when it hashes to `sha256`; a file changed in the store behind the service's back is never served."""
+    if hashlib.sha256(content).hexdigest() != sha256:
+        logger.error("attachment store %s: file %s does not match its SHA-256", store, sha256)
+        raise Unavailable("the stored file does not match its checksum (附件文件校验失败)")
+    return content
 
 
 def _checked_digest(sha256: str) -> str:
@@ -137,10 +147,7 @@ class S3Store:
                     raise FileNotFoundError(key) from None
                 raise
             content = response["Body"].read()
-        if hashlib.sha256(content).hexdigest() != key.rsplit("/", 1)[-1]:
-            logger.error("attachment store s3://%s: object %s does not match its SHA-256", self.bucket, key)
-            raise Unavailable("the stored file does not match its checksum (附件文件校验失败)")
-        return content
+        return _verified(content, key.rsplit("/", 1)[-1], f"s3://{self.bucket}")
 
     def _exists(self, key: str) -> bool:
         from botocore.exceptions import ClientError

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from service.config import PROJECT_ROOT, SettingsError
+from service.errors import Unavailable
 from service.filestore import DirectoryStore, S3Store, store_from_settings
 
 
@@ -17,6 +18,16 @@ def test_files_are_kept_once_under_their_sha256(tmp_path):
     assert store.get(digest) == b"abc"
     assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] == [
         f"{digest[:2]}/{digest}"]  # no temporary file left behind
+
+
+def test_a_file_changed_on_the_disk_is_refused_not_served(tmp_path):
+    """Bytes rewritten behind the service's back (the same path, other content) no longer hash to their name: the
+    store refuses them (503) like the S3 store, so a download never hands out a forged document."""
+    store = DirectoryStore(tmp_path)
+    digest = store.put(b"%PDF-1.4 the minutes as recorded\n")
+    (tmp_path / digest[:2] / digest).write_bytes(b"%PDF-1.4 the minutes rewritten\n")
+    with pytest.raises(Unavailable, match="附件文件校验失败"):
+        store.get(digest)
 
 
 def test_only_digests_name_files(tmp_path):
