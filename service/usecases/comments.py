@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from service.db.models import Comment, utcnow
-from service.errors import Invalid
+from service.errors import Invalid, TooLarge
 
 from . import access_log, policy
 from .casehistory import lock_case, record
@@ -26,6 +26,7 @@ def add_comment(services: Services, actor: Actor, case_id: int, text: Any) -> di
         policy.require(actor, "case.comment")
         _check_text(text)
         case = lock_case(session, case_id)
+        _check_room(session, case.id, int(services.settings["MAX_CASE_COMMENTS"]))
         row = Comment(case_id=case.id, author=actor.username, text=text.strip(), at=utcnow())
         session.add(row)
         session.flush()
@@ -41,6 +42,14 @@ def _check_text(text: Any) -> None:
     if len(text) > MAX_TEXT:
         raise Invalid(f"a comment has at most {MAX_TEXT} characters (意见不能超过 {MAX_TEXT} 字)",
                       {"text": f"最多 {MAX_TEXT} 字 (at most {MAX_TEXT} characters)"})
+
+
+def _check_room(session: Session, case_id: int, most: int) -> None:
+    """413 when the case holds `most` remarks already (counted under its lock): each is a row and a history entry
+    for ever, and the case page lists them all, so one reader must not be able to add a million."""
+    held = session.scalar(select(func.count()).select_from(Comment).where(Comment.case_id == case_id))
+    if (held or 0) >= most:
+        raise TooLarge(f"the case already holds {most} comments (本案意见已达 {most} 条上限)")
 
 
 def list_comments(services: Services, actor: Actor, case_id: int) -> list[dict[str, Any]]:

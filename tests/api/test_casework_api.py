@@ -221,3 +221,25 @@ class TestComments:
             assert_error(api.post(f"/api/cases/{case_id}/comments", as_=outsider, json={"text": "看看"}), 404)
             assert_error(api.get(f"/api/cases/{case_id}/comments", as_=outsider), 404)
         assert api.get(f"/api/cases/{case_id}/comments").json == []
+
+    def test_how_many_comments_a_case_holds_is_bounded(self, template, tmp_path, cadre):
+        """Like its files, a case's comments are rows and history entries no one may delete, all listed on its page:
+        at most MAX_CASE_COMMENTS (413 past it, nothing written); other cases still take theirs."""
+        app = app_from_template(template, tmp_path / "comments", MAX_CASE_COMMENTS=2)
+        try:
+            api = make_api(app, template)
+            api.create_cadre("c1")
+            first, second = start_accountability(api)["id"], start_accountability(api)["id"]
+            def comment(case_id: int, text: str):
+                return api.post(f"/api/cases/{case_id}/comments", as_="discipline", json={"text": text})
+
+            for n in range(2):
+                assert comment(first, f"第{n}条").status_code == 201
+            refused = comment(first, "第三条")
+            assert_error(refused, 413)
+            assert "2" in refused.json["error"]["message"]
+            assert [c["text"] for c in api.get(f"/api/cases/{first}/comments").json] == ["第0条", "第1条"]
+            assert [e["action"] for e in api.history(first)].count("comment") == 2
+            assert comment(second, "可以").status_code == 201
+        finally:
+            app.extensions["cadreflow"].db.dispose()
