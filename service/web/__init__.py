@@ -68,6 +68,11 @@ def _security_headers(response: Any) -> Any:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
+        # A page another site opened keeps no handle on it (no counting its frames, no navigating it), and no
+        # other site may load our pages or files as its own subresources (cross-site leaks through their size,
+        # timing or errors): nothing of this service is meant to be used by another origin.
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        response.headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
         if not (request.endpoint or "").endswith("static") and current_user.is_authenticated:
             response.headers["Cache-Control"] = "no-store"  # pages of logged-in users are confidential
     return response

@@ -85,6 +85,8 @@ class TestRolesAndErrors:
         response = client.get("/login")
         assert "default-src 'self'" in response.headers["Content-Security-Policy"]
         assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Cross-Origin-Opener-Policy"] == "same-origin"  # an opener from elsewhere holds nothing
+        assert response.headers["Cross-Origin-Resource-Policy"] == "same-origin"  # nor embeds our pages or files
 
 
 class TestLanguage:
