@@ -7,9 +7,11 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from service.db.chain import GENESIS, entry_hash, stored_json
-from service.db.models import Case, HistoryEntry, Task, utcnow
+from service.db.models import Case, HistoryEntry, ProcessVersion, Task, utcnow
+from service.db.uow import existing
 from service.errors import NotFound
 
 SYSTEM_NAME = "system"
@@ -23,7 +25,17 @@ def lock_case(session: Session, case_id: int) -> Case:
     case = session.scalar(query.execution_options(populate_existing=True))
     if case is None:
         raise NotFound(f"case {case_id} not found (案件不存在)")
-    return held(session, case)
+    return held(session, current_version(session, case))
+
+
+def current_version(session: Session, case: Case) -> Case:
+    """The case with the process version it now runs on. On PostgreSQL a lock that waited for a migration gives the
+    case row as the migration left it, but drops the version row joined to the old one (it no longer matches):
+    looked up then."""
+    version = case.process_version
+    if version is None or version.id != case.process_version_id:
+        set_committed_value(case, "process_version", existing(session, ProcessVersion, case.process_version_id))
+    return case
 
 
 def held(session: Session, case: Case) -> Case:
