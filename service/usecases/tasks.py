@@ -96,7 +96,7 @@ def complete_task(services: Services, actor: Actor, task_id: str, data: Any) -> 
     with services.db.unit_of_work() as session:
         task, case = locked_task(session, actor, task_id, completing=True, taking_part=True)
         if task.status != "open":
-            raise Conflict("the task was already completed (任务已被办理)")
+            raise Conflict(_why_not_completable(task))
         if case.status != "open":
             raise Conflict(f"case {case.id} is {case.status}; its tasks cannot be completed now "
                            "(案件当前状态不允许办理)")
@@ -180,6 +180,15 @@ _TASKS_UNDER_LOCK = DirectStatement(select(  # built once: every action on a tas
     exists().where(CaseParticipant.case_id == _TASK_CASE, CaseParticipant.username == bindparam("username"))
     .label("participant"), exists().where(Case.parent_case_id == _TASK_CASE).label("has_children")).where(
     Task.case_id == _TASK_CASE, or_(Task.id == bindparam("task_id"), Task.status == "open")))
+
+
+def _why_not_completable(task: Task) -> str:
+    """Why a task that is not open cannot be completed: a completion, or a return, a cancel or an event that
+    withdrew it (never "completed" for a task nobody completed)."""
+    if task.status == "completed":
+        return "the task was already completed (任务已被办理)"
+    return ("the task was withdrawn: returned to an earlier step, or its case cancelled or moved past it "
+            "(任务已撤销或退回)")
 
 
 def _why_not_claimable(task: Task) -> str:

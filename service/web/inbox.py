@@ -95,19 +95,22 @@ def complete(task_id: str) -> Any:
     except CaseIncident as error:  # a form rule failed to run: nothing saved, the task still open for a retry
         return _task_page(task_id, request.form, {"_form": error.message}, status=409)
     except Conflict as error:
-        if _completed_by_me(task_id):  # my own form again (a double click, a resend): done once, by me
-            flash(_("此任务您已办理，本次提交未重复保存。"), "info")
-            return redirect(url_for("inbox.index"), 303)
-        return render_error(409, localize(error.message), TASK_TAKEN)
+        return _refused(task_id, error)
     flash(_("已办理：%(name)s（案件 #%(case)s）", name=task["name"], case=task["case_id"]), "success")
     return redirect(url_for("inbox.index"))
 
 
-def _completed_by_me(task_id: str) -> bool:
-    """Whether the task was completed, by the current user: a refused completion is then a repeat of theirs, and
-    the page saying that someone else just completed it would have them believe their decision was lost."""
+def _refused(task_id: str, error: Conflict) -> Any:
+    """A refused completion, said as what happened to the task. Completed by the current user: a repeat of their
+    own form (a double click, a resend), done once; the page saying that someone else just completed it would have
+    them believe their decision was lost. A stale form must not claim a colleague decided a task that was withdrawn
+    (returned, its case cancelled) or whose case is held."""
     task, _cadre = tasks.read_task(services(), actor(), task_id)
-    return bool(task["status"] != "open" and task["completed_by"] == actor().username)
+    if task["status"] == "completed" and task["completed_by"] == actor().username:
+        flash(_("此任务您已办理，本次提交未重复保存。"), "info")
+        return redirect(url_for("inbox.index"), 303)
+    # Only a completion by another is "taken"; a withdrawn task or a held case keeps 409's own title and says why.
+    return render_error(409, localize(error.message), TASK_TAKEN if task["status"] == "completed" else None)
 
 
 def _task_page(task_id: str, values: Any = None, errors: dict[str, str] | None = None, status: int = 200) -> Any:
