@@ -56,14 +56,23 @@ def post_change_needs_audit(session: Session, cadre: Cadre, new_post: str | None
 
 
 def change_post(session: Session, cadre_id: str, post: str, started_on: date | None) -> None:
-    """The only way a cadre's post changes (process outcomes call it); refused while an audit is owed."""
-    cadre = session.get(Cadre, cadre_id)
+    """The only way a cadre's post changes (process outcomes call it); refused while an audit is owed. Checked on
+    the cadre's row locked: two cases changing one cadre's post at once (each holding only its own case) would
+    otherwise both check the post as it was, and the second overwrite the first's unaudited new post."""
+    cadre = lock_cadre(session, cadre_id)
     if cadre is None:
         raise Conflict(f"cadre {cadre_id} not found (干部不存在)")
     if post_change_needs_audit(session, cadre, post):
         raise Conflict(f"cadre {cadre_id} leaves a leading post only after a cleared departure audit "
                        "(先审计，后离任：领导干部离任须先完成离任经济责任审计)")
     cadre.post, cadre.post_started_on = post, started_on
+
+
+def lock_cadre(session: Session, cadre_id: str) -> Cadre | None:
+    """A cadre's row as it is now, for a change that depends on what it holds (row-locked until the commit on
+    PostgreSQL; SQLite serialises writers), or None."""
+    query = select(Cadre).where(Cadre.id == cadre_id).with_for_update(of=Cadre)
+    return session.scalars(query.execution_options(populate_existing=True)).one_or_none()
 
 
 def create_cadre(services: Services, actor: Actor, data: Any) -> dict[str, Any]:
