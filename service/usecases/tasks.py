@@ -75,6 +75,8 @@ def claim_task(services: Services, actor: Actor, task_id: str) -> dict[str, Any]
         policy.require_task_action(session, actor, "task.claim", task)
         if task.status != "open" or task.assignee not in (None, actor.username):
             raise Conflict(_why_not_claimable(task))
+        if task.assignee == actor.username:  # a repeat (a double click, a retry): held already, nothing to record
+            return views.task_view(services, session, task)
         task.assignee = actor.username
         record(session, case, actor.username, "claim", task.element_id, {"task_id": task_id})
         return views.task_view(services, session, task)

@@ -35,6 +35,8 @@ def assign_task(services: Services, actor: Actor, task_id: str, username: Any) -
         standing_in = queries.substitutes_now(session, [wanted.username], utcnow()).get(wanted.username)
         holder = absence.active_user(session, standing_in, "username") if standing_in else wanted
         _require_lane_role(holder, task, standing_in is not None)
+        if holder.username == task.assignee:  # a repeat (a double click, a retry): nothing changes, nobody is told
+            return views.task_view(services, session, task)
         previous, task.assignee = task.assignee, holder.username
         policy.note_participant(session, case.id, holder.username)
         detail = {"task_id": task.id, "from": previous, "to": holder.username}

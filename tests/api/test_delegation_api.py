@@ -311,3 +311,27 @@ class TestRoleRemoval:
         assert api.patch("/api/users/admin2", json={"roles": ["audit"]}).status_code == 200
         assert api.open_task(case_id, "preliminary_verification")["assignee"] is None
         assert api.history(case_id)[-1]["detail"]["reason"] == "角色变更 (role removed)"
+
+
+class TestRepeats:
+    """A claim or a reassignment sent twice (a double click, a client's retry) is acted on once: the case's history
+    (its tamper-evident record) said the task was claimed twice, or reassigned from discipline2 to discipline2, and
+    the holder was told of a "new" task again."""
+
+    def test_a_second_claim_by_the_holder_is_answered_and_not_recorded(self, api, cadre):
+        case_id, task = verification(api)
+        first = api.post(f"/api/tasks/{task['id']}/claim", as_="discipline")
+        again = api.post(f"/api/tasks/{task['id']}/claim", as_="discipline")
+        assert (first.status_code, again.status_code) == (200, 200)
+        assert again.json["assignee"] == "discipline"
+        assert [e["actor"] for e in api.history(case_id) if e["action"] == "claim"] == ["discipline"]
+
+    def test_a_reassignment_to_the_holder_changes_nothing(self, api, cadre):
+        case_id, task = verification(api)
+        assert assign(api, task["id"], "discipline2", "discipline_head").status_code == 200
+        told = len(notices(api, "discipline2"))
+        again = assign(api, task["id"], "discipline2", "discipline_head")
+        assert again.status_code == 200 and again.json["assignee"] == "discipline2"
+        assert [(e["detail"]["from"], e["detail"]["to"]) for e in api.history(case_id) if e["action"] == "assign"] \
+            == [(None, "discipline2")]
+        assert len(notices(api, "discipline2")) == told
