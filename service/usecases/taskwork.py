@@ -59,6 +59,8 @@ def extend_task(services: Services, actor: Actor, task_id: str, until: Any, reas
         policy.require_task_action(session, actor, "task.extend", task)
         reason = _reason(reason)
         due = absence.parse_moment(until, "until", reminders.local_zone(services), end_of_day=True)
+        if due == task.due_at:  # a repeat (a double click, a retry): extended to this already, nothing to record
+            return views.task_view(services, session, task)
         _require_later(due, task.due_at)
         previous, task.due_at, task.overdue = task.due_at, due, False
         session.execute(delete(TaskReminder).where(TaskReminder.task_id == task.id))

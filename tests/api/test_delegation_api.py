@@ -335,3 +335,14 @@ class TestRepeats:
         assert [(e["detail"]["from"], e["detail"]["to"]) for e in api.history(case_id) if e["action"] == "assign"] \
             == [(None, "discipline2")]
         assert len(notices(api, "discipline2")) == told
+
+    def test_an_extension_sent_twice_extends_once_and_the_repeat_is_no_error(self, api, cadre):
+        """The same extension again (a double click, a retry) answers 200 with the deadline it set, recorded once;
+        it said "the new deadline must be later than the current one" (422), so its sender believed it failed."""
+        case_id, task = verification(api)
+        first = extend(api, task["id"], "discipline_head", until="2099-03-01")
+        again = extend(api, task["id"], "discipline_head", until="2099-03-01")
+        assert (first.status_code, again.status_code) == (200, 200), again.json
+        assert again.json["due_at"] == first.json["due_at"]
+        assert len([e for e in api.history(case_id) if e["action"] == "extend"]) == 1
+        assert_error(extend(api, task["id"], "discipline_head", until="2099-02-01"), 422, fields={"until"})
