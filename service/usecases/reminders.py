@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, exists, not_, select, update
+from sqlalchemy import ColumnElement, delete, exists, not_, select, update
 from sqlalchemy.orm import Session
 
 from service.db.models import MailItem, ProcessVersion, ScheduledRun, Task, TaskReminder, User, utcnow
@@ -61,10 +61,26 @@ def scan_due_tasks(services: Services, now: datetime | None = None) -> int | Non
         held = session.scalar(select(ScheduledRun).where(ScheduledRun.name == SCAN).with_for_update(skip_locked=True))
         if held is None:
             return None
-        soon = now + timedelta(hours=float(services.settings.get("NOTIFY_DUE_SOON_HOURS") or 24))
-        zone = local_zone(services)
+        zone, window = local_zone(services), due_soon_window(services)
         sent = _remind(session, "overdue", overdue(now), now, zone)
-        return sent + _remind(session, "due_soon", (Task.due_at <= soon) & not_(overdue(now)), now, zone)
+        if window is None:  # NOTIFY_DUE_SOON_HOURS = 0: no "due soon" notice at all
+            return sent
+        return sent + _remind(session, "due_soon", (Task.due_at <= now + window) & not_(overdue(now)), now, zone)
+
+
+def due_soon_window(services: Services) -> timedelta | None:
+    """How long before its deadline a task is "due soon" (NOTIFY_DUE_SOON_HOURS); None for 0, which means no
+    due-soon notice (config.ZERO_ALLOWED), not the default."""
+    hours = services.settings.get("NOTIFY_DUE_SOON_HOURS")
+    window = timedelta(hours=24 if hours is None else float(hours))
+    return window if window > timedelta(0) else None
+
+
+def forget(session: Session, task_ids: list[str]) -> None:
+    """Send a task's due-soon and overdue notices anew: its deadline moved (an extension), or it opened again
+    under its id with a new one (a return)."""
+    if task_ids:
+        session.execute(delete(TaskReminder).where(TaskReminder.task_id.in_(task_ids)))
 
 
 def _remind(session: Session, kind: str, condition: ColumnElement[bool], now: datetime, zone: ZoneInfo) -> int:
@@ -148,9 +164,9 @@ def _digest(services: Services, session: Session, user: User, now: datetime, zon
     total = count(session, mine)
     if not total:
         return None
-    soon = now + timedelta(hours=float(services.settings.get("NOTIFY_DUE_SOON_HOURS") or 24))
-    counts = {"total": total, "overdue": count(session, mine.where(overdue(now))),
-              "soon": count(session, mine.where(Task.due_at <= soon, not_(overdue(now))))}
+    window = due_soon_window(services)
+    soon = count(session, mine.where(Task.due_at <= now + window, not_(overdue(now)))) if window else 0
+    counts = {"total": total, "overdue": count(session, mine.where(overdue(now))), "soon": soon}
     tasks = list(session.scalars(mine.order_by(Task.due_at.asc().nulls_last(), Task.created_at, Task.id)
                                  .limit(DIGEST_ITEMS)))
     names = process_names(session, tasks)

@@ -8,10 +8,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Task, TaskReminder, User, utcnow
+from service.db.models import Task, User, utcnow
 from service.errors import Conflict, Invalid
 from workflows.engine import NotReturnable, TaskNotReady
 
@@ -63,7 +63,7 @@ def extend_task(services: Services, actor: Actor, task_id: str, until: Any, reas
             return views.task_view(services, session, task)
         _require_later(due, task.due_at)
         previous, task.due_at, task.overdue = task.due_at, due, False
-        session.execute(delete(TaskReminder).where(TaskReminder.task_id == task.id))
+        reminders.forget(session, [task.id])
         entry = (actor.username, "extend", task.element_id,
                  {"task_id": task.id, "from": views.iso(previous), "until": views.iso(due), "reason": reason})
         try:  # the diagram's deadline timers on the task move too, so the escalation (督办) follows
@@ -114,6 +114,7 @@ def _reopen(session: Session, open_ids: list[str]) -> list[Task]:
         return row.completed_by if row.completed_by not in (None, "system") else None
     holding = queries.holders_now(session, {(name, row.role) for row in rows if (name := person(row))}, utcnow(),
                                   named_need_role=True)
+    reminders.forget(session, [row.id for row in rows])  # its new deadline is reminded as a new task's is
     for row in rows:
         name = person(row)
         row.status, row.due_at, row.overdue = "open", None, False

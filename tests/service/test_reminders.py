@@ -17,10 +17,13 @@ from service.usecases.reminders import scan_due_tasks
 from service.worker import run_worker
 from tests.api.support import app_from_template, departure_to_fieldwork, make_api, start_accountability
 from tests.conftest import actor, make_settings
+from tests.engine.test_returns import with_return
 from tests.service.test_concurrency import race
 from tests.sql import statements_sent
 
 DISCIPLINE = ("discipline", "discipline2", "multi")
+REPORT = {"channel": "hotline", "subject_name": "张三", "subject_unit": "县交通局", "category": "inaction",
+          "content": "长期不作为"}
 
 
 def kinds(services, username: str) -> list[tuple[str, int]]:
@@ -162,3 +165,42 @@ def _selects_of(services, call) -> int:
     with statements_sent(services.db) as sent:
         assert call()
     return sum(s.starts("SELECT") for s in sent)
+
+
+def test_a_step_returned_to_is_reminded_again_of_its_new_deadline(services, api, cadre):
+    """triage_report was reminded due soon and overdue, then completed; reply_to_reporter is returned to it, which
+    opens it again under the same id with a new deadline: that deadline is reminded too, not taken for one
+    already told."""
+    response = api.post("/api/processes/public_report/versions", as_="designer",
+                        data=with_return("public_report", "reply_to_reporter"), content_type="application/xml")
+    assert response.status_code == 201, response.json
+    started = api.post("/api/cases", as_="discipline", json={"process": "public_report", "cadre_id": None,
+                                                             "data": REPORT})
+    assert started.status_code == 201, started.json
+    case_id = started.json["id"]
+    first = datetime.fromisoformat(api.open_task(case_id, "triage_report")["due_at"])
+    assert scan_due_tasks(services, first - timedelta(hours=1)) == 1
+    assert scan_due_tasks(services, first + timedelta(minutes=1)) == 1
+    api.complete(case_id, "triage_report", decision="transfer", transfer_to="县信访局")
+    reply = api.open_task(case_id, "reply_to_reporter")["id"]
+    returned = api.post(f"/api/tasks/{reply}/return", as_="discipline", json={"reason": "分流意见需补充"})
+    assert returned.status_code == 200, returned.json
+    again = datetime.fromisoformat(api.open_task(case_id, "triage_report")["due_at"])
+    assert scan_due_tasks(services, again - timedelta(hours=1)) == 1
+    assert scan_due_tasks(services, again + timedelta(minutes=1)) == 1
+
+
+def test_no_due_soon_notice_when_its_window_is_zero(template, tmp_path):
+    """NOTIFY_DUE_SOON_HOURS = 0 means no "due soon" notice (config.ZERO_ALLOWED), not the default 24 hours;
+    the overdue notice still goes out, and the digest counts nothing as due soon."""
+    app = app_from_template(template, tmp_path / "zero", NOTIFY_DUE_SOON_HOURS=0)
+    services, api = app.extensions["cadreflow"], make_api(app, template)
+    try:
+        api.create_cadre("c1")
+        case_id = start_accountability(api)["id"]
+        due = due_of(api, case_id)
+        assert scan_due_tasks(services, due - timedelta(hours=1)) == 0
+        assert scan_due_tasks(services, due + timedelta(minutes=1)) == 1
+        assert [k for k, _ in kinds(services, "discipline")] == ["overdue", "new_task"]
+    finally:
+        services.db.dispose()
