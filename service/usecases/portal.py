@@ -15,12 +15,13 @@ import hmac
 import re
 import secrets
 import unicodedata
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Cadre, Case, CaseWait, HistoryEntry, PublicReport, Task
+from service.db.models import Cadre, Case, CaseWait, HistoryEntry, PublicReport, Task, utcnow
 from service.db.uow import existing
 from service.errors import Conflict, Invalid, NotFound
 
@@ -136,8 +137,8 @@ def triage_inbox(services: Services, actor: Actor, page: int = 1) -> dict[str, A
         query = select(Case).where(Case.process_key == PROCESS, Case.status == "open",
                                    policy.case_filter(actor)).order_by(Case.id)
         cases, where = queries.page_of(session, query, page, INBOX_PAGE)
-        tasks = _open_tasks(session, [case.id for case in cases])
-        return {"reports": {**where, "items": [_report_row(case, tasks.get(case.id, [])) for case in cases]},
+        tasks, now = _open_tasks(session, [case.id for case in cases]), utcnow()
+        return {"reports": {**where, "items": [_report_row(case, tasks.get(case.id, []), now) for case in cases]},
                 "objections": _objections(session, actor)}
 
 
@@ -177,29 +178,33 @@ def report_file(services: Services, actor: Actor, case_id: int) -> dict[str, Any
                                                            PublicReport.kind == "report"))
         entries = casefile.history(session, case.id, actor)
         open_tasks = _open_tasks(session, [case.id]).get(case.id, [])
-        row = _report_row(case, open_tasks)
+        now = utcnow()
+        row = _report_row(case, open_tasks, now)
         file = {**row, "contact": case.data.get("contact") if policy.allows(actor, "reporter.contact") else None,
                 "content": case.data.get("content", ""), "data": _public_fields(case.data),
                 "tracking_code": report.tracking_code if report else None,
                 "history": entries, "tracking": _tracking(session, case, report),
                 "cadre": casefile.cadre_brief(session, case.cadre_id) if case.cadre_id else None,
                 "open_tasks": [{"id": t.id, "element_id": t.element_id, "name": t.name, "role": t.role,
-                                "due_at": views.iso(t.due_at), "overdue": t.overdue} for t in open_tasks],
+                                "due_at": views.iso(t.due_at), "overdue": queries.is_overdue(t, now)}
+                               for t in open_tasks],
                 "child_case_ids": list(session.scalars(select(Case.id).where(Case.parent_case_id == case.id,
                                                                              policy.case_filter(actor))))}
     access_log.note(services, actor, "report_page", case_id, file["cadre_id"])
     return file
 
 
-def _report_row(case: Case, tasks: list[Task]) -> dict[str, Any]:
-    """A report in the triage inbox: what it names, and where it stands by its open `tasks`."""
+def _report_row(case: Case, tasks: list[Task], now: datetime) -> dict[str, Any]:
+    """A report in the triage inbox: what it names, and where it stands by its open `tasks` (overdue as every other
+    list says it, queries.is_overdue: not only once a worker fired the deadline's timer)."""
     data = case.data or {}
     return {"id": case.id, "channel": data.get("channel"), "subject_name": data.get("subject_name"),
             "subject_unit": data.get("subject_unit"), "category": data.get("category"),
             "category_name": CATEGORIES.get(str(data.get("category")), data.get("category")),
             "received_at": views.iso(case.created_at), "status": case.status, "outcome": case.outcome,
             "cadre_id": case.cadre_id, "decision": data.get("decision"),
-            "stage": ", ".join(sorted(t.name for t in tasks)), "overdue": any(t.overdue for t in tasks),
+            "stage": ", ".join(sorted(t.name for t in tasks)),
+            "overdue": any(queries.is_overdue(t, now) for t in tasks),
             "triage_task_id": next((t.id for t in tasks if t.element_id == "triage_report"), None),
             "reply_task_id": next((t.id for t in tasks if t.element_id == "reply_to_reporter"), None)}
 

@@ -4,12 +4,12 @@ notices and objections, bounds (rate, size, plain text), and the reporter's cont
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
 
-from service.db.models import Case
+from service.db.models import Case, Task
 from service.errors import TooManyAttempts, Unavailable
 from service.ratelimit import Throttle, address_key
 from service.usecases import portal, proof, public_posts, tracker
@@ -457,3 +457,17 @@ def test_a_surge_needs_the_proof_of_work_on(template, tmp_path):
         assert client.get("/public/challenge").json["bits"] == 0
     finally:
         app.extensions["cadreflow"].db.dispose()
+
+
+def test_a_report_past_its_deadline_is_overdue_in_the_triage_inbox_as_in_the_task_list(api, services, cadre):
+    """The triage task's deadline passed and no worker has fired its timer yet (or its case is held): the task list
+    calls it overdue, and so do the triage inbox and the report's page, not only once the timer marked it."""
+    case_id = case_of(api, report(api.client).json["tracking_code"])["id"]
+    with services.db.unit_of_work() as session:
+        session.execute(update(Task).where(Task.case_id == case_id, Task.element_id == "triage_report")
+                        .values(due_at=datetime.now(UTC) - timedelta(hours=1)))
+    assert api.open_task(case_id, "triage_report")["overdue"] is True
+    inspector = Actor("discipline", frozenset({"discipline"}))
+    row = next(r for r in portal.triage_inbox(services, inspector)["reports"]["items"] if r["id"] == case_id)
+    assert row["overdue"] is True
+    assert [t["overdue"] for t in portal.report_file(services, inspector, case_id)["open_tasks"]] == [True]
