@@ -228,6 +228,31 @@ def resync_timers_command() -> None:
         raise SystemExit(1)
 
 
+@click.command("mail-outbox")
+@click.option("--retry-failed", is_flag=True, help="Queue the mails given up again (after the server or the "
+              "addresses were fixed).")
+@with_appcontext
+def mail_outbox_command(retry_failed: bool) -> None:
+    """How many mails wait, went, were given up or dropped, and why the given-up ones failed; exit 1 while any
+    given-up mail is left (a monitor's check), --retry-failed queues them again."""
+    from .usecases import mailing
+
+    if retry_failed:
+        click.echo(f"{mailing.retry_failed(_services())} failed mail(s) queued again (已重新排队)")
+    report = mailing.outbox_report(_services())
+    for item in report["failed"]:
+        queued = item["created_at"].isoformat(timespec="seconds")
+        click.echo(f"mail {item['id']} to {item['username']} ({item['kind']}, queued {queued}) failed after "
+                   f"{item['attempts']} attempt(s): {item['last_error']}", err=True)
+    counts, oldest = report["counts"], report["oldest_pending"]
+    since = f" (oldest queued {oldest.isoformat(timespec='seconds')})" if oldest is not None else ""
+    click.echo(f"pending {counts['pending']}{since}, sent {counts['sent']}, failed {counts['failed']}, dropped "
+               f"{counts['dropped']} (待发 {counts['pending']}，已发 {counts['sent']}，失败 {counts['failed']}，"
+               f"已放弃 {counts['dropped']})")
+    if counts["failed"]:
+        raise SystemExit(1)
+
+
 @click.command("anchor")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None,
               help="Write the anchor here (default: standard output).")
@@ -375,8 +400,8 @@ def bulk_start_command(process: str, data: str, selector: str | None, dedupe: st
 
 def register_commands(app: Flask) -> None:
     commands = (init_db_command, deploy_command, create_user_command, demo_command, rotation_scan_command,
-                check_command, resync_timers_command, anchor_command, worker_command, serve_command, bulk_start_command,
-                integrity_reports_command, early_warning_scan_command)
+                check_command, resync_timers_command, mail_outbox_command, anchor_command, worker_command,
+                serve_command, bulk_start_command, integrity_reports_command, early_warning_scan_command)
     for command in commands:
         app.cli.add_command(command)
 

@@ -13,7 +13,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from service.db.models import MailItem, Notification, User, utcnow
@@ -207,3 +207,33 @@ def retry_delay(attempts: int) -> timedelta:
     """30 s after the first failure, doubling, at most an hour."""
     delay: timedelta = FIRST_RETRY * 2 ** max(attempts - 1, 0)
     return min(delay, MAX_RETRY)
+
+
+# What an operator sees of the outbox (`cadreflow mail-outbox`): a mail given up is otherwise only a log line.
+
+FAILED_SHOWN = 50
+
+
+def outbox_report(services: Services) -> dict[str, Any]:
+    """How many mails each status holds, when the oldest pending one was queued, and the newest failed ones (to
+    whom, when, after how many attempts, why)."""
+    with services.db.unit_of_work(write=False) as session:
+        counts = dict(session.execute(select(MailItem.status, func.count()).group_by(MailItem.status)).all())
+        oldest = session.scalar(select(func.min(MailItem.created_at)).where(MailItem.status == "pending"))
+        failed = session.execute(select(MailItem, User.username).join(User, User.id == MailItem.user_id)
+                                 .where(MailItem.status == "failed").order_by(MailItem.id.desc())
+                                 .limit(FAILED_SHOWN)).all()
+        return {"counts": {status: counts.get(status, 0) for status in STATUSES}, "oldest_pending": oldest,
+                "failed": [{"id": item.id, "username": username, "kind": item.kind, "created_at": item.created_at,
+                            "attempts": item.attempts, "last_error": item.last_error} for item, username in failed]}
+
+
+STATUSES = ("pending", "sent", "failed", "dropped")
+
+
+def retry_failed(services: Services, now: datetime | None = None) -> int:
+    """Queue every failed mail again, due now with its attempts counted from 0 (the server or the address was
+    fixed); returns how many."""
+    with services.db.unit_of_work() as session:
+        return rows_changed(session, update(MailItem).where(MailItem.status == "failed").values(
+            status="pending", attempts=0, next_attempt_at=now or utcnow()))

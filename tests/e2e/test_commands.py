@@ -22,6 +22,7 @@ COMMANDS = [
     (["integrity-reports", "--year", "2026"], "述职述廉 case(s) opened for 2026"),
     (["bulk-start", "annual_assessment", "--data", '{"year": 2026}', "--dedupe", "field:year"], "done:"),
     (["resync-timers"], "due time(s) set"),
+    (["mail-outbox"], "failed 0"),
     (["worker", "--once"], "timers fired"),
     (["check"], "0 fault(s)"),
 ]

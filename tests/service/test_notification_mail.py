@@ -232,3 +232,34 @@ def test_a_task_name_with_line_breaks_is_mailed_on_one_line(world):
                                 text_en="New task: check\r\nBcc: x")
     mail = mailing.notification_mail(services, notification, type("User", (), {"id": 1, "username": "u"})())
     assert mail.subject == "【干部监督】新任务：核实 抄送 他人 | CadreFlow: New task: check Bcc: x"
+
+
+def test_a_mail_given_up_is_shown_to_the_operator_and_may_be_queued_again(template, tmp_path):
+    """The server was down past MAIL_MAX_ATTEMPTS: `cadreflow mail-outbox` names the mail given up, to whom and why,
+    and exits 1 (a monitor notices); once the server is back, `--retry-failed` queues it again and it goes."""
+    app = app_from_template(template, tmp_path / "outbox", MAIL_MAX_ATTEMPTS=2)
+    services, api = app.extensions["cadreflow"], make_api(app, template)
+    services.mailer = RecordingMailer(failing=True)
+    api.create_cadre("c1")
+    api.patch("/api/users/discipline", json={"email": "discipline@example.gov.cn"})
+    start_accountability(api)
+    mailing.queue_event_mails(services)
+    moment = datetime.now(SHANGHAI)
+    for _ in range(3):
+        mailing.deliver_due(services, moment)
+        moment += timedelta(hours=2)
+    cli = app.test_cli_runner()
+    shown = cli.invoke(args=["mail-outbox"])
+    assert shown.exit_code == 1, shown.output
+    [item] = mails(services)
+    assert f"mail {item.id} to discipline (notification" in shown.output
+    assert "failed after 2 attempt(s): the recording mailer was told to fail" in shown.output
+    assert "pending 0, sent 0, failed 1, dropped 0" in shown.output
+    services.mailer.failing = False
+    again = cli.invoke(args=["mail-outbox", "--retry-failed"])
+    assert again.exit_code == 0, again.output
+    assert "1 failed mail(s) queued again" in again.output and "pending 1 (oldest queued" in again.output
+    assert mailing.deliver_due(services)
+    assert [m.to for m in services.mailer.sent] == ["discipline@example.gov.cn"]
+    assert [(m.status, m.attempts) for m in mails(services)] == [("sent", 1)]
+    services.db.dispose()
