@@ -25,11 +25,14 @@ class Mail:
 
 
 class MailError(Exception):
-    """The mail server did not take a mail; `permanent` when trying again cannot help (a 5xx answer)."""
+    """The mail server did not take a mail; `permanent` when trying again cannot help (a 5xx answer); not `of_mail`
+    when it refused this service whatever the mail (its login or sender: a setting to fix), which counts toward no
+    mail's MAIL_MAX_ATTEMPTS."""
 
-    def __init__(self, message: str, permanent: bool = False) -> None:
+    def __init__(self, message: str, permanent: bool = False, of_mail: bool = True) -> None:
         super().__init__(message)
         self.permanent = permanent
+        self.of_mail = of_mail
 
 
 class Mailer(Protocol):
@@ -69,7 +72,7 @@ class SmtpMailer:
         except (smtplib.SMTPHeloError, smtplib.SMTPAuthenticationError, smtplib.SMTPSenderRefused) as exc:
             # The server refuses this service, whatever the mail (a login or sender a setting must fix): never
             # a reason to give the mail up, nor every other mail of the queue after it.
-            raise MailError(f"{exc.smtp_code} {_text(exc.smtp_error)}") from exc
+            raise MailError(f"{exc.smtp_code} {_text(exc.smtp_error)}", of_mail=False) from exc
         except smtplib.SMTPResponseException as exc:
             raise MailError(f"{exc.smtp_code} {_text(exc.smtp_error)}", permanent=500 <= exc.smtp_code < 600) from exc
         except smtplib.SMTPRecipientsRefused as exc:

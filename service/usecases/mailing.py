@@ -166,9 +166,9 @@ def _deliver_one(services: Services, mailer: Mailer, item_id: int, now: datetime
         mailer.send(mail)
     except MailError as exc:
         log.warning("mail %s not sent: %s", item_id, exc)
-        _settle(services, item_id, str(exc), exc.permanent)
+        _settle(services, item_id, exc)
         return exc.permanent
-    _settle(services, item_id, None, False)
+    _settle(services, item_id, None)
     return True
 
 
@@ -188,15 +188,19 @@ def _lease(services: Services, item_id: int, now: datetime) -> Mail | None:
         return Mail(to=user.email, subject=item.subject, body=item.body)
 
 
-def _settle(services: Services, item_id: int, error: str | None, permanent: bool) -> None:
-    """Sent; or given up (a permanent refusal, or MAIL_MAX_ATTEMPTS tries); or tried again later."""
+def _settle(services: Services, item_id: int, error: MailError | None) -> None:
+    """Sent; or given up (a permanent refusal, or MAIL_MAX_ATTEMPTS tries); or tried again later. A refusal of the
+    service itself (its login or sender) is no try of the mail: however long a setting takes to fix, no mail is
+    given up for it (the worker's pause after a failure paces those tries)."""
     with services.db.unit_of_work() as session:
         item = session.get_one(MailItem, item_id)
         if error is None:
             item.status, item.sent_at, item.last_error = "sent", utcnow(), None
             return
-        item.last_error = error[:2000]
-        if permanent or item.attempts >= int(services.settings.get("MAIL_MAX_ATTEMPTS") or 12):
+        item.last_error = str(error)[:2000]
+        if not error.of_mail:
+            item.attempts, item.next_attempt_at = item.attempts - 1, utcnow() + FIRST_RETRY
+        elif error.permanent or item.attempts >= int(services.settings.get("MAIL_MAX_ATTEMPTS") or 12):
             item.status = "failed"
             log.error("mail %s given up after %s attempt(s): %s", item_id, item.attempts, error)
         else:

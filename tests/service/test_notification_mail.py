@@ -263,3 +263,24 @@ def test_a_mail_given_up_is_shown_to_the_operator_and_may_be_queued_again(templa
     assert [m.to for m in services.mailer.sent] == ["discipline@example.gov.cn"]
     assert [(m.status, m.attempts) for m in mails(services)] == [("sent", 1)]
     services.db.dispose()
+
+
+def test_a_server_refusing_the_sender_for_longer_than_the_retries_gives_no_mail_up(template, tmp_path, smtp):
+    """MAIL_FROM refused for MAIL_MAX_ATTEMPTS tries and more (the relay's setting is fixed the next day): a refusal
+    of this service, not of the mail, so each mail still waits and goes once the sender is taken."""
+    app = app_from_template(template, tmp_path / "sender", MAIL_MAX_ATTEMPTS=2, **smtp.settings())
+    services, api = app.extensions["cadreflow"], make_api(app, template)
+    api.create_cadre("c1")
+    api.patch("/api/users/discipline", json={"email": "discipline@example.gov.cn"})
+    smtp.refuse_sender = True
+    start_accountability(api)
+    worker, moment = Reminders(services), datetime.now(SHANGHAI)
+    for _ in range(5):
+        worker.tick(moment)
+        moment += timedelta(hours=2)
+    assert smtp.received == [] and [m.status for m in mails(services)] == ["pending"]
+    smtp.refuse_sender = False
+    worker.tick(moment)
+    assert [r.rcpt_tos for r in smtp.received] == [["discipline@example.gov.cn"]]
+    assert [m.status for m in mails(services)] == ["sent"]
+    services.db.dispose()
