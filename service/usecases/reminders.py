@@ -191,13 +191,28 @@ def _digest_subject(counts: dict[str, int]) -> str:
             f"CadreFlow daily summary: {counts['total']} open, {counts['overdue']} overdue")
 
 
+def _within(window: timedelta | None) -> tuple[str, str]:
+    """NOTIFY_DUE_SOON_HOURS in words ("一天", "a day"; "3 天", "3 days"; "36 小时", "36 hours"); "" when none."""
+    if window is None:
+        return "", ""
+    hours = window.total_seconds() / 3600
+    if hours == 24:
+        return "一天", "a day"
+    if hours % 24 == 0:
+        return f" {hours / 24:g} 天", f"{hours / 24:g} days"
+    return f" {hours:g} 小时", f"{hours:g} hours"
+
+
 def _digest_body(services: Services, username: str, counts: dict[str, int], items: list[tuple[str, str]]) -> str:
     more = counts["total"] - len(items)
     inbox = mailing.link(services, "/inbox")
-    zh = [f"{username}，您好：", "", f"您当前有 {counts['total']} 项待办任务，其中 {counts['overdue']} 项已逾期，"
-          f"{counts['soon']} 项将在一天内到期：", "", *(zh for zh, _ in items)]
-    en = [f"Hello {username},", "", f"You have {counts['total']} open task(s): {counts['overdue']} overdue, "
-          f"{counts['soon']} due within a day.", "", *(en for _, en in items)]
+    within_zh, within_en = _within(due_soon_window(services))
+    soon_zh, soon_en = (f"，{counts['soon']} 项将在{within_zh}内到期", f", {counts['soon']} due within {within_en}") \
+        if within_zh else ("", "")
+    zh = [f"{username}，您好：", "", f"您当前有 {counts['total']} 项待办任务，其中 {counts['overdue']} 项已逾期"
+          f"{soon_zh}：", "", *(zh for zh, _ in items)]
+    en = [f"Hello {username},", "", f"You have {counts['total']} open task(s): {counts['overdue']} overdue"
+          f"{soon_en}.", "", *(en for _, en in items)]
     if more > 0:
         zh.append(f"……另有 {more} 项未列出。")
         en.append(f"... and {more} more.")

@@ -284,3 +284,22 @@ def test_a_server_refusing_the_sender_for_longer_than_the_retries_gives_no_mail_
     assert [r.rcpt_tos for r in smtp.received] == [["discipline@example.gov.cn"]]
     assert [m.status for m in mails(services)] == ["sent"]
     services.db.dispose()
+
+
+@pytest.mark.parametrize(("hours", "zh", "en"), [
+    (24 * 31, "其中 0 项已逾期，1 项将在 31 天内到期：", "0 overdue, 1 due within 31 days."),
+    (0, "其中 0 项已逾期：", "0 overdue."),
+])
+def test_the_digest_says_due_soon_as_notify_due_soon_hours_counts_it(template, tmp_path, hours, zh, en):
+    """The digest counts "due soon" within NOTIFY_DUE_SOON_HOURS, and says that window, not always "within a day";
+    with 0 (no due-soon notices) it says nothing of due soon."""
+    app = app_from_template(template, tmp_path / "window", NOTIFY_DUE_SOON_HOURS=hours)
+    services, api = app.extensions["cadreflow"], make_api(app, template)
+    services.mailer = RecordingMailer()
+    api.create_cadre("c1")
+    api.patch("/api/users/discipline", json={"email": "discipline@example.gov.cn", "mail_digest": True})
+    start_accountability(api)
+    assert reminders.queue_digests(services, datetime.now(SHANGHAI).replace(hour=9)) == 1
+    [digest] = [m for m in mails(services) if m.kind == "digest"]
+    assert zh in digest.body and en in digest.body, digest.body
+    services.db.dispose()
