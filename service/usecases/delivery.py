@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from service.db.models import Case, CaseWait, OutboxItem, utcnow
 from service.db.uow import rows_changed
-from service.errors import CaseIncident, Conflict, NotFound
+from service.errors import CaseIncident, Conflict, NotFound, ServiceError, Unavailable
 from workflows.engine import NotWaiting, Step
 
 from .between import CALL_DONE, FINISHED, FIRST_RETRY, HOPS, LEASE, MAX_ATTEMPTS, MESSAGE, SIGNAL, wait_key
@@ -102,7 +102,17 @@ def _deliver_to(services: Services, case_id: int, kind: str, name: str, payload:
     except Conflict as exc:  # busy or failing: counted as not delivered, tried again later
         log.warning("case %s did not take a %s: %s", case_id, kind, exc.message)
         return False
+    except Unavailable:  # the database, not the step: the item stays leased and is tried again, no attempt counted
+        raise
+    except ServiceError as exc:  # the step refused what it made: it would at every attempt, as a timer step's would
+        log.warning("case %s did not take a %s: %s", case_id, kind, exc.message)
+        refused = f"{REFUSED}: {exc.message}"
+        hold_if(services, case_id, CaseIncident(refused, None, None), lambda case: case.status == "open")
+        return False
     return True
+
+
+REFUSED = "案件接收关联案件的结果、消息或信号时步骤失败 (the step taking another case's end, message or signal failed)"
 
 
 def _hops(payload: dict[str, Any]) -> int:

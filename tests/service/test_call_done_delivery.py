@@ -78,3 +78,34 @@ def test_a_caller_whose_step_on_its_childs_end_is_stopped_is_held_and_goes_on_af
     deliver_now(services)
     after = api.case(caller["id"])
     assert (after["status"], [t["element_id"] for t in after["open_tasks"]]) == ("open", ["a"]), after
+
+
+def test_a_caller_whose_step_on_its_childs_end_is_refused_is_held_and_goes_on_after_a_retry(api, monkeypatch):  # noqa: F811
+    """The caller's step on its child's end is refused by the service (what it made breaks a rule, e.g. a child case
+    a start rule refuses) at every attempt: the caller is held as an incident for a person, as a timer step's case
+    is, not left open with the end leased and tried again every two minutes for ever, failing the worker's pass."""
+    from service.errors import Invalid
+
+    caller_body = (start() + '<bpmn:callActivity id="call" calledElement="called"/>' + user("a") + end()
+                   + chain("start", "call", "a", "end"))
+    for key, body, lanes in (("called", start() + user("c") + terminate("approved")
+                              + chain("start", "c", "end_approved"), {"org_dept": ["c"]}),
+                             ("caller", caller_body, {"org_dept": ["a"]})):
+        response = api.post(f"/api/processes/{key}/versions", as_="designer", data=definitions(key, body, lanes),
+                            content_type="application/xml")
+        assert response.status_code == 201, response.get_json()
+    caller = api.start("caller")
+    services = api.client.application.extensions["cadreflow"]
+
+    def refused(*args):
+        raise Invalid("先审计，后离任 (the departure audit must come first)")
+    monkeypatch.setattr(services.runner, "resume_call", refused)
+    api.complete(caller["child_case_ids"][0], "c", as_="org_dept", ok=True)
+    deliver_now(services)  # no exception out of the worker's pass
+    held = api.case(caller["id"])
+    assert held["status"] == "incident" and "先审计，后离任" in held["incident"]["message"], held
+    monkeypatch.undo()
+    assert api.post(f"/api/cases/{caller['id']}/retry", as_="admin").status_code == 200
+    deliver_now(services)
+    after = api.case(caller["id"])
+    assert (after["status"], [t["element_id"] for t in after["open_tasks"]]) == ("open", ["a"]), after
