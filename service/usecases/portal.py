@@ -134,7 +134,8 @@ def triage_inbox(services: Services, actor: Actor, page: int = 1) -> dict[str, A
     stands, and the newest objections. Paged in SQL: a flood of anonymous reports must not slow the page."""
     policy.require(actor, "report.inbox")
     with services.db.unit_of_work(write=False) as session:
-        query = select(Case).where(Case.process_key == PROCESS, Case.status == "open",
+        # Unfinished, not only open: a report held in an incident is not over, and must not drop out of the page.
+        query = select(Case).where(Case.process_key == PROCESS, queries.unfinished(),
                                    policy.case_filter(actor)).order_by(Case.id)
         cases, where = queries.page_of(session, query, page, INBOX_PAGE)
         tasks, now = _open_tasks(session, [case.id for case in cases]), utcnow()

@@ -471,3 +471,13 @@ def test_a_report_past_its_deadline_is_overdue_in_the_triage_inbox_as_in_the_tas
     row = next(r for r in portal.triage_inbox(services, inspector)["reports"]["items"] if r["id"] == case_id)
     assert row["overdue"] is True
     assert [t["overdue"] for t in portal.report_file(services, inspector, case_id)["open_tasks"]] == [True]
+
+
+def test_a_report_held_in_an_incident_stays_in_the_triage_inbox(api, services, cadre):
+    """A failed automatic step holds the report's case: it is not over (queries.unfinished), and the triage inbox
+    still lists it, with its state, instead of losing it until someone retries it from the tracker."""
+    case_id = case_of(api, report(api.client).json["tracking_code"])["id"]
+    hold_in_incident(services, case_id)
+    inspector = Actor("discipline", frozenset({"discipline"}))
+    rows = portal.triage_inbox(services, inspector)["reports"]["items"]
+    assert [(r["id"], r["status"]) for r in rows] == [(case_id, "incident")]
