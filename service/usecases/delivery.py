@@ -142,6 +142,8 @@ def _settle(services: Services, item_id: int, delivered: list[int], kind: str) -
             return bool(delivered)
         item.attempts += 1
         if delivered or kind == SIGNAL or (item.attempts >= MAX_ATTEMPTS and not _caller_in_incident(session, item)):
+            if not delivered and kind != SIGNAL:
+                _note_given_up(session, item)
             session.delete(item)
         else:
             item.next_attempt_at = utcnow() + min(FIRST_RETRY * 2 ** (item.attempts - 1), LONGEST_RETRY)
@@ -150,6 +152,18 @@ def _settle(services: Services, item_id: int, delivered: list[int], kind: str) -
 
 
 LONGEST_RETRY = timedelta(minutes=10)
+
+
+def _note_given_up(session: Session, item: OutboxItem) -> None:
+    """Say in the sending case's history that what it sent reached no case (no receiver took it in MAX_ATTEMPTS
+    tries): left unsaid, an inspector would read the sender's step and believe the message arrived."""
+    log.warning("outbox item %s (%s %r from case %s) given up after %s attempts: no receiver took it",
+                item.id, item.kind, item.name, item.source_case_id, item.attempts)
+    if item.source_case_id is None:
+        return
+    sender = lock_case(session, item.source_case_id)
+    record(session, sender, SYSTEM.username, "delivery_given_up", None, {
+        "kind": item.kind, "name": item.name, "target_case_id": item.target_case_id, "attempts": item.attempts})
 
 
 def _caller_in_incident(session: Session, item: OutboxItem) -> bool:
