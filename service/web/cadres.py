@@ -87,6 +87,9 @@ def add_report(cadre_id: str) -> Any:
 # The report forms' labels in the reader's language (the schemas' titles are Chinese).
 REPORT_LABELS = {"kind": _l("类别"), "event_on": _l("变动发生日期"), "reported_on": _l("报告日期（或发现日期）"),
                  "summary": _l("变动情况"), "found_unreported": _l("应报未报，事后发现"), "reason": _l("更正理由")}
+# The new-cadre form's labels, likewise (cadres.CADRE_FORM's titles are Chinese).
+CADRE_LABELS = {"id": _l("编号"), "name": _l("姓名"), "unit": _l("单位"), "post": _l("职务"), "post_level": _l("职级"),
+                "post_started_on": _l("任现职时间")}
 
 
 @bp.post("/cadres/<cadre_id>/reports/<int(max=2147483647):report_id>/correct")
@@ -159,11 +162,15 @@ def _correct_form(report: dict[str, Any], refused: Refused | None) -> dict[str, 
 
 def _report_fields(schema: dict[str, Any], values: Any = None, errors: dict[str, str] | None = None) -> list[Field]:
     """A report form's fields, labelled and its kinds named in the reader's language."""
-    fields = fields_of(schema, values, errors)
+    return _in_reader_language(fields_of(schema, values, errors), REPORT_LABELS, "kind", "report_kind")
+
+
+def _in_reader_language(fields: list[Field], labels: dict[str, Any], coded: str, table: str) -> list[Field]:
+    """Fields labelled by `labels`, and the options of the field `coded` named by the labels' `table`."""
     for f in fields:
-        f.label = str(REPORT_LABELS.get(f.name, f.label))
-        if f.name == "kind":
-            f.options = [(code, label("report_kind", code)) for code, _name in f.options]
+        f.label = str(labels.get(f.name, f.label))
+        if f.name == coded:
+            f.options = [(code, label(table, code)) for code, _name in f.options]
     return fields
 
 
@@ -187,8 +194,13 @@ def new() -> Any:
 
 
 def _form_page(values: Any = None, errors: dict[str, str] | None = None) -> str:
-    return render_template("cadre_new.html", fields=fields_of(cadres.CADRE_FORM, values, errors),
+    return render_template("cadre_new.html", fields=_cadre_fields(values, errors),
                            form_errors=form_errors(errors, cadres.CADRE_FORM))
+
+
+def _cadre_fields(values: Any, errors: dict[str, str] | None) -> list[Field]:
+    """The new-cadre form's fields, labelled and its post levels named in the reader's language."""
+    return _in_reader_language(fields_of(cadres.CADRE_FORM, values, errors), CADRE_LABELS, "post_level", "post_level")
 
 
 @bp.get("/cadres/<cadre_id>/ledger.pdf")
