@@ -61,6 +61,9 @@ READS = {
     "attachment": _l("附件下载"), "cadre_list": _l("干部名单（接口）"), "ledger": _l("干部台账"),
     "report_page": _l("举报页面"), "documents": _l("案件文书列表（接口）"), "disclosure": _l("述职述廉公示详情"),
 }
+# A case's printable documents (service/usecases/documents.py KINDS), named in the UI; the PDFs stay Chinese.
+DOCUMENTS = {"vetting_notice": _l("任前公示公告"), "admonishment_record": _l("诫勉谈话记录"),
+             "accountability_decision": _l("问责决定书"), "departure_audit_conclusion": _l("离任审计结论")}
 # What a diff names: BPMN element types, what changed about an element, and how.
 ELEMENT_KINDS = {
     "userTask": _l("用户任务"), "serviceTask": _l("服务任务"), "scriptTask": _l("脚本任务"),
@@ -88,7 +91,7 @@ CHANGES = {"added": _l("新增"), "removed": _l("删除"), "changed": _l("修改
 TABLES = {"read": READS, "role": ROLES, "status": STATUSES, "task_status": TASK_STATUSES, "outcome": OUTCOMES,
           "action": ACTIONS, "reason": REASONS, "post_level": POST_LEVELS, "sanction": SANCTIONS, "grade": GRADES,
           "report_kind": REPORT_KINDS, "kind": ELEMENT_KINDS, "aspect": ASPECTS, "change": CHANGES,
-          "integrity_result": INTEGRITY_RESULTS, "ledger_entry": LEDGER_ENTRIES}
+          "integrity_result": INTEGRITY_RESULTS, "ledger_entry": LEDGER_ENTRIES, "document": DOCUMENTS}
 
 
 def label(table: str, code: str | None) -> str:
