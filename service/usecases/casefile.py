@@ -37,6 +37,12 @@ def cadre_names(session: Session, cadre_ids: set[str]) -> dict[str, str]:
     return dict(session.execute(select(Cadre.id, Cadre.name).where(Cadre.id.in_(cadre_ids))).all())
 
 
+def report_subject_name(subject: str | None) -> str:
+    """How a list names a public report not linked to a cadre yet: whom it names, marked as such (in Chinese,
+    as the CSV export keeps it; a page says it in its own language from the row's `report_subject`)."""
+    return f"{subject or ''}（举报对象）"
+
+
 def process_names(session: Session) -> dict[str, str]:
     """The newest display name of every process, by key."""
     rows = session.execute(select(ProcessVersion.process_key, ProcessVersion.name)

@@ -36,8 +36,8 @@ def inbox(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str
         rows, where = queries.page_of(session, query.order_by(*_order(filters.get("sort") or "due", process_names)),
                                       filters.get("page") or 1, per_page, rows=True)
         subjects = _report_subjects(session, [task.case_id for task, cadre_id, _ in rows if cadre_id is None])
-        items = [_inbox_row(views.task_view(services, session, task), cadre_id,
-                            cadre_name if cadre_id else subjects.get(task.case_id), process_names, now)
+        items = [_inbox_row(views.task_view(services, session, task), cadre_id, cadre_name,
+                            subjects.get(task.case_id), process_names, now)
                  for task, cadre_id, cadre_name in rows]
         filtered = any(filters.get(name) for name in ("process", "cadre_id", "mine", "due"))
         all_total = queries.count(session, every) if filtered else where["total"]
@@ -53,7 +53,7 @@ def _report_subjects(session: Session, case_ids: list[int]) -> dict[int, str]:
     if not case_ids:
         return {}
     rows = session.execute(select(Case.id, Case.data).where(Case.id.in_(case_ids)))
-    return {case_id: f"{(data or {}).get('subject_name', '')}（举报对象）" for case_id, data in rows}
+    return {case_id: str((data or {}).get("subject_name", "")) for case_id, data in rows}
 
 
 PER_PAGE = 50
@@ -89,11 +89,13 @@ def _order(sort: str, process_names: dict[str, str]) -> tuple[Any, ...]:
     return *due, Task.id
 
 
-def _inbox_row(row: dict[str, Any], cadre_id: str, cadre_name: str | None, process_names: dict[str, str],
-               now: datetime) -> dict[str, Any]:
+def _inbox_row(row: dict[str, Any], cadre_id: str | None, cadre_name: str | None, subject: str | None,
+               process_names: dict[str, str], now: datetime) -> dict[str, Any]:
     due = datetime.fromisoformat(row["due_at"]) if row["due_at"] else None
     soon = due is not None and not row["overdue"] and due - now <= DUE_SOON
-    return {**row, "cadre_id": cadre_id, "cadre_name": cadre_name or cadre_id,
+    subject = None if cadre_id else subject or ""
+    name = cadre_name if cadre_id else casefile.report_subject_name(subject)
+    return {**row, "cadre_id": cadre_id, "cadre_name": name or cadre_id, "report_subject": subject,
             "process_name": process_names.get(row["process"], row["process"]), "due_soon": soon}
 
 

@@ -55,6 +55,7 @@ def track_cases(services: Services, actor: Actor, filters: dict[str, Any],
         waits = _waiting_of(services, session, [c["id"] for c in page["items"] if c["status"] != "completed"
                                                  and c["status"] != "cancelled"], events)
     page["items"] = [{**case, "cadre_name": _cadre_name(case, names),
+                      "report_subject": None if case["cadre_id"] else case["data"].get("subject_name", ""),
                       "process_name": process_names.get(case["process"], case["process"]),
                       "overdue": case["id"] in overdue, "waiting": waits.get(case["id"], [])}
                      for case in page["items"]]
@@ -66,7 +67,7 @@ def _cadre_name(case: dict[str, Any], names: dict[str, str]) -> str:
     """The cadre's name; for a public report not linked yet, whom the report names."""
     if case["cadre_id"]:
         return str(names.get(case["cadre_id"], case["cadre_id"]))
-    return f"{case['data'].get('subject_name', '')}（举报对象）"
+    return casefile.report_subject_name(case["data"].get("subject_name"))
 
 
 def tracker_page(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str, Any]:
