@@ -234,3 +234,13 @@ def test_every_public_page_works_in_each_language(demo_app, data_words, lang):
     seen = crawl(demo_app, _logged_in(demo_app, None, lang), lang, data_words, tuple(PUBLIC), logged_in=False)
     assert seen.problems == []
     assert {"/disclosures", "/notices"} <= set(seen.statuses)
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_error_pages_have_a_title_one_h1_and_the_language(demo_app, data_words, lang):
+    """What a user who types a URL meets (no such case, an area not theirs, no such page) reads like any page."""
+    client = _logged_in(demo_app, "org_dept", lang)
+    for url, status in (("/cases/999999", 404), ("/admin/users", 403), ("/no-such-page", 404), ("/cadres/zz", 404)):
+        response = client.get(url)
+        assert response.status_code == status
+        assert page_problems(response.get_data(as_text=True), lang, data_words) == [], url
