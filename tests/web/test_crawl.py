@@ -23,9 +23,10 @@ from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from service import create_app
-from service.db.models import Attachment, Cadre, Case, Comment, PersonalReport, Role
+from service.db.models import Attachment, Cadre, Case, Comment, HistoryEntry, PersonalReport, Role
 from service.usecases import attachments, cases, comments, demo, rotation, tasks
 from service.usecases.context import Actor, Services
+from tests.api.support import hold_in_incident
 from tests.conftest import PASSWORD, ROLES, copy_database, make_settings
 from tests.web.test_translations import untranslated
 
@@ -59,9 +60,10 @@ class Crawl:
 
 
 def _extra_cases(app: Flask) -> None:
-    """The processes the demo does not start: an annual assessment, rotation reviews, a 述职述廉 under public
-    rating (with a file and a comment) and a public report, so each process has a case whose pages the
-    crawler opens. Years and rotations follow today's date, as the demo's own cases do."""
+    """The processes the demo does not start: annual assessments (one in incident, one cancelled), rotation
+    reviews, a 述职述廉 under public rating (with a file and a comment) and a public report, so each process
+    and state has a case whose pages the crawler opens. Years and rotations follow today's date, as the
+    demo's own cases do."""
     services = app.extensions["cadreflow"]
     year = services.today().year
     cases.start_case(services, ORG, "annual_assessment", "c004", {"year": year - 1})
@@ -72,6 +74,10 @@ def _extra_cases(app: Flask) -> None:
     _complete(services, integrity, "committee_hearing", opinion="报告客观真实")  # now disclosed for rating
     attachments.add_attachment(services, ADMIN, integrity["id"], "述职报告.txt", "述职报告全文".encode())
     comments.add_comment(services, ADMIN, integrity["id"], "请按时公示")
+    held = cases.start_case(services, ORG, "annual_assessment", "c002", {"year": year - 1})
+    hold_in_incident(services, held["id"])  # a case in incident, as a stopped step executor leaves it
+    cancelled = cases.start_case(services, ORG, "annual_assessment", "c001", {"year": year - 1})
+    cases.cancel_case(services, ADMIN, cancelled["id"], "重复发起")
     response = app.test_client().post("/public/reports", json={
         "subject_name": "张伟", "subject_unit": "县交通运输局", "category": "inaction",
         "content": "对群众反映的道路问题长期不予处理。", "contact": "13800000000"})
@@ -102,15 +108,18 @@ def data_words(demo_app: Flask) -> list[str]:
 
 
 def record_words(app: Flask) -> list[str]:
-    """The Chinese of the records themselves, longest first: the cadres' names, units and posts, what the cases
-    say, and the shipped processes' own text (docs/processes.md: names shown to people are Chinese, written by
-    the process's designer: process, task and field names, choices, decision tables' reasons)."""
+    """The Chinese of the records themselves, longest first: the cadres' names, units and posts, what the cases,
+    comments, reports and cancellations say, and the shipped processes' own text (docs/processes.md: names
+    shown to people are Chinese, written by the process's designer: process, task and field names, choices,
+    decision tables' reasons)."""
     words = {html.unescape(run) for path in sorted(BPMN.glob("*.*mn")) for run in CJK_TEXT.findall(path.read_text())}
     with app.extensions["cadreflow"].db.unit_of_work(write=False) as session:
         for cadre in session.scalars(select(Cadre)):
             words.update(str(v) for v in (cadre.name, cadre.unit, cadre.post) if v)
         for case in session.scalars(select(Case)):
             words.update(_strings(case.data))
+        for entry in session.scalars(select(HistoryEntry).where(HistoryEntry.action == "cancel")):
+            words.add(str(entry.detail.get("reason", "")))  # why the person who cancelled a case did
         for column in (PersonalReport.summary, Comment.text, Attachment.filename):
             words.update(session.scalars(select(column)))
         words.update(session.scalars(select(Role.name_zh)))  # an admin's names of the roles (account log)
