@@ -48,6 +48,8 @@ TAG = re.compile(r"<[^>]+>")
 # Text declared Chinese (the switch's 中文, a ledger's Chinese entry) or hidden from readers (the logo's 监).
 DECLARED_CHINESE = re.compile(r'<[^>]*\b(?:lang="zh-CN"|aria-hidden="true")[^>]*>[^<]*<')
 H1 = re.compile(r"<h1\b")
+HTML_LANG = {"zh": "zh-CN", "en": "en"}
+TITLE = re.compile(r"<title>\s*[^\s·<]")  # its own words before the site's name
 SHOWN_ATTRIBUTE = re.compile(r'\b(?:title|placeholder|aria-label|alt)="([^"]*)"')
 
 
@@ -208,8 +210,10 @@ def crawl(app: Flask, client: Any, lang: str, data: list[str], starts: tuple[str
 
 def page_problems(page: str, lang: str, data: list[str]) -> list[str]:
     problems = []
-    if not re.search(r"<title>\s*\S", page):
-        problems.append("no <title>")
+    if not TITLE.search(page):
+        problems.append("no <title> naming the page")
+    if f'<html lang="{HTML_LANG[lang]}"' not in page:
+        problems.append(f"not <html lang=\"{HTML_LANG[lang]}\">")
     headings = len(H1.findall(page))
     if headings != 1:
         problems.append(f"{headings} <h1>")
