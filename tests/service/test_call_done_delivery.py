@@ -42,6 +42,20 @@ def test_a_childs_end_waits_for_its_caller_to_leave_its_incident(api, monkeypatc
     assert after["data"]["call_outcome"] == "approved"
 
 
+def started_caller(client_api) -> dict:
+    """A started case of `caller`, waiting at its call activity for a child of `called` (one task `c`, ending
+    `approved`); then a task `a`."""
+    caller_body = (start() + '<bpmn:callActivity id="call" calledElement="called"/>' + user("a") + end()
+                   + chain("start", "call", "a", "end"))
+    for key, body, lanes in (("called", start() + user("c") + terminate("approved")
+                              + chain("start", "c", "end_approved"), {"org_dept": ["c"]}),
+                             ("caller", caller_body, {"org_dept": ["a"]})):
+        response = client_api.post(f"/api/processes/{key}/versions", as_="designer", data=definitions(key, body, lanes),
+                            content_type="application/xml")
+        assert response.status_code == 201, response.get_json()
+    return client_api.start("caller")
+
+
 def deliver_now(services) -> None:
     """The worker's delivery pass, as if the wait before each item's next attempt had passed."""
     with services.db.unit_of_work() as session:
@@ -55,15 +69,7 @@ def test_a_caller_whose_step_on_its_childs_end_is_stopped_is_held_and_goes_on_af
     outbox gives up; retried by a person, it takes the child's end and goes on."""
     from workflows.engine import Incident
 
-    caller_body = (start() + '<bpmn:callActivity id="call" calledElement="called"/>' + user("a") + end()
-                   + chain("start", "call", "a", "end"))
-    for key, body, lanes in (("called", start() + user("c") + terminate("approved")
-                              + chain("start", "c", "end_approved"), {"org_dept": ["c"]}),
-                             ("caller", caller_body, {"org_dept": ["a"]})):
-        response = api.post(f"/api/processes/{key}/versions", as_="designer", data=definitions(key, body, lanes),
-                            content_type="application/xml")
-        assert response.status_code == 201, response.get_json()
-    caller = api.start("caller")
+    caller = started_caller(api)
     services = api.client.application.extensions["cadreflow"]
 
     def stopped(*args):
@@ -86,15 +92,7 @@ def test_a_caller_whose_step_on_its_childs_end_is_refused_is_held_and_goes_on_af
     is, not left open with the end leased and tried again every two minutes for ever, failing the worker's pass."""
     from service.errors import Invalid
 
-    caller_body = (start() + '<bpmn:callActivity id="call" calledElement="called"/>' + user("a") + end()
-                   + chain("start", "call", "a", "end"))
-    for key, body, lanes in (("called", start() + user("c") + terminate("approved")
-                              + chain("start", "c", "end_approved"), {"org_dept": ["c"]}),
-                             ("caller", caller_body, {"org_dept": ["a"]})):
-        response = api.post(f"/api/processes/{key}/versions", as_="designer", data=definitions(key, body, lanes),
-                            content_type="application/xml")
-        assert response.status_code == 201, response.get_json()
-    caller = api.start("caller")
+    caller = started_caller(api)
     services = api.client.application.extensions["cadreflow"]
 
     def refused(*args):
