@@ -17,7 +17,9 @@ from sqlalchemy.orm import Session
 
 from service.db.chain import GENESIS, report_detail, report_entry_hash, stored_json
 from service.db.models import Cadre, PersonalReport, PersonalReportLog, utcnow
+from service.errors import NotFound
 
+from .cadres import lock_cadre
 from .check import ChainNames, chain_faults, one_snapshot, vouched
 from .context import Services
 
@@ -31,8 +33,9 @@ HELD_CADRES = "cadreflow.held_report_logs"
 def lock_reports(session: Session, cadre_id: str) -> Cadre:
     """Take a cadre's row for appending to its log (row-locked on PostgreSQL, BEGIN IMMEDIATE on SQLite), first in
     the transaction, so two reports on one cadre at once never fork its chain."""
-    query = select(Cadre).where(Cadre.id == cadre_id).with_for_update(of=Cadre)
-    cadre = session.scalars(query.execution_options(populate_existing=True)).one()
+    cadre = lock_cadre(session, cadre_id)
+    if cadre is None:
+        raise NotFound(f"cadre {cadre_id} not found (干部不存在)")
     session.info.setdefault(HELD_CADRES, set()).add(cadre.id)
     return cadre
 
