@@ -144,8 +144,9 @@ class StepExecutor:
               services: ServiceHandler | None) -> Step:
         request = {"op": op, "spec": _spec_ref(process), "args": args, "relay": services is not None}
         relay = (lambda name, params, data, _item: services(name, params, data)) if services is not None else None
-        step = self._call(request, state, relay, _known(process), decode_step)
-        return self._bounded(step, len(step.state.encode()))
+        step, size = self._call(request, state, relay, _known(process),
+                                lambda header, body: (decode_step(header, body), len(body)))  # the body: the state
+        return self._bounded(step, size)
 
     def _bounded(self, step: Step, size: int) -> Step:
         """The step, unless the state it would save (`size` bytes) is past the limit: designer code that grows
