@@ -75,6 +75,7 @@ def test_back_to_a_form_shown_again_with_its_errors_asks_no_resubmission_and_can
     page.get_by_label("姓名").fill("赵六")
     page.get_by_role("button", name="登记").click()
     page.wait_for_selector(".form-errors")
+    page.wait_for_load_state("load")  # app.js is deferred: the errors show before it has replaced the entry
     assert page.get_by_label("姓名").input_value() == "赵六"  # kept
     page.goto("/cadres")
     response = page.go_back()  # the POST answer became a GET entry: no "confirm form resubmission"
