@@ -20,7 +20,6 @@ from typing import Any
 from flask import Flask, Response, abort, current_app, request
 
 from service import services_of
-from service.db.instance_key import instance_key
 from service.usecases.context import Services
 from service.usecases.public_posts import Admission
 
@@ -41,7 +40,7 @@ def services() -> Services:
 def signing_key() -> str:
     """The key that signs challenges: the app's, or the instance's generated one."""
     if not current_app.secret_key:
-        current_app.secret_key = instance_key(services().db)
+        current_app.secret_key = services().signing_key
     return str(current_app.secret_key)
 
 

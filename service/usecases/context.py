@@ -131,6 +131,20 @@ class Services:
     mailer: Mailer | None = None
     # Where attachment bytes live (service/filestore.py), content-addressed.
     files: FileStore = field(default_factory=lambda: DirectoryStore(Path("instance") / "attachments"))
+    _key: str = field(default="", repr=False)
+    _key_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def signing_key(self) -> str:
+        """The instance's secret: SECRET_KEY, or the key it generated and keeps beside its database. Asked once per
+        process (an in-memory database's key is new at every generation, so it is kept here)."""
+        with self._key_lock:
+            if not self._key:
+                from service.config import secret_key
+                from service.db.instance_key import instance_key
+
+                self._key = secret_key(self.settings) or instance_key(self.db)
+            return self._key
 
     @property
     def zone(self) -> ZoneInfo:

@@ -1,7 +1,8 @@
 """Logging in and out: throttled password checks, API tokens and server-side web sessions.
 
 A client holds a random secret (a bearer token, or a web session id inside the signed session
-cookie); the database keeps only its SHA-256, in `api_tokens` or `web_sessions`. Each request costs
+cookie); the database keeps only its HMAC-SHA256 under the instance key, in `api_tokens` or `web_sessions`
+(a row written with SQL by someone without the key opens nothing). Each request costs
 one indexed lookup of that hash joined to its user and roles, whose answer a web process keeps until
 logins, users or roles change anywhere (service/db/credentials.py). Deleting the rows ends the logins:
 logout deletes its session, and `end_credentials` ends all of a user's (users.py calls it whenever
@@ -15,6 +16,7 @@ is due (`_refresh_seconds`), so an active session costs a write a minute, not on
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -103,21 +105,21 @@ def session_holder(services: Services, session_id: str) -> SessionHolder | None:
 def end_web_session(services: Services, session_id: str) -> None:
     """Log out: the session's row goes, so its cookie opens nothing any more."""
     with services.db.unit_of_work() as session:
-        session.execute(delete(WebSession).where(WebSession.token_hash == secret_hash(session_id)))
+        session.execute(delete(WebSession).where(WebSession.token_hash == secret_hash(services, session_id)))
         services.db.credentials_changed(session)
 
 
 def end_token(services: Services, token: str) -> None:
     """Log out of the API: the token's row goes, so it opens nothing any more."""
     with services.db.unit_of_work() as session:
-        session.execute(delete(ApiToken).where(ApiToken.token_hash == secret_hash(token)))
+        session.execute(delete(ApiToken).where(ApiToken.token_hash == secret_hash(services, token)))
         services.db.credentials_changed(session)
 
 
 def renew_web_session(services: Services, session_id: str) -> str | None:
     """The same login under a new session id (the old one opens nothing any more); None if it had ended."""
     with services.db.unit_of_work() as session:
-        user_id = session.scalar(delete(WebSession).where(WebSession.token_hash == secret_hash(session_id))
+        user_id = session.scalar(delete(WebSession).where(WebSession.token_hash == secret_hash(services, session_id))
                                  .returning(WebSession.user_id))
         services.db.credentials_changed(session)
     if user_id is None:
@@ -128,7 +130,7 @@ def renew_web_session(services: Services, session_id: str) -> str | None:
 def end_credentials(services: Services, session: Session, user_id: int, keep: str | None = None) -> None:
     """End every token and web session of a user, except the one whose secret is `keep`."""
     services.db.credentials_changed(session)
-    kept = secret_hash(keep) if keep else ""
+    kept = secret_hash(services, keep) if keep else ""
     for model in (ApiToken, WebSession):
         session.execute(delete(model).where(model.user_id == user_id, model.token_hash != kept))
 
@@ -184,9 +186,12 @@ def verify_password(services: Services, username: Any, password: Any, address: s
     raise Unauthorized(WRONG)
 
 
-def secret_hash(secret: str) -> str:
-    """What the database keeps of a token or session id."""
-    return hashlib.sha256(secret.encode("utf-8", "backslashreplace")).hexdigest()
+def secret_hash(services: Services, secret: str) -> str:
+    """What the database keeps of a token or session id: its HMAC under the instance key, so that whoever can
+    write the login tables but does not hold the key (SECRET_KEY kept apart from the database) cannot add a row
+    that a secret of their own choosing opens, and so log in as anyone."""
+    key = services.signing_key.encode()
+    return hmac.new(key, secret.encode("utf-8", "backslashreplace"), hashlib.sha256).hexdigest()
 
 
 def _login_throttle(services: Services) -> Throttle:
@@ -203,7 +208,7 @@ def _throttle_keys(username: str, address: str, device_nonce: str | None = None,
     single addresses would let it guess from a fresh one each time). A logged-in user's own check (a password
     change) counts on that login: strangers filling the name's count must not keep its owner from changing it,
     and a stolen login guesses no more often than a device."""
-    account = (f"login:{secret_hash(signed_in)}" if signed_in
+    account = (f"login:{hashlib.sha256(signed_in.encode('utf-8', 'backslashreplace')).hexdigest()}" if signed_in
                else f"device:{username}:{device_nonce}" if device_nonce else f"user:{username}")
     return [account, *([f"address:{address_key(address)}"] if address else [])]
 
@@ -219,7 +224,7 @@ def _store(services: Services, model: type[ApiToken] | type[WebSession], user_id
         if checked is not None and not still_valid(session, checked):
             raise Unauthorized(WRONG)
         session.execute(delete(model).where(model.user_id == user_id, model.expires_at < now))
-        row = model(token_hash=secret_hash(secret), user_id=user_id, expires_at=now + timedelta(hours=hours))
+        row = model(token_hash=secret_hash(services, secret), user_id=user_id, expires_at=now + timedelta(hours=hours))
         if isinstance(row, WebSession):
             row.last_seen_at = now  # on the clock its expiry and idle time are read by
         session.add(row)
@@ -238,7 +243,7 @@ def _kept_or_read(services: Services, model: type[ApiToken] | type[WebSession], 
                   read: Callable[[Services, str, datetime], tuple[H, datetime] | None]) -> H | None:
     """The holder of a secret kept between requests (until anything about logins changes, service/db/
     credentials.py, or the time `read` gives), or else `read` from the database."""
-    key, cache = (model.__tablename__, secret_hash(secret)), services.db.credentials
+    key, cache = (model.__tablename__, secret_hash(services, secret)), services.db.credentials
     if cache is not None and (kept := cache.get(key)) is not None:
         return cast(H, kept)
     generation = cache.generation() if cache is not None else None

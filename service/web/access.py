@@ -19,7 +19,6 @@ from itsdangerous import URLSafeTimedSerializer
 
 from service import services_of
 from service.api import is_api_path
-from service.db.instance_key import instance_key
 from service.usecases import logins, policy, roles
 from service.usecases.context import Actor, Services
 
@@ -125,7 +124,7 @@ class InstanceKeySessions(SecureCookieSessionInterface):
 
     def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
         if not app.secret_key:
-            app.secret_key = instance_key(app.extensions["cadreflow"].db)
+            app.secret_key = app.extensions["cadreflow"].signing_key
         return super().get_signing_serializer(app)
 
     def get_cookie_secure(self, app: Flask) -> bool:

@@ -85,6 +85,34 @@ def test_expired_token_is_401(template, tmp_path):
         app.extensions["cadreflow"].db.dispose()
 
 
+def test_a_token_row_written_without_the_instance_key_opens_nothing(template, tmp_path):
+    """An insider who can write `api_tokens` but holds no key adds a row for a secret of their choosing, hashed as
+    the rows were once kept (plain SHA-256) and under a key of their own: neither logs them in as the admin, while
+    the service's own token, stored under the instance key, still works."""
+    import hashlib
+    import hmac
+
+    from sqlalchemy import select
+
+    from service.db.models import ApiToken, User, utcnow
+
+    app = app_from_template(template, tmp_path / "insider")
+    try:
+        client = app.test_client()
+        login = client.post("/api/auth/token", json={"username": "admin", "password": "pw-for-tests"})
+        assert client.get("/api/auth/me", headers={"Authorization": f"Bearer {login.json['token']}"}).status_code == 200
+        chosen = "insider-chosen-secret-0123456789abcdef"
+        forged = [hashlib.sha256(chosen.encode()).hexdigest(),
+                  hmac.new(b"a key of the insider's own", chosen.encode(), hashlib.sha256).hexdigest()]
+        with app.extensions["cadreflow"].db.unit_of_work() as session:
+            admin_id = session.scalar(select(User.id).where(User.username == "admin"))
+            session.add_all(ApiToken(token_hash=digest, user_id=admin_id, expires_at=utcnow() + timedelta(hours=1))
+                            for digest in forged)
+        assert_error(client.get("/api/auth/me", headers={"Authorization": f"Bearer {chosen}"}), 401, "unauthorized")
+    finally:
+        app.extensions["cadreflow"].db.dispose()
+
+
 def test_login_errors(api):
     """Wrong password or unknown user → 401; missing fields → 422 naming them; a good login returns roles."""
     assert_error(api.client.post("/api/auth/token", json={"username": "admin", "password": "wrong"}), 401)

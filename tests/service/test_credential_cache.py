@@ -132,8 +132,9 @@ def test_changes_made_in_sql_reach_every_process(processes, tmp_path):
 def test_a_kept_answer_ends_with_its_token(processes):
     first, second = processes
     token = token_of(first, "org_head")
-    with first.extensions["cadreflow"].db.unit_of_work() as session:
-        session.execute(update(ApiToken).where(ApiToken.token_hash == logins.secret_hash(token))
+    services = first.extensions["cadreflow"]
+    with services.db.unit_of_work() as session:
+        session.execute(update(ApiToken).where(ApiToken.token_hash == logins.secret_hash(services, token))
                         .values(expires_at=utcnow() + timedelta(seconds=1)))
     assert kept(second, token)
     time.sleep(1.2)
@@ -153,7 +154,8 @@ def test_nothing_is_kept_while_not_listening(processes, tmp_path, monkeypatch):
     assert eventually(lambda: cache.generation() is None)
     assert [me(second, later) for _ in range(3)] == [(200, True)] * 3  # asked each time, nothing kept
     # A change nobody hears: the answer kept before the listener died is gone with it.
-    sql(tmp_path, "DELETE FROM api_tokens WHERE token_hash = %s", logins.secret_hash(token))
+    sql(tmp_path, "DELETE FROM api_tokens WHERE token_hash = %s",
+        logins.secret_hash(first.extensions["cadreflow"], token))
     assert me(second, token) == (401, True)
 
 
@@ -179,7 +181,7 @@ def test_a_forked_process_trusts_nothing_it_inherited(processes):
     token = token_of(second, "org_dept")
     assert kept(second, token)
     cache = second.extensions["cadreflow"].db.credentials
-    key = ("api_tokens", logins.secret_hash(token))
+    key = ("api_tokens", logins.secret_hash(second.extensions["cadreflow"], token))
     assert cache.get(key) is not None
     child = os.fork()
     if child == 0:  # exits at once, touching no connection it inherited
