@@ -4,13 +4,14 @@ Deploying a version with a timer start event (re)plans the process's schedule; a
 one removes it. The worker claims a due schedule once across workers (a row lock that others skip),
 moves it to its next firing in the same transaction, and leaves a start job (bulk.py) that opens one
 case per cadre the process's `cadreflow:startFor` selects (default: every cadre holding a post),
-never a second open case of that process for a cadre.
+never a second open case of that process for a cadre. A schedule that missed several firings (no worker
+ran) fires only the newest one due and logs the older ones as skipped (`_catch_up`).
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, tzinfo
+from datetime import datetime, time, tzinfo
 from typing import Any
 
 from sqlalchemy import select
@@ -70,11 +71,43 @@ def _fire(services: Services, process_key: str, now: datetime) -> int:
         if row is None or row.next_due is None or version is None:
             return 0  # another worker fired it meanwhile
         definition = services.definitions.get(version)
+        _catch_up(row, now, services.zone)
         fired = row.next_due.astimezone(services.zone)
         session.add(StartJob(process_key=process_key, data=_trigger_data(definition.start_form, fired),
                              selector=definition.start_for, dedupe="open", created_by=SYSTEM.username))
         row.last_fired_at, row.next_due = now, _next(row, services.zone)
         return 1
+
+
+def _catch_up(row: ScheduledStart, now: datetime, zone: tzinfo) -> None:
+    """Move a schedule that missed firings (no worker ran for a while) on to the newest one due, skipping the older
+    ones: after years down, a yearly 述职述廉 must open this year's cases, not the oldest missed year's (and then,
+    each cadre's case being open, none of later years). The skipped firings are logged for the admin."""
+    skipped: list[datetime] = []
+    while row.next_due is not None:
+        remaining = row.remaining
+        following = _next(row, zone)
+        if following is None or following > now:
+            row.remaining = remaining  # not taken: this one fires
+            break
+        skipped.append(row.next_due)
+        row.next_due = following
+    if skipped:
+        shown = ", ".join(_local(moment, zone) for moment in skipped[:MAX_SKIPPED_SHOWN])
+        more = f" and {len(skipped) - MAX_SKIPPED_SHOWN} more" if len(skipped) > MAX_SKIPPED_SHOWN else ""
+        log.warning("timer start of %s: %d missed firing(s) skipped (%s%s), no worker ran then; only the newest "
+                    "due, %s, fires", row.process_key, len(skipped), shown, more, _local(row.next_due, zone))
+
+
+MAX_SKIPPED_SHOWN = 10  # an hourly cycle down for a month skipped hundreds: the log names the first ones
+
+
+def _local(moment: datetime | None, zone: tzinfo) -> str:
+    """A firing in the county's calendar: its day alone at midnight (a yearly or monthly cycle), else with its time."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(zone)
+    return local.date().isoformat() if local.time() == time() else local.strftime("%Y-%m-%d %H:%M")
 
 
 def _trigger_data(start_form: dict[str, Any], fired: datetime) -> dict[str, Any]:

@@ -76,6 +76,33 @@ def test_a_schedule_firing_at_the_countys_new_year_opens_cases_of_the_new_year(a
     assert [api.get(f"/api/cases/{case['id']}").json["data"]["year"] for case in opened] == [2027]
 
 
+def test_a_yearly_cycle_missed_for_years_opens_only_the_latest_year_and_logs_the_skipped(api, services, cadre,
+                                                                                         caplog):
+    """The worker was down from 2027 to March 2030: its first poll opens the 2030 述职述廉 cases, not 2027's (and
+    then 2028's, 2029's, …: deduped on open cases, the cadres would have got 2027's and never the current year's);
+    the years skipped are logged for the admin, and the next firing is the next New Year."""
+    year_form = {"type": "object", "properties": {"cadre_id": {"type": "string"}, "year": {"type": "integer"}},
+                 "required": ["cadre_id"]}
+    yearly = ('<bpmn:timerEventDefinition id="yearly"><bpmn:timeCycle>"R/2027-01-01T00:00:00+08:00/P1Y"'
+              "</bpmn:timeCycle></bpmn:timerEventDefinition>")
+    key = "county_yearly"
+    body = (start(definition=f"<bpmn:extensionElements>{form(year_form)}</bpmn:extensionElements>{yearly}")
+            + user("a") + end() + chain("start", "a", "end"))
+    deployed = api.post(f"/api/processes/{key}/versions", as_="designer", data=definitions(key, body, {LANE: ["a"]}),
+                        content_type="application/xml")
+    assert deployed.status_code == 201, deployed.json
+    back = datetime(2030, 3, 1, tzinfo=UTC)
+    with caplog.at_level("WARNING", logger="service.usecases.schedules"):
+        assert [schedules.fire_due(services, now=back) for _ in range(3)] == [1, 0, 0]
+    assert "2027-01-01, 2028-01-01, 2029-01-01" in caplog.text
+    bulk.run_jobs(services)
+    opened = api.get("/api/cases", query_string={"process": key}).json["items"]
+    assert [api.get(f"/api/cases/{case['id']}").json["data"]["year"] for case in opened] == [2030]
+    with services.db.unit_of_work(write=False) as session:
+        due = session.scalar(select(ScheduledStart.next_due).where(ScheduledStart.process_key == key))
+    assert due.astimezone(services.zone).isoformat() == "2031-01-01T00:00:00+08:00"
+
+
 def test_a_monthly_schedule_fires_on_the_first_of_each_month_in_the_county(api, services):
     """A cycle at midnight of the 1st in Shanghai: the month added is the county's, not UTC's (where midnight of
     1 February is still 31 January, and a month added to it is January's 31 days: 4 March, not 1 March)."""

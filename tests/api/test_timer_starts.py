@@ -43,8 +43,18 @@ def test_a_cycle_the_scheduler_could_not_follow_is_refused_at_deploy(api, cycle)
 def test_an_hourly_or_longer_cycle_deploys_and_ends_after_its_repetitions(api, services):
     assert deploy(api, "cyclic", timer_process("cyclic", "timeCycle", '"R2/2020-01-01T00:00:00Z/PT1H"')).status_code \
         == 201
-    fired = [schedules.fire_due(services, now=datetime(2030, 1, 1, tzinfo=UTC)) for _ in range(3)]
+    fired = [schedules.fire_due(services, now=datetime(2020, 1, 1, hour, 30, tzinfo=UTC)) for hour in range(3)]
     assert fired == [1, 1, 0]
+
+
+def test_a_cycle_down_for_long_fires_once_then_ends_after_its_repetitions(api, services):
+    """Both firings missed: the newer one fires, the older is skipped, and the schedule is over."""
+    assert deploy(api, "cyclic", timer_process("cyclic", "timeCycle", '"R2/2020-01-01T00:00:00Z/PT1H"')).status_code \
+        == 201
+    fired = [schedules.fire_due(services, now=datetime(2030, 1, 1, tzinfo=UTC)) for _ in range(3)]
+    assert fired == [1, 0, 0]
+    with services.db.unit_of_work(write=False) as session:
+        assert session.scalar(select(ScheduledStart.next_due).where(ScheduledStart.process_key == "cyclic")) is None
 
 
 @pytest.mark.parametrize(("kind", "value", "next_due"), [
