@@ -128,14 +128,15 @@ def task_page(services: Services, actor: Actor, task_id: str,
 
 
 def permissions(actor: Actor, task: dict[str, Any], head_of: policy.HeadOf | None = None) -> dict[str, bool]:
-    """What the actor may do with the task: claim, give back, complete, reassign, extend, return (the use cases
-    decide finally)."""
+    """What the actor may do with the task: claim, give back, complete, reassign, extend (a task with a deadline),
+    return (the use cases decide finally)."""
     is_open, holder = task["status"] == "open", task["assignee"]
 
     def may(action: str) -> bool:
         return is_open and policy.may_act_on_task(actor, action, task["role"], holder, head_of)
     return {"claim": may("task.claim") and holder is None, "unclaim": may("task.unclaim") and holder is not None,
-            "complete": may("task.complete"), "assign": may("task.assign"), "extend": may("task.extend"),
+            "complete": may("task.complete"), "assign": may("task.assign"),
+            "extend": may("task.extend") and task["due_at"] is not None,  # no deadline: nothing to extend
             "return": may("task.return")}  # task_page adds whether the process lets this task be returned
 
 

@@ -50,7 +50,7 @@ def assign_task(services: Services, actor: Actor, task_id: str, username: Any) -
 
 def extend_task(services: Services, actor: Actor, task_id: str, until: Any, reason: Any) -> dict[str, Any]:
     """Move an open task's deadline later (the lane's head role, admin): the read model's and its boundary
-    timers'; its reminders are sent anew."""
+    timers'; its reminders are sent anew. A task without a deadline is refused (409), not given one."""
     with services.db.unit_of_work() as session:
         task, case = locked_task(session, actor, task_id)
         _require_open(task)
@@ -59,6 +59,8 @@ def extend_task(services: Services, actor: Actor, task_id: str, until: Any, reas
         policy.require_task_action(session, actor, "task.extend", task)
         reason = _reason(reason)
         due = absence.parse_moment(until, "until", reminders.local_zone(services), end_of_day=True)
+        if task.due_at is None:  # "extending" would set a deadline the process never gave (and its reminders)
+            raise Conflict("this task has no deadline to extend (此任务没有办理期限，无法延期)")
         if due == task.due_at:  # a repeat (a double click, a retry): extended to this already, nothing to record
             return views.task_view(services, session, task)
         _require_later(due, task.due_at)

@@ -116,6 +116,18 @@ class TestExtend:
         assert (case["status"], case["incident"]["message"]) == ("incident", "executor killed")
         assert api.open_task(case_id, "preliminary_verification")["due_at"] == task["due_at"]
 
+    def test_a_task_without_a_deadline_is_not_extended(self, api, cadre):
+        """Extending a task that has no deadline is 409 and changes nothing: it silently gave the task one (and
+        reminders and an overdue mark later), where the process set none."""
+        case_id = start_vetting(api)["id"]
+        task = api.open_task(case_id, "solicit_family_opinion")
+        assert task["due_at"] is None
+        response = extend(api, task["id"], "org_head")
+        assert_error(response, 409)
+        assert "没有办理期限" in response.json["error"]["message"]
+        assert api.open_task(case_id, "solicit_family_opinion")["due_at"] is None
+        assert not [e for e in api.history(case_id) if e["action"] == "extend"]
+
     def test_the_lane_head_is_the_role_catalogs_head_role(self, api, cadre):
         """Who heads a lane is data (/api/roles): moved to another role, the old head may no longer extend."""
         _case_id, task = verification(api)
@@ -127,13 +139,16 @@ class TestExtend:
         assert_error(extend(api, task["id"], "committee", until="2099-03-01"), 403)
         assert extend(api, task["id"], "admin", until="2099-03-01").status_code == 200
 
-    def test_an_extension_survives_later_steps_of_the_case(self, api, cadre):
-        """Completing a parallel task re-syncs the open tasks: the extended deadline stays."""
-        case_id = start_vetting(api)["id"]
-        family = api.open_task(case_id, "solicit_family_opinion")
-        extended = extend(api, family["id"], "org_head", until="2099-01-01").json["due_at"]
-        api.complete(case_id, "solicit_colleague_opinion", opinion="positive", notes="无异议")
-        assert api.open_task(case_id, "solicit_family_opinion")["due_at"] == extended
+    def test_an_extension_survives_later_steps_of_the_case(self, fast_api, fast_services):
+        """Completing a parallel task (the supervision its passed deadline opened) re-syncs the open tasks: the
+        extended deadline stays."""
+        fast_api.create_cadre("c1")
+        case_id, task = verification(fast_api)
+        fire_after_deadline(fast_services)
+        extended = extend(fast_api, task["id"], "discipline_head", until="2099-01-01").json["due_at"]
+        fast_api.complete(case_id, "supervise_preliminary_verification", instruction="尽快核实")
+        assert fast_api.open_elements(case_id) == ["preliminary_verification"]
+        assert fast_api.open_task(case_id, "preliminary_verification")["due_at"] == extended
 
     def test_the_escalation_follows_the_new_deadline(self, fast_api, fast_services):
         """preliminary_verification is due in 1 s; extended, nothing escalates when that second has passed: the

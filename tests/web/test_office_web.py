@@ -90,6 +90,14 @@ class TestTaskPage:
         shown = text(client.get(f"/tasks/{task_id}"))
         assert 'id="assign"' not in shown and 'id="extend"' not in shown
 
+    def test_a_task_without_a_deadline_offers_no_extension(self, client, api, cadre):
+        """The lane head may reassign it, but there is no deadline to extend: no form (the action is 409)."""
+        case_id = support.start_vetting(api)["id"]
+        task = api.open_task(case_id, "solicit_family_opinion")
+        login(client, "org_head")
+        shown = text(client.get(f"/tasks/{task['id']}"))
+        assert task["due_at"] is None and 'id="assign"' in shown and 'id="extend"' not in shown
+
     def test_a_refused_reassignment_is_flashed(self, client, api, cadre):
         task_id = start_accountability(api)["open_tasks"][0]["id"]
         login(client, "discipline_head")

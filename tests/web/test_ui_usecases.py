@@ -35,7 +35,7 @@ def test_task_page_tells_what_the_actor_may_do(services, vetting):
         "claim": True, "unclaim": False, "complete": True, "assign": False, "extend": False, "return": False}
     assert inbox.task_page(services, actor("committee"), task["id"])["may"]["complete"] is False
     head = inbox.task_page(services, actor("org_head"), task["id"])["may"]  # head of the org_dept lane
-    assert (head["assign"], head["extend"], head["complete"]) == (True, True, False)
+    assert (head["assign"], head["extend"], head["complete"]) == (True, False, False)  # no deadline to extend
 
 
 def test_tracker_marks_names_and_exports_csv_without_formulas(services, api, vetting):
