@@ -13,12 +13,11 @@ from sqlalchemy.orm import Session
 from service.db.models import Cadre, Case, Task
 from service.db.uow import existing
 
-from . import access_log, casefile, disclosures, lookups, policy, queries, tasks, users, views
+from . import access_log, casefile, disclosures, lookups, policy, queries, reminders, tasks, users, views
 from .context import Actor, Services
 
 SORTS = ("due", "created", "process", "cadre")
 DUE_FILTERS = ("overdue", "soon", "none")
-DUE_SOON = timedelta(days=3)
 
 
 def inbox(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str, Any]:
@@ -31,13 +30,15 @@ def inbox(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str
     with services.db.unit_of_work(write=False) as session:
         process_names = casefile.process_names(session)
         # Outer join: a public report has no cadre until its triage links one.
+        # "Due soon" is the due-soon notice's window (NOTIFY_DUE_SOON_HOURS), so the badge and the notice agree.
+        soon = reminders.due_soon_window(services)
         query = _filtered(every.add_columns(Case.cadre_id, Cadre.name).join(Case, Case.id == Task.case_id)
-                          .outerjoin(Cadre, Cadre.id == Case.cadre_id), filters, actor, now)
+                          .outerjoin(Cadre, Cadre.id == Case.cadre_id), filters, actor, now, soon)
         rows, where = queries.page_of(session, query.order_by(*_order(filters.get("sort") or "due", process_names)),
                                       filters.get("page") or 1, per_page, rows=True)
         subjects = _report_subjects(session, [task.case_id for task, cadre_id, _ in rows if cadre_id is None])
         items = [_inbox_row(views.task_view(services, session, task), cadre_id, cadre_name,
-                            subjects.get(task.case_id), process_names, now)
+                            subjects.get(task.case_id), process_names, now, soon)
                  for task, cadre_id, cadre_name in rows]
         filtered = any(filters.get(name) for name in ("process", "cadre_id", "mine", "due"))
         all_total = queries.count(session, every) if filtered else where["total"]
@@ -59,7 +60,8 @@ def _report_subjects(session: Session, case_ids: list[int]) -> dict[int, str]:
 PER_PAGE = 50
 
 
-def _filtered(query: Select[Any], filters: dict[str, Any], actor: Actor, now: datetime) -> Select[Any]:
+def _filtered(query: Select[Any], filters: dict[str, Any], actor: Actor, now: datetime,
+              soon: timedelta | None) -> Select[Any]:
     if filters.get("process"):
         query = query.where(Task.process_key == filters["process"])
     if filters.get("cadre_id"):
@@ -69,8 +71,8 @@ def _filtered(query: Select[Any], filters: dict[str, Any], actor: Actor, now: da
     due = filters.get("due")
     if due == "overdue":
         query = query.where(queries.overdue(now))
-    elif due == "soon":
-        query = query.where(queries.overdue(now) | (Task.due_at <= now + DUE_SOON))
+    elif due == "soon":  # with no due-soon window (NOTIFY_DUE_SOON_HOURS=0), the overdue ones
+        query = query.where((queries.overdue(now) | (Task.due_at <= now + soon)) if soon else queries.overdue(now))
     elif due == "none":
         query = query.where(Task.due_at.is_(None))
     return query
@@ -90,9 +92,9 @@ def _order(sort: str, process_names: dict[str, str]) -> tuple[Any, ...]:
 
 
 def _inbox_row(row: dict[str, Any], cadre_id: str | None, cadre_name: str | None, subject: str | None,
-               process_names: dict[str, str], now: datetime) -> dict[str, Any]:
+               process_names: dict[str, str], now: datetime, window: timedelta | None) -> dict[str, Any]:
     due = datetime.fromisoformat(row["due_at"]) if row["due_at"] else None
-    soon = due is not None and not row["overdue"] and due - now <= DUE_SOON
+    soon = due is not None and window is not None and not row["overdue"] and due - now <= window
     subject = None if cadre_id else subject or ""
     name = cadre_name if cadre_id else casefile.report_subject_name(subject)
     return {**row, "cadre_id": cadre_id, "cadre_name": name or cadre_id, "report_subject": subject,

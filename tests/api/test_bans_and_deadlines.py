@@ -41,19 +41,31 @@ def test_an_escalation_is_kept_on_the_task_row(fast_api, fast_services):
         assert row.status == "open" and row.overdue is True
 
 
-def _due_in(template, tmp_path: Path, days: int) -> bool:
-    """Whether the inbox calls a task due in `days` days 'due soon'."""
-    app = app_from_template(template, tmp_path / f"due{days}", DEADLINES={"preliminary_verification": f"P{days}D"})
+def _due_in(template, tmp_path: Path, deadline: str, **settings) -> tuple[bool, bool]:
+    """Whether the inbox calls a task due after `deadline` (a duration) 'due soon', and whether its "soon" filter
+    keeps it."""
+    folder = tmp_path / f"due-{deadline}-{settings.get('NOTIFY_DUE_SOON_HOURS', 'default')}"
+    app = app_from_template(template, folder, DEADLINES={"preliminary_verification": deadline}, **settings)
     api = make_api(app, template)
     api.create_cadre("c1")
     start_accountability(api)
-    rows = inbox.inbox(app.extensions["cadreflow"], actor("discipline"), {})["items"]
-    app.extensions["cadreflow"].db.dispose()
+    services = app.extensions["cadreflow"]
+    rows = inbox.inbox(services, actor("discipline"), {})["items"]
+    kept = inbox.inbox(services, actor("discipline"), {"due": "soon"})["items"]
+    services.db.dispose()
     (row,) = [r for r in rows if r["element_id"] == "preliminary_verification"]
-    return row["due_soon"]
+    return row["due_soon"], any(r["id"] == row["id"] for r in kept)
 
 
-def test_due_soon_means_within_three_days(template, tmp_path):
-    """Due in two days: soon; due in four days: not yet."""
-    assert _due_in(template, tmp_path, 2) is True
-    assert _due_in(template, tmp_path, 4) is False
+def test_due_soon_in_the_inbox_is_what_the_due_soon_notice_says(template, tmp_path):
+    """The inbox's "due soon" (badge and filter) is NOTIFY_DUE_SOON_HOURS (24 by default), the window of the
+    due-soon notice: it said three days, so a task was marked due soon a day or two before anyone was told."""
+    assert _due_in(template, tmp_path, "PT12H") == (True, True)
+    assert _due_in(template, tmp_path, "P2D") == (False, False)
+    assert _due_in(template, tmp_path, "P2D", NOTIFY_DUE_SOON_HOURS=72) == (True, True)
+    assert _due_in(template, tmp_path, "P4D", NOTIFY_DUE_SOON_HOURS=72) == (False, False)
+
+
+def test_no_due_soon_notices_means_no_due_soon_in_the_inbox(template, tmp_path):
+    """NOTIFY_DUE_SOON_HOURS=0 turns "due soon" off: no badge, and the filter keeps only overdue tasks."""
+    assert _due_in(template, tmp_path, "PT12H", NOTIFY_DUE_SOON_HOURS=0) == (False, False)
