@@ -528,7 +528,7 @@ class Notification(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
-    kind: Mapped[str] = mapped_column(String(20))  # new_task | due_soon | overdue | supervision
+    kind: Mapped[str] = mapped_column(String(20))  # new_task | due_soon | overdue | supervision | unreached
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"))
     text: Mapped[str] = mapped_column(String(NOTICE_TEXT))  # Chinese
@@ -545,7 +545,7 @@ class TaskReminder(Base):
     __tablename__ = "task_reminders"
 
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # due_soon | overdue
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # due_soon | overdue | unreached_<either>
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

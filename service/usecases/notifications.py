@@ -1,4 +1,5 @@
-"""Notifications: personal notices of a new task, a task due soon or overdue, and a supervision (督办).
+"""Notifications: personal notices of a new task, a task due soon or overdue, and a supervision (督办); to the
+admins, a due-soon or overdue reminder that reached nobody (`unreached`).
 
 They are written in the transaction of whatever causes them (a step opening tasks, the worker's due
 scan), to the people who may act on the task at that moment: its assignee, or else every active user
@@ -184,6 +185,16 @@ def assigned_texts(task: Task, process: str, by: str) -> Texts:
 def returned_texts(task: Task, process: str, by: str) -> Texts:
     zh, en = _where(task, process)
     return f"{by} 退回的任务：{task.name}{zh}", f"Task returned by {by}: {task.name}{en}"
+
+
+def unreached_texts(task: Task, process: str, kind: str, due: str) -> Texts:
+    """To the admins: a due-soon or overdue reminder of the task reached nobody (nobody active holds its role)."""
+    zh, en = _where(task, process)
+    what_zh, what_en = ("已逾期", "overdue") if kind == "overdue" else ("即将到期", "due soon")
+    role = task.role or "admin"
+    return (f"提醒无人接收：{task.name}{zh}{what_zh}（期限 {due}），角色 {role} 当前无人担任，请指派人员",
+            f"Reminder reached nobody: {task.name}{en} is {what_en} (due {due}); nobody active holds the role "
+            f"{role}: give the role to someone")
 
 
 def deactivated_holder_texts(task: Task, process: str, holder: str) -> Texts:

@@ -14,13 +14,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, delete, exists, not_, select, update
 from sqlalchemy.orm import Session
 
-from service.db.models import MailItem, ProcessVersion, ScheduledRun, Task, TaskReminder, User, utcnow
+from service.db.models import MailItem, ProcessVersion, ScheduledRun, Task, TaskReminder, User, UserRole, utcnow
 from service.db.uow import rows_changed
 from service.errors import WrittenMeanwhile
 
 from . import mailing
 from .context import Services, actor_of
-from .notifications import due_soon_texts, holders, notify, overdue_texts
+from .notifications import Recipient, due_soon_texts, holders, notify, overdue_texts, unreached_texts
 from .policy import task_action_filter
 from .queries import count, is_overdue, overdue
 
@@ -84,8 +84,10 @@ def forget(session: Session, task_ids: list[str]) -> None:
 
 
 def _remind(session: Session, kind: str, condition: ColumnElement[bool], now: datetime, zone: ZoneInfo) -> int:
+    """Remind the tasks someone may act on now; tell the admins once of those nobody may (`_alert_unreached`)."""
     reminded = exists().where(TaskReminder.task_id == Task.id, TaskReminder.kind == kind)
-    tasks = list(session.scalars(select(Task).where(Task.status == "open", condition, ~reminded)
+    _alert_unreached(session, kind, condition & ~reminded, now, zone)
+    tasks = list(session.scalars(select(Task).where(Task.status == "open", condition, ~reminded, _reachable())
                                  .order_by(Task.due_at, Task.id).limit(BATCH)))
     if not tasks:
         return 0
@@ -101,6 +103,35 @@ def _remind(session: Session, kind: str, condition: ColumnElement[bool], now: da
                                                                       TaskReminder.task_id.in_(ids))))
         session.add_all(TaskReminder(task_id=i, kind="due_soon", at=now) for i in ids if i not in have)
     return len(tasks)
+
+
+def _reachable() -> ColumnElement[bool]:
+    """Someone may act on the task now, as `notifications.holders` finds them: its active assignee, or an active
+    holder of its role."""
+    assignee = exists().where(User.username == Task.assignee, User.active.is_(True))
+    role = exists().where(UserRole.role == Task.role, UserRole.user_id == User.id, User.active.is_(True))
+    return assignee | role
+
+
+def _alert_unreached(session: Session, kind: str, condition: ColumnElement[bool], now: datetime,
+                     zone: ZoneInfo) -> None:
+    """Tell the active admins, once per task and kind, of a reminder that reached nobody (nobody active holds the
+    task's role, nor is it held). The reminder itself is not recorded as sent: it goes out at the first scan after
+    someone holds the role, which recording it would have prevented for ever."""
+    marker = f"unreached_{kind}"
+    alerted = exists().where(TaskReminder.task_id == Task.id, TaskReminder.kind == marker)
+    tasks = list(session.scalars(select(Task).where(Task.status == "open", condition, ~_reachable(), ~alerted)
+                                 .order_by(Task.due_at, Task.id).limit(BATCH)))
+    if not tasks:
+        return
+    admins = [Recipient(user_id, bool(email) and not digest) for user_id, email, digest in session.execute(
+        select(User.id, User.email, User.mail_digest).join(UserRole, UserRole.user_id == User.id)
+        .where(UserRole.role == "admin", User.active.is_(True)).order_by(User.id))]
+    names = process_names(session, tasks)
+    for task in tasks:
+        notify(session, admins, "unreached", task, unreached_texts(task, names[task.process_version_id], kind,
+                                                                    local_text(task.due_at, zone)))
+        session.add(TaskReminder(task_id=task.id, kind=marker, at=now))
 
 
 def process_names(session: Session, tasks: list[Task]) -> dict[int, str]:

@@ -91,6 +91,27 @@ def test_a_task_held_by_a_deactivated_user_reminds_its_role_instead(services, ap
     assert [k for k, _ in kinds(services, "discipline2")] == ["new_task"]
 
 
+def test_a_reminder_reaching_nobody_tells_the_admin_and_is_sent_when_someone_holds_the_role(services, api, cadre):
+    """Nobody active holds discipline: the due-soon reminder was recorded as sent though nobody got it, and never
+    sent once someone took the role. Now the admins are told once that it reached nobody, and it goes out at the
+    first scan after the role has a holder again."""
+    case_id = start_accountability(api)["id"]
+    due = due_of(api, case_id)
+    for name in DISCIPLINE:
+        _inactive(services, name)
+    assert scan_due_tasks(services, due - timedelta(hours=2)) == 0
+    assert scan_due_tasks(services, due - timedelta(hours=1)) == 0
+    alerts = [n for n in notifications.list_notifications(services, actor("admin"), per_page=100)["items"]
+              if n["kind"] == "unreached"]
+    assert [n["case_id"] for n in alerts] == [case_id]
+    assert "discipline" in alerts[0]["text_zh"] and "无人" in alerts[0]["text_zh"]
+    with services.db.unit_of_work() as session:
+        session.execute(update(User).where(User.username == "discipline2").values(active=True))
+    assert scan_due_tasks(services, due - timedelta(minutes=30)) == 1
+    assert [k for k, _ in kinds(services, "discipline2")] == ["due_soon", "new_task"]
+    assert scan_due_tasks(services, due - timedelta(minutes=20)) == 0
+
+
 def test_a_new_task_for_a_deactivated_assignee_tells_its_role(services, api, cadre):
     """The statement that writes a new task's notices applies the same rule: a task opened for an assignee who is
     no longer active is told to the holders of its role."""
