@@ -118,7 +118,7 @@ def start_in_session(services: Services, session: Session, actor: Actor, process
         data = fit_text(definition.start_form, data)
     start_data = _start_data(session, actor, definition, cadre_id, data, form_seconds(services.settings))
     (start_data,) = [_raise_if_error(checked) for checked in
-                     start_rules.check(session, process, [start_data], on or services.today())]
+                     start_rules.check(session, actor, process, [start_data], on or services.today())]
     effects = Effects(session, services.today())
     # A called case sits one below its caller, and its calls count against the caller's tree; a case nobody
     # waits for is a tree of its own, whose first step is bounded by its diagram.
@@ -152,7 +152,8 @@ def start_batch(services: Services, session: Session, actor: Actor, process: str
         except ServiceError as error:
             results[index] = error
     checked: list[tuple[int, dict[str, Any], Effects]] = []
-    ruled = start_rules.check(session, process, [start_data for _, start_data in formed], services.today())
+    ruled = start_rules.check(session, actor, process, [start_data for _, start_data in formed],
+                              services.today())
     for (index, _), start_data in zip(formed, ruled, strict=True):
         if isinstance(start_data, ServiceError):
             results[index] = start_data
@@ -351,8 +352,9 @@ def call_opener(services: Services, session: Session, effects: Effects, cadre_id
         start_data["cadre_id"] = cadre_id
         validate_form(definition.start_form, start_data, user_has_role_in(session),
                       seconds=form_seconds(services.settings))
-        # Else the rule would refuse the child only after the step, failing the caller's whole completion.
-        _raise_if_error(start_rules.check(session, process, [start_data], services.today())[0])
+        # Else the rule would refuse the child only after the step, failing the caller's whole completion. Told
+        # whole: the refusal is the caller's incident, for whoever handles incidents.
+        _raise_if_error(start_rules.check(session, SYSTEM, process, [start_data], services.today())[0])
         effects.start_child_case(process, start_data, task_id)
     return open_call
 

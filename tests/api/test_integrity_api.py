@@ -151,6 +151,40 @@ def test_a_bulk_start_refuses_non_leading_cadres_and_a_second_case(api, services
     assert sorted((c["cadre_id"], c["status"]) for c in cases) == [("c1", "incident"), ("c2", "open")]
 
 
+def test_a_refusal_tells_a_starter_only_what_it_may_read(api):
+    """A starter who may choose any cadre but not read its file (audit, made a starter) learns neither the cadre's
+    post level nor that it has a case, nor the case's id: one 422 for either reason; org_dept, who reads both,
+    gets the precise reason."""
+    api.create_cadre("c1")
+    api.create_cadre("c2", post_level="middle")
+    assert api.put(f"/api/processes/{PROCESS}/starters", json={"roles": ["org_dept", "audit"]}).status_code == 200
+    case_id = start_by_hand(api).json["id"]
+    told = []
+    for cadre_id in ("c1", "c2"):
+        response = api.post("/api/cases", as_="audit", json={"process": PROCESS, "cadre_id": cadre_id,
+                                                              "data": {"year": 2026}})
+        error = assert_error(response, 422, fields={"cadre_id"})
+        assert str(case_id) not in error["message"].replace(cadre_id, "") and "领导干部" not in str(error), error
+        told.append((error["message"].replace(cadre_id, "<id>"), error["fields"]))
+    assert told[0] == told[1], told
+    assert "不符合发起条件" in told[0][0]
+    assert f"case {case_id}" in assert_error(start_by_hand(api), 409, fields={"year"})["message"]
+    assert "不是领导干部" in str(assert_error(start_by_hand(api, "c2"), 422, fields={"cadre_id"}))
+
+
+def test_a_bulk_start_tells_its_author_only_what_it_may_read(api, services):
+    """A bulk start's errors follow the same rule: a non-leading cadre's error names no post level for an author
+    who may not read its file."""
+    api.create_cadre("c1", post_level="middle")
+    assert api.put(f"/api/processes/{PROCESS}/starters", json={"roles": ["org_dept", "audit"]}).status_code == 200
+    job = api.post("/api/bulk-starts", as_="audit", json={"process": PROCESS, "data": {"year": 2026}})
+    assert job.status_code == 202, job.json
+    bulk.run_jobs(services)
+    done = api.get(f"/api/bulk-starts/{job.json['id']}", as_="audit").json
+    assert done["failed"] == 1 and [error["cadre_id"] for error in done["errors"]] == ["c1"], done
+    assert "领导干部" not in str(done["errors"]) and "不符合发起条件" in done["errors"][0]["error"], done
+
+
 CALLER = "integrity_caller"
 YEAR_FORM = {"type": "object", "title": "年度", "properties": {"year": {"type": "integer", "title": "年度"}},
              "required": ["year"]}
