@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.models import Assessment, Cadre, Case, Disclosure, PersonalReport, Sanction
-from service.errors import BadRequest
+from service.errors import BadRequest, Invalid
 
 from . import access_log, learning, policy, queries
 from .context import Actor, Label, Services
@@ -46,10 +46,11 @@ def _code(_table: str, code: str | None) -> str:
 
 
 def ledger(services: Services, actor: Actor, cadre_id: str, kind: Any, since: date | None = None,
-           until: date | None = None, label: Label | None = None, types: Any = None) -> dict[str, Any]:
+           until: date | None = None, label: Label | None = None, types: Any = None,
+           most: int | None = None) -> dict[str, Any]:
     """A cadre's ledger of one kind, if the caller may read the cadre (else 404, like an unknown id): the
     entries on `since`..`until` and of `types` (entry types of that ledger) when given; codes in the
-    summaries named by `label` (see the module)."""
+    summaries named by `label` (see the module). More than `most` entries are refused (422), read by nobody."""
     kind = check_kind(kind)
     chosen = check_types(types, TYPES[kind])
     queries.check_period(since, until)
@@ -60,6 +61,10 @@ def ledger(services: Services, actor: Actor, cadre_id: str, kind: Any, since: da
                 "kind": kind, "title": KIND_NAMES[kind], "items": items,
                 "from": since.isoformat() if since else None, "to": until.isoformat() if until else None,
                 "types": sorted(chosen, key=ENTRY_TYPES.index) if chosen else None}
+    if most is not None and len(items) > most:
+        raise Invalid(f"该台账有 {len(items)} 条记录，超过打印上限 {most} 条，请缩小时间段或事项类别后再打印 "
+                      f"(the ledger has {len(items)} entries, more than the {most} a printed ledger holds: narrow "
+                      "the period or the entry types)")
     access_log.note(services, actor, "ledger", cadre_id=cadre_id)
     return view
 
@@ -229,8 +234,11 @@ def _conduct(session: Session, cadre: Cadre, cases: list[Case], words: Words) ->
 
 def ledger_document(services: Services, actor: Actor, cadre_id: str, kind: Any, since: date | None = None,
                     until: date | None = None, label: Label | None = None, types: Any = None) -> dict[str, Any]:
-    """The ledger as a printable document (service/printing.py, template documents/ledger.html)."""
-    view = ledger(services, actor, cadre_id, kind, since, until, label, types)
+    """The ledger as a printable document (service/printing.py, template documents/ledger.html): at most
+    PDF_MAX_ROWS entries, since one printing holds the process's only printer for all of them (3,001 took 53 s
+    and 300 MB); a wider ledger is refused whole, never printed in part."""
+    view = ledger(services, actor, cadre_id, kind, since, until, label, types,
+                  most=int(services.settings["PDF_MAX_ROWS"]))
     dates = [item["on"] for item in view["items"]]
     first, last = view["from"] or min(dates, default=None), view["to"] or max(dates, default=None)
     period = f"{first or '—'} 至 {last or '—'}" if first or last else "—"

@@ -7,7 +7,15 @@ from datetime import date, timedelta
 
 from service.usecases import early_warning
 from service.usecases.context import SYSTEM
-from tests.api.support import assert_error, sanction, start_accountability, start_admonishment, start_departure
+from tests.api.support import (
+    app_from_template,
+    assert_error,
+    make_api,
+    sanction,
+    start_accountability,
+    start_admonishment,
+    start_departure,
+)
 from tests.api.test_cycle_assessment import incompetent_case
 from tests.api.test_documents import pdf_text
 from tests.api.test_early_warning import public_report
@@ -242,3 +250,24 @@ def test_the_printed_ledger_honours_the_type_filter(api, cadre):
     assert "问责（" not in text
     everything = pdf_text(api.get("/api/cadres/c1/ledger.pdf", as_="discipline", query_string={"kind": "integrity"}))
     assert "问责（" in everything and "类别处分" not in everything
+
+
+def test_a_printed_ledger_past_pdf_max_rows_is_refused_whole(template, tmp_path):
+    """A printed ledger holds at most PDF_MAX_ROWS entries: past it, a 422 asking to narrow the filter, never a
+    PDF (3,001 entries held the one printer 53 s and 300 MB); the JSON ledger and a narrower PDF still answer."""
+    app = app_from_template(template, tmp_path / "few", PDF_MAX_ROWS=2)
+    try:
+        api = make_api(app, template)
+        api.create_cadre("c1")
+        for _ in range(3):
+            start_admonishment(api)
+        wide = api.get("/api/cadres/c1/ledger.pdf", as_="discipline", query_string={"kind": "conduct"})
+        message = assert_error(wide, 422)["message"]
+        assert "3" in message and "2" in message and "缩小" in message and "narrow" in message, message
+        assert not wide.data.startswith(b"%PDF")
+        assert len(ledger(api, "conduct").json["items"]) == 3
+        narrow = api.get("/api/cadres/c1/ledger.pdf", as_="discipline",
+                         query_string={"kind": "integrity"})
+        assert narrow.status_code == 200 and narrow.data.startswith(b"%PDF")
+    finally:
+        app.extensions["cadreflow"].db.dispose()
