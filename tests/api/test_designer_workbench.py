@@ -276,6 +276,22 @@ class TestMigrateOpenCases:
         assert report["tasks"][0]["element_id"] == "a" and report["refusals"][0]["tasks"] == ["b"]
         assert all(api.case(i)["process_version"] == 1 for i in [*at_a, at_b])
 
+    def test_a_designers_dry_run_past_its_bound_is_refused_before_any_case_is_stepped(self, api, services,
+                                                                                    two_versions, monkeypatch):
+        """A designer's dry run covers at most MIGRATION_DRY_RUN_MAX_CASES cases: past it a 422 asking for one
+        version at a time, no case stepped (none locked, none logged); an admin's dry run and real run go on."""
+        monkeypatch.setitem(services.settings, "MIGRATION_DRY_RUN_MAX_CASES", 2)
+        stepped = []
+        migrate = services.runner.migrate
+        monkeypatch.setattr(services.runner, "migrate", lambda *args: stepped.append(1) or migrate(*args))
+        refused = assert_error(migrate_all(api, KEY, as_="designer", dry_run=True), 422, fields={"from_version"})
+        assert "3" in refused["message"] and "2" in refused["message"] and stepped == []
+        monkeypatch.setitem(services.settings, "MIGRATION_DRY_RUN_MAX_CASES", 3)
+        assert migrate_all(api, KEY, as_="designer", dry_run=True).json["total"] == 3 and len(stepped) == 3
+        monkeypatch.setitem(services.settings, "MIGRATION_DRY_RUN_MAX_CASES", 2)
+        assert migrate_all(api, KEY, dry_run=True).json["total"] == 3
+        assert migrate_all(api, KEY).json["moved"] == 2
+
     def test_designer_cannot_run_it_for_real_and_other_roles_not_at_all(self, api, two_versions):
         """designer real run → 403; other roles → 403 even for a dry run; no token → 401; nothing moves."""
         at_a, _ = two_versions
