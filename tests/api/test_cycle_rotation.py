@@ -328,6 +328,26 @@ def test_a_second_unfinished_review_is_409(api, services, on_scan_day):
     assert rotation_cases(api)["total"] == 3
 
 
+def test_a_refusal_names_only_what_its_starter_may_read(api, on_scan_day):
+    """Made starters: committee reads every cadre's file but not the review (no lane): the precise reason, no case
+    id; audit reads neither: one 422 on `cadre_id` for a cadre no rule applies to and for one under review."""
+    make_cadres(api)
+    case_id = opened_by_cadre(scan(api))["lead10"]["case_id"]
+    assert api.put(f"/api/processes/{ROTATION}/starters",
+                   json={"roles": ["org_dept", "committee", "audit"]}).status_code == 200
+
+    def start_as(user, cadre_id):
+        return api.post("/api/cases", as_=user, json={"process": ROTATION, "cadre_id": cadre_id, "data": {}})
+
+    busy = assert_error(start_as("committee", "lead10"), 409, fields={"cadre_id"})
+    assert "unfinished" in busy["message"] and f"case {case_id}" not in busy["message"], busy
+    assert f"case {case_id}" in assert_error(start_raw(api, "lead10"), 409)["message"]
+    assert_error(start_as("committee", "mid2"), 422, fields={"rule"})
+    told = [assert_error(start_as("audit", cadre_id), 422, fields={"cadre_id"}) for cadre_id in ("lead10", "mid2")]
+    assert told[0]["message"].replace("lead10", "mid2") == told[1]["message"] and "不符合发起条件" in told[1]["message"]
+    assert f"case {case_id}" not in told[0]["message"] and "rule" not in told[0]["fields"], told
+
+
 def test_a_bulk_start_opens_only_what_the_scan_would(api, services, on_scan_day):
     """A bulk start of reviews for every cadre: those with no rule fail on `rule`; one in incident is unfinished, so
     the `open` dedupe skips it like the open ones."""
