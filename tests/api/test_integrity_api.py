@@ -185,6 +185,20 @@ def test_a_bulk_start_tells_its_author_only_what_it_may_read(api, services):
     assert "领导干部" not in str(done["errors"]) and "不符合发起条件" in done["errors"][0]["error"], done
 
 
+def test_another_starter_reads_a_bulk_starts_errors_as_it_may_know_them(api, services):
+    """org_dept's job fails on a middle cadre; audit, also a starter, may follow the job but not read that cadre's
+    file: it sees the failure, not the reason; org_dept still sees why."""
+    api.create_cadre("c1", post_level="middle")
+    assert api.put(f"/api/processes/{PROCESS}/starters", json={"roles": ["org_dept", "audit"]}).status_code == 200
+    job = api.post("/api/bulk-starts", as_="org_dept", json={"process": PROCESS, "data": {"year": 2026}})
+    bulk.run_jobs(services)
+    url = f"/api/bulk-starts/{job.json['id']}"
+    assert "不是领导干部" in str(api.get(url, as_="org_dept").json["errors"])
+    seen = api.get(url, as_="audit").json
+    assert seen["failed"] == 1 and [error["cadre_id"] for error in seen["errors"]] == ["c1"], seen
+    assert "领导干部" not in str(seen["errors"]) and "不符合发起条件" in seen["errors"][0]["error"], seen
+
+
 CALLER = "integrity_caller"
 YEAR_FORM = {"type": "object", "title": "年度", "properties": {"year": {"type": "integer", "title": "年度"}},
              "required": ["year"]}
