@@ -10,9 +10,11 @@ the chain, so an entry rewritten, deleted or slipped in with SQL is named, and h
 it may log in to what its entries say: a role granted, or an account made or reactivated, with SQL behind the
 service's back is named too; so is each role's definition and each process's starters (the seed from settings is
 logged as `system`), and each account's password hash and whether its owner must replace an admin-set password (a
-hash written with SQL, to log in as someone, is named). Accounts that existed before the log each got one
-`user.backfill` entry from migration 0027, roles and starters seeded before 0029 a `role.backfill` or
-`process.backfill` entry from it, passwords stored before 0032 a `user.password_backfill`, saying what they were then.
+hash written with SQL, to log in as someone, is named), and each account's address and digest choice (an address
+written with SQL, to have someone's notices about cases mailed elsewhere, is named). Accounts that existed before the
+log each got one `user.backfill` entry from migration 0027, roles and starters seeded before 0029 a `role.backfill`
+or `process.backfill` entry from it, passwords stored before 0032 a `user.password_backfill`, mail settings stored
+before 0033 a `user.mail_backfill`, saying what they were then.
 """
 
 from __future__ import annotations
@@ -34,10 +36,11 @@ PER_PAGE = 50
 HEAD_ID = 1
 # Actions whose target is a username (the others name a role code or a process key).
 USER_ACTIONS = ("user.create", "user.roles", "user.activate", "user.deactivate", "user.password_reset",
-                "user.password_change", "user.mail", "user.backfill", "user.password_backfill")
+                "user.password_change", "user.mail", "user.backfill", "user.password_backfill", "user.mail_backfill")
 # Entries that set a password and (since 0032) say which, by PASSWORD_KEY: a digest of its hash, never the hash.
 PASSWORD_ACTIONS = ("user.create", "user.password_reset", "user.password_change", "user.password_backfill")
 PASSWORD_KEY = "password_hash_sha256"
+MAIL_FIELDS = ("email", "mail_digest")  # as mailing.mail_settings_view shows them: "" for no address
 
 
 def record(session: Session, actor: str, action: str, target: str, detail: dict[str, Any] | None = None) -> None:
@@ -120,11 +123,12 @@ def check_account_log(services: Services) -> tuple[int, list[str]]:
         accounts = {user.username: (user.role_keys, bool(user.active)) for user in users}
         passwords = {user.username: (password_digest(user.password_hash), bool(user.must_change_password))
                      for user in users}
+        mail = {user.username: {"email": user.email or "", "mail_digest": bool(user.mail_digest)} for user in users}
         catalog = _stored_catalog(session)
     found = (0, None) if head is None else (head.seq, head.hash)
     names = ChainNames("账号变更记录", "account log", "账号变更记录头", "account log head")
     faults = [*chain_faults(entries, found, account_entry_hash, names), *_account_faults(entries, accounts),
-              *_password_faults(password_states(entries), passwords),
+              *_password_faults(password_states(entries), passwords), *_mail_faults(mail_states(entries), mail),
               *_catalog_faults(catalog_states(entries), catalog)]
     return len(entries), [f"account log: {fault}" for fault in faults]
 
@@ -193,6 +197,33 @@ def _password_faults(logged: dict[str, tuple[str, bool]], stored: dict[str, tupl
         elif must_change != logged_must_change:
             yield (f"user {username} {'must' if must_change else 'need not'} replace its password at the next login, "
                    f"the account log says otherwise (账号须改密标记与账号变更记录不符，可能被改动)")
+
+
+def mail_states(entries: list[Any]) -> dict[str, dict[str, Any]]:
+    """Each account's address and digest choice, as the log's entries, replayed in order, leave them: none when
+    made (users.py sets none), each `user.mail` entry's changes after, or what 0033's backfill found then."""
+    states: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        detail = entry.detail if isinstance(entry.detail, dict) else {}
+        if entry.action in ("user.create", "user.backfill"):
+            states[entry.target] = {"email": "", "mail_digest": False}
+        elif entry.action == "user.mail_backfill":
+            states[entry.target] = {field: detail.get(field) for field in MAIL_FIELDS}
+        elif entry.action == "user.mail":
+            states[entry.target] = {**states.get(entry.target, {}), **{
+                field: value.get("after") for field, value in detail.items()
+                if field in MAIL_FIELDS and isinstance(value, dict)}}
+    return states
+
+
+def _mail_faults(logged: dict[str, dict[str, Any]], stored: dict[str, dict[str, Any]]) -> Iterator[str]:
+    """Accounts whose address or digest choice is not what the log says (written with SQL: a user's notices about
+    cases mailed to someone else's mailbox, or to none). An account without an entry is named by
+    `_account_faults` already."""
+    for username in sorted(set(logged) & set(stored)):
+        if stored[username] != logged[username]:
+            yield (f"user {username}'s mail settings are {stored[username]}, the account log says {logged[username]} "
+                   f"(账号邮件设置与账号变更记录不符，可能被改动)")
 
 
 Catalog = tuple[dict[str, dict[str, Any]], dict[str, list[str]]]  # role definitions by code, starters by process

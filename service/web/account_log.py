@@ -18,7 +18,8 @@ ACTIONS = {"user.create": _l("创建账号"), "user.roles": _l("变更角色"), 
            "user.activate": _l("启用账号"), "user.password_reset": _l("管理员重置密码"),
            "user.password_change": _l("本人修改密码"), "user.mail": _l("变更邮件设置"), "role.create": _l("创建角色"),
            "role.update": _l("修改角色"), "process.starters": _l("变更发起权限"),
-           "user.backfill": _l("启用记录前已有账号"), "user.password_backfill": _l("启用密码记录前已设密码")}
+           "user.backfill": _l("启用记录前已有账号"), "user.password_backfill": _l("启用密码记录前已设密码"),
+           "user.mail_backfill": _l("启用邮件设置记录前已有设置")}
 
 
 @bp.get("/account-log")

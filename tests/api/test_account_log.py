@@ -305,6 +305,11 @@ BEHIND_THE_BACK = {
                       "VALUES ('mole', 'x', true, false)"], "user mole has no account log entry"),
     "account removed": (["DELETE FROM user_roles WHERE user_id = (SELECT id FROM users WHERE username = 'clerk')",
                          "DELETE FROM users WHERE username = 'clerk'"], "records user clerk, which is gone"),
+    "address given": (["UPDATE users SET email = 'mole@example.org' WHERE username = 'clerk'"],
+                      "user clerk's mail settings are {'email': 'mole@example.org', 'mail_digest': False}, the "
+                      "account log says {'email': '', 'mail_digest': False}"),
+    "daily digest chosen": (["UPDATE users SET mail_digest = true WHERE username = 'clerk'"],
+                            "user clerk's mail settings are {'email': '', 'mail_digest': True}"),
 }
 
 
@@ -334,6 +339,24 @@ def test_a_password_hash_written_with_sql_is_named(api, services):
         "account log: user discipline_head's password is not the one the account log last set: it was replaced "
         "behind the service's back (账号密码与账号变更记录不符，可能被改动)"]
     _sql(services, [update(User).where(User.username == "discipline_head").values(password_hash=original)])
+    assert check_account_log(services)[1] == []
+
+
+def test_an_address_rewritten_with_sql_is_named_and_the_services_changes_are_not(api, services):
+    """An insider with the database points discipline_head's notices (new tasks, their cases) at a mailbox of their
+    own: named, as is one removed to keep the head from hearing of them. The admin's and the user's own changes,
+    each in the log, check clean; putting the address back is no fault."""
+    assert api.patch("/api/users/discipline_head", json={"email": "head@example.gov.cn"}).status_code == 200
+    assert api.patch("/api/me/mail", as_="discipline_head", json={"mail_digest": True}).status_code == 200
+    assert check_account_log(services)[1] == []
+    _sql(services, [update(User).where(User.username == "discipline_head").values(email="mole@example.org")])
+    assert check_account_log(services)[1] == [
+        "account log: user discipline_head's mail settings are {'email': 'mole@example.org', 'mail_digest': True}, "
+        "the account log says {'email': 'head@example.gov.cn', 'mail_digest': True} "
+        "(账号邮件设置与账号变更记录不符，可能被改动)"]
+    _sql(services, [update(User).where(User.username == "discipline_head").values(email=None)])
+    assert "mail settings are {'email': ''" in " ".join(check_account_log(services)[1])
+    _sql(services, [update(User).where(User.username == "discipline_head").values(email="head@example.gov.cn")])
     assert check_account_log(services)[1] == []
 
 

@@ -309,9 +309,9 @@ def test_0027_logs_the_accounts_of_a_0026_database_and_holds_them_to_it_from_the
     upgrade(engine)  # the service's models are the newest migration's
     app = create_app(make_settings(tmp_path))
     services = app.extensions["cadreflow"]
-    assert check_account_log(services) == (4, [])  # and 0032 one `user.password_backfill` entry each
+    assert check_account_log(services) == (6, [])  # and 0032 and 0033 one backfill entry each
     users.create_user(services, "clerk", PASSWORD, [], replace=False)
-    assert check_account_log(services) == (5, [])
+    assert check_account_log(services) == (7, [])
     with engine.begin() as connection:
         connection.execute(text("INSERT INTO user_roles (user_id, role) SELECT id, 'discipline_head' FROM users "
                                 "WHERE username = 'clerk'"))
@@ -426,7 +426,7 @@ def test_0032_vouches_for_the_passwords_stored_before_it_and_check_holds_them_to
     upgrade(engine)
     app = create_app(make_settings(tmp_path))
     services = app.extensions["cadreflow"]
-    assert check_account_log(services) == (4, [])
+    assert check_account_log(services) == (6, [])  # and 0033's mail backfill
     with engine.begin() as connection:
         connection.execute(text("UPDATE users SET password_hash = 'scrypt:mine$now' WHERE username = 'old_admin'"))
     assert check_account_log(services)[1] == [
@@ -438,7 +438,51 @@ def test_0032_vouches_for_the_passwords_stored_before_it_and_check_holds_them_to
         command.downgrade(config, "0030")
     upgrade(engine)
     with engine.connect() as connection:
-        assert connection.execute(text("SELECT count(*) FROM account_log")).scalar() == 4
+        assert connection.execute(text("SELECT count(*) FROM account_log")).scalar() == 6
+    services.db.dispose()
+    engine.dispose()
+
+
+def test_0033_vouches_for_the_mail_settings_stored_before_it_and_check_holds_them_to_it(tmp_path: Path) -> None:
+    """Each account of a 0032 database gets one `user.mail_backfill` entry (its address and digest choice then, a
+    note that how is not recorded), chained after the log's last: an address an admin set before, whose entry the
+    replay would also give, and one written with SQL before the upgrade, which nothing can tell now, alike. The
+    database then checks clean, an address written with SQL after the upgrade is named, and upgrading again after a
+    downgrade adds nothing."""
+    engine = create_engine(database_url(tmp_path))
+    upgrade(engine, "0026")
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO users (username, password_hash, active, email, mail_digest) VALUES "
+                                "('old_admin', 'x', true, NULL, false), "
+                                "('head', 'x', true, 'head@example.gov.cn', true)"))
+    upgrade(engine, "0032")
+    upgrade(engine, "0033")
+    with engine.connect() as connection:
+        assert current_revision(connection) == "0033"
+        log = connection.execute(text("SELECT seq, actor, action, target, detail FROM account_log "
+                                      "WHERE seq > 4 ORDER BY id")).all()
+        assert connection.execute(text("SELECT seq FROM account_log_head")).scalar() == 6
+    details = [json.loads(row.detail) if isinstance(row.detail, str) else row.detail for row in log]
+    assert [(row.seq, row.actor, row.action, row.target) for row in log] == [
+        (5, "system", "user.mail_backfill", "old_admin"), (6, "system", "user.mail_backfill", "head")]
+    assert [(d["email"], d["mail_digest"]) for d in details] == [("", False), ("head@example.gov.cn", True)]
+    assert all("how is not recorded" in d["note"] for d in details)
+    upgrade(engine)
+    app = create_app(make_settings(tmp_path))
+    services = app.extensions["cadreflow"]
+    assert check_account_log(services) == (6, [])
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE users SET email = 'mole@example.org' WHERE username = 'head'"))
+    assert check_account_log(services)[1] == [
+        "account log: user head's mail settings are {'email': 'mole@example.org', 'mail_digest': True}, the account "
+        "log says {'email': 'head@example.gov.cn', 'mail_digest': True} (账号邮件设置与账号变更记录不符，可能被改动)"]
+    with engine.begin() as connection:
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0032")
+    upgrade(engine)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM account_log")).scalar() == 6
     services.db.dispose()
     engine.dispose()
 
