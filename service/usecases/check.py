@@ -1,6 +1,7 @@
 """Consistency check of every case: the history's hash chain, the saved state, the task read model, timers,
-the records the history vouches for (the case's cadre, starter and parent, who completed each task, each attachment
-and its type, each comment), and each task's name, which its process version's diagram gives.
+the records the history vouches for (the case's cadre, starter and parent, who completed each task, who holds each
+open task and when it is due, each attachment and its type, each comment), and each task's name, which its process
+version's diagram gives.
 
 Used by `cadreflow check` after a crash, a restore or a load test: it reads everything and
 changes nothing, and reports each fault with the case it concerns. Cases are read in batches,
@@ -73,14 +74,15 @@ def _case_faults(services: Services, session: Session, case: Case, history: list
     except EngineError as exc:
         yield f"saved state does not load: {exc}"
         return
-    yield from _task_faults(session, case, step)
+    yield from _task_faults(session, case, step, history)
     yield from _result_faults(case, step)
     yield from _timer_faults(case, step, grace)
 
 
-def _task_faults(session: Session, case: Case, step: Step) -> Iterator[str]:
-    lanes: dict[str, str | None] = {task_id: role for task_id, role in session.execute(
-        select(Task.id, Task.role).where(Task.case_id == case.id, Task.status == "open"))}
+def _task_faults(session: Session, case: Case, step: Step, history: list[Row[Any]]) -> Iterator[str]:
+    open_rows = {row.id: row for row in session.execute(select(Task.id, Task.role, Task.assignee, Task.due_at).where(
+        Task.case_id == case.id, Task.status == "open"))}
+    lanes: dict[str, str | None] = {task_id: row.role for task_id, row in open_rows.items()}
     rows = set(lanes)
     ready = {task.id for task in step.open_tasks} if case.status == "open" else set()
     if case.status in ("completed", "cancelled") and rows:
@@ -88,6 +90,7 @@ def _task_faults(session: Session, case: Case, step: Step) -> Iterator[str]:
     if case.status == "open" and rows != ready:
         yield f"open task rows {sorted(rows)} differ from the engine's ready tasks {sorted(ready)}"
     yield from _lane_faults(lanes, step)
+    yield from _holder_faults(open_rows, step, history, case.updated_at)
     if case.status in ("completed", "cancelled") and not step.completed:
         yield f"marked {case.status} but the engine has it running"
     if case.status == "open" and step.completed:
@@ -103,6 +106,81 @@ def _lane_faults(lanes: dict[str, str | None], step: Step) -> Iterator[str]:
         if task.id in lanes and lanes[task.id] != task.role:
             yield (f"open task {task.id} is in the lane of {lanes[task.id]}, the engine's of {task.role} "
                    "(待办任务的角色与流程状态不符，可能被改动)")
+
+
+def _holder_faults(rows: dict[str, Any], step: Step, history: list[Row[Any]],
+                   stepped_at: datetime) -> Iterator[str]:
+    """Open task rows held by someone, or due at a time, that neither the engine state nor the history says: a task
+    taken with SQL (no `claim` entry: only its taker may complete it now), or its deadline moved (one pushed back or
+    cleared hides an overdue task from the inspectors). Replays the history the check already read."""
+    said = TaskStates.of(history)
+    for task in sorted(step.open_tasks, key=lambda task: task.id):
+        row = rows.get(task.id)
+        if row is None:
+            continue
+        if task.id not in said.unknown and row.assignee != (holder := said.holders.get(task.id, task.assignee)):
+            yield (f"open task {task.id} is held by {row.assignee}, its history says by {holder or 'nobody'} "
+                   "(待办任务的办理人与履历不符，可能被改动)")
+        if not _due_agrees(row.due_at, parse_time(task.due_at), said.until.get(task.id), stepped_at):
+            due = max((d for d in (parse_time(task.due_at), said.until.get(task.id)) if d), default=None)
+            yield (f"open task {task.id} is due {row.due_at.isoformat() if row.due_at else None}, the engine state "
+                   f"and its history say {due.isoformat() if due else None} "
+                   "(待办任务的期限与流程状态和履历不符，可能被改动)")
+
+
+@dataclass
+class TaskStates:
+    """Who holds each task and the deadline it was last extended to, as the history's entries, replayed in order,
+    leave them (readmodel.py, tasks.py, taskwork.py, casehistory.hand_back write them); a task no entry names is
+    held by whom the engine's diagram names. `unknown`: tasks reopened by a return recorded before returns named
+    their holders."""
+
+    holders: dict[str, str | None]
+    until: dict[str, datetime | None]
+    unknown: set[str]
+
+    @classmethod
+    def of(cls, history: list[Row[Any]]) -> TaskStates:
+        said = cls({}, {}, set())
+        for entry in history:
+            detail = entry.detail if isinstance(entry.detail, dict) else {}
+            said.apply(entry.action, entry.actor, detail, detail.get("task_id"))
+        return said
+
+    def apply(self, action: str, actor: str, detail: dict[str, Any], task_id: Any) -> None:
+        if action == "claim":
+            self.holders[task_id] = actor
+        elif action in ("assign", "substitute"):
+            self.holders[task_id] = detail.get("to")
+        elif action == "unclaim":
+            self.holders[task_id] = None
+        elif action == "extend":
+            self.until[task_id] = parse_time(detail.get("until"))
+        elif action in ("complete", "return"):  # a completed task opens again only by a return, under its id
+            self._closed(task_id, unknown=action == "complete")
+            holders = detail.get("holders") if action == "return" else None
+            for reopened, holder in (holders.items() if isinstance(holders, dict) else ()):
+                self._closed(reopened, unknown=False)
+                self.holders[reopened] = holder
+
+    def _closed(self, task_id: Any, unknown: bool) -> None:
+        self.holders.pop(task_id, None)
+        self.until.pop(task_id, None)
+        if unknown:
+            self.unknown.add(task_id)
+        else:
+            self.unknown.discard(task_id)
+
+
+def _due_agrees(due: datetime | None, engine_due: datetime | None, until: datetime | None,
+                stepped_at: datetime) -> bool:
+    """Each step sets an open row's deadline to the later of the engine's and its last extension (readmodel.py);
+    once its timers have fired the engine has none, and the row keeps the one that passed (before the last step)."""
+    if engine_due is not None:
+        return due == (max(engine_due, until) if until else engine_due)
+    if until is not None:
+        return due == until
+    return due is None or due <= stepped_at
 
 
 def _result_faults(case: Case, step: Step) -> Iterator[str]:

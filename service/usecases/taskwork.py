@@ -95,6 +95,9 @@ def return_task(services: Services, actor: Actor, task_id: str, reason: Any) -> 
             step = services.runner.return_task(definition, state, task_id, handler)
             reopened.extend(_reopen(session, [t.id for t in step.open_tasks]))
             detail["to"] = [row.element_id for row in reopened]
+            # who holds each again (its last completer, their substitute, or its role's pool): nothing else records
+            # it, and `check` holds the rows to it
+            detail["holders"] = {row.id: row.assignee for row in reopened}
             return step
         try:
             run_step(services, session, case, call, (actor.username, "return", task.element_id, detail), definition)

@@ -37,7 +37,8 @@ def test_a_return_reopens_the_previous_step_for_whoever_did_it(api, returnable):
     assert api.get(f"/api/tasks/{talk['id']}").json["status"] == "cancelled"
     entry = [e for e in api.history(case_id) if e["action"] == "return"][-1]
     assert (entry["actor"], entry["task"]) == ("discipline", "conduct_talk")
-    assert entry["detail"] == {"task_id": talk["id"], "reason": "谈话提纲需重新审核", "to": ["intake_review"]}
+    assert entry["detail"] == {"task_id": talk["id"], "reason": "谈话提纲需重新审核", "to": ["intake_review"],
+                               "holders": {intake_id: "discipline2"}}  # what `check` holds the row to
     told = [n for n in api.get("/api/notifications", as_="discipline2").json["items"] if "退回" in n["text"]]
     assert [n["task_id"] for n in told] == [intake_id]
     assert api.complete_raw(intake_id, "discipline2", {"form": "talk", "reason": "补充后属实"}).status_code == 200

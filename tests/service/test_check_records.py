@@ -6,6 +6,7 @@ one added behind the service's back."""
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import delete, insert, select, update
@@ -202,3 +203,75 @@ def test_an_open_task_moved_to_another_lane_with_sql_is_named(api, services, cas
     faults = check_cases(services, 3600)[1]
     assert faults == [f"case {case_id}: open task {task_id} is in the lane of {other}, the engine's of {role} "
                       "(待办任务的角色与流程状态不符，可能被改动)"], faults
+
+
+@pytest.fixture
+def inquiry(api, cadre) -> tuple[int, str]:
+    """An admonishment waiting for the inquiry's reply (discipline's lane, due by the diagram's deadline)."""
+    case_id = start_admonishment(api)["id"]
+    api.complete(case_id, "intake_review", form="inquiry", reason="书面函询")
+    return case_id, api.open_task(case_id, "record_inquiry_reply")["id"]
+
+
+def _holder_and_due(services, task_id: str) -> tuple:
+    with services.db.unit_of_work(write=False) as session:
+        return tuple(session.execute(select(Task.assignee, Task.due_at).where(Task.id == task_id)).one())
+
+
+def test_an_open_task_taken_or_given_with_sql_is_named(api, services, inquiry):
+    """An insider sets the task's holder to themself (or anyone) with SQL, no `claim` entry written: only they may
+    complete it now. The history and the engine say who holds it: named, and no fault once it is put back."""
+    case_id, task_id = inquiry
+    assert check_cases(services, 3600) == (1, [])
+    _sql(services, update(Task).where(Task.id == task_id).values(assignee="discipline2"))
+    assert check_cases(services, 3600)[1] == [
+        f"case {case_id}: open task {task_id} is held by discipline2, its history says by nobody "
+        "(待办任务的办理人与履历不符，可能被改动)"]
+    _sql(services, update(Task).where(Task.id == task_id).values(assignee=None))
+    assert check_cases(services, 3600) == (1, [])
+
+
+@pytest.mark.parametrize("forged", ["later", "none", "earlier"])
+def test_an_open_tasks_deadline_moved_with_sql_is_named(api, services, inquiry, forged):
+    """Pushing the deadline back (or clearing it) hides an overdue task from the discipline inspectors, with no
+    `extend` entry; pulling it earlier makes its holder look late. The engine's timer says when it is due: named."""
+    case_id, task_id = inquiry
+    due = _holder_and_due(services, task_id)[1]
+    assert due is not None and check_cases(services, 3600) == (1, [])
+    moved = {"later": due + timedelta(days=90), "none": None, "earlier": due - timedelta(days=1)}[forged]
+    _sql(services, update(Task).where(Task.id == task_id).values(due_at=moved))
+    assert check_cases(services, 3600)[1] == [
+        f"case {case_id}: open task {task_id} is due {moved.isoformat() if moved else None}, the engine state and "
+        f"its history say {due.isoformat()} (待办任务的期限与流程状态和履历不符，可能被改动)"]
+
+
+def test_claims_reassignments_extensions_and_hand_backs_are_no_fault(api, services, inquiry):
+    """Each change the service makes to who holds a task or when it is due is in the history: the check follows
+    them; a former holder written back with SQL after an unclaim is still named."""
+    case_id, task_id = inquiry
+    steps = [("claim", "discipline", {}), ("assign", "discipline", {"username": "discipline2"}),
+             ("extend", "discipline_head", {"until": "2099-01-01", "reason": "材料需补充"}),
+             ("unclaim", "discipline2", {}), ("assign", "discipline_head", {"username": "discipline"})]
+    for action, as_, body in steps:
+        response = api.post(f"/api/tasks/{task_id}/{action}", as_=as_, json=body)
+        assert response.status_code == 200, (action, response.json)
+        assert check_cases(services, 3600) == (1, []), action
+    assert _holder_and_due(services, task_id)[0] == "discipline"
+    _sql(services, update(Task).where(Task.id == task_id).values(assignee="discipline2"))
+    assert check_cases(services, 3600)[1] == [
+        f"case {case_id}: open task {task_id} is held by discipline2, its history says by discipline "
+        "(待办任务的办理人与履历不符，可能被改动)"]
+
+
+def test_a_diagram_assignment_to_someone_away_and_a_deactivated_holder_are_no_fault(api, services, cadre):
+    """A task the diagram gives a named user goes to their substitute while they are away (a `substitute` entry);
+    a deactivated holder's tasks go back to the role (an `unclaim` entry): neither is a fault."""
+    api.call("PUT", "/api/me/substitute", "discipline2", json={"username": "discipline", "until": "2099-01-01"})
+    case_id = start_admonishment(api)["id"]
+    api.complete(case_id, "intake_review", form="inquiry", reason="书面函询")
+    task_id = api.open_task(case_id, "record_inquiry_reply")["id"]
+    assert api.post(f"/api/tasks/{task_id}/claim", as_="discipline2").status_code == 200
+    assert check_cases(services, 3600) == (1, [])
+    assert api.patch("/api/users/discipline2", json={"active": False}).status_code == 200
+    assert _holder_and_due(services, task_id)[0] is None
+    assert check_cases(services, 3600) == (1, [])
