@@ -144,10 +144,11 @@ class TaskStates:
         said = cls({}, {}, set())
         for entry in history:
             detail = entry.detail if isinstance(entry.detail, dict) else {}
-            said.apply(entry.action, entry.actor, detail, detail.get("task_id"))
+            if isinstance(detail.get("task_id"), str):  # an entry forged with another shape is named elsewhere
+                said.apply(entry.action, entry.actor, detail, detail["task_id"])
         return said
 
-    def apply(self, action: str, actor: str, detail: dict[str, Any], task_id: Any) -> None:
+    def apply(self, action: str, actor: str, detail: dict[str, Any], task_id: str) -> None:
         if action == "claim":
             self.holders[task_id] = actor
         elif action in ("assign", "substitute"):
@@ -155,7 +156,7 @@ class TaskStates:
         elif action == "unclaim":
             self.holders[task_id] = None
         elif action == "extend":
-            self.until[task_id] = parse_time(detail.get("until"))
+            self.until[task_id] = _moment(detail.get("until"))
         elif action in ("complete", "return"):  # a completed task opens again only by a return, under its id
             self._closed(task_id, unknown=action == "complete")
             holders = detail.get("holders") if action == "return" else None
@@ -170,6 +171,15 @@ class TaskStates:
             self.unknown.add(task_id)
         else:
             self.unknown.discard(task_id)
+
+
+def _moment(value: Any) -> datetime | None:
+    """An entry's moment; None for one no service wrote (not a time, or without its zone)."""
+    try:
+        moment = parse_time(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return moment if moment is not None and moment.tzinfo is not None else None
 
 
 def _due_agrees(due: datetime | None, engine_due: datetime | None, until: datetime | None,

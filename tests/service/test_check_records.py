@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import delete, insert, select, update
 
 from service.db.models import Attachment, Case, Comment, Notification, Task, TaskReminder, utcnow
 from service.usecases.casehistory import lock_case, record
-from service.usecases.check import check_cases
+from service.usecases.check import TaskStates, check_cases
 from tests.api.support import ADMONISHMENT, sanction, start_admonishment
 from tests.api.test_designer_versions import admonishment_variant, deploy, deployed, migrate
 from tests.api.test_public_report_api import start_report
@@ -275,3 +276,14 @@ def test_a_diagram_assignment_to_someone_away_and_a_deactivated_holder_are_no_fa
     assert api.patch("/api/users/discipline2", json={"active": False}).status_code == 200
     assert _holder_and_due(services, task_id)[0] is None
     assert check_cases(services, 3600) == (1, [])
+
+
+def test_history_entries_of_another_shape_do_not_stop_the_replay_of_holders():
+    """An entry appended with SQL (its hash recomputed) may say anything: the check goes on to name what it can."""
+    entries = [SimpleNamespace(action="claim", actor="x", detail={"task_id": ["not", "an", "id"]}),
+               SimpleNamespace(action="extend", actor="x", detail={"task_id": "t1", "until": "next week"}),
+               SimpleNamespace(action="extend", actor="x", detail={"task_id": "t2", "until": "2099-01-01T00:00:00"}),
+               SimpleNamespace(action="assign", actor="x", detail="not a dict"),
+               SimpleNamespace(action="return", actor="x", detail={"task_id": "t0", "holders": ["t3"]})]
+    said = TaskStates.of(entries)
+    assert (said.holders, said.until) == ({}, {"t1": None, "t2": None})
