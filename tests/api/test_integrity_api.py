@@ -14,7 +14,7 @@ from service.db.models import Disclosure, DisclosureRating
 from service.errors import Conflict
 from service.usecases import bulk, proof
 from service.usecases.timers import fire_due_timers
-from tests.api.support import ADMONISHMENT, app_from_template, assert_error, hold_in_incident, make_api
+from tests.api.support import ADMONISHMENT, CaseApi, app_from_template, assert_error, hold_in_incident, make_api
 from tests.conformance.bpmn import chain, definitions, end, start, user
 from tests.conftest import SLOW_DEADLINES
 
@@ -489,7 +489,7 @@ def test_an_address_rates_once_whether_or_not_a_page_has_loaded_the_instance_key
     a JSON rating before any page was served (the API opens no session) is the same voter as one after."""
     app = app_from_template(template, tmp_path / "keyless", SECRET_KEY="")
     try:
-        api = make_api(app, template)
+        api = CaseApi(app.test_client())  # its own logins: the template's tokens are keyed with its SECRET_KEY
         api.create_cadre("c1")
         disclosure_id = disclosed(api, open_year(api).json["opened"][0])
         assert rate(api, disclosure_id, "dissatisfied").status_code == 201
