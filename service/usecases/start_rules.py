@@ -20,7 +20,9 @@ starts for the same cadre wait for each other instead of both finding no case ye
 A refusal is told as the starter may know it: whoever may start a process may choose any cadre without reading
 the file (`cadre.pick`), so a starter who may not read the cadre learns only that it does not qualify now, the
 same words and status whatever the reason (its post level, or a case of it); one who reads the cadre but not the
-case a refusal names gets the reason without the case's id.
+case a refusal names gets the reason without the case's id. A start a case asks for (a call activity, a service
+task opening a case) is checked as the system, but its refusal becomes the calling case's incident, read by
+whoever reads that case: it never names the other case (`names_cases=False`).
 """
 
 from __future__ import annotations
@@ -63,9 +65,11 @@ Ruled = Start | Refusal | ServiceError  # what a rule answers for a start, befor
 Rule = Callable[[Session, list[Start], date], list[Ruled]]
 
 
-def check(session: Session, actor: Actor, process: str, starts: list[Start], on: date) -> list[Checked]:
+def check(session: Session, actor: Actor, process: str, starts: list[Start], on: date,
+          names_cases: bool = True) -> list[Checked]:
     """Each start as its process's rule takes it (facts from the records) or refuses it, the refusal told as
-    `actor` may know it; `on` is the day the facts are taken on (today, or the day a scan runs for)."""
+    `actor` may know it; `on` is the day the facts are taken on (today, or the day a scan runs for). Without
+    `names_cases`, a refusal names no case whoever the actor: its text is stored where others read it."""
     rule = RULES.get(process)
     if rule is None or not starts:
         return list(starts)
@@ -74,7 +78,8 @@ def check(session: Session, actor: Actor, process: str, starts: list[Start], on:
     if not refusals:
         return [item for item in ruled if not isinstance(item, Refusal)]
     cadres = _readable_cadres(session, actor, {refusal.cadre_id for refusal in refusals})
-    cases = policy.readable_case_ids(session, actor, [refusal.case_id for refusal in refusals])
+    cases = policy.readable_case_ids(session, actor, [refusal.case_id for refusal in refusals]) if names_cases \
+        else set()
     return [_told(item, cadres, cases) if isinstance(item, Refusal) else item for item in ruled]
 
 

@@ -117,8 +117,9 @@ def start_in_session(services: Services, session: Session, actor: Actor, process
     if parent is not None:  # the parent's step derived these texts: shortened to fit the child's form
         data = fit_text(definition.start_form, data)
     start_data = _start_data(session, actor, definition, cadre_id, data, form_seconds(services.settings))
-    (start_data,) = [_raise_if_error(checked) for checked in
-                     start_rules.check(session, actor, process, [start_data], on or services.today())]
+    # A linked case's refusal fails its caller's step, becoming its incident: told so its readers may all read it.
+    (start_data,) = [_raise_if_error(checked) for checked in start_rules.check(
+        session, actor, process, [start_data], on or services.today(), names_cases=parent is None)]
     effects = Effects(session, services.today())
     # A called case sits one below its caller, and its calls count against the caller's tree; a case nobody
     # waits for is a tree of its own, whose first step is bounded by its diagram.
@@ -352,9 +353,11 @@ def call_opener(services: Services, session: Session, effects: Effects, cadre_id
         start_data["cadre_id"] = cadre_id
         validate_form(definition.start_form, start_data, user_has_role_in(session),
                       seconds=form_seconds(services.settings))
-        # Else the rule would refuse the child only after the step, failing the caller's whole completion. Told
-        # whole: the refusal is the caller's incident, for whoever handles incidents.
-        _raise_if_error(start_rules.check(session, SYSTEM, process, [start_data], services.today())[0])
+        # Else the rule would refuse the child only after the step, failing the caller's whole completion. The
+        # refusal is the caller's incident, read by whoever reads the caller: its reason, never the other case's
+        # id (one who needs that case finds it with their own rights).
+        _raise_if_error(start_rules.check(session, SYSTEM, process, [start_data], services.today(),
+                                          names_cases=False)[0])
         effects.start_child_case(process, start_data, task_id)
     return open_call
 

@@ -204,12 +204,12 @@ YEAR_FORM = {"type": "object", "title": "年度", "properties": {"year": {"type"
              "required": ["year"]}
 
 
-def deploy_caller(api):
+def deploy_caller(api, lanes=None):
     """A designer's process that asks for a year, then calls 述职述廉 for its cadre."""
     call = f'<bpmn:callActivity id="call" name="述职述廉" calledElement="{PROCESS}"/>'
     body = start() + user("pick", YEAR_FORM) + call + end() + chain("start", "pick", "call", "end")
     deployed = api.post(f"/api/processes/{CALLER}/versions", as_="designer", content_type="application/xml",
-                        data=definitions(CALLER, body, {"org_dept": ["pick"]}))
+                        data=definitions(CALLER, body, lanes or {"org_dept": ["pick"]}))
     assert deployed.status_code == 201, deployed.json
     assert api.put(f"/api/processes/{CALLER}/starters", json={"roles": ["org_dept"]}).status_code == 200
 
@@ -233,6 +233,24 @@ def test_a_call_activity_refused_by_the_start_rule_is_the_callers_incident(api, 
     assert retried.json["status"] == "open"
     children = api.get("/api/cases", query_string={"process": PROCESS, "status": "open"}).json["items"]
     assert [(c["cadre_id"], c["parent_case_id"]) for c in children] == [("c1", leading)]
+
+
+def test_a_callers_incident_names_no_case_its_readers_may_not_read(api, cadre):
+    """The call is checked as the system, which reads every case; but the incident is read by whoever reads the
+    caller. audit owns a lane of the caller, not of 述职述廉: it reads the refusal's reason, and no id of the case
+    that refused it, in the case or its history (the case page and the tracker show the same stored incident)."""
+    deploy_caller(api, {"org_dept": ["pick"], "audit": ["end"]})
+    existing = start_by_hand(api, "c1").json["id"]
+    leading = api.start(CALLER, "c1", as_="org_dept")["id"]
+    held = api.complete(leading, "pick", year=2026)
+    assert held["status"] == "incident" and held["incident"]["element_id"] == "call", held
+    assert api.get(f"/api/cases/{existing}", as_="audit").status_code == 404
+    seen = api.get(f"/api/cases/{leading}", as_="audit")
+    assert seen.status_code == 200 and "该年度已有述职述廉" in seen.json["incident"]["message"], seen.json
+    history = api.get(f"/api/cases/{leading}/history", as_="audit")
+    assert history.status_code == 200, history.json
+    for told in (str(seen.json), str(history.json)):
+        assert f"case {existing}" not in told and f"案件 {existing}" not in told, told
 
 
 # The process over HTTP.
