@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from service.db.models import Case, Task
+from service.errors import Invalid
 
 from . import (
     access_log,
@@ -186,6 +187,9 @@ def cadre_file(services: Services, actor: Actor, cadre_id: str, label: Label | N
     cadre = cadres.get_cadre(services, actor, cadre_id, what="cadre_page")
     names = dict(lookups.process_choices(services))
     cadre["cases"] = [{**c, "process_name": names.get(c["process"], c["process"])} for c in cadre["cases"]]
-    cadre["ledgers"] = ledgers.both_ledgers(services, actor, cadre_id, label, **(ledger_filter or {}))
+    try:
+        cadre["ledgers"] = ledgers.both_ledgers(services, actor, cadre_id, label, **(ledger_filter or {}))
+    except Invalid as refused:  # too many entries: the page shows the rest of the file, and why no ledger
+        cadre["ledgers"], cadre["ledger_refused"] = {kind: [] for kind in ledgers.KINDS}, refused.message
     cadre["ledger_types"] = ledgers.TYPES
     return cadre

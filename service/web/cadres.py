@@ -142,7 +142,8 @@ def _cadre_page(cadre_id: str, values: Any = None, errors: dict[str, str] | None
     if refused is not None and refused.report_id not in correct_forms:  # nowhere to show its problems
         raise personal_reports.unknown_report(refused.report_id)
     return render_template("cadre.html", cadre=cadre, report_fields=_report_fields(form, values, errors),
-                           report_errors=form_errors(errors, form), ledger_filter=chosen, ledger_error=ledger_error,
+                           report_errors=form_errors(errors, form), ledger_filter=chosen,
+                           ledger_error=ledger_error or localize(cadre.get("ledger_refused")),
                            correct_forms=correct_forms)
 
 

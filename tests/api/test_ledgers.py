@@ -19,6 +19,7 @@ from tests.api.support import (
 from tests.api.test_cycle_assessment import incompetent_case
 from tests.api.test_documents import pdf_text
 from tests.api.test_early_warning import public_report
+from tests.web.test_web_shell import login
 
 CODE = re.compile(r"[a-z]+(_[a-z]+)*")  # what a code looks like; no summary below should hold one
 
@@ -269,5 +270,30 @@ def test_a_printed_ledger_past_pdf_max_rows_is_refused_whole(template, tmp_path)
         narrow = api.get("/api/cadres/c1/ledger.pdf", as_="discipline",
                          query_string={"kind": "integrity"})
         assert narrow.status_code == 200 and narrow.data.startswith(b"%PDF")
+    finally:
+        app.extensions["cadreflow"].db.dispose()
+
+
+def test_a_ledger_past_ledger_max_rows_is_refused_whole(template, tmp_path):
+    """One answer holds at most LEDGER_MAX_ROWS entries (10,000 admonishments took 1.9 s and 1.5 MB of JSON, the
+    cadre page reading them twice): past it a 422 asking to narrow the filter, never part of a ledger; a narrower
+    ledger, or the other one, still answers, and the cadre page says why it shows no entries."""
+    app = app_from_template(template, tmp_path / "few", LEDGER_MAX_ROWS=2)
+    try:
+        api = make_api(app, template)
+        api.create_cadre("c1")
+        for _ in range(3):
+            start_admonishment(api)
+        message = assert_error(ledger(api, "conduct"), 422)["message"]
+        assert "3" in message and "2" in message and "缩小" in message and "narrow" in message, message
+        narrow = api.get("/api/cadres/c1/ledger", as_="discipline",
+                         query_string={"kind": "conduct", "type": "assessment"})
+        assert narrow.status_code == 200 and narrow.json["items"] == [], narrow.json
+        assert ledger(api, "integrity").status_code == 200
+        client = app.test_client()
+        login(client, "discipline")
+        page = client.get("/cadres/c1")
+        assert page.status_code == 200 and "缩小" in page.get_data(as_text=True)
+        assert "诫勉（" not in page.get_data(as_text=True)
     finally:
         app.extensions["cadreflow"].db.dispose()
