@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import threading
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.config import PROJECT_ROOT
+from service.usecases.casehistory import lock_case
 from tests.api.support import ACCOUNTABILITY, ADMONISHMENT, accountability_to_review, assert_error, start_admonishment
 from tests.engine.bpmn_builder import KEY, chain_process, document, form_schema, user_task
 
@@ -223,6 +225,37 @@ def test_dry_run_reports_and_changes_nothing(api, cadre):
     case = api.case(case_id)
     assert case["process_version"] == 1 and case["open_tasks"][0]["name"] == "受理审核"
     assert "migrate" not in actions(api, case_id)
+
+
+@pytest.mark.parametrize("url", ["/api/cases/{case}/migrate?dry_run=1",
+                                 f"/api/processes/{ADMONISHMENT}/migrate?dry_run=1"])
+def test_a_dry_run_holds_no_case_while_it_steps_it(api, cadre, services, monkeypatch, url):
+    """A dry run changes nothing, so it reads each case and locks none: a completion of the case it is stepping
+    takes the case's lock meanwhile (it waited for the dry run's step: on SQLite every writer did, for the whole
+    dry run as its loop took the write lock back case after case)."""
+    case_id = start_admonishment(api)["id"]
+    deployed(deploy(api, ADMONISHMENT, admonishment_variant()), 2)
+    runner, migrate_in_engine, took = services.runner, services.runner.migrate, threading.Event()
+    writers: list[threading.Thread] = []
+    meanwhile: list[bool] = []
+
+    def lock() -> None:
+        with services.db.unit_of_work() as session:
+            lock_case(session, case_id)
+        took.set()
+
+    def write_meanwhile(*args, **kwargs):
+        writers.append(threading.Thread(target=lock))
+        writers[-1].start()
+        meanwhile.append(took.wait(3))  # taken while the dry run is at this case, or not
+        return migrate_in_engine(*args, **kwargs)
+    monkeypatch.setattr(runner, "migrate", write_meanwhile)
+    response = api.post(url.format(case=case_id), as_="admin")
+    for writer in writers:  # a writer that waited takes the lock once the dry run let it go
+        writer.join(30)
+    assert response.status_code == 200, response.json
+    assert meanwhile == [True], "the case's lock waited for the dry run"
+    assert api.case(case_id)["process_version"] == 1 and "migrate" not in actions(api, case_id)
 
 
 def test_migration_refused_when_an_open_task_would_disappear(api, cadre):
