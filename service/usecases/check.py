@@ -11,7 +11,7 @@ each batch's history in one query, so a large database costs a few queries per b
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import groupby
 from typing import Any
@@ -80,7 +80,8 @@ def _case_faults(services: Services, session: Session, case: Case, history: list
 
 
 def _task_faults(session: Session, case: Case, step: Step, history: list[Row[Any]]) -> Iterator[str]:
-    open_rows = {row.id: row for row in session.execute(select(Task.id, Task.role, Task.assignee, Task.due_at).where(
+    open_rows = {row.id: row for row in session.execute(select(
+        Task.id, Task.role, Task.assignee, Task.due_at, Task.created_at).where(
         Task.case_id == case.id, Task.status == "open"))}
     lanes: dict[str, str | None] = {task_id: row.role for task_id, row in open_rows.items()}
     rows = set(lanes)
@@ -118,10 +119,13 @@ def _holder_faults(rows: dict[str, Any], step: Step, history: list[Row[Any]],
         row = rows.get(task.id)
         if row is None:
             continue
-        if task.id not in said.unknown and row.assignee != (holder := said.holders.get(task.id, task.assignee)):
+        blind = said.blind_at is not None and row.created_at <= said.blind_at  # open across an older migration
+        if task.id not in said.unknown and not (blind and task.id not in said.holders) \
+                and row.assignee != (holder := said.holders.get(task.id, task.assignee)):
             yield (f"open task {task.id} is held by {row.assignee}, its history says by {holder or 'nobody'} "
                    "(待办任务的办理人与履历不符，可能被改动)")
-        if not _due_agrees(row.due_at, parse_time(task.due_at), said.until.get(task.id), stepped_at):
+        if not (blind and task.id not in said.extended_after) \
+                and not _due_agrees(row.due_at, parse_time(task.due_at), said.until.get(task.id), stepped_at):
             due = max((d for d in (parse_time(task.due_at), said.until.get(task.id)) if d), default=None)
             yield (f"open task {task.id} is due {row.due_at.isoformat() if row.due_at else None}, the engine state "
                    f"and its history say {due.isoformat() if due else None} "
@@ -130,33 +134,54 @@ def _holder_faults(rows: dict[str, Any], step: Step, history: list[Row[Any]],
 
 @dataclass
 class TaskStates:
-    """Who holds each task and the deadline it was last extended to, as the history's entries, replayed in order,
-    leave them (readmodel.py, tasks.py, taskwork.py, casehistory.hand_back write them); a task no entry names is
-    held by whom the engine's diagram names. `unknown`: tasks reopened by a return recorded before returns named
-    their holders."""
+    """Who holds each task and the deadline it was last extended to (or a migration kept), as the history's
+    entries, replayed in order, leave them (readmodel.py, tasks.py, taskwork.py, versions.py,
+    casehistory.hand_back write them); a task no entry names (opened before `designate` entries were written) is
+    held by whom the engine's diagram names now. `unknown`: tasks reopened by a return recorded before returns
+    named their holders. `blind_at`: the last migration recorded before migrations named each open task's holder
+    and deadline; a task open since then is held to neither, unless a later entry names it (`extended_after`: its
+    deadline)."""
 
     holders: dict[str, str | None]
     until: dict[str, datetime | None]
     unknown: set[str]
+    blind_at: datetime | None = None
+    extended_after: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, history: list[Row[Any]]) -> TaskStates:
         said = cls({}, {}, set())
         for entry in history:
             detail = entry.detail if isinstance(entry.detail, dict) else {}
-            if isinstance(detail.get("task_id"), str):  # an entry forged with another shape is named elsewhere
+            if entry.action == "migrate":
+                said.migrated(getattr(entry, "at", None), detail)
+            elif isinstance(detail.get("task_id"), str):  # an entry forged with another shape is named elsewhere
                 said.apply(entry.action, entry.actor, detail, detail["task_id"])
         return said
+
+    def migrated(self, at: datetime | None, detail: dict[str, Any]) -> None:
+        """Each open task keeps its holder and the later of its deadline and the new version's, which the new
+        diagram alone does not say: the entry names both (since 7 December 2026; an older one, nothing)."""
+        holders, due = detail.get("holders"), detail.get("due")
+        if not isinstance(holders, dict) or not isinstance(due, dict):
+            self.blind_at = at
+            self.extended_after.clear()
+            return
+        for task_id, holder in holders.items():
+            self.holders[task_id] = holder
+        for task_id, until in due.items():
+            self.until[task_id] = _moment(until)
 
     def apply(self, action: str, actor: str, detail: dict[str, Any], task_id: str) -> None:
         if action == "claim":
             self.holders[task_id] = actor
-        elif action in ("assign", "substitute"):
+        elif action in ("assign", "substitute", "designate"):
             self.holders[task_id] = detail.get("to")
         elif action == "unclaim":
             self.holders[task_id] = None
         elif action == "extend":
             self.until[task_id] = _moment(detail.get("until"))
+            self.extended_after.add(task_id)
         elif action in ("complete", "return"):  # a completed task opens again only by a return, under its id
             self._closed(task_id, unknown=action == "complete")
             holders = detail.get("holders") if action == "return" else None

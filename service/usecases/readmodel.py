@@ -50,13 +50,8 @@ def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce
             session.add(opened[-1])
             if assignee:  # assigned by the diagram: the assignee may read the case from now on
                 note_participant(session, case.id, assignee)
-            if task.assignee and assignee is None:  # outside the lane, deactivated or unknown: the role's pool
-                reason = _not_held(session, task.assignee, task.role, now)
-                record(session, case, SYSTEM_NAME, "unclaim", task.element_id,
-                       {"task_id": task.id, "from": task.assignee, "reason": reason})
-            elif assignee != task.assignee:  # its assignee is away (absence.py): the substitute holds it
-                record(session, case, SYSTEM_NAME, "substitute", task.element_id,
-                       {"task_id": task.id, "instead_of": task.assignee, "to": assignee})
+            if task.assignee:
+                _record_holder(session, case, task, assignee, now)
         elif _keep_open(row, case, task) and row.assignee:
             moved.append(row)
     _release_outside_lane(session, case, moved)
@@ -67,6 +62,20 @@ def sync_tasks(session: Session, case: Case, step: Step, now: datetime, announce
         tasks_opened(session, case, opened)
     else:
         announce.extend(opened)
+
+
+def _record_holder(session: Session, case: Case, task: OpenTask, assignee: str | None, now: datetime) -> None:
+    """Who holds a new task the diagram assigned: its assignee, their substitute, or the role's pool."""
+    if assignee is None:  # outside the lane, deactivated or unknown: the role's pool
+        reason = _not_held(session, task.assignee or "", task.role, now)
+        record(session, case, SYSTEM_NAME, "unclaim", task.element_id,
+               {"task_id": task.id, "from": task.assignee, "reason": reason})
+    elif assignee != task.assignee:  # its assignee is away (absence.py): the substitute holds it
+        record(session, case, SYSTEM_NAME, "substitute", task.element_id,
+               {"task_id": task.id, "instead_of": task.assignee, "to": assignee})
+    else:  # the expression is read anew at every look (a field changed since, today()): who it gave the task to
+        # when it opened is kept, for `check` to hold the row to
+        record(session, case, SYSTEM_NAME, "designate", task.element_id, {"task_id": task.id, "to": assignee})
 
 
 def _not_held(session: Session, assignee: str, role: str | None, now: datetime) -> str:

@@ -94,7 +94,8 @@ def _migrate(services: Services, actor: Actor, case_id: int, to_version: int | N
         if migration.step is None:  # the engine leaves the step out only on a dry run
             raise RuntimeError(f"migrating case {case_id} produced no step")
         case.process_version_id, case.process_version = target.id, target
-        store_step(services, session, case, migration.step, (actor.username, "migrate", None, report))
+        store_step(services, session, case, migration.step,
+                   (actor.username, "migrate", None, {**report, **_open_task_state(session, case_id)}))
         return {**report, "case": views.case_view(services, session, case, actor)}
 
 
@@ -105,6 +106,15 @@ def _committed_case(session: Session, case_id: int) -> Case:
     if case is None:
         raise NotFound(f"case {case_id} not found (案件不存在)")
     return case
+
+
+def _open_task_state(session: Session, case_id: int) -> dict[str, dict[str, str | None]]:
+    """Who holds each open task and when it is due as the migration finds them: each keeps its holder, and the
+    later of its deadline and the new version's (readmodel._keep_open), which the new diagram alone does not say;
+    `check` holds the rows to it."""
+    rows = session.execute(select(Task.id, Task.assignee, Task.due_at).where(
+        Task.case_id == case_id, Task.status == "open").order_by(Task.id)).all()
+    return {"holders": {row.id: row.assignee for row in rows}, "due": {row.id: views.iso(row.due_at) for row in rows}}
 
 
 @dataclass(frozen=True)
