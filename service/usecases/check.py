@@ -96,8 +96,17 @@ def _task_faults(session: Session, case: Case, step: Step, history: list[Row[Any
         yield f"marked {case.status} but the engine has it running"
     if case.status == "open" and step.completed:
         yield "marked open but the engine has it finished"
-    if case.status == "incident" and not step.failed_elements:
+    if case.status == "incident" and not step.failed_elements and not _held(case, history):
         yield "in incident but no element has failed"
+
+
+def _held(case: Case, history: list[Row[Any]]) -> bool:
+    """A case the service held as an incident with no element failed (its executor killed at its time limit, a
+    timer loop: stepper.hold_as_incident), as its last incident entry, after any retry, says (an automatic retry that
+    stopped too leaves the case as it was: incidents._count_stopped)."""
+    last = next((entry for entry in reversed(history) if entry.action == "incident" or (
+        entry.action == "retry" and not (isinstance(entry.detail, dict) and "stopped" in entry.detail))), None)
+    return last is not None and last.action == "incident" and last.detail == case.incident
 
 
 def _lane_faults(lanes: dict[str, str | None], step: Step) -> Iterator[str]:

@@ -11,8 +11,11 @@ from types import SimpleNamespace
 import pytest
 from sqlalchemy import select, update
 
-from service.db.models import Task, utcnow
+from service.db.models import Case, Task, utcnow
+from service.usecases import incidents
+from service.usecases.casehistory import lock_case, record
 from service.usecases.check import TaskStates, check_cases
+from tests.api.support import hold_in_incident, start_admonishment
 from tests.api.test_designer_versions import migrate
 from tests.conformance.bpmn import chain, definitions, end, flow, message, message_ref, start, user
 
@@ -140,3 +143,23 @@ def test_a_migration_recorded_before_it_named_holders_and_deadlines_leaves_its_o
     said = TaskStates.of(newer)
     assert (said.blind_at, said.holders, said.until["t3"]) == (at, {"t1": None, "t3": "org_dept"}, at)
 
+
+
+def test_a_case_held_as_an_incident_by_the_service_is_no_fault_and_one_set_with_sql_is(api, services, cadre):
+    """A step whose executor was killed at its time limit (or a timer loop) is held as an incident with no element
+    failed (stepper.hold_as_incident records it), as is an automatic retry of it that stopped too: no fault. A case
+    put in incident with SQL, or one whose incident was rewritten, still is."""
+    held, forged = (start_admonishment(api)["id"] for _ in range(2))
+    hold_in_incident(services, held)
+    assert check_cases(services, 3600) == (2, [])
+    with services.db.unit_of_work() as session:  # an automatic retry stopped too (incidents._count_stopped)
+        case = lock_case(session, held)
+        record(session, case, *incidents._entry(case, {"stopped": "step executor stopped (执行器已停止)"}))
+    assert check_cases(services, 3600) == (2, [])
+    with services.db.unit_of_work() as session:
+        session.execute(update(Case).where(Case.id == forged).values(status="incident", incident={"message": "x"}))
+    assert check_cases(services, 3600)[1] == [f"case {forged}: in incident but no element has failed"]
+    with services.db.unit_of_work() as session:
+        session.execute(update(Case).where(Case.id == held).values(incident={"message": "改过"}))
+    assert check_cases(services, 3600)[1] == [f"case {held}: in incident but no element has failed",
+                                              f"case {forged}: in incident but no element has failed"]
