@@ -139,6 +139,10 @@ def _holder_faults(rows: dict[str, Any], step: Step, history: list[Row[Any]],
             yield (f"open task {task.id} is due {row.due_at.isoformat() if row.due_at else None}, the engine state "
                    f"and its history say {due.isoformat() if due else None} "
                    "(待办任务的期限与流程状态和履历不符，可能被改动)")
+        elif row.due_at is None and (passed := said.escalated.get(task.element_id)) and passed > row.created_at:
+            # its timers fired, so the engine has no deadline for it: the supervision they opened says it had one
+            yield (f"open task {task.id} is due None, its history says the deadline it had passed (supervised from "
+                   f"{passed.isoformat()}) (待办任务的期限已被清除，但履历显示其已逾期督办，可能被改动)")
 
 
 @dataclass
@@ -149,13 +153,15 @@ class TaskStates:
     held by whom the engine's diagram names now. `unknown`: tasks reopened by a return recorded before returns
     named their holders. `blind_at`: the last migration recorded before migrations named each open task's holder
     and deadline; a task open since then is held to neither, unless a later entry names it (`extended_after`: its
-    deadline)."""
+    deadline). `escalated`: when each element's supervision (督办) last opened, which only its deadline passing
+    opens."""
 
     holders: dict[str, str | None]
     until: dict[str, datetime | None]
     unknown: set[str]
     blind_at: datetime | None = None
     extended_after: set[str] = field(default_factory=set)
+    escalated: dict[str, datetime] = field(default_factory=dict)  # element id -> when its supervision last opened
 
     @classmethod
     def of(cls, history: list[Row[Any]]) -> TaskStates:
@@ -164,6 +170,8 @@ class TaskStates:
             detail = entry.detail if isinstance(entry.detail, dict) else {}
             if entry.action == "migrate":
                 said.migrated(getattr(entry, "at", None), detail)
+            elif entry.action == "escalation" and isinstance(detail.get("overdue"), str) and entry.at is not None:
+                said.escalated[detail["overdue"]] = entry.at  # a supervise_<x> task opened: x's deadline passed
             elif isinstance(detail.get("task_id"), str):  # an entry forged with another shape is named elsewhere
                 said.apply(entry.action, entry.actor, detail, detail["task_id"])
         return said

@@ -5,6 +5,7 @@ wolf is soon ignored; the forgeries it must still name are in test_check_records
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from types import SimpleNamespace
 
@@ -15,7 +16,8 @@ from service.db.models import Case, Task, utcnow
 from service.usecases import incidents
 from service.usecases.casehistory import lock_case, record
 from service.usecases.check import TaskStates, check_cases
-from tests.api.support import hold_in_incident, start_admonishment
+from service.usecases.timers import fire_due_timers
+from tests.api.support import TIMER_WAIT, hold_in_incident, start_admonishment
 from tests.api.test_designer_versions import migrate
 from tests.conformance.bpmn import chain, definitions, end, flow, message, message_ref, start, user
 
@@ -163,3 +165,26 @@ def test_a_case_held_as_an_incident_by_the_service_is_no_fault_and_one_set_with_
         session.execute(update(Case).where(Case.id == held).values(incident={"message": "改过"}))
     assert check_cases(services, 3600)[1] == [f"case {held}: in incident but no element has failed",
                                               f"case {forged}: in incident but no element has failed"]
+
+
+def test_a_supervised_deadline_that_passed_and_was_cleared_with_sql_is_named(api, services, cadre):
+    """`a`'s non-interrupting deadline fires and opens its supervision (督办, an `escalation` entry): the engine has
+    no deadline for `a` any more, its row keeps the one that passed, marked overdue. Clearing both with SQL drops
+    it out of the overdue lists; the escalation says it had one: named. Left as the service left it: no fault."""
+    key = "supervised"
+    body = (start() + user("a") + user("supervise_a") + end() + end("end_supervised")
+            + '<bpmn:boundaryEvent id="late" attachedToRef="a" cancelActivity="false">'
+            + _timer('<bpmn:timeDuration>"PT1S"</bpmn:timeDuration>') + "</bpmn:boundaryEvent>"
+            + chain("start", "a", "end") + chain("late", "supervise_a", "end_supervised"))
+    _deploy(api, key, body, {"org_dept": ["a", "supervise_a"]})
+    case_id = api.start(key, "c1")["id"]
+    task_id = api.open_task(case_id, "a")["id"]
+    time.sleep(TIMER_WAIT)
+    assert fire_due_timers(services) == 1
+    api.open_task(case_id, "supervise_a")
+    due = _row(services, task_id)[1]
+    assert due is not None and check_cases(services, 3600) == (1, [])
+    with services.db.unit_of_work() as session:
+        session.execute(update(Task).where(Task.id == task_id).values(due_at=None, overdue=False))
+    faults = check_cases(services, 3600)[1]
+    assert len(faults) == 1 and faults[0].startswith(f"case {case_id}: open task {task_id} is due None"), faults
