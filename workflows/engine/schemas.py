@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
-from time import monotonic
+from time import thread_time
 from typing import Any
 from urllib.parse import unquote
 
@@ -95,8 +95,10 @@ def _comparable(value: Any) -> Any:
     return value
 
 
-# When the form check running in this thread must stop (monotonic seconds), or None: no limit (the glue's own
-# result signatures, which no designer writes).
+# When the form check running in this thread must stop, in the thread's CPU seconds, or None: no limit (the glue's
+# own result signatures, which no designer writes). CPU time, not the wall clock: the limit stops a check that
+# explodes, and a busy machine (other processes, other threads) must not refuse an ordinary form that waited for
+# a core (a three-field form was refused on a loaded host).
 _DEADLINE: ContextVar[float | None] = ContextVar("form_check_deadline", default=None)
 Keyword = Callable[[Validator, Any, Any, dict[str, Any]], Any]
 
@@ -106,7 +108,7 @@ def _bounded(keyword: Keyword) -> Keyword:
     validation, however deep it descends, is the call of a keyword."""
     def check(validator: Validator, value: Any, instance: Any, schema: dict[str, Any]) -> Any:
         deadline = _DEADLINE.get()
-        if deadline is not None and monotonic() > deadline:
+        if deadline is not None and thread_time() > deadline:
             raise FormCheckTimeout("checking the data against the form ran past its time limit")
         return keyword(validator, value, instance, schema)
     return check
@@ -125,8 +127,9 @@ def form_validator(schema: dict[str, Any]) -> Validator:
 
 @contextmanager
 def time_limit(seconds: float | None) -> Iterator[None]:
-    """Form checks inside the block stop with FormCheckTimeout once `seconds` have passed (None: no limit)."""
-    token = _DEADLINE.set(None if seconds is None else monotonic() + seconds)
+    """Form checks inside the block stop with FormCheckTimeout once they have used `seconds` of the thread's CPU
+    time (None: no limit)."""
+    token = _DEADLINE.set(None if seconds is None else thread_time() + seconds)
     try:
         yield
     finally:
