@@ -87,6 +87,8 @@ def _migrate(services: Services, actor: Actor, case_id: int, to_version: int | N
                                                  services.definitions.get(target), dry_run)
         except MigrationRefused as exc:
             raise Conflict(str(exc)) from exc
+        except EngineError as exc:  # the case fails on the target (a timer value it cannot read): it stays as it was
+            raise Conflict(f"案件无法在目标版本上运行 (the case cannot run on that version): {exc}") from exc
         report = {"case_id": case_id, "from_version": case.process_version.version, "to_version": target.version,
                   "removed": list(migration.removed), "changed": list(migration.changed), "dry_run": dry_run}
         if dry_run:

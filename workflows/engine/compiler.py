@@ -7,10 +7,11 @@ problem at deploy time with its element id and line, not from a broken case week
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -472,6 +473,36 @@ def _spec_problems(task_specs: list[Any], forms: dict[str, Any], lines: Lines) -
             except (ScriptRefused, SyntaxError) as exc:
                 yield Problem.of(f"{label} does not compile", "代码无法编译", ts.bpmn_id, line, detail=exc,
                                  zh_text=f"{_zh(label)}代码无法编译：{exc}")
+        yield from _timer_literal_problems(getattr(ts, "event_definition", None), ts.bpmn_id, line)
+
+
+# What a timer's value must read as, by kind, where the diagram gives it as a literal: a date that is a duration
+# ("P1D") deployed fine and then failed every case reaching it, and every migration of a case onto it.
+_TIMER_READERS = ((TimeDateEventDefinition, "a date and time such as \"2031-01-01T09:00:00+08:00\"",
+                   "日期时间，如 \"2031-01-01T09:00:00+08:00\"", TimerEventDefinition.get_datetime),
+                  (DurationTimerEventDefinition, "an ISO 8601 duration such as \"P5D\"", "ISO 8601 时长，如 \"P5D\"",
+                   TimerEventDefinition.parse_iso_duration))
+
+
+def _timer_literal_problems(definition: Any, element_id: str, line: int | None) -> Iterator[Problem]:
+    inner = definition.event_definitions if isinstance(definition, MultipleEventDefinition) else [definition]
+    for timer in (d for d in inner if isinstance(d, TimerEventDefinition)):
+        try:
+            value = ast.literal_eval(timer.expression) if isinstance(timer.expression, str) else None
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            continue  # an expression, read in the case: a wrong value there fails the step as an incident
+        for kind, english, chinese, read in _TIMER_READERS:
+            if isinstance(timer, kind) and isinstance(value, str) and not _reads(read, value):
+                yield Problem.of(f"the timer's value {value[:40]!r} is not {english}", f"计时器的值不是{chinese}",
+                                 element_id, line, zh_text=f"计时器的值 {value[:40]!r} 不是{chinese}")
+
+
+def _reads(read: Callable[[str], Any], value: str) -> bool:
+    try:
+        read(value)
+    except Exception:  # SpiffWorkflow's duration reader raises a bare Exception on a bad value
+        return False
+    return True
 
 
 _ZH_LABELS = {"condition": "条件", "prescript": "前置脚本", "postscript": "后置脚本", "script": "脚本",
