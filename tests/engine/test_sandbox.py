@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -306,3 +307,23 @@ def test_pre_and_post_script_results_reach_case_data():
     assert step.data.get("y") == 2
     step = driver.complete("review", ok=True)
     assert step.data.get("z") == 3
+
+
+def test_the_script_limit_counts_the_designers_work_not_waiting_nor_code_run_meanwhile():
+    """The limit stops a designer's loop in the thread's CPU time: a script that waited for a core (or for a
+    garbage collection whose callbacks run meanwhile) is not stopped for it, and the code run meanwhile, not the
+    designer's, is never interrupted (an error raised in a collector's callback is swallowed, half done)."""
+    environment = SandboxEnvironment({}, timeout=0.2)
+    seen = []
+
+    def collector_callback() -> None:  # foreign code, run while the script's limit has passed
+        seen.append(sum(range(10)))
+
+    def waited_then_ran() -> Any:
+        time.sleep(0.4)  # waiting, not working
+        collector_callback()
+        return environment.evaluate("n + 1", {"n": 1})
+
+    assert environment._within_time_limit(waited_then_ran) == 2 and seen == [45]
+    with pytest.raises(ScriptTimeout):
+        environment.execute("while True:\n    pass\n", {})

@@ -210,6 +210,11 @@ def _base_globals() -> dict[str, Any]:
     }
 
 
+# The file name of compiled designer code: RestrictedPython's default, which SpiffWorkflow's error reports look for
+# to name the failing line.
+DESIGNER_CODE = "<string>"
+
+
 @lru_cache(maxsize=4096)
 def compile_expression(source: str) -> Any:
     """Compile an expression under RestrictedPython, or raise ScriptRefused."""
@@ -286,13 +291,20 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         raise ScriptRefused("service tasks need a service handler")
 
     def _within_time_limit(self, run: Callable[[], Any]) -> Any:
-        deadline = time.monotonic() + self.timeout
+        # The thread's CPU time, not the wall clock: a script that waited for a core on a busy machine (or for a
+        # garbage collection) is not the designer's loop.
+        deadline = time.thread_time() + self.timeout
         memory_limit = _peak_rss_kb() + MAX_MEMORY_GROWTH_KB
         events = [0]
 
         def tracer(frame: Any, event: str, arg: Any) -> Any:
+            if frame.f_code.co_filename != DESIGNER_CODE:
+                # Not the designer's code (a guard, a garbage collector's callback run meanwhile): never stopped
+                # inside it, where the error would be swallowed or leave a library half done; the designer's next
+                # instruction is.
+                return None
             frame.f_trace_opcodes = True  # a one-line `while True: pass` emits no line events
-            if time.monotonic() > deadline:
+            if time.thread_time() > deadline:
                 raise ScriptTimeout(f"script ran longer than {self.timeout:g} s")
             events[0] += 1
             if events[0] % 256 == 0 and _peak_rss_kb() > memory_limit:
