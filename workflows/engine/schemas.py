@@ -95,11 +95,21 @@ def _comparable(value: Any) -> Any:
     return value
 
 
-# When the form check running in this thread must stop, in the thread's CPU seconds, or None: no limit (the glue's
-# own result signatures, which no designer writes). CPU time, not the wall clock: the limit stops a check that
-# explodes, and a busy machine (other processes, other threads) must not refuse an ordinary form that waited for
-# a core (a three-field form was refused on a loaded host).
-_DEADLINE: ContextVar[float | None] = ContextVar("form_check_deadline", default=None)
+@dataclass
+class _Budget:
+    """When the form check running in this thread must stop, in the thread's CPU seconds, and the keyword checks
+    made so far. CPU time, not the wall clock: the limit stops a check that explodes, and a busy machine (other
+    processes, other threads) must not refuse an ordinary form that waited for a core (a two-field form was
+    refused on a loaded host). Reading that clock is a system call (2 µs against 0.12 µs for the wall clock on a
+    shared host), so it is read every CLOCK_EVERY keyword checks."""
+
+    deadline: float
+    calls: int = 0
+
+
+CLOCK_EVERY = 16
+# None: no limit (the glue's own result signatures, which no designer writes).
+_BUDGET: ContextVar[_Budget | None] = ContextVar("form_check_budget", default=None)
 Keyword = Callable[[Validator, Any, Any, dict[str, Any]], Any]
 
 
@@ -107,9 +117,11 @@ def _bounded(keyword: Keyword) -> Keyword:
     """A keyword's check that first stops the form check once it is past its time limit: every step of a
     validation, however deep it descends, is the call of a keyword."""
     def check(validator: Validator, value: Any, instance: Any, schema: dict[str, Any]) -> Any:
-        deadline = _DEADLINE.get()
-        if deadline is not None and thread_time() > deadline:
-            raise FormCheckTimeout("checking the data against the form ran past its time limit")
+        budget = _BUDGET.get()
+        if budget is not None:
+            budget.calls += 1
+            if budget.calls % CLOCK_EVERY == 0 and thread_time() > budget.deadline:
+                raise FormCheckTimeout("checking the data against the form ran past its time limit")
         return keyword(validator, value, instance, schema)
     return check
 
@@ -129,11 +141,11 @@ def form_validator(schema: dict[str, Any]) -> Validator:
 def time_limit(seconds: float | None) -> Iterator[None]:
     """Form checks inside the block stop with FormCheckTimeout once they have used `seconds` of the thread's CPU
     time (None: no limit)."""
-    token = _DEADLINE.set(None if seconds is None else thread_time() + seconds)
+    token = _BUDGET.set(None if seconds is None else _Budget(thread_time() + seconds))
     try:
         yield
     finally:
-        _DEADLINE.reset(token)
+        _BUDGET.reset(token)
 
 
 def form_errors(schema: dict[str, Any], data: Any, seconds: float) -> list[ValidationError]:
