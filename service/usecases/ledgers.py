@@ -62,22 +62,24 @@ def ledger(services: Services, actor: Actor, cadre_id: str, kind: Any, since: da
                 "kind": kind, "title": KIND_NAMES[kind], "items": items,
                 "from": since.isoformat() if since else None, "to": until.isoformat() if until else None,
                 "types": sorted(chosen, key=ENTRY_TYPES.index) if chosen else None}
-    if most is not None and len(items) > most:
-        raise Invalid(f"该台账有 {len(items)} 条记录，超过打印上限 {most} 条，请缩小时间段或事项类别后再打印 "
-                      f"(the ledger has {len(items)} entries, more than the {most} a printed ledger holds: narrow "
-                      "the period or the entry types)")
+    if most is not None:
+        check_size(services, items, most)
     check_size(services, items)
     access_log.note(services, actor, "ledger", cadre_id=cadre_id)
     return view
 
 
-def check_size(services: Services, items: list[dict[str, Any]]) -> None:
-    """At most LEDGER_MAX_ROWS entries in one answer (422 past it): 10,000 took 1.9 s and 1.5 MB of JSON."""
-    most = int(services.settings["LEDGER_MAX_ROWS"])
-    if len(items) > most:
-        raise Invalid(f"该台账有 {len(items)} 条记录，超过单次查看上限 {most} 条，请缩小时间段或事项类别 "
-                      f"(the ledger has {len(items)} entries, more than the {most} one answer holds: narrow "
-                      "the period or the entry types)")
+def check_size(services: Services, items: list[dict[str, Any]], printed: int | None = None) -> None:
+    """At most LEDGER_MAX_ROWS entries in one answer, `printed` in a printed ledger (422 past it): 10,000 took
+    1.9 s and 1.5 MB of JSON."""
+    most = int(services.settings["LEDGER_MAX_ROWS"]) if printed is None else printed
+    if len(items) <= most:
+        return
+    limit, then, holds = ("单次查看上限", "", "one answer holds") if printed is None else (
+        "打印上限", "后再打印", "a printed ledger holds")
+    raise Invalid(f"该台账有 {len(items)} 条记录，超过{limit} {most} 条，请缩小时间段或事项类别{then} "
+                  f"(the ledger has {len(items)} entries, more than the {most} {holds}: narrow the period or the "
+                  "entry types)")
 
 
 def check_kind(kind: Any) -> str:
