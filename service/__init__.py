@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, cast
 
 from flask import Flask
@@ -9,7 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import load_settings, secret_key
 from .converters import BoundedInteger
-from .db.instance_key import existing_key
+from .db.instance_key import KEY_IN_DATABASE, existing_key, keeps_key_in_database
 from .usecases.context import Services, build_services
 
 
@@ -23,6 +24,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config.update(SECRET_KEY=secret_key(settings) or existing_key(settings["DATABASE_URL"]), JSON_SORT_KEYS=False,
                       MAX_CONTENT_LENGTH=_max_body(settings))
     app.config["CADREFLOW"] = settings
+    if not secret_key(settings) and keeps_key_in_database(settings["DATABASE_URL"]):
+        logging.getLogger(__name__).warning(KEY_IN_DATABASE)
     app.extensions["cadreflow"] = build_services(settings)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # the default provider has it
     _trust_proxies(app, int(settings.get("TRUSTED_PROXIES") or 0))

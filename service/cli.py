@@ -204,9 +204,20 @@ def check_command(grace: float | None, anchor_file: Path | None, key_file: Path 
     faults = case_faults + report_faults + account_faults + faults
     for fault in faults:
         click.echo(fault, err=True)
+    _warn_of_key_in_database()
     click.echo(f"{checked} case(s) checked, {len(faults)} fault(s)")  # faults of both logs counted too
     if faults:
         raise SystemExit(1)
+
+
+def _warn_of_key_in_database() -> None:
+    """Not a fault of the records, so not counted: the check's reader is told how little the key guards."""
+    from .config import secret_key
+    from .db.instance_key import KEY_IN_DATABASE, keeps_key_in_database
+
+    settings = current_app.config["CADREFLOW"]
+    if not secret_key(settings) and keeps_key_in_database(settings["DATABASE_URL"]):
+        click.echo(f"warning: {KEY_IN_DATABASE}", err=True)
 
 
 @click.command("resync-timers")

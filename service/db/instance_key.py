@@ -44,6 +44,20 @@ def key_file(url: str) -> Path | None:
     return path.with_name(path.name + FILE_SUFFIX)
 
 
+# Said by every process that starts on such a database, and by `cadreflow check`: a key kept in the database it
+# guards lets whoever can read that database forge any login, so a production database needs SECRET_KEY set.
+KEY_IN_DATABASE = (
+    "SECRET_KEY is not set, so the signing key is kept in the database (table instance_secrets): whoever can read "
+    "the database can sign in as anyone. Set SECRET_KEY (at least 32 random characters) in the service's "
+    "environment (未设置 SECRET_KEY，签名密钥保存在数据库中：能读取数据库的人即可冒充任何用户登录。"
+    "请在服务的运行环境中设置 SECRET_KEY)")
+
+
+def keeps_key_in_database(url: str) -> bool:
+    """True when the generated key would live in the database itself (PostgreSQL), not in a private file."""
+    return make_url(url).get_backend_name() != "sqlite"
+
+
 def _new_key() -> str:
     return secrets.token_urlsafe(48)
 

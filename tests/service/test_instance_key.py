@@ -145,3 +145,33 @@ def test_the_cli_refuses_to_serve_with_a_broken_key_file(tmp_path):
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode != 0 and "Traceback" not in done.stderr and "serving" not in done.stdout
     assert f"refusing to start: the instance key file {key_file(url)} cannot be read" in done.stderr
+
+
+NO_SERVER = "postgresql+psycopg://nobody@127.0.0.1:1/none"  # create_app does not connect
+
+
+@pytest.mark.parametrize("url, key, warned", [
+    (NO_SERVER, "", True),  # the generated key would sit in the database it guards
+    (NO_SERVER, "k" * 8 + "0123456789abcdefghijklmnopqrstuvwxyz", False),
+    ("sqlite:///{folder}/cadreflow.sqlite3", "", False),  # a private file beside the database, not in it
+])
+def test_a_process_on_postgresql_without_secret_key_says_so_at_start(tmp_path, caplog, url, key, warned):
+    """Every web process (gunicorn's included) warns once at start; the docs' advice alone was easy to miss."""
+    with caplog.at_level("WARNING", logger="service"):
+        create_app(make_settings(tmp_path, DATABASE_URL=url.format(folder=tmp_path), SECRET_KEY=key))
+    said = [record.getMessage() for record in caplog.records if "instance_secrets" in record.getMessage()]
+    assert bool(said) is warned
+    assert all("SECRET_KEY" in text and "未设置 SECRET_KEY" in text for text in said)
+
+
+@pytest.mark.skipif(not TEST_POSTGRES, reason="the key is kept in the database only on PostgreSQL")
+def test_check_on_postgresql_without_secret_key_warns_without_counting_a_fault(tmp_path):
+    app = create_app(make_settings(tmp_path, SECRET_KEY=""))
+    init_database(app.extensions["cadreflow"])
+    try:
+        result = app.test_cli_runner().invoke(args=["check"])
+    finally:
+        app.extensions["cadreflow"].db.dispose()
+    assert result.exit_code == 0, result.output
+    assert "0 fault(s)" in result.stdout
+    assert result.stderr.startswith("warning: SECRET_KEY is not set") and "instance_secrets" in result.stderr
