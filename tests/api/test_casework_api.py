@@ -153,7 +153,7 @@ class TestAttachments:
             assert_error(api.get(f"/api/cases/{case_id}/attachments", as_=outsider), 404)
             assert_error(upload(api, case_id, PDF, as_=outsider), 404)
         assert_error(api.get("/api/attachments/999999"), 404)
-        assert_error(api.get(f"/api/attachments/{attachment['id']}", as_="norole"), 403)
+        assert_error(api.get(f"/api/attachments/{attachment['id']}", as_="norole"), 404)  # no role: as unknown
 
     def test_same_bytes_are_stored_once_and_names_lose_their_path(self, api, app, cadre):
         """Content-addressed: two uploads of one file share one stored file; a path in the name is dropped."""

@@ -107,3 +107,23 @@ def test_no_role_reads_nothing_in_the_web_ui(world, world_app):
     assert {web.get(f"/cadres/{c}").status_code for c in [*CADRE_OF.values(), LONE_CADRE]} == {404}
     assert {web.get(url).status_code for url in ("/cases", "/cadres", "/inbox", "/cases.csv")} == {403}
     assert "norole" in WALKED
+
+
+def test_no_role_reads_nothing_in_the_api_either_and_its_ids_answer_like_unknown_ones(world, world_app):
+    """The same policy in the API as in the web UI: a user with no role gets each case, task, cadre and file of
+    the world as the 404 of an unknown id (body and all), not a 403 that tells a record from a guess; lists 403."""
+    api = world.api(world_app)
+    case, task = str(next(iter(world.cases.values()))), next(iter(world.tasks.values()))
+    attachment = str(next(iter(world.attachments.values())))
+    reads = [("/api/cases/{}", case, "999999"), ("/api/cases/{}/history", case, "999999"),
+             ("/api/cases/{}/diagram", case, "999999"), ("/api/cases/{}/comments", case, "999999"),
+             ("/api/tasks/{}", task, "00000000-0000-4000-8000-000000000000"),
+             ("/api/cadres/{}", LONE_CADRE, "nobody"), ("/api/cadres/{}/ledger?kind=integrity", LONE_CADRE, "nobody"),
+             ("/api/attachments/{}", attachment, "999999")]
+    for url, known, unknown in reads:
+        mine, guess = api.get(url.format(known), as_="norole"), api.get(url.format(unknown), as_="norole")
+        assert mine.status_code == 404 and guess.status_code == 404, (url, mine.json, guess.json)
+        assert mine.json == {"error": {**guess.json["error"],
+                                       "message": guess.json["error"]["message"].replace(unknown, known)}}
+    for url in ("/api/cases", "/api/cadres", "/api/tasks"):
+        assert api.get(url, as_="norole").status_code == 403
