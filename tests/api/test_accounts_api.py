@@ -19,6 +19,8 @@ from tests.api.support import (
 )
 from tests.api.test_errors import HOSTILE_JSON, HOSTILE_RAW
 from tests.conftest import PASSWORD
+from tests.web.test_web_shell import csrf_token
+from tests.web.test_web_shell import login as web_login
 
 NEW_PASSWORD = "a-brand-new-pw"
 NON_ADMINS = ["org_dept", "discipline", "discipline_head", "designer", "audit"]
@@ -35,6 +37,17 @@ def bearer(token):
 
 def works(api, token):
     return api.client.get("/api/auth/me", headers=bearer(token)).status_code == 200
+
+
+def web_open(browser) -> bool:
+    """Whether the browser's session cookie still opens a page (no redirect to /login)."""
+    return browser.get("/account/password").status_code == 200
+
+
+def web_login_as(app, username, password) -> bool:
+    browser = app.test_client()
+    browser.post("/login", data={"username": username, "password": password, "csrf_token": csrf_token(browser)})
+    return web_open(browser)
 
 
 def fresh_token(api, username, password=PASSWORD):
@@ -54,6 +67,17 @@ class TestChangeOwnPassword:
         assert_error(login(api, "audit"), 401)
         assert login(api, "audit", NEW_PASSWORD).status_code == 200
         assert works(api, fresh_token(api, "audit2"))  # other users keep theirs
+
+    def test_a_change_over_the_api_ends_the_users_web_sessions_too(self, api, app):
+        """The contract's "every other token and web session": a browser logged in before the change is logged
+        out for good; one logging in with the new password gets in."""
+        browser = app.test_client()
+        web_login(browser, "audit")
+        assert web_open(browser)
+        response = api.post("/api/auth/password", as_="audit",
+                            json={"old_password": PASSWORD, "new_password": NEW_PASSWORD})
+        assert response.status_code == 204 and not web_open(browser)
+        assert web_login_as(app, "audit", NEW_PASSWORD)
 
     def test_a_user_without_roles_may_change_its_password(self, api):
         """Changing one's own password needs a login, not a role."""
@@ -248,6 +272,15 @@ class TestEndingTokens:
         api.patch("/api/users/org_dept2", json={"active": True})
         assert not works(api, token)
         assert works(api, fresh_token(api, "org_dept2"))
+
+    def test_deactivation_over_the_api_ends_web_sessions_and_reactivation_brings_none_back(self, api, app):
+        browser = app.test_client()
+        web_login(browser, "org_dept2")
+        assert web_open(browser)
+        assert api.patch("/api/users/org_dept2", json={"active": False}).status_code == 200
+        assert not web_open(browser)
+        assert api.patch("/api/users/org_dept2", json={"active": True}).status_code == 200
+        assert not web_open(browser)
 
     def test_a_role_change_ends_tokens_but_an_unchanged_role_list_does_not(self, api):
         """Saving the same roles changes nothing; a different role list ends every token."""
