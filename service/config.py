@@ -58,7 +58,8 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
         _merge(settings, _read_toml(Path(environ["CADREFLOW_CONFIG"])))
     for name, raw in environ.items():
         if name.startswith(ENV_PREFIX) and name != "CADREFLOW_CONFIG":
-            _merge(settings, {name[len(ENV_PREFIX):]: _parse_env(raw)})
+            key = name[len(ENV_PREFIX):]
+            _merge(settings, {key: _parse_env(raw, text=isinstance(defaults.get(key), str))})
     _merge(settings, dict(overrides or {}))
     if not settings.get("DATABASE_URL"):
         instance = PROJECT_ROOT / "instance"
@@ -139,7 +140,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.load(handle)
 
 
-def _parse_env(raw: str) -> Any:
+def _parse_env(raw: str, text: bool) -> Any:
+    """An environment variable's value: as written for a text setting (a password "1.50" must not become 1.5),
+    else read as JSON when it parses (numbers, flags, tables such as DEADLINES)."""
+    if text:
+        return raw
     try:
         return json.loads(raw)
     except ValueError:

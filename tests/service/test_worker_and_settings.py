@@ -59,6 +59,18 @@ def test_deadlines_from_the_environment_override_one_key_and_keep_the_others() -
     assert settings["WORKER_POLL_SECONDS"] == 0.5
 
 
+def test_a_text_setting_from_the_environment_is_kept_as_written(tmp_path: Path) -> None:
+    """CADREFLOW_<KEY> overrides a text setting with exactly its value: one that happens to read as JSON (a
+    password "1.50", a key of digits and a dot, "true") is not turned into a number or a flag and back into other
+    text (1.5); a number or a table setting is still read as JSON."""
+    key = "3.14159265358979323846264338327950288419716939937510"
+    settings = load_settings(environ={"CADREFLOW_SMTP_PASSWORD": "1.50", "CADREFLOW_SMTP_USER": "true",
+                                      "CADREFLOW_MAIL_FROM": "1e3", "CADREFLOW_SECRET_KEY": key,
+                                      "CADREFLOW_WORKER_POLL_SECONDS": "0.5"})
+    assert (settings["SMTP_PASSWORD"], settings["SMTP_USER"], settings["MAIL_FROM"]) == ("1.50", "true", "1e3")
+    assert settings["SECRET_KEY"] == key and settings["WORKER_POLL_SECONDS"] == 0.5
+
+
 def test_a_config_file_is_overridden_by_the_environment(tmp_path: Path) -> None:
     """The file named by CADREFLOW_CONFIG overrides the defaults; CADREFLOW_<KEY> overrides the file."""
     config = tmp_path / "site.toml"
