@@ -31,24 +31,63 @@ DAILY_SCANS = (("rotation scan", _rotation_scan), ("early-warning scan", _early_
 
 
 def run_worker(services: Services, stop: threading.Event, once: bool = False) -> int:
-    """Fire due timers every poll interval until `stop` is set (or once); returns cases moved."""
+    """Fire due timers every poll interval until `stop` is set (or once); returns cases moved. The chores that may
+    take long (bulk starts, the daily scans, reminders and mail) run in a thread of their own, so a scan of every
+    cadre or a slow mail server never holds a due timer past its poll (WORKER_POLL_SECONDS); once, they run in turn."""
     interval = float(services.settings["WORKER_POLL_SECONDS"])
-    moved, reminders = 0, Reminders(services)
-    scanned_on: dict[str, date] = {}  # per daily scan, the day this worker last saw it run or claimed
-    while True:
-        moved += _stage("timers", fire_due_timers, services) or 0
-        moved += _stage("messages", delivery.deliver_due, services) or 0
-        _stage("timer starts", schedules.fire_due, services)
-        moved += _stage("incident retries", incidents.retry_due, services) or 0
-        moved += _stage("bulk starts", lambda s: bulk.run_jobs(s, max_batches=BATCHES_PER_POLL), services) or 0
+    chores = Chores(services)
+    if once:
+        moved = _timely(services) + chores.run()
+        _stage("heartbeat", health.note_poll, services)
+        return moved
+    thread = threading.Thread(target=chores.loop, args=(stop, interval), name="cadreflow-chores", daemon=True)
+    thread.start()
+    moved = 0
+    try:
+        while True:
+            moved += _timely(services)
+            _stage("heartbeat", health.note_poll, services)  # readiness and the dashboard show when this last ran
+            if stop.wait(interval):
+                break
+    except BaseException:  # Ctrl-C: the chores' daemon thread ends with the process, not after its stage
+        stop.set()
+        raise
+    thread.join()  # stopped: the chores end after their current stage, so nothing runs on once the caller goes on
+    return moved
+
+
+def _timely(services: Services) -> int:
+    """What a poll must not keep waiting: timers, messages between cases, timer starts, incident retries."""
+    moved = _stage("timers", fire_due_timers, services) or 0
+    moved += _stage("messages", delivery.deliver_due, services) or 0
+    _stage("timer starts", schedules.fire_due, services)
+    return moved + (_stage("incident retries", incidents.retry_due, services) or 0)
+
+
+class Chores:
+    """The stages that may take long: queued bulk starts, the daily scans (each once a day across workers; a failed
+    scan is tried again at the next round) and reminders with their mail."""
+
+    def __init__(self, services: Services) -> None:
+        self.services, self.reminders = services, Reminders(services)
+        self.scanned_on: dict[str, date] = {}  # per daily scan, the day this worker last saw it run or claimed
+
+    def run(self) -> int:
+        """One round; returns the cases the bulk starts opened."""
+        services = self.services
+        moved = _stage("bulk starts", lambda s: bulk.run_jobs(s, max_batches=BATCHES_PER_POLL), services) or 0
         today = services.today()
-        for name, scan in DAILY_SCANS:  # each once a day across workers; a failed scan is tried again next poll
-            if scanned_on.get(name) != today and _stage(name, scan, services) is not None:
-                scanned_on[name] = today
-        _stage("reminders", lambda _services: reminders.tick(), services)  # notices falling due, digest, e-mail
-        _stage("heartbeat", health.note_poll, services)  # readiness and the dashboard show when this last ran
-        if once or stop.wait(interval):
-            return moved
+        for name, scan in DAILY_SCANS:
+            if self.scanned_on.get(name) != today and _stage(name, scan, services) is not None:
+                self.scanned_on[name] = today
+        _stage("reminders", lambda _services: self.reminders.tick(), services)  # notices, digest, e-mail
+        return moved
+
+    def loop(self, stop: threading.Event, interval: float) -> None:
+        while True:
+            self.run()
+            if stop.wait(interval):
+                return
 
 
 def _stage(name: str, action: Callable[[Services], int | None], services: Services) -> int | None:
