@@ -83,6 +83,11 @@ def delete_last(rows) -> tuple[list, bool]:
     return [delete(HISTORY).where(HISTORY.c.id == rows[-1].id)], True
 
 
+def delete_all(rows) -> tuple[list, bool]:
+    """The whole history of a case removed: the case row's head still names its last entry."""
+    return [delete(HISTORY).where(HISTORY.c.case_id == rows[0].case_id)], True
+
+
 def swap_content(rows) -> tuple[list, bool]:
     """Two entries trade what they say (time, actor, action, task, detail) but keep sequence and hash."""
     first, second = rows[1], rows[2]
@@ -110,6 +115,7 @@ TAMPERS = {
     update_detail: "does not match its content",
     delete_middle: "deleted, inserted or reordered",
     delete_last: "deleted from or forged onto its end",
+    delete_all: "deleted from or forged onto its end",
     swap_content: "does not match its content",
     swap_whole_rows: "deleted, inserted or reordered",
     insert_forged: "deleted from or forged onto its end",
