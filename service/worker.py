@@ -32,8 +32,9 @@ DAILY_SCANS = (("rotation scan", _rotation_scan), ("early-warning scan", _early_
 
 def run_worker(services: Services, stop: threading.Event, once: bool = False) -> int:
     """Fire due timers every poll interval until `stop` is set (or once); returns cases moved. The chores that may
-    take long (bulk starts, the daily scans, reminders and mail) run in a thread of their own, so a scan of every
-    cadre or a slow mail server never holds a due timer past its poll (WORKER_POLL_SECONDS); once, they run in turn."""
+    take long (incident retries, bulk starts, the daily scans, reminders and mail) run in a thread of their own, so
+    a scan of every cadre or a slow mail server never holds a due timer past its poll (WORKER_POLL_SECONDS); once,
+    they run in turn."""
     interval = float(services.settings["WORKER_POLL_SECONDS"])
     chores = Chores(services)
     if once:
@@ -57,16 +58,17 @@ def run_worker(services: Services, stop: threading.Event, once: bool = False) ->
 
 
 def _timely(services: Services) -> int:
-    """What a poll must not keep waiting: timers, messages between cases, timer starts, incident retries."""
+    """What a poll must not keep waiting: timers, messages between cases, timer starts."""
     moved = _stage("timers", fire_due_timers, services) or 0
     moved += _stage("messages", delivery.deliver_due, services) or 0
     _stage("timer starts", schedules.fire_due, services)
-    return moved + (_stage("incident retries", incidents.retry_due, services) or 0)
+    return moved
 
 
 class Chores:
-    """The stages that may take long: queued bulk starts, the daily scans (each once a day across workers; a failed
-    scan is tried again at the next round) and reminders with their mail."""
+    """The stages that may take long: incident retries (each step up to STEP_TIMEOUT_SECONDS), queued bulk starts,
+    the daily scans (each once a day across workers; a failed scan is tried again at the next round) and reminders
+    with their mail."""
 
     def __init__(self, services: Services) -> None:
         self.services, self.reminders = services, Reminders(services)
@@ -75,7 +77,8 @@ class Chores:
     def run(self) -> int:
         """One round; returns the cases the bulk starts opened."""
         services = self.services
-        moved = _stage("bulk starts", lambda s: bulk.run_jobs(s, max_batches=BATCHES_PER_POLL), services) or 0
+        moved = _stage("incident retries", incidents.retry_due, services) or 0
+        moved += _stage("bulk starts", lambda s: bulk.run_jobs(s, max_batches=BATCHES_PER_POLL), services) or 0
         today = services.today()
         for name, scan in DAILY_SCANS:
             if self.scanned_on.get(name) != today and _stage(name, scan, services) is not None:
