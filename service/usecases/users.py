@@ -98,9 +98,14 @@ def create_user(services: Services, username: str, password: str, roles: list[st
                 session.add(user)
                 session.flush()
             had_roles = set(user.role_keys)
+            if "admin" in had_roles and "admin" not in roles and user.active:
+                _locked_user(session, username, by)  # every admin row-locked, as for the API's change
             user.password_hash = generate_password_hash(password)
             user.must_change_password = _set_for_someone_else(by, user)
             _assign_roles(user, roles)
+            if "admin" in had_roles and "admin" not in roles:
+                session.flush()
+                _require_an_active_admin(session)  # the command keeps the last one too
             end_credentials(services, session, user.id)
             _give_back_tasks_of_lost_roles(session, user, had_roles, SYSTEM.username)
             _log_create(session, by, user, None if created else sorted(had_roles))

@@ -492,6 +492,21 @@ class TestCommandLine:
         assert result.exit_code == 0, result.output
         assert not works(api, token) and login(api, "audit", NEW_PASSWORD).status_code == 200
 
+    def test_create_user_keeps_the_last_active_admin_an_admin(self, app, api):
+        """The rule of the API and the admin page holds for the command too: re-running create-user for the last
+        active admin without `--role admin` is refused (exit 1, saying why), nothing changed; once another admin
+        is active it goes through."""
+        runner = app.test_cli_runner()
+        result = runner.invoke(args=["create-user", "admin", "--password", NEW_PASSWORD, "--role", "audit"])
+        assert result.exit_code == 1 and "last active admin" in result.output, result.output
+        assert {"username": "admin", "roles": ["admin"]}.items() <= next(
+            u for u in api.get("/api/users").json if u["username"] == "admin").items()
+        assert login(api, "admin").status_code == 200  # the password is unchanged too
+        second = runner.invoke(args=["create-user", "admin2", "--password", NEW_PASSWORD, "--role", "admin"])
+        assert second.exit_code == 0, second.output
+        result = runner.invoke(args=["create-user", "admin", "--password", NEW_PASSWORD, "--role", "audit"])
+        assert result.exit_code == 0, result.output
+
     def test_create_user_taking_a_role_away_gives_back_its_held_tasks(self, app, api, cadre):
         """Re-running create-user with fewer roles hands the held tasks of the roles taken away back to their pool,
         as the API's role change does (an unclaim by `system`)."""
