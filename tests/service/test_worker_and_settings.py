@@ -168,7 +168,8 @@ def test_a_slow_chore_holds_no_timer_past_its_poll(fast_api, fast_services, monk
     """The contract: a due timer fires within WORKER_POLL_SECONDS (0.2 s here) of its due time. The worker's other
     chores can take far longer: the daily early-warning scan took 34 s over 100,000 cadres (bench/README.md), mail
     to a slow server its timeout. Here a daily scan that does not end until the test lets it: a timer falling due
-    while it runs fires all the same (4 s catches a timer held by the scan, and no slow machine)."""
+    while it runs fires all the same (15 s catches a timer held by the scan, held here until the test ends, and no
+    slow machine)."""
     from service import worker
     from tests.api.support import start_accountability
 
@@ -188,11 +189,11 @@ def test_a_slow_chore_holds_no_timer_past_its_poll(fast_api, fast_services, monk
         case = start_accountability(fast_api, "c1")
         due = datetime.fromisoformat(case["next_timer_due"])
         fired = None
-        while fired is None and datetime.now(UTC) < due + timedelta(seconds=4):
+        while fired is None and datetime.now(UTC) < due + timedelta(seconds=15):
             time.sleep(0.1)
             fired = next((e for e in fast_api.history(case["id"]) if e["actor"] == "system"), None)
         assert fired is not None, "the timer waited for the scan"
-        assert datetime.fromisoformat(fired["at"]) - due < timedelta(seconds=4)
+        assert datetime.fromisoformat(fired["at"]) - due < timedelta(seconds=15)
     finally:
         released.set()
         stop.set()
