@@ -75,7 +75,7 @@ class Chores:
         self.scanned_on: dict[str, date] = {}  # per daily scan, the day this worker last saw it run or claimed
 
     def run(self) -> int:
-        """One round; returns the cases the bulk starts opened."""
+        """One round; returns the cases the incident retries moved and the bulk starts opened."""
         services = self.services
         moved = _stage("incident retries", incidents.retry_due, services) or 0
         moved += _stage("bulk starts", lambda s: bulk.run_jobs(s, max_batches=BATCHES_PER_POLL), services) or 0
@@ -88,7 +88,10 @@ class Chores:
 
     def loop(self, stop: threading.Event, interval: float) -> None:
         while True:
-            self.run()
+            try:
+                self.run()
+            except Exception:  # say, the county's day unreadable: logged, and the next round tries again
+                log.exception("worker chores failed")
             if stop.wait(interval):
                 return
 
