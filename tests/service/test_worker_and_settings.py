@@ -199,3 +199,30 @@ def test_a_slow_chore_holds_no_timer_past_its_poll(fast_api, fast_services, monk
         stop.set()
         thread.join(60)
     assert not thread.is_alive()
+
+
+def test_a_chores_round_that_fails_is_logged_and_the_next_one_runs(fast_services, monkeypatch, caplog) -> None:
+    """The chores run in a thread beside the timers: a round failing outside its stages must not end that thread
+    for good (bulk starts, scans and mail would stop while timers went on, unseen)."""
+    from service import worker
+
+    rounds: list[int] = []
+    went_on = threading.Event()
+
+    def flaky_round(self) -> int:
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise RuntimeError("the county's day cannot be read")
+        went_on.set()
+        return 0
+
+    monkeypatch.setattr(worker.Chores, "run", flaky_round)
+    stop = threading.Event()
+    thread = threading.Thread(target=worker.Chores(fast_services).loop, args=(stop, 0.05))
+    thread.start()
+    try:
+        assert went_on.wait(30)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert "worker chores failed" in caplog.text
