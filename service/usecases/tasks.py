@@ -23,6 +23,7 @@ from .forms import form_seconds, validate_form
 from .readmodel import open_task_rows, remember_locked
 from .stepper import cadre_exists_in, run_step
 from .steps import definition_of, rule_checker
+from .timers import fire_one, timer_due
 from .users import lock_own_account, user_has_role_in
 
 
@@ -94,9 +95,27 @@ def unclaim_task(services: Services, actor: Actor, task_id: str) -> dict[str, An
 
 
 def complete_task(services: Services, actor: Actor, task_id: str, data: Any) -> dict[str, Any]:
-    """Complete an open task with its form data and run the case on; returns the case."""
+    """Complete an open task with its form data and run the case on; returns the case. A deadline of the case that
+    passed before the completion fires first, even with no worker yet, as the worker would have: a reply after its
+    interrupting deadline is then refused (409) with the case moved on, a late answer taken as overdue."""
+    try:
+        return _complete(services, actor, task_id, data, fire_first=True)
+    except _DeadlinePassed as passed:  # nothing of the completion written: the timers fire in their own transaction
+        fire_one(services, passed.case_id)
+    return _complete(services, actor, task_id, data, fire_first=False)
+
+
+class _DeadlinePassed(Exception):
+    def __init__(self, case_id: int) -> None:
+        super().__init__(case_id)
+        self.case_id = case_id
+
+
+def _complete(services: Services, actor: Actor, task_id: str, data: Any, fire_first: bool) -> dict[str, Any]:
     with services.db.unit_of_work() as session:
         task, case = locked_task(session, actor, task_id, completing=True, taking_part=True)
+        if fire_first and task.status == "open" and timer_due(case):
+            raise _DeadlinePassed(case.id)
         if task.status != "open":
             raise Conflict(_why_not_completable(task))
         if case.status != "open":

@@ -33,33 +33,37 @@ def due_case_ids(services: Services, now: datetime | None = None, limit: int = 5
 
 def fire_due_timers(services: Services, now: datetime | None = None) -> int:
     """Fire every due timer; returns how many cases moved."""
-    fired = 0
-    for case_id in due_case_ids(services, now):
-        try:
-            fired += fire_case_timers(services, case_id)
-        except CaseIncident as failure:  # nothing coherent to store: held with the state it had, the step undone
-            log.warning("timers of case %s failed: %s", case_id, failure.message)
-            hold_if(services, case_id, failure, _still_due)
-        except LoopRefused as exc:  # the same loop at every poll, each time up to the engine's guard: held
-            log.warning("timers of case %s looped: %s", case_id, exc.message)
-            looped = f"定时步骤陷入循环，已停止 (the timer step looped and was stopped): {exc.message}"
-            hold_if(services, case_id, CaseIncident(looped, None, None), _still_due)
-        except Conflict as exc:  # another worker took it, or an automatic step failed
-            log.warning("timers of case %s not fired: %s", case_id, exc.message)
-        except Unavailable as exc:  # the database, not the step: the case stays due for the next poll
-            log.warning("timers of case %s not fired: %s", case_id, exc.message)
-        except ServiceError as exc:  # the step refused what it made: hold the case, it would fail at every poll
-            log.warning("timers of case %s failed: %s", case_id, exc.message)
-            hold_if(services, case_id, CaseIncident(f"timer step failed (定时步骤失败): {exc.message}", None, None),
-                    _still_due)
-        except Exception:  # one case's failure must not hold back the timers of every case due after it
-            log.exception("timers of case %s failed", case_id)
-    return fired
+    return sum(fire_one(services, case_id) for case_id in due_case_ids(services, now))
 
 
-def _still_due(case: Case) -> bool:
-    """Whether a case whose timer step failed is still to be held: only one still open and due, not one a person
-    completed, cancelled or retried between the failed step's rollback and the hold's lock."""
+def fire_one(services: Services, case_id: int) -> int:
+    """Fire the due timers of one case in a transaction of its own, a failure held or logged as the worker does;
+    1 if it moved. Also used by a completion that finds a deadline passed before the worker fired it."""
+    try:
+        return fire_case_timers(services, case_id)
+    except CaseIncident as failure:  # nothing coherent to store: held with the state it had, the step undone
+        log.warning("timers of case %s failed: %s", case_id, failure.message)
+        hold_if(services, case_id, failure, timer_due)
+    except LoopRefused as exc:  # the same loop at every poll, each time up to the engine's guard: held
+        log.warning("timers of case %s looped: %s", case_id, exc.message)
+        looped = f"定时步骤陷入循环，已停止 (the timer step looped and was stopped): {exc.message}"
+        hold_if(services, case_id, CaseIncident(looped, None, None), timer_due)
+    except Conflict as exc:  # another worker took it, or an automatic step failed
+        log.warning("timers of case %s not fired: %s", case_id, exc.message)
+    except Unavailable as exc:  # the database, not the step: the case stays due for the next poll
+        log.warning("timers of case %s not fired: %s", case_id, exc.message)
+    except ServiceError as exc:  # the step refused what it made: hold the case, it would fail at every poll
+        log.warning("timers of case %s failed: %s", case_id, exc.message)
+        hold_if(services, case_id, CaseIncident(f"timer step failed (定时步骤失败): {exc.message}", None, None),
+                timer_due)
+    except Exception:  # one case's failure must not hold back the timers of every case due after it
+        log.exception("timers of case %s failed", case_id)
+    return 0
+
+
+def timer_due(case: Case) -> bool:
+    """Whether an open case has a timer due now (a case whose timer step failed is still to be held only then: not
+    one a person completed, cancelled or retried between the failed step's rollback and the hold's lock)."""
     return case.status == "open" and case.next_timer_due is not None and case.next_timer_due <= datetime.now(UTC)
 
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-import pytest
+import time
 
+import pytest
+from sqlalchemy import select
+
+from service.db.models import Task
 from tests.api.support import (
     ACCOUNTABILITY,
     ADMONISHMENT,
+    TIMER_WAIT,
     admonishment_to_follow_up,
     assert_error,
     fire_after_deadline,
@@ -184,3 +189,33 @@ def test_dismiss_still_ends_other_triggers(api, cadre, trigger):
     case_id = start_admonishment(api, trigger=trigger)["id"]
     case = api.complete(case_id, "intake_review", form="dismiss", reason="查无实据")
     assert (case["status"], case["outcome"]) == ("completed", "dismissed")
+
+
+def test_a_reply_after_the_inquiry_deadline_is_too_late_even_before_the_worker_fires(fast_api):
+    """The inquiry_reply deadline passed and no worker has fired it yet: the late reply is refused (409) and
+    the case is where the contract puts it, at escalation_review, not carried on as if the reply were in time."""
+    fast_api.create_cadre("c1")
+    case_id = start_admonishment(fast_api)["id"]
+    fast_api.complete(case_id, "intake_review", form="inquiry", reason="书面函询")
+    task = fast_api.open_task(case_id, "record_inquiry_reply")
+    time.sleep(TIMER_WAIT)  # past the PT1S deadline; no fire_due_timers
+    response = fast_api.complete_raw(task["id"], "discipline", {"reply": "迟到的回复"})
+    assert_error(response, 409)
+    assert fast_api.open_elements(case_id) == ["escalation_review"]
+    assert any(e["action"] == "timer" for e in fast_api.history(case_id))
+
+
+def test_a_follow_up_answered_after_its_deadline_is_taken_and_marked_overdue_first(fast_api, fast_services):
+    """A non-interrupting deadline passed before the answer: the answer is taken, and the task's row says it
+    was overdue (its supervision opened and ended with it), as when the worker fired first."""
+    fast_api.create_cadre("c1")
+    case_id = admonishment_to_follow_up(fast_api)
+    time.sleep(TIMER_WAIT)
+    case = fast_api.complete(case_id, "follow_up_review", rectified="yes")
+    assert (case["status"], case["outcome"]) == ("completed", "rectified")
+    assert any(e["action"] == "timer" for e in fast_api.history(case_id))
+    with fast_services.db.unit_of_work(write=False) as session:
+        tasks = session.scalars(select(Task).where(Task.case_id == case_id))
+        rows = {t.element_id: (t.status, t.overdue) for t in tasks}
+    assert rows["follow_up_review"] == ("completed", True)
+    assert rows["supervise_follow_up_review"] == ("cancelled", False)
