@@ -6,6 +6,7 @@ from datetime import date
 
 import pytest
 
+import workflows.glue as glue
 from tests.api.support import (
     DEPARTURE,
     accountability_to_review,
@@ -145,6 +146,25 @@ def test_removal_departure_audit_runs_to_departure(api, cadre):
     assert [a["case_id"] for a in cadre["cleared_audits"]] == [child_id]
     assert [(s["sanction"], s["case_id"]) for s in cadre["sanctions"]] == [("removal", case_id)]
     assert {(c["id"], c["outcome"]) for c in cadre["cases"]} == {(case_id, "sanctioned"), (child_id, "departed")}
+
+
+def test_a_retried_departure_start_records_the_sanction_once(api, cadre, monkeypatch):
+    """The audit's start fails after the sanction was applied (an incident); the retry opens the audit and
+    does not apply the sanction again: one sanction row, one child."""
+    real, calls = glue.OPERATIONS["start_departure_audit"], []
+
+    def failing_once(effects, data, params):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("审计系统暂不可用")
+        return real(effects, data, params)
+    monkeypatch.setitem(glue.OPERATIONS, "start_departure_audit", failing_once)
+    case_id = accountability_to_review(api, "grave", "severe")
+    assert api.complete(case_id, "committee_review", decision="approve")["status"] == "incident"
+    retried = api.post(f"/api/cases/{case_id}/retry", as_="admin", json={})
+    assert retried.status_code == 200 and retried.json["status"] == "completed"
+    assert len(retried.json["child_case_ids"]) == 1
+    assert [(s["sanction"], s["case_id"]) for s in api.cadre()["sanctions"]] == [("removal", case_id)]
 
 
 def test_second_sanction_keeps_the_later_ban(api, cadre):
