@@ -23,7 +23,7 @@ from .forms import form_seconds, validate_form
 from .readmodel import open_task_rows, remember_locked
 from .stepper import cadre_exists_in, run_step
 from .steps import definition_of, rule_checker
-from .timers import fire_one, timer_due
+from .timers import check_deadlines, deadlines_first
 from .users import lock_own_account, user_has_role_in
 
 
@@ -98,30 +98,19 @@ def complete_task(services: Services, actor: Actor, task_id: str, data: Any) -> 
     """Complete an open task with its form data and run the case on; returns the case. A deadline of the case that
     passed before the completion fires first, even with no worker yet, as the worker would have: a reply after its
     interrupting deadline is then refused (409) with the case moved on, a late answer taken as overdue."""
-    try:
-        return _complete(services, actor, task_id, data, fire_first=True)
-    except _DeadlinePassed as passed:  # nothing of the completion written: the timers fire in their own transaction
-        fire_one(services, passed.case_id)
-    return _complete(services, actor, task_id, data, fire_first=False)
-
-
-class _DeadlinePassed(Exception):
-    def __init__(self, case_id: int) -> None:
-        super().__init__(case_id)
-        self.case_id = case_id
+    return deadlines_first(services, lambda fire_first: _complete(services, actor, task_id, data, fire_first))
 
 
 def _complete(services: Services, actor: Actor, task_id: str, data: Any, fire_first: bool) -> dict[str, Any]:
     with services.db.unit_of_work() as session:
         task, case = locked_task(session, actor, task_id, completing=True, taking_part=True)
-        if fire_first and task.status == "open" and timer_due(case):
-            raise _DeadlinePassed(case.id)
         if task.status != "open":
             raise Conflict(_why_not_completable(task))
         if case.status != "open":
             raise Conflict(f"case {case.id} is {case.status}; its tasks cannot be completed now "
                            "(案件当前状态不允许办理)")
         policy.require_task_action(session, actor, "task.complete", task)
+        check_deadlines(case, fire_first)
         definition = definition_of(services, case)
         fields = validate_form(definition.forms.get(task.element_id, {}), data, user_has_role_in(session),
                                rule_checker(services), case.data, cadre_exists_in(session),

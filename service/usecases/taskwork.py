@@ -21,6 +21,7 @@ from .context import Actor, Services
 from .stepper import run_step
 from .steps import definition_of
 from .tasks import locked_task
+from .timers import check_deadlines, deadlines_first
 
 MAX_REASON = 2000
 
@@ -50,13 +51,20 @@ def assign_task(services: Services, actor: Actor, task_id: str, username: Any) -
 
 def extend_task(services: Services, actor: Actor, task_id: str, until: Any, reason: Any) -> dict[str, Any]:
     """Move an open task's deadline later (the lane's head role, admin): the read model's and its boundary
-    timers'; its reminders are sent anew. A task without a deadline is refused (409), not given one."""
+    timers'; its reminders are sent anew. A task without a deadline is refused (409), not given one. A deadline
+    that passed before the worker fired it fires first (timers.deadlines_first): an interrupting one is not revived."""
+    return deadlines_first(services, lambda fire_first: _extend(services, actor, task_id, until, reason, fire_first))
+
+
+def _extend(services: Services, actor: Actor, task_id: str, until: Any, reason: Any,
+            fire_first: bool) -> dict[str, Any]:
     with services.db.unit_of_work() as session:
         task, case = locked_task(session, actor, task_id)
         _require_open(task)
         if case.status != "open":  # its step would clear an incident that waits for a person (steps._set_status)
             raise Conflict(f"case {case.id} is {case.status} (案件当前状态不允许延期)")
         policy.require_task_action(session, actor, "task.extend", task)
+        check_deadlines(case, fire_first)
         reason = _reason(reason)
         due = absence.parse_moment(until, "until", reminders.local_zone(services), end_of_day=True)
         if task.due_at is None:  # "extending" would set a deadline the process never gave (and its reminders)

@@ -4,8 +4,10 @@ worker finds them by, where a case's stored one has drifted from its engine's (`
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,6 +23,7 @@ from .stepper import hold_as_incident, hold_if, run_step
 from .steps import LoopRefused, definition_of
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def due_case_ids(services: Services, now: datetime | None = None, limit: int = 500) -> list[int]:
@@ -59,6 +62,31 @@ def fire_one(services: Services, case_id: int) -> int:
     except Exception:  # one case's failure must not hold back the timers of every case due after it
         log.exception("timers of case %s failed", case_id)
     return 0
+
+
+class DeadlinePassed(Exception):
+    """A person's act found its case's deadline passed before the worker fired it; nothing of the act written."""
+
+    def __init__(self, case_id: int) -> None:
+        super().__init__(case_id)
+        self.case_id = case_id
+
+
+def deadlines_first(services: Services, act: Callable[[bool], T]) -> T:
+    """Run a person's act on a task (`act(fire_first)`) as if the worker had fired every deadline that passed
+    before it: an act that finds one (raising DeadlinePassed with `fire_first`) is tried again once that case's
+    timers fired in their own transaction. A reply after its interrupting deadline then finds its task gone."""
+    try:
+        return act(True)
+    except DeadlinePassed as passed:
+        fire_one(services, passed.case_id)
+    return act(False)
+
+
+def check_deadlines(case: Case, fire_first: bool) -> None:
+    """Raise DeadlinePassed when `fire_first` and the locked case has a timer due (see `deadlines_first`)."""
+    if fire_first and timer_due(case):
+        raise DeadlinePassed(case.id)
 
 
 def timer_due(case: Case) -> bool:

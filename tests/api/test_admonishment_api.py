@@ -219,3 +219,17 @@ def test_a_follow_up_answered_after_its_deadline_is_taken_and_marked_overdue_fir
         rows = {t.element_id: (t.status, t.overdue) for t in tasks}
     assert rows["follow_up_review"] == ("completed", True)
     assert rows["supervise_follow_up_review"] == ("cancelled", False)
+
+
+def test_an_inquiry_deadline_that_passed_is_not_extended_before_the_worker_fires(fast_api):
+    """The reply's interrupting deadline passed, no worker has fired it: an extension would revive the
+    inquiry the contract has closed. The deadline fires first; the extension finds the task gone (409)."""
+    fast_api.create_cadre("c1")
+    case_id = start_admonishment(fast_api)["id"]
+    fast_api.complete(case_id, "intake_review", form="inquiry", reason="书面函询")
+    task = fast_api.open_task(case_id, "record_inquiry_reply")
+    time.sleep(TIMER_WAIT)
+    response = fast_api.post(f"/api/tasks/{task['id']}/extend", as_="discipline_head",
+                             json={"until": "2099-01-01", "reason": "当事人申请延期"})
+    assert_error(response, 409)
+    assert fast_api.open_elements(case_id) == ["escalation_review"]

@@ -390,3 +390,17 @@ def test_the_decision_process_opens_no_case_whoever_starts_it(api, cadre, data):
         assert session.scalars(select(Case.id).where(Case.process_key == early_warning.PROCESS)).all() == []
     offered = lookups.start_options(services(api), Actor("admin", frozenset({"admin"})), None)["processes"]
     assert early_warning.PROCESS not in dict(offered) and ADMONISHMENT in dict(offered)
+
+
+def test_the_watch_list_is_highest_level_first_then_by_unit(api):
+    """An alert in a unit sorting last comes before the watches of a unit sorting first; none is not listed."""
+    api.create_cadre("w1", unit="县农业局")
+    api.create_cadre("w2", unit="县财政局")
+    api.create_cadre("w3", unit="县农业局")
+    api.create_cadre("w4", unit="县农业局")
+    for cadre_id, reports in (("w1", 1), ("w2", 3), ("w3", 1)):
+        for _ in range(reports):
+            public_report(api, cadre_id)
+    scan(api)
+    items = api.get("/api/watchlist", as_="discipline").json["items"]
+    assert [(item["cadre_id"], item["level"]) for item in items] == [("w2", "alert"), ("w1", "watch"), ("w3", "watch")]
