@@ -35,7 +35,7 @@ from service.errors import Conflict, ServiceError, WrittenMeanwhile
 
 from . import policy
 from .context import SYSTEM, Actor, Services
-from .queries import check_period, newest_version, unfinished
+from .queries import check_period, findings_made_at, newest_version, unfinished
 from .rotation import full_years
 from .stepper import start_batch
 from .steps import run_engine
@@ -78,7 +78,7 @@ def signal_rows(session: Session, on: date, zone: tzinfo) -> list[tuple[str, dic
             .group_by(PersonalReport.cadre_id).subquery())
     audits = (select(Case.cadre_id.label("cadre_id"), func.count().label("n"))
               .where(Case.process_key == "departure_audit", Case.data["findings"].as_string().in_(FINDINGS),
-                     Case.status != "cancelled", Case.updated_at >= _start_of(three_years_ago, zone))
+                     Case.status != "cancelled", findings_made_at() >= _start_of(three_years_ago, zone))
               .group_by(Case.cadre_id).subquery())
     grade = _latest(session, Assessment, Assessment.year)
     review = _latest(session, Disclosure, Disclosure.year, Disclosure.result.is_not(None))

@@ -67,6 +67,18 @@ def is_overdue(task: Task, now: datetime) -> bool:
     return task.status == "open" and (task.overdue or (task.due_at is not None and task.due_at < now))
 
 
+FIELDWORK = "audit_fieldwork"  # the departure audit's task that records its findings (docs/processes.md §3)
+
+
+def findings_made_at() -> ColumnElement[datetime]:
+    """When a departure audit's findings were made: its fieldwork's last completion (the case's last step when the
+    diagram has none), not the case's last step, which the departure's approval may take long after."""
+    fieldwork = (select(func.max(Task.completed_at)).where(Task.case_id == Case.id, Task.element_id == FIELDWORK,
+                                                          Task.status == "completed")
+                 .correlate(Case).scalar_subquery())
+    return func.coalesce(fieldwork, Case.updated_at)
+
+
 RATINGS = ("satisfied", "basically_satisfied", "dissatisfied")  # 满意 / 基本满意 / 不满意
 MAX_TALLY_COMMENTS = 200  # the comments a 述职述廉 case keeps in its data (the staff page shows them all)
 

@@ -404,3 +404,26 @@ def test_the_watch_list_is_highest_level_first_then_by_unit(api):
     scan(api)
     items = api.get("/api/watchlist", as_="discipline").json["items"]
     assert [(item["cadre_id"], item["level"]) for item in items] == [("w2", "alert"), ("w1", "watch"), ("w3", "watch")]
+
+
+def test_an_audits_findings_date_from_its_fieldwork_not_its_later_departure_approval(api, cadre):
+    """Fieldwork found major problems (and the audit was concluded) four years ago; the departure is approved only
+    today. The finding is four years old: out of the 3-year signal, and on the ledger on the fieldwork's day."""
+    from service.db.models import ClearedAudit, Task
+    from tests.api.support import departure_to_fieldwork
+
+    audit_id = departure_to_fieldwork(api)
+    api.complete(audit_id, "audit_fieldwork", as_="audit2", findings="major", amount_involved=10, report_ref="审计1")
+    day = today(api)
+    then = early_warning.months_before(day, 48)
+    moment = datetime.combine(then, time(10), services(api).zone)
+    with services(api).db.unit_of_work() as session:  # as if the fieldwork and its conclusion were four years ago
+        fieldwork = session.scalar(select(Task).where(Task.case_id == audit_id, Task.element_id == "audit_fieldwork"))
+        fieldwork.completed_at = fieldwork.created_at = moment
+        session.get(Case, audit_id).updated_at = moment
+        session.scalar(select(ClearedAudit).where(ClearedAudit.case_id == audit_id)).cleared_on = then
+    assert dict(_signals(api, day))["c1"]["audit_findings_3y"] == 0
+    api.complete(audit_id, "approve_departure", decision="approve")
+    assert dict(_signals(api, day))["c1"]["audit_findings_3y"] == 0
+    integrity = api.get("/api/cadres/c1/ledger", as_="discipline", query_string={"kind": "integrity"}).json["items"]
+    assert [i["on"] for i in integrity if i["kind"] == "audit_finding"] == [then.isoformat()]
