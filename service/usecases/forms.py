@@ -166,6 +166,7 @@ TYPE_NAMES = {"integer": "整数", "number": "数字", "string": "文字", "bool
 # Messages that depend on nothing but the keyword (the only format checked is `date`).
 _FIXED = {"required": "必填 (required)", "additionalProperties": "不是此表单的字段 (not a field of this form)",
           "minLength": "不能为空 (must not be empty)", "format": DATE_MESSAGE}
+LEFT_OUT = "按所选的其他选项，此项应留空 (must be left out for the choices made)"
 # Messages that name the keyword's bound.
 _BOUNDS = {"maxLength": "最多 {0} 个字符 (at most {0} characters)", "minimum": "不能小于 {0} (must be at least {0})",
            "exclusiveMinimum": "应大于 {0} (must be greater than {0})", "maximum": "不能大于 {0} (must be at most {0})",
@@ -186,6 +187,8 @@ def _message(error: ValidationError, schema: dict[str, Any]) -> str:
         return f"取值无效，可选：{options} (must be one of: {options})"
     if kind in _BOUNDS:
         return _BOUNDS[kind].format(value)
+    if kind == "not" and value == {}:  # a field no value may fill: a form's if/then leaves it out for some choice
+        return LEFT_OUT
     if kind == "pattern":  # a form may say in words what its pattern wants
         said = error.schema.get("x-pattern-message")
         return said if isinstance(said, str) and said else "格式不正确 (does not have the required format)"

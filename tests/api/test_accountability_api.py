@@ -110,6 +110,20 @@ def test_reject_means_no_sanction(api, cadre):
     assert start_vetting(api)["status"] == "open"
 
 
+def test_a_sanction_sent_with_reject_is_refused_not_kept_as_final(api, cadre):
+    """final_sanction is the sanction applied; with reject none is. A sanction sent with reject was kept in the
+    case data as its final_sanction (免职 on a case that sanctioned nobody): now a 422 naming the field, nothing
+    stored, and the committee decides again."""
+    case_id = accountability_to_review(api, "grave", "severe")
+    task = api.open_task(case_id, "committee_review")
+    error = assert_error(api.complete_raw(task["id"], "committee", {"decision": "reject", "final_sanction": "removal"}),
+                         422, fields={"final_sanction"})
+    assert error["fields"]["final_sanction"] == "按所选的其他选项，此项应留空 (must be left out for the choices made)"
+    assert api.open_elements(case_id) == ["committee_review"]
+    case = api.complete(case_id, "committee_review", decision="reject")
+    assert case["outcome"] == "no_sanction" and "final_sanction" not in case["data"]
+
+
 @pytest.mark.parametrize("final", ["public_apology", "suspension", *LEAVES_POST])
 def test_only_resignation_or_removal_opens_a_departure_audit(api, cadre, final):
     """resign_voluntarily / ordered_resignation / removal open a linked departure_audit (accountability)."""
