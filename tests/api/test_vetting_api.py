@@ -186,6 +186,32 @@ def test_open_accountability_makes_cadre_ineligible_until_it_closes(api, cadre):
     assert {t["element_id"] for t in again["open_tasks"]} == STEP2_TASKS
 
 
+def test_accountability_opened_while_the_vetting_runs_stops_the_appointment(api, cadre):
+    """Eligible at the start, the cadre falls under accountability during the notice: the committee's appoint
+    does not promote a cadre under accountability (seed 三(五)); the case ends ineligible, the post unchanged."""
+    api.create_cadre("c9", post_level="middle")
+    case_id = vetting_to_notice(api, "c9")
+    start_accountability(api, "c9")
+    assert send_objection(api, case_id).status_code == 202
+    api.complete(case_id, "verify_objection", substantiated=False, notes="举报不实")
+    case = api.complete(case_id, "committee_decision", decision="appoint")
+    assert (case["status"], case["outcome"], case["data"]["ineligible_reason"]) == (
+        "completed", "ineligible", "open_accountability")
+    assert api.cadre("c9")["post"] == "副局长"
+
+
+def test_a_ban_decided_while_the_vetting_runs_stops_the_appointment(api, cadre):
+    """A sanction decided during the vetting bans promotion for six months from then: appoint ends ineligible."""
+    api.create_cadre("c9", post_level="middle")
+    case_id = vetting_to_notice(api, "c9")
+    sanction(api, "suspension", "c9")
+    assert send_objection(api, case_id).status_code == 202
+    api.complete(case_id, "verify_objection", substantiated=False, notes="举报不实")
+    case = api.complete(case_id, "committee_decision", decision="appoint")
+    assert (case["outcome"], case["data"]["ineligible_reason"]) == ("ineligible", "promotion_ban")
+    assert api.cadre("c9")["post"] == "副局长"
+
+
 def test_accountability_case_in_incident_still_makes_cadre_ineligible(api, services, cadre):
     """A case in incident (an automatic step failed) is not over: its cadre is still under accountability."""
     accountability_id = start_accountability(api)["id"]

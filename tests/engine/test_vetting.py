@@ -153,10 +153,23 @@ def test_notice_expiry_then_appoint(drive):
     step = driver.complete("committee_decision", decision="appoint", comment="任用")
     assert step.completed and step.outcome == "appointed"
     assert step.open_tasks == ()
-    assert driver.services.operations() == ["cadre_facts", "post_change_facts", "appoint"]
+    assert driver.services.operations() == ["cadre_facts", "cadre_facts", "post_change_facts", "appoint"]
     assert driver.services.params_of("appoint") == [{}]
     assert driver.services.data_of("appoint")[0]["proposed_post"] == START["proposed_post"]
     assert step.data["appointment_result"] == {"post": START["proposed_post"]}
+
+
+def test_appoint_reads_the_cadre_again_and_a_cadre_no_longer_eligible_ends_ineligible(drive):
+    """Eligible at the start; by the committee's decision the cadre is under accountability: `appoint` reads the
+    cadre's facts again and the eligibility table ends the case `ineligible`, no post change asked for."""
+    driver = drive(KEY, fast=("public_notice",))
+    to_public_notice(driver)
+    driver.wait_and_fire()
+    driver.services.facts["open_accountability"] = True
+    step = driver.complete("committee_decision", decision="appoint")
+    assert step.completed and step.outcome == "ineligible"
+    assert step.data["ineligible_reason"] == "open_accountability"
+    assert driver.services.operations() == ["cadre_facts", "cadre_facts"]
 
 
 def test_notice_expiry_then_not_appoint(drive):
