@@ -41,7 +41,7 @@ def fire_due_timers(services: Services, now: datetime | None = None) -> int:
 
 def fire_one(services: Services, case_id: int) -> int:
     """Fire the due timers of one case in a transaction of its own, a failure held or logged as the worker does;
-    1 if it moved. Also used by a completion that finds a deadline passed before the worker fired it."""
+    1 if it moved. Also used by a person's act that finds a deadline passed before the worker fired it."""
     try:
         return fire_case_timers(services, case_id)
     except CaseIncident as failure:  # nothing coherent to store: held with the state it had, the step undone
