@@ -41,7 +41,14 @@ ZERO_ALLOWED = frozenset({
 # 24 take it minutes, near what a reporter waits and inside PUBLIC_POW_TTL's default 15; more locks the public out.
 MAX_POW_BITS = 24
 # A surge's extra bits are added up to MAX_POW_BITS (service/usecases/portal.py).
-AT_MOST = {"PUBLIC_POW_BITS": MAX_POW_BITS, "PUBLIC_SURGE_EXTRA_BITS": 8, "MAIL_DIGEST_HOUR": 23, "SMTP_PORT": 65535}
+AT_MOST = {"PUBLIC_POW_BITS": MAX_POW_BITS, "PUBLIC_SURGE_EXTRA_BITS": 8, "MAIL_DIGEST_HOUR": 23, "SMTP_PORT": 65535,
+           "PUBLIC_MAX_BODY": 1_048_576}  # the portal's promise: a body over 1 MB is a 413
+# The portal's promises (docs/api.md § Public portal), which no setting may break: at least PROMISED_POSTS public
+# POSTs per address (and per IPv6 /48) within PROMISED_WINDOW seconds are served, and a report of 20,000 characters
+# is taken: as JSON with every character escaped (a surrogate pair, 12 bytes, for one outside the BMP), 240,000
+# bytes and its other fields.
+PROMISED_POSTS, PROMISED_WINDOW = 10, 600
+AT_LEAST = {"PUBLIC_MAX_BODY": 262_144}
 
 
 class SettingsError(ValueError):
@@ -79,6 +86,18 @@ def check_settings(settings: Mapping[str, Any], defaults: Mapping[str, Any]) -> 
     for name, duration in settings["DEADLINES"].items():
         _check_duration(f"DEADLINES.{name}", duration)
     _check_zone(settings.get("TIMEZONE"))
+    _check_portal_rate(settings)
+
+
+def _check_portal_rate(settings: Mapping[str, Any]) -> None:
+    """Each public-post limit serves at least PROMISED_POSTS within PROMISED_WINDOW: as many at once, and as many
+    per PROMISED_WINDOW over a longer window."""
+    window = settings["PUBLIC_POST_WINDOW"]
+    for key in ("PUBLIC_POST_LIMIT", "PUBLIC_NETWORK_POST_LIMIT"):
+        limit = settings[key]
+        _require(limit * PROMISED_WINDOW >= PROMISED_POSTS * max(window, PROMISED_WINDOW), key, limit,
+                 f"at least {PROMISED_POSTS} per {PROMISED_WINDOW} s of PUBLIC_POST_WINDOW ({window} s)",
+                 f"每 {PROMISED_WINDOW} 秒至少应受理 {PROMISED_POSTS} 次")
 
 
 def _check_kind(key: str, value: Any, default: Any) -> None:
@@ -107,9 +126,11 @@ def _check_number(key: str, value: Any, whole: bool) -> None:
         _require(value >= 0, key, value, "0 or more", "不得为负数")
     else:
         _require(value > 0, key, value, "more than 0", "应大于 0")
-    highest = AT_MOST.get(key)
+    highest, lowest = AT_MOST.get(key), AT_LEAST.get(key)
     if highest is not None:
         _require(value <= highest, key, value, f"at most {highest}", f"不得大于 {highest}")
+    if lowest is not None:
+        _require(value >= lowest, key, value, f"at least {lowest}", f"不得小于 {lowest}")
 
 
 def _check_duration(key: str, value: Any) -> None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
+from service.config import AT_LEAST
 from service.db.models import Case, Task
 from service.errors import TooManyAttempts, Unavailable
 from service.ratelimit import Throttle, address_key
@@ -158,6 +159,22 @@ def test_line_breaks_and_tabs_are_kept_in_the_content(api, cadre):
 
 def test_twenty_thousand_characters_are_accepted(api):
     assert report(api.client, content="举" * 20_000).status_code == 201
+
+
+def test_the_smallest_body_limit_allowed_takes_the_longest_report(template, tmp_path):
+    """PUBLIC_MAX_BODY at its floor still takes a report of 20,000 characters from outside the BMP with every
+    other field at its longest, each character sent as a JSON surrogate pair (12 bytes)."""
+    app = app_from_template(template, tmp_path / "small_body", PUBLIC_MAX_BODY=AT_LEAST["PUBLIC_MAX_BODY"])
+    try:
+        client = app.test_client()
+        longest = {**REPORT, "subject_name": "𠀀" * portal.MAX_NAME, "subject_unit": "𠀀" * portal.MAX_UNIT,
+                   "contact": "𠀀" * portal.MAX_CONTACT, "content": "𠀀" * portal.MAX_CONTENT, **solved(client)}
+        body = json.dumps(longest, ensure_ascii=True)
+        assert len(body) > 240_000
+        response = client.post("/public/reports", data=body, content_type="application/json")
+        assert response.status_code == 201, response.json
+    finally:
+        app.extensions["cadreflow"].db.dispose()
 
 
 def test_bodies_over_a_megabyte_are_413(api):
@@ -385,10 +402,13 @@ def test_an_ipv6_client_is_counted_by_its_64(api):
     assert other.status_code == 201
 
 
+NETWORK_LIMIT = 10
+
+
 @pytest.fixture
 def small_network_api(template, tmp_path):
-    """An app whose IPv6 /48 may send 5 public POSTs per window (PUBLIC_NETWORK_POST_LIMIT)."""
-    app = app_from_template(template, tmp_path / "network", PUBLIC_NETWORK_POST_LIMIT=5)
+    """An app whose IPv6 /48 may send 10 public POSTs per window (PUBLIC_NETWORK_POST_LIMIT, the fewest allowed)."""
+    app = app_from_template(template, tmp_path / "network", PUBLIC_NETWORK_POST_LIMIT=NETWORK_LIMIT)
     yield make_api(app, template)
     app.extensions["cadreflow"].db.dispose()
 
@@ -398,8 +418,9 @@ def test_rotating_through_the_64s_of_one_48_gains_nothing(small_network_api):
     but the whole /48 may post PUBLIC_NETWORK_POST_LIMIT times; another /48, and IPv4, are not held by it."""
     client = small_network_api.client
     statuses = [client.post("/public/reports", json={**REPORT, "content": f"第{i}次举报", **solved(client)},
-                            environ_base={"REMOTE_ADDR": f"2001:db8:7:{i:x}::1"}).status_code for i in range(6)]
-    assert statuses == [201] * 5 + [429]
+                            environ_base={"REMOTE_ADDR": f"2001:db8:7:{i:x}::1"}).status_code
+                for i in range(NETWORK_LIMIT + 1)]
+    assert statuses == [201] * NETWORK_LIMIT + [429]
     assert int(client.post("/public/reports", json={**REPORT, **solved(client)},
                            environ_base={"REMOTE_ADDR": "2001:db8:7:ffff::9"}).headers["Retry-After"]) > 0
     for elsewhere in ("2001:db8:8::1", "198.51.100.20", "::ffff:198.51.100.21"):
@@ -410,7 +431,7 @@ def test_rotating_through_the_64s_of_one_48_gains_nothing(small_network_api):
 def test_a_post_refused_for_its_network_uses_up_none_of_its_addresss_allowance(small_network_api):
     """All or nothing: the /64 refused because its /48 is full keeps its own PUBLIC_POST_LIMIT."""
     services = small_network_api.client.application.extensions["cadreflow"]
-    for i in range(5):
+    for i in range(NETWORK_LIMIT):
         public_posts.count_public_post(services, f"2001:db8:9:{i:x}::1")
     with pytest.raises(TooManyAttempts):
         public_posts.count_public_post(services, "2001:db8:9:aa::1")

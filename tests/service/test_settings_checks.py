@@ -92,3 +92,25 @@ def test_the_cli_refuses_to_start_naming_the_key(tmp_path, command):
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "refusing to start: WORKER_POLL_SECONDS must be a number" in done.stderr
+
+
+@pytest.mark.parametrize(("settings", "key"), [
+    ({"PUBLIC_POST_LIMIT": 9}, "PUBLIC_POST_LIMIT"),  # the tenth report of an address within 10 minutes a 429
+    ({"PUBLIC_POST_LIMIT": 10, "PUBLIC_POST_WINDOW": 601}, "PUBLIC_POST_LIMIT"),  # fewer than 10 per 10 minutes
+    ({"PUBLIC_POST_LIMIT": 20, "PUBLIC_POST_WINDOW": 3600}, "PUBLIC_POST_LIMIT"),
+    ({"PUBLIC_NETWORK_POST_LIMIT": 5}, "PUBLIC_NETWORK_POST_LIMIT"),  # one IPv6 address is its /48's only one
+    ({"PUBLIC_MAX_BODY": 1_048_577}, "PUBLIC_MAX_BODY"),  # a body over 1 MB taken by the portal
+    ({"PUBLIC_MAX_BODY": 100_000}, "PUBLIC_MAX_BODY"),  # a report of 20,000 characters refused as too large
+])
+def test_portal_settings_that_would_break_its_promises_are_refused(settings, key):
+    """docs/api.md § Public portal promises at least 10 public POSTs per address per 10 minutes, reports of 20,000
+    characters taken and bodies over 1 MB refused (413): an operator's setting cannot quietly break it."""
+    with pytest.raises(SettingsError, match=key):
+        load_settings(settings, environ={})
+
+
+def test_portal_settings_that_keep_its_promises_start():
+    settings = load_settings({"PUBLIC_POST_LIMIT": 10, "PUBLIC_POST_WINDOW": 600, "PUBLIC_NETWORK_POST_LIMIT": 20,
+                              "PUBLIC_MAX_BODY": 262_144}, environ={})
+    assert settings["PUBLIC_POST_LIMIT"] == 10 and settings["PUBLIC_MAX_BODY"] == 262_144
+    assert load_settings({"PUBLIC_POST_LIMIT": 60, "PUBLIC_POST_WINDOW": 3600}, environ={})["PUBLIC_POST_LIMIT"] == 60
