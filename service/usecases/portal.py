@@ -18,7 +18,7 @@ import unicodedata
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from service.db.models import Cadre, Case, CaseWait, HistoryEntry, PublicReport, Task, utcnow
@@ -93,9 +93,10 @@ def track(services: Services, code: Any, key: Any) -> dict[str, Any]:
 def notices(services: Services) -> list[dict[str, Any]]:
     """The vetting cases now in their public notice (任前公示), as the public sees them."""
     with services.db.unit_of_work(write=False) as session:
-        waiting = select(CaseWait.case_id).where(CaseWait.kind == "message", CaseWait.name == OBJECTION)
+        # A timer past due ends the period now, whenever a worker fires it: a notice is listed until its end only.
+        running = or_(Case.next_timer_due.is_(None), Case.next_timer_due > utcnow())
         rows = session.execute(select(Case, Cadre).join(Cadre, Cadre.id == Case.cadre_id).where(
-            Case.process_key == VETTING, Case.status == "open", Case.id.in_(waiting)).order_by(Case.id))
+            _at_notice(), running).order_by(Case.id))
         return [{"id": case.id, "cadre_name": cadre.name, "unit": cadre.unit, "current_post": cadre.post,
                  "proposed_post": case.data.get("proposed_post", ""),
                  "ends_on": local_date(services, case.next_timer_due)}
@@ -107,7 +108,7 @@ def object_to_notice(services: Services, case_id: Any, data: Any, admission: Adm
     is over or an objection ended it; 404 before the notice, like an unknown id); tracked like a report."""
     admit(services, admission)
     fields = _checked(data, {"content": (True, MAX_CONTENT), "contact": (False, MAX_CONTACT)})
-    if not isinstance(case_id, int) or case_id not in {notice["id"] for notice in notices(services)}:
+    if not isinstance(case_id, int) or not _waits_at_notice(services, case_id):
         if not (isinstance(case_id, int) and _notice_held(services, case_id)):
             raise NotFound(f"notice {case_id} not found (公示不存在)")
         raise Conflict("the public notice period is over (公示期已结束，不再受理异议)")
@@ -232,6 +233,20 @@ def _public_fields(data: dict[str, Any]) -> dict[str, Any]:
 def _triaged(session: Session, case: Case) -> bool:
     return session.scalar(select(Task.id).where(Task.case_id == case.id, Task.element_id == "triage_report",
                                                 Task.status == "completed")) is not None
+
+
+def _at_notice() -> ColumnElement[bool]:
+    """Open vetting cases waiting for an objection: at their public notice, though its period may have run out
+    with its timer not fired yet."""
+    waiting = select(CaseWait.case_id).where(CaseWait.kind == "message", CaseWait.name == OBJECTION)
+    return and_(Case.process_key == VETTING, Case.status == "open", Case.id.in_(waiting))
+
+
+def _waits_at_notice(services: Services, case_id: int) -> bool:
+    """Whether the case is at its public notice (a period run out but not yet fired included: the delivery fires
+    it first, and answers 409)."""
+    with services.db.unit_of_work(write=False) as session:
+        return session.scalar(select(Case.id).where(Case.id == case_id, _at_notice())) is not None
 
 
 def _notice_held(services: Services, case_id: int) -> bool:

@@ -4,6 +4,7 @@ notices and objections, bounds (rate, size, plain text), and the reporter's cont
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from service.ratelimit import Throttle, address_key
 from service.usecases import portal, proof, public_posts, tracker
 from service.usecases.context import Actor
 from tests.api.support import (
+    TIMER_WAIT,
     app_from_template,
     assert_error,
     fire_after_deadline,
@@ -388,6 +390,19 @@ def test_an_objection_after_the_period_is_409(fast_api, fast_services):
     client = fast_api.client
     assert client.get("/public/notices").json == []
     assert_error(client.post(f"/public/notices/{case_id}/objections", json={"content": "x", **solved(client)}), 409)
+
+
+def test_a_notice_whose_period_ran_out_is_not_listed_before_a_worker_fires_its_timer(fast_api, fast_services):
+    """The period ends at its due time, not when a worker next polls (or comes back up): till then the notice is
+    no longer listed, and an objection is the 409 of a period that is over, not the 404 of an unknown notice."""
+    fast_api.create_cadre("c1")
+    case_id = vetting_to_notice(fast_api)
+    client = fast_api.client
+    time.sleep(TIMER_WAIT)  # past the PT1S notice; no worker fires it
+    assert client.get("/public/notices").json == []
+    assert f"/notices/{case_id}/objections" not in client.get("/notices").get_data(as_text=True)  # the page too
+    assert_error(client.post(f"/public/notices/{case_id}/objections", json={"content": "x", **solved(client)}), 409)
+    assert any(e["task"] == "public_notice_expired" for e in fast_api.history(case_id) if "task" in e)
 
 
 def test_an_ipv6_client_is_counted_by_its_64(api):
