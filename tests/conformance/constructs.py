@@ -1014,6 +1014,13 @@ DMN_CASES = {  # policy, aggregation, output values, rules, n -> result
     "COLLECT MAX": ("COLLECT", "MAX", "", [("> 0", "1"), ("> 5", "10")], 7, 10),
     "COLLECT COUNT": ("COLLECT", "COUNT", "", OVERLAPPING, 7, 2),
     "no match": ("UNIQUE", "", "", [("< 0", '"negative"')], 7, None),
+    "COLLECT, no match": ("COLLECT", "", "", [("< 0", '"negative"')], 7, []),
+    "COLLECT SUM, no match": ("COLLECT", "SUM", "", [("< 0", "1")], 7, None),  # FEEL: sum([]) is null
+    "COLLECT MAX, no match": ("COLLECT", "MAX", "", [("< 0", "1")], 7, None),
+    "COLLECT COUNT, no match": ("COLLECT", "COUNT", "", [("< 0", "1")], 7, 0),
+    "COLLECT SUM of texts": ("COLLECT", "SUM", "", OVERLAPPING, 7, None),  # FEEL: sum of non-numbers is null
+    "COLLECT MIN of texts": ("COLLECT", "MIN", "", OVERLAPPING, 7, "big"),
+    "COLLECT MAX of numbers and texts": ("COLLECT", "MAX", "", [("> 0", "1"), ("> 5", '"x"')], 7, None),
 }
 
 

@@ -10,7 +10,8 @@ unset. Here:
   highest in the outputs' `outputValues` lists.
 - RULE ORDER / OUTPUT ORDER: every match, as lists, in rule order / by output priority.
 - COLLECT: every match as lists, or one value with the aggregation SUM, MIN, MAX or COUNT (the
-  list functions sum, min, max, count of DMN 1.3 over the matched outputs).
+  list functions sum, min, max, count of DMN 1.3's FEEL over the matched outputs, nulls left out: a sum
+  of anything but numbers, or a min or max of numbers and texts together, is null, as FEEL answers).
 - No match: every output is set, to null (to an empty list for list policies, 0 for COUNT), so a
   gateway after the table can test it.
 """
@@ -29,10 +30,28 @@ from .errors import ScriptRefused
 
 LIST_POLICIES = ("COLLECT", "RULE ORDER", "OUTPUT ORDER")
 SINGLE_POLICIES = ("UNIQUE", "ANY", "FIRST", "PRIORITY")
+
+
+def _kind(values: list[Any]) -> str | None:
+    """What FEEL's list functions see in `values`: all "number", all "string", or None (empty, or mixed)."""
+    kinds = {"string" if isinstance(v, str) else
+             "number" if isinstance(v, int | float) and not isinstance(v, bool) else None for v in values}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _feel(function: Callable[[list[Any]], Any], kinds: tuple[str, ...]) -> Callable[[list[Any]], Any]:
+    """FEEL's sum, min or max over the matched outputs, nulls left out: null for none left, or for values it cannot
+    take (sum: numbers only; min, max: numbers or texts, not both), where Python would raise into an incident."""
+    def aggregate(values: list[Any]) -> Any:
+        present = [v for v in values if v is not None]
+        return function(present) if _kind(present) in kinds else None
+    return aggregate
+
+
 AGGREGATIONS: dict[str, Callable[[list[Any]], Any]] = {
-    "SUM": lambda values: sum(v for v in values if v is not None),
-    "MIN": lambda values: min((v for v in values if v is not None), default=None),
-    "MAX": lambda values: max((v for v in values if v is not None), default=None),
+    "SUM": _feel(sum, ("number",)),
+    "MIN": _feel(min, ("number", "string")),
+    "MAX": _feel(max, ("number", "string")),
     "COUNT": len,
 }
 
