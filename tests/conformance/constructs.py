@@ -783,6 +783,35 @@ def _esp_signal(d: Driver, key: str) -> None:
     assert d.signal(f"{key}_audit").get_json() == {"delivered": 1} and d.open(case_id) == ["handle", "main"]
 
 
+@runs("event subprocess, timer, interrupting", "subprocesses", "its timer cancels the main flow")
+def _esp_timer_interrupting(d: Driver, key: str) -> None:
+    case_id = _event_subprocess(d, key, timer(), True)
+    d.fire_timers()
+    assert d.open(case_id) == ["handle"]
+    d.complete(case_id, "handle")
+    finished(d, case_id, None)
+
+
+@runs("event subprocess, message, non-interrupting", "subprocesses", "the message opens its tasks beside the main flow")
+def _esp_message_beside(d: Driver, key: str) -> None:
+    case_id = _event_subprocess(d, key, message_ref(f"{key}_ask"), False, message(f"{key}_ask"))
+    assert d.message(f"{key}_ask", case_id).status_code == 202
+    assert d.open(case_id) == ["handle", "main"]
+    d.complete(case_id, "handle")
+    assert d.open(case_id) == ["main"] and d.case(case_id)["status"] == "open"
+    d.complete(case_id, "main")
+    finished(d, case_id, None)
+
+
+@runs("event subprocess, signal, interrupting", "subprocesses", "the signal cancels the main flow")
+def _esp_signal_interrupting(d: Driver, key: str) -> None:
+    case_id = _event_subprocess(d, key, signal_ref(f"{key}_halt"), True, signal(f"{key}_halt"))
+    assert d.signal(f"{key}_halt").get_json() == {"delivered": 1}
+    assert d.open(case_id) == ["handle"]
+    d.complete(case_id, "handle")
+    finished(d, case_id, None)
+
+
 @runs("event subprocess, error", "subprocesses", "an error end event in the main flow starts it")
 def _esp_error(d: Driver, key: str) -> None:
     esp = (
