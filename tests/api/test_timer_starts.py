@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from xml.sax.saxutils import escape
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from service.db.models import ScheduledStart
-from service.usecases import schedules
+from service.db.models import Cadre, ScheduledStart
+from service.usecases import bulk, schedules
 from service.worker import run_worker
 from tests.api.support import assert_error
 from tests.conformance.bpmn import chain, definitions, end, start, user
@@ -124,3 +124,28 @@ def test_a_filter_failing_on_a_departed_cadre_is_refused_at_deploy(api, services
     assert "筛选表达式执行失败" in problem["errors"][0]["message"]
     guarded = with_filter("tenure", 'post != "" and post_started_on <= "2016-01-01"')
     assert deploy(api, "tenure", guarded).status_code == 201
+
+
+def test_without_a_filter_each_firing_opens_one_case_per_cadre_holding_a_post_and_none_twice(api, services):
+    """docs/api.md: no `cadreflow:startFor` picks every cadre holding a post; each case runs the flow once (a cycle
+    begun before it must not run it again per repetition past); a cadre whose case of the process is still open
+    gets no second one at the next firing, and one whose case ended gets a new one."""
+    for cadre_id in ("c1", "c2", "c3"):
+        api.create_cadre(cadre_id)
+    with services.db.unit_of_work() as session:
+        session.execute(update(Cadre).where(Cadre.id == "c3").values(post=""))  # left its post
+    body = timer_process("yearly", "timeCycle", '"R3/2020-01-01T00:00:00Z/P1Y"')
+    assert deploy(api, "yearly", body).status_code == 201
+
+    def fire(year: int) -> list[tuple[str, list[str]]]:
+        assert schedules.fire_due(services, now=datetime(year, 1, 1, 1, tzinfo=UTC)) == 1
+        bulk.run_jobs(services)
+        cases = api.get("/api/cases", as_="admin", query_string={"process": "yearly", "status": "open"}).json
+        return sorted((c["cadre_id"], api.open_elements(c["id"])) for c in cases["items"])
+
+    assert fire(2020) == [("c1", ["a"]), ("c2", ["a"])]
+    c1_case = next(c["id"] for c in api.get("/api/cases", as_="admin", query_string={"process": "yearly"}).json[
+        "items"] if c["cadre_id"] == "c1")
+    assert api.complete(c1_case, "a", ok=True)["status"] == "completed"
+    assert fire(2021) == [("c1", ["a"]), ("c2", ["a"])]  # c1's ended: a new one; c2's still open: none more
+    assert api.get("/api/cases", as_="admin", query_string={"process": "yearly"}).json["total"] == 3

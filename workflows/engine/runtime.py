@@ -82,7 +82,7 @@ class CaseRunner:
         workflow = BpmnWorkflow(process.spec, process.subprocess_specs, script_engine=self._engine(None))
         workflow.data[CASE_DATA] = dict(data)
         workflow.task_tree.data.update(data)
-
+        _cycles_fire_once(workflow)
         return self._advance(process, workflow, services, lambda: None, opening=True)
 
     def start_many(self, process: ProcessDefinition, starts: list[dict[str, Any]],
@@ -391,16 +391,28 @@ def _end_supervision(workflow: BpmnWorkflow, bpmn_id: str | None) -> None:
             waiting.cancel()
 
 
+ONE_FIRING = {"cycles": 1, "duration": 0, "next": "2000-01-01T00:00:00+00:00"}  # a cycle's state: one firing, due
+
+
+def _cycles_fire_once(workflow: BpmnWorkflow) -> None:
+    """A cycle timer's start event fires once in the case that one firing opens. Left to SpiffWorkflow, the first
+    engine step reads the cycle and fires it for every repetition already past (twice for a cycle begun before
+    the case, which the scheduler's cases all are) and again at each later one: the flow ran as many times.
+    Set before the first engine step reads it."""
+    for task in workflow.tasks.values():
+        if isinstance(task.task_spec, StartEvent) and \
+                isinstance(task.task_spec.event_definition, CycleTimerEventDefinition):
+            task._set_internal_data(opened=True, event_value=dict(ONE_FIRING))
+
+
 def _fire_start_events(workflow: BpmnWorkflow) -> bool:
-    """Fire the process's waiting start events once. A cycle timer's start would spawn its flow at every
-    cycle inside the case; a case opened by one firing runs the flow once, then the start event ends."""
+    """Fire the process's waiting start events once (a cycle's: its one firing, `_cycles_fire_once`)."""
     waiting = [t for t in workflow.tasks.values()
                if t.state == TaskState.WAITING and isinstance(t.task_spec, StartEvent)]
     for task in waiting:
         cycle = isinstance(task.task_spec.event_definition, CycleTimerEventDefinition)
         if cycle and "opened" not in task.internal_data:
-            task._set_internal_data(opened=True, event_value={"cycles": 1, "duration": 0,
-                                                              "next": "2000-01-01T00:00:00+00:00"})
+            task._set_internal_data(opened=True, event_value=dict(ONE_FIRING))
         else:
             task._set_internal_data(event_fired=True)
         task.task_spec._update(task)
