@@ -375,6 +375,24 @@ def _signal_start(key: str) -> bytes:
 
 
 @refuses(
+    "several start events",
+    "start events",
+    "one start event per process (a case opened by one ran another's flow); branch after it, or deploy two processes",
+    "s2",
+    "one start event",
+)
+def _several_starts(key: str) -> bytes:
+    """A message start and another: a case the second message opened ran the first one's flow."""
+    return definitions(
+        key,
+        start(definition=message_ref(f"{key}_a")) + start("s2", definition=message_ref(f"{key}_b")) + user("a")
+        + user("b") + end() + end("e2") + chain("start", "a", "end") + chain("s2", "b", "e2"),
+        lane("a", "b"),
+        message(f"{key}_a") + message(f"{key}_b"),
+    )
+
+
+@refuses(
     "conditional event",
     "start events",
     "test the condition on a gateway, or wait for a timer or message",

@@ -43,6 +43,13 @@ SIGNAL_START = (
     "event (POST /api/messages with data.cadre_id) or a timer start event",
     "流程不支持信号启动事件（信号不指明干部），请改用消息启动事件（POST /api/messages，含 cadre_id）或定时启动事件")
 
+# SpiffWorkflow starts a case down the first start event's flow whichever trigger opened it: a case opened by a
+# second message start (or a timer start beside a none start) ran the other flow.
+SEVERAL_STARTS = (
+    "a second start event on the process (a case opened by it would run the first one's flow); keep one start "
+    "event per process: branch after it with a gateway, or deploy the other start as a process of its own",
+    "每个流程只能有一个启动事件（由第二个启动事件开启的案件会走第一个启动事件的流程）；请在启动事件之后用网关分支，"
+    "或把另一种启动方式部署为单独的流程")
 
 CYCLE_IN_CASE = (
     "timer cycle inside a case (only a timer start event of the process repeats; a cycle on a boundary, catch "
@@ -62,6 +69,8 @@ def unsupported(root: etree._Element) -> list[Problem]:
         owner = element if name in REFUSED_ELEMENTS else element.getparent()
         reason = REFUSED_ELEMENTS.get(name) or REFUSED_DEFINITIONS.get(name) or _signal_start(element) \
             or _cycle_in_case(element)
+        if reason is None and name == "startEvent" and _is_process_start(element) and _follows_a_start(element):
+            reason, owner = SEVERAL_STARTS, element
         if reason is not None and owner is not None:
             problems.append(Problem.of(f"not supported: {reason[0]}", reason[1], owner.get("id"), owner.sourceline))
     return problems
@@ -78,6 +87,12 @@ def _cycle_in_case(element: etree._Element) -> tuple[str, str] | None:
     if etree.QName(element).localname != "timerEventDefinition" or element.find("bpmn:timeCycle", NS) is None:
         return None
     return None if _is_process_start(element.getparent()) else CYCLE_IN_CASE
+
+
+def _follows_a_start(event: etree._Element) -> bool:
+    """Whether a start event of a process comes after another start event of it."""
+    return any(etree.QName(before).localname == "startEvent" for before in event.itersiblings(preceding=True)
+               if isinstance(before.tag, str) and etree.QName(before).namespace == BPMN)
 
 
 def _is_process_start(event: etree._Element | None) -> bool:
