@@ -194,6 +194,46 @@ def _call_activity(d: Driver, key: str) -> None:
     assert d.case(parent["id"])["data"]["call_outcome"] == "approved" and d.open(parent["id"]) == ["a"]
 
 
+@refuses(
+    "error boundary on a call activity",
+    "tasks",
+    "the called case's error end never reaches its caller: end it with end_<outcome> and branch on <id>_outcome",
+    "b",
+    "_outcome",
+)
+def _call_error(key: str) -> bytes:
+    """It deployed, and the caller went on down its normal path when the child ended with the error."""
+    return definitions(
+        key,
+        start()
+        + f'<bpmn:callActivity id="call" calledElement="{key}"/>'
+        + f'<bpmn:boundaryEvent id="b" attachedToRef="call">{error_ref("E1")}</bpmn:boundaryEvent>'
+        + user("a") + user("x") + end() + end("e2") + chain("start", "call", "a", "end") + chain("b", "x", "e2"),
+        lane("a", "x"),
+        error("E1"),
+    )
+
+
+@refuses(
+    "escalation boundary on a call activity",
+    "tasks",
+    "the called case's escalations never reach its caller: end it with end_<outcome> and branch on <id>_outcome",
+    "b",
+    "_outcome",
+)
+def _call_escalation(key: str) -> bytes:
+    return definitions(
+        key,
+        start()
+        + f'<bpmn:callActivity id="call" calledElement="{key}"/>'
+        + f'<bpmn:boundaryEvent id="b" attachedToRef="call" cancelActivity="false">{escalation_ref("X1")}'
+        "</bpmn:boundaryEvent>"
+        + user("a") + user("x") + end() + end("e2") + chain("start", "call", "a", "end") + chain("b", "x", "e2"),
+        lane("a", "x"),
+        escalation("X1"),
+    )
+
+
 # Gateways -------------------------------------------------------------------------------------------
 
 
