@@ -113,6 +113,9 @@ def test_anonymous_reports_are_accepted(api, cadre):
 @pytest.mark.parametrize(("change", "field"), [
     ({"content": ""}, "content"),
     ({"content": "x" * 20_001}, "content"),
+    ({"subject_name": "张" * 101}, "subject_name"),  # docs/api.md: a name at most 100, a unit and a contact 200
+    ({"subject_unit": "局" * 201}, "subject_unit"),
+    ({"contact": "1" * 201}, "contact"),
     ({"content": "请看 <script>alert(1)</script>"}, "content"),
     ({"subject_name": "<b>张三</b>"}, "subject_name"),
     ({"content": "&lt;img&gt;"}, "content"),
