@@ -372,6 +372,29 @@ def _message_start(d: Driver, key: str) -> None:
 
 
 @runs(
+    "message start event with a message variable",
+    "start events",
+    "the variable holds the message's data, as at a message catch event",
+)
+def _message_start_variable(d: Driver, key: str) -> None:
+    """It deployed, and every case the message opened stopped at once: KeyError at the start event."""
+    d.deployed(
+        key,
+        definitions(
+            key,
+            start(definition=message_ref(f"{key}_open", variable="letter")) + script("s", "said = letter['note']")
+            + user("a") + end() + chain("start", "s", "a", "end"),
+            lane("a"),
+            message(f"{key}_open"),
+        ),
+    )
+    response = d.message(f"{key}_open", cadre_id="c1", note="来信")
+    assert response.status_code == 201, response.get_json()
+    case = d.case(response.get_json()["case_id"])
+    assert (case["status"], case["data"]["said"], d.open(case["id"])) == ("open", "来信", ["a"]), case
+
+
+@runs(
     "timer start event",
     "start events",
     "opens one case per cadre cadreflow:startFor picks, on schedule, never a second open one",

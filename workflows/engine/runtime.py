@@ -410,11 +410,16 @@ def _fire_start_events(workflow: BpmnWorkflow) -> bool:
     waiting = [t for t in workflow.tasks.values()
                if t.state == TaskState.WAITING and isinstance(t.task_spec, StartEvent)]
     for task in waiting:
-        cycle = isinstance(task.task_spec.event_definition, CycleTimerEventDefinition)
+        definition = task.task_spec.event_definition
+        cycle = isinstance(definition, CycleTimerEventDefinition)
         if cycle and "opened" not in task.internal_data:
             task._set_internal_data(opened=True, event_value=dict(ONE_FIRING))
         else:
             task._set_internal_data(event_fired=True)
+        if isinstance(definition, MessageEventDefinition) and definition.message_var:
+            # its messageVariable gets the message's data, as at a catch event (SpiffWorkflow reads it from here:
+            # without it a KeyError stopped the case at its start)
+            task.internal_data[definition.name] = dict(workflow.data.get(CASE_DATA, {}))
         task.task_spec._update(task)
     return bool(waiting)
 
