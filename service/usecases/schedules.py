@@ -112,7 +112,8 @@ def _local(moment: datetime | None, zone: tzinfo) -> str:
 
 def _trigger_data(start_form: dict[str, Any], fired: datetime) -> dict[str, Any]:
     """What a timer-started case knows of its firing (`fired`: in the county's zone, so a firing at its New Year's
-    midnight is in the new year), as far as its start form takes it (e.g. `year`)."""
+    midnight is in the new year), as far as its start form takes it (e.g. `year`). Deploy refuses a timer start whose
+    form requires more than these and the cadre (workflows.engine.timing.TIMER_START_DATA)."""
     facts = {"year": fired.year, "fired_on": fired.date().isoformat()}
     return {name: value for name, value in facts.items() if name in start_form.get("properties", {})}
 

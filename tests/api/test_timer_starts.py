@@ -14,7 +14,7 @@ from service.db.models import Cadre, ScheduledStart
 from service.usecases import bulk, schedules
 from service.worker import run_worker
 from tests.api.support import assert_error
-from tests.conformance.bpmn import chain, definitions, end, start, user
+from tests.conformance.bpmn import chain, definitions, end, form, start, user
 
 
 def timer_process(key: str, kind: str, value: str, task: str = "a") -> bytes:
@@ -149,3 +149,24 @@ def test_without_a_filter_each_firing_opens_one_case_per_cadre_holding_a_post_an
     assert api.complete(c1_case, "a", ok=True)["status"] == "completed"
     assert fire(2021) == [("c1", ["a"]), ("c2", ["a"])]  # c1's ended: a new one; c2's still open: none more
     assert api.get("/api/cases", as_="admin", query_string={"process": "yearly"}).json["total"] == 3
+
+
+def test_a_timer_start_whose_start_form_asks_for_what_no_firing_gives_is_refused_at_deploy(api, services):
+    """A firing gives a case its cadre, `year` and `fired_on`, nothing else: a start form requiring another field
+    deployed, and each firing then opened no case for any cadre."""
+    api.create_cadre("c1")
+    text, year = {"type": "string", "title": "标题"}, {"type": "integer", "title": "年度"}
+    schema = {"type": "object", "title": "发起", "additionalProperties": False, "required": ["year", "title"],
+              "properties": {"cadre_id": {"type": "string", "title": "干部"}, "year": year,
+                             "title": text}}
+    timer = '<bpmn:timerEventDefinition id="td"><bpmn:timeDate>"2020-01-01T00:00:00+08:00"</bpmn:timeDate>' \
+            "</bpmn:timerEventDefinition>"
+    body = definitions("asks", f'<bpmn:startEvent id="start"><bpmn:extensionElements>{form(schema)}'
+                       f"</bpmn:extensionElements>{timer}</bpmn:startEvent>" + user("a") + end()
+                       + chain("start", "a", "end"), {"org_dept": ["a"]})
+    problems = assert_error(deploy(api, "asks", body), 422)["errors"]
+    assert [p["element_id"] for p in problems] == ["start"] and "title" in problems[0]["message"], problems
+    assert deploy(api, "asks", body.replace(b'"required": ["year", "title"]', b'"required": ["year"]')).status_code \
+        == 201
+    assert schedules.fire_due(services, now=datetime(2021, 1, 1, tzinfo=UTC)) == 1
+    assert bulk.run_jobs(services) == 1

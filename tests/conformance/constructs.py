@@ -21,6 +21,7 @@ from tests.conformance.bpmn import (
     escalation,
     escalation_ref,
     flow,
+    form,
     message,
     message_ref,
     script,
@@ -452,6 +453,25 @@ def _several_starts(key: str) -> bytes:
         + user("b") + end() + end("e2") + chain("start", "a", "end") + chain("s2", "b", "e2"),
         lane("a", "b"),
         message(f"{key}_a") + message(f"{key}_b"),
+    )
+
+
+@refuses(
+    "start form without cadre_id",
+    "start events",
+    "a start form closed to other fields (additionalProperties false) must declare cadre_id, the case's cadre",
+    "start",
+    "cadre_id",
+)
+def _start_form_without_cadre(key: str) -> bytes:
+    """It deployed, and every start was a 422: the start data always carries the case's cadre_id."""
+    schema = {"type": "object", "title": "发起", "additionalProperties": False,
+              "properties": {"note": {"type": "string", "title": "说明"}}}
+    return definitions(
+        key,
+        f'<bpmn:startEvent id="start"><bpmn:extensionElements>{form(schema)}</bpmn:extensionElements>'
+        "</bpmn:startEvent>" + user("a") + end() + chain("start", "a", "end"),
+        lane("a"),
     )
 
 

@@ -41,6 +41,7 @@ from .returns import return_problems, returnable_tasks
 from .sandbox import RESERVED_KEY, compile_expression, compile_script
 from .schemas import check_form_schema, schema_problems, time_limit
 from .specs import CaseParser, LinkedCallActivity
+from .timing import TIMER_START_DATA
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -169,7 +170,7 @@ def compile_process(key: str, bpmn: bytes, dmns: Mapping[str, bytes], roles: Ite
     problems += _operation_problems(task_specs, operations, forms, start_form, lines) if operations is not None else []
     problems += _call_problems(task_specs, {*processes, key}, lines) if processes is not None else []
     problems += _policy_problems(task_specs, lines) + _decision_problems(task_specs, lines)
-    problems += _start_for_problems(root, key)
+    problems += _start_for_problems(root, key) + _start_form_problems(root, key, start_form)
     problems += _outcome_problems(task_specs) + _flow_warnings(task_specs, lines) + _unreachable(root)
     problems += _undecided_loops(root) if limits is not None else []  # cases of a stored version must still load
     problems += return_problems(task_specs, PERSON_TASKS, lines)
@@ -615,6 +616,35 @@ def _start_for_problems(root: etree._Element, key: str) -> list[Problem]:
     except ScriptRefused as exc:
         return [Problem.of("cadreflow:startFor does not compile", "startFor 表达式无法编译", key, detail=exc)]
     return []
+
+
+def _start_form_problems(root: etree._Element, key: str, start_form: dict[str, Any]) -> list[Problem]:
+    """A start form that would refuse every start, named on the process's start event: one closed to fields it does
+    not declare (`additionalProperties: false`) without `cadre_id`, which every start's data carries; under a timer
+    start, one requiring a field no firing gives (TIMER_START_DATA)."""
+    process = next((p for p in root.iterfind("bpmn:process", NS) if p.get("id") == key), None)
+    start = None if process is None else process.find("bpmn:startEvent", NS)
+    if start is None:
+        return []
+    problems = []
+    if start_form.get("additionalProperties") is False and "cadre_id" not in (start_form.get("properties") or {}) \
+            and not start_form.get("patternProperties"):
+        problems.append(Problem.of(
+            "the start form admits no cadre_id (additionalProperties is false), which every start's data carries: "
+            "no case would open; declare cadre_id among its properties",
+            "启动表单不接受 cadre_id（additionalProperties 为 false），而发起数据总带有 cadre_id，将无法发起任何案件；"
+            "请在 properties 中声明 cadre_id", start.get("id"), start.sourceline))
+    required = start_form.get("required")
+    missing = sorted(str(name) for name in required if name not in TIMER_START_DATA) \
+        if isinstance(required, list) and start.find("bpmn:timerEventDefinition", NS) is not None else []
+    if missing:
+        given = ", ".join(sorted(TIMER_START_DATA))
+        problems.append(Problem.of(
+            f"the start form requires {', '.join(missing)}, which no timer firing gives (it gives {given}): no case "
+            "would open; make them optional",
+            f"启动表单要求填写 {'、'.join(missing)}，但定时启动只提供 {given}，将无法发起任何案件；请改为选填",
+            start.get("id"), start.sourceline))
+    return problems
 
 
 def _call_problems(task_specs: list[Any], processes: Collection[str], lines: Lines) -> list[Problem]:

@@ -8,6 +8,10 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 
 from .types import TimerSchedule
 
+# What a case a timer start opens is given: its cadre, and the firing's year and day (service/usecases/schedules.py
+# gives those its start form declares). A start form requiring anything else would refuse every firing's cases.
+TIMER_START_DATA = frozenset({"cadre_id", "year", "fired_on"})
+
 
 def schedule_of(kind: str, value: str, now: datetime) -> TimerSchedule:
     """When a timer start of this kind ("date", "duration", "cycle") and value first fires, and how often."""
