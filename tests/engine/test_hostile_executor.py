@@ -162,6 +162,17 @@ def test_a_worker_asking_for_its_process_without_reading_the_answers_is_stopped_
     assert isinstance(failure, Incident)
 
 
+def test_a_worker_beginning_more_cases_than_its_batch_has_is_stopped(hostile, process) -> None:
+    """Each case of a batch of starts gets its budget from its `next_case` frame: a worker announcing more
+    cases than the batch has, to be given their budgets, breaks the protocol."""
+    forever = ("channel.receive()\nwhile True:\n"
+               "    channel.send({'type': 'next_case', 'item': 0})\n    time.sleep(0.1)\n")
+    runner, pool = hostile(forever, step_timeout=0.5)
+    failure = _within(15, lambda: runner.start_many(process, [{}, {}], [lambda *_: {}] * 2))
+    assert isinstance(failure, Incident) and "executor" in failure.message, failure
+    assert not pool._idle
+
+
 def test_a_malformed_rule_answer_is_an_incident(hostile) -> None:
     runner, pool = hostile(_answer({"value": "yes"}))
     with pytest.raises(Incident, match="executor"):

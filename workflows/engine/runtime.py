@@ -87,8 +87,9 @@ class CaseRunner:
 
     def start_many(self, process: ProcessDefinition, starts: list[dict[str, Any]],
                    services: Callable[[int], ServiceHandler]) -> list[Step | EngineError]:
-        """Start one case per start data (a bulk start), `services(i)` handling the i-th case's service tasks:
-        each its step, or the error that refused it."""
+        """Start one case per start data (a bulk start), `services(i)` handling the i-th case's service tasks
+        (asked for as the i-th case begins, so an executor starts its time budget there): each its step, or the
+        error that refused it."""
         results: list[Step | EngineError] = []
         for index, data in enumerate(starts):
             try:

@@ -44,7 +44,8 @@ class StepExecutor:
     def start_many(self, process: ProcessDefinition, starts: list[dict[str, Any]],
                    services: list[ServiceHandler]) -> list[Step | EngineError]:
         """Start one case per start data in one round trip, each with its own service handler; each its step
-        or the error that refused it. The step budget is per case: a batch of n gets n budgets."""
+        or the error that refused it. The step budget is per case: each case of the batch gets one from its
+        beginning, never the ones left by the cases before it."""
         for data in starts:
             require_storable(data)
         request = {"op": "start_many", "spec": _spec_ref(process), "args": {"starts": starts}, "relay": True}
@@ -55,8 +56,8 @@ class StepExecutor:
             return services[item](name, params, data)
         with self.pool.worker() as worker:
             results = worker.call({"type": "run", "settings": self._request_settings(), **request}, b"", relay,
-                                  lambda content_hash: _files_of(process), self.step_timeout * max(1, len(starts)),
-                                  decode_steps)
+                                  lambda content_hash: _files_of(process), self.step_timeout, decode_steps,
+                                  cases=max(1, len(starts)))
         return [self._bounded(step, len(step.state.encode())) if isinstance(step, Step) else step for step in results]
 
     def complete(self, process: ProcessDefinition, state: str, task_id: str, data: dict[str, Any],

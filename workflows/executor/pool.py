@@ -70,12 +70,15 @@ class WorkerProcess:
         self.isolation = tuple(str(name) for name in ready.get("isolation", ()))
 
     def call(self, request: dict[str, Any], payload: bytes, relay: Relay | None, spec_files: SpecFiles,
-             budget: float, decode: Callable[[dict[str, Any], bytes], Answer]) -> Answer:
+             budget: float, decode: Callable[[dict[str, Any], bytes], Answer], cases: int = 1) -> Answer:
         """Run one request and `decode` its answer; the budget counts the worker's time, not the parent's glue
-        calls. Whatever the worker sends or fails to read, the parent is back within the budget: a worker that
-        overruns it, breaks the protocol or answers with values `decode` refuses is killed, the step an incident."""
+        calls. A batch of `cases` starts gets the budget once per case, from the `next_case` frame the worker sends
+        as it begins each: one case may not spend the others' (a builtin call the sandbox cannot stop held the
+        batch, its job's and cadres' rows locked, for all of them). Whatever the worker sends or fails to read, the
+        parent is back within `cases` budgets: a worker that overruns one, breaks the protocol or answers with
+        values `decode` refuses is killed, the step an incident."""
         try:
-            header, body = self._exchange(request, payload, relay, spec_files, time.monotonic() + budget)
+            header, body = self._exchange(request, payload, relay, spec_files, budget, cases)
             if header["type"] == "result":
                 return decode(header, body)
         except ChannelTimeout:
@@ -96,17 +99,26 @@ class WorkerProcess:
         raise decode_error(header)  # a whole error frame: the worker is in step and stays
 
     def _exchange(self, request: dict[str, Any], payload: bytes, relay: Relay | None, spec_files: SpecFiles,
-                  deadline: float) -> tuple[dict[str, Any], bytes]:
-        """Send the request and serve the worker's asks (its process, service tasks) until its answer arrives."""
+                  budget: float, cases: int) -> tuple[dict[str, Any], bytes]:
+        """Send the request and serve the worker's asks (its process, service tasks, its next case's budget)
+        until its answer arrives."""
+        deadline = time.monotonic() + budget
+        last = deadline + budget * (cases - 1)  # the whole request's, however the worker counts its cases
+        begun = 0
         self.channel.send(request, payload, deadline)
         while True:
             header, body = self.channel.receive(deadline)
             kind = header["type"]
             if kind == "need_spec":
                 self.channel.send({"type": "spec", **self._files(spec_files, header)}, deadline=deadline)
+            elif kind == "next_case":
+                begun += 1
+                if begun > cases:
+                    raise ProtocolViolation(f"more cases begun than the {cases} of the request")
+                deadline = min(time.monotonic() + budget, last)
             elif kind == "glue":
                 reply, took = self._answer_glue(header, relay)
-                deadline += took
+                deadline, last = deadline + took, last + took
                 self.channel.send(reply, deadline=deadline)
             elif kind in ("result", "error"):
                 self.retiring = bool(header.get("retire"))

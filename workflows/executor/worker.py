@@ -103,7 +103,7 @@ class Worker:
         if op in operations:
             return _step_reply(operations[op]())
         if op == "start_many":
-            header_out, body = encode_steps(runner.start_many(process, args["starts"], self._relay_for))
+            header_out, body = encode_steps(runner.start_many(process, args["starts"], self._next_case))
             return {"type": "result", **header_out}, body
         if op == "timer_schedule":
             schedule = runner.timer_schedule(process)
@@ -139,8 +139,10 @@ class Worker:
                 {str(name): str(text).encode() for name, text in files["dmns"].items()}, None)
         return self.specs[content_hash]
 
-    def _relay_for(self, item: int) -> Callable[[str, dict[str, Any], dict[str, Any]], Any]:
-        """The relay of one case of a batch of starts."""
+    def _next_case(self, item: int) -> Callable[[str, dict[str, Any], dict[str, Any]], Any]:
+        """The relay of one case of a batch of starts, asked for as the case begins: the parent is told, and the
+        case's time budget starts now."""
+        self.channel.send({"type": "next_case", "item": item})
         return lambda name, params, data: self._relay(name, params, data, item)
 
     def _relay(self, name: str, params: dict[str, Any], data: dict[str, Any], item: int | None = None) -> Any:
