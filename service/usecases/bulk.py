@@ -21,6 +21,7 @@ author's right to start the process. Deactivating the account or taking the role
 from __future__ import annotations
 
 import logging
+import time
 from datetime import date
 from typing import Any
 
@@ -298,8 +299,13 @@ def _chosen(services: Services, job: StartJob, cadres: list[Cadre], whole: bool)
 
 
 def _failing(services: Services, selector: str, candidates: list[Cadre], scopes: list[dict[str, Any]]) -> str | None:
-    """The first cadre the filter fails on alone (to name it in the job's error), or None."""
+    """The first cadre the filter fails on alone (to name it in the job's error), or None, also once the search
+    has taken a step's time limit: a filter slow on every cadre fails its batch at the limit and no cadre alone,
+    and trying each of them took a step limit per cadre of the batch (200) with the job's row locked."""
+    stop = time.monotonic() + float(services.settings["STEP_TIMEOUT_SECONDS"])
     for cadre, scope in zip(candidates, scopes, strict=True):
+        if time.monotonic() > stop:
+            return None
         try:
             services.runner.select(selector, [scope])
         except Incident:

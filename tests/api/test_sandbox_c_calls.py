@@ -102,3 +102,27 @@ def test_a_bulk_start_of_honest_cases_may_take_longer_than_one_budget_together(c
     view = c_api.get(f"/api/bulk-starts/{job.json['id']}", as_="admin").json
     assert (view["status"], view["opened"], view["errors"]) == ("done", 20, []), view
     assert took > STEP_TIMEOUT, took  # else the batch proves nothing of budgets per case
+
+
+def test_a_filter_too_slow_for_its_batch_is_not_tried_cadre_by_cadre_for_one_step_limit_each(c_api, monkeypatch):
+    """A filter taking a good part of the step limit on each cadre fails its batch at the step limit; looking for
+    the cadre it fails on alone then took one try per cadre of the batch (200, each up to the step limit) while
+    the job's row stayed locked. The search stops after one step limit of trying: the job fails, naming no
+    cadre."""
+    slow = "id[:1] != 'f' or id == 'f000' or len([i for i in range(100000)]) > 0"
+    for number in range(80):
+        c_api.create_cadre(f"f{number:03}")
+    job = c_api.post("/api/bulk-starts", as_="admin", json={"process": "admonishment", "filter": slow,
+                                                           "data": {"trigger": "complaint", "summary": "查"}})
+    assert job.status_code == 202, job.json
+    services = c_api.client.application.extensions["cadreflow"]
+    tried = []
+    real_select = services.runner.select
+    monkeypatch.setattr(services.runner, "select", lambda expression, scopes: tried.append(len(scopes)) or
+                        real_select(expression, scopes))
+    _, took = timed(lambda: bulk.run_jobs(services))
+    view = c_api.get(f"/api/bulk-starts/{job.json['id']}", as_="admin").json
+    assert (view["status"], view["opened"]) == ("failed", 0), view
+    assert view["errors"][-1]["cadre_id"] is None and "time limit" in view["errors"][-1]["fields"]["filter"], view
+    batch, *alone = tried
+    assert len(alone) < batch / 2 and took < 10, (took, tried)  # not each cadre of the batch, 80 of them slow
