@@ -131,3 +131,25 @@ def test_the_form_editors_preview_stops_at_the_deploy_limit_too(limited_app):
     assert preview.status_code == 200 and preview.json["ok"] is False, preview.json
     assert "校验超时" in preview.json["errors"][0]["message"], preview.json  # in the page's language: Chinese
     assert time.monotonic() - began < 15  # catches a check run to its end, not slowness
+
+
+@pytest.mark.parametrize("keyword", ["additionalProperties", "unevaluatedProperties"])
+def test_a_pattern_deciding_which_names_are_extra_runs_on_re2_too(limited_api, keyword):
+    """jsonschema matches `patternProperties` with Python's backtracking `re` when `additionalProperties` or
+    `unevaluatedProperties` asks which names are extra: a pattern RE2 runs in linear time (deploy accepts it) held
+    the web thread, and with it the process's every thread, for 2**n steps of a name of n letters, inside one
+    keyword check the time limit never saw. Now the name is matched as `pattern` is: on RE2, at once."""
+    api = limited_api
+    key = f"extra_names_{keyword.lower()}"
+    field = {"type": "object", "patternProperties": {"^(a+)+$": {"type": "integer"}}, keyword: False}
+    deploy(api, key, with_task(field))
+    case = api.start(key, "c1", as_=LANE)
+    task = api.open_task(case["id"], "task")
+    began = time.monotonic()
+    refused = api.complete_raw(task["id"], LANE, {"x": {"a" * 28 + "!": 1}})  # about 10 s of Python's `re`
+    took = time.monotonic() - began
+    assert_error(refused, 422)
+    assert took < 5, took
+    assert api.open_elements(case["id"]) == ["task"]
+    done = api.complete_raw(task["id"], LANE, {"x": {"a" * 28: 1}})
+    assert done.status_code == 200, done.json

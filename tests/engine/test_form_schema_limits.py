@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from jsonschema import Draft202012Validator
 from lxml import etree
 
 from service.config import PROJECT_ROOT
@@ -131,3 +132,32 @@ def test_a_form_check_counts_the_time_it_works_not_the_time_it_waits_for_a_core(
     with schemas.time_limit(0.2), pytest.raises(schemas.FormCheckTimeout):
         while True:  # working: the same limit stops it
             list(form_validator(small).iter_errors({"a": "x"}))
+
+
+NAMED = {"type": "object", "properties": {"a": {"type": "integer"}}, "patternProperties": {"^x_": {"type": "string"}}}
+EXTRA_NAME_FORMS = [
+    {**NAMED, "additionalProperties": False},
+    {**NAMED, "additionalProperties": {"type": "boolean"}},
+    {**NAMED, "unevaluatedProperties": False},
+    {"allOf": [NAMED], "unevaluatedProperties": False},
+    {"anyOf": [NAMED, {"properties": {"b": True}}], "unevaluatedProperties": {"type": "null"}},
+    {"$defs": {"named": NAMED}, "$ref": "#/$defs/named", "unevaluatedProperties": False},
+    {"if": {"required": ["a"]}, "then": NAMED, "else": {"properties": {"b": True}}, "unevaluatedProperties": False},
+    {"dependentSchemas": {"a": NAMED}, "unevaluatedProperties": False},
+]
+EXTRA_NAME_DATA = [{}, {"a": 1}, {"a": "x"}, {"x_1": "s"}, {"x_1": 1}, {"b": True}, {"b": None}, {"c": True},
+                   {"a": 1, "x_y": "s", "b": None}, {"y_x": "s"}]
+
+
+@pytest.mark.parametrize("schema", EXTRA_NAME_FORMS)
+def test_extra_names_are_judged_as_jsonschema_judges_them(schema) -> None:
+    """The form's `additionalProperties` and `unevaluatedProperties` (patterns on RE2) find what jsonschema's own
+    find, name for name, wherever `patternProperties` sits."""
+    for data in EXTRA_NAME_DATA:
+        ours = sorted(e.message.split("(")[-1] for e in form_validator(schema).iter_errors(data)
+                      if e.validator in ("additionalProperties", "unevaluatedProperties"))
+        theirs = sorted(e.message.split("(")[-1] for e in Draft202012Validator(schema).iter_errors(data)
+                        if e.validator in ("additionalProperties", "unevaluatedProperties"))
+        assert (bool(ours), form_validator(schema).is_valid(data)) == (bool(theirs),
+                                                                       Draft202012Validator(schema).is_valid(data)), \
+            (data, ours, theirs)

@@ -1,7 +1,8 @@
 """Form schemas (JSON Schema) from designers, made safe to accept and to validate with.
 
 jsonschema by default follows a `$ref` to `http://` and `file://` addresses and matches `pattern`
-with Python's backtracking `re`. Here nothing is ever fetched (a registry without retrieval; a
+and `patternProperties` (also where `additionalProperties` and `unevaluatedProperties` ask which names they
+take) with Python's backtracking `re`. Here nothing is ever fetched (a registry without retrieval; a
 `$ref` that is not local is refused at deploy) and patterns run on RE2, which is linear in the
 input, so no pattern can stall the service (one RE2 cannot compile is refused at deploy).
 
@@ -77,6 +78,83 @@ def _pattern_properties(validator: Validator, patterns: dict[str, Any], instance
                 yield from validator.descend(value, subschema, path=name, schema_path=pattern)
 
 
+def _matched(patterns: Any, name: str) -> bool:
+    return isinstance(patterns, dict) and any(compile_pattern(pattern).search(name) for pattern in patterns)
+
+
+def _additional_properties(validator: Validator, extra: Any, instance: Any,
+                           schema: dict[str, Any]) -> Iterator[ValidationError]:
+    """jsonschema's `additionalProperties`, the names `patternProperties` takes matched on RE2: its own matches
+    them with Python's backtracking `re`, inside one keyword check the time limit never sees."""
+    if not validator.is_type(instance, "object"):
+        return
+    known = schema.get("properties")
+    known = known if isinstance(known, dict) else {}
+    extras = sorted((name for name in instance if name not in known
+                     and not _matched(schema.get("patternProperties"), name)), key=str)
+    if validator.is_type(extra, "object"):
+        for name in extras:
+            yield from validator.descend(instance[name], extra, path=name)
+    elif not extra and extras:
+        yield ValidationError(f"Additional properties are not allowed ({', '.join(map(repr, extras))} unexpected)")
+
+
+def _unevaluated_properties(validator: Validator, unevaluated: Any, instance: Any,
+                            schema: dict[str, Any]) -> Iterator[ValidationError]:
+    """jsonschema's `unevaluatedProperties`, its evaluated names found with patterns on RE2 (`_evaluated_names`)."""
+    if not validator.is_type(instance, "object"):
+        return
+    evaluated = _evaluated_names(validator, instance, schema)
+    failed = [name for name in instance if name not in evaluated
+              and not _valid(validator.descend(instance[name], unevaluated, path=name, schema_path=name))]
+    if failed:
+        yield ValidationError(f"Unevaluated properties are not allowed ({', '.join(map(repr, failed))} unexpected)")
+
+
+def _valid(errors: Iterator[ValidationError]) -> bool:
+    return next(errors, None) is None
+
+
+def _evaluated_names(validator: Validator, instance: dict[str, Any], schema: Any) -> set[str]:
+    """The names of `instance` a schema evaluates, as jsonschema's `find_evaluated_property_keys_by_schema` finds
+    them but with `patternProperties` matched on RE2."""
+    if not isinstance(schema, dict):
+        return set()
+    names = _referenced_names(validator, instance, schema) | _applied_names(validator, instance, schema)
+    if isinstance(schema.get("properties"), dict):
+        names |= schema["properties"].keys() & instance.keys()
+    for keyword in ("additionalProperties", "unevaluatedProperties"):
+        if schema.get(keyword) is not None:
+            names |= {name for name, value in instance.items() if _valid(validator.descend(value, schema[keyword]))}
+    return names | {name for name in instance if _matched(schema.get("patternProperties"), name)}
+
+
+def _referenced_names(validator: Validator, instance: dict[str, Any], schema: dict[str, Any]) -> set[str]:
+    """What the schemas `$ref` and `$dynamicRef` lead to evaluate."""
+    names: set[str] = set()
+    for keyword in _REFERENCE_KEYWORDS:
+        if isinstance(schema.get(keyword), str):
+            resolved = validator._resolver.lookup(schema[keyword])  # as jsonschema's own walk resolves them
+            names |= _evaluated_names(validator.evolve(schema=resolved.contents, _resolver=resolved.resolver),
+                                      instance, resolved.contents)
+    return names
+
+
+def _applied_names(validator: Validator, instance: dict[str, Any], schema: dict[str, Any]) -> set[str]:
+    """What the subschemas that apply to the instance evaluate: `dependentSchemas` of present names, the passing
+    ones of `allOf`, `oneOf` and `anyOf`, `if` with `then` or else `else`."""
+    applied = [subschema for name, subschema in (schema.get("dependentSchemas") or {}).items() if name in instance]
+    applied += [subschema for keyword in ("allOf", "oneOf", "anyOf") for subschema in schema.get(keyword) or []
+                if _valid(validator.descend(instance, subschema))]
+    if "if" in schema:
+        chosen = validator.evolve(schema=schema["if"]).is_valid(instance)
+        applied += [schema["if"], schema.get("then")] if chosen else [schema.get("else")]
+    names: set[str] = set()
+    for subschema in applied:
+        names |= _evaluated_names(validator, instance, subschema)
+    return names
+
+
 def _unique_items(validator: Validator, unique: Any, instance: Any,
                   schema: dict[str, Any]) -> Iterator[ValidationError]:
     if unique and validator.is_type(instance, "array") and len(set(map(_comparable, instance))) < len(instance):
@@ -129,6 +207,7 @@ def _bounded(keyword: Keyword) -> Keyword:
 FormValidator = validators.extend(Draft202012Validator, {
     name: _bounded(keyword) for name, keyword in {
         **Draft202012Validator.VALIDATORS, "pattern": _pattern, "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties, "unevaluatedProperties": _unevaluated_properties,
         "uniqueItems": _unique_items}.items()})
 
 
