@@ -153,3 +153,18 @@ def test_a_pattern_deciding_which_names_are_extra_runs_on_re2_too(limited_api, k
     assert api.open_elements(case["id"]) == ["task"]
     done = api.complete_raw(task["id"], LANE, {"x": {"a" * 28: 1}})
     assert done.status_code == 200, done.json
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), 10**309])
+def test_an_integer_too_large_for_a_float_against_a_fractional_multiple_of_is_a_422(limited_api, value):
+    """`multipleOf: 0.5` divides the answer as a float: jsonschema catches the quotient's overflow, not the
+    division's, and a 400-digit integer (JSON has no bound) was a 500. Now it is refused as any answer is."""
+    api = limited_api
+    key = "multiple_of_half"
+    if api.get(f"/api/processes/{key}").status_code == 404:
+        deploy(api, key, with_task({"type": "number", "multipleOf": 0.5}))
+    case = api.start(key, "c1", as_=LANE)
+    task = api.open_task(case["id"], "task")
+    assert_error(api.complete_raw(task["id"], LANE, {"x": value}), 422)
+    assert api.open_elements(case["id"]) == ["task"]
+    assert api.complete_raw(task["id"], LANE, {"x": 2.5}).status_code == 200
