@@ -4,7 +4,7 @@ deploy left broken for everyone after them."""
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from xml.sax.saxutils import escape
 
 import pytest
@@ -55,6 +55,41 @@ def test_a_cycle_down_for_long_fires_once_then_ends_after_its_repetitions(api, s
     assert fired == [1, 0, 0]
     with services.db.unit_of_work(write=False) as session:
         assert session.scalar(select(ScheduledStart.next_due).where(ScheduledStart.process_key == "cyclic")) is None
+
+
+def test_a_cycle_begun_long_ago_catches_up_in_a_few_steps_not_one_per_missed_firing(api, services, monkeypatch,
+                                                                                    caplog):
+    """An hourly cycle whose start a designer put decades back: its first firing skipped every hour since, one
+    computed firing and one kept datetime each, in the worker under the schedule's lock (from the year 1: 17 million,
+    about 85 s and a gigabyte). Whole intervals of fixed length are skipped at once; the newest due firing fires,
+    the next one is the next hour."""
+    assert deploy(api, "ancient", timer_process("ancient", "timeCycle", '"R/1990-01-01T00:00:00Z/PT1H"')) \
+        .status_code == 201
+    steps = []
+    real_add = schedules.add_duration
+    monkeypatch.setattr(schedules, "add_duration", lambda moment, duration: steps.append(1) or
+                        real_add(moment, duration))
+    now = datetime(2030, 6, 1, 12, 30, tzinfo=UTC)
+    assert schedules.fire_due(services, now=now) == 1
+    assert len(steps) < 100, len(steps)
+    with services.db.unit_of_work(write=False) as session:
+        assert session.scalar(select(ScheduledStart.next_due).where(ScheduledStart.process_key == "ancient")) \
+            .astimezone(UTC) == datetime(2030, 6, 1, 13, tzinfo=UTC)
+    missed = (datetime(2030, 6, 1, 12) - datetime(1990, 1, 1)) // timedelta(hours=1)
+    assert f"{missed} missed firing(s) skipped (1990-01-01 08:00, 1990-01-01 09:00," in caplog.text, caplog.text
+
+
+def test_a_long_missed_cycle_of_many_repetitions_fires_its_last_and_ends(api, services, caplog):
+    """Leaping over missed firings counts them off the repetitions: the last one fires, and no other after it."""
+    assert deploy(api, "counted", timer_process("counted", "timeCycle", '"R100000/1990-01-01T00:00:00Z/PT1H"')) \
+        .status_code == 201
+    assert [schedules.fire_due(services, now=datetime(2030, 1, 1, tzinfo=UTC)) for _ in range(2)] == [1, 0]
+    with services.db.unit_of_work(write=False) as session:
+        row = session.scalar(select(ScheduledStart).where(ScheduledStart.process_key == "counted"))
+        assert row.next_due is None and row.last_fired_at is not None
+    last = (datetime(1990, 1, 1, tzinfo=UTC) + timedelta(hours=99_999)).astimezone(services.zone)
+    assert "counted: 99999 missed firing(s) skipped" in caplog.text, caplog.text  # of 100,000: the last fires
+    assert f"only the newest due, {last:%Y-%m-%d %H:%M}, fires" in caplog.text, caplog.text
 
 
 @pytest.mark.parametrize(("kind", "value", "next_due"), [

@@ -38,7 +38,7 @@ from .errors import (
 from .runtime import CaseRunner
 from .schemas import form_errors, form_validator
 from .specs import CALL_OPERATION
-from .timing import add_duration
+from .timing import add_duration, fixed_length
 from .types import (
     Diagram,
     EngineEvent,
@@ -95,6 +95,7 @@ __all__ = [
     "diff_versions",
     "element_names",
     "event_choices",
+    "fixed_length",
     "form_errors",
     "form_validator",
     "lane_roles",

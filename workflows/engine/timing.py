@@ -40,3 +40,15 @@ def add_duration(moment: datetime, duration: str) -> datetime:
     parsed = TimerEventDefinition.parse_iso_duration(duration)
     later: datetime = moment + TimerEventDefinition.get_timedelta_from_start(parsed, moment)
     return later
+
+
+def fixed_length(duration: str) -> timedelta | None:
+    """The length of an ISO 8601 duration without years or months (which a calendar lengthens or shortens), or
+    None; ValueError when it does not parse."""
+    try:
+        parsed = TimerEventDefinition.parse_iso_duration(duration)
+    except Exception as exc:  # SpiffWorkflow raises a bare Exception on a bad value
+        raise ValueError(str(exc)) from None
+    if parsed.get("years") or parsed.get("months"):
+        return None
+    return timedelta(**{unit: amount for unit, amount in parsed.items() if unit not in ("years", "months")})
