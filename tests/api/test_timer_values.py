@@ -4,6 +4,8 @@ at deploy; one an expression computes is only known in the case: a case migrated
 
 from __future__ import annotations
 
+import time
+
 from tests.api.support import assert_error
 from tests.api.test_designer_versions import migrate
 from tests.conformance.bpmn import definitions
@@ -37,3 +39,16 @@ def test_a_case_migrated_onto_a_timer_it_cannot_read_is_refused_and_stays(api, c
     after = api.case(case_id)
     kept = ("status", "process_version", "open_tasks", "next_timer_due")
     assert [after[name] for name in kept] == [before[name] for name in kept]
+
+
+def test_a_literal_duration_no_case_could_reach_the_end_of_is_refused_at_deploy(api):
+    """A duration that reads as one but cannot be added to a day deployed and then failed every case reaching it:
+    999,999,999 years (the engine counted its months one by one, past the step's time limit), seconds past any
+    date, a fraction of a year (the engine's month count takes whole numbers only)."""
+    for value in ("P999999999Y", "PT99999999999999999999S", "P1.5Y"):
+        began = time.monotonic()
+        refused = assert_error(_upload(api, "lasting_for_ever", f'<bpmn:timeDuration>"{value}"</bpmn:timeDuration>'),
+                               422)
+        assert time.monotonic() - began < 5, value
+        assert refused["errors"][0]["element_id"] == "late" and value in refused["errors"][0]["message"], refused
+    assert _upload(api, "lasting_long", '<bpmn:timeDuration>"P500Y"</bpmn:timeDuration>').status_code == 201

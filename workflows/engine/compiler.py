@@ -41,7 +41,7 @@ from .returns import return_problems, returnable_tasks
 from .sandbox import RESERVED_KEY, compile_expression, compile_script
 from .schemas import check_form_schema, schema_problems, time_limit
 from .specs import CaseParser, LinkedCallActivity
-from .timing import TIMER_START_DATA
+from .timing import TIMER_START_DATA, reads_as_duration
 
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -478,11 +478,12 @@ def _spec_problems(task_specs: list[Any], forms: dict[str, Any], lines: Lines) -
 
 
 # What a timer's value must read as, by kind, where the diagram gives it as a literal: a date that is a duration
-# ("P1D") deployed fine and then failed every case reaching it, and every migration of a case onto it.
+# ("P1D") deployed fine and then failed every case reaching it, and every migration of a case onto it; so did a
+# duration no day can be moved by (P999999999Y, seconds past the calendar, P1.5Y).
 _TIMER_READERS = ((TimeDateEventDefinition, "a date and time such as \"2031-01-01T09:00:00+08:00\"",
                    "日期时间，如 \"2031-01-01T09:00:00+08:00\"", TimerEventDefinition.get_datetime),
-                  (DurationTimerEventDefinition, "an ISO 8601 duration such as \"P5D\"", "ISO 8601 时长，如 \"P5D\"",
-                   TimerEventDefinition.parse_iso_duration))
+                  (DurationTimerEventDefinition, "an ISO 8601 duration such as \"P5D\" that a case could wait",
+                   "案件可以等待的 ISO 8601 时长，如 \"P5D\"", reads_as_duration))
 
 
 def _timer_literal_problems(definition: Any, element_id: str, line: int | None) -> Iterator[Problem]:

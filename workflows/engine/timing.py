@@ -35,11 +35,23 @@ def _require_sane_interval(start: datetime, interval: str) -> None:
         raise ValueError(f"a timer cycle must be at least {MIN_CYCLE} (定时周期不得短于一小时)")
 
 
+MAX_MONTHS = 12 * 9999  # more, and any day plus the duration is past the year 9999
+
+
 def add_duration(moment: datetime, duration: str) -> datetime:
-    """`moment` plus an ISO 8601 duration; ValueError when the duration does not parse."""
+    """`moment` plus an ISO 8601 duration; ValueError when the duration does not parse or its years and months
+    pass the calendar (SpiffWorkflow counts them a month at a time: P999999999Y took minutes), OverflowError when
+    the sum does."""
     parsed = TimerEventDefinition.parse_iso_duration(duration)
+    if parsed.get("years", 0) * 12 + parsed.get("months", 0) > MAX_MONTHS:
+        raise ValueError(f"{duration} runs past the year 9999")
     later: datetime = moment + TimerEventDefinition.get_timedelta_from_start(parsed, moment)
     return later
+
+
+def reads_as_duration(value: str) -> None:
+    """Raise unless `value` is a duration a case could wait: one that parses and can be added to today."""
+    add_duration(datetime.now(UTC), value)
 
 
 def fixed_length(duration: str) -> timedelta | None:
