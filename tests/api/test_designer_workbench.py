@@ -6,14 +6,17 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 
 from service.config import PROJECT_ROOT
 from service.usecases import processes
 from tests.api.support import ADMONISHMENT, assert_error, start_admonishment
+from tests.conformance.bpmn import definitions
 from tests.conftest import actor
 from tests.engine.bpmn_builder import KEY, chain_process, form_schema
+from tests.service.test_check_legitimate_flows import _timed, _timer
 
 BPMN_DIR = Path(PROJECT_ROOT) / "bpmn"
 ADMONISHMENT_BPMN = (BPMN_DIR / "admonishment.bpmn").read_text(encoding="utf-8")
@@ -292,6 +295,28 @@ class TestMigrateOpenCases:
         assert migrate_all(api, KEY, dry_run=True).json["total"] == 3
         assert migrate_all(api, KEY).json["moved"] == 2
 
+    def test_a_designers_dry_run_stops_trying_cases_at_its_time_limit(self, api, services, cadre, monkeypatch):
+        """The bound counts cases, and a target version whose timer the migration computes anew can make each
+        case take the whole step limit (a builtin call, out of the script limit's reach): 1,000 cases held the
+        designer's request, and an executor, for over half an hour. Past MIGRATION_DRY_RUN_SECONDS no further
+        case is tried; those left are counted as refused, untried, with their reason."""
+        key = "slow_target"
+        assert _deploy_timed(api, key, '"P30D"').status_code == 201
+        assert api.put(f"/api/processes/{key}/starters", json={"roles": ["org_dept"]}).status_code == 200
+        for _ in range(4):
+            api.start(key, "c1")
+        endless = '"P5D" if len(sorted([[0] * 1000000] * 1000000)) else ""'
+        assert _deploy_timed(api, key, endless).status_code == 201
+        monkeypatch.setitem(services.settings, "MIGRATION_DRY_RUN_SECONDS", 0.5)
+        stepped = []
+        migrate = services.runner.migrate
+        monkeypatch.setattr(services.runner, "migrate", lambda *args: stepped.append(1) or migrate(*args))
+        report = migrate_all(api, key, as_="designer", dry_run=True).json
+        assert len(stepped) == 1 and (report["total"], report["moved"], report["refused"]) == (4, 0, 4), report
+        untried = [r for r in report["refusals"] if "未试" in r["reason"]]
+        assert [(r["cases"], r["tasks"]) for r in untried] == [(3, ["a"])], report
+        assert len(migrate_all(api, key, dry_run=True).json["cases"]) == 4 and len(stepped) == 5  # an admin's: all
+
     def test_designer_cannot_run_it_for_real_and_other_roles_not_at_all(self, api, two_versions):
         """designer real run → 403; other roles → 403 even for a dry run; no token → 401; nothing moves."""
         at_a, _ = two_versions
@@ -328,3 +353,10 @@ class TestMigrateOpenCases:
         report = migrate_all(api, ADMONISHMENT).json
         assert (report["total"], report["cases"]) == (0, [])
         assert api.case(closed)["process_version"] == 1
+
+
+def _deploy_timed(api, key, duration):
+    """A process whose task `a` has a boundary timer of `duration` (an expression), then `b`."""
+    body = _timed(_timer(f"<bpmn:timeDuration>{escape(duration)}</bpmn:timeDuration>"), None)
+    return api.post(f"/api/processes/{key}/versions", as_="designer", content_type="application/xml",
+                    data=definitions(key, body, {"org_dept": ["a", "b"]}, ""))
