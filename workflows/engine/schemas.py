@@ -15,8 +15,9 @@ a few `$defs` that each refer twice to the next would otherwise cost 2**n.
 
 Validation runs in the service process (a person's completion, a start, a call activity's child form inside a
 step), not in the executors, so it gets a time limit of its own: `form_errors` stops once it is past, checked at
-each keyword. Node counts do not bound it: nested `unevaluatedProperties` re-walk their subschemas at every level
-(2**n in a form of a few dozen nodes), and the data has no size of its own but the request's. `uniqueItems`
+each keyword and at each name matched against a pattern (one keyword matches every name against every pattern).
+Node counts do not bound it: nested `unevaluatedProperties` re-walk their subschemas at every level (2**n in a form
+of a few dozen nodes), and the data has no size of its own but the request's. `uniqueItems`
 compares in linear time (jsonschema compares every pair of objects: 2,000 of them took 14 s).
 """
 
@@ -74,13 +75,24 @@ def _pattern_properties(validator: Validator, patterns: dict[str, Any], instance
     if not validator.is_type(instance, "object"):
         return
     for pattern, subschema in patterns.items():
+        compiled = compile_pattern(pattern)
         for name, value in instance.items():
-            if compile_pattern(pattern).search(name):
+            _spend()  # every name against every pattern, inside this one keyword's check
+            if compiled.search(name):
                 yield from validator.descend(value, subschema, path=name, schema_path=pattern)
 
 
-def _matched(patterns: Any, name: str) -> bool:
-    return isinstance(patterns, dict) and any(compile_pattern(pattern).search(name) for pattern in patterns)
+def _matcher(patterns: Any) -> Callable[[str], bool]:
+    """Whether a name matches any of `patternProperties`' patterns, each match counted toward the time limit."""
+    compiled = [compile_pattern(pattern) for pattern in patterns] if isinstance(patterns, dict) else []
+
+    def matched(name: str) -> bool:
+        for pattern in compiled:
+            _spend()
+            if pattern.search(name):
+                return True
+        return False
+    return matched
 
 
 def _additional_properties(validator: Validator, extra: Any, instance: Any,
@@ -91,8 +103,8 @@ def _additional_properties(validator: Validator, extra: Any, instance: Any,
         return
     known = schema.get("properties")
     known = known if isinstance(known, dict) else {}
-    extras = sorted((name for name in instance if name not in known
-                     and not _matched(schema.get("patternProperties"), name)), key=str)
+    matched = _matcher(schema.get("patternProperties"))
+    extras = sorted((name for name in instance if name not in known and not matched(name)), key=str)
     if validator.is_type(extra, "object"):
         for name in extras:
             yield from validator.descend(instance[name], extra, path=name)
@@ -127,7 +139,8 @@ def _evaluated_names(validator: Validator, instance: dict[str, Any], schema: Any
     for keyword in ("additionalProperties", "unevaluatedProperties"):
         if schema.get(keyword) is not None:
             names |= {name for name, value in instance.items() if _valid(validator.descend(value, schema[keyword]))}
-    return names | {name for name in instance if _matched(schema.get("patternProperties"), name)}
+    matched = _matcher(schema.get("patternProperties"))
+    return names | {name for name in instance if matched(name)}
 
 
 def _referenced_names(validator: Validator, instance: dict[str, Any], schema: dict[str, Any]) -> set[str]:
@@ -210,13 +223,19 @@ def _bounded(keyword: Keyword) -> Keyword:
     """A keyword's check that first stops the form check once it is past its time limit: every step of a
     validation, however deep it descends, is the call of a keyword."""
     def check(validator: Validator, value: Any, instance: Any, schema: dict[str, Any]) -> Any:
-        budget = _BUDGET.get()
-        if budget is not None:
-            budget.calls += 1
-            if budget.calls % CLOCK_EVERY == 0 and thread_time() > budget.deadline:
-                raise FormCheckTimeout("checking the data against the form ran past its time limit")
+        _spend()
         return keyword(validator, value, instance, schema)
     return check
+
+
+def _spend() -> None:
+    """Count one piece of a form check's work (a keyword's check, a name matched against a pattern), and stop the
+    check with FormCheckTimeout once it is past its time limit."""
+    budget = _BUDGET.get()
+    if budget is not None:
+        budget.calls += 1
+        if budget.calls % CLOCK_EVERY == 0 and thread_time() > budget.deadline:
+            raise FormCheckTimeout("checking the data against the form ran past its time limit")
 
 
 FormValidator = validators.extend(Draft202012Validator, {
