@@ -86,13 +86,19 @@ def _extend(services: Services, actor: Actor, task_id: str, until: Any, reason: 
 
 def return_task(services: Services, actor: Actor, task_id: str, reason: Any) -> dict[str, Any]:
     """Send an open task back to the person step before it, where the process allows it (allowReturn); the
-    earlier task opens again for whoever completed it; returns the case."""
+    earlier task opens again for whoever completed it; returns the case. A deadline that passed before the worker
+    fired it fires first (timers.deadlines_first), as for a completion: an interrupting one has closed the task."""
+    return deadlines_first(services, lambda fire_first: _return(services, actor, task_id, reason, fire_first))
+
+
+def _return(services: Services, actor: Actor, task_id: str, reason: Any, fire_first: bool) -> dict[str, Any]:
     with services.db.unit_of_work() as session:
         task, case = locked_task(session, actor, task_id)
         _require_open(task)
         if case.status != "open":
             raise Conflict(f"case {case.id} is {case.status} (案件当前状态不允许退回)")
         policy.require_task_action(session, actor, "task.return", task)
+        check_deadlines(case, fire_first)
         detail: dict[str, Any] = {"task_id": task.id, "reason": _reason(reason)}
         definition = definition_of(services, case)
         if task.element_id not in definition.returnable:

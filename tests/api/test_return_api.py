@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from tests.api.support import assert_error, start_admonishment
+from tests.api.support import TIMER_WAIT, assert_error, start_admonishment
 from tests.conftest import PASSWORD
 from tests.engine.test_returns import with_return
 
@@ -87,3 +89,21 @@ def test_refusals(api, returnable):
     assert send_back(api, talk["id"], "discipline").status_code == 200
     assert_error(send_back(api, intake_id, "discipline2"), 409)  # intake_review is not marked allowReturn
     assert api.open_elements(case_id) == ["intake_review"]
+
+
+def test_a_return_after_its_interrupting_deadline_passed_finds_the_deadline_fired_first(fast_api, fast_services):
+    """The inquiry reply (returnable here) is past its interrupting PT1S deadline and no worker has fired it: a
+    return would reopen the intake the deadline has closed. The deadline fires first, as for a completion or an
+    extension; the return finds the task gone (409) and the case at the escalation, no return recorded."""
+    response = fast_api.post("/api/processes/admonishment/versions", as_="designer",
+                             data=with_return("admonishment", "record_inquiry_reply"), content_type="application/xml")
+    assert response.status_code == 201, response.json
+    fast_api.create_cadre("c1")
+    case_id = start_admonishment(fast_api)["id"]
+    fast_api.complete(case_id, "intake_review", form="inquiry", reason="书面函询")
+    task = fast_api.open_task(case_id, "record_inquiry_reply")
+    time.sleep(TIMER_WAIT)  # past the PT1S deadline; no fire_due_timers
+    assert_error(send_back(fast_api, task["id"], "discipline"), 409)
+    assert fast_api.open_elements(case_id) == ["escalation_review"]
+    actions = [e["action"] for e in fast_api.history(case_id)]
+    assert "timer" in actions and "return" not in actions
