@@ -22,13 +22,25 @@ CASE_STATUSES = ("open", "completed", "cancelled", "incident")
 
 
 def start_case(services: Services, actor: Actor, process: Any, cadre_id: Any, data: Any) -> dict[str, Any]:
-    """Open a case of the newest version of a process for a cadre."""
+    """Open a case of the newest version of a process for a cadre; returns the case, or to a starter that may not
+    read it (its roles own no lane of the process) only what it may know (`_started_blind`)."""
     if not isinstance(process, str) or not process:
         raise Invalid("process is required (必须指定流程)", {"process": "必填 (required)"})
     policy.require(actor, "case.start", roles.policy_tables(services), process)
     with services.db.unit_of_work() as session:
         case = start_in_session(services, session, actor, process, cadre_id, data, parent=None)
-        return views.case_view(services, session, case, actor)
+        if policy.readable_case_ids(session, actor, [case.id]):
+            return views.case_view(services, session, case, actor)
+        return _started_blind(session, case)
+
+
+def _started_blind(session: Session, case: Case) -> dict[str, Any]:
+    """A case as told to a starter that may not read it: its id, process and status and the start data it sent
+    (as recorded), nothing its first step did (tasks of other lanes and their holders, outcome, incident, links)."""
+    start = session.scalar(select(HistoryEntry.detail).where(HistoryEntry.case_id == case.id,
+                                                              HistoryEntry.action == "start"))
+    return {"id": case.id, "process": case.process_key, "cadre_id": case.cadre_id, "status": case.status,
+            "data": (start or {}).get("data", {})}
 
 
 def may_read(services: Services, actor: Actor, case_id: int) -> bool:

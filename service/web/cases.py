@@ -131,12 +131,12 @@ def new() -> Any:
         return _start_page(options, request.form, error.fields or {"_form": error.message}), 422
     except Conflict as error:  # a start rule's refusal (e.g. a second open review) or a failed first step
         return _start_page(options, request.form, error.fields or {"_form": error.message}), 409
+    if not cases.may_read(services(), actor(), case["id"]):  # handed to the roles of its lanes: nothing of its course
+        flash(_("已发起案件 #%(id)s，已交由承办部门办理（您不在其办理范围内，无法查看）。", id=case["id"]), "success")
+        return redirect(url_for("case_pages.new"))
     if case["status"] == "completed":  # e.g. an ineligible cadre: the case ended at once; say so, and why
         flash(_("案件 #%(id)s 已发起，但随即结束：%(outcome)s。原因见案件页。", id=case["id"],
                 outcome=label("outcome", case["outcome"])), "error")
-    elif not cases.may_read(services(), actor(), case["id"]):  # handed to the roles of its lanes
-        flash(_("已发起案件 #%(id)s，已交由承办部门办理（您不在其办理范围内，无法查看）。", id=case["id"]), "success")
-        return redirect(url_for("case_pages.new"))
     else:
         flash(_("已发起案件 #%(id)s。", id=case["id"]), "success")
     return redirect(url_for("case_pages.show", case_id=case["id"]))

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from service.usecases.forms import TEXT_LIMIT, date_range, fit_text
-from tests.api.support import start_admonishment, start_vetting
+from tests.api.support import sanction, start_admonishment, start_vetting
 from tests.engine.bpmn_builder import KEY, form_schema, script_process
 from tests.web.test_web_shell import csrf_token, login
 
@@ -210,3 +210,19 @@ def test_a_completion_its_automatic_step_fails_on_keeps_what_was_typed(api, clie
     assert response.status_code == 409 and "此任务刚刚已由他人办理" not in html
     assert "谈话记录已核对" in html and re.search(r'name="votes" value="0"', html) and "自动步骤执行失败" in html
     assert api.get(f"/api/cases/{case.json['id']}").json["open_tasks"][0]["id"] == task["id"]
+
+
+def test_a_case_that_ended_at_once_for_a_starter_who_may_not_read_it_is_announced_without_its_outcome(client, api):
+    """audit, made a starter of vetting (it owns no lane there), starts one for a banned cadre: the case ends at once.
+    It is told the case was started and handed on, not the outcome it may not read, nor sent to its page."""
+    api.create_cadre("c1")
+    sanction(api, "removal")
+    roles = ["org_dept", "audit"]
+    assert api.put("/api/processes/pre_appointment_vetting/starters", json={"roles": roles}).status_code == 200
+    login(client, "audit")
+    response = client.post("/cases/new", data={"process": "pre_appointment_vetting", "cadre_id": "c1",
+                                              "proposed_post": "局长", "selection_method": "competitive",
+                                              "csrf_token": csrf_token(client, "/cases/new")})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/cases/new")
+    page = client.get("/cases/new").get_data(as_text=True)
+    assert "已交由承办部门办理" in page and "随即结束" not in page and "不符合" not in page
