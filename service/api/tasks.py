@@ -18,7 +18,8 @@ bp = Blueprint("tasks", __name__)
 @requires()
 def inbox() -> Any:
     filters = {"case_id": int_arg("case_id", maximum=MAX_ID), "process": text_arg("process"),
-               "overdue": flag_arg("overdue"), "page": int_arg("page", 1), "per_page": int_arg("per_page", maximum=500)}
+               "overdue": flag_arg("overdue"), "held": flag_arg("held"),
+               "page": int_arg("page", 1), "per_page": int_arg("per_page", maximum=500)}
     return jsonify(tasks.list_tasks(services(), g.actor, filters))
 
 

@@ -26,7 +26,7 @@ def inbox(services: Services, actor: Actor, filters: dict[str, Any]) -> dict[str
     (the page picks a cadre by typing: `search.find_cadres`; any cadre id filters)."""
     now = datetime.now(UTC)
     per_page = filters.get("per_page") or PER_PAGE
-    every = tasks.actionable_tasks(actor, {})
+    every = tasks.actionable_tasks(actor, {"held": filters.get("held")})  # `held`: those of cases held instead
     with services.db.unit_of_work(write=False) as session:
         process_names = casefile.process_names(session)
         # Outer join: a public report has no cadre until its triage links one.
@@ -120,6 +120,8 @@ def task_page(services: Services, actor: Actor, task_id: str,
                             "history": entries, "decisions": decisions, "start_data": start_data,
                             "disclosure": disclosure, "submitted": submitted}
     may["return"] = may["return"] and task["element_id"] in services.definitions.get(case.process_version).returnable
+    if case_view["status"] != "open":  # held as an incident: nothing is done on its tasks until a retry
+        may.update({"claim": False, "complete": False, "extend": False, "return": False})
     page["may"] = may
     page["may_read_cadre"] = policy.reads_cadres_of_readable_cases(actor)
     page["user_choices"] = {**_user_choices(services, task["form"]),

@@ -37,12 +37,17 @@ def list_tasks(services: Services, actor: Actor, filters: dict[str, Any]) -> lis
 
 
 MOST_URGENT = (Task.due_at.asc().nulls_last(), Task.created_at, Task.id)
+_HELD = aliased(Case)  # its own name: the web's inbox joins the tasks' cases as well
 
 
 def actionable_tasks(actor: Actor, filters: dict[str, Any]) -> Select[Task]:
-    """The query of the open tasks the actor may act on, filtered (the API's and the web inbox's)."""
+    """The query of the open tasks the actor may act on, filtered (the API's and the web inbox's). Tasks of a case
+    held as an incident wait for its retry and nobody may claim or complete them: left out, unless `held` asks for
+    those alone."""
     policy.require(actor, "task.list")
-    query = select(Task).where(Task.status == "open", policy.task_action_filter(actor, "task.complete"))
+    held_case = exists().where(_HELD.id == Task.case_id, _HELD.status == "incident")
+    query = select(Task).where(Task.status == "open", policy.task_action_filter(actor, "task.complete"),
+                               held_case if filters.get("held") else ~held_case)
     if filters.get("case_id"):
         query = query.where(Task.case_id == filters["case_id"])
     if filters.get("process"):
@@ -76,6 +81,8 @@ def claim_task(services: Services, actor: Actor, task_id: str) -> dict[str, Any]
         policy.require_task_action(session, actor, "task.claim", task)
         if task.status != "open" or task.assignee not in (None, actor.username):
             raise Conflict(_why_not_claimable(task))
+        if case.status != "open":  # held as an incident: claimed, it could not be completed until a retry
+            raise Conflict(not_actionable(case))
         if task.assignee == actor.username:  # a repeat (a double click, a retry): held already, nothing to record
             return views.task_view(services, session, task)
         task.assignee = actor.username
@@ -107,8 +114,7 @@ def _complete(services: Services, actor: Actor, task_id: str, data: Any, fire_fi
         if task.status != "open":
             raise Conflict(_why_not_completable(task))
         if case.status != "open":
-            raise Conflict(f"case {case.id} is {case.status}; its tasks cannot be completed now "
-                           "(案件当前状态不允许办理)")
+            raise Conflict(not_actionable(case))
         policy.require_task_action(session, actor, "task.complete", task)
         check_deadlines(case, fire_first)
         definition = definition_of(services, case)
@@ -190,6 +196,14 @@ _TASKS_UNDER_LOCK = DirectStatement(select(  # built once: every action on a tas
     exists().where(CaseParticipant.case_id == _TASK_CASE, CaseParticipant.username == bindparam("username"))
     .label("participant"), exists().where(Case.parent_case_id == _TASK_CASE).label("has_children")).where(
     Task.case_id == _TASK_CASE, or_(Task.id == bindparam("task_id"), Task.status == "open")))
+
+
+def not_actionable(case: Case) -> str:
+    """Why a task of a case that is not open may be neither claimed nor completed."""
+    if case.status == "incident":
+        return (f"案件 #{case.id} 因自动步骤故障暂停（incident），须由管理员重试后方可办理其任务 "
+                f"(case {case.id} is held as an incident: an admin must retry it before its tasks can be done)")
+    return f"case {case.id} is {case.status}; its tasks cannot be completed now (案件当前状态不允许办理)"
 
 
 def _why_not_completable(task: Task) -> str:

@@ -32,7 +32,7 @@ bp = Blueprint("inbox", __name__)
 @area_required("inbox")
 def index() -> Any:
     filters = {"process": arg("process"), "cadre_id": arg("cadre"), "due": arg("due", inbox.DUE_FILTERS),
-               "mine": flag("mine"), "sort": arg("sort", inbox.SORTS), "page": int_arg("page", 1)}
+               "mine": flag("mine"), "held": flag("held"), "sort": arg("sort", inbox.SORTS), "page": int_arg("page", 1)}
     return render_template("inbox.html", result=inbox.inbox(services(), actor(), filters), filters=filters,
                            query=query_without("page"))
 

@@ -14,6 +14,7 @@ from tests.api.support import (
     admonishment_to_follow_up,
     assert_error,
     departure_to_fieldwork,
+    hold_in_incident,
     start_admonishment,
     start_departure,
     start_vetting,
@@ -146,3 +147,23 @@ def test_overdue_filter(fast_api, patient_api, fast_services):
     api.complete(late, "follow_up_review", rectified="yes")
     assert api.inbox("discipline", overdue=1) == []
     assert api.get("/api/cases", query_string={"overdue": 1}).json["total"] == 0
+
+
+def test_a_task_of_a_case_held_as_an_incident_is_not_offered_nor_claimed(api, services, cadre):
+    """Its case waits for a retry, so nobody can complete the task: the inbox leaves it out (and `held=1` lists
+    those, for whoever must see what waits), and a claim is refused as a completion is (409, saying an admin must
+    retry the case), nothing recorded. Once retried, the task is offered and claimed again."""
+    case_id = start_admonishment(api)["id"]
+    task = api.open_task(case_id, "intake_review")
+    hold_in_incident(services, case_id)
+    assert task["id"] not in {t["id"] for t in api.get("/api/tasks", as_="discipline").json}
+    assert [t["id"] for t in api.get("/api/tasks?held=1", as_="discipline").json] == [task["id"]]
+    assert [t["id"] for t in api.get("/api/tasks?held=1", as_="admin").json] == [task["id"]]
+    before = len(api.history(case_id))
+    message = assert_error(claim(api, task["id"], "discipline"), 409)["message"]
+    assert "incident" in message and "重试" in message
+    assert api.get(f"/api/tasks/{task['id']}").json["assignee"] is None and len(api.history(case_id)) == before
+    assert api.post(f"/api/cases/{case_id}/retry", as_="admin").status_code == 200
+    assert task["id"] in {t["id"] for t in api.get("/api/tasks", as_="discipline").json}
+    assert api.get("/api/tasks?held=1", as_="discipline").json == []
+    assert claim(api, task["id"], "discipline").status_code == 200
