@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, exists, func, or_, select
+from sqlalchemy.orm import Session, aliased
 
 from service.db.models import Case, DisclosureRating, ProcessVersion, Substitute, Task, User, UserRole
 from service.errors import BadRequest
@@ -60,6 +60,15 @@ def unfinished() -> ColumnElement[bool]:
 def overdue(now: datetime) -> ColumnElement[bool]:
     """An open task is overdue: its deadline passed, or an escalation marked it (the one definition)."""
     return (Task.status == "open") & or_(Task.overdue.is_(True), Task.due_at < now)
+
+
+_HELD = aliased(Case)  # a name of its own: a query it filters may join the tasks' cases as well
+
+
+def of_held_case() -> ColumnElement[bool]:
+    """A task's case is held as an incident: nobody may claim or complete the task until it is retried, so the
+    lists of work to do (the inbox, the digest) leave it out."""
+    return exists().where(_HELD.id == Task.case_id, _HELD.status == "incident")
 
 
 def is_overdue(task: Task, now: datetime) -> bool:

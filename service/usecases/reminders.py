@@ -22,7 +22,7 @@ from . import mailing
 from .context import Services, actor_of
 from .notifications import Recipient, due_soon_texts, holders, notify, overdue_texts, unreached_texts
 from .policy import task_action_filter
-from .queries import count, is_overdue, overdue
+from .queries import count, is_overdue, of_held_case, overdue
 
 SCAN, DIGEST = "task_reminders", "mail_digest"
 BATCH = 500  # tasks per kind per scan: a first scan over years of overdue tasks stays a short transaction
@@ -191,7 +191,7 @@ def queue_digests(services: Services, now: datetime | None = None) -> int | None
 def _digest(services: Services, session: Session, user: User, now: datetime, zone: ZoneInfo) -> MailItem | None:
     """One user's digest: how many tasks are open, overdue and due soon, and the most urgent of them."""
     actor = actor_of(user)
-    mine = select(Task).where(Task.status == "open", task_action_filter(actor, "task.complete"))
+    mine = select(Task).where(Task.status == "open", task_action_filter(actor, "task.complete"), ~of_held_case())
     total = count(session, mine)
     if not total:
         return None

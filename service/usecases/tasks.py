@@ -37,7 +37,6 @@ def list_tasks(services: Services, actor: Actor, filters: dict[str, Any]) -> lis
 
 
 MOST_URGENT = (Task.due_at.asc().nulls_last(), Task.created_at, Task.id)
-_HELD = aliased(Case)  # its own name: the web's inbox joins the tasks' cases as well
 
 
 def actionable_tasks(actor: Actor, filters: dict[str, Any]) -> Select[Task]:
@@ -45,7 +44,7 @@ def actionable_tasks(actor: Actor, filters: dict[str, Any]) -> Select[Task]:
     held as an incident wait for its retry and nobody may claim or complete them: left out, unless `held` asks for
     those alone."""
     policy.require(actor, "task.list")
-    held_case = exists().where(_HELD.id == Task.case_id, _HELD.status == "incident")
+    held_case = queries.of_held_case()
     query = select(Task).where(Task.status == "open", policy.task_action_filter(actor, "task.complete"),
                                held_case if filters.get("held") else ~held_case)
     if filters.get("case_id"):

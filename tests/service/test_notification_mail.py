@@ -16,7 +16,7 @@ from service.db.models import MailItem, Notification
 from service.mail import RecordingMailer
 from service.usecases import mailing, reminders
 from service.usecases.reminders import Reminders
-from tests.api.support import app_from_template, make_api, start_accountability
+from tests.api.support import app_from_template, hold_in_incident, make_api, start_accountability
 from tests.conftest import make_settings
 from tests.net import free_port
 from tests.service.test_concurrency import race
@@ -302,4 +302,21 @@ def test_the_digest_says_due_soon_as_notify_due_soon_hours_counts_it(template, t
     assert reminders.queue_digests(services, datetime.now(SHANGHAI).replace(hour=9)) == 1
     [digest] = [m for m in mails(services) if m.kind == "digest"]
     assert zh in digest.body and en in digest.body, digest.body
+    services.db.dispose()
+
+
+def test_the_digest_leaves_out_the_tasks_of_a_case_held_as_an_incident(template, tmp_path):
+    """As the inbox does: a held case's task waits for a retry and nobody can do it, so the daily summary neither
+    counts nor lists it."""
+    app = app_from_template(template, tmp_path / "held", NOTIFY_DUE_SOON_HOURS=0)
+    services, api = app.extensions["cadreflow"], make_api(app, template)
+    services.mailer = RecordingMailer()
+    api.create_cadre("c1")
+    api.patch("/api/users/discipline", json={"email": "discipline@example.gov.cn", "mail_digest": True})
+    held, offered = start_accountability(api)["id"], start_accountability(api)["id"]
+    hold_in_incident(services, held)
+    assert reminders.queue_digests(services, datetime.now(SHANGHAI).replace(hour=9)) == 1
+    [digest] = [m for m in mails(services) if m.kind == "digest"]
+    assert "您当前有 1 项待办任务" in digest.body and f"案件 #{offered}" in digest.body, digest.body
+    assert f"案件 #{held}" not in digest.body
     services.db.dispose()
