@@ -35,11 +35,12 @@ def start_case(services: Services, actor: Actor, process: Any, cadre_id: Any, da
 
 
 def _started_blind(session: Session, case: Case) -> dict[str, Any]:
-    """A case as told to a starter that may not read it: its id, process and status and the start data it sent
-    (as recorded), nothing its first step did (tasks of other lanes and their holders, outcome, incident, links)."""
+    """A case as told to a starter that may not read it: its id and process and the start data it sent (as
+    recorded), nothing its first step did: not even its status, since a case ended at once (an ineligible cadre)
+    would tell what a start rule's refusal keeps from such a starter; no tasks, holders, outcome or links."""
     start = session.scalar(select(HistoryEntry.detail).where(HistoryEntry.case_id == case.id,
                                                               HistoryEntry.action == "start"))
-    return {"id": case.id, "process": case.process_key, "cadre_id": case.cadre_id, "status": case.status,
+    return {"id": case.id, "process": case.process_key, "cadre_id": case.cadre_id,
             "data": (start or {}).get("data", {})}
 
 
