@@ -16,6 +16,8 @@ from service.portal import bound_body, bounded, signing_key
 from service.usecases import devices, logins, users
 from service.usecases.context import Actor, Services
 
+from . import idempotency
+
 bp = Blueprint("auth", __name__)
 
 
@@ -83,6 +85,8 @@ def requires(*roles: str) -> Callable[..., Any]:
                 raise Forbidden(f"needs one of the roles {', '.join(roles)} (需要角色 {', '.join(roles)})")
             if not g.actor.roles and not reads_a_record():
                 raise Forbidden("your account has no role (账户没有任何角色)")
+            if idempotency.wanted():  # a POST with an Idempotency-Key: carried out once, its answer replayed
+                return idempotency.run_once(view, *args, **kwargs)
             return view(*args, **kwargs)
         return wrapper
     return decorate

@@ -670,3 +670,19 @@ class WatchCount(Base):
     unit: Mapped[str] = mapped_column(String(200), primary_key=True)
     level: Mapped[str] = mapped_column(String(10), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
+
+
+class IdempotencyKey(Base):
+    """An API POST sent with an `Idempotency-Key` header (docs/api.md): whose key, a digest of what was sent, and,
+    once the first sending succeeded, its answer, replayed to a retry of it. No answer yet: the first sending is
+    still running (or its process died; the row then answers 409 until it expires)."""
+
+    __tablename__ = "idempotency_keys"
+
+    username: Mapped[str] = mapped_column(String(100), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int | None] = mapped_column(Integer)
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    body: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

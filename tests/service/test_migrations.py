@@ -565,6 +565,31 @@ def test_0031_keeps_the_ratings_stored_before_it_with_no_network(tmp_path: Path)
     engine.dispose()
 
 
+def test_0039_adds_the_idempotency_keys_and_the_way_back_drops_them(tmp_path: Path) -> None:
+    """0039 adds the API's idempotency keys, one per user and key (a second row for the pair is refused), and
+    the way back down drops the table and its index; the rest of the database stays."""
+    engine = create_engine(database_url(tmp_path))
+    upgrade(engine, "0033")
+    upgrade(engine, "0039")
+    row = ("INSERT INTO idempotency_keys (username, key, request_sha256, created_at) "
+           "VALUES ('org_dept', 'k1', 'h', CURRENT_TIMESTAMP)")
+    with engine.begin() as connection:
+        connection.execute(text(row))
+        assert "ix_idempotency_keys_created_at" in {
+            found["name"] for found in inspect(connection).get_indexes("idempotency_keys")}
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text(row))
+    with engine.begin() as connection:
+        connection.execute(text(row.replace("'org_dept'", "'org_dept2'")))  # another user's same key
+        config = alembic_config(engine)
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0033")
+    with engine.connect() as connection:
+        assert "idempotency_keys" not in inspect(connection).get_table_names()
+        assert current_revision(connection) == "0033"
+    engine.dispose()
+
+
 def _credential_changes_after(engine, statement: str) -> int:
     """How far SQLite's credential count (migration 0022) moves with a statement."""
     with engine.begin() as connection:
