@@ -21,6 +21,8 @@ from service.usecases import idempotency
 from service.usecases.context import Actor
 from tests.api.support import ADMONISHMENT, VETTING, assert_error, start_accountability
 from tests.api.test_personal_reports import today
+from tests.conformance.bpmn import LANE, chain, definitions, end, message, message_ref, user
+from tests.conformance.bpmn import start as start_event
 
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 VETTING_BODY = {"process": VETTING, "cadre_id": "c1",
@@ -220,3 +222,16 @@ def _waiting_on_a_lock(db) -> bool:
     with db.read_engine.connect() as connection:
         return bool(connection.scalar(text(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'")))
+
+
+def test_a_message_that_starts_a_case_retried_with_its_key_opens_one_case(api, cadre):
+    key = "letters"
+    bpmn = definitions(key, start_event(definition=message_ref(f"{key}_open")) + user("a") + end()
+                       + chain("start", "a", "end"), {LANE: ["a"]}, message(f"{key}_open"))
+    deployed = api.post(f"/api/processes/{key}/versions", as_="designer", content_type="multipart/form-data",
+                        data={"bpmn": (io.BytesIO(bpmn), f"{key}.bpmn")})
+    assert deployed.status_code == 201, deployed.json
+    body = {"name": f"{key}_open", "data": {"cadre_id": "c1", "note": "来信"}}
+    sent = [api.post("/api/messages", as_="admin", json=body, headers=keyed("letter-1")) for _ in range(2)]
+    assert [r.status_code for r in sent] == [201, 201] and sent[0].json == sent[1].json
+    assert count(api, Case, Case.process_key == key) == 1

@@ -209,3 +209,13 @@ def test_docs_are_self_contained():
     assert [page.name for page in pages if "../shared" in page.read_text(encoding="utf-8")] == []
     for page in ("processes.md", "api.md", "openapi.yaml"):
         assert f"({page})" in (root / "docs" / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_post_a_token_holder_sends_takes_an_idempotency_key(app, document):
+    """The API's POSTs behind a token honour `Idempotency-Key` (service/api/idempotency.py): each declares the
+    reusable header parameter; the two login POSTs, which no idempotency key guards, do not."""
+    unguarded = {"/api/auth/token", "/api/auth/password"}
+    posts = {path for path, method in routes(app) if method == "post" and path.startswith("/api/")}
+    declaring = {path for path in posts if {"$ref": "#/components/parameters/IdempotencyKey"}
+                 in document["paths"][path]["post"].get("parameters", [])}
+    assert sorted(posts - unguarded - declaring) == [] and declaring & unguarded == set()
