@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from datetime import date
 
-from .usecases import bulk, delivery, early_warning, health, incidents, schedules
+from .usecases import bulk, delivery, early_warning, health, idempotency, incidents, schedules
 from .usecases.context import Services
 from .usecases.reminders import Reminders
 from .usecases.rotation import run_daily_scan
@@ -67,8 +67,8 @@ def _timely(services: Services) -> int:
 
 class Chores:
     """The stages that may take long: incident retries (each step up to STEP_TIMEOUT_SECONDS), queued bulk starts,
-    the daily scans (each once a day across workers; a failed scan is tried again at the next round) and reminders
-    with their mail."""
+    the daily scans (each once a day across workers; a failed scan is tried again at the next round), reminders
+    with their mail, and forgetting the API's expired idempotency keys."""
 
     def __init__(self, services: Services) -> None:
         self.services, self.reminders = services, Reminders(services)
@@ -84,6 +84,7 @@ class Chores:
             if self.scanned_on.get(name) != today and _stage(name, scan, services) is not None:
                 self.scanned_on[name] = today
         _stage("reminders", lambda _services: self.reminders.tick(), services)  # notices, digest, e-mail
+        _stage("expired idempotency keys", idempotency.forget_expired, services)
         return moved
 
     def loop(self, stop: threading.Event, interval: float) -> None:

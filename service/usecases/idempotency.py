@@ -4,7 +4,8 @@ request already carried out gets its first answer again, instead of a second cas
 A key is its caller's alone (the row is keyed by username), so no user can read or block another's answer. It is
 claimed in a transaction of its own before the request runs, so of two sendings at once only one runs (the
 other: 409); the answer is stored once the request succeeded, and a refused request gives the key back, since it
-created nothing and may be sent again corrected. Keys are kept KEEP_HOURS, then forgotten (and reusable).
+created nothing and may be sent again corrected. Keys are kept KEEP_HOURS, then forgotten (and reusable): a
+caller's own expired keys at its next claim, everyone's by the worker's chores.
 """
 
 from __future__ import annotations
@@ -64,6 +65,15 @@ def give_back(services: Services, actor: Actor, key: str) -> None:
     with services.db.unit_of_work() as session:
         session.execute(delete(IdempotencyKey).where(IdempotencyKey.username == actor.username,
                                                      IdempotencyKey.key == key, IdempotencyKey.status.is_(None)))
+
+
+def forget_expired(services: Services) -> int:
+    """Forget every key older than KEEP_HOURS, and the answer kept with it (a worker's chore): an answer holds a
+    record as its caller saw it, and is kept no longer than documented even if its user never sends again."""
+    with services.db.unit_of_work() as session:
+        gone = session.execute(delete(IdempotencyKey).where(
+            IdempotencyKey.created_at < utcnow() - timedelta(hours=KEEP_HOURS)))
+        return int(getattr(gone, "rowcount", 0) or 0)
 
 
 def _answer_of(row: IdempotencyKey, request_sha256: str) -> Answer:

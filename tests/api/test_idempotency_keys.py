@@ -19,6 +19,7 @@ from service.db.models import Attachment, Case, Comment, IdempotencyKey, Persona
 from service.errors import Conflict
 from service.usecases import idempotency
 from service.usecases.context import Actor
+from service.worker import run_worker
 from tests.api.support import ADMONISHMENT, VETTING, assert_error, start_accountability
 from tests.api.test_personal_reports import today
 from tests.conformance.bpmn import LANE, chain, definitions, end, message, message_ref, user
@@ -235,3 +236,15 @@ def test_a_message_that_starts_a_case_retried_with_its_key_opens_one_case(api, c
     sent = [api.post("/api/messages", as_="admin", json=body, headers=keyed("letter-1")) for _ in range(2)]
     assert [r.status_code for r in sent] == [201, 201] and sent[0].json == sent[1].json
     assert count(api, Case, Case.process_key == key) == 1
+
+
+def test_the_worker_forgets_every_users_expired_keys_and_their_answers(api, cadre):
+    """A stored answer holds the record as the caller saw it (a case's data): it is kept no longer than the
+    documented time even if its user never sends another key."""
+    assert start(api, "old").status_code == 201 and start(api, "fresh", as_="org_dept2").status_code == 201
+    with services(api).db.unit_of_work() as session:
+        session.execute(update(IdempotencyKey).where(IdempotencyKey.key == "old").values(
+            created_at=utcnow() - timedelta(hours=idempotency.KEEP_HOURS, minutes=1)))
+    run_worker(services(api), threading.Event(), once=True)
+    with services(api).db.unit_of_work(write=False) as session:
+        assert session.scalars(select(IdempotencyKey.key)).all() == ["fresh"]
