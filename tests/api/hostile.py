@@ -35,6 +35,11 @@ HOSTILE_RAW = {
     "lone-surrogate-key": b'{"\\ud800": 1}',
     "bom": b'\xef\xbb\xbf{"data": {}}',
 }
+# Idempotency-Key headers no POST may take (a 400 each): empty, too long, inner space or tab, a quote or backslash,
+# an unclosed quote, Latin-1 and DEL (a header's bytes outside visible ASCII), two keys in one header.
+HOSTILE_IDEMPOTENCY_KEYS = {"empty": "", "long": "k" * 256, "quoted_long": f'"{"k" * 256}"', "space": "a b",
+                            "tab": "a\tb", "quote": 'a"b', "backslash": "a\\b", "unclosed": '"open',
+                            "latin1": "clé", "del": "a\x7fb", "two": "k1, k2"}
 SURROGATE = "\ud800"
 HOSTILE_JSON = {
     "empty": {},

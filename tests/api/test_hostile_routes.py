@@ -8,9 +8,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlalchemy import select
+
+from service.db.models import IdempotencyKey
 from service.usecases.check import check_cases
 from service.usecases.report_log import check_reports
-from tests.api.hostile import HOSTILE_JSON, HOSTILE_RAW
+from tests.api.hostile import HOSTILE_IDEMPOTENCY_KEYS, HOSTILE_JSON, HOSTILE_RAW
 from tests.api.support import assert_error
 
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
@@ -63,3 +66,32 @@ def test_every_write_route_refuses_hostile_bodies_without_a_500(hostile_world):
     checked, faults = check_cases(app.extensions["cadreflow"])
     assert checked >= 1 and faults == []
     assert check_reports(app.extensions["cadreflow"])[1] == []
+
+
+def test_every_post_refuses_a_hostile_idempotency_key_and_strands_no_key_after_hostile_bodies(hostile_world):
+    """Each API POST a token holder sends answers a malformed or too long `Idempotency-Key` with 400 naming it
+    (the login POSTs, which take no key, never a 500); and every hostile body sent with a key of its own is
+    never a 500 and leaves its key either kept with an answer or given back, none stranded as still running."""
+    world = hostile_world
+    api, services = world.api, world.app.extensions["cadreflow"]
+    posts = [rule for method, rule in write_routes(world.app) if method == "POST" and rule.rule.startswith("/api/")]
+    unguarded = {"/api/auth/token", "/api/auth/password"}
+    wrong: list[tuple[Any, ...]] = []
+    for rule in posts:
+        url = world.url(rule, "POST")
+        for name, key in HOSTILE_IDEMPOTENCY_KEYS.items():
+            response = api.call("POST", url, "everyone", data=b"{}", content_type="application/json",
+                                headers={"Idempotency-Key": key})
+            expected = response.status_code < 500 if rule.rule in unguarded else (
+                response.status_code == 400 and "Idempotency-Key" in response.json["error"].get("fields", {}))
+            if not expected:
+                wrong.append((rule.rule, name, response.status_code, response.get_data()[:200]))
+        for number, (name, body) in enumerate(BODIES.items()):
+            response = api.call("POST", url, "everyone", data=body, content_type="application/json",
+                                headers={"Idempotency-Key": f"hostile-{rule.endpoint}-{number}"})
+            if response.status_code >= 500:
+                wrong.append((rule.rule, name, response.status_code, response.get_data()[:200]))
+    assert wrong == []
+    with services.db.unit_of_work(write=False) as session:
+        assert session.scalars(select(IdempotencyKey.key).where(IdempotencyKey.status.is_(None))).all() == []
+    assert check_cases(services)[1] == [] and check_reports(services)[1] == []
