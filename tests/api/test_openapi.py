@@ -213,9 +213,14 @@ def test_docs_are_self_contained():
 
 def test_every_post_a_token_holder_sends_takes_an_idempotency_key(app, document):
     """The API's POSTs behind a token honour `Idempotency-Key` (service/api/idempotency.py): each declares the
-    reusable header parameter; the two login POSTs, which no idempotency key guards, do not."""
+    reusable header parameter and the statuses a key may answer; the two login POSTs, which no idempotency key
+    guards, do not."""
     unguarded = {"/api/auth/token", "/api/auth/password"}
     posts = {path for path, method in routes(app) if method == "post" and path.startswith("/api/")}
     declaring = {path for path in posts if {"$ref": "#/components/parameters/IdempotencyKey"}
                  in document["paths"][path]["post"].get("parameters", [])}
     assert sorted(posts - unguarded - declaring) == [] and declaring & unguarded == set()
+    # What a key may answer: a bad key 400, a sending still running 409, the key used for another request 422.
+    missing = [(path, status) for path in sorted(declaring) for status in ("400", "409", "422")
+               if status not in document["paths"][path]["post"]["responses"]]
+    assert missing == []
