@@ -5,6 +5,7 @@ service/usecases/idempotency.py."""
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable
 from typing import Any
@@ -12,9 +13,10 @@ from typing import Any
 from flask import Response, current_app, g, request
 
 from service import services_of
-from service.errors import BadRequest
+from service.errors import BadRequest, ServiceError
 from service.usecases import idempotency
 
+log = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"  # on a replayed answer, as Stripe's API marks one
 MAX_KEY = 255
@@ -44,11 +46,23 @@ def run_once(view: Callable[..., Any], *args: Any, **kwargs: Any) -> Response:
         idempotency.give_back(services_of(current_app), g.actor, key)
         raise
     if 200 <= response.status_code < 300:
-        idempotency.keep(services_of(current_app), g.actor, key, idempotency.Answer(
-            response.status_code, response.content_type or "application/json", response.get_data(as_text=True)))
+        _keep(key, response)
     else:
         idempotency.give_back(services_of(current_app), g.actor, key)
     return response
+
+
+def _keep(key: str, response: Response) -> None:
+    """Keep a success's answer for retries. Should that fail (the database gone a moment after), the caller still
+    gets the answer: the record exists, and an error now would tell it nothing was made. The key then stays
+    taken without an answer, so a retry is a 409 until it expires, never a second record."""
+    answer = idempotency.Answer(response.status_code, response.content_type or "application/json",
+                                response.get_data(as_text=True))
+    try:
+        idempotency.keep(services_of(current_app), g.actor, key, answer)
+    except ServiceError:
+        log.warning("the answer of %s %s could not be kept for its Idempotency-Key", request.method, request.path,
+                    exc_info=True)
 
 
 def _key() -> str:

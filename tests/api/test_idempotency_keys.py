@@ -16,7 +16,7 @@ from werkzeug.test import encode_multipart
 
 from service.api import cases as case_views
 from service.db.models import Attachment, Case, Comment, IdempotencyKey, PersonalReport, StartJob, utcnow
-from service.errors import Conflict
+from service.errors import Conflict, Unavailable
 from service.usecases import idempotency
 from service.usecases.context import Actor
 from service.worker import run_worker
@@ -248,3 +248,17 @@ def test_the_worker_forgets_every_users_expired_keys_and_their_answers(api, cadr
     run_worker(services(api), threading.Event(), once=True)
     with services(api).db.unit_of_work(write=False) as session:
         assert session.scalars(select(IdempotencyKey.key)).all() == ["fresh"]
+
+
+def test_a_created_record_whose_answer_cannot_be_kept_is_still_answered_and_never_made_twice(api, cadre, monkeypatch):
+    """The database out of reach just after the case was opened, as its answer is kept: the caller still gets the
+    201 (the case exists; a 503 would tell it nothing was made), and a retry is a 409, never a second case."""
+    def unreachable(*_args, **_kwargs):
+        raise Unavailable("the database cannot be reached right now (数据库暂时无法连接)")
+
+    monkeypatch.setattr(idempotency, "keep", unreachable)
+    first = start(api, "start-1")
+    assert first.status_code == 201 and count(api, Case) == 1
+    monkeypatch.undo()
+    assert_error(start(api, "start-1"), 409)
+    assert count(api, Case) == 1
