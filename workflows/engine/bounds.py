@@ -137,13 +137,26 @@ def _form_sizes(elements: Iterable[etree._Element], limits: DeployLimits) -> lis
 
 
 MAX_EVENT_NAME = 200  # characters of a message's or signal's name, as the waits and the outbox store it
+# An error's or escalation's code: what a called case's end carries to its caller (workflows/engine/called.py).
+CODES = {"error": "errorCode", "escalation": "escalationCode"}
 
 
 def _event_names(elements: Iterable[etree._Element]) -> list[Problem]:
     return [Problem.of(f"{etree.QName(el).localname} name of {len(el.get('name', ''))} characters; the limit is "
                        f"{MAX_EVENT_NAME}", f"消息或信号名称过长，上限 {MAX_EVENT_NAME}", el.get("id"), el.sourceline)
             for el in elements if etree.QName(el).localname in ("message", "signal")
-            and len(el.get("name", "")) > MAX_EVENT_NAME]
+            and len(el.get("name", "")) > MAX_EVENT_NAME] + _event_codes(elements)
+
+
+def _event_codes(elements: Iterable[etree._Element]) -> list[Problem]:
+    problems = []
+    for el in elements:
+        attribute = CODES.get(etree.QName(el).localname)
+        code = el.get(attribute, "") if attribute else ""
+        if len(code) > MAX_EVENT_NAME:
+            problems.append(Problem.of(f"{attribute} of {len(code)} characters; the limit is {MAX_EVENT_NAME}",
+                                       f"错误或升级代码过长，上限 {MAX_EVENT_NAME}", el.get("id"), el.sourceline))
+    return problems
 
 
 # What a case stores of its diagram, and the widths of the columns it is stored in (service/db/models.py
