@@ -15,6 +15,7 @@ waiting catch without correlation properties takes messages from cases of the sa
 from __future__ import annotations
 
 import hashlib
+from dataclasses import asdict
 from datetime import timedelta
 
 from sqlalchemy import delete
@@ -71,8 +72,11 @@ def after_step(services: Services, session: Session, case: Case, step: Step) -> 
                                   "cadre_id": case.cadre_id, "hops": hops + 1}) for event in step.thrown]
     if case.parent_task_id and case.status in FINISHED and case.id not in session.info.get(WITHDRAWN, ()):
         outcome = case.outcome if case.status == "completed" else "cancelled"
+        # The error or escalation its end threw reaches the caller's boundary events (workflows/engine/called.py).
+        raised = [asdict(event) for event in step.raised] if case.status == "completed" else []
         posted.append(OutboxItem(kind=CALL_DONE, source_case_id=case.id, target_case_id=case.parent_case_id,
-                                 payload={"task_id": case.parent_task_id, "outcome": outcome, "hops": hops + 1}))
+                                 payload={"task_id": case.parent_task_id, "outcome": outcome, "hops": hops + 1,
+                                          "raised": raised}))
     if posted:
         session.add_all(posted)
         services.db.after_commit(session, lambda: _deliver_after_commit(services, [item.id for item in posted]))

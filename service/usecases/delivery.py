@@ -16,6 +16,7 @@ from service.db.models import Case, CaseWait, OutboxItem, utcnow
 from service.db.uow import rows_changed
 from service.errors import CaseIncident, Conflict, NotFound, ServiceError, Unavailable
 from workflows.engine import NotWaiting, Step
+from workflows.executor.protocol import raised_of
 
 from .between import CALL_DONE, FINISHED, FIRST_RETRY, HOPS, LEASE, MAX_ATTEMPTS, MESSAGE, SIGNAL, wait_key
 from .casehistory import lock_case, record
@@ -71,12 +72,15 @@ def _deliver_to(services: Services, case_id: int, kind: str, name: str, payload:
     """Hand one item to one case in a transaction of its own; False when it is not (or no longer) taken."""
     runner = services.runner
     calls: dict[str, Callable[..., Step]] = {
-        CALL_DONE: lambda d, state, h: runner.resume_call(d, state, payload["task_id"], payload["outcome"], h),
+        CALL_DONE: lambda d, state, h: runner.resume_call(d, state, payload["task_id"], payload["outcome"], h,
+                                                          raised),
         MESSAGE: lambda d, state, h: runner.deliver_message(d, state, name, payload.get("payload") or {}, h,
                                                             tuple(payload.get("correlations") or ())),
         SIGNAL: lambda d, state, h: runner.deliver_signal(d, state, name, payload.get("payload"), h),
     }
-    detail = {"name": name} if kind != CALL_DONE else {"outcome": payload["outcome"]}
+    raised = raised_of(payload.get("raised") or []) if kind == CALL_DONE else ()  # an item posted before: none
+    detail = {"name": name} if kind != CALL_DONE else {"outcome": payload["outcome"]} | {
+        event.kind: event.name for event in raised}
     try:
         with services.db.unit_of_work() as session:
             session.info[HOPS] = _hops(payload)  # what this step sends goes one hand-over further (between.MAX_HOPS)

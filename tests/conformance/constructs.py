@@ -195,44 +195,108 @@ def _call_activity(d: Driver, key: str) -> None:
     assert d.case(parent["id"])["data"]["call_outcome"] == "approved" and d.open(parent["id"]) == ["a"]
 
 
-@refuses(
+def _called(d: Driver, key: str, ending: str, top: str) -> str:
+    """Deploy a called process whose one task ends it at `ending` (an error or escalation end event `end_x`)."""
+    child = f"{key}_child"
+    d.deployed(child, definitions(child, start() + user("c") + ending + chain("start", "c", "end_x"), lane("c"), top))
+    return child
+
+
+def _caller(d: Driver, key: str, child: str, definition: str, top: str, interrupting: bool = True) -> int:
+    """Deploy and start a caller: call -> a -> end, and the boundary `b` on the call -> x -> e2; the caller's id."""
+    cancel = "" if interrupting else ' cancelActivity="false"'
+    d.deployed(
+        key,
+        definitions(
+            key,
+            start()
+            + f'<bpmn:callActivity id="call" calledElement="{child}"/>'
+            + f'<bpmn:boundaryEvent id="b" attachedToRef="call"{cancel}>{definition}</bpmn:boundaryEvent>'
+            + user("a") + user("x") + end() + end("e2") + chain("start", "call", "a", "end") + chain("b", "x", "e2"),
+            lane("a", "x"),
+            top,
+        ),
+    )
+    return int(d.start(key)["id"])
+
+
+def _child_ends(d: Driver, parent: int) -> None:
+    """Complete the called case's task: the called case completes at its own end event."""
+    child = d.case(parent)["child_case_ids"][0]
+    d.complete(child, "c")
+    assert (d.case(child)["status"], d.case(child)["outcome"]) == ("completed", "x")
+
+
+def _noted(d: Driver, case_id: int, **detail: str) -> bool:
+    """Whether the case's history has an entry with these details (the call's end)."""
+    return any(all((entry.get("detail") or {}).get(k) == v for k, v in detail.items())
+               for entry in d.api.history(case_id))
+
+
+@runs(
     "error boundary on a call activity",
     "tasks",
-    "the called case's error end never reaches its caller: end it with end_<outcome> and branch on <id>_outcome",
-    "b",
-    "_outcome",
+    "the called case's error end (its errorCode, or any when the boundary names none) leaves the call activity by "
+    "the boundary; <id>_error and <id>_outcome hold the code and the called case's outcome",
 )
-def _call_error(key: str) -> bytes:
-    """It deployed, and the caller went on down its normal path when the child ended with the error."""
-    return definitions(
-        key,
-        start()
-        + f'<bpmn:callActivity id="call" calledElement="{key}"/>'
-        + f'<bpmn:boundaryEvent id="b" attachedToRef="call">{error_ref("E1")}</bpmn:boundaryEvent>'
-        + user("a") + user("x") + end() + end("e2") + chain("start", "call", "a", "end") + chain("b", "x", "e2"),
-        lane("a", "x"),
-        error("E1"),
-    )
+def _call_error(d: Driver, key: str) -> None:
+    child = _called(d, key, end("end_x", error_ref("E1")), error("E1"))
+    for turn, definition in enumerate((error_ref("E1"), '<bpmn:errorEventDefinition id="ed_any"/>')):
+        parent = _caller(d, f"{key}_{turn}", child, definition, error("E1"))
+        _child_ends(d, parent)
+        case = d.case(parent)
+        assert d.open(parent) == ["x"] and case["status"] == "open", case
+        assert (case["data"]["call_error"], case["data"]["call_outcome"]) == ("E1", "x"), case["data"]
+        assert _noted(d, parent, error="E1", outcome="x"), d.api.history(parent)
+        d.complete(parent, "x")
+        finished(d, parent, None)
 
 
-@refuses(
-    "escalation boundary on a call activity",
+@runs(
+    "error end in a called case no boundary catches",
     "tasks",
-    "the called case's escalations never reach its caller: end it with end_<outcome> and branch on <id>_outcome",
-    "b",
-    "_outcome",
+    "as an uncaught error end inside one case: the caller goes on down its normal path, <id>_error holds the code",
 )
-def _call_escalation(key: str) -> bytes:
-    return definitions(
-        key,
-        start()
-        + f'<bpmn:callActivity id="call" calledElement="{key}"/>'
-        + f'<bpmn:boundaryEvent id="b" attachedToRef="call" cancelActivity="false">{escalation_ref("X1")}'
-        "</bpmn:boundaryEvent>"
-        + user("a") + user("x") + end() + end("e2") + chain("start", "call", "a", "end") + chain("b", "x", "e2"),
-        lane("a", "x"),
-        escalation("X1"),
-    )
+def _call_error_uncaught(d: Driver, key: str) -> None:
+    child = _called(d, key, end("end_x", error_ref("E2")), error("E2"))
+    parent = _caller(d, key, child, error_ref("E1"), error("E1") + error("E2"))
+    _child_ends(d, parent)
+    case = d.case(parent)
+    assert d.open(parent) == ["a"], case
+    assert (case["data"]["call_error"], case["data"]["call_outcome"]) == ("E2", "x"), case["data"]
+    assert _noted(d, parent, error="E2", outcome="x"), d.api.history(parent)
+
+
+@runs(
+    "escalation boundary on a call activity, interrupting",
+    "tasks",
+    "the called case's escalation end leaves the call activity by the boundary; <id>_escalation holds the code",
+)
+def _call_escalation(d: Driver, key: str) -> None:
+    child = _called(d, key, end("end_x", escalation_ref("X1")), escalation("X1"))
+    parent = _caller(d, key, child, escalation_ref("X1"), escalation("X1"))
+    _child_ends(d, parent)
+    case = d.case(parent)
+    assert d.open(parent) == ["x"], case
+    assert (case["data"]["call_escalation"], case["data"]["call_outcome"]) == ("X1", "x"), case["data"]
+    assert _noted(d, parent, escalation="X1", outcome="x"), d.api.history(parent)
+
+
+@runs(
+    "escalation boundary on a call activity, non-interrupting",
+    "tasks",
+    "the called case's escalation end opens the boundary's path, and the caller also goes on down its normal path",
+)
+def _call_escalation_beside(d: Driver, key: str) -> None:
+    child = _called(d, key, end("end_x", escalation_ref("X1")), escalation("X1"))
+    parent = _caller(d, key, child, escalation_ref("X1"), escalation("X1"), interrupting=False)
+    _child_ends(d, parent)
+    case = d.case(parent)
+    assert d.open(parent) == ["a", "x"], case
+    assert (case["data"]["call_escalation"], case["data"]["call_outcome"]) == ("X1", "x"), case["data"]
+    d.complete(parent, "a")
+    d.complete(parent, "x")
+    finished(d, parent, None)
 
 
 # Gateways -------------------------------------------------------------------------------------------

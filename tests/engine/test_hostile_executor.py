@@ -118,6 +118,10 @@ def _malformed() -> list[tuple[str, dict[str, Any]]]:
         ("thrown call end", {**step, "thrown": [{"kind": "call_done", "name": "n", "payload": {},
                                                  "correlations": []}]}),
         ("wait of another kind", {**step, "waits": [{"kind": "call_done", "name": "n", "correlations": []}]}),
+        # What a called case raised for its caller's boundary events: an error or an escalation, with a code.
+        ("raised message", {**step, "raised": [{"kind": "message", "name": "n"}]}),
+        ("raised code an object", {**step, "raised": [{"kind": "error", "name": {"x": 1}}]}),
+        ("raised code too long", {**step, "raised": [{"kind": "error", "name": "e" * 201}]}),
         # History entries the engine never writes, in the case's chained history as the system's.
         ("event of another action", {**step, "events": [{"action": "complete", "element_id": "e", "name": "n",
                                                          "detail": {}}]}),

@@ -51,17 +51,6 @@ SEVERAL_STARTS = (
     "每个流程只能有一个启动事件（由第二个启动事件开启的案件会走第一个启动事件的流程）；请在启动事件之后用网关分支，"
     "或把另一种启动方式部署为单独的流程")
 
-# A called process runs as a linked case of its own: its error or escalation ends there, and its caller goes on down
-# its normal path with `<id>_outcome` (an error boundary drawn on the call activity never fired).
-CALL_EVENTS = {"errorEventDefinition": "error", "escalationEventDefinition": "escalation"}
-CALLED_EVENT = (
-    "{kind} boundary event on a call activity (the called case runs apart; its {kind} never reaches the caller, "
-    "which would go on down its normal path); end the called process with end_<outcome> and branch on "
-    "<call activity id>_outcome after the call activity",
-    "调用活动上不支持{kind_zh}边界事件（被调用流程作为独立案件运行，其{kind_zh}不会传到调用方，调用方会照常继续）；"
-    "请让被调用流程以 end_<结果> 结束，并在调用活动之后按 <调用活动id>_outcome 分支")
-KIND_ZH = {"error": "错误", "escalation": "升级"}
-
 CYCLE_IN_CASE = (
     "timer cycle inside a case (only a timer start event of the process repeats; a cycle on a boundary, catch "
     "or event-subprocess start event would never fire); use a duration timer, or loop back through a timer "
@@ -73,7 +62,6 @@ CYCLE_IN_CASE = (
 def unsupported(root: etree._Element) -> list[Problem]:
     """Every element of the document that CadreFlow refuses, named with what to use instead."""
     problems = []
-    calls = {call.get("id") for call in root.iterfind(".//bpmn:callActivity", NS)}
     for element in root.iter():
         if not isinstance(element.tag, str) or etree.QName(element).namespace != BPMN:
             continue
@@ -83,8 +71,6 @@ def unsupported(root: etree._Element) -> list[Problem]:
             or _cycle_in_case(element)
         if reason is None and name == "startEvent" and _is_process_start(element) and _follows_a_start(element):
             reason, owner = SEVERAL_STARTS, element
-        if reason is None and name in CALL_EVENTS:
-            reason = _on_call_activity(element, CALL_EVENTS[name], calls)
         if reason is not None and owner is not None:
             problems.append(Problem.of(f"not supported: {reason[0]}", reason[1], owner.get("id"), owner.sourceline))
     return problems
@@ -101,14 +87,6 @@ def _cycle_in_case(element: etree._Element) -> tuple[str, str] | None:
     if etree.QName(element).localname != "timerEventDefinition" or element.find("bpmn:timeCycle", NS) is None:
         return None
     return None if _is_process_start(element.getparent()) else CYCLE_IN_CASE
-
-
-def _on_call_activity(definition: etree._Element, kind: str, calls: set[str | None]) -> tuple[str, str] | None:
-    """An error or escalation boundary event attached to a call activity: what its called case throws stays there."""
-    event = definition.getparent()
-    if event is None or etree.QName(event).localname != "boundaryEvent" or event.get("attachedToRef") not in calls:
-        return None
-    return CALLED_EVENT[0].format(kind=kind), CALLED_EVENT[1].format(kind_zh=KIND_ZH[kind])
 
 
 def _follows_a_start(event: etree._Element) -> bool:

@@ -23,6 +23,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from . import serialization
 from .bounds import MAX_ASSIGNEE
+from .called import catch_raised, raised, raised_data
 from .compiler import ProcessDefinition, supervised_element
 from .errors import (
     DataRefused,
@@ -150,15 +151,19 @@ class CaseRunner:
         return deliver
 
     def resume_call(self, process: ProcessDefinition, state: str, task_id: str, outcome: str | None,
-                    services: ServiceHandler | None) -> Step:
-        """A call activity's child case has ended: the waiting call activity goes on with its outcome."""
+                    services: ServiceHandler | None, raised_events: tuple[Thrown, ...] = ()) -> Step:
+        """A call activity's child case has ended: the waiting call activity goes on with its outcome, or leaves by
+        the boundary event catching the error or escalation the child ended with (called.py)."""
         workflow = self._load(process, state)
         task = _task_by_id(workflow, task_id)
         if task is None or task.state != TaskState.STARTED or not isinstance(task.task_spec, LinkedCallActivity):
             raise NotWaiting(f"the case is not waiting at call activity task {task_id}")
 
         def resume() -> None:
+            if catch_raised(task, raised_events, outcome):
+                return  # an interrupting boundary caught it: SpiffWorkflow's boundary join cancels the call
             task.internal_data[CHILD_OUTCOME] = outcome
+            task.data.update(raised_data(task, raised_events, outcome))
             task._set_state(TaskState.READY)
         # The resumed call leaves its wait because its child ended: no child is left behind by it.
         return self._advance(process, workflow, services, resume, waiting_before=waiting_calls(workflow) - {task_id})
@@ -267,7 +272,8 @@ class CaseRunner:
                 raise failure from exc  # nothing coherent to save: the caller keeps the old state
             service_failed = any(isinstance(task.task_spec, ServiceTask) for task in errored(workflow))
             incident = IncidentInfo(failure.message, failure.element_id, failure.line, service_failed)
-        outgoing = thrown(workflow.get_events())  # for other cases: the service routes them
+        pending = workflow.get_events()
+        outgoing = thrown(pending)  # for other cases: the service routes them
         events = events_since(workflow, completed_before, process.event_kinds)
         for task in ready_user_tasks(workflow):  # what their pre-scripts set
             merge_case_data(workflow, changed_data(task))
@@ -276,7 +282,7 @@ class CaseRunner:
         if incident is None and not errored(workflow):
             self._guard_depth(workflow)  # before pruning, which would hide a loop that spun inside this step
             prune(workflow, bool(process.event_subprocesses))
-        return self._step(workflow, events, incident, outgoing, waiting_before)
+        return self._step(workflow, events, incident, outgoing, waiting_before, raised(pending))
 
     def _run_engine(self, workflow: BpmnWorkflow, event_subprocesses: EventSubprocesses, current: list[Any],
                     opening: bool) -> None:
@@ -337,7 +343,8 @@ class CaseRunner:
                                                          waiting_before=waiting_before))
 
     def _step(self, workflow: BpmnWorkflow, events: list[EngineEvent], incident: IncidentInfo | None = None,
-              outgoing: tuple[Thrown, ...] = (), waiting_before: frozenset[str] = frozenset()) -> Step:
+              outgoing: tuple[Thrown, ...] = (), waiting_before: frozenset[str] = frozenset(),
+              raised_events: tuple[Thrown, ...] = ()) -> Step:
         self._guard_depth(workflow)
         completed = finished(workflow)
         calls = waiting_calls(workflow)
@@ -354,7 +361,7 @@ class CaseRunner:
             overdue_elements=tuple(e.detail["overdue"] for e in events if e.action == "escalation"),
             incident=incident,
             failed_elements=tuple(t.task_spec.bpmn_id or t.task_spec.name for t in errored(workflow)),
-            waits=() if completed else waits(workflow), thrown=outgoing,
+            waits=() if completed else waits(workflow), thrown=outgoing, raised=raised_events,
             calls=tuple(sorted(calls)), left_calls=tuple(sorted(waiting_before - calls)),
         )
 

@@ -61,9 +61,10 @@ class Wait:
 
 @dataclass(frozen=True)
 class Thrown:
-    """A message or signal a step threw that no element of its own case caught: for other cases."""
+    """A message or signal a step threw that no element of its own case caught: for other cases (or an error or
+    escalation, for the caller of a called case: `name` its code)."""
 
-    kind: str  # "message" | "signal"
+    kind: str  # "message" | "signal" (Step.thrown); "error" | "escalation" (Step.raised)
     name: str
     payload: Any = None
     correlations: tuple[str, ...] = ()
@@ -86,6 +87,7 @@ class Step:
     diagram: Diagram = Diagram((), ())  # elements passed and current, for the case's diagram
     waits: tuple[Wait, ...] = ()  # messages and signals the case now waits for
     thrown: tuple[Thrown, ...] = ()  # messages and signals the step threw for other cases
+    raised: tuple[Thrown, ...] = ()  # errors and escalations the step threw that its case did not catch
     calls: tuple[str, ...] = ()  # ids of the call activity tasks now waiting for their child case
     # Ids of the call activity tasks that waited for their child case before the step and no longer do (left by a
     # return, a cancel, an interrupting event, a terminate end): their child cases have nobody waiting for them.

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from datetime import date
 from typing import Any, TypeVar
 
-from workflows.engine import Diagram, EngineError, Incident, Migration, ProcessDefinition, Step, TimerSchedule
+from workflows.engine import (
+    Diagram,
+    EngineError,
+    Incident,
+    Migration,
+    ProcessDefinition,
+    Step,
+    Thrown,
+    TimerSchedule,
+)
 from workflows.engine.sandbox import ServiceHandler, require_storable
 
 from .pool import ExecutorPool, Relay
@@ -84,9 +94,11 @@ class StepExecutor:
         return self._step("deliver_signal", process, state.encode(), {"name": name, "data": payload}, services)
 
     def resume_call(self, process: ProcessDefinition, state: str, task_id: str, outcome: str | None,
-                    services: ServiceHandler | None) -> Step:
-        """A call activity's child case has ended: the waiting call activity goes on with its outcome."""
-        return self._step("resume_call", process, state.encode(), {"task_id": task_id, "outcome": outcome}, services)
+                    services: ServiceHandler | None, raised: tuple[Thrown, ...] = ()) -> Step:
+        """A call activity's child case has ended: the waiting call activity goes on with its outcome, or by the
+        boundary event catching the error or escalation it ended with."""
+        return self._step("resume_call", process, state.encode(), {
+            "task_id": task_id, "outcome": outcome, "raised": [asdict(event) for event in raised]}, services)
 
     def return_task(self, process: ProcessDefinition, state: str, task_id: str,
                     services: ServiceHandler | None) -> Step:

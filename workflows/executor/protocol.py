@@ -131,7 +131,7 @@ def encode_step(step: Step) -> tuple[dict[str, Any], bytes]:
     fields.update(open_tasks=[asdict(task) for task in step.open_tasks], events=[asdict(e) for e in step.events],
                   incident=asdict(step.incident) if step.incident is not None else None,
                   diagram=asdict(step.diagram), waits=[asdict(wait) for wait in step.waits],
-                  thrown=[asdict(event) for event in step.thrown])
+                  thrown=[asdict(event) for event in step.thrown], raised=[asdict(event) for event in step.raised])
     return fields, step.state.encode()
 
 
@@ -158,9 +158,21 @@ def decode_step(fields: dict[str, Any], state: bytes) -> Step:
             thrown=tuple(Thrown(_kind(t["kind"]), _text(t["name"], MAX_EVENT_NAME), t["payload"],
                                 _texts(t["correlations"])) for t in map(_object, _list(fields["thrown"]))),
             calls=_texts(fields["calls"]), left_calls=_texts(fields["left_calls"]),
+            raised=raised_of(fields.get("raised", [])),
         )
     except (KeyError, TypeError, ValueError, UnicodeDecodeError) as exc:
         raise ProtocolViolation(f"malformed step: {exc!r}") from None
+
+
+def raised_of(value: Any) -> tuple[Thrown, ...]:
+    """Errors and escalations (kind, code) as a step or an outbox item carries them, each checked."""
+    return tuple(Thrown(_raised_kind(t["kind"]), _text(t["name"], MAX_EVENT_NAME)) for t in map(_object, _list(value)))
+
+
+def _raised_kind(value: Any) -> str:
+    if value not in ("error", "escalation"):
+        raise ValueError("a raised event of another kind than error or escalation")
+    return str(value)
 
 
 def _open_task(value: Any) -> OpenTask:

@@ -22,7 +22,7 @@ from workflows.engine import CaseRunner, EngineError, Incident, ProcessDefinitio
 from workflows.engine.sandbox import require_storable
 
 from . import isolation
-from .protocol import Channel, ChannelClosed, encode_error, encode_migration, encode_step, encode_steps
+from .protocol import Channel, ChannelClosed, encode_error, encode_migration, encode_step, encode_steps, raised_of
 
 WARMUP_BPMN = Path(__file__).with_name("warmup.bpmn")
 WARMUP_DMN = Path(__file__).with_name("warmup.dmn")
@@ -93,7 +93,8 @@ class Worker:
             "deliver_message": lambda: runner.deliver_message(process, state, args["name"], args["data"], handler,
                                                               args.get("correlations")),
             "deliver_signal": lambda: runner.deliver_signal(process, state, args["name"], args["data"], handler),
-            "resume_call": lambda: runner.resume_call(process, state, args["task_id"], args["outcome"], handler),
+            "resume_call": lambda: runner.resume_call(process, state, args["task_id"], args["outcome"], handler,
+                                                      raised_of(args.get("raised", []))),
             "cancel": lambda: runner.cancel(process, state),
             "inspect": lambda: runner.inspect(process, state),
             "retry": lambda: runner.retry(process, state, handler),
