@@ -30,7 +30,8 @@ ACTIONS = {
     "attach": _l("上传附件"), "comment": _l("发表意见"), "assign": _l("转交"), "substitute": _l("转交代理人"),
     "designate": _l("按流程指定办理人"), "extend": _l("延长期限"), "return": _l("退回上一步"),
     "link_cadre": _l("关联干部"), "child_cancelled": _l("撤销被调用的关联案件"),
-    "call_result_dropped": _l("关联案件结果未采用"), "delivery_given_up": _l("发出的消息无案件接收"),
+    "call_result_dropped": _l("关联案件结果未采用"), "call_done": _l("被调用的关联案件结束"),
+    "delivery_given_up": _l("发出的消息无案件接收"),
 }
 # Why an automatic step decided as it did (the `…_reason` codes of decision tables).
 REASONS = {

@@ -8,6 +8,7 @@ import re
 
 from service.usecases import tracker
 from tests.api.support import finish_opinions, sanction, start_vetting, vetting_to_notice
+from tests.conformance.bpmn import chain, definitions, end, error, error_ref, start, user
 from tests.conftest import actor
 from tests.web.test_web_shell import csrf_token, login
 
@@ -104,3 +105,26 @@ def test_a_completed_task_shows_what_was_submitted(client, api):
     assert "disabled" not in html[html.index("form-title"):html.index("cadre-title")]
     submitted = text_of(html[html.index('id="submitted"'):])
     assert "家属支持" in submitted and "positive" not in submitted.split("全部记录")[0]
+
+
+def test_timeline_says_how_a_called_case_ended_and_the_error_it_ended_with(client, api):
+    """call_done showed as its code with nothing beside it; a called case's error end now reaches its caller."""
+    lane = {"org_dept": ["c"]}
+    child = definitions("err_child", start() + user("c") + end("end_x", error_ref("E1")) + chain("start", "c", "end_x"),
+                        lane, error("E1"))
+    caller = definitions("err_caller", start() + '<bpmn:callActivity id="call" calledElement="err_child"/>'
+                         + f'<bpmn:boundaryEvent id="b" attachedToRef="call">{error_ref("E1")}</bpmn:boundaryEvent>'
+                         + user("c") + end() + end("e2") + chain("start", "call", "end") + chain("b", "c", "e2"),
+                         lane, error("E1"))
+    for key, document in (("err_child", child), ("err_caller", caller)):
+        deployed = api.post(f"/api/processes/{key}/versions", as_="designer", content_type="application/xml",
+                            data=document)
+        assert deployed.status_code == 201, deployed.json
+    api.create_cadre("c1")
+    case_id = api.start("err_caller", "c1")["id"]
+    api.complete(api.get(f"/api/cases/{case_id}").json["child_case_ids"][0], "c", as_="admin", ok=True)
+    login(client, "org_dept")
+    timeline = text_of(client.get(f"/cases/{case_id}").get_data(as_text=True))
+    timeline = timeline[timeline.index("办理记录"):]
+    assert "call_done" not in timeline
+    assert "被调用的关联案件结束" in timeline and "结果：x" in timeline and "错误代码 E1" in timeline, timeline
