@@ -265,6 +265,8 @@ def _call_error_uncaught(d: Driver, key: str) -> None:
     assert d.open(parent) == ["a"], case
     assert (case["data"]["call_error"], case["data"]["call_outcome"]) == ("E2", "x"), case["data"]
     assert _noted(d, parent, error="E2", outcome="x"), d.api.history(parent)
+    d.complete(parent, "a")
+    finished(d, parent, None)
 
 
 @runs(
@@ -280,6 +282,8 @@ def _call_escalation(d: Driver, key: str) -> None:
     assert d.open(parent) == ["x"], case
     assert (case["data"]["call_escalation"], case["data"]["call_outcome"]) == ("X1", "x"), case["data"]
     assert _noted(d, parent, escalation="X1", outcome="x"), d.api.history(parent)
+    d.complete(parent, "x")
+    finished(d, parent, None)
 
 
 @runs(
