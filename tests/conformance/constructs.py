@@ -903,6 +903,29 @@ def _embedded(d: Driver, key: str) -> None:
     finished(d, case["id"], "done")
 
 
+@runs(
+    "terminate end event inside an embedded subprocess",
+    "subprocesses",
+    "ends only the subprocess: the case goes on, its outcome decided by the process's own end",
+)
+def _embedded_terminate(d: Driver, key: str) -> None:
+    sub = (
+        '<bpmn:subProcess id="sub">'
+        + start("s0")
+        + user("inner")
+        + terminate("rejected")
+        + chain("s0", "inner", "end_rejected")
+        + "</bpmn:subProcess>"
+    )
+    body = start() + sub + user("after") + end() + chain("start", "sub", "after", "end")
+    d.deployed(key, definitions(key, body, lane("inner", "after")))
+    case = d.start(key)
+    d.complete(case["id"], "inner")
+    assert d.open(case["id"]) == ["after"] and d.case(case["id"])["outcome"] is None
+    d.complete(case["id"], "after")
+    finished(d, case["id"], None)  # the subprocess's end_rejected decided nothing
+
+
 def _event_subprocess(d: Driver, key: str, definition: str, interrupting: bool, top: str = "") -> int:
     esp = (
         f'<bpmn:subProcess id="esp" triggeredByEvent="true"><bpmn:startEvent id="es_start" '

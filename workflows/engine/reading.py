@@ -79,14 +79,23 @@ def deepest(workflow: BpmnWorkflow) -> int:
     return max(depths.values(), default=0)
 
 
-def outcome(workflow: BpmnWorkflow) -> str | None:
-    """The outcome of the latest `end_<outcome>` end event the case reached (its subprocesses' too), if any."""
-    ends = [task for task in tasks_in(workflow, TaskState.COMPLETED)
-            if isinstance(task.task_spec, EndEvent) and (task.task_spec.bpmn_id or "").startswith(OUTCOME_PREFIX)]
+def outcome(workflow: BpmnWorkflow, event_subprocesses: frozenset[str] = frozenset()) -> str | None:
+    """The outcome of the latest `end_<outcome>` end event the process itself reached, if any. An end inside an
+    embedded subprocess ends only that subprocess (the case goes on) and decides nothing; an event subprocess
+    the process opened (`event_subprocesses`: their ids) counts as the process's own: its end can end the case."""
+    ends = [task for task in _process_tasks(workflow, event_subprocesses) if task.state == TaskState.COMPLETED
+            and isinstance(task.task_spec, EndEvent) and (task.task_spec.bpmn_id or "").startswith(OUTCOME_PREFIX)]
     if not ends:
         return None
     latest: str = max(ends, key=lambda task: task.last_state_change).task_spec.bpmn_id
     return latest[len(OUTCOME_PREFIX):]
+
+
+def _process_tasks(workflow: BpmnWorkflow, event_subprocesses: frozenset[str]) -> Iterator[Any]:
+    """The process's own tasks and those of the event subprocesses it opened (not of embedded subprocesses)."""
+    holders = {task.id for task in workflow.tasks.values() if task.task_spec.bpmn_id in event_subprocesses}
+    own = [sub for sub in workflow.subprocesses.values() if sub.parent_task_id in holders]
+    return chain(workflow.tasks.values(), *(sub.tasks.values() for sub in own))
 
 
 def diagram(workflow: BpmnWorkflow) -> Diagram:

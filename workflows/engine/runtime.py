@@ -185,7 +185,7 @@ class CaseRunner:
         8601 date-time, where that is later; nothing runs."""
         workflow = self._load(process, state)
         postpone_timers(self._ready_user_task(workflow, task_id), until)
-        return self._step(workflow, [])
+        return self._step(process, workflow, [])
 
     def timer_schedule(self, process: ProcessDefinition, now: datetime | None = None) -> TimerSchedule | None:
         """When the process's timer start event fires (its expression evaluated in the sandbox)."""
@@ -221,11 +221,11 @@ class CaseRunner:
         workflow = self._load(process, state)
         waiting_before = waiting_calls(workflow)
         workflow.cancel()
-        return self._step(workflow, [], waiting_before=waiting_before)
+        return self._step(process, workflow, [], waiting_before=waiting_before)
 
     def inspect(self, process: ProcessDefinition, state: str) -> Step:
         """Read a case's current step without running anything."""
-        return self._step(self._load(process, state), [])
+        return self._step(process, self._load(process, state), [])
 
     def diagram(self, process: ProcessDefinition, state: str) -> Diagram:
         """The elements a case has completed and those it is at now."""
@@ -282,7 +282,7 @@ class CaseRunner:
         if incident is None and not errored(workflow):
             self._guard_depth(workflow)  # before pruning, which would hide a loop that spun inside this step
             prune(workflow, bool(process.event_subprocesses))
-        return self._step(workflow, events, incident, outgoing, waiting_before, raised(pending))
+        return self._step(process, workflow, events, incident, outgoing, waiting_before, raised(pending))
 
     def _run_engine(self, workflow: BpmnWorkflow, event_subprocesses: EventSubprocesses, current: list[Any],
                     opening: bool) -> None:
@@ -342,9 +342,9 @@ class CaseRunner:
         return Migration(removed, changed, self._advance(target, workflow, None, lambda: None,
                                                          waiting_before=waiting_before))
 
-    def _step(self, workflow: BpmnWorkflow, events: list[EngineEvent], incident: IncidentInfo | None = None,
-              outgoing: tuple[Thrown, ...] = (), waiting_before: frozenset[str] = frozenset(),
-              raised_events: tuple[Thrown, ...] = ()) -> Step:
+    def _step(self, process: ProcessDefinition, workflow: BpmnWorkflow, events: list[EngineEvent],
+              incident: IncidentInfo | None = None, outgoing: tuple[Thrown, ...] = (),
+              waiting_before: frozenset[str] = frozenset(), raised_events: tuple[Thrown, ...] = ()) -> Step:
         self._guard_depth(workflow)
         completed = finished(workflow)
         calls = waiting_calls(workflow)
@@ -354,7 +354,8 @@ class CaseRunner:
             raise Incident(f"case data is not JSON: {exc}") from exc
         return Step(
             diagram=diagram(workflow),
-            state=state, completed=completed, outcome=outcome(workflow) if completed else None,
+            state=state, completed=completed,
+            outcome=outcome(workflow, process.event_subprocesses) if completed else None,
             data=dict(workflow.data.get(CASE_DATA, {})),
             open_tasks=tuple(_open_task(workflow, t) for t in ready_user_tasks(workflow)),
             next_timer_due=next_timer_due(workflow), events=tuple(events),
