@@ -8,6 +8,7 @@ history entry, and store the step whole (case row, task read model, history, eff
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from functools import partial
@@ -42,6 +43,9 @@ MAX_CALL_DEPTH = 5  # call activities calling call activities: enough for any re
 # largest literal cardinality (DEPLOY_LIMITS.max_instances) fits.
 MAX_CALLED_CASES = 200
 _CALLED = "cadreflow.called_cases"  # session.info: id of the case a call tree hangs from -> cases opened below it
+# session.info: id of the case a call tree hangs from -> when its children may no longer start (time.monotonic()):
+# each child's first step may take the whole step limit, so MAX_CALLED_CASES of them held one request 200 times it.
+_CHILDREN_BY = "cadreflow.child_starts_by"
 _LINKING = "cadreflow.linking"  # session.info, while linked cases open linked cases: (the case it began at, depth)
 
 
@@ -325,6 +329,7 @@ def child_starter(services: Services, session: Session) -> Callable[[Case, str, 
                           f"(关联案件在一个步骤中逐级发起超过 {MAX_CALL_DEPTH} 层)")
         if parent_task_id is None:  # a call activity's case was counted when the call opened it (call_opener)
             _count_call(session, root)
+        _check_child_budget(services, session, root)
         session.info[_LINKING] = (root, depth + 1)
         try:
             child = start_in_session(services, session, SYSTEM, process, data.pop("cadre_id"), data, parent,
@@ -372,6 +377,18 @@ def _count_call(session: Session, root: Case | None) -> None:
     if counts[root.id] > MAX_CALLED_CASES:
         raise Invalid(f"call activities and service tasks below case {root.id} opened more than {MAX_CALLED_CASES} "
                       f"cases in one step (一个步骤中调用或关联发起的子案件超过 {MAX_CALLED_CASES} 个)")
+
+
+def _check_child_budget(services: Services, session: Session, root: Case) -> None:
+    """Refuse (422, the step rolled back) a child start past CHILD_STARTS_SECONDS since the first child below
+    `root` started in this transaction: the children of one step share one budget, not one step limit each."""
+    deadlines = session.info.setdefault(_CHILDREN_BY, {})
+    seconds = float(services.settings["CHILD_STARTS_SECONDS"])
+    by = deadlines.setdefault(root.id, time.monotonic() + seconds)
+    if time.monotonic() > by:
+        raise Invalid(f"一个步骤中发起的子案件合计用时超过 {seconds:g} 秒 (CHILD_STARTS_SECONDS)，本步骤未保存 "
+                      f"(the cases opened below case {root.id} in one step took longer than {seconds:g} s together: "
+                      "nothing was stored)")
 
 
 def call_chain(session: Session, case: Case) -> tuple[int, Case]:

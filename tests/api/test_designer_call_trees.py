@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from service.db.models import Case
 from service.usecases.stepper import MAX_CALL_DEPTH, MAX_CALLED_CASES
 from tests.api.support import app_from_template, make_api
-from tests.conformance.bpmn import definitions, end, flow, start, user
+from tests.conformance.bpmn import definitions, end, flow, script, start, user
 
 FAN_OUT = 3
 
@@ -126,3 +126,41 @@ def test_service_tasks_opening_cases_that_open_cases_are_refused_at_the_count_bo
     _version(api, "admonishment", _service(*DEPARTURE, instances=20))
     _version(api, "departure_audit")
     _refused_opening_nothing(api, calls_app, f"more than {MAX_CALLED_CASES}")
+
+
+SLOW_CHILD = "x = len(sorted([[0] * 2000] * 100000))"  # one builtin call, some tenths of a second: in the step limit
+CHILDREN = 8
+
+
+def test_one_steps_child_starts_share_one_time_budget(template, tmp_path):
+    """Each child case's first step may take the whole step limit (STEP_TIMEOUT_SECONDS), and a step may open up to
+    MAX_CALLED_CASES of them: before, one request was held for their sum (200 x the step limit). Past
+    CHILD_STARTS_SECONDS for all of one step's children the step is refused whole: no child, the caller as it was."""
+    app = app_from_template(template, tmp_path / "budget", STEP_TIMEOUT_SECONDS=5.0, CHILD_STARTS_SECONDS=0.2)
+    try:
+        api = make_api(app, template)
+        api.create_cadre("c1")
+        child = definitions("slow_child", start() + script("s", SLOW_CHILD) + user("c") + end()
+                            + flow("start", "s") + flow("s", "c") + flow("c", "end"), {"discipline": ["c"]})
+        many = (f'<bpmn:callActivity id="call" calledElement="slow_child"><bpmn:multiInstanceLoopCharacteristics>'
+                f"<bpmn:loopCardinality>{CHILDREN}</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>"
+                "</bpmn:callActivity>")
+        caller = definitions("fan_out", start() + user("a") + many + end() + flow("start", "a") + flow("a", "call")
+                             + flow("call", "end"), {"discipline": ["a"]})
+        for key, document in (("slow_child", child), ("fan_out", caller)):
+            deployed = api.post(f"/api/processes/{key}/versions", as_="designer", data=document,
+                                content_type="application/xml")
+            assert deployed.status_code == 201, deployed.json
+        alone = api.post("/api/cases", as_="admin", json={"process": "slow_child", "cadre_id": "c1", "data": {}})
+        assert alone.json["status"] == "open", alone.json  # an honest child: its script runs inside the step limit
+        case = api.post("/api/cases", as_="admin", json={"process": "fan_out", "cadre_id": "c1", "data": {}}).json
+        task = case["open_tasks"][0]
+        refused = api.post(f"/api/tasks/{task['id']}/complete", as_="admin", json={"data": {"ok": True}})
+        assert refused.status_code == 422, refused.json
+        assert "CHILD_STARTS_SECONDS" in refused.json["error"]["message"], refused.json
+        after = api.get(f"/api/cases/{case['id']}", as_="admin").json
+        assert after["status"] == "open" and [t["id"] for t in after["open_tasks"]] == [task["id"]], after
+        with app.extensions["cadreflow"].db.unit_of_work(write=False) as session:
+            assert session.scalar(select(func.count()).select_from(Case).where(Case.process_key == "slow_child")) == 1
+    finally:
+        app.extensions["cadreflow"].db.dispose()
