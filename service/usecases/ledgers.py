@@ -17,6 +17,7 @@ passes in with its translatable names. `codes` keeps the codes themselves, for c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -57,29 +58,28 @@ def ledger(services: Services, actor: Actor, cadre_id: str, kind: Any, since: da
     queries.check_period(since, until)
     with services.db.unit_of_work(write=False) as session:
         cadre = policy.readable_cadre(session, actor, cadre_id)
-        items = chosen_items(ledger_items(services, session, actor, cadre, kind, label), since, until, chosen)
+        items = ledger_items(services, session, actor, cadre, kind, label, Chosen(since, until, chosen), most)
         view = {"cadre": {"id": cadre.id, "name": cadre.name, "unit": cadre.unit, "post": cadre.post},
                 "kind": kind, "title": KIND_NAMES[kind], "items": items,
                 "from": since.isoformat() if since else None, "to": until.isoformat() if until else None,
                 "types": sorted(chosen, key=ENTRY_TYPES.index) if chosen else None}
-    if most is not None:
-        check_size(services, items, most)
-    check_size(services, items)
     access_log.note(services, actor, "ledger", cadre_id=cadre_id)
     return view
 
 
 def check_size(services: Services, items: list[dict[str, Any]], printed: int | None = None) -> None:
     """At most LEDGER_MAX_ROWS entries in one answer, `printed` in a printed ledger (422 past it): 10,000 took
-    1.9 s and 1.5 MB of JSON."""
-    most = int(services.settings["LEDGER_MAX_ROWS"]) if printed is None else printed
+    1.9 s and 1.5 MB of JSON. Called as entries are read, so a ledger past it is refused at one entry more, its
+    other entries never read: the message says "at least"."""
+    answered = int(services.settings["LEDGER_MAX_ROWS"])
+    most = answered if printed is None else min(printed, answered)
     if len(items) <= most:
         return
-    limit, then, holds = ("单次查看上限", "", "one answer holds") if printed is None else (
+    limit, then, holds = ("单次查看上限", "", "one answer holds") if most == answered else (
         "打印上限", "后再打印", "a printed ledger holds")
-    raise Invalid(f"该台账有 {len(items)} 条记录，超过{limit} {most} 条，请缩小时间段或事项类别{then} "
-                  f"(the ledger has {len(items)} entries, more than the {most} {holds}: narrow the period or the "
-                  "entry types)")
+    raise Invalid(f"该台账至少有 {len(items)} 条记录，超过{limit} {most} 条，请缩小时间段或事项类别{then} "
+                  f"(the ledger has at least {len(items)} entries, more than the {most} {holds}: narrow the period "
+                  "or the entry types)")
 
 
 def check_kind(kind: Any) -> str:
@@ -101,24 +101,66 @@ def check_types(types: Any, allowed: tuple[str, ...]) -> frozenset[str] | None:
     return frozenset(chosen)
 
 
-def chosen_items(items: list[dict[str, Any]], since: date | None, until: date | None,
-                 types: frozenset[str] | None) -> list[dict[str, Any]]:
-    """The entries on `since`..`until` and of `types`, each only when given."""
-    return [item for item in items if (since is None or item["on"] >= since.isoformat())
-            and (until is None or item["on"] <= until.isoformat()) and (types is None or item["kind"] in types)]
+@dataclass(frozen=True)
+class Chosen:
+    """The filter of a ledger: entries on `since`..`until` and of `types`, each only when given."""
+
+    since: date | None = None
+    until: date | None = None
+    types: frozenset[str] | None = None
+
+    def keeps(self, item: dict[str, Any]) -> bool:
+        return ((self.since is None or item["on"] >= self.since.isoformat())
+                and (self.until is None or item["on"] <= self.until.isoformat())
+                and (self.types is None or item["kind"] in self.types))
+
+    def wants(self, entry: str) -> bool:
+        return self.types is None or entry in self.types
+
+
+# The processes whose cases are entries of each ledger, and the entry type each makes.
+CASE_SOURCES = {"integrity": {"accountability": "accountability", "departure_audit": "audit_finding",
+                              "public_report": "public_report"},
+                "conduct": {"admonishment": "admonishment", "rotation_review": "rotation_review"}}
 
 
 def ledger_items(services: Services, session: Session, actor: Actor, cadre: Cadre, kind: str,
-                 label: Label | None = None) -> list[dict[str, Any]]:
-    # Not the engine state nor the search text, which no entry tells of: a case's state is most of its row.
-    cases = list(session.scalars(select(Case).where(Case.cadre_id == cadre.id).order_by(Case.id)
-                                 .options(defer(Case.state), defer(Case.search_text))))
-    readable = policy.readable_case_ids(session, actor, [c.id for c in cases])
+                 label: Label | None = None, chosen: Chosen = Chosen(),
+                 most: int | None = None) -> list[dict[str, Any]]:
+    """The ledger's entries `chosen` keeps, newest first; past the limit (`check_size`, `most` printed) a 422 as
+    soon as one entry more than it is read: cases are read in pages of the limit plus one, so a cadre with 10,000
+    cases is refused after the first page that fills it, not after reading them all."""
     words = Words(services, label or _code)
-    items = (_integrity if kind == "integrity" else _conduct)(session, cadre, cases, words)
-    items = [{**item, "case_id": item["case_id"] if item["case_id"] in readable else None}
-             for item in items if item["case_id"] in readable or item["kind"] not in CASE_ENTRIES]
+    items: list[dict[str, Any]] = []
+    answered = int(services.settings["LEDGER_MAX_ROWS"])
+    page = (answered if most is None else min(most, answered)) + 1
+    processes = [process for process, entry in CASE_SOURCES[kind].items() if chosen.wants(entry)]
+    for cases in _case_pages(session, cadre, processes, page):
+        readable = policy.readable_case_ids(session, actor, [c.id for c in cases])
+        entries = (_integrity_cases if kind == "integrity" else _conduct_cases)(session, cases, words)
+        items += [item for item in entries if item["case_id"] in readable and chosen.keeps(item)]
+        check_size(services, items, most)
+    records = [item for item in (_integrity_records if kind == "integrity" else _conduct_records)(
+        session, cadre, words, chosen) if chosen.keeps(item)]
+    readable = policy.readable_case_ids(session, actor, [item["case_id"] for item in records])
+    items += [{**item, "case_id": item["case_id"] if item["case_id"] in readable else None} for item in records]
+    check_size(services, items, most)
     return sorted(items, key=lambda item: (item["on"], item.get("case_id") or 0), reverse=True)
+
+
+def _case_pages(session: Session, cadre: Cadre, processes: list[str], size: int) -> Iterator[list[Case]]:
+    """The cadre's cases of `processes`, `size` at a time in id order (keyset: each page one indexed read)."""
+    after = 0
+    while processes:
+        # Not the engine state nor the search text, which no entry tells of: a case's state is most of its row.
+        cases = list(session.scalars(select(Case).where(Case.cadre_id == cadre.id, Case.process_key.in_(processes),
+                                                        Case.id > after).order_by(Case.id).limit(size)
+                                     .options(defer(Case.state), defer(Case.search_text))))
+        if cases:
+            yield cases
+        if len(cases) < size:
+            return
+        after = cases[-1].id
 
 
 @dataclass
@@ -179,10 +221,8 @@ def _case_codes(case: Case, *names: str) -> dict[str, Any]:
     return {**{name: data.get(name) for name in names}, "status": case.status, "outcome": case.outcome}
 
 
-def _integrity(session: Session, cadre: Cadre, cases: list[Case], words: Words) -> list[dict[str, Any]]:
-    items = [_entry(s.decided_on, "sanction", f"处分：{words.label('sanction', s.sanction)}",
-                    {"sanction": s.sanction}, s.case_id)
-             for s in session.scalars(select(Sanction).where(Sanction.cadre_id == cadre.id))]
+def _integrity_cases(session: Session, cases: list[Case], words: Words) -> list[dict[str, Any]]:
+    items = []
     found_on = _findings_made_on(session, cases, words)
     for case in cases:
         data = case.data or {}
@@ -201,8 +241,18 @@ def _integrity(session: Session, cadre: Cadre, cases: list[Case], words: Words) 
                                 f"信访举报（{words.option(case, 'channel', data.get('channel'))}，"
                                 f"{words.option(case, 'category', data.get('category'))}）：{words.state(case)}",
                                 _case_codes(case, "channel", "category"), case.id))
-    reports = session.scalars(select(PersonalReport).where(
-        PersonalReport.cadre_id == cadre.id, PersonalReport.late | PersonalReport.found_unreported))
+    return items
+
+
+def _integrity_records(session: Session, cadre: Cadre, words: Words, chosen: Chosen) -> list[dict[str, Any]]:
+    items = []
+    if chosen.wants("sanction"):
+        items += [_entry(s.decided_on, "sanction", f"处分：{words.label('sanction', s.sanction)}",
+                         {"sanction": s.sanction}, s.case_id)
+                  for s in session.scalars(select(Sanction).where(Sanction.cadre_id == cadre.id))]
+    reports: list[PersonalReport] = list(session.scalars(select(PersonalReport).where(
+        PersonalReport.cadre_id == cadre.id, PersonalReport.late | PersonalReport.found_unreported))) \
+        if chosen.wants("personal_report") else []
     for report in reports:
         what = "发现未报告" if report.found_unreported else "逾期报告"
         items.append(_entry(report.reported_on, "personal_report",
@@ -222,8 +272,7 @@ def _findings_made_on(session: Session, cases: list[Case], words: Words) -> dict
     return {case_id: words.day(moment) for case_id, moment in rows}
 
 
-def _conduct(session: Session, cadre: Cadre, cases: list[Case], words: Words) -> list[dict[str, Any]]:
-    by_id = {case.id: case for case in cases}
+def _conduct_cases(_session: Session, cases: list[Case], words: Words) -> list[dict[str, Any]]:
     items = []
     for case in cases:
         data = case.data or {}
@@ -236,18 +285,30 @@ def _conduct(session: Session, cadre: Cadre, cases: list[Case], words: Words) ->
                                 f"轮岗交流（{words.option(case, 'rule', data.get('rule'))}，"
                                 f"任现职 {data.get('years_in_post', '-')} 年）：{words.state(case)}",
                                 _case_codes(case, "rule"), case.id))
-    for grade in session.scalars(select(Assessment).where(Assessment.cadre_id == cadre.id)):
+    return items
+
+
+def _conduct_records(session: Session, cadre: Cadre, words: Words, chosen: Chosen) -> list[dict[str, Any]]:
+    items = []
+    grades = list(session.scalars(select(Assessment).where(Assessment.cadre_id == cadre.id))) \
+        if chosen.wants("assessment") else []
+    graded_ids = {grade.case_id for grade in grades if grade.case_id is not None}
+    by_id = {case.id: case for case in session.scalars(select(Case).where(
+        Case.id.in_(graded_ids), Case.cadre_id == cadre.id).options(defer(Case.state), defer(Case.search_text)))} \
+        if graded_ids else {}
+    for grade in grades:
         graded = by_id.get(grade.case_id)
         on = words.day(graded.updated_at) if graded is not None else date(grade.year, 12, 31)
         measure = f"，组织处理：{words.option(graded, 'measure', grade.measure)}" if grade.measure else ""
         items.append(_entry(on, "assessment", f"{grade.year} 年度考核：{words.label('grade', grade.grade)}{measure}",
                             {"grade": grade.grade, "measure": grade.measure}, grade.case_id))
-    for review in session.scalars(select(Disclosure).where(Disclosure.cadre_id == cadre.id,
-                                                           Disclosure.result.is_not(None))):
+    reviews: list[Disclosure] = list(session.scalars(select(Disclosure).where(
+        Disclosure.cadre_id == cadre.id, Disclosure.result.is_not(None)))) if chosen.wants("integrity_review") else []
+    for review in reviews:
         items.append(_entry(review.concluded_on or date(review.year, 12, 31), "integrity_review",
                             f"{review.year} 年度述职述廉社会评议：{words.label('integrity_result', review.result)}",
                             {"result": review.result}, review.case_id))
-    for year in learning.yearly_compliance(session, cadre.id):
+    for year in learning.yearly_compliance(session, cadre.id) if chosen.wants("learning") else []:
         shortfalls = year["shortfalls"]
         state = "达标" if year["compliant"] else "未达标：" + "、".join(
             f"{learning.KIND_NAMES.get(k, k)}差 {v:g}" for k, v in shortfalls.items())
@@ -282,8 +343,5 @@ def both_ledgers(services: Services, actor: Actor, cadre_id: str, label: Label |
     queries.check_period(since, until)
     with services.db.unit_of_work(write=False) as session:
         cadre = policy.readable_cadre(session, actor, cadre_id)
-        both = {kind: chosen_items(ledger_items(services, session, actor, cadre, kind, label), since, until, chosen)
+        return {kind: ledger_items(services, session, actor, cadre, kind, label, Chosen(since, until, chosen))
                 for kind in KINDS}
-    for items in both.values():
-        check_size(services, items)
-    return both

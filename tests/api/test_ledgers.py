@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
+from sqlalchemy import event
+
+from service.db.models import Case
 from service.usecases import early_warning
 from service.usecases.context import SYSTEM
 from tests.api.support import (
@@ -295,5 +298,35 @@ def test_a_ledger_past_ledger_max_rows_is_refused_whole(template, tmp_path):
         page = client.get("/cadres/c1")
         assert page.status_code == 200 and "缩小" in page.get_data(as_text=True)
         assert "诫勉（" not in page.get_data(as_text=True)
+    finally:
+        app.extensions["cadreflow"].db.dispose()
+
+
+def test_a_ledger_past_its_limit_is_refused_before_reading_every_case(template, tmp_path):
+    """The size limits bound the work, not only the answer: past LEDGER_MAX_ROWS (PDF_MAX_ROWS printed) the ledger
+    stops reading once it has one entry more than the limit. Before, all of the cadre's cases were read first (10,000
+    admonishments, 1.9 s), then refused."""
+    app = app_from_template(template, tmp_path / "few", LEDGER_MAX_ROWS=3, PDF_MAX_ROWS=2)
+    loaded: list[int] = []
+
+    def note(case, _context):
+        loaded.append(case.id)
+
+    try:
+        api = make_api(app, template)
+        api.create_cadre("c1")
+        for _ in range(10):
+            start_admonishment(api)
+        event.listen(Case, "load", note)
+        try:
+            message = assert_error(ledger(api, "conduct"), 422)["message"]
+            read_for_answer, loaded[:] = len(loaded), []
+            printed = api.get("/api/cadres/c1/ledger.pdf", as_="discipline", query_string={"kind": "conduct"})
+            assert "缩小" in assert_error(printed, 422)["message"]
+            read_for_print = len(loaded)
+        finally:
+            event.remove(Case, "load", note)
+        assert (read_for_answer, read_for_print) == (4, 3)
+        assert "4" in message and "3" in message and "narrow" in message, message  # at least 4: more than 3
     finally:
         app.extensions["cadreflow"].db.dispose()
