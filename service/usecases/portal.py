@@ -93,10 +93,8 @@ def track(services: Services, code: Any, key: Any) -> dict[str, Any]:
 def notices(services: Services) -> list[dict[str, Any]]:
     """The vetting cases now in their public notice (任前公示), as the public sees them."""
     with services.db.unit_of_work(write=False) as session:
-        # A timer past due ends the period now, whenever a worker fires it: a notice is listed until its end only.
-        running = or_(Case.next_timer_due.is_(None), Case.next_timer_due > utcnow())
         rows = session.execute(select(Case, Cadre).join(Cadre, Cadre.id == Case.cadre_id).where(
-            _at_notice(), running).order_by(Case.id))
+            _at_notice(), _running()).order_by(Case.id))
         return [{"id": case.id, "cadre_name": cadre.name, "unit": cadre.unit, "current_post": cadre.post,
                  "proposed_post": case.data.get("proposed_post", ""),
                  "ends_on": local_date(services, case.next_timer_due)}
@@ -108,11 +106,13 @@ def object_to_notice(services: Services, case_id: Any, data: Any, admission: Adm
     is over or an objection ended it; 404 before the notice, like an unknown id); tracked like a report."""
     admit(services, admission)
     fields = _checked(data, {"content": (True, MAX_CONTENT), "contact": (False, MAX_CONTACT)})
+    over = Conflict("the public notice period is over (公示期已结束，不再受理异议)")
     if not isinstance(case_id, int) or not _waits_at_notice(services, case_id):
+        if isinstance(case_id, int) and _waits_at_notice(services, case_id, "incident"):
+            raise Conflict(REPAIRING) if _waits_at_notice(services, case_id, "incident", _running()) else over
         if not (isinstance(case_id, int) and _notice_held(services, case_id)):
             raise NotFound(f"notice {case_id} not found (公示不存在)")
-        raise Conflict("the public notice period is over (公示期已结束，不再受理异议)")
-    over = Conflict("the public notice period is over (公示期已结束，不再受理异议)")
+        raise over
     try:
         # One unit of work: an objection that ends the notice is never left without its tracking record (the
         # objector's code and contact, the row the triage inbox lists), nor that record without the objection.
@@ -235,18 +235,29 @@ def _triaged(session: Session, case: Case) -> bool:
                                                 Task.status == "completed")) is not None
 
 
-def _at_notice() -> ColumnElement[bool]:
-    """Open vetting cases waiting for an objection: at their public notice, though its period may have run out
-    with its timer not fired yet."""
+# A vetting case held in incident at its notice takes no message until an admin's retry reopens it (no case in
+# incident does: its state is what the admin repairs), so its notice is not listed and objections wait.
+REPAIRING = ("公示所涉案件正在排除故障，暂不受理异议，请稍后再提交 "
+             "(the case of this notice is held for repair: objections are not taken now, please try again later)")
+
+
+def _at_notice(status: str = "open") -> ColumnElement[bool]:
+    """Vetting cases of `status` waiting for an objection: at their public notice, though its period may have run
+    out with its timer not fired yet."""
     waiting = select(CaseWait.case_id).where(CaseWait.kind == "message", CaseWait.name == OBJECTION)
-    return and_(Case.process_key == VETTING, Case.status == "open", Case.id.in_(waiting))
+    return and_(Case.process_key == VETTING, Case.status == status, Case.id.in_(waiting))
 
 
-def _waits_at_notice(services: Services, case_id: int) -> bool:
+def _running() -> ColumnElement[bool]:
+    """A timer past due ends the period now, whenever a worker fires it: a notice runs until its end only."""
+    return or_(Case.next_timer_due.is_(None), Case.next_timer_due > utcnow())
+
+
+def _waits_at_notice(services: Services, case_id: int, status: str = "open", *also: ColumnElement[bool]) -> bool:
     """Whether the case is at its public notice (a period run out but not yet fired included: the delivery fires
-    it first, and answers 409)."""
+    it first, and answers 409), of `status` and `also`."""
     with services.db.unit_of_work(write=False) as session:
-        return session.scalar(select(Case.id).where(Case.id == case_id, _at_notice())) is not None
+        return session.scalar(select(Case.id).where(Case.id == case_id, _at_notice(status), *also)) is not None
 
 
 def _notice_held(services: Services, case_id: int) -> bool:

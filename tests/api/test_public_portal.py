@@ -520,3 +520,39 @@ def test_a_report_held_in_an_incident_stays_in_the_triage_inbox(api, services, c
     inspector = Actor("discipline", frozenset({"discipline"}))
     rows = portal.triage_inbox(services, inspector)["reports"]["items"]
     assert [(r["id"], r["status"]) for r in rows] == [(case_id, "incident")]
+
+
+def test_a_notice_whose_case_is_in_incident_is_held_until_the_repair(api, services, cadre):
+    """A vetting case held in incident takes no message (no case in incident does: its state is what an admin
+    repairs), so its notice is not listed, and an objection is a 409 saying to try again later, not the 404 of an
+    unknown notice; nothing is written. Once the admin's retry reopens the case within the period, the notice is
+    listed again and takes objections."""
+    case_id = vetting_to_notice(api)
+    client = api.client
+    hold_in_incident(services, case_id)
+    assert client.get("/public/notices").json == []
+    refused = client.post(f"/public/notices/{case_id}/objections",
+                          json={"content": "该同志存在违规经商问题", **solved(client)})
+    message = assert_error(refused, 409)["message"]
+    assert "稍后" in message and "later" in message, message
+    assert "objection" not in api.case(case_id)["data"]
+    inbox = portal.triage_inbox(services, Actor("discipline", frozenset({"discipline"})))
+    assert inbox["objections"] == []
+    retried = api.post(f"/api/cases/{case_id}/retry", as_="admin")
+    assert retried.status_code == 200 and retried.json["status"] == "open", retried.json
+    assert [n["id"] for n in client.get("/public/notices").json] == [case_id]
+    taken = client.post(f"/public/notices/{case_id}/objections",
+                        json={"content": "该同志存在违规经商问题", **solved(client)})
+    assert taken.status_code == 201, taken.json
+
+
+def test_a_notice_in_incident_whose_period_ran_out_is_over(api, services, cadre):
+    """Held past the end of its period (its timer not fired while held), the notice is over, not to be tried later."""
+    case_id = vetting_to_notice(api)
+    hold_in_incident(services, case_id)
+    with services.db.unit_of_work() as session:
+        session.execute(update(Case).where(Case.id == case_id).values(
+            next_timer_due=datetime.now(UTC) - timedelta(minutes=1)))
+    refused = api.client.post(f"/public/notices/{case_id}/objections", json={"content": "x", **solved(api.client)})
+    message = assert_error(refused, 409)["message"]
+    assert "公示期已结束" in message and "later" not in message, message
