@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from itertools import pairwise
 
 import pytest
@@ -9,6 +10,7 @@ from sqlalchemy import func, select
 
 from service.db.models import Case
 from service.usecases.stepper import MAX_CALL_DEPTH, MAX_CALLED_CASES
+from service.usecases.timers import fire_due_timers
 from tests.api.support import app_from_template, make_api
 from tests.conformance.bpmn import definitions, end, flow, script, start, user
 
@@ -162,5 +164,36 @@ def test_one_steps_child_starts_share_one_time_budget(template, tmp_path):
         assert after["status"] == "open" and [t["id"] for t in after["open_tasks"]] == [task["id"]], after
         with app.extensions["cadreflow"].db.unit_of_work(write=False) as session:
             assert session.scalar(select(func.count()).select_from(Case).where(Case.process_key == "slow_child")) == 1
+    finally:
+        app.extensions["cadreflow"].db.dispose()
+
+
+def test_a_timer_step_past_the_child_budget_holds_its_case_as_an_incident(template, tmp_path):
+    """The worker's timer step opening the children: past CHILD_STARTS_SECONDS the case is held as an incident with
+    its state as before the step (still at the timer), no child stored."""
+    app = app_from_template(template, tmp_path / "budget", STEP_TIMEOUT_SECONDS=5.0, CHILD_STARTS_SECONDS=0.2)
+    try:
+        api = make_api(app, template)
+        api.create_cadre("c1")
+        child = definitions("slow_child", start() + script("s", SLOW_CHILD) + user("c") + end()
+                            + flow("start", "s") + flow("s", "c") + flow("c", "end"), {"discipline": ["c"]})
+        wait = ('<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="t1">'
+                '<bpmn:timeDuration>"PT1S"</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>')
+        many = (f'<bpmn:callActivity id="call" calledElement="slow_child"><bpmn:multiInstanceLoopCharacteristics>'
+                f"<bpmn:loopCardinality>{CHILDREN}</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>"
+                "</bpmn:callActivity>")
+        caller = definitions("timed_fan_out", start() + wait + many + end() + flow("start", "wait")
+                             + flow("wait", "call") + flow("call", "end"))
+        for key, document in (("slow_child", child), ("timed_fan_out", caller)):
+            deployed = api.post(f"/api/processes/{key}/versions", as_="designer", data=document,
+                                content_type="application/xml")
+            assert deployed.status_code == 201, deployed.json
+        case = api.post("/api/cases", as_="admin", json={"process": "timed_fan_out", "cadre_id": "c1", "data": {}}).json
+        time.sleep(1.2)
+        fire_due_timers(app.extensions["cadreflow"])
+        after = api.get(f"/api/cases/{case['id']}", as_="admin").json
+        assert after["status"] == "incident" and after["next_timer_due"] == case["next_timer_due"], after
+        with app.extensions["cadreflow"].db.unit_of_work(write=False) as session:
+            assert session.scalar(select(func.count()).select_from(Case).where(Case.process_key == "slow_child")) == 0
     finally:
         app.extensions["cadreflow"].db.dispose()
