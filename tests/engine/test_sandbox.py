@@ -175,29 +175,31 @@ ENDLESS_CHILD = """
 import json, sys, time
 from workflows.engine import CaseRunner, Incident, compile_process
 definition = compile_process("sandbox_case", sys.stdin.buffer.read(), {}, ["org_dept"])
-began = time.monotonic()
+began = time.process_time()
 try:
     step = CaseRunner({}, script_timeout=1.0).start(definition, {}, None)
     found = step.incident
 except Incident as exc:
     found = exc
-print(json.dumps({"element_id": getattr(found, "element_id", None), "seconds": time.monotonic() - began}))
+print(json.dumps({"element_id": getattr(found, "element_id", None), "cpu_seconds": time.process_time() - began}))
 """
 
 
 def test_endless_one_line_loop_becomes_incident():
-    """`while True: pass` is stopped within a couple of seconds with an incident at the script."""
+    """`while True: pass` is stopped within a couple of seconds of CPU time with an incident at the script. The
+    limit counts the thread's CPU time, so the child's CPU time is what is held to it: on a loaded machine the wall
+    clock ran past 3 s for 1 s of CPU (CI). The child's wall-clock timeout only catches a limit that never acts."""
     bpmn = script_process("while True: pass")
     compile_bpmn(bpmn)  # deployable: it is valid, restricted Python
     try:
         child = subprocess.run([sys.executable, "-c", ENDLESS_CHILD], input=bpmn, capture_output=True,
-                               timeout=6, cwd=ROOT, check=False)
+                               timeout=60, cwd=ROOT, check=False)
     except subprocess.TimeoutExpired:
         pytest.fail("the engine hung on `while True: pass` (no time limit took effect)")
     assert child.returncode == 0, child.stderr.decode()[-2000:]
     result = json.loads(child.stdout.decode().strip().splitlines()[-1])
     assert result["element_id"] == "run_script"
-    assert result["seconds"] < 3
+    assert result["cpu_seconds"] < 3
 
 
 @pytest.mark.parametrize("script", ["x = {1, 2}", "x = b'bytes'", "x = 1j", "x = range(3)"])
