@@ -161,11 +161,20 @@ def _read_toml(path: Path) -> dict[str, Any]:
         return tomllib.load(handle)
 
 
+def _json_string(raw: str) -> str:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return raw
+    return value if isinstance(value, str) else raw
+
+
 def _parse_env(raw: str, text: bool) -> Any:
     """An environment variable's value: as written for a text setting (a password "1.50" must not become 1.5),
-    else read as JSON when it parses (numbers, flags, tables such as DEADLINES)."""
+    unless written as a JSON string ("…", as every value was once read: such a deployment keeps its value), else
+    read as JSON when it parses (numbers, flags, tables such as DEADLINES)."""
     if text:
-        return raw
+        return _json_string(raw) if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw
     try:
         return json.loads(raw)
     except ValueError:

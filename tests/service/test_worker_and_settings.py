@@ -72,6 +72,16 @@ def test_a_text_setting_from_the_environment_is_kept_as_written(tmp_path: Path) 
     assert settings["SECRET_KEY"] == key and settings["WORKER_POLL_SECONDS"] == 0.5
 
 
+def test_a_text_setting_written_as_a_json_string_is_still_unquoted(tmp_path: Path) -> None:
+    """Before text settings were taken as written, every CADREFLOW_<KEY> was read as JSON, so an operator could
+    quote a value ("…"): such a deployment must keep its value at the upgrade (a quoted SECRET_KEY taken with its
+    quotes would silently end every login, a quoted DATABASE_URL stop the start)."""
+    url = f"sqlite:///{tmp_path}/x.sqlite3"
+    settings = load_settings(environ={"CADREFLOW_DATABASE_URL": f'"{url}"', "CADREFLOW_SMTP_PASSWORD": '"1.50"',
+                                      "CADREFLOW_MAIL_FROM": r'"a\"b"'})
+    assert (settings["DATABASE_URL"], settings["SMTP_PASSWORD"], settings["MAIL_FROM"]) == (url, "1.50", 'a"b')
+
+
 def test_a_config_file_is_overridden_by_the_environment(tmp_path: Path) -> None:
     """The file named by CADREFLOW_CONFIG overrides the defaults; CADREFLOW_<KEY> overrides the file."""
     config = tmp_path / "site.toml"
