@@ -34,12 +34,18 @@ def sanctions(services) -> dict[str, tuple[object, list[str]]]:
                 for cadre in session.scalars(select(Cadre))}
 
 
+def started(api, key: str) -> dict:
+    """Started by org_dept, a starter owning no lane (told only what it sent), read as admin."""
+    case_id = api.start(key, "c1", as_="org_dept")["id"]
+    return api.get(f"/api/cases/{case_id}", as_="admin").json
+
+
 def test_a_script_naming_another_cadre_cannot_sanction_that_cadre(api, services):
     api.create_cadre("c1")
     api.create_cadre("c2")
     deploy(api, "redirect", 'cadre_id = "c2"\nfinal_sanction = "warning"')
     before = sanctions(services)
-    case = api.start("redirect", "c1", as_="org_dept")
+    case = started(api, "redirect")
     assert case["status"] == "incident" and case["incident"]["element_id"] == "sanction", case
     assert "c2" in case["incident"]["message"] and "本案干部" in case["incident"]["message"]
     assert sanctions(services) == before
@@ -48,7 +54,7 @@ def test_a_script_naming_another_cadre_cannot_sanction_that_cadre(api, services)
 def test_the_case_s_own_cadre_is_still_sanctioned(api, services):
     api.create_cadre("c1")
     deploy(api, "own", 'final_sanction = "warning"')
-    case = api.start("own", "c1", as_="org_dept")
+    case = started(api, "own")
     assert case["status"] == "completed", case
     ban, given = sanctions(services)["c1"]
     assert ban is not None and given == ["warning"]
