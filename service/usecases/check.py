@@ -42,18 +42,27 @@ def check_cases(services: Services, grace_seconds: float | None = None) -> tuple
         with services.db.unit_of_work(write=False) as session:
             one_snapshot(session)
             batch = list(session.scalars(select(Case).where(Case.id > last_id).order_by(Case.id).limit(BATCH)))
-            histories = _histories(session, batch)
-            records, names = _records(session, batch), _task_names(services, session)
-            for case in batch:
-                history = histories.get(case.id, [])
-                found = [*_case_faults(services, session, case, history, grace),
-                         *_record_faults(history, {kind: rows.get(case.id, []) for kind, rows in records.items()}),
-                         *_name_faults(records.get("tasks", {}).get(case.id, []), names)]
-                faults.extend(f"case {case.id}: {fault}" for fault in found)
+            for case_id, found in batch_faults(services, session, batch, grace).items():
+                faults.extend(f"case {case_id}: {fault}" for fault in found)
         if not batch:
             return checked, faults
         checked += len(batch)
         last_id = batch[-1].id
+
+
+def batch_faults(services: Services, session: Session, batch: list[Case],
+                 grace: timedelta | None) -> dict[int, list[str]]:
+    """The faults of consecutive cases (by id) read in `session`, each kind of row read in one query for all of them.
+    `grace` None leaves out a timer overdue (the worker's lag, no record changed): a migration's check of one case."""
+    histories = _histories(session, batch)
+    records, names = _records(session, batch), _task_names(services, session)
+    found: dict[int, list[str]] = {}
+    for case in batch:
+        history = histories.get(case.id, [])
+        found[case.id] = [*_case_faults(services, session, case, history, grace),
+                       *_record_faults(history, {kind: rows.get(case.id, []) for kind, rows in records.items()}),
+                       *_name_faults(records.get("tasks", {}).get(case.id, []), names)]
+    return found
 
 
 def one_snapshot(session: Session) -> None:
@@ -66,7 +75,7 @@ def one_snapshot(session: Session) -> None:
 
 
 def _case_faults(services: Services, session: Session, case: Case, history: list[Row[Any]],
-                 grace: timedelta) -> Iterator[str]:
+                 grace: timedelta | None) -> Iterator[str]:
     yield from chain_faults(history, (case.history_seq, case.history_hash), entry_hash, HISTORY)
     yield from _history_faults(session, case, history)
     try:
@@ -245,14 +254,14 @@ def _result_faults(case: Case, step: Step) -> Iterator[str]:
         yield "data differs from the engine's (案件数据与流程状态不符，可能被改动)"
 
 
-def _timer_faults(case: Case, step: Step, grace: timedelta) -> Iterator[str]:
+def _timer_faults(case: Case, step: Step, grace: timedelta | None) -> Iterator[str]:
     if case.status != "open":
         return
     due = parse_time(step.next_timer_due)
     if due != case.next_timer_due:
         yield (f"next_timer_due {case.next_timer_due} differs from the engine's {due} "
                "(`cadreflow resync-timers` sets it)")
-    if due is not None and due < datetime.now(UTC) - grace:
+    if due is not None and grace is not None and due < datetime.now(UTC) - grace:
         yield f"timer overdue since {due.isoformat()} (more than {grace.total_seconds():g} s)"
 
 
