@@ -18,6 +18,7 @@ from workflows.engine import EngineError, MigrationRefused, TaskNotReady, descri
 
 from . import policy, queries, views
 from .casehistory import lock_case
+from .check import batch_faults, one_snapshot
 from .context import Actor, Services
 from .processes import safe_file_name
 from .stepper import Entry, run_step, store_step
@@ -77,11 +78,17 @@ def _migrate(services: Services, actor: Actor, case_id: int, to_version: int | N
     # A dry run changes nothing: it reads the case as last committed and locks nothing, so a step on the case does
     # not wait for the engine's trial of it (on SQLite every writer waited, for a whole run over many cases).
     with services.db.unit_of_work(write=not dry_run) as session:
+        if dry_run:
+            one_snapshot(session)  # the case and the rows its check reads as of one moment (the real run locks it)
         if check_read:
             policy.check_case(session, actor, case_id)
         case = _committed_case(session, case_id) if dry_run else lock_case(session, case_id)
         if case.status not in ("open", "incident"):
             raise Conflict(f"case {case_id} is {case.status} (案件已结束)")
+        # The migrate entry vouches for the state, holders and deadlines it finds: a case whose rows an insider
+        # changed would come out of it clean to `check`, so it is refused and left as it is for someone to look at.
+        if batch_faults(services, session, [case], None)[case_id]:
+            raise Conflict(TAMPERED)
         target = _target(session, case, to_version)
         try:
             migration = services.runner.migrate(definition_of(services, case), case.state,
@@ -138,6 +145,7 @@ class _Outcome:
         return found | ({"reason": self.reason} if self.reason else {})
 
 
+TAMPERED = "案件记录与历史不符，须先核查 (the case's records disagree with its history: check it first)"
 _CHANGED_MEANWHILE = "the case changed meanwhile or cannot run on that version (案件状态已变化或无法在目标版本上运行)"
 _UNTRIED = ("试运行已达时限（MIGRATION_DRY_RUN_SECONDS），其余案件未试 "
             "(not tried: the dry run reached its time limit, MIGRATION_DRY_RUN_SECONDS)")
@@ -203,7 +211,7 @@ def _migrate_each(services: Services, actor: Actor, target: int, dry_run: bool, 
         report = _migrate(services, actor, case_id, target, dry_run, check_read=False)  # authorised as a whole
     except (ServiceError, EngineError) as exc:  # refused: this case stays as it was, the others go on
         reason = getattr(exc, "message", None) or str(exc)
-        public = reason if isinstance(exc.__cause__, MigrationRefused) else _CHANGED_MEANWHILE
+        public = reason if isinstance(exc.__cause__, MigrationRefused) or reason == TAMPERED else _CHANGED_MEANWHILE
         return _Outcome(case_id, version, tasks, (), "refused", reason, public)
     changed = tuple(t for t in tasks if t in report["changed"])
     return _Outcome(case_id, version, tasks, changed, "ok" if dry_run else "migrated")
