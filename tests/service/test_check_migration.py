@@ -14,6 +14,7 @@ from service.db.models import Case, HistoryEntry, Task
 from service.usecases.check import check_cases
 from tests.api.support import ADMONISHMENT, start_admonishment
 from tests.api.test_designer_versions import admonishment_variant, deploy, deployed, migrate
+from tests.sql import statements_sent
 
 REFUSED = "案件记录与历史不符，须先核查 (the case's records disagree with its history: check it first)"
 
@@ -76,3 +77,21 @@ def test_a_tampered_case_is_refused_by_a_migration_and_the_others_migrate(api, s
         assert {"reason": REFUSED, "cases": 1, "tasks": ["record_inquiry_reply"]} in report["refusals"], report
     assert _state(services, tampered) == before  # on its version, untouched
     assert check_cases(services, 3600)[1] == faults  # still named, nothing laundered
+
+
+def test_the_migrations_check_costs_the_same_few_statements_however_long_the_case(api, services, cadre):
+    """The case's rows are read as `check` reads a batch, each kind in one statement: a case with many comments,
+    claims and hand-backs costs its dry run no more statements than a fresh one."""
+    (short, _), (long, task_id) = _inquiry(api), _inquiry(api)
+    for number in range(6):
+        commented = api.post(f"/api/cases/{long}/comments", as_="discipline", json={"text": f"意见{number}"})
+        assert commented.status_code == 201, commented.json
+        for action in ("claim", "unclaim"):
+            assert api.post(f"/api/tasks/{task_id}/{action}", as_="discipline").status_code == 200
+    deployed(deploy(api, ADMONISHMENT, admonishment_variant()), 2)
+    counts = []
+    for case_id in (short, long):
+        with statements_sent(services.db) as sent:
+            assert migrate(api, case_id, dry_run=True).status_code == 200
+        counts.append(len(sent))
+    assert counts[0] == counts[1], counts
