@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from service.db.chain import GENESIS, entry_hash, stored_json
 from service.db.models import Attachment, Case, Comment, HistoryEntry, Task
-from service.errors import NotFound
+from service.errors import Conflict, NotFound
 from workflows.engine import EngineError, Step
 
 from .comments import text_digest
@@ -63,6 +63,16 @@ def batch_faults(services: Services, session: Session, batch: list[Case],
                        *_record_faults(history, {kind: rows.get(case.id, []) for kind, rows in records.items()}),
                        *_name_faults(records.get("tasks", {}).get(case.id, []), names)]
     return found
+
+
+TAMPERED = "案件记录与历史不符，须先核查 (the case's records disagree with its history: check it first)"
+
+
+def require_unaltered(services: Services, session: Session, case: Case) -> None:
+    """Refuse (409) a write that would record a case's rows as it finds them, and so vouch for them, while `check`
+    names the case: a version migration (its `migrate` entry), a return (the holders it reopens)."""
+    if batch_faults(services, session, [case], None)[case.id]:
+        raise Conflict(TAMPERED)
 
 
 def one_snapshot(session: Session) -> None:

@@ -17,6 +17,7 @@ from workflows.engine import NotReturnable, TaskNotReady
 
 from . import absence, notifications, policy, queries, reminders, views
 from .casehistory import record
+from .check import require_unaltered
 from .context import Actor, Services
 from .stepper import run_step
 from .steps import definition_of
@@ -99,6 +100,7 @@ def _return(services: Services, actor: Actor, task_id: str, reason: Any, fire_fi
             raise Conflict(f"case {case.id} is {case.status} (案件当前状态不允许退回)")
         policy.require_task_action(session, actor, "task.return", task)
         check_deadlines(case, fire_first)
+        require_unaltered(services, session, case)  # it reopens tasks for their completers as the rows name them
         detail: dict[str, Any] = {"task_id": task.id, "reason": _reason(reason)}
         definition = definition_of(services, case)
         if task.element_id not in definition.returnable:

@@ -18,7 +18,7 @@ from workflows.engine import EngineError, MigrationRefused, TaskNotReady, descri
 
 from . import policy, queries, views
 from .casehistory import lock_case
-from .check import batch_faults, one_snapshot
+from .check import TAMPERED, one_snapshot, require_unaltered
 from .context import Actor, Services
 from .processes import safe_file_name
 from .stepper import Entry, run_step, store_step
@@ -87,8 +87,7 @@ def _migrate(services: Services, actor: Actor, case_id: int, to_version: int | N
             raise Conflict(f"case {case_id} is {case.status} (案件已结束)")
         # The migrate entry vouches for the state, holders and deadlines it finds: a case whose rows an insider
         # changed would come out of it clean to `check`, so it is refused and left as it is for someone to look at.
-        if batch_faults(services, session, [case], None)[case_id]:
-            raise Conflict(TAMPERED)
+        require_unaltered(services, session, case)
         target = _target(session, case, to_version)
         try:
             migration = services.runner.migrate(definition_of(services, case), case.state,
@@ -145,7 +144,6 @@ class _Outcome:
         return found | ({"reason": self.reason} if self.reason else {})
 
 
-TAMPERED = "案件记录与历史不符，须先核查 (the case's records disagree with its history: check it first)"
 _CHANGED_MEANWHILE = "the case changed meanwhile or cannot run on that version (案件状态已变化或无法在目标版本上运行)"
 _UNTRIED = ("试运行已达时限（MIGRATION_DRY_RUN_SECONDS），其余案件未试 "
             "(not tried: the dry run reached its time limit, MIGRATION_DRY_RUN_SECONDS)")

@@ -14,6 +14,7 @@ from service.db.models import Case, HistoryEntry, Task
 from service.usecases.check import check_cases
 from tests.api.support import ADMONISHMENT, start_admonishment
 from tests.api.test_designer_versions import admonishment_variant, deploy, deployed, migrate
+from tests.api.test_return_api import returnable, send_back  # noqa: F401 - the fixture, used below
 from tests.sql import statements_sent
 
 REFUSED = "案件记录与历史不符，须先核查 (the case's records disagree with its history: check it first)"
@@ -95,3 +96,18 @@ def test_the_migrations_check_costs_the_same_few_statements_however_long_the_cas
             assert migrate(api, case_id, dry_run=True).status_code == 200
         counts.append(len(sent))
     assert counts[0] == counts[1], counts
+
+
+def test_a_return_does_not_hand_a_task_to_a_forged_completer(api, services, returnable):  # noqa: F811 - the fixture
+    """A return reopens the earlier task for whoever completed it, as its row says, and its entry records that
+    holder: a completer forged with SQL (named by `check`) would get the task and the fault would go, since only
+    completed rows are held to their `complete` entry. The return is refused the same way, nothing changed."""
+    case_id, intake_id = returnable
+    _sql(services, update(Task).where(Task.id == intake_id).values(completed_by="discipline"))
+    faults = check_cases(services, 3600)[1]
+    assert faults == [f"case {case_id}: task {intake_id} differs from its history entry (记录与履历不符，可能被改动)"]
+    before = _state(services, case_id)
+    returned = send_back(api, api.open_task(case_id, "conduct_talk")["id"], "discipline")
+    assert returned.status_code == 409 and REFUSED in returned.json["error"]["message"], returned.json
+    assert _state(services, case_id) == before
+    assert check_cases(services, 3600)[1] == faults
