@@ -167,3 +167,23 @@ def test_a_task_of_a_case_held_as_an_incident_is_not_offered_nor_claimed(api, se
     assert task["id"] in {t["id"] for t in api.get("/api/tasks", as_="discipline").json}
     assert api.get("/api/tasks?held=1", as_="discipline").json == []
     assert claim(api, task["id"], "discipline").status_code == 200
+
+
+def test_a_task_of_a_case_held_as_an_incident_is_handed_on_but_not_extended_nor_returned(api, services, cadre):
+    """While its case waits for a retry, an extension or a return would run a step on the held case: each is
+    refused as a claim is (409, saying an admin must retry the case), nothing recorded. Giving the task back
+    (unclaim) or to another holder of its lane (assign, the admin's repair) runs no step and is allowed."""
+    case_id = start_admonishment(api)["id"]
+    task = api.open_task(case_id, "intake_review")
+    assert claim(api, task["id"], "discipline").status_code == 200
+    hold_in_incident(services, case_id)
+    before = len(api.history(case_id))
+    for path, as_, body in (("extend", "discipline_head", {"until": "2099-01-01", "reason": "补充材料"}),
+                            ("return", "discipline", {"reason": "退回重办"})):
+        message = assert_error(api.post(f"/api/tasks/{task['id']}/{path}", as_=as_, json=body), 409)["message"]
+        assert "incident" in message and "重试" in message, (path, message)
+    assert len(api.history(case_id)) == before
+    assert unclaim(api, task["id"], "discipline").status_code == 200
+    assigned = api.post(f"/api/tasks/{task['id']}/assign", as_="admin", json={"username": "discipline2"})
+    assert assigned.status_code == 200 and assigned.json["assignee"] == "discipline2"
+    assert [e["action"] for e in api.history(case_id)[before:]] == ["unclaim", "assign"]
