@@ -84,8 +84,11 @@ def forget(session: Session, task_ids: list[str]) -> None:
 
 
 def _remind(session: Session, kind: str, condition: ColumnElement[bool], now: datetime, zone: ZoneInfo) -> int:
-    """Remind the tasks someone may act on now; tell the admins once of those nobody may (`_alert_unreached`)."""
+    """Remind the tasks someone may act on now; tell the admins once of those nobody may (`_alert_unreached`).
+    Those of a case held as an incident wait, unrecorded, for its retry: nobody may act on them meanwhile, and the
+    first scan after the retry sends what fell due."""
     reminded = exists().where(TaskReminder.task_id == Task.id, TaskReminder.kind == kind)
+    condition = condition & ~of_held_case()
     _alert_unreached(session, kind, condition & ~reminded, now, zone)
     tasks = list(session.scalars(select(Task).where(Task.status == "open", condition, ~reminded, _reachable())
                                  .order_by(Task.due_at, Task.id).limit(BATCH)))

@@ -15,7 +15,13 @@ from service.usecases import notifications
 from service.usecases.casehistory import lock_case
 from service.usecases.reminders import scan_due_tasks
 from service.worker import run_worker
-from tests.api.support import app_from_template, departure_to_fieldwork, make_api, start_accountability
+from tests.api.support import (
+    app_from_template,
+    departure_to_fieldwork,
+    hold_in_incident,
+    make_api,
+    start_accountability,
+)
 from tests.conftest import actor, make_settings
 from tests.engine.test_returns import with_return
 from tests.service.test_concurrency import race
@@ -71,6 +77,31 @@ def test_a_held_task_reminds_its_holder_and_a_closed_one_nobody(services, api, c
     assert [k for k, _ in kinds(services, "discipline2")] == ["due_soon", "new_task", "new_task"]
     assert [k for k, _ in kinds(services, "discipline")] == ["new_task", "new_task"]
 
+
+
+def test_a_task_of_a_case_held_as_an_incident_is_reminded_only_after_the_retry(services, api, cadre):
+    """Nobody may act on the task of a held case, so neither a due-soon or overdue notice nor the admins'
+    `unreached` alert goes out for it while held; none is recorded as sent either, so after the admin's retry
+    the first scan sends what fell due meanwhile (here the overdue notice), once."""
+    case_id = start_accountability(api)["id"]
+    unreached = start_accountability(api)["id"]
+    due = due_of(api, case_id)
+    hold_in_incident(services, case_id)
+    hold_in_incident(services, unreached)
+    for name in DISCIPLINE:
+        _inactive(services, name)
+    assert scan_due_tasks(services, due - timedelta(hours=1)) == 0
+    assert scan_due_tasks(services, due + timedelta(hours=1)) == 0
+    assert [k for k, _ in kinds(services, "admin") if k == "unreached"] == []
+    with services.db.unit_of_work() as session:
+        session.execute(update(User).where(User.username == "discipline2").values(active=True))
+        assert session.scalar(select(func.count()).select_from(TaskReminder)) == 0
+    assert scan_due_tasks(services, due + timedelta(hours=2)) == 0
+    assert api.post(f"/api/cases/{case_id}/retry", as_="admin").status_code == 200
+    assert scan_due_tasks(services, due + timedelta(hours=3)) == 1
+    assert scan_due_tasks(services, due + timedelta(hours=4)) == 0
+    assert [k for k, c in kinds(services, "discipline2") if c == case_id] == ["overdue", "new_task"]
+    assert not [c for _, c in kinds(services, "discipline2") if c == unreached and _ != "new_task"]
 
 
 def _inactive(services, username: str) -> None:
