@@ -14,6 +14,7 @@ from service.db.models import Case, utcnow
 from service.errors import CaseIncident, Conflict
 from workflows.engine import TaskNotReady
 
+from . import portal
 from .casehistory import lock_case, record
 from .context import SYSTEM, Services
 from .stepper import Entry, plan_next_retry, run_step
@@ -36,7 +37,8 @@ def _retry(services: Services, case_id: int) -> int:
             if not _due(case):
                 return 0  # retried meanwhile
             case.retry_attempts += 1
-            run_step(services, session, case, services.runner.retry, _entry(case, {}))
+            entry = _entry(case, {})
+            run_step(services, session, case, portal.retry_call(services, session, case, entry[3]), entry)
             _note_exhausted(session, case)
             return int(case.status != "incident")
     except CaseIncident as failure:  # stopped with nothing to store (its time limit): an attempt all the same

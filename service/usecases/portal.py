@@ -24,12 +24,14 @@ from sqlalchemy.orm import Session
 from service.db.models import Cadre, Case, CaseWait, HistoryEntry, PublicReport, Task, utcnow
 from service.db.uow import existing
 from service.errors import Conflict, Invalid, NotFound
+from workflows.engine import Step
 
 from . import access_log, casefile, messages, policy, queries, views
 from .context import SYSTEM, Actor, Services
 from .public_posts import Admission, admit
 from .reminders import local_date
-from .stepper import start_in_session
+from .stepper import EngineCall, start_in_session
+from .steps import held_since
 
 PROCESS, VETTING, OBJECTION = "public_report", "pre_appointment_vetting", "vetting_objection"
 NOTICE_ENDS = ("public_notice_expired", "objection_received")  # the catch events ending a vetting case's notice
@@ -109,7 +111,7 @@ def object_to_notice(services: Services, case_id: Any, data: Any, admission: Adm
     over = Conflict("the public notice period is over (公示期已结束，不再受理异议)")
     if not isinstance(case_id, int) or not _waits_at_notice(services, case_id):
         if isinstance(case_id, int) and _waits_at_notice(services, case_id, "incident"):
-            raise Conflict(REPAIRING) if _waits_at_notice(services, case_id, "incident", _running()) else over
+            raise Conflict(REPAIRING) if _running_when_held(services, case_id) else over
         if not (isinstance(case_id, int) and _notice_held(services, case_id)):
             raise NotFound(f"notice {case_id} not found (公示不存在)")
         raise over
@@ -241,6 +243,25 @@ REPAIRING = ("公示所涉案件正在排除故障，暂不受理异议，请稍
              "(the case of this notice is held for repair: objections are not taken now, please try again later)")
 
 
+NOTICE_TIMER = "public_notice"  # the event-based gateway waiting for the period's timer: SpiffWorkflow keeps it there
+
+
+def retry_call(services: Services, session: Session, case: Case, detail: dict[str, Any]) -> EngineCall:
+    """The engine call retrying a case held as an incident. A vetting case held at its public notice first gets
+    the time it was held added to its period, through the engine: held, it was off the list and took no
+    objection, and the public is owed the whole period (seed 三(三), PROCESSES.md §1 `public_notice`); `detail`,
+    the retry's history entry, says by how much and until when."""
+    if session.scalar(select(Case.id).where(Case.id == case.id, _at_notice("incident"))) is None:
+        return services.runner.retry
+    seconds = max(0.0, (utcnow() - datetime.fromisoformat(held_since(case))).total_seconds())
+
+    def call(definition: Any, state: str, handler: Any) -> Step:
+        moved = services.runner.postpone(definition, state, NOTICE_TIMER, seconds)
+        detail.update({"notice_held_seconds": round(seconds, 3), "notice_until": moved.next_timer_due})
+        return services.runner.retry(definition, moved.state, handler)
+    return call
+
+
 def _at_notice(status: str = "open") -> ColumnElement[bool]:
     """Vetting cases of `status` waiting for an objection: at their public notice, though its period may have run
     out with its timer not fired yet."""
@@ -251,6 +272,15 @@ def _at_notice(status: str = "open") -> ColumnElement[bool]:
 def _running() -> ColumnElement[bool]:
     """A timer past due ends the period now, whenever a worker fires it: a notice runs until its end only."""
     return or_(Case.next_timer_due.is_(None), Case.next_timer_due > utcnow())
+
+
+def _running_when_held(services: Services, case_id: int) -> bool:
+    """Whether a notice held as an incident was still running when the hold began: its retry gives the time held
+    back (retry_call), so an objection is to be tried later even once the clock passed the notice's old end."""
+    with services.db.unit_of_work(write=False) as session:
+        case = session.get(Case, case_id)
+        due = case.next_timer_due if case is not None else None
+        return case is not None and (due is None or due > datetime.fromisoformat(held_since(case)))
 
 
 def _waits_at_notice(services: Services, case_id: int, status: str = "open", *also: ColumnElement[bool]) -> bool:

@@ -30,7 +30,7 @@ from .effects import CallOpener, Effects, service_handler
 from .forms import fit_text, form_seconds, validate_form
 from .notifications import tasks_opened
 from .readmodel import NEW_CASES
-from .steps import CADRE_FROM_TASK, apply_step, definition_of, run_engine
+from .steps import CADRE_FROM_TASK, apply_step, definition_of, held_since, run_engine
 from .users import user_has_role_in
 
 # An engine operation: (the case's definition, its saved state, the service-task handler) -> step.
@@ -413,8 +413,10 @@ def newest_version(session: Session, process: str) -> ProcessVersion:
 def hold_as_incident(session: Session, case: Case, failure: CaseIncident) -> None:
     """Stop a case whose step failed with nothing coherent to save (e.g. an executor killed at its
     time limit): its state stays as it was, it leaves the timer scan, and a person can retry it."""
+    since = held_since(case)
     case.status = "incident"
-    case.incident = {"message": failure.message, "element_id": failure.element_id, "line": failure.line}
+    case.incident = {"message": failure.message, "element_id": failure.element_id, "line": failure.line,
+                     "held_since": since}
     record(session, case, SYSTEM.username, "incident", failure.element_id, case.incident)
 
 

@@ -97,11 +97,22 @@ def _link_cadre(session: Session, case: Case) -> None:
         record(session, case, SYSTEM_NAME, "link_cadre", None, detail)
 
 
+def held_since(case: Case) -> str:
+    """When the case was last held as an incident, kept across failed retries (each a new incident): the time a
+    retry gives back to a period the hold stopped (portal.retry_call); now for a case not held yet."""
+    if case.status == "incident" and case.incident:
+        kept = case.incident.get("held_since") or case.incident.get("at")
+        if isinstance(kept, str):
+            return kept
+    return utcnow().isoformat()
+
+
 def _set_status(case: Case, step: Step) -> None:
     if step.incident is not None:
+        since = held_since(case)
         case.status = "incident"
         case.incident = {"message": step.incident.message, "element_id": step.incident.element_id,
-                         "line": step.incident.line, "at": utcnow().isoformat()}
+                         "line": step.incident.line, "at": utcnow().isoformat(), "held_since": since}
         return
     if step.failed_elements:
         return  # still failed (e.g. migrated but not yet retried): the incident stands

@@ -16,7 +16,7 @@ from service.db.models import Case, ProcessVersion, Task
 from service.errors import Conflict, Invalid, NotFound, ServiceError
 from workflows.engine import EngineError, MigrationRefused, TaskNotReady, describe_changes, diff_versions
 
-from . import policy, queries, views
+from . import policy, portal, queries, views
 from .casehistory import lock_case
 from .check import TAMPERED, one_snapshot, require_unaltered
 from .context import Actor, Services
@@ -239,10 +239,11 @@ def retry_case(services: Services, actor: Actor, case_id: int) -> dict[str, Any]
         case = lock_case(session, case_id)
         if case.status != "incident":
             raise Conflict(f"case {case_id} has no incident (案件没有故障)")
-        entry: Entry = (actor.username, "retry", (case.incident or {}).get("element_id"), {})
+        detail: dict[str, Any] = {}
+        entry: Entry = (actor.username, "retry", (case.incident or {}).get("element_id"), detail)
         planned = case.retry_at
         try:
-            run_step(services, session, case, services.runner.retry, entry)
+            run_step(services, session, case, portal.retry_call(services, session, case, detail), entry)
         except TaskNotReady as exc:
             raise Conflict(str(exc)) from exc
         if case.status == "incident" and planned is not None:

@@ -12,7 +12,7 @@ kind, the time it had (as other engines keep a timer's due date when an instance
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -40,6 +40,15 @@ def postpone_timers(task: Any, until: str) -> None:
         if isinstance(sibling.task_spec, BoundaryEvent) and sibling.state == TaskState.WAITING \
                 and isinstance(value, str) and _later(moment, value):
             sibling.internal_data["event_value"] = moment.isoformat()
+
+
+def postpone_waiting(workflow: BpmnWorkflow, element_id: str, seconds: float) -> None:
+    """The waiting timers of `element_id` with a fixed time fire `seconds` later: a period the case could not run
+    while held (an incident) is given back, not lost (a vetting case's public notice)."""
+    for task in tasks_in(workflow, TaskState.WAITING):
+        moment = timer_moment(task.internal_data.get("event_value"))
+        if task.task_spec.bpmn_id == element_id and moment is not None and seconds > 0:
+            task.internal_data["event_value"] = (moment + timedelta(seconds=seconds)).isoformat()
 
 
 def _later(moment: datetime, value: str) -> bool:

@@ -36,7 +36,7 @@ from .errors import (
     TaskNotReady,
     shortened,
 )
-from .extending import kept_timers, postpone_timers, restore_timers
+from .extending import kept_timers, postpone_timers, postpone_waiting, restore_timers
 from .pruning import prune
 from .reading import (
     CASE_DATA,
@@ -185,6 +185,12 @@ class CaseRunner:
         8601 date-time, where that is later; nothing runs."""
         workflow = self._load(process, state)
         postpone_timers(self._ready_user_task(workflow, task_id), until)
+        return self._step(process, workflow, [])
+
+    def postpone(self, process: ProcessDefinition, state: str, element_id: str, seconds: float) -> Step:
+        """Move the waiting timers of `element_id` (date and duration) `seconds` later; nothing runs."""
+        workflow = self._load(process, state)
+        postpone_waiting(workflow, element_id, seconds)
         return self._step(process, workflow, [])
 
     def timer_schedule(self, process: ProcessDefinition, now: datetime | None = None) -> TimerSchedule | None:

@@ -109,6 +109,10 @@ class StepExecutor:
         """Move the deadline timers on an open task's boundary to `until`, where that is later."""
         return self._step("extend", process, state.encode(), {"task_id": task_id, "until": until}, None)
 
+    def postpone(self, process: ProcessDefinition, state: str, element_id: str, seconds: float) -> Step:
+        """Move the waiting timers of `element_id` `seconds` later."""
+        return self._step("postpone", process, state.encode(), {"element_id": element_id, "seconds": seconds}, None)
+
     def retry(self, process: ProcessDefinition, state: str, services: ServiceHandler | None) -> Step:
         """Run the failed elements of a case in an incident again."""
         return self._step("retry", process, state.encode(), {}, services)

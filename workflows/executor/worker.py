@@ -100,6 +100,7 @@ class Worker:
             "retry": lambda: runner.retry(process, state, handler),
             "return_task": lambda: runner.return_task(process, state, args["task_id"], handler),
             "extend": lambda: runner.extend(process, state, args["task_id"], str(args["until"])),
+            "postpone": lambda: runner.postpone(process, state, str(args["element_id"]), float(args["seconds"])),
         }
         if op in operations:
             return _step_reply(operations[op]())
