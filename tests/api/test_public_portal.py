@@ -610,3 +610,13 @@ def test_the_workers_retry_gives_a_held_notice_its_time_back_too(api, services, 
     assert _notice_due(services, case_id) - due >= timedelta(seconds=1.2)
     retry = [e for e in api.history(case_id) if e["action"] == "retry"][-1]
     assert retry["detail"]["automatic"] and retry["detail"]["notice_held_seconds"] >= 1.2
+
+
+def test_a_hold_renewed_by_a_failed_retry_keeps_its_start(api, services, cadre):
+    """A failed retry holds the case anew; the time given back counts from the first hold, not from the retry."""
+    case_id = vetting_to_notice(api)
+    hold_in_incident(services, case_id)
+    first = api.case(case_id)["incident"]["held_since"]
+    time.sleep(0.2)
+    hold_in_incident(services, case_id)
+    assert api.case(case_id)["incident"]["held_since"] == first
