@@ -26,3 +26,21 @@ def test_a_task_of_a_held_case_is_left_out_of_the_inbox_and_not_claimed(api, cli
     page = response.get_data(as_text=True)
     assert "须由管理员重试" in page
     assert api.get(f"/api/tasks/{task['id']}").json["assignee"] is None
+
+
+def test_a_held_task_page_offers_only_what_works_and_an_extension_says_why_not(api, client, services):
+    """The head's page of a held task offers no extension nor return (each a step on the held case) but still the
+    reassignment, the admin's and head's repair; an extension posted all the same says an admin must retry."""
+    api.create_cadre("c1")
+    case_id = start_admonishment(api)["id"]
+    task = api.open_task(case_id, "intake_review")
+    hold_in_incident(services, case_id)
+    login(client, "discipline_head")
+    page = client.get(f"/tasks/{task['id']}").get_data(as_text=True)
+    assert f'/tasks/{task["id"]}/assign' in page
+    assert f'/tasks/{task["id"]}/extend' not in page and f'/tasks/{task["id"]}/return' not in page
+    token = csrf_token(client, f"/tasks/{task['id']}")
+    response = client.post(f"/tasks/{task['id']}/extend", follow_redirects=True,
+                           data={"csrf_token": token, "until": "2099-01-01", "reason": "补充材料"})
+    assert "须由管理员重试后方可办理其任务" in response.get_data(as_text=True)  # the refusal's, not the page's note
+    assert api.get(f"/api/tasks/{task['id']}").json["due_at"] == task["due_at"]
