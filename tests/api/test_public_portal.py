@@ -16,6 +16,7 @@ from service.db.models import Case, Task
 from service.errors import TooManyAttempts, Unavailable
 from service.ratelimit import Throttle, address_key
 from service.usecases import incidents, portal, proof, public_posts, tracker
+from service.usecases.check import check_cases
 from service.usecases.context import Actor
 from tests.api.support import (
     TIMER_WAIT,
@@ -580,6 +581,7 @@ def test_a_notice_held_in_incident_gets_the_days_it_was_held_back_at_the_retry(a
     assert retry["detail"]["notice_until"] == moved.isoformat() and retry["detail"]["notice_held_seconds"] >= 1.2
     assert [n["ends_on"] for n in api.client.get("/public/notices").json] == [
         moved.astimezone(ZoneInfo("Asia/Shanghai")).date().isoformat()]
+    assert check_cases(services)[1] == []  # the later end is the engine's own timer: nothing for check to name
 
 
 def test_a_notice_held_past_its_end_but_held_within_its_period_is_tried_later(api, services, cadre):
