@@ -132,6 +132,24 @@ def test_service_tasks_opening_cases_that_open_cases_are_refused_at_the_count_bo
 
 SLOW_CHILD = "x = len(sorted([[0] * 2000] * 100000))"  # one builtin call, some tenths of a second: in the step limit
 CHILDREN = 8
+MANY_SLOW_CHILDREN = (f'<bpmn:callActivity id="call" calledElement="slow_child"><bpmn:multiInstanceLoopCharacteristics>'
+                      f"<bpmn:loopCardinality>{CHILDREN}</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>"
+                      "</bpmn:callActivity>")
+
+
+def _deploy_slow_children(api, key: str, caller) -> None:
+    """The slow child process, then `caller` (which calls it CHILDREN times) as `key`."""
+    child = definitions("slow_child", start() + script("s", SLOW_CHILD) + user("c") + end()
+                        + flow("start", "s") + flow("s", "c") + flow("c", "end"), {"discipline": ["c"]})
+    for process, document in (("slow_child", child), (key, caller)):
+        deployed = api.post(f"/api/processes/{process}/versions", as_="designer", data=document,
+                            content_type="application/xml")
+        assert deployed.status_code == 201, deployed.json
+
+
+def _slow_children(app) -> int:
+    with app.extensions["cadreflow"].db.unit_of_work(write=False) as session:
+        return session.scalar(select(func.count()).select_from(Case).where(Case.process_key == "slow_child"))
 
 
 def test_one_steps_child_starts_share_one_time_budget(template, tmp_path):
@@ -142,17 +160,9 @@ def test_one_steps_child_starts_share_one_time_budget(template, tmp_path):
     try:
         api = make_api(app, template)
         api.create_cadre("c1")
-        child = definitions("slow_child", start() + script("s", SLOW_CHILD) + user("c") + end()
-                            + flow("start", "s") + flow("s", "c") + flow("c", "end"), {"discipline": ["c"]})
-        many = (f'<bpmn:callActivity id="call" calledElement="slow_child"><bpmn:multiInstanceLoopCharacteristics>'
-                f"<bpmn:loopCardinality>{CHILDREN}</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>"
-                "</bpmn:callActivity>")
-        caller = definitions("fan_out", start() + user("a") + many + end() + flow("start", "a") + flow("a", "call")
-                             + flow("call", "end"), {"discipline": ["a"]})
-        for key, document in (("slow_child", child), ("fan_out", caller)):
-            deployed = api.post(f"/api/processes/{key}/versions", as_="designer", data=document,
-                                content_type="application/xml")
-            assert deployed.status_code == 201, deployed.json
+        caller = definitions("fan_out", start() + user("a") + MANY_SLOW_CHILDREN + end() + flow("start", "a")
+                             + flow("a", "call") + flow("call", "end"), {"discipline": ["a"]})
+        _deploy_slow_children(api, "fan_out", caller)
         alone = api.post("/api/cases", as_="admin", json={"process": "slow_child", "cadre_id": "c1", "data": {}})
         assert alone.json["status"] == "open", alone.json  # an honest child: its script runs inside the step limit
         case = api.post("/api/cases", as_="admin", json={"process": "fan_out", "cadre_id": "c1", "data": {}}).json
@@ -162,8 +172,7 @@ def test_one_steps_child_starts_share_one_time_budget(template, tmp_path):
         assert "CHILD_STARTS_SECONDS" in refused.json["error"]["message"], refused.json
         after = api.get(f"/api/cases/{case['id']}", as_="admin").json
         assert after["status"] == "open" and [t["id"] for t in after["open_tasks"]] == [task["id"]], after
-        with app.extensions["cadreflow"].db.unit_of_work(write=False) as session:
-            assert session.scalar(select(func.count()).select_from(Case).where(Case.process_key == "slow_child")) == 1
+        assert _slow_children(app) == 1
     finally:
         app.extensions["cadreflow"].db.dispose()
 
@@ -175,25 +184,16 @@ def test_a_timer_step_past_the_child_budget_holds_its_case_as_an_incident(templa
     try:
         api = make_api(app, template)
         api.create_cadre("c1")
-        child = definitions("slow_child", start() + script("s", SLOW_CHILD) + user("c") + end()
-                            + flow("start", "s") + flow("s", "c") + flow("c", "end"), {"discipline": ["c"]})
         wait = ('<bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition id="t1">'
                 '<bpmn:timeDuration>"PT1S"</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>')
-        many = (f'<bpmn:callActivity id="call" calledElement="slow_child"><bpmn:multiInstanceLoopCharacteristics>'
-                f"<bpmn:loopCardinality>{CHILDREN}</bpmn:loopCardinality></bpmn:multiInstanceLoopCharacteristics>"
-                "</bpmn:callActivity>")
-        caller = definitions("timed_fan_out", start() + wait + many + end() + flow("start", "wait")
+        caller = definitions("timed_fan_out", start() + wait + MANY_SLOW_CHILDREN + end() + flow("start", "wait")
                              + flow("wait", "call") + flow("call", "end"))
-        for key, document in (("slow_child", child), ("timed_fan_out", caller)):
-            deployed = api.post(f"/api/processes/{key}/versions", as_="designer", data=document,
-                                content_type="application/xml")
-            assert deployed.status_code == 201, deployed.json
+        _deploy_slow_children(api, "timed_fan_out", caller)
         case = api.post("/api/cases", as_="admin", json={"process": "timed_fan_out", "cadre_id": "c1", "data": {}}).json
         time.sleep(1.2)
         fire_due_timers(app.extensions["cadreflow"])
         after = api.get(f"/api/cases/{case['id']}", as_="admin").json
         assert after["status"] == "incident" and after["next_timer_due"] == case["next_timer_due"], after
-        with app.extensions["cadreflow"].db.unit_of_work(write=False) as session:
-            assert session.scalar(select(func.count()).select_from(Case).where(Case.process_key == "slow_child")) == 0
+        assert _slow_children(app) == 0
     finally:
         app.extensions["cadreflow"].db.dispose()
