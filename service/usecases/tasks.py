@@ -197,12 +197,13 @@ _TASKS_UNDER_LOCK = DirectStatement(select(  # built once: every action on a tas
     Task.case_id == _TASK_CASE, or_(Task.id == bindparam("task_id"), Task.status == "open")))
 
 
-def not_actionable(case: Case) -> str:
-    """Why a task of a case that is not open may be neither claimed nor completed."""
+def not_actionable(case: Case, refused: str = "; its tasks cannot be completed now (案件当前状态不允许办理)") -> str:
+    """Why a task of a case that is not open may not be acted on (claimed, completed, extended, returned): for one
+    held as an incident, that an admin must retry it first; else its status and `refused`."""
     if case.status == "incident":
         return (f"案件 #{case.id} 因自动步骤故障暂停（incident），须由管理员重试后方可办理其任务 "
                 f"(case {case.id} is held as an incident: an admin must retry it before its tasks can be done)")
-    return f"case {case.id} is {case.status}; its tasks cannot be completed now (案件当前状态不允许办理)"
+    return f"case {case.id} is {case.status}{refused}"
 
 
 def _why_not_completable(task: Task) -> str:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from service.db.models import Case, Task, User, utcnow
+from service.db.models import Task, User, utcnow
 from service.errors import Conflict, Invalid
 from workflows.engine import NotReturnable, TaskNotReady
 
@@ -63,7 +63,7 @@ def _extend(services: Services, actor: Actor, task_id: str, until: Any, reason: 
         task, case = locked_task(session, actor, task_id)
         _require_open(task)
         if case.status != "open":  # its step would clear an incident that waits for a person (steps._set_status)
-            raise Conflict(_not_open(case, "案件当前状态不允许延期"))
+            raise Conflict(not_actionable(case, " (案件当前状态不允许延期)"))
         policy.require_task_action(session, actor, "task.extend", task)
         check_deadlines(case, fire_first)
         reason = _reason(reason)
@@ -97,7 +97,7 @@ def _return(services: Services, actor: Actor, task_id: str, reason: Any, fire_fi
         task, case = locked_task(session, actor, task_id)
         _require_open(task)
         if case.status != "open":
-            raise Conflict(_not_open(case, "案件当前状态不允许退回"))
+            raise Conflict(not_actionable(case, " (案件当前状态不允许退回)"))
         policy.require_task_action(session, actor, "task.return", task)
         check_deadlines(case, fire_first)
         require_unaltered(services, session, case)  # it reopens tasks for their completers as the rows name them
@@ -143,12 +143,6 @@ def _reopen(session: Session, open_ids: list[str]) -> list[Task]:
         row.completed_by, row.completed_at, row.created_at = None, None, utcnow()
     session.flush()
     return rows
-
-
-def _not_open(case: Case, refused: str) -> str:
-    """Why an extension or a return, each a step, is refused on a case that is not open: for one held as an
-    incident, the claim's and the completion's words (an admin must retry it first)."""
-    return not_actionable(case) if case.status == "incident" else f"case {case.id} is {case.status} ({refused})"
 
 
 def _require_open(task: Task) -> None:
