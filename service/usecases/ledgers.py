@@ -71,15 +71,21 @@ def check_size(services: Services, items: list[dict[str, Any]], printed: int | N
     """At most LEDGER_MAX_ROWS entries in one answer, `printed` in a printed ledger (422 past it): 10,000 took
     1.9 s and 1.5 MB of JSON. Called as entries are read, so a ledger past it is refused at one entry more, its
     other entries never read: the message says "at least"."""
-    answered = int(services.settings["LEDGER_MAX_ROWS"])
-    most = answered if printed is None else min(printed, answered)
+    most = size_limit(services, printed)
     if len(items) <= most:
         return
-    limit, then, holds = ("单次查看上限", "", "one answer holds") if most == answered else (
-        "打印上限", "后再打印", "a printed ledger holds")
+    printing = most < int(services.settings["LEDGER_MAX_ROWS"])  # the print's own limit is the tighter one
+    limit, then, holds = ("打印上限", "后再打印", "a printed ledger holds") if printing else (
+        "单次查看上限", "", "one answer holds")
     raise Invalid(f"该台账至少有 {len(items)} 条记录，超过{limit} {most} 条，请缩小时间段或事项类别{then} "
                   f"(the ledger has at least {len(items)} entries, more than the {most} {holds}: narrow the period "
                   "or the entry types)")
+
+
+def size_limit(services: Services, printed: int | None = None) -> int:
+    """The most entries one ledger may hold: LEDGER_MAX_ROWS, and no more than `printed` in a printed one."""
+    answered = int(services.settings["LEDGER_MAX_ROWS"])
+    return answered if printed is None else min(printed, answered)
 
 
 def check_kind(kind: Any) -> str:
@@ -132,8 +138,7 @@ def ledger_items(services: Services, session: Session, actor: Actor, cadre: Cadr
     cases is refused after the first page that fills it, not after reading them all."""
     words = Words(services, label or _code)
     items: list[dict[str, Any]] = []
-    answered = int(services.settings["LEDGER_MAX_ROWS"])
-    page = (answered if most is None else min(most, answered)) + 1
+    page = size_limit(services, most) + 1
     processes = [process for process, entry in CASE_SOURCES[kind].items() if chosen.wants(entry)]
     for cases in _case_pages(session, cadre, processes, page):
         readable = policy.readable_case_ids(session, actor, [c.id for c in cases])
